@@ -1,0 +1,53 @@
+/**
+ * The account database as the rest of the server sees it. Protocol front ends call
+ * `resolveRecipient` (SMTP RCPT TO) and `verifyCredentials` (IMAP, POP3, submission);
+ * the CLI calls the management methods. The SQLite implementation is AccountsRepo in
+ * repo.ts; keep this interface small enough that a PostgreSQL one could follow.
+ */
+import type { AccountId } from '../store/types.js';
+
+export interface DomainRecord {
+  id: number;
+  name: string;
+  quotaBytes: number | null;
+  createdAt: Date;
+}
+
+export interface AccountRecord {
+  id: number;
+  /** Canonical `local@domain`; also the store's AccountId. */
+  address: AccountId;
+  local: string;
+  domain: string;
+  quotaBytes: number | null;
+  quotaMessages: number | null;
+  disabled: boolean;
+  createdAt: Date;
+}
+
+export interface AliasRecord {
+  id: number;
+  /** `local@domain`, or `@domain` for a catch-all. */
+  address: string;
+  domain: string;
+  targets: string[];
+}
+
+/** Where mail for one envelope recipient goes, after aliases, catch-all and plus-addressing. */
+export type Resolution =
+  /** One or more local accounts (duplicates removed) and remote addresses an alias forwards to. */
+  | { kind: 'deliver'; accounts: AccountRecord[]; forward: string[] }
+  /** The domain is ours but nobody has that address: `550 5.1.1`. */
+  | { kind: 'unknownUser' }
+  /** The domain is not ours: for port 25 that is relaying, `554 5.7.1`. */
+  | { kind: 'notLocal' };
+
+export interface Accounts {
+  isLocalDomain(domain: string): boolean;
+  resolveRecipient(address: string): Resolution;
+  /** Checks a login name and password; undefined on any failure (no reason leaked). */
+  verifyCredentials(username: string, password: string): Promise<AccountRecord | undefined>;
+  getAccount(address: string): AccountRecord | undefined;
+  /** The addresses an account may send as: its own, aliases and catch-alls that deliver to it. */
+  ownedAddresses(account: AccountRecord): { addresses: Set<string>; catchAllDomains: Set<string> };
+}

@@ -1,0 +1,324 @@
+/**
+ * Configuration: one TOML file (`<data>/config/mailserver.toml`), environment
+ * overrides for the container, and defaults that work with no file at all.
+ *
+ * Precedence, lowest first: built-in defaults → profile (production ports when root,
+ * the development profile otherwise) → the TOML file → MAILSERVER_* environment
+ * variables → `--dev` (ports and loopback plaintext login only).
+ *
+ * Every key is declared once in SCHEMA below with its type and allowed values, so a
+ * bad value fails at start with the key, the value and what is allowed.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+
+export type TlsMode = 'self-signed' | 'manual' | 'acme';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Ports {
+  smtp: number;
+  submission: number;
+  submissions: number;
+  imap: number;
+  imaps: number;
+  pop3: number;
+  pop3s: number;
+  http: number;
+}
+
+export interface Config {
+  /** Absolute path of the data root. */
+  dataRoot: string;
+  /** The name this server gives itself: HELO/EHLO, greetings, authserv-id, certificates. */
+  hostname: string;
+  /** True when the development profile's ports are in force. */
+  dev: boolean;
+  /** Address every listener binds to. */
+  listenAddress: string;
+  /** Listener ports; 0 means "any free port" (tests), -1 disables the listener. */
+  ports: Ports;
+  tls: {
+    mode: TlsMode;
+    certFile: string;
+    keyFile: string;
+    minVersion: 'TLSv1.2' | 'TLSv1.3';
+    acme: { directoryUrl: string; email: string; extraNames: string[]; caFile: string };
+  };
+  auth: {
+    /** Allow LOGIN/AUTH without TLS from loopback clients. */
+    allowPlaintextOnLoopback: boolean;
+    /** Delay before answering a failed login, in ms. */
+    failureDelayMs: number;
+  };
+  limits: {
+    maxMessageSize: number;
+    maxRecipients: number;
+    maxConnectionsPerIp: number;
+    smtpIdleTimeoutMs: number;
+    smtpDataTimeoutMs: number;
+    maxBadCommands: number;
+  };
+  dns: {
+    /** DNS servers as "ip" or "ip:port"; empty means the system resolver. */
+    servers: string[];
+    timeoutMs: number;
+  };
+  log: { level: LogLevel };
+}
+
+export class ConfigError extends Error {}
+
+type Kind =
+  | { type: 'string'; allowed?: readonly string[] }
+  | { type: 'int'; min?: number; max?: number }
+  | { type: 'bool' }
+  | { type: 'size' }
+  | { type: 'stringList' };
+
+interface Key {
+  /** Dotted path in the TOML file, e.g. "limits.max_message_size". */
+  toml: string;
+  /** Path in the Config object. */
+  prop: string;
+  kind: Kind;
+  env?: string;
+}
+
+const port: Kind = { type: 'int', min: -1, max: 65535 };
+
+/** Every configurable key, once. Keep config/mailserver.example.toml in step. */
+export const SCHEMA: readonly Key[] = [
+  { toml: 'hostname', prop: 'hostname', kind: { type: 'string' }, env: 'MAILSERVER_HOSTNAME' },
+  { toml: 'listen.address', prop: 'listenAddress', kind: { type: 'string' }, env: 'MAILSERVER_LISTEN_ADDRESS' },
+  { toml: 'listen.smtp', prop: 'ports.smtp', kind: port, env: 'MAILSERVER_PORT_SMTP' },
+  { toml: 'listen.submission', prop: 'ports.submission', kind: port, env: 'MAILSERVER_PORT_SUBMISSION' },
+  { toml: 'listen.submissions', prop: 'ports.submissions', kind: port, env: 'MAILSERVER_PORT_SUBMISSIONS' },
+  { toml: 'listen.imap', prop: 'ports.imap', kind: port, env: 'MAILSERVER_PORT_IMAP' },
+  { toml: 'listen.imaps', prop: 'ports.imaps', kind: port, env: 'MAILSERVER_PORT_IMAPS' },
+  { toml: 'listen.pop3', prop: 'ports.pop3', kind: port, env: 'MAILSERVER_PORT_POP3' },
+  { toml: 'listen.pop3s', prop: 'ports.pop3s', kind: port, env: 'MAILSERVER_PORT_POP3S' },
+  { toml: 'listen.http', prop: 'ports.http', kind: port, env: 'MAILSERVER_PORT_HTTP' },
+  { toml: 'tls.mode', prop: 'tls.mode', kind: { type: 'string', allowed: ['self-signed', 'manual', 'acme'] }, env: 'MAILSERVER_TLS_MODE' },
+  { toml: 'tls.cert_file', prop: 'tls.certFile', kind: { type: 'string' }, env: 'MAILSERVER_TLS_CERT_FILE' },
+  { toml: 'tls.key_file', prop: 'tls.keyFile', kind: { type: 'string' }, env: 'MAILSERVER_TLS_KEY_FILE' },
+  { toml: 'tls.min_version', prop: 'tls.minVersion', kind: { type: 'string', allowed: ['TLSv1.2', 'TLSv1.3'] } },
+  { toml: 'tls.acme.directory_url', prop: 'tls.acme.directoryUrl', kind: { type: 'string' }, env: 'MAILSERVER_ACME_DIRECTORY' },
+  { toml: 'tls.acme.email', prop: 'tls.acme.email', kind: { type: 'string' }, env: 'MAILSERVER_ACME_EMAIL' },
+  { toml: 'tls.acme.extra_names', prop: 'tls.acme.extraNames', kind: { type: 'stringList' } },
+  { toml: 'tls.acme.ca_file', prop: 'tls.acme.caFile', kind: { type: 'string' } },
+  { toml: 'auth.allow_plaintext_on_loopback', prop: 'auth.allowPlaintextOnLoopback', kind: { type: 'bool' }, env: 'MAILSERVER_ALLOW_PLAINTEXT_LOOPBACK' },
+  { toml: 'auth.failure_delay_ms', prop: 'auth.failureDelayMs', kind: { type: 'int', min: 0, max: 60_000 } },
+  { toml: 'limits.max_message_size', prop: 'limits.maxMessageSize', kind: { type: 'size' }, env: 'MAILSERVER_MAX_MESSAGE_SIZE' },
+  { toml: 'limits.max_recipients', prop: 'limits.maxRecipients', kind: { type: 'int', min: 1, max: 100_000 } },
+  { toml: 'limits.max_connections_per_ip', prop: 'limits.maxConnectionsPerIp', kind: { type: 'int', min: 1, max: 100_000 } },
+  { toml: 'limits.smtp_idle_timeout_ms', prop: 'limits.smtpIdleTimeoutMs', kind: { type: 'int', min: 1000 } },
+  { toml: 'limits.smtp_data_timeout_ms', prop: 'limits.smtpDataTimeoutMs', kind: { type: 'int', min: 1000 } },
+  { toml: 'limits.max_bad_commands', prop: 'limits.maxBadCommands', kind: { type: 'int', min: 1, max: 1000 } },
+  { toml: 'dns.servers', prop: 'dns.servers', kind: { type: 'stringList' }, env: 'MAILSERVER_DNS_SERVERS' },
+  { toml: 'dns.timeout_ms', prop: 'dns.timeoutMs', kind: { type: 'int', min: 100, max: 60_000 } },
+  { toml: 'log.level', prop: 'log.level', kind: { type: 'string', allowed: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, env: 'MAILSERVER_LOG_LEVEL' },
+];
+
+/** Production ports (root, or a container with CAP_NET_BIND_SERVICE). */
+export const PRODUCTION_PORTS: Ports = {
+  smtp: 25, submission: 587, submissions: 465, imap: 143, imaps: 993, pop3: 110, pop3s: 995, http: 80,
+};
+
+/** The development profile's ports. Documented and relied on by users' scripts: keep stable. */
+export const DEV_PORTS: Ports = {
+  smtp: 2525, submission: 2587, submissions: 2465, imap: 1143, imaps: 1993, pop3: 1110, pop3s: 1995, http: 8080,
+};
+
+export function defaults(dataRoot: string, production: boolean): Config {
+  return {
+    dataRoot,
+    hostname: production ? osHostname() : 'localhost',
+    dev: !production,
+    listenAddress: production ? '0.0.0.0' : '127.0.0.1',
+    ports: { ...(production ? PRODUCTION_PORTS : DEV_PORTS) },
+    tls: {
+      mode: 'self-signed',
+      certFile: '',
+      keyFile: '',
+      minVersion: 'TLSv1.2',
+      acme: { directoryUrl: 'https://acme-v02.api.letsencrypt.org/directory', email: '', extraNames: [], caFile: '' },
+    },
+    auth: { allowPlaintextOnLoopback: !production, failureDelayMs: 1000 },
+    limits: {
+      maxMessageSize: 50 * 1024 * 1024,
+      maxRecipients: 100,
+      maxConnectionsPerIp: 20,
+      smtpIdleTimeoutMs: 5 * 60_000,
+      smtpDataTimeoutMs: 10 * 60_000,
+      maxBadCommands: 10,
+    },
+    dns: { servers: [], timeoutMs: 5000 },
+    log: { level: 'info' },
+  };
+}
+
+function osHostname(): string {
+  // Imported lazily so tests that build configs do not depend on the machine name.
+  try {
+    return readFileSync('/etc/hostname', 'utf8').trim() || 'localhost';
+  } catch {
+    return 'localhost';
+  }
+}
+
+export interface LoadOptions {
+  dataRoot: string;
+  /** `serve --dev`: development ports and loopback plaintext login, on top of the file. */
+  dev?: boolean;
+  env?: NodeJS.ProcessEnv;
+  /** Treat the process as root (defaults to the real uid). */
+  root?: boolean;
+  /** Override the config file path (defaults to <data>/config/mailserver.toml). */
+  file?: string;
+}
+
+export function configPath(dataRoot: string): string {
+  return path.join(dataRoot, 'config', 'mailserver.toml');
+}
+
+/** Loads, merges and validates the configuration. Throws ConfigError with one clear line. */
+export function loadConfig(opts: LoadOptions): Config {
+  const dataRoot = path.resolve(opts.dataRoot);
+  const env = opts.env ?? process.env;
+  const root = opts.root ?? (typeof process.getuid === 'function' && process.getuid() === 0);
+  const cfg = defaults(dataRoot, root);
+
+  const file = opts.file ?? configPath(dataRoot);
+  if (existsSync(file)) {
+    let doc: Record<string, unknown>;
+    try {
+      doc = parseToml(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError(`${file}: ${(err as Error).message.split('\n')[0]}`);
+    }
+    applyToml(cfg, doc, file);
+  }
+  for (const key of SCHEMA) {
+    if (!key.env) continue;
+    const raw = env[key.env];
+    if (raw === undefined || raw === '') continue;
+    setProp(cfg, key.prop, coerceEnv(key, raw));
+  }
+  if (opts.dev) {
+    cfg.dev = true;
+    cfg.ports = { ...DEV_PORTS };
+    cfg.auth.allowPlaintextOnLoopback = true;
+  }
+  if (cfg.tls.mode === 'manual' && (!cfg.tls.certFile || !cfg.tls.keyFile)) {
+    throw new ConfigError('tls.mode = "manual" needs tls.cert_file and tls.key_file');
+  }
+  if (cfg.tls.mode === 'acme' && cfg.ports.http < 0) {
+    throw new ConfigError('tls.mode = "acme" needs the HTTP listener (listen.http) for http-01 challenges');
+  }
+  return cfg;
+}
+
+function applyToml(cfg: Config, doc: Record<string, unknown>, file: string): void {
+  const known = new Map(SCHEMA.map((k) => [k.toml, k]));
+  const walk = (obj: Record<string, unknown>, prefix: string) => {
+    for (const [k, v] of Object.entries(obj)) {
+      const dotted = prefix ? `${prefix}.${k}` : k;
+      const key = known.get(dotted);
+      if (key) {
+        setProp(cfg, key.prop, validate(key, v, `${file}: ${dotted}`));
+      } else if (v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date)) {
+        walk(v as Record<string, unknown>, dotted);
+      } else {
+        throw new ConfigError(`${file}: unknown key "${dotted}"`);
+      }
+    }
+  };
+  walk(doc, '');
+}
+
+function describe(kind: Kind): string {
+  switch (kind.type) {
+    case 'string':
+      return kind.allowed ? `one of ${kind.allowed.map((a) => `"${a}"`).join(', ')}` : 'a string';
+    case 'int':
+      return `an integer${kind.min !== undefined ? ` >= ${kind.min}` : ''}${kind.max !== undefined ? ` and <= ${kind.max}` : ''}`;
+    case 'bool':
+      return 'true or false';
+    case 'size':
+      return 'a size in bytes, or a number with K, M or G (e.g. "50M")';
+    case 'stringList':
+      return 'a list of strings';
+  }
+}
+
+function bad(where: string, value: unknown, kind: Kind): ConfigError {
+  return new ConfigError(`${where}: invalid value ${JSON.stringify(value)}; allowed: ${describe(kind)}`);
+}
+
+/** Parses "50M", "2G", "1024" into bytes; undefined when not a size. */
+export function parseSize(v: unknown): number | undefined {
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
+  if (typeof v === 'bigint' && v >= 0n) return Number(v);
+  if (typeof v !== 'string') return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$/i.exec(v);
+  if (!m) return undefined;
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  return Math.round(Number(m[1]) * mult);
+}
+
+function validate(key: Key, v: unknown, where: string): unknown {
+  const kind = key.kind;
+  switch (kind.type) {
+    case 'string':
+      if (typeof v !== 'string' || (kind.allowed && !kind.allowed.includes(v))) throw bad(where, v, kind);
+      return v;
+    case 'int': {
+      const n = typeof v === 'bigint' ? Number(v) : v;
+      if (typeof n !== 'number' || !Number.isInteger(n)) throw bad(where, v, kind);
+      if ((kind.min !== undefined && n < kind.min) || (kind.max !== undefined && n > kind.max)) throw bad(where, v, kind);
+      return n;
+    }
+    case 'bool':
+      if (typeof v !== 'boolean') throw bad(where, v, kind);
+      return v;
+    case 'size': {
+      const n = parseSize(v);
+      if (n === undefined) throw bad(where, v, kind);
+      return n;
+    }
+    case 'stringList':
+      if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) throw bad(where, v, kind);
+      return v;
+  }
+}
+
+function coerceEnv(key: Key, raw: string): unknown {
+  const where = `environment ${key.env}`;
+  switch (key.kind.type) {
+    case 'int':
+      if (!/^-?\d+$/.test(raw.trim())) throw bad(where, raw, key.kind);
+      return validate(key, Number(raw), where);
+    case 'bool': {
+      const b = { true: true, '1': true, yes: true, false: false, '0': false, no: false }[raw.trim().toLowerCase()];
+      if (b === undefined) throw bad(where, raw, key.kind);
+      return b;
+    }
+    case 'stringList':
+      return raw.split(',').map((s) => s.trim()).filter(Boolean);
+    default:
+      return validate(key, raw, where);
+  }
+}
+
+function setProp(obj: object, dotted: string, value: unknown): void {
+  const parts = dotted.split('.');
+  let cur = obj as Record<string, unknown>;
+  for (const p of parts.slice(0, -1)) cur = cur[p] as Record<string, unknown>;
+  cur[parts[parts.length - 1]!] = value;
+}
+
+/** The data root from `--data`, then MAILSERVER_DATA, then the current directory. */
+export function resolveDataRoot(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(flag ?? env.MAILSERVER_DATA ?? process.cwd());
+}

@@ -1,0 +1,29 @@
+/**
+ * What every listener is given at start: the configuration, the logger, the account
+ * database, the message store, the TLS holder and the DNS resolver. main/server.ts
+ * builds it once; tests build it with a temp data root and port 0.
+ */
+import type { Accounts } from './accounts/types.js';
+import type { Config } from './config/index.js';
+import type { Db } from './db/index.js';
+import type { Resolver } from './dns/resolver.js';
+import type { Logger } from './log.js';
+import type { MailStore } from './store/types.js';
+import type { TlsContextHolder } from './tls/index.js';
+
+export interface ServerContext {
+  config: Config;
+  log: Logger;
+  db: Db;
+  accounts: Accounts;
+  store: MailStore;
+  tls: TlsContextHolder;
+  resolver: Resolver;
+}
+
+/** A started listener: its bound port, and how to stop it (stop accepting, drain, close). */
+export interface Listener {
+  name: string;
+  port: number;
+  close(graceMs?: number): Promise<void>;
+}

@@ -1,0 +1,204 @@
+/**
+ * The message store as every protocol front end sees it: protocol-neutral, speaking
+ * UIDs only (sequence numbers live in the IMAP selected view), with typed errors that
+ * each front end maps to its own replies (IMAP `NO [CODE]`, POP3 `-ERR`, SMTP 4xx/5xx).
+ *
+ * Mailbox names are the user-visible hierarchy names with "/" as the separator
+ * ("INBOX", "Archive/2024", "Ünïcødé"). The store validates them (no "..", no empty
+ * segment, no control characters, bounded length) and maps them to Maildir++ folders.
+ *
+ * Ordering rule (mox): the index commit happens first, then the change is published on
+ * the bus, then front ends write to their sockets.
+ */
+import type { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
+
+export type Uid = number & { readonly __brand: 'Uid' };
+export type MailboxId = number & { readonly __brand: 'MailboxId' };
+/** The canonical account address (`local@domain`). */
+export type AccountId = string;
+
+export type SpecialUse = '\\Sent' | '\\Drafts' | '\\Junk' | '\\Trash' | '\\Archive' | '\\All' | '\\Flagged';
+
+/** System flags as IMAP spells them; keywords are any other atom. */
+export const SYSTEM_FLAGS = ['\\Seen', '\\Answered', '\\Flagged', '\\Deleted', '\\Draft'] as const;
+
+export interface MailboxInfo {
+  id: MailboxId;
+  name: string;
+  specialUse?: SpecialUse;
+  subscribed: boolean;
+  uidValidity: number;
+  uidNext: number;
+  messages: number;
+  unseen: number;
+  /** Sum of RFC822.SIZE of the messages (STATUS=SIZE). */
+  size: number;
+  highestModseq: number;
+  /** Messages delivered since the last open (Maildir new/): IMAP \Recent, if anyone wants it. */
+  recent: number;
+}
+
+export interface MessageMeta {
+  uid: Uid;
+  flags: string[];
+  modseq: number;
+  size: number;
+  internalDate: Date;
+  /** Cached at delivery by the analyzer (JSON the IMAP layer understands); absent if not analysed. */
+  envelope?: unknown;
+  bodyStructure?: unknown;
+}
+
+export interface MailboxSnapshot {
+  mailbox: MailboxInfo;
+  /** Ascending by UID. */
+  messages: MessageMeta[];
+}
+
+/** A message to store: a file on the data root's filesystem (hard-linked when possible) or bytes. */
+export type MessageSource = { path: string } | { data: Buffer };
+
+export interface AppendOptions {
+  flags?: string[];
+  internalDate?: Date;
+  /** Import: keep this UID (must be >= uidNext). */
+  uid?: number;
+}
+
+export interface DeliveryTarget {
+  account: AccountId;
+  /** Mailbox name; defaults to INBOX. A missing non-INBOX mailbox falls back to INBOX. */
+  mailbox?: string;
+}
+
+export interface DeliveryResult {
+  account: AccountId;
+  mailbox: string;
+  uid: Uid;
+}
+
+export type FlagOp = 'add' | 'remove' | 'set';
+
+export interface FlagChange {
+  uid: Uid;
+  flags: string[];
+  modseq: number;
+}
+
+export interface UidMapping {
+  uidValidity: number;
+  /** Parallel arrays: source UIDs and the UIDs they got in the destination. */
+  from: Uid[];
+  to: Uid[];
+}
+
+export interface Usage {
+  bytes: number;
+  messages: number;
+}
+
+export interface Quota {
+  bytes?: number | null;
+  messages?: number | null;
+}
+
+export type StoreErrorKind =
+  | 'nonexistent'
+  | 'exists'
+  | 'hasChildren'
+  | 'overQuota'
+  | 'readOnly'
+  | 'invalidName'
+  | 'noPermission'
+  | 'tooBig'
+  | 'modified';
+
+export class StoreError extends Error {
+  constructor(
+    readonly kind: StoreErrorKind,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+export type StoreChange =
+  | { kind: 'added'; account: AccountId; mailboxId: MailboxId; uids: Uid[] }
+  | { kind: 'expunged'; account: AccountId; mailboxId: MailboxId; uids: Uid[] }
+  | { kind: 'flags'; account: AccountId; mailboxId: MailboxId; changes: FlagChange[] }
+  | { kind: 'mailboxAdded'; account: AccountId; name: string }
+  | { kind: 'mailboxRemoved'; account: AccountId; name: string }
+  | { kind: 'mailboxRenamed'; account: AccountId; from: string; to: string };
+
+/**
+ * The change bus: sessions subscribe per account (`on(account, fn)`) and get every
+ * change after it is committed. Implemented in changes.ts.
+ */
+export interface ChangeBus extends Pick<EventEmitter, 'setMaxListeners'> {
+  subscribe(account: AccountId, fn: (c: StoreChange) => void): () => void;
+  publish(change: StoreChange): void;
+}
+
+/** Parses a message once at delivery (envelope, body structure); supplied by the IMAP layer. */
+export type MessageAnalyzer = (source: Readable) => Promise<{ envelope?: unknown; bodyStructure?: unknown }>;
+
+export interface ReindexReport {
+  mailboxes: number;
+  messages: number;
+  added: number;
+  removed: number;
+}
+
+export interface MailStore {
+  readonly changes: ChangeBus;
+
+  /** Creates the account's Maildir with INBOX and the special-use folders; idempotent. */
+  ensureAccount(account: AccountId): Promise<void>;
+  /** Removes the account's Maildir and index. */
+  removeAccount(account: AccountId): Promise<void>;
+
+  listMailboxes(account: AccountId): Promise<MailboxInfo[]>;
+  /** Current counters of one mailbox (STATUS). */
+  getMailbox(account: AccountId, name: string): Promise<MailboxInfo>;
+  createMailbox(account: AccountId, name: string, opts?: { specialUse?: SpecialUse; uidValidity?: number }): Promise<MailboxInfo>;
+  deleteMailbox(account: AccountId, name: string): Promise<void>;
+  /** RENAME; renaming INBOX moves its messages to the new mailbox and leaves INBOX empty (RFC 9051 §6.3.6). */
+  renameMailbox(account: AccountId, from: string, to: string): Promise<void>;
+  setSubscribed(account: AccountId, name: string, subscribed: boolean): Promise<void>;
+
+  /** Picks up files dropped into new/ by other tools, then returns the mailbox state. */
+  openMailbox(account: AccountId, name: string): Promise<MailboxSnapshot>;
+  /** Metadata of some or all messages, optionally only those changed since a modseq (CONDSTORE). */
+  fetchMeta(account: AccountId, mailboxId: MailboxId, opts?: { uids?: Uid[]; changedSince?: number }): Promise<MessageMeta[]>;
+  /** The raw message as stored (RFC 5322 bytes). Streams; never buffers the whole file. */
+  readMessage(account: AccountId, mailboxId: MailboxId, uid: Uid): Promise<{ stream: Readable; size: number }>;
+
+  /** Durable append: the reply may be sent once this resolves. Enforces quota → StoreError('overQuota'). */
+  append(account: AccountId, mailbox: string, source: MessageSource, opts?: AppendOptions): Promise<{ uid: Uid; uidValidity: number; mailboxId: MailboxId }>;
+  /**
+   * Durable delivery of one message to several mailboxes (SMTP), stored once per
+   * mailbox with hard links where possible. Every target is written and fsynced before
+   * this resolves; on failure nothing partial is left in any mailbox.
+   */
+  deliver(targets: DeliveryTarget[], source: MessageSource, opts?: { flags?: string[]; internalDate?: Date }): Promise<DeliveryResult[]>;
+
+  updateFlags(
+    account: AccountId,
+    mailboxId: MailboxId,
+    uids: Uid[],
+    op: FlagOp,
+    flags: string[],
+    opts?: { unchangedSince?: number },
+  ): Promise<{ changed: FlagChange[]; failed: Uid[] }>;
+  /** Removes the given UIDs (or all \Deleted ones when uids is omitted); returns the removed UIDs. */
+  expunge(account: AccountId, mailboxId: MailboxId, uids?: Uid[]): Promise<Uid[]>;
+  copy(account: AccountId, from: MailboxId, uids: Uid[], to: string): Promise<UidMapping>;
+  move(account: AccountId, from: MailboxId, uids: Uid[], to: string): Promise<UidMapping>;
+
+  usage(account: AccountId): Promise<Usage>;
+  /** Rebuilds the index from the files, keeping UIDs of files it already knew. */
+  reindex(account: AccountId): Promise<ReindexReport>;
+  close(): Promise<void>;
+}
