@@ -65,6 +65,35 @@ export interface Config {
     timeoutMs: number;
   };
   log: { level: LogLevel };
+  submission: {
+    /** Messages an account may submit per rolling hour (452 4.7.0 beyond). */
+    maxMessagesPerHour: number;
+    /** Recipients per submitted message (452 4.5.3 for the ones beyond). */
+    maxRecipientsPerMessage: number;
+  };
+  queue: {
+    /** First retry delay in seconds; doubles each attempt up to retryMaxSeconds. */
+    retryBaseSeconds: number;
+    retryMaxSeconds: number;
+    /** How long a message may stay queued before it bounces, in seconds. */
+    lifetimeSeconds: number;
+    /** Port of remote MX hosts (25; tests point it elsewhere). */
+    mxPort: number;
+    /** Verify the remote's certificate when using STARTTLS (and require TLS). */
+    verifyTls: boolean;
+    /** Local address outgoing connections bind to; empty: the system's choice. */
+    localAddress: string;
+    /** Parallel outgoing deliveries. */
+    concurrency: number;
+    /** Timeout for connecting and for the greeting, in ms. */
+    connectTimeoutMs: number;
+    /** Smarthost "host" or "host:port"; empty: deliver to MX hosts directly. */
+    relayHost: string;
+    /** "starttls" (port 587 style) or "tls" (implicit, port 465 style). */
+    relayTls: 'starttls' | 'tls';
+    relayUsername: string;
+    relayPassword: string;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -118,6 +147,20 @@ export const SCHEMA: readonly Key[] = [
   { toml: 'dns.servers', prop: 'dns.servers', kind: { type: 'stringList' }, env: 'MAILSERVER_DNS_SERVERS' },
   { toml: 'dns.timeout_ms', prop: 'dns.timeoutMs', kind: { type: 'int', min: 100, max: 60_000 } },
   { toml: 'log.level', prop: 'log.level', kind: { type: 'string', allowed: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, env: 'MAILSERVER_LOG_LEVEL' },
+  { toml: 'submission.max_messages_per_hour', prop: 'submission.maxMessagesPerHour', kind: { type: 'int', min: 1 } },
+  { toml: 'submission.max_recipients_per_message', prop: 'submission.maxRecipientsPerMessage', kind: { type: 'int', min: 1, max: 100_000 } },
+  { toml: 'queue.retry_base_seconds', prop: 'queue.retryBaseSeconds', kind: { type: 'int', min: 1 } },
+  { toml: 'queue.retry_max_seconds', prop: 'queue.retryMaxSeconds', kind: { type: 'int', min: 1 } },
+  { toml: 'queue.lifetime_seconds', prop: 'queue.lifetimeSeconds', kind: { type: 'int', min: 1 } },
+  { toml: 'queue.mx_port', prop: 'queue.mxPort', kind: { type: 'int', min: 1, max: 65535 } },
+  { toml: 'queue.verify_tls', prop: 'queue.verifyTls', kind: { type: 'bool' } },
+  { toml: 'queue.local_address', prop: 'queue.localAddress', kind: { type: 'string' } },
+  { toml: 'queue.concurrency', prop: 'queue.concurrency', kind: { type: 'int', min: 1, max: 1000 } },
+  { toml: 'queue.connect_timeout_ms', prop: 'queue.connectTimeoutMs', kind: { type: 'int', min: 100 } },
+  { toml: 'queue.relay_host', prop: 'queue.relayHost', kind: { type: 'string' }, env: 'MAILSERVER_RELAY_HOST' },
+  { toml: 'queue.relay_tls', prop: 'queue.relayTls', kind: { type: 'string', allowed: ['starttls', 'tls'] } },
+  { toml: 'queue.relay_username', prop: 'queue.relayUsername', kind: { type: 'string' }, env: 'MAILSERVER_RELAY_USERNAME' },
+  { toml: 'queue.relay_password', prop: 'queue.relayPassword', kind: { type: 'string' }, env: 'MAILSERVER_RELAY_PASSWORD' },
 ];
 
 /** Production ports (root, or a container with CAP_NET_BIND_SERVICE). */
@@ -155,6 +198,21 @@ export function defaults(dataRoot: string, production: boolean): Config {
     },
     dns: { servers: [], timeoutMs: 5000 },
     log: { level: 'info' },
+    submission: { maxMessagesPerHour: 500, maxRecipientsPerMessage: 100 },
+    queue: {
+      retryBaseSeconds: 300,
+      retryMaxSeconds: 4 * 3600,
+      lifetimeSeconds: 5 * 86_400,
+      mxPort: 25,
+      verifyTls: false,
+      localAddress: '',
+      concurrency: 10,
+      connectTimeoutMs: 30_000,
+      relayHost: '',
+      relayTls: 'starttls',
+      relayUsername: '',
+      relayPassword: '',
+    },
   };
 }
 

@@ -58,4 +58,44 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 10,
+    name: 'outbound queue and submission counters',
+    sql: `
+      -- One row per queued message; the body is a file under <data>/queue/ (spool_path
+      -- is relative to the data root), fsynced before the row is committed.
+      CREATE TABLE queue_messages (
+        id INTEGER PRIMARY KEY,
+        spool_path TEXT NOT NULL,
+        mail_from TEXT NOT NULL,            -- envelope sender; '' = null sender (a DSN)
+        account TEXT,                       -- submitting account, NULL for server-made mail
+        size INTEGER NOT NULL,
+        header_message_id TEXT,
+        created_at INTEGER NOT NULL         -- ms; the lifetime counts from here
+      );
+      -- One row per recipient: its own state, attempts, next try and the last reply.
+      CREATE TABLE queue_recipients (
+        id INTEGER PRIMARY KEY,
+        message_id INTEGER NOT NULL REFERENCES queue_messages(id) ON DELETE CASCADE,
+        rcpt TEXT NOT NULL,
+        domain TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'queued', -- queued | delivered | failed
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_attempt_at INTEGER,
+        last_reply TEXT,
+        last_host TEXT,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX queue_recipients_due ON queue_recipients (state, next_attempt_at);
+      CREATE INDEX queue_recipients_message ON queue_recipients (message_id);
+      -- Accepted submissions per account, for the messages-per-hour limit.
+      CREATE TABLE submission_log (
+        account TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        recipients INTEGER NOT NULL
+      );
+      CREATE INDEX submission_log_account ON submission_log (account, at);
+    `,
+  },
 ];
