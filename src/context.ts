@@ -19,6 +19,16 @@ export interface ServerContext {
   store: MailStore;
   tls: TlsContextHolder;
   resolver: Resolver;
+  /**
+   * The outbound queue, when running (src/queue/). Port 25 uses it for aliases that
+   * forward outside; submission for remote recipients. `file` is an fsynced spool file
+   * that enqueue links or copies into the queue's own spool before resolving.
+   */
+  queue?: OutboundQueue;
+}
+
+export interface OutboundQueue {
+  enqueue(req: { mailFrom: string; rcpts: string[]; file: string }): Promise<void>;
 }
 
 /** A started listener: its bound port, and how to stop it (stop accepting, drain, close). */

@@ -1,0 +1,348 @@
+/**
+ * Port 25: mail from the internet (MX). smtp-server speaks the protocol; this module
+ * decides who may send what to whom and hands accepted mail to local delivery.
+ *
+ * - No AUTH here (RFC 6409 puts it on submission); STARTTLS offered with the current
+ *   certificate (hot-reloaded through the TLS holder).
+ * - RCPT TO: recipients must be ours. A foreign domain, an IP literal, a source route
+ *   or a percent-hack local part is relaying → `554 5.7.1`; an unknown user in one of
+ *   our domains → `550 5.1.1` (RFC 5321 §3.6.2: never an open relay).
+ * - SIZE advertised and enforced (`552 5.3.4`, RFC 1870), recipients per message
+ *   bounded (`452 4.5.3`, RFC 5321 §4.5.3.1.10), connections per client IP bounded.
+ * - DATA: the message is received (memory or temp file), checked (SPF/DKIM/DMARC
+ *   policy, when configured), written with Return-Path, Received and the checks'
+ *   headers to one fsynced spool file, hard-linked into every recipient's Maildir, and
+ *   only then answered `250` ("accepted means durable"). Any failure before that is a
+ *   `451` and leaves nothing in any mailbox. A client that vanishes mid-DATA destroys
+ *   the stream; nothing is delivered.
+ */
+import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { Readable } from 'node:stream';
+import { AddressError, parseAddress } from '../accounts/address.js';
+import type { Listener, ServerContext } from '../context.js';
+import { newCid, type Logger } from '../log.js';
+import { resolveTargets } from './deliver.js';
+import { Rejects, Reply, SmtpReject } from './reply.js';
+import { receive, writeFinal, type SpooledMessage } from './spool.js';
+import { protocolName, receivedHeader, returnPathHeader } from './trace.js';
+import { unlink } from 'node:fs/promises';
+
+/** What the inbound checks (SPF/DKIM/DMARC/DNSBL, src/smtp/policy.ts) return for a message. */
+export interface InboundVerdict {
+  action: 'accept' | 'junk' | 'reject' | 'tempfail';
+  code?: number;
+  enhanced?: string;
+  text?: string;
+  /** Header lines to prepend (Authentication-Results, Received-SPF, ARC-*), CRLF-terminated. */
+  headers: string;
+  /** Check results for the delivery log line. */
+  log: Record<string, string>;
+}
+
+/** The checks port 25 runs; absent means "accept everything that passes recipient checks". */
+export interface InboundChecks {
+  checkConnection?(ctx: ServerContext, input: { remoteAddress: string }): Promise<{ reject?: { code: number; enhanced: string; text: string }; fcrdns?: string }>;
+  checkInbound?(
+    ctx: ServerContext,
+    input: {
+      remoteAddress: string;
+      clientHostname?: string;
+      helo: string;
+      mailFrom: string;
+      rcpts: string[];
+      message: () => Readable;
+      size: number;
+      authenticated: boolean;
+    },
+  ): Promise<InboundVerdict>;
+  /** Rewrites the received header block (drops forged Authentication-Results). */
+  filterHeader?(ctx: ServerContext, header: Buffer): Buffer;
+}
+
+export interface InboundOptions {
+  port: number;
+  host?: string;
+  checks?: InboundChecks;
+}
+
+interface ConnState {
+  log: Logger;
+  fcrdns?: string;
+  tx: number;
+}
+
+export async function startInbound(ctx: ServerContext, opts: InboundOptions): Promise<Listener> {
+  const { config } = ctx;
+  const perIp = new Map<string, number>();
+  const conns = new Map<string, ConnState>();
+  const counted = new Set<string>();
+  const baseLog = ctx.log.child({ proto: 'smtp' });
+
+  const state = (session: SMTPServerSession): ConnState => {
+    let s = conns.get(session.id);
+    if (!s) {
+      s = { log: baseLog.child({ cid: session.id }), tx: 0 };
+      conns.set(session.id, s);
+    }
+    return s;
+  };
+
+  const pair = ctx.tls.currentPair();
+  const server = new SMTPServer({
+    name: config.hostname,
+    banner: 'ESMTP ready',
+    key: pair.key,
+    cert: pair.cert,
+    minVersion: ctx.tls.minVersion,
+    secure: false,
+    disabledCommands: ['AUTH'],
+    authOptional: true,
+    hideENHANCEDSTATUSCODES: false,
+    hideSTARTTLS: false,
+    size: config.limits.maxMessageSize,
+    rejectOversized: true,
+    maxRecipients: config.limits.maxRecipients,
+    socketTimeout: config.limits.smtpIdleTimeoutMs,
+    closeTimeout: 5_000,
+    disableReverseLookup: true,
+    logger: false,
+
+    onConnect(session, cb) {
+      const ip = session.remoteAddress;
+      const n = perIp.get(ip) ?? 0;
+      if (n >= config.limits.maxConnectionsPerIp) {
+        state(session).log.warn({ ip }, 'too many connections from this address');
+        return cb(Rejects.tooManyConnections());
+      }
+      perIp.set(ip, n + 1);
+      counted.add(session.id);
+      const st = state(session);
+      st.log.info({ ip }, 'connect');
+      if (!opts.checks?.checkConnection) return cb();
+      opts.checks
+        .checkConnection(ctx, { remoteAddress: ip })
+        .then((r) => {
+          st.fcrdns = r.fcrdns;
+          if (r.reject) return cb(new SmtpReject(r.reject.code, r.reject.enhanced, r.reject.text));
+          cb();
+        })
+        .catch((err) => {
+          st.log.error({ err }, 'connection check failed');
+          cb();
+        });
+    },
+
+    onClose(session) {
+      if (counted.delete(session.id)) {
+        const ip = session.remoteAddress;
+        const n = (perIp.get(ip) ?? 1) - 1;
+        if (n <= 0) perIp.delete(ip);
+        else perIp.set(ip, n);
+      }
+      conns.get(session.id)?.log.info('close');
+      conns.delete(session.id);
+    },
+
+    onMailFrom(address: SMTPServerAddress, _session, cb) {
+      if (address.address === '') return cb(); // null sender (bounces), RFC 5321 §4.5.5
+      try {
+        parseAddress(address.address);
+      } catch {
+        return cb(new SmtpReject(Reply.MailboxNameNotAllowed, '5.1.7', `<${address.address}>: bad sender address syntax`));
+      }
+      cb();
+    },
+
+    onRcptTo(address: SMTPServerAddress, session, cb) {
+      try {
+        cb(checkRecipient(ctx, address.address));
+      } catch (err) {
+        state(session).log.error({ err }, 'recipient check failed');
+        cb(Rejects.localError());
+      }
+    },
+
+    onData(stream: SMTPServerDataStream, session, cb) {
+      const st = state(session);
+      handleData(ctx, opts.checks, st, stream, session).then(
+        (reply) => cb(null, reply),
+        (err: unknown) => {
+          if (err instanceof SmtpReject) return cb(err);
+          if (stream.destroyed || (err as NodeJS.ErrnoException)?.code === 'ERR_STREAM_PREMATURE_CLOSE') {
+            st.log.info('client went away during DATA; nothing delivered');
+            return cb(Rejects.localError());
+          }
+          st.log.error({ err }, 'delivery failed');
+          cb(Rejects.localError());
+        },
+      );
+    },
+  });
+
+  const off = ctx.tls.onReload((p) => server.updateSecureContext({ key: p.key, cert: p.cert }));
+  server.on('error', (err) => baseLog.error({ err }, 'smtp server error'));
+
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(opts.port, opts.host ?? config.listenAddress, () => {
+      server.server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  baseLog.info({ port }, 'smtp listening');
+
+  return {
+    name: 'smtp',
+    port,
+    close: (graceMs = 5000) =>
+      new Promise<void>((resolve) => {
+        off();
+        const timer = setTimeout(resolve, graceMs + 1000);
+        timer.unref();
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}
+
+/** RCPT TO policy: undefined to accept, an SmtpReject otherwise. */
+export function checkRecipient(ctx: ServerContext, raw: string): SmtpReject | undefined {
+  const at = raw.lastIndexOf('@');
+  const domainPart = at >= 0 ? raw.slice(at + 1) : '';
+  // Address literals ("user@[192.0.2.1]") name a host, not a domain we serve.
+  if (domainPart.startsWith('[')) return Rejects.relayDenied();
+  let addr: string;
+  try {
+    addr = parseAddress(raw).address;
+  } catch (err) {
+    if (err instanceof AddressError) {
+      // "user%other@local", "a!b@local", source routes: relaying tricks, refused as such.
+      if (/[%!]/.test(raw.slice(0, Math.max(0, at))) || raw.startsWith('@')) return Rejects.relayDenied();
+      return Rejects.badAddress(raw);
+    }
+    throw err;
+  }
+  const r = ctx.accounts.resolveRecipient(addr);
+  switch (r.kind) {
+    case 'notLocal':
+      return Rejects.relayDenied();
+    case 'unknownUser':
+      return Rejects.unknownUser(addr);
+    case 'deliver':
+      if (r.forward.length > 0 && !ctx.queue) {
+        return new SmtpReject(Reply.LocalError, '4.3.0', 'Forwarding is not available right now, try again later');
+      }
+      return undefined;
+  }
+}
+
+let txCounter = 0;
+function queueId(): string {
+  txCounter = (txCounter + 1) % 0x100000;
+  return `${Date.now().toString(36)}${txCounter.toString(36).padStart(4, '0')}${newCid().slice(0, 4)}`.toUpperCase();
+}
+
+async function handleData(
+  ctx: ServerContext,
+  checks: InboundChecks | undefined,
+  st: ConnState,
+  stream: SMTPServerDataStream,
+  session: SMTPServerSession,
+): Promise<string> {
+  const started = Date.now();
+  const qid = queueId();
+  const tx = ++st.tx;
+  const log = st.log.child({ tx, qid });
+
+  // DATA timeout: a client that trickles bytes forever is cut off.
+  const timer = setTimeout(() => stream.destroy(new Error('DATA timeout')), ctx.config.limits.smtpDataTimeoutMs);
+  timer.unref();
+  let msg: SpooledMessage;
+  try {
+    msg = await receive(stream, ctx.config.dataRoot);
+  } finally {
+    clearTimeout(timer);
+  }
+  let spoolFile: string | undefined;
+  try {
+    if (stream.sizeExceeded) {
+      // smtp-server answers 552 5.3.4 itself (rejectOversized); nothing is stored.
+      log.info({ size: stream.byteLength }, 'message too big; refused');
+      return 'refused';
+    }
+    const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+    const rcpts = session.envelope.rcptTo.map((r) => parseAddress(r.address).address);
+    const helo = session.hostNameAppearsAs || '';
+    const utf8 = Boolean((session.envelope as { utf8?: boolean }).utf8);
+
+    let verdict: InboundVerdict = { action: 'accept', headers: '', log: {} };
+    if (checks?.checkInbound) {
+      verdict = await checks.checkInbound(ctx, {
+        remoteAddress: session.remoteAddress,
+        clientHostname: st.fcrdns,
+        helo,
+        mailFrom,
+        rcpts,
+        message: () => msg.open(),
+        size: msg.size,
+        authenticated: false,
+      });
+    }
+    if (verdict.action === 'reject' || verdict.action === 'tempfail') {
+      const code = verdict.code ?? (verdict.action === 'reject' ? 550 : 451);
+      const enhanced = verdict.enhanced ?? (verdict.action === 'reject' ? '5.7.1' : '4.7.0');
+      log.info({ from: mailFrom, rcpts, size: msg.size, result: verdict.action, code, ...verdict.log }, 'message refused by policy');
+      throw new SmtpReject(code, enhanced, verdict.text ?? 'Message refused by policy');
+    }
+
+    const tls = session.secure ? (session as unknown as { tlsOptions?: { name?: string; version?: string } }).tlsOptions : undefined;
+    const prefix =
+      returnPathHeader(mailFrom) +
+      verdict.headers +
+      receivedHeader({
+        helo,
+        clientHostname: st.fcrdns,
+        remoteAddress: session.remoteAddress,
+        byHostname: ctx.config.hostname,
+        protocol: protocolName({ tls: Boolean(session.secure), auth: false, utf8 }),
+        id: qid,
+        forRcpt: rcpts.length === 1 ? rcpts[0] : undefined,
+        tls: tls ? { version: tls.version, cipher: tls.name } : undefined,
+      });
+
+    const filter = checks?.filterHeader ? (h: Buffer) => checks.filterHeader!(ctx, h) : undefined;
+    const final = await writeFinal(ctx.config.dataRoot, prefix, msg, filter);
+    spoolFile = final.path;
+
+    const mailbox = verdict.action === 'junk' ? 'Junk' : undefined;
+    const { targets, forward, unknown } = resolveTargets(ctx, rcpts, mailbox);
+    if (targets.length > 0) await ctx.store.deliver(targets, { path: final.path });
+    if (forward.length > 0) {
+      if (!ctx.queue) throw new SmtpReject(Reply.LocalError, '4.3.0', 'Forwarding is not available right now, try again later');
+      await ctx.queue.enqueue({ mailFrom, rcpts: forward, file: final.path });
+    }
+    log.info(
+      {
+        from: mailFrom,
+        rcpts,
+        mailboxes: targets.map((t) => t.account),
+        forward: forward.length ? forward : undefined,
+        unknown: unknown.length ? unknown : undefined,
+        folder: mailbox,
+        size: final.size,
+        ms: Date.now() - started,
+        result: 'delivered',
+        ...verdict.log,
+      },
+      'delivered',
+    );
+    return `Ok: queued as ${qid}`;
+  } finally {
+    await msg.dispose();
+    if (spoolFile) await unlink(spoolFile).catch(() => undefined);
+  }
+}

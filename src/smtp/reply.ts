@@ -1,0 +1,62 @@
+/**
+ * Named SMTP replies (mox smtp/codes.go) and the one error type hooks throw.
+ *
+ * smtp-server puts an enhanced status code (RFC 3463) in front of every hook error
+ * based on the basic code alone (550 → 5.1.1, 554 → 5.6.0), which would make a relay
+ * denial read "554 5.6.0". `SmtpReject` carries its own enhanced code in the message
+ * ("5.7.1 Relay access denied"), and the patch below makes smtp-server use that one
+ * instead of adding a second.
+ */
+import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+
+export const Reply = {
+  Ok: 250,
+  ServiceClosing: 421,
+  MailboxBusy: 450,
+  LocalError: 451,
+  StorageFull: 452,
+  SyntaxError: 501,
+  BadSequence: 503,
+  AuthRequired: 530,
+  AuthFailed: 535,
+  MailboxUnavailable: 550,
+  ExceededStorage: 552,
+  MailboxNameNotAllowed: 553,
+  TransactionFailed: 554,
+} as const;
+
+/** A refusal from one of our hooks: basic code, enhanced code, human text. */
+export class SmtpReject extends Error {
+  constructor(
+    readonly responseCode: number,
+    readonly enhanced: string,
+    text: string,
+  ) {
+    super(`${enhanced} ${text}`);
+    this.name = 'SmtpReject';
+  }
+}
+
+const ENHANCED_PREFIX = /^[245]\.\d{1,3}\.\d{1,3} /;
+
+type SendFn = (code: number, data?: string | string[], context?: string | false) => void;
+const proto = SMTPConnection.prototype as unknown as { send: SendFn; __enhancedPatched?: boolean };
+if (!proto.__enhancedPatched) {
+  const send = proto.send;
+  proto.send = function (this: unknown, code: number, data?: string | string[], context?: string | false) {
+    if (context === undefined && typeof data === 'string' && ENHANCED_PREFIX.test(data)) {
+      return send.call(this, code, data, false);
+    }
+    return send.call(this, code, data, context);
+  };
+  proto.__enhancedPatched = true;
+}
+
+/** Common refusals, so handlers read as prose. */
+export const Rejects = {
+  relayDenied: () => new SmtpReject(Reply.TransactionFailed, '5.7.1', 'Relay access denied'),
+  unknownUser: (addr: string) => new SmtpReject(Reply.MailboxUnavailable, '5.1.1', `<${addr}>: Recipient address rejected: no such user here`),
+  badAddress: (addr: string) => new SmtpReject(Reply.SyntaxError, '5.1.3', `<${addr}>: bad address syntax`),
+  localError: () => new SmtpReject(Reply.LocalError, '4.3.0', 'Local error in processing, try again later'),
+  tooManyConnections: () => new SmtpReject(Reply.ServiceClosing, '4.7.0', 'Too many connections from your address, try again later'),
+};
