@@ -94,6 +94,23 @@ export interface Config {
     relayUsername: string;
     relayPassword: string;
   };
+  /** Inbound checks on port 25 (src/smtp/policy.ts). */
+  checks: {
+    /** SPF/DKIM/DMARC/ARC and the policy acting on them; false: accept without checking. */
+    enabled: boolean;
+    /** DMARC p=reject failing → 550 5.7.1 (false: deliver to Junk instead). */
+    dmarcReject: boolean;
+    /** DMARC p=quarantine failing → the recipient's Junk folder (false: INBOX). */
+    dmarcQuarantineToJunk: boolean;
+    /** What a DNS temporary error does: 451 so the sender retries, or accept. */
+    temperrorAction: 'tempfail' | 'accept';
+    /** DNSBL zones to look the client IP up in (e.g. "zen.spamhaus.org"); empty: off. */
+    dnsblZones: string[];
+    /** CIDRs whose clients skip the checks (empty by default). */
+    trustedNetworks: string[];
+    /** Upper bound for each check, in ms; beyond it the check counts as a DNS temporary error. */
+    timeoutMs: number;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -161,6 +178,13 @@ export const SCHEMA: readonly Key[] = [
   { toml: 'queue.relay_tls', prop: 'queue.relayTls', kind: { type: 'string', allowed: ['starttls', 'tls'] } },
   { toml: 'queue.relay_username', prop: 'queue.relayUsername', kind: { type: 'string' }, env: 'MAILSERVER_RELAY_USERNAME' },
   { toml: 'queue.relay_password', prop: 'queue.relayPassword', kind: { type: 'string' }, env: 'MAILSERVER_RELAY_PASSWORD' },
+  { toml: 'checks.enabled', prop: 'checks.enabled', kind: { type: 'bool' }, env: 'MAILSERVER_CHECKS_ENABLED' },
+  { toml: 'checks.dmarc_reject', prop: 'checks.dmarcReject', kind: { type: 'bool' } },
+  { toml: 'checks.dmarc_quarantine_to_junk', prop: 'checks.dmarcQuarantineToJunk', kind: { type: 'bool' } },
+  { toml: 'checks.temperror_action', prop: 'checks.temperrorAction', kind: { type: 'string', allowed: ['tempfail', 'accept'] } },
+  { toml: 'checks.dnsbl_zones', prop: 'checks.dnsblZones', kind: { type: 'stringList' } },
+  { toml: 'checks.trusted_networks', prop: 'checks.trustedNetworks', kind: { type: 'stringList' } },
+  { toml: 'checks.timeout_ms', prop: 'checks.timeoutMs', kind: { type: 'int', min: 100, max: 120_000 } },
 ];
 
 /** Production ports (root, or a container with CAP_NET_BIND_SERVICE). */
@@ -212,6 +236,15 @@ export function defaults(dataRoot: string, production: boolean): Config {
       relayTls: 'starttls',
       relayUsername: '',
       relayPassword: '',
+    },
+    checks: {
+      enabled: true,
+      dmarcReject: true,
+      dmarcQuarantineToJunk: true,
+      temperrorAction: 'tempfail',
+      dnsblZones: [],
+      trustedNetworks: [],
+      timeoutMs: 8000,
     },
   };
 }
