@@ -1,0 +1,394 @@
+/**
+ * One POP3 connection: the read loop, writes, STLS, limits, and the one place where
+ * errors become replies.
+ *
+ * Implementation notes:
+ * - One command at a time (mox): the loop awaits each command; lines the client
+ *   pipelines meanwhile (RFC 2449 §6.6 PIPELINING) wait in a small queue, and the
+ *   socket is paused when that queue grows, so a client cannot make us buffer.
+ * - Writes honour backpressure: `write() === false` → await 'drain' (RETR of a large
+ *   message never holds more than a chunk or two in memory).
+ * - Limits: a maximum line length, an idle timeout (RFC 1939 §3: the autologout timer
+ *   is at least 10 minutes), a bad-command budget (`limits.maxBadCommands`; unknown
+ *   commands, garbage, over-long lines, syntax errors and commands in the wrong state
+ *   count) and MAX_AUTH_FAILURES failed logins; past either, the connection closes.
+ * - A connection that ends without QUIT in TRANSACTION state never enters UPDATE
+ *   (RFC 1939 §6): nothing is deleted, the maildrop lock is released.
+ * - Error mapping (STYLE.md principle 4): Pop3Error → `-ERR [code] text`; StoreError →
+ *   `-ERR` with [SYS/TEMP] or a plain message, never internal detail; anything else is
+ *   logged with its stack and answered `-ERR [SYS/TEMP] Internal error`. An error after
+ *   a multi-line response has begun cannot be reported in-band, so the connection is
+ *   closed instead (the client sees no terminating ".").
+ */
+import type net from 'node:net';
+import { once } from 'node:events';
+import tls from 'node:tls';
+import type { ServerContext } from '../context.js';
+import type { Logger } from '../log.js';
+import { StoreError, type AccountId, type Uid } from '../store/types.js';
+import { COMMANDS } from './commands.js';
+import { Pop3Error, type Pop3Conn, type SessionState } from './session.js';
+import { LineFramer, MultilineEncoder, parseCommand, type FramedUnit } from './wire.js';
+
+export interface ConnectionOptions {
+  /** The socket is already TLS (port 995). */
+  secure: boolean;
+  idleTimeoutMs: number;
+  maxLineLength: number;
+  log: Logger;
+}
+
+class ConnectionClosed extends Error {}
+
+/** Pause reading when this many client lines wait to be processed. */
+const MAX_QUEUED = 32;
+
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}
+
+export class Pop3Connection implements Pop3Conn {
+  state: SessionState = { name: 'authorization' };
+  log: Logger;
+  private socket: net.Socket;
+  private framer: LineFramer;
+  private queue: FramedUnit[] = [];
+  private wake: (() => void) | undefined;
+  private closed = false;
+  private closing = false;
+  private busy = false;
+  private midResponse = false;
+  private badCommands = 0;
+  private authFailures = 0;
+  private isSecure: boolean;
+  private readonly loopback: boolean;
+  private closeWaiters: Array<() => void> = [];
+  readonly remoteAddress: string;
+
+  constructor(
+    readonly ctx: ServerContext,
+    socket: net.Socket,
+    private readonly opts: ConnectionOptions,
+  ) {
+    this.socket = socket;
+    this.isSecure = opts.secure;
+    this.log = opts.log;
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.loopback = isLoopback(socket.remoteAddress);
+    this.framer = new LineFramer(opts.maxLineLength);
+    this.attach(socket);
+  }
+
+  get secure(): boolean {
+    return this.isSecure;
+  }
+
+  get loginAllowed(): boolean {
+    return this.isSecure || (this.loopback && this.ctx.config.auth.allowPlaintextOnLoopback);
+  }
+
+  /** Resolves when the connection has closed. */
+  whenClosed(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.closeWaiters.push(resolve));
+  }
+
+  private attach(socket: net.Socket): void {
+    socket.on('data', this.onData);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+    socket.on('timeout', this.onTimeout);
+    socket.setTimeout(this.opts.idleTimeoutMs);
+  }
+
+  private detach(socket: net.Socket): void {
+    socket.off('data', this.onData);
+    socket.off('error', this.onError);
+    socket.off('close', this.onClose);
+    socket.off('timeout', this.onTimeout);
+    socket.setTimeout(0);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    for (const u of this.framer.push(chunk)) this.queue.push(u);
+    if (this.queue.length >= MAX_QUEUED) this.socket.pause();
+    this.wakeUp();
+  };
+
+  private readonly onError = (err: Error): void => {
+    this.log.debug({ err: err.message }, 'pop3 socket error');
+  };
+
+  private readonly onClose = (): void => {
+    this.markClosed();
+  };
+
+  private readonly onTimeout = (): void => {
+    // RFC 1939 §3: autologout closes without entering UPDATE.
+    this.log.info('pop3 idle timeout');
+    if (!this.busy) this.socket.write('-ERR [SYS/TEMP] Autologout; idle for too long\r\n');
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  };
+
+  private wakeUp(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  private markClosed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.state.name === 'transaction') {
+      // Dropped (or timed out) in TRANSACTION state: no UPDATE, nothing deleted.
+      this.log.info('pop3 connection dropped; no messages deleted');
+      this.state.unlock();
+    }
+    this.state = { name: 'update' };
+    this.log.info('pop3 close');
+    this.wakeUp();
+    for (const w of this.closeWaiters.splice(0)) w();
+  }
+
+  private async nextUnit(): Promise<FramedUnit | undefined> {
+    for (;;) {
+      if (this.closed) return undefined;
+      const u = this.queue.shift();
+      if (u) {
+        if (this.queue.length < MAX_QUEUED / 2 && this.socket.isPaused()) this.socket.resume();
+        return u;
+      }
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+
+  /** Greets and runs commands until the connection ends. Never rejects. */
+  async run(): Promise<void> {
+    try {
+      // RFC 1939 §4: the greeting.
+      await this.ok(`${this.ctx.config.hostname} POP3 server ready`);
+      while (!this.closed && !this.closing) {
+        const u = await this.nextUnit();
+        if (!u) break;
+        this.busy = true;
+        try {
+          await this.runUnit(u);
+        } finally {
+          this.busy = false;
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof ConnectionClosed)) this.log.error({ err }, 'pop3 connection failed');
+    } finally {
+      this.end();
+    }
+  }
+
+  private async runUnit(u: FramedUnit): Promise<void> {
+    if ('tooLong' in u) {
+      await this.reply(new Pop3Error('Line too long', undefined, { bad: true }));
+      return;
+    }
+    const cmd = parseCommand(u.line);
+    const spec = cmd && COMMANDS.get(cmd.name);
+    if (!cmd || !spec) {
+      this.log.debug({ cmd: cmd?.name }, 'pop3 unknown command');
+      await this.reply(new Pop3Error('Unknown command', undefined, { bad: true }));
+      return;
+    }
+    if (!spec.states.includes(this.state.name)) {
+      await this.reply(new Pop3Error(`${spec.name} not allowed now`, undefined, { bad: true }));
+      return;
+    }
+    const started = Date.now();
+    try {
+      await spec.handle(this, cmd);
+    } catch (err) {
+      await this.reply(err);
+    }
+    this.log.debug({ cmd: spec.name, ms: Date.now() - started }, 'pop3 command');
+  }
+
+  /** The one place errors become replies. */
+  private async reply(err: unknown): Promise<void> {
+    if (err instanceof ConnectionClosed) throw err;
+    if (this.midResponse) {
+      // Part of a multi-line response is out: the only honest signal left is to close.
+      this.log.warn({ err }, 'pop3 error during a multi-line response; closing');
+      this.socket.destroy();
+      throw new ConnectionClosed();
+    }
+    let e: Pop3Error;
+    if (err instanceof Pop3Error) {
+      e = err;
+    } else if (err instanceof StoreError) {
+      e =
+        err.kind === 'nonexistent'
+          ? new Pop3Error('Message no longer exists')
+          : new Pop3Error('Storage error, try again later', 'SYS/TEMP');
+      this.log.warn({ kind: err.kind, msg: err.message }, 'pop3 store error');
+    } else {
+      this.log.error({ err }, 'pop3 internal error');
+      e = new Pop3Error('Internal error', 'SYS/TEMP');
+    }
+    let close = e.opts.close === true;
+    let text = e.message;
+    if (e.opts.bad) {
+      this.badCommands++;
+      if (this.badCommands >= this.ctx.config.limits.maxBadCommands) {
+        close = true;
+        text += '; too many bad commands, closing';
+      }
+    }
+    await this.writeRaw(`-ERR ${e.code ? `[${e.code}] ` : ''}${text}\r\n`);
+    if (close) this.closeAfterReply();
+  }
+
+  // --- Pop3Conn ---
+
+  async ok(text: string): Promise<void> {
+    await this.writeRaw(text ? `+OK ${text}\r\n` : '+OK\r\n');
+  }
+
+  async okLines(text: string, lines: string[]): Promise<void> {
+    // RFC 1939 §3: multi-line responses end with "." and lines starting with "." are stuffed.
+    const body = lines.map((l) => (l.startsWith('.') ? `.${l}` : l) + '\r\n').join('');
+    await this.writeRaw(`+OK${text ? ` ${text}` : ''}\r\n${body}.\r\n`);
+  }
+
+  async okMessage(text: string, uid: Uid, bodyLines?: number): Promise<void> {
+    if (this.state.name !== 'transaction') throw new Error('okMessage outside TRANSACTION');
+    const { drop } = this.state;
+    // Open first, so a missing message is still an ordinary -ERR.
+    const { stream } = await this.ctx.store.readMessage(drop.account, drop.mailboxId, uid);
+    const enc = new MultilineEncoder(bodyLines === undefined ? {} : { bodyLines });
+    stream.on('error', (err) => enc.destroy(err));
+    stream.pipe(enc);
+    try {
+      await this.writeRaw(`+OK ${text}\r\n`);
+      this.midResponse = true;
+      for await (const chunk of enc) {
+        await this.writeRaw(chunk as Buffer);
+        // TOP: the rest of the file is not needed.
+        if (enc.state.finished && !stream.destroyed) {
+          stream.unpipe(enc);
+          stream.destroy();
+          if (!enc.writableEnded) enc.end();
+        }
+      }
+      this.midResponse = false;
+    } finally {
+      if (!stream.destroyed) stream.destroy();
+    }
+  }
+
+  async writeLine(line: string): Promise<void> {
+    await this.writeRaw(`${line}\r\n`);
+  }
+
+  async readLine(): Promise<string | undefined> {
+    const u = await this.nextUnit();
+    if (!u) return undefined;
+    if ('tooLong' in u) throw new Pop3Error('Line too long', undefined, { bad: true });
+    return u.line;
+  }
+
+  async startTls(okText: string): Promise<void> {
+    const plain = this.socket;
+    // RFC 2595 §4 / RFC 3207 §6 idea: discard anything pipelined after STLS, so
+    // plaintext injected before the handshake can never run as a TLS-protected command.
+    this.detach(plain);
+    plain.on('error', () => undefined); // reported through the TLS socket
+    this.queue = [];
+    this.framer = new LineFramer(this.opts.maxLineLength);
+    await this.writeRaw(`+OK ${okText}\r\n`, plain);
+    const secure = new tls.TLSSocket(plain, {
+      isServer: true,
+      secureContext: this.ctx.tls.current(),
+      SNICallback: this.ctx.tls.sniCallback,
+    });
+    this.socket = secure;
+    this.attach(secure);
+    // The handshake ends in 'secure', or in an error/close that ends the connection.
+    const ok = await Promise.race([
+      once(secure, 'secure').then(() => true),
+      once(secure, 'close').then(() => false),
+      once(secure, 'error').then(
+        () => false,
+        () => false,
+      ),
+    ]).catch(() => false);
+    if (!ok || this.closed) {
+      secure.destroy();
+      throw new ConnectionClosed();
+    }
+    this.isSecure = true;
+    // RFC 2595 §4: the client must forget what it knew, so must we: back to a fresh
+    // AUTHORIZATION state.
+    this.state = { name: 'authorization' };
+    this.log.debug({ protocol: secure.getProtocol() }, 'pop3 STLS done');
+  }
+
+  noteAuthFailure(): number {
+    return ++this.authFailures;
+  }
+
+  closeAfterReply(): void {
+    this.closing = true;
+  }
+
+  setUser(account: AccountId): void {
+    this.log = this.log.child({ user: account });
+  }
+
+  /** Server shutdown: close at once when idle between commands, else after this command. */
+  shutdown(): void {
+    if (this.closed) return;
+    this.closing = true;
+    if (!this.busy) {
+      this.socket.write('-ERR [SYS/TEMP] Server shutting down\r\n');
+      this.end();
+    }
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private end(): void {
+    if (this.closed) return;
+    this.socket.end();
+    // A client that never reads must not keep the socket forever.
+    setTimeout(() => this.socket.destroy(), 5000).unref();
+    this.markClosedSoon();
+  }
+
+  private markClosedSoon(): void {
+    // 'close' follows end() once the peer has its bytes; until then the lock stays
+    // released only if we were not in TRANSACTION (QUIT already moved us to UPDATE).
+    if (this.state.name !== 'transaction') return;
+    this.markClosed();
+  }
+
+  private async writeRaw(data: string | Buffer, socket: net.Socket = this.socket): Promise<void> {
+    if (this.closed || socket.destroyed) throw new ConnectionClosed();
+    if (!socket.write(data)) {
+      await new Promise<void>((resolve, reject) => {
+        const done = () => {
+          socket.off('drain', done);
+          socket.off('close', gone);
+          resolve();
+        };
+        const gone = () => {
+          socket.off('drain', done);
+          socket.off('close', gone);
+          reject(new ConnectionClosed());
+        };
+        socket.on('drain', done);
+        socket.on('close', gone);
+      });
+    }
+  }
+}

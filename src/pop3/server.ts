@@ -1,0 +1,118 @@
+/**
+ * POP3 listeners: port 110 (plaintext with STLS, RFC 2595 §4) and 995 (implicit TLS,
+ * RFC 8314 §3.3). Both take the certificate from the shared TLS holder per connection
+ * (SNI callback / current context), so a renewed certificate applies without restart.
+ *
+ * Per-IP connection limit (`limits.maxConnectionsPerIp`); graceful close: stop
+ * accepting, close idle connections at once, let a running command (a RETR, the
+ * UPDATE of a QUIT) finish, and destroy whatever is left after the grace period.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Listener, ServerContext } from '../context.js';
+import { childFor } from '../log.js';
+import { Pop3Connection } from './connection.js';
+
+export interface Pop3ListenOptions {
+  port: number;
+  /** Port 995 style: TLS from the first byte. */
+  implicitTls?: boolean;
+  host?: string;
+  /** RFC 1939 §3: at least 10 minutes; tests may shorten it. */
+  idleTimeoutMs?: number;
+  /** Longest accepted command line, CRLF included. */
+  maxLineLength?: number;
+}
+
+/** RFC 1939 §3: "an autologout timer ... of at least 10 minutes". */
+export const DEFAULT_IDLE_TIMEOUT_MS = 10 * 60_000;
+/** RFC 2449 §4 says 255 octets per command; AUTH PLAIN responses and long passwords need more. */
+export const DEFAULT_MAX_LINE = 1024;
+
+export async function startPop3(ctx: ServerContext, opts: Pop3ListenOptions): Promise<Listener> {
+  const name = opts.implicitTls ? 'pop3s' : 'pop3';
+  const log = ctx.log.child({ listener: name });
+  const conns = new Set<Pop3Connection>();
+  const perIp = new Map<string, number>();
+  const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const maxLineLength = opts.maxLineLength ?? DEFAULT_MAX_LINE;
+
+  /** Counts the raw TCP connection; false (and the socket is closed) when over the limit. */
+  const admit = (raw: net.Socket): boolean => {
+    const ip = raw.remoteAddress ?? '';
+    const n = (perIp.get(ip) ?? 0) + 1;
+    if (n > ctx.config.limits.maxConnectionsPerIp) {
+      log.warn({ ip }, 'pop3 too many connections from one address');
+      if (!opts.implicitTls) raw.end('-ERR [SYS/TEMP] Too many connections from your address\r\n');
+      else raw.destroy();
+      return false;
+    }
+    perIp.set(ip, n);
+    raw.once('close', () => {
+      const left = (perIp.get(ip) ?? 1) - 1;
+      if (left <= 0) perIp.delete(ip);
+      else perIp.set(ip, left);
+    });
+    return true;
+  };
+
+  const serve = (socket: net.Socket, secure: boolean): void => {
+    const clog = childFor(ctx.log, 'pop3');
+    clog.info({ remote: socket.remoteAddress, tls: secure }, 'pop3 connect');
+    const conn = new Pop3Connection(ctx, socket, { secure, idleTimeoutMs, maxLineLength, log: clog });
+    conns.add(conn);
+    void conn.run().finally(() => conns.delete(conn));
+  };
+
+  let server: net.Server;
+  if (opts.implicitTls) {
+    const tserver = tls.createServer({ ...ctx.tls.serverOptions() });
+    tserver.on('connection', (raw: net.Socket) => {
+      raw.on('error', () => undefined); // reported by the TLS socket or tlsClientError
+      admit(raw);
+    });
+    tserver.on('secureConnection', (socket: tls.TLSSocket) => {
+      if (socket.destroyed) return;
+      serve(socket, true);
+    });
+    tserver.on('tlsClientError', (err) => log.debug({ err: err.message }, 'pop3s handshake failed'));
+    server = tserver;
+  } else {
+    server = net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      if (!admit(socket)) return;
+      serve(socket, false);
+    });
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host ?? ctx.config.listenAddress, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (err) => log.error({ err }, 'pop3 listener error'));
+  const port = (server.address() as net.AddressInfo).port;
+  log.info({ port }, 'pop3 listening');
+
+  return {
+    name,
+    port,
+    async close(graceMs = 5000): Promise<void> {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const all = [...conns];
+      for (const c of all) c.shutdown();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(all.map((c) => c.whenClosed())),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, graceMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      for (const c of conns) c.destroy();
+      await closed;
+    },
+  };
+}
