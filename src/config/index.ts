@@ -277,7 +277,13 @@ export function configPath(dataRoot: string): string {
 export function loadConfig(opts: LoadOptions): Config {
   const dataRoot = path.resolve(opts.dataRoot);
   const env = opts.env ?? process.env;
-  const root = opts.root ?? (typeof process.getuid === 'function' && process.getuid() === 0);
+  // MAILSERVER_PROFILE=production picks the standard ports without root (a container
+  // user with CAP_NET_BIND_SERVICE); =dev the development ones even as root.
+  const profile = env.MAILSERVER_PROFILE;
+  if (profile !== undefined && profile !== '' && profile !== 'production' && profile !== 'dev') {
+    throw new ConfigError(`environment MAILSERVER_PROFILE: invalid value ${JSON.stringify(profile)}; allowed: one of "production", "dev"`);
+  }
+  const root = profile === 'production' ? true : profile === 'dev' ? false : (opts.root ?? (typeof process.getuid === 'function' && process.getuid() === 0));
   const cfg = defaults(dataRoot, root);
 
   const file = opts.file ?? configPath(dataRoot);
