@@ -1,0 +1,323 @@
+/**
+ * The outbound queue: durable enqueue, and a worker in the server process that
+ * delivers to remote MX hosts (or a relay host) with retries and bounces.
+ *
+ * Enqueue (RFC 5321 §4.5.4 "accepted means durable"): the message file is linked into
+ * `<data>/queue/` and the directory fsynced, then one `queue_messages` row and one
+ * `queue_recipients` row per recipient are committed (synchronous = FULL), and only then
+ * does the caller answer `250`. A restart finds the rows and carries on.
+ *
+ * The worker wakes when a recipient is due (or on `kick()`, or every poll interval so
+ * CLI changes are noticed), takes due recipients grouped per message and destination
+ * domain, and for each group: resolves the route (MX / implicit MX / null MX / relay),
+ * tries the hosts in preference order and each host's addresses, and records each
+ * recipient's reply: 2xx delivered, 5xx failed (DSN), 4xx or no reachable host →
+ * retry on the backoff schedule until the lifetime ends (then a DSN, Status 5.4.7).
+ *
+ * DSNs (RFC 3464) go to the envelope sender: into the local account's INBOX when the
+ * sender is ours, else queued with the null sender. A message with the null sender
+ * never produces a DSN (RFC 5321 §4.5.5, no bounce of a bounce). The DSN is stored
+ * before the recipient's state changes, so a crash can repeat a DSN but never lose one.
+ */
+import { existsSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import path from 'node:path';
+import type { OutboundQueue, ServerContext } from '../context.js';
+import { resolveTargets } from '../smtp/deliver.js';
+import { headerEnd } from '../smtp/spool.js';
+import { buildDsn, statusOf, type FailedRecipient } from './dsn.js';
+import {
+  dueGroups,
+  getMessage,
+  insertMessage,
+  nextDue,
+  referencedSpoolFiles,
+  removeIfDone,
+  updateRecipients,
+  type DueGroup,
+  type QueuedMessage,
+  type RecipientUpdate,
+} from './repo.js';
+import { addressesOf, relayRoute, routeFor, type Route } from './route.js';
+import { nextAttempt } from './schedule.js';
+import { attemptDelivery } from './smtp-client.js';
+import { adopt, cleanOrphans, removeQueueFile, writeQueueFile } from './spool.js';
+
+export interface EnqueueRequest {
+  mailFrom: string;
+  rcpts: string[];
+  /** An fsynced file on the data root's filesystem; linked (or copied), not moved. */
+  file: string;
+  /** The submitting account, when there is one (shown by `queue list`). */
+  account?: string;
+  headerMessageId?: string;
+}
+
+/** The running queue: what server.ts keeps, and what goes into `ctx.queue`. */
+export interface QueueRunner extends OutboundQueue {
+  enqueue(req: EnqueueRequest): Promise<void>;
+  /** Enqueue and return the queue id. */
+  add(req: EnqueueRequest): Promise<number>;
+  /** Look for due work now (after an enqueue or a CLI retry). */
+  kick(): void;
+  /** Stops taking work and waits (bounded) for attempts in flight. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Durably queues a message (file linked into the queue spool, rows committed). Returns the queue id. */
+export async function enqueueMessage(ctx: Pick<ServerContext, 'config' | 'db'>, req: EnqueueRequest): Promise<number> {
+  if (req.rcpts.length === 0) throw new Error('enqueue: no recipients');
+  const { rel, size } = await adopt(ctx.config.dataRoot, req.file);
+  try {
+    return insertMessage(ctx.db, { spoolPath: rel, mailFrom: req.mailFrom, account: req.account, size, headerMessageId: req.headerMessageId, rcpts: req.rcpts });
+  } catch (err) {
+    await removeQueueFile(ctx.config.dataRoot, rel);
+    throw err;
+  }
+}
+
+/** The original message's header block, for the DSN's text/rfc822-headers part. */
+async function readHeaderBlock(file: string, max = 64 * 1024): Promise<Buffer> {
+  try {
+    const fh = await open(file, 'r');
+    try {
+      const buf = Buffer.alloc(max);
+      const { bytesRead } = await fh.read(buf, 0, max, 0);
+      const b = buf.subarray(0, bytesRead);
+      return b.subarray(0, headerEnd(b));
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return Buffer.alloc(0);
+  }
+}
+
+interface Outcome {
+  klass: 2 | 4 | 5;
+  reply: string;
+  host?: string;
+  /** The reply came from a remote SMTP server (vs. our own reason: DNS, unreachable). */
+  fromRemote: boolean;
+  status?: string;
+}
+
+export function startQueue(ctx: ServerContext, opts: { pollMs?: number } = {}): QueueRunner {
+  const { config, db } = ctx;
+  const q = config.queue;
+  const log = ctx.log.child({ component: 'queue' });
+  const pollMs = opts.pollMs ?? 5_000;
+  const running = new Set<string>();
+  const inflight = new Set<Promise<void>>();
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+
+  void cleanOrphans(config.dataRoot, referencedSpoolFiles(db, config.dataRoot), 10_000)
+    .then((n) => {
+      if (n > 0) log.info({ removed: n }, 'removed queue files no queue row referenced');
+    })
+    .catch((err: unknown) => log.warn({ err }, 'cleaning the queue spool failed'));
+
+  const arm = (ms: number) => {
+    if (stopped) return;
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(tick, Math.max(0, ms));
+    timer.unref();
+  };
+
+  function tick(): void {
+    timer = undefined;
+    if (stopped) return;
+    try {
+      const now = Date.now();
+      for (const g of dueGroups(db, now)) {
+        if (inflight.size >= q.concurrency) break;
+        const key = `${g.messageId}\0${g.domain}`;
+        if (running.has(key)) continue;
+        running.add(key);
+        const p: Promise<void> = processGroup(g)
+          .catch((err: unknown) => log.error({ err, qid: g.messageId, domain: g.domain }, 'queue attempt failed'))
+          .finally(() => {
+            running.delete(key);
+            inflight.delete(p);
+            arm(0);
+          });
+        inflight.add(p);
+      }
+      const next = nextDue(db);
+      const wait = next !== undefined && next > now ? Math.min(next - now, pollMs) : pollMs;
+      arm(wait);
+    } catch (err) {
+      if (!stopped) log.error({ err }, 'queue scan failed');
+      arm(pollMs);
+    }
+  }
+
+  async function route(domain: string): Promise<Route> {
+    if (q.relayHost) return relayRoute(q.relayHost, q.relayTls === 'tls' ? 465 : 587);
+    return routeFor(ctx.resolver, domain, q.mxPort);
+  }
+
+  /** Tries the route's hosts in order; replies per recipient address. */
+  async function attempt(msg: QueuedMessage, file: string, rcpts: string[], domain: string): Promise<Map<string, Outcome>> {
+    const out = new Map<string, Outcome>();
+    const all = (o: Outcome) => {
+      for (const r of rcpts) out.set(r, o);
+      return out;
+    };
+    const r = await route(domain);
+    if (r.kind !== 'hosts') return all({ klass: r.kind === 'permanent' ? 5 : 4, reply: r.reply, status: r.status, fromRemote: false });
+    let last = `no mail host for ${domain} could be reached`;
+    for (const host of r.hosts) {
+      let ips: string[];
+      try {
+        ips = await addressesOf(ctx.resolver, host.name);
+      } catch (err) {
+        last = `DNS lookup of ${host.name} failed (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
+        continue;
+      }
+      if (ips.length === 0) {
+        last = `Host ${host.name} has no address`;
+        continue;
+      }
+      for (const ip of ips) {
+        if (stopped) return all({ klass: 4, reply: 'queue stopped before the attempt', fromRemote: false });
+        const res = await attemptDelivery({
+          ip,
+          port: host.port,
+          servername: host.name,
+          ehloName: config.hostname,
+          localAddress: q.localAddress || undefined,
+          secure: Boolean(q.relayHost) && q.relayTls === 'tls',
+          verifyTls: q.verifyTls,
+          auth: q.relayHost && q.relayUsername ? { user: q.relayUsername, pass: q.relayPassword } : undefined,
+          connectTimeoutMs: q.connectTimeoutMs,
+          mailFrom: msg.mailFrom,
+          rcpts,
+          file,
+          size: msg.size,
+        });
+        const where = `${host.name}[${ip}]:${host.port}`;
+        if (res.kind === 'unreachable') {
+          last = res.reply;
+          log.info({ qid: msg.id, host: where, reply: res.reply }, 'host unreachable');
+          continue;
+        }
+        for (const rr of res.replies) out.set(rr.rcpt, { klass: rr.klass, reply: rr.reply, host: where, fromRemote: true });
+        return out;
+      }
+    }
+    return all({ klass: 4, reply: last, fromRemote: false });
+  }
+
+  async function processGroup(g: DueGroup): Promise<void> {
+    const msg = getMessage(db, g.messageId);
+    if (!msg) return;
+    const file = path.resolve(config.dataRoot, msg.spoolPath);
+    const rcpts = g.recipients.map((r) => r.rcpt);
+    const results: Map<string, Outcome> = existsSync(file)
+      ? await attempt(msg, file, rcpts, g.domain)
+      : new Map(rcpts.map((r) => [r, { klass: 5, reply: 'message file missing from the queue spool', status: '5.3.0', fromRemote: false }]));
+    if (stopped && [...results.values()].every((o) => o.klass === 4 && !o.fromRemote)) return; // not a real attempt
+
+    const now = Date.now();
+    const updates: RecipientUpdate[] = [];
+    const failed: FailedRecipient[] = [];
+    let expiredAny = false;
+    let failedAny = false;
+    for (const r of g.recipients) {
+      const o = results.get(r.rcpt) ?? { klass: 4 as const, reply: 'no reply', fromRemote: false };
+      const hostName = o.host?.replace(/\[.*$/, '');
+      if (o.klass === 2) {
+        updates.push({ id: r.id, state: 'delivered', attempted: true, reply: o.reply, host: o.host });
+        log.info({ qid: msg.id, rcpt: r.rcpt, host: o.host, reply: o.reply, attempts: r.attempts + 1, result: 'delivered' }, 'delivered');
+        continue;
+      }
+      if (o.klass === 5) {
+        failedAny = true;
+        failed.push({ rcpt: r.rcpt, status: o.status ?? statusOf(o.reply, true), diagnostic: o.reply, remoteMta: hostName, fromRemote: o.fromRemote, lastAttempt: new Date(now) });
+        updates.push({ id: r.id, state: 'failed', attempted: true, reply: o.reply, host: o.host });
+        log.info({ qid: msg.id, rcpt: r.rcpt, host: o.host, reply: o.reply, result: 'bounced' }, 'permanent failure');
+        continue;
+      }
+      const next = nextAttempt(q, msg.createdAt.getTime(), r.attempts + 1, now);
+      if (next.expired) {
+        expiredAny = true;
+        // RFC 3463 X.4.7: delivery time expired.
+        failed.push({ rcpt: r.rcpt, status: '5.4.7', diagnostic: o.reply, remoteMta: hostName, fromRemote: o.fromRemote, lastAttempt: new Date(now) });
+        updates.push({ id: r.id, state: 'failed', attempted: true, reply: `expired after ${r.attempts + 1} attempts: ${o.reply}`, host: o.host });
+        log.info({ qid: msg.id, rcpt: r.rcpt, reply: o.reply, attempts: r.attempts + 1, result: 'expired' }, 'delivery time expired');
+        continue;
+      }
+      updates.push({ id: r.id, state: 'queued', attempted: true, nextAttemptAt: next.at, reply: o.reply, host: o.host });
+      log.info({ qid: msg.id, rcpt: r.rcpt, host: o.host, reply: o.reply, attempts: r.attempts + 1, next: new Date(next.at).toISOString(), result: 'deferred' }, 'deferred');
+    }
+
+    if (failed.length > 0) {
+      if (msg.mailFrom === '') {
+        log.info({ qid: msg.id, rcpts: failed.map((f) => f.rcpt) }, 'failed message had the null sender: no DSN');
+      } else {
+        await sendDsn(msg, file, failed, expiredAny && !failedAny ? 'expired' : 'failed');
+      }
+    }
+    updateRecipients(db, updates, now);
+    const done = removeIfDone(db, msg.id);
+    if (done !== undefined) await removeQueueFile(config.dataRoot, done);
+  }
+
+  async function sendDsn(msg: QueuedMessage, file: string, failed: FailedRecipient[], reason: 'failed' | 'expired'): Promise<void> {
+    const dsn = buildDsn({
+      reportingMta: config.hostname,
+      to: msg.mailFrom,
+      arrivalDate: msg.createdAt,
+      recipients: failed,
+      originalHeaders: await readHeaderBlock(file),
+      reason,
+      queueId: msg.id,
+    });
+    const { targets, forward } = resolveTargets(ctx, [msg.mailFrom]);
+    const remote = ctx.accounts.resolveRecipient(msg.mailFrom).kind === 'notLocal' ? [msg.mailFrom] : forward;
+    if (targets.length > 0) {
+      // RFC 5321 §4.4: Return-Path at final delivery; a DSN's is empty.
+      await ctx.store.deliver(targets, { data: Buffer.concat([Buffer.from('Return-Path: <>\r\n'), dsn]) });
+      log.info({ qid: msg.id, to: msg.mailFrom, rcpts: failed.map((f) => f.rcpt) }, 'DSN delivered to sender');
+    }
+    if (remote.length > 0) {
+      const f = await writeQueueFile(config.dataRoot, dsn);
+      try {
+        const id = insertMessage(db, { spoolPath: f.rel, mailFrom: '', size: f.size, rcpts: remote });
+        log.info({ qid: msg.id, dsn: id, to: remote }, 'DSN queued for the remote sender');
+      } catch (err) {
+        await removeQueueFile(config.dataRoot, f.rel);
+        throw err;
+      }
+    }
+    if (targets.length === 0 && remote.length === 0) log.warn({ qid: msg.id, to: msg.mailFrom }, 'DSN has nowhere to go (sender unknown); dropped');
+  }
+
+  const runner: QueueRunner = {
+    async add(req) {
+      const id = await enqueueMessage(ctx, req);
+      log.info({ qid: id, from: req.mailFrom, rcpts: req.rcpts }, 'queued');
+      runner.kick();
+      return id;
+    },
+    async enqueue(req) {
+      await runner.add(req);
+    },
+    kick() {
+      arm(0);
+    },
+    async stop(graceMs = 5_000) {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      if (inflight.size === 0) return;
+      let t: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...inflight]), new Promise<void>((r) => (t = setTimeout(r, graceMs)))]);
+      if (t) clearTimeout(t);
+    },
+  };
+  arm(0);
+  return runner;
+}

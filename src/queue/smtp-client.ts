@@ -1,0 +1,127 @@
+/**
+ * One outbound SMTP transaction to one address, with nodemailer's low-level
+ * `smtp-connection` client: EHLO, STARTTLS when offered (RFC 3207; opportunistic unless
+ * certificate verification is asked for, then required), optional AUTH (relay host),
+ * MAIL FROM, one RCPT TO per recipient with its own reply, DATA.
+ *
+ * The outcome separates what the caller must tell apart:
+ * - `unreachable`: no SMTP session (connect, greeting, TLS or a 4xx/5xx greeting) →
+ *   try the next host;
+ * - `replies`: a per-recipient reply for every recipient (2xx delivered, 4xx retry,
+ *   5xx bounce), including a MAIL FROM or DATA refusal applied to all of them.
+ */
+import { createReadStream } from 'node:fs';
+import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
+
+export interface AttemptOptions {
+  ip: string;
+  port: number;
+  /** Host name for SNI and certificate checks. */
+  servername: string;
+  /** Our EHLO name. */
+  ehloName: string;
+  localAddress?: string;
+  /** Implicit TLS (relay on 465). */
+  secure?: boolean;
+  /** Verify the certificate and refuse to continue without TLS. */
+  verifyTls: boolean;
+  auth?: { user: string; pass: string };
+  connectTimeoutMs: number;
+  socketTimeoutMs?: number;
+  mailFrom: string;
+  rcpts: string[];
+  file: string;
+  size: number;
+}
+
+export interface RcptReply {
+  rcpt: string;
+  /** 2, 4 or 5. */
+  klass: 2 | 4 | 5;
+  /** The remote's reply text as received (code, enhanced code, text). */
+  reply: string;
+}
+
+export type AttemptResult =
+  | { kind: 'unreachable'; reply: string; permanent?: boolean }
+  | { kind: 'replies'; replies: RcptReply[]; tls: boolean };
+
+type SmtpErr = SMTPConnection.SMTPError & { recipient?: string; rejectedErrors?: Array<SMTPConnection.SMTPError & { recipient?: string }> };
+
+function klassOf(code: number | undefined, fallback: 4 | 5 = 4): 2 | 4 | 5 {
+  if (!code) return fallback;
+  const k = Math.floor(code / 100);
+  return k === 2 ? 2 : k === 5 ? 5 : 4;
+}
+
+function clean(s: string | undefined): string {
+  return (s ?? '').replace(/[\r\n]+/g, ' ').trim();
+}
+
+export async function attemptDelivery(o: AttemptOptions): Promise<AttemptResult> {
+  const conn = new SMTPConnection({
+    host: o.ip,
+    port: o.port,
+    secure: Boolean(o.secure),
+    name: o.ehloName,
+    localAddress: o.localAddress || undefined,
+    requireTLS: o.verifyTls && !o.secure,
+    opportunisticTLS: !o.verifyTls,
+    connectionTimeout: o.connectTimeoutMs,
+    greetingTimeout: o.connectTimeoutMs,
+    socketTimeout: o.socketTimeoutMs ?? 5 * 60_000,
+    logger: false,
+    tls: { servername: o.servername, rejectUnauthorized: o.verifyTls, minVersion: 'TLSv1.2' },
+  });
+  // Errors also reach the callbacks below; this listener only keeps an 'error' event
+  // after a callback has run from becoming an uncaught exception.
+  conn.on('error', () => undefined);
+  try {
+    await new Promise<void>((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve())));
+  } catch (err) {
+    conn.close();
+    const e = err as SmtpErr;
+    // A 5xx greeting (RFC 5321 §3.1: 554 "no SMTP service here") is still "this host will not take it".
+    return { kind: 'unreachable', reply: clean(e.response) || `${e.code ?? 'error'}: ${clean(e.message)} (${o.servername} [${o.ip}]:${o.port})` };
+  }
+  try {
+    if (o.auth) {
+      try {
+        await new Promise<void>((resolve, reject) => conn.login({ user: o.auth!.user, pass: o.auth!.pass }, (err) => (err ? reject(err) : resolve())));
+      } catch (err) {
+        const e = err as SmtpErr;
+        return { kind: 'unreachable', reply: clean(e.response) || `authentication with relay failed: ${clean(e.message)}` };
+      }
+    }
+    const tls = conn.secure;
+    const info = await new Promise<SMTPConnection.SentMessageInfo>((resolve, reject) => {
+      conn.send({ from: o.mailFrom, to: o.rcpts, size: o.size, use8BitMime: true }, createReadStream(o.file), (err, res) => (err ? reject(err) : resolve(res)));
+    }).catch((err: SmtpErr) => err);
+    if (info instanceof Error) {
+      const e = info as SmtpErr;
+      if (!e.responseCode) {
+        // The connection broke mid-transaction: nothing is known to be delivered.
+        return { kind: 'unreachable', reply: `${e.code ?? 'error'}: ${clean(e.message)} (${o.servername} [${o.ip}]:${o.port})` };
+      }
+      const perRcpt = new Map<string, RcptReply>();
+      for (const r of e.rejectedErrors ?? []) {
+        if (r.recipient) perRcpt.set(r.recipient, { rcpt: r.recipient, klass: klassOf(r.responseCode), reply: clean(r.response) });
+      }
+      // Recipients without their own refusal share the transaction's (MAIL FROM or DATA).
+      const replies = o.rcpts.map((rcpt) => perRcpt.get(rcpt) ?? { rcpt, klass: klassOf(e.responseCode), reply: clean(e.response) });
+      return { kind: 'replies', replies, tls };
+    }
+    const rejected = new Map<string, RcptReply>();
+    for (const r of (info.rejectedErrors ?? []) as SmtpErr[]) {
+      if (r.recipient) rejected.set(r.recipient, { rcpt: r.recipient, klass: klassOf(r.responseCode), reply: clean(r.response) });
+    }
+    const replies = o.rcpts.map((rcpt) => rejected.get(rcpt) ?? { rcpt, klass: 2 as const, reply: clean(info.response) });
+    return { kind: 'replies', replies, tls };
+  } finally {
+    try {
+      conn.quit();
+    } catch {
+      conn.close();
+    }
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * The queue's own spool: `<data>/queue/<name>.eml`, one file per queued message,
+ * referenced by `queue_messages.spool_path` (relative to the data root).
+ *
+ * `adopt()` takes an fsynced file from the SMTP spool (`<data>/spool/tmp/`, same
+ * filesystem) and hard-links it here (copying + fsyncing when linking fails), then
+ * fsyncs the directory, so the name is durable before the queue row is committed and
+ * before any `250`. The caller keeps ownership of the source name and unlinks it.
+ *
+ * Crash windows: a file linked here whose row was never committed is an orphan;
+ * `cleanOrphans()` removes such files at start (the client got no 250 for them).
+ */
+import { copyFile, link, mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export function queueDir(dataRoot: string): string {
+  return path.join(dataRoot, 'queue');
+}
+
+let counter = 0;
+function queueName(): string {
+  counter = (counter + 1) % 1_000_000;
+  return `${Date.now()}.${process.pid}.${counter}.${randomBytes(4).toString('hex')}.eml`;
+}
+
+async function fsyncPath(p: string, flags = 'r'): Promise<void> {
+  const fh = await open(p, flags);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Links (or copies) `src` into the queue spool durably; returns the path relative to the data root and the size. */
+export async function adopt(dataRoot: string, src: string): Promise<{ rel: string; abs: string; size: number }> {
+  const dir = queueDir(dataRoot);
+  await mkdir(dir, { recursive: true, mode: 0o750 });
+  const abs = path.join(dir, queueName());
+  try {
+    await link(src, abs);
+  } catch {
+    // Another filesystem (or no hard links): copy, then make the copy durable.
+    await copyFile(src, abs);
+    await fsyncPath(abs, 'r+');
+  }
+  await fsyncPath(dir);
+  const { size } = await stat(abs);
+  return { rel: path.relative(dataRoot, abs), abs, size };
+}
+
+/** Writes bytes as a new durable queue file (DSNs made by the server). */
+export async function writeQueueFile(dataRoot: string, data: Buffer): Promise<{ rel: string; abs: string; size: number }> {
+  const dir = queueDir(dataRoot);
+  await mkdir(dir, { recursive: true, mode: 0o750 });
+  const abs = path.join(dir, queueName());
+  const fh = await open(abs, 'wx', 0o640);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fsyncPath(dir);
+  return { rel: path.relative(dataRoot, abs), abs, size: data.length };
+}
+
+export async function removeQueueFile(dataRoot: string, rel: string): Promise<void> {
+  await unlink(path.resolve(dataRoot, rel)).catch(() => undefined);
+}
+
+/** Removes files in the queue spool that no row references (left by a crash before commit). */
+export async function cleanOrphans(dataRoot: string, referenced: Set<string>, olderThanMs = 60_000): Promise<number> {
+  const dir = queueDir(dataRoot);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return 0;
+  }
+  let n = 0;
+  const now = Date.now();
+  for (const name of names) {
+    const abs = path.join(dir, name);
+    if (referenced.has(abs)) continue;
+    try {
+      // Only old ones: a file linked a moment ago may belong to an enqueue still committing.
+      const st = await stat(abs);
+      if (now - st.mtimeMs < olderThanMs) continue;
+      await unlink(abs);
+      n++;
+    } catch {
+      // gone already
+    }
+  }
+  return n;
+}

@@ -1,0 +1,453 @@
+/**
+ * Message submission (RFC 6409) on 587 (STARTTLS, RFC 3207) and 465 (implicit TLS,
+ * RFC 8314 §3.3), built on smtp-server.
+ *
+ * - AUTH PLAIN (RFC 4616) and LOGIN, advertised and accepted only on a TLS connection
+ *   (RFC 8314 §3; RFC 4954 §4), except from loopback when
+ *   `auth.allow_plaintext_on_loopback` is on. AUTH before TLS → `530 5.7.0 Must issue a
+ *   STARTTLS command first` (RFC 3207 §4). A wrong password → `535 5.7.8` after the
+ *   configured failure delay (RFC 4954 §6).
+ * - No relaying without AUTH: MAIL/RCPT/DATA before AUTH → `530 5.7.0` (RFC 4954 §6).
+ * - The envelope sender and every `From:` address must be owned by the account (its
+ *   own address, an alias or a catch-all delivering to it) → else `553 5.7.1`
+ *   (RFC 6409 §4.3 lets the MSA enforce this).
+ * - Limits per account: messages per rolling hour (`550 5.4.5`, as large providers
+ *   answer a sending-quota overrun) and recipients per message (`452 4.5.3` for the
+ *   ones beyond, RFC 5321 §4.5.3.1.10, so the client sends them in another
+ *   transaction).
+ * - DATA: the message is received (memory or temp file); `Received`, and when missing
+ *   `Message-ID` and `Date` (RFC 6409 §8.2, §8.3), are prepended; the message is
+ *   DKIM-signed with the From domain's active key; written once to an fsynced spool
+ *   file; local recipients are delivered through the same durable path as port 25
+ *   (store.deliver), remote ones are queued (file linked + rows committed); only then
+ *   `250`.
+ *
+ * Implementation note: smtp-server decides AUTH visibility from server-wide options.
+ * Whether AUTH may be used depends on the connection (TLS, loopback), so each
+ * connection's EHLO and AUTH handlers are wrapped when it is created (`connect`).
+ */
+import net from 'node:net';
+import { Readable } from 'node:stream';
+import { unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import addressparser from 'nodemailer/lib/addressparser/index.js';
+import { AddressError, parseAddress } from '../accounts/address.js';
+import type { AccountRecord } from '../accounts/types.js';
+import type { Listener, ServerContext } from '../context.js';
+import { signMessage } from '../dkim/sign.js';
+import { newCid, type Logger } from '../log.js';
+import { logSubmission, recentSubmissions } from '../queue/repo.js';
+import type { QueueRunner } from '../queue/index.js';
+import { resolveTargets } from './deliver.js';
+import { Rejects, Reply, SmtpReject } from './reply.js';
+import { receive, writeFinal, type SpooledMessage } from './spool.js';
+import { protocolName, receivedHeader, rfc5322Date } from './trace.js';
+
+export interface SubmissionOptions {
+  port: number;
+  host?: string;
+  /** 465: TLS from the first byte. */
+  implicitTls?: boolean;
+}
+
+interface ConnState {
+  log: Logger;
+  account?: AccountRecord;
+  tx: number;
+}
+
+/** Named refusals of this module (the texts say which rule or limit). */
+export const SubmissionRejects = {
+  authRequired: () => new SmtpReject(Reply.AuthRequired, '5.7.0', 'Authentication required'),
+  starttlsFirst: () => new SmtpReject(Reply.AuthRequired, '5.7.0', 'Must issue a STARTTLS command first'),
+  authFailed: () => new SmtpReject(Reply.AuthFailed, '5.7.8', 'Authentication credentials invalid'),
+  senderNotOwned: (addr: string, user: string) =>
+    new SmtpReject(Reply.MailboxNameNotAllowed, '5.7.1', `<${addr}>: Sender address rejected: not owned by user ${user}`),
+  fromNotOwned: (addr: string, user: string) =>
+    new SmtpReject(Reply.MailboxNameNotAllowed, '5.7.1', `From: header address <${addr}> is not owned by user ${user}`),
+  tooManyRecipients: (max: number) => new SmtpReject(Reply.StorageFull, '4.5.3', `Too many recipients: the limit is ${max} recipients per message`),
+  hourlyLimit: (max: number) =>
+    new SmtpReject(Reply.MailboxUnavailable, '5.4.5', `Sending limit exceeded: the limit is ${max} messages per hour for this account; try again later`),
+  queueUnavailable: () => new SmtpReject(Reply.LocalError, '4.3.0', 'Outbound queue not available, try again later'),
+};
+
+export function isLoopback(ip: string): boolean {
+  const a = ip.replace(/^::ffff:/i, '');
+  return a === '::1' || (net.isIPv4(a) && a.startsWith('127.'));
+}
+
+/** Whether the account may use this address as sender (own, alias, or catch-all domain). */
+export function ownsAddress(ctx: ServerContext, account: AccountRecord, raw: string): boolean {
+  let addr: string;
+  let domain: string;
+  try {
+    const p = parseAddress(raw);
+    addr = p.address;
+    domain = p.domain;
+  } catch {
+    return false;
+  }
+  const owned = ctx.accounts.ownedAddresses(account);
+  if (addr === account.address || owned.addresses.has(addr) || owned.catchAllDomains.has(domain)) return true;
+  // Plus-addressing: alice+lists@a.test is alice's too.
+  const plus = addr.indexOf('+');
+  if (plus > 0) {
+    const base = `${addr.slice(0, plus)}@${domain}`;
+    return base === account.address || owned.addresses.has(base);
+  }
+  return false;
+}
+
+/** Unfolded header fields of a header block: [lower-case name, value]. */
+export function headerFields(block: Buffer): Array<[string, string]> {
+  const text = block.toString('utf8').replace(/\r?\n[ \t]/g, ' ');
+  const out: Array<[string, string]> = [];
+  for (const line of text.split(/\r?\n/)) {
+    const i = line.indexOf(':');
+    if (i <= 0) continue;
+    out.push([line.slice(0, i).trim().toLowerCase(), line.slice(i + 1).trim()]);
+  }
+  return out;
+}
+
+let counter = 0;
+function submissionId(): string {
+  counter = (counter + 1) % 0x100000;
+  return `${Date.now().toString(36)}${counter.toString(36).padStart(4, '0')}${newCid().slice(0, 4)}`.toUpperCase();
+}
+
+type ConnInternals = {
+  secure: boolean;
+  remoteAddress: string;
+  _isSupported(cmd: string): boolean;
+  handler_EHLO(cmd: Buffer | string, cb: () => void): void;
+  handler_AUTH(cmd: Buffer | string, cb: () => void): void;
+  send(code: number, data?: string | string[], context?: string | false): void;
+  __inEhlo?: boolean;
+};
+
+export async function startSubmission(ctx: ServerContext, opts: SubmissionOptions): Promise<Listener> {
+  const { config } = ctx;
+  const name = opts.implicitTls ? 'submissions' : 'submission';
+  const baseLog = ctx.log.child({ proto: name });
+  const conns = new Map<string, ConnState>();
+  const perIp = new Map<string, number>();
+  const counted = new Set<string>();
+  const maxRcpts = Math.min(config.submission.maxRecipientsPerMessage, config.limits.maxRecipients);
+
+  const state = (session: SMTPServerSession): ConnState => {
+    let s = conns.get(session.id);
+    if (!s) {
+      s = { log: baseLog.child({ cid: session.id }), tx: 0 };
+      conns.set(session.id, s);
+    }
+    return s;
+  };
+  /** RFC 8314 §3 / RFC 4954 §4: credentials only over TLS (loopback exception by config). */
+  const authAllowed = (secure: boolean, ip: string) => secure || (config.auth.allowPlaintextOnLoopback && isLoopback(ip));
+
+  const pair = ctx.tls.currentPair();
+  const server = new SMTPServer({
+    name: config.hostname,
+    banner: 'ESMTP submission ready',
+    key: pair.key,
+    cert: pair.cert,
+    minVersion: ctx.tls.minVersion,
+    secure: Boolean(opts.implicitTls),
+    authMethods: ['PLAIN', 'LOGIN'],
+    // Gated per connection below (authAllowed); smtp-server's own check is server-wide.
+    allowInsecureAuth: true,
+    authOptional: false,
+    authRequiredMessage: '5.7.0 Authentication required',
+    hideSTARTTLS: Boolean(opts.implicitTls),
+    size: config.limits.maxMessageSize,
+    rejectOversized: true,
+    socketTimeout: config.limits.smtpIdleTimeoutMs,
+    closeTimeout: 5_000,
+    disableReverseLookup: true,
+    logger: false,
+
+    onConnect(session, cb) {
+      const ip = session.remoteAddress;
+      const n = perIp.get(ip) ?? 0;
+      if (n >= config.limits.maxConnectionsPerIp) return cb(Rejects.tooManyConnections());
+      perIp.set(ip, n + 1);
+      counted.add(session.id);
+      state(session).log.info({ ip, tls: Boolean(opts.implicitTls) }, 'connect');
+      cb();
+    },
+
+    onClose(session) {
+      if (counted.delete(session.id)) {
+        const n = (perIp.get(session.remoteAddress) ?? 1) - 1;
+        if (n <= 0) perIp.delete(session.remoteAddress);
+        else perIp.set(session.remoteAddress, n);
+      }
+      conns.get(session.id)?.log.info('close');
+      conns.delete(session.id);
+    },
+
+    onAuth(auth: SMTPServerAuthentication, session, cb) {
+      const st = state(session);
+      if (!authAllowed(Boolean(session.secure), session.remoteAddress)) return cb(SubmissionRejects.starttlsFirst());
+      const username = auth.username ?? '';
+      ctx.accounts.verifyCredentials(username, auth.password ?? '').then(
+        (account) => {
+          if (!account) {
+            st.log.info({ user: username, method: auth.method, result: 'fail' }, 'auth failed');
+            // RFC 4954 §4: slow down guessing; the delay is the same for every failure.
+            const t = setTimeout(() => cb(SubmissionRejects.authFailed()), config.auth.failureDelayMs);
+            t.unref?.();
+            return;
+          }
+          st.account = account;
+          st.log = st.log.child({ user: account.address });
+          st.log.info({ method: auth.method, result: 'ok' }, 'auth');
+          cb(null, { user: account.address });
+        },
+        (err: unknown) => {
+          st.log.error({ err }, 'credential check failed');
+          cb(Rejects.localError());
+        },
+      );
+    },
+
+    onMailFrom(address: SMTPServerAddress, session, cb) {
+      const st = state(session);
+      if (!st.account) return cb(SubmissionRejects.authRequired());
+      const account = st.account;
+      // RFC 6409 §4.3 / §6.1: the MSA may refuse senders the user is not entitled to.
+      if (!address.address || !ownsAddress(ctx, account, address.address)) {
+        st.log.info({ from: address.address }, 'sender not owned');
+        return cb(SubmissionRejects.senderNotOwned(address.address, account.address));
+      }
+      try {
+        const max = config.submission.maxMessagesPerHour;
+        if (recentSubmissions(ctx.db, account.address) >= max) {
+          st.log.warn({ limit: max }, 'hourly sending limit reached');
+          return cb(SubmissionRejects.hourlyLimit(max));
+        }
+      } catch (err) {
+        st.log.error({ err }, 'rate check failed');
+        return cb(Rejects.localError());
+      }
+      cb();
+    },
+
+    onRcptTo(address: SMTPServerAddress, session, cb) {
+      const st = state(session);
+      if (!st.account) return cb(SubmissionRejects.authRequired());
+      if (session.envelope.rcptTo.length >= maxRcpts) return cb(SubmissionRejects.tooManyRecipients(maxRcpts));
+      let addr: string;
+      try {
+        addr = parseAddress(address.address).address;
+      } catch (err) {
+        if (err instanceof AddressError) return cb(Rejects.badAddress(address.address));
+        return cb(Rejects.localError());
+      }
+      try {
+        const r = ctx.accounts.resolveRecipient(addr);
+        // Our own domain but nobody there: say so now rather than bounce later.
+        if (r.kind === 'unknownUser') return cb(Rejects.unknownUser(addr));
+        if ((r.kind === 'notLocal' || (r.kind === 'deliver' && r.forward.length > 0)) && !ctx.queue) return cb(SubmissionRejects.queueUnavailable());
+      } catch (err) {
+        st.log.error({ err }, 'recipient check failed');
+        return cb(Rejects.localError());
+      }
+      cb();
+    },
+
+    onData(stream: SMTPServerDataStream, session, cb) {
+      const st = state(session);
+      handleData(ctx, st, stream, session).then(
+        (reply) => cb(null, reply),
+        (err: unknown) => {
+          if (err instanceof SmtpReject) return cb(err);
+          if (stream.destroyed || (err as NodeJS.ErrnoException)?.code === 'ERR_STREAM_PREMATURE_CLOSE') {
+            st.log.info('client went away during DATA; nothing accepted');
+            return cb(Rejects.localError());
+          }
+          st.log.error({ err }, 'submission failed');
+          cb(Rejects.localError());
+        },
+      );
+    },
+  });
+
+  // Per-connection AUTH gating (see the module note). smtp-server creates one
+  // SMTPConnection per socket in connect(); wrap its EHLO and AUTH handlers.
+  const srv = server as unknown as { connect(socket: net.Socket, o: unknown): void; connections: Set<ConnInternals> };
+  const origConnect = srv.connect.bind(server);
+  srv.connect = (socket, o) => {
+    origConnect(socket, o);
+    let conn: ConnInternals | undefined;
+    for (const c of srv.connections) conn = c; // the newest (Sets keep insertion order)
+    if (!conn) return;
+    const c = conn;
+    const proto = Object.getPrototypeOf(c) as ConnInternals;
+    c._isSupported = function (cmd: string) {
+      if (this.__inEhlo && cmd.toUpperCase() === 'AUTH' && !authAllowed(this.secure, this.remoteAddress)) return false;
+      return proto._isSupported.call(this, cmd);
+    };
+    c.handler_EHLO = function (cmd, cb) {
+      this.__inEhlo = true;
+      try {
+        proto.handler_EHLO.call(this, cmd, cb);
+      } finally {
+        this.__inEhlo = false;
+      }
+    };
+    c.handler_AUTH = function (cmd, cb) {
+      if (!authAllowed(this.secure, this.remoteAddress)) {
+        // RFC 3207 §4: 530 5.7.0 Must issue a STARTTLS command first
+        this.send(Reply.AuthRequired, '5.7.0 Must issue a STARTTLS command first');
+        return cb();
+      }
+      proto.handler_AUTH.call(this, cmd, cb);
+    };
+  };
+
+  const off = ctx.tls.onReload((p) => server.updateSecureContext({ key: p.key, cert: p.cert }));
+  server.on('error', (err) => baseLog.error({ err }, 'submission server error'));
+
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(opts.port, opts.host ?? config.listenAddress, () => {
+      server.server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  baseLog.info({ port }, `${name} listening`);
+
+  return {
+    name,
+    port,
+    close: (graceMs = 5000) =>
+      new Promise<void>((resolve) => {
+        off();
+        const timer = setTimeout(resolve, graceMs + 1000);
+        timer.unref();
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}
+
+async function handleData(ctx: ServerContext, st: ConnState, stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
+  const started = Date.now();
+  const sid = submissionId();
+  const tx = ++st.tx;
+  const log = st.log.child({ tx, sid });
+  const account = st.account;
+  if (!account) throw new SmtpReject(Reply.AuthRequired, '5.7.0', 'Authentication required');
+
+  const timer = setTimeout(() => stream.destroy(new Error('DATA timeout')), ctx.config.limits.smtpDataTimeoutMs);
+  timer.unref();
+  let msg: SpooledMessage;
+  try {
+    msg = await receive(stream, ctx.config.dataRoot);
+  } finally {
+    clearTimeout(timer);
+  }
+  let spoolFile: string | undefined;
+  try {
+    if (stream.sizeExceeded) {
+      log.info({ size: stream.byteLength }, 'message too big; refused');
+      return 'refused';
+    }
+    const mailFrom = session.envelope.mailFrom ? parseAddress(session.envelope.mailFrom.address).address : '';
+    const rcpts = session.envelope.rcptTo.map((r) => parseAddress(r.address).address);
+
+    const fields = headerFields(await msg.header());
+    const get = (n: string) => fields.filter(([k]) => k === n).map(([, v]) => v);
+    // The From header: every address in it must be the account's (RFC 5322 §3.6.2).
+    const fromValues = get('from');
+    const fromAddrs = fromValues.flatMap((v) => addressparser(v, { flatten: true }).map((a) => a.address)).filter(Boolean);
+    for (const a of fromAddrs) {
+      if (!ownsAddress(ctx, account, a)) {
+        log.info({ from: a }, 'From header not owned');
+        throw SubmissionRejects.fromNotOwned(a, account.address);
+      }
+    }
+    if (fromValues.length > 0 && fromAddrs.length === 0) throw new SmtpReject(Reply.MailboxNameNotAllowed, '5.7.1', 'From: header has no usable address');
+
+    // RFC 6409 §8: the MSA completes the message.
+    const signDomain = parseAddress(fromAddrs[0] ?? mailFrom).domain;
+    let added = '';
+    if (fromValues.length === 0) added += `From: <${mailFrom}>\r\n`; // RFC 5322 §3.6: From is required; the envelope sender is the author
+    let messageId = get('message-id')[0];
+    if (!messageId) {
+      messageId = `<${Date.now().toString(36)}.${randomBytes(8).toString('hex')}@${signDomain}>`;
+      added += `Message-ID: ${messageId}\r\n`; // RFC 6409 §8.3
+    }
+    if (get('date').length === 0) added += `Date: ${rfc5322Date()}\r\n`; // RFC 6409 §8.2
+
+    const tls = session.secure ? (session as unknown as { tlsOptions?: { name?: string; version?: string } }).tlsOptions : undefined;
+    const received = receivedHeader({
+      helo: session.hostNameAppearsAs || '',
+      remoteAddress: session.remoteAddress,
+      byHostname: ctx.config.hostname,
+      protocol: protocolName({ tls: Boolean(session.secure), auth: true, utf8: Boolean((session.envelope as { utf8?: boolean }).utf8) }),
+      id: sid,
+      forRcpt: rcpts.length === 1 ? rcpts[0] : undefined,
+      tls: tls ? { version: tls.version, cipher: tls.name } : undefined,
+    });
+    const prefix = received + added;
+
+    // RFC 6376 §5: sign what will be sent: our prefix + the message as received.
+    let signature = '';
+    try {
+      const signed = await signMessage(ctx.db, signDomain, Readable.from(concatStreams(Buffer.from(prefix), msg)));
+      if (signed) signature = signed.header;
+      else log.warn({ domain: signDomain }, 'no DKIM key for the sender domain; sending unsigned');
+    } catch (err) {
+      log.error({ domain: signDomain, err: (err as Error).message }, 'DKIM signing failed; sending unsigned');
+    }
+
+    const final = await writeFinal(ctx.config.dataRoot, signature + prefix, msg);
+    spoolFile = final.path;
+
+    const remote: string[] = [];
+    const localRcpts: string[] = [];
+    for (const r of rcpts) (ctx.accounts.resolveRecipient(r).kind === 'notLocal' ? remote : localRcpts).push(r);
+    const { targets, forward } = resolveTargets(ctx, localRcpts);
+    const toQueue = [...new Set([...remote, ...forward])];
+    let qid: number | undefined;
+    if (toQueue.length > 0) {
+      const queue = ctx.queue as QueueRunner | undefined;
+      if (!queue) throw SubmissionRejects.queueUnavailable();
+      if (typeof queue.add === 'function') qid = await queue.add({ mailFrom, rcpts: toQueue, file: final.path, account: account.address, headerMessageId: messageId });
+      else await queue.enqueue({ mailFrom, rcpts: toQueue, file: final.path });
+    }
+    if (targets.length > 0) await ctx.store.deliver(targets, { path: final.path });
+    logSubmission(ctx.db, account.address, rcpts.length);
+    log.info(
+      {
+        from: mailFrom,
+        rcpts,
+        local: targets.map((t) => t.account),
+        queued: toQueue.length ? toQueue : undefined,
+        qid,
+        dkim: signature ? signDomain : undefined,
+        size: final.size,
+        ms: Date.now() - started,
+        result: 'accepted',
+      },
+      'submitted',
+    );
+    return `Ok: queued as ${qid !== undefined ? qid : sid}`;
+  } finally {
+    await msg.dispose();
+    if (spoolFile) await unlink(spoolFile).catch(() => undefined);
+  }
+}
+
+async function* concatStreams(head: Buffer, msg: SpooledMessage): AsyncGenerator<Buffer> {
+  yield head;
+  for await (const chunk of msg.open() as AsyncIterable<Buffer>) yield chunk;
+}
