@@ -118,6 +118,8 @@ export class StoreError extends Error {
   constructor(
     readonly kind: StoreErrorKind,
     message: string,
+    /** The account concerned, when one of several (deliver: which recipient is over quota). */
+    readonly account?: AccountId,
   ) {
     super(message);
     this.name = 'StoreError';

@@ -1,0 +1,133 @@
+/**
+ * Maildir file names: unique base names, the `,S=` size and `,U=` UID fields, and the
+ * flags info `:2,<letters>` (https://cr.yp.to/proto/maildir.html, Dovecot's
+ * maildir-filename.c).
+ *
+ *   <sec>.M<usec>P<pid>Q<n>.<host>,S=<size>,U=<uid>            in new/
+ *   <sec>.M<usec>P<pid>Q<n>.<host>,S=<size>,U=<uid>:2,<flags>  in cur/
+ *
+ * Flags letters, sorted by ASCII as the Maildir spec requires:
+ *   D Draft → \Draft      F Flagged → \Flagged   P Passed → $Forwarded (keyword)
+ *   R Replied → \Answered S Seen → \Seen         T Trashed → \Deleted
+ *
+ * Inside the index the system flags are a bit mask (FLAG_*); other keywords are kept
+ * in the index only (lower-case Dovecot keyword letters of foreign files are dropped
+ * when we rename the file).
+ */
+import os from 'node:os';
+
+export const FLAG_SEEN = 1;
+export const FLAG_ANSWERED = 2;
+export const FLAG_FLAGGED = 4;
+export const FLAG_DELETED = 8;
+export const FLAG_DRAFT = 16;
+/** Maildir "P" (passed); exposed as the keyword $Forwarded (RFC 5788 registry). */
+export const FLAG_FORWARDED = 32;
+
+/** In the order the letters must appear in a file name. */
+const LETTERS: ReadonlyArray<readonly [string, number]> = [
+  ['D', FLAG_DRAFT],
+  ['F', FLAG_FLAGGED],
+  ['P', FLAG_FORWARDED],
+  ['R', FLAG_ANSWERED],
+  ['S', FLAG_SEEN],
+  ['T', FLAG_DELETED],
+];
+
+const NAMES: ReadonlyArray<readonly [string, number]> = [
+  ['\\Seen', FLAG_SEEN],
+  ['\\Answered', FLAG_ANSWERED],
+  ['\\Flagged', FLAG_FLAGGED],
+  ['\\Deleted', FLAG_DELETED],
+  ['\\Draft', FLAG_DRAFT],
+  ['$Forwarded', FLAG_FORWARDED],
+];
+const NAME_BITS = new Map(NAMES.map(([n, b]) => [n.toLowerCase(), b]));
+
+export function lettersOf(bits: number): string {
+  let s = '';
+  for (const [l, b] of LETTERS) if (bits & b) s += l;
+  return s;
+}
+
+export function bitsOfLetters(info: string): number {
+  let bits = 0;
+  for (const [l, b] of LETTERS) if (info.includes(l)) bits |= b;
+  return bits;
+}
+
+/**
+ * Splits IMAP-style flags into the system bit mask and keywords (case-insensitively
+ * de-duplicated, first spelling kept). Unknown backslash flags (and \Recent) are dropped.
+ */
+export function parseFlags(flags: readonly string[]): { bits: number; keywords: string[] } {
+  let bits = 0;
+  const keywords: string[] = [];
+  const seen = new Set<string>();
+  for (const f of flags) {
+    const lower = f.toLowerCase();
+    const b = NAME_BITS.get(lower);
+    if (b !== undefined) bits |= b;
+    else if (f.startsWith('\\') || f === '') continue;
+    else if (!seen.has(lower)) {
+      seen.add(lower);
+      keywords.push(f);
+    }
+  }
+  return { bits, keywords };
+}
+
+export function flagList(bits: number, keywords: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const [n, b] of NAMES) if (bits & b) out.push(n);
+  return out.concat(keywords);
+}
+
+/** The base of a file name: everything before the ":2," info. */
+export function baseOf(filename: string): string {
+  const i = filename.indexOf(':');
+  return i < 0 ? filename : filename.slice(0, i);
+}
+
+export function infoOf(filename: string): string {
+  const i = filename.indexOf(':2,');
+  return i < 0 ? '' : filename.slice(i + 3);
+}
+
+/** `,S=` and `,U=` of a base name, if present and sane. */
+export function fieldsOf(base: string): { size?: number; uid?: number } {
+  const out: { size?: number; uid?: number } = {};
+  const s = /,S=(\d{1,15})(?=,|$)/.exec(base);
+  if (s) out.size = Number(s[1]);
+  const u = /,U=(\d{1,10})(?=,|$)/.exec(base);
+  if (u) {
+    const n = Number(u[1]);
+    if (n >= 1 && n <= 0xffffffff) out.uid = n;
+  }
+  return out;
+}
+
+/** The base with its `,U=` field replaced by (or set to) uid. */
+export function withUid(base: string, uid: number): string {
+  return base.replace(/,U=\d*(?=,|$)/g, '') + ',U=' + uid;
+}
+
+/** The file name in cur/ for a base and system flags. */
+export function curName(base: string, bits: number): string {
+  return base + ':2,' + lettersOf(bits);
+}
+
+// Maildir: "/" and ":" in the host name are written as \057 and \072; we also escape
+// "," because it separates our fields.
+const HOST = os.hostname().replace(/[/:,\\]/g, (c) => '\\' + c.charCodeAt(0).toString(8).padStart(3, '0')) || 'localhost';
+let counter = 0;
+
+/** A new unique base name with its size (`<sec>.M<usec>P<pid>Q<n>.<host>,S=<size>`). */
+export function uniqueBase(size: number): string {
+  const now = process.hrtime.bigint();
+  const wall = Date.now();
+  const sec = Math.floor(wall / 1000);
+  const usec = (wall % 1000) * 1000 + Number((now / 1000n) % 1000n);
+  counter = (counter + 1) % 1_000_000_000;
+  return `${sec}.M${usec}P${process.pid}Q${counter}.${HOST},S=${size}`;
+}

@@ -1,0 +1,121 @@
+/**
+ * The per-account SQLite index (`<account>/index.sqlite`): mailboxes, messages and
+ * usage counters. It is a cache of what the Maildir files say plus the few things
+ * files cannot hold (keywords, modseqs, cached envelope/body structure, subscriptions);
+ * `reindex` rebuilds it from the files (UIDs from `,U=`, UIDVALIDITY from each folder's
+ * `mailserver-uidvalidity`).
+ *
+ * Counters (messages, unseen, recent, size per mailbox; bytes and messages per account)
+ * are kept by triggers, so every code path that inserts, deletes or updates a message
+ * row keeps them exact without doing its own arithmetic.
+ *
+ * Pragmas: WAL, and `synchronous = NORMAL`. With NORMAL a commit is not fsynced until
+ * the next checkpoint, so a power loss can lose the last few index transactions, but
+ * never corrupts the database. That is safe here because the index is never the only
+ * record of an accepted message: the message file was fsynced into new/ (file and
+ * directory) before the index row was written, its name carries its UID (`,U=`), and
+ * the next open notices files missing from the index (new/ is always listed; cur/ is
+ * rescanned when its mtime differs from the one stored) and re-indexes them with the
+ * same UIDs. What can be lost is a flag or keyword change of the last moments (flags
+ * come back from the file name; keywords and modseqs do not). FULL would cost an fsync
+ * per delivery on the hot SMTP path for that.
+ */
+import Database from 'better-sqlite3';
+
+export type IndexDb = Database.Database;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS mailboxes (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  folder TEXT NOT NULL UNIQUE,
+  uidvalidity INTEGER NOT NULL,
+  uidnext INTEGER NOT NULL DEFAULT 1,
+  highest_modseq INTEGER NOT NULL DEFAULT 1,
+  subscribed INTEGER NOT NULL DEFAULT 0,
+  special_use TEXT,
+  cur_mtime TEXT,
+  messages INTEGER NOT NULL DEFAULT 0,
+  unseen INTEGER NOT NULL DEFAULT 0,
+  recent INTEGER NOT NULL DEFAULT 0,
+  size INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS messages (
+  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),
+  uid INTEGER NOT NULL,
+  filename TEXT NOT NULL,
+  in_new INTEGER NOT NULL DEFAULT 0,
+  flags INTEGER NOT NULL DEFAULT 0,
+  keywords TEXT,
+  modseq INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  internal_date INTEGER NOT NULL,
+  envelope TEXT,
+  body_structure TEXT,
+  UNIQUE (mailbox_id, uid)
+);
+CREATE INDEX IF NOT EXISTS messages_modseq ON messages (mailbox_id, modseq);
+CREATE INDEX IF NOT EXISTS messages_new ON messages (mailbox_id) WHERE in_new = 1;
+CREATE TABLE IF NOT EXISTS usage (id INTEGER PRIMARY KEY CHECK (id = 1), bytes INTEGER NOT NULL, messages INTEGER NOT NULL);
+INSERT OR IGNORE INTO usage (id, bytes, messages) VALUES (1, 0, 0);
+
+CREATE TRIGGER IF NOT EXISTS messages_ins AFTER INSERT ON messages BEGIN
+  UPDATE mailboxes SET messages = messages + 1, size = size + NEW.size,
+    unseen = unseen + ((NEW.flags & 1) = 0), recent = recent + NEW.in_new WHERE id = NEW.mailbox_id;
+  UPDATE usage SET bytes = bytes + NEW.size, messages = messages + 1 WHERE id = 1;
+END;
+CREATE TRIGGER IF NOT EXISTS messages_del AFTER DELETE ON messages BEGIN
+  UPDATE mailboxes SET messages = messages - 1, size = size - OLD.size,
+    unseen = unseen - ((OLD.flags & 1) = 0), recent = recent - OLD.in_new WHERE id = OLD.mailbox_id;
+  UPDATE usage SET bytes = bytes - OLD.size, messages = messages - 1 WHERE id = 1;
+END;
+CREATE TRIGGER IF NOT EXISTS messages_upd AFTER UPDATE OF mailbox_id, flags, in_new, size ON messages BEGIN
+  UPDATE mailboxes SET messages = messages - 1, size = size - OLD.size,
+    unseen = unseen - ((OLD.flags & 1) = 0), recent = recent - OLD.in_new WHERE id = OLD.mailbox_id;
+  UPDATE mailboxes SET messages = messages + 1, size = size + NEW.size,
+    unseen = unseen + ((NEW.flags & 1) = 0), recent = recent + NEW.in_new WHERE id = NEW.mailbox_id;
+  UPDATE usage SET bytes = bytes - OLD.size + NEW.size WHERE id = 1;
+END;
+`;
+
+export function openIndex(file: string): IndexDb {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  // NORMAL, not FULL: see the module comment (the fsynced file is the truth).
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  db.exec(SCHEMA);
+  return db;
+}
+
+export interface MailboxRow {
+  id: number;
+  name: string;
+  folder: string;
+  uidvalidity: number;
+  uidnext: number;
+  highest_modseq: number;
+  subscribed: number;
+  special_use: string | null;
+  cur_mtime: string | null;
+  messages: number;
+  unseen: number;
+  recent: number;
+  size: number;
+}
+
+export interface MessageRow {
+  mailbox_id: number;
+  uid: number;
+  filename: string;
+  in_new: number;
+  flags: number;
+  keywords: string | null;
+  modseq: number;
+  size: number;
+  internal_date: number;
+  envelope: string | null;
+  body_structure: string | null;
+}
