@@ -69,6 +69,7 @@ export interface ProbeOptions {
   servername?: string;
   minVersion?: tls.SecureVersion;
   maxVersion?: tls.SecureVersion;
+  ciphers?: string;
 }
 
 /** Opens a TLS connection, returns what was served, and closes it. */
@@ -96,6 +97,7 @@ export async function connectTls(port: number, opts: ProbeOptions = {}): Promise
       rejectUnauthorized: false,
       minVersion: opts.minVersion,
       maxVersion: opts.maxVersion,
+      ciphers: opts.ciphers,
     });
     s.once('secureConnect', () => resolve(s));
     s.once('error', reject);
