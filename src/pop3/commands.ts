@@ -184,7 +184,6 @@ const auth: CommandSpec = {
       creds = decodePlain(response);
     } catch (err) {
       if (err instanceof SaslError) {
-        c.noteAuthFailure();
         throw new Pop3Error('Invalid SASL PLAIN response', undefined, { bad: true });
       }
       throw err;
