@@ -1,0 +1,3 @@
+export { analyzeMessage, analyzeBuffer } from './analyze.js';
+export { envelopeToImap, bodyStructureToImap } from './format.js';
+export * from './types.js';

@@ -1,0 +1,39 @@
+/**
+ * Reads the answers recorded from Dovecot by scripts/record-dovecot-mime.py:
+ * records of `<item> <length>\n<value bytes>\n`.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const FIXTURES = fileURLToPath(new URL('../fixtures/mime/', import.meta.url));
+
+export interface Recorded {
+  name: string;
+  eml: Buffer;
+  items: Map<string, Buffer>;
+}
+
+export function fixtureNames(): string[] {
+  return readdirSync(FIXTURES)
+    .filter((f) => f.endsWith('.eml'))
+    .map((f) => f.slice(0, -4))
+    .sort();
+}
+
+export function loadRecorded(name: string): Recorded {
+  const eml = readFileSync(join(FIXTURES, name + '.eml'));
+  const data = readFileSync(join(FIXTURES, name + '.dovecot.txt'));
+  const items = new Map<string, Buffer>();
+  let pos = 0;
+  while (pos < data.length) {
+    const nl = data.indexOf(10, pos);
+    const head = data.subarray(pos, nl).toString('latin1');
+    const sp = head.lastIndexOf(' ');
+    const item = head.slice(0, sp);
+    const len = Number(head.slice(sp + 1));
+    items.set(item, data.subarray(nl + 1, nl + 1 + len));
+    pos = nl + 1 + len + 1;
+  }
+  return { name, eml, items };
+}
