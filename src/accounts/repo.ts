@@ -128,6 +128,13 @@ function validQuota(n: number | null | undefined, what: string): number | null {
   return n;
 }
 
+/** An imported hash must be in a scheme verifyPassword knows, or logins would silently fail. */
+function checkImportedHash(hash: string): void {
+  if (!/^(\{(SCRYPT|SHA512-CRYPT|SHA256-CRYPT|CRYPT|BLF-CRYPT|ARGON2ID|ARGON2I)\})?\$(scrypt|6|5|2[aby]?|argon2id|argon2i)\$\S+$/i.test(hash)) {
+    throw new AccountsError('invalid', 'unsupported password hash: use {SCRYPT}, {SHA512-CRYPT}, {SHA256-CRYPT}, {BLF-CRYPT}, {ARGON2ID} or {ARGON2I}');
+  }
+}
+
 /** A throwaway hash so a login for an unknown user costs as much as one for a known user. */
 let dummyHash: Promise<string> | undefined;
 
@@ -355,13 +362,18 @@ export class AccountsRepo implements Accounts {
   // ---- accounts -----------------------------------------------------------------
 
   /** Adds an account and creates its Maildir (via the store, when one was given). */
-  async addAccount(address: string, password: string, opts: { quotaBytes?: number | null; quotaMessages?: number | null } = {}): Promise<AccountRecord> {
+  async addAccount(
+    address: string,
+    password: string,
+    opts: { quotaBytes?: number | null; quotaMessages?: number | null; /** Store this existing hash instead (imports); `password` is ignored. */ passwordHash?: string } = {},
+  ): Promise<AccountRecord> {
     const a = addr(address);
     const quotaBytes = validQuota(opts.quotaBytes, 'quota');
     const quotaMessages = validQuota(opts.quotaMessages, 'message quota');
-    if (password.length === 0) throw new AccountsError('invalid', 'the password must not be empty');
+    if (opts.passwordHash !== undefined) checkImportedHash(opts.passwordHash);
+    else if (password.length === 0) throw new AccountsError('invalid', 'the password must not be empty');
     this.checkNewAccount(a); // fail fast, before spending time on the hash
-    const hash = await hashPassword(password);
+    const hash = opts.passwordHash ?? (await hashPassword(password));
     const id = this.db.transaction(() => {
       const d = this.checkNewAccount(a);
       const info = this.db
@@ -399,7 +411,7 @@ export class AccountsRepo implements Accounts {
   /** Stores an existing hash as is (imports from Dovecot / docker-mailserver). */
   setPasswordHash(address: string, hash: string): void {
     const a = addr(address);
-    if (!/^(\{[A-Za-z0-9.-]+\})?\$/.test(hash)) throw new AccountsError('invalid', 'the hash must look like {SCHEME}$... or $id$...');
+    checkImportedHash(hash);
     const info = this.db.prepare('UPDATE accounts SET password_hash = ? WHERE address = ?').run(hash, a.address);
     if (info.changes === 0) throw new AccountsError('notFound', `unknown account ${a.address}`);
   }

@@ -1,0 +1,90 @@
+/**
+ * `domain add|list|remove`: the mail domains this server receives mail for.
+ */
+import { normalizeDomain } from '../../accounts/address.js';
+import type { DomainRecord } from '../../accounts/types.js';
+import type { CliContext } from '../context.js';
+import { formatSize, table } from '../format.js';
+import { JSON_OPTION, type Command } from '../types.js';
+
+export interface DomainSetupResult {
+  domain: DomainRecord;
+  /** Lines for the user after the domain is added (e.g. DNS records to publish). */
+  notes: string[];
+}
+
+/**
+ * Adds a domain with everything a new domain gets by default. Extend this (not the
+ * command) when a domain should get more at creation, e.g. a DKIM key and the DNS
+ * records to publish; `domain add` prints the notes.
+ */
+export async function addDomainWithDefaults(ctx: CliContext, name: string): Promise<DomainSetupResult> {
+  const repo = await ctx.accounts();
+  const domain = repo.addDomain(name);
+  return { domain, notes: [] };
+}
+
+export const domainCommands: Command[] = [
+  {
+    name: 'domain add',
+    params: '<domain>',
+    args: { min: 1, max: 1 },
+    help: `Add a domain to receive mail for.
+
+The name is normalised: lower-cased, with international names converted to punycode
+(Bücher.example becomes xn--bcher-kva.example). Adding a domain that exists is an error.
+
+Point the domain's MX record at this server so mail arrives here.`,
+    async run(ctx, [name]) {
+      const { domain, notes } = await addDomainWithDefaults(ctx, name!);
+      ctx.out(`added domain ${domain.name}`);
+      for (const n of notes) ctx.out(n);
+    },
+  },
+  {
+    name: 'domain list',
+    params: '',
+    args: { min: 0, max: 0 },
+    options: [JSON_OPTION],
+    help: `List the domains, with their number of accounts and aliases.`,
+    async run(ctx, _args, opts) {
+      const repo = await ctx.accounts();
+      const db = ctx.db();
+      const count = (table: string, id: number) => db.prepare(`SELECT count(*) FROM ${table} WHERE domain_id = ?`).pluck().get(id) as number;
+      const rows = repo.listDomains().map((d) => ({
+        name: d.name,
+        quotaBytes: d.quotaBytes,
+        accounts: count('accounts', d.id),
+        aliases: count('aliases', d.id),
+        createdAt: d.createdAt.toISOString(),
+      }));
+      if (opts.json) return ctx.out(JSON.stringify(rows, null, 2));
+      if (rows.length === 0) return ctx.out('no domains; add one with: mailserver domain add <domain>');
+      for (const line of table([['DOMAIN', 'ACCOUNTS', 'ALIASES', 'QUOTA'], ...rows.map((r) => [r.name, String(r.accounts), String(r.aliases), formatSize(r.quotaBytes)])])) {
+        ctx.out(line);
+      }
+    },
+  },
+  {
+    name: 'domain remove',
+    params: '<domain>',
+    args: { min: 1, max: 1 },
+    options: [
+      { name: 'force', help: 'also remove the accounts and aliases of the domain' },
+      { name: 'delete-mail', help: 'with --force: also delete the Maildirs of the removed accounts' },
+    ],
+    help: `Remove a domain.
+
+A domain that still has accounts or aliases is only removed with --force, which removes
+them too, in one step (nothing is removed if anything fails). Alias targets in other
+domains that pointed into it are removed as well, so they do not turn into forwards.
+
+Mail on disk is kept unless --delete-mail is given.`,
+    async run(ctx, [name], opts) {
+      const repo = await ctx.accounts({ withStore: Boolean(opts['delete-mail']) });
+      const removed = await repo.removeDomain(name!, { force: Boolean(opts.force), deleteMail: Boolean(opts['delete-mail']) });
+      const extra = removed.accounts.length + removed.aliases.length > 0 ? ` with ${removed.accounts.length} account(s) and ${removed.aliases.length} alias(es)` : '';
+      ctx.out(`removed domain ${normalizeDomain(name!)}${extra}`);
+    },
+  },
+];

@@ -1,0 +1,49 @@
+/**
+ * `serve [--dev]`: run the mail server in the foreground until SIGTERM or SIGINT.
+ */
+import type { Listener } from '../../context.js';
+import type { Command } from '../types.js';
+
+interface ServerModule {
+  startServer(opts: { dataRoot: string; dev?: boolean }): Promise<{ listeners: Map<string, Listener>; close(): Promise<void> }>;
+}
+
+export const serveCommands: Command[] = [
+  {
+    name: 'serve',
+    params: '',
+    args: { min: 0, max: 0 },
+    options: [{ name: 'dev', help: 'development ports (2525, 2587, 2465, 1143, 1993, 1110, 1995, 8080) and plaintext login from loopback' }],
+    help: `Run the mail server: SMTP, submission, IMAP, POP3 and HTTP in one process.
+
+Settings come from config/mailserver.toml in the data root and MAILSERVER_* environment
+variables; with no config at all, a non-root user gets the development profile. Stops
+cleanly on SIGTERM or SIGINT: listeners stop accepting, running work finishes, and the
+process exits with status 0.
+
+The other commands work while the server runs; they share its database.`,
+    async run(ctx, _args, opts) {
+      // Loaded here so other verbs do not load every protocol module.
+      const spec: string = '../../server.js';
+      const { startServer } = (await import(spec)) as ServerModule;
+      const server = await startServer({ dataRoot: ctx.dataRoot, dev: Boolean(opts.dev) });
+      for (const l of server.listeners.values()) ctx.out(`listening: ${l.name} on port ${l.port}`);
+      ctx.out(`data root: ${ctx.dataRoot}`);
+      ctx.out('add a user with: mailserver domain add <domain> && mailserver account add <user@domain>');
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const stop = (signal: NodeJS.Signals) => {
+          if (stopping) return;
+          stopping = true;
+          ctx.out(`${signal}: stopping`);
+          server.close().then(resolve, (err: Error) => {
+            ctx.warn(`error while stopping: ${err.message}`);
+            resolve();
+          });
+        };
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
+    },
+  },
+];
