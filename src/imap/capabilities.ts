@@ -1,0 +1,55 @@
+/**
+ * The capability list: one annotated table, each entry with its RFC (mox
+ * serverCapabilitiesList). Only what works is advertised. Some entries depend on the
+ * connection (TLS, authentication): `capabilities()` computes the list for one moment.
+ */
+
+interface CapEntry {
+  name: string;
+  rfc: string;
+  /** When it is shown; default always. */
+  when?: (s: CapState) => boolean;
+}
+
+export interface CapState {
+  tls: boolean;
+  /** Whether LOGIN/AUTHENTICATE may be used now (TLS, or loopback when allowed). */
+  authAllowed: boolean;
+  authenticated: boolean;
+  appendLimit: number;
+}
+
+const CAPS: CapEntry[] = [
+  { name: 'IMAP4rev1', rfc: 'RFC 3501' },
+  { name: 'IMAP4rev2', rfc: 'RFC 9051' },
+  { name: 'STARTTLS', rfc: 'RFC 9051 §6.2.1', when: (s) => !s.tls && !s.authenticated },
+  { name: 'LOGINDISABLED', rfc: 'RFC 9051 §6.2.3', when: (s) => !s.authAllowed && !s.authenticated },
+  { name: 'AUTH=PLAIN', rfc: 'RFC 4616', when: (s) => s.authAllowed && !s.authenticated },
+  { name: 'AUTH=LOGIN', rfc: 'draft-murchison-sasl-login', when: (s) => s.authAllowed && !s.authenticated },
+  { name: 'SASL-IR', rfc: 'RFC 4959' },
+  { name: 'LITERAL+', rfc: 'RFC 7888' },
+  { name: 'ENABLE', rfc: 'RFC 5161' },
+  { name: 'ID', rfc: 'RFC 2971' },
+  { name: 'IDLE', rfc: 'RFC 2177' },
+  { name: 'NAMESPACE', rfc: 'RFC 2342' },
+  { name: 'UNSELECT', rfc: 'RFC 3691' },
+  { name: 'UIDPLUS', rfc: 'RFC 4315' },
+  { name: 'MOVE', rfc: 'RFC 6851' },
+  { name: 'CHILDREN', rfc: 'RFC 3348' },
+  { name: 'SPECIAL-USE', rfc: 'RFC 6154' },
+  { name: 'CREATE-SPECIAL-USE', rfc: 'RFC 6154 §3' },
+  { name: 'LIST-EXTENDED', rfc: 'RFC 5258' },
+  { name: 'LIST-STATUS', rfc: 'RFC 5819' },
+  { name: 'ESEARCH', rfc: 'RFC 4731' },
+  { name: 'STATUS=SIZE', rfc: 'RFC 8438' },
+  { name: 'CONDSTORE', rfc: 'RFC 7162' },
+];
+
+export function capabilities(s: CapState): string[] {
+  const out = CAPS.filter((c) => !c.when || c.when(s)).map((c) => c.name);
+  out.push(`APPENDLIMIT=${s.appendLimit}`); // RFC 7889
+  return out;
+}
+
+/** What ENABLE accepts (RFC 5161, RFC 9051 §6.3.1, RFC 7162 §3.1). */
+export const ENABLEABLE = new Set(['IMAP4REV2', 'CONDSTORE']);

@@ -1,0 +1,167 @@
+// FETCH / UID FETCH — RFC 9051 §6.4.5, §6.4.9, §7.5.2; CHANGEDSINCE — RFC 7162 §3.1.4
+// fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att /
+//         "(" fetch-att *(SP fetch-att) ")") [fetch-modifiers]
+// Body sections are written as literals streamed from the message file (never buffered
+// whole). A non-PEEK body fetch sets \Seen and reports the new FLAGS (RFC 9051 §6.4.5).
+import type { MessageMeta } from '../../../store/types.js';
+import { ImapBad } from '../../errors.js';
+import { bodyStructureOf, encodeValue, envelopeOf, sectionOf, sliceStream, type OpenMessage } from '../../mime-adapter.js';
+import { formatDateTime, type Encoder } from '../../wire/encoder.js';
+import type { Parser } from '../../wire/parser.js';
+import { accountOf, viewOf } from '../helpers.js';
+import { SELECTED, type CommandContext, type CommandSpec } from '../types.js';
+import { parseFetchItems, type FetchItem } from './items.js';
+
+async function runFetch(c: CommandContext, p: Parser, byUid: boolean): Promise<void> {
+  p.sp();
+  const set = p.sequenceSet();
+  p.sp();
+  const items = parseFetchItems(p);
+  let changedSince: number | undefined;
+  if (p.trySp()) {
+    p.parenList(() => {
+      const m = p.atom().toUpperCase();
+      if (m !== 'CHANGEDSINCE') throw new ImapBad(`Unknown fetch modifier ${m}`);
+      p.sp();
+      changedSince = p.number(true);
+    });
+  }
+  p.end();
+  const conn = c.conn;
+  const view = viewOf(c);
+  const account = accountOf(c);
+  if (!byUid && set.some(([a, b]) => (a !== Infinity && a > view.exists) || (b !== Infinity && b > view.exists))) {
+    throw new ImapBad('Invalid message sequence number'); // RFC 9051 §6.4.5 / Dovecot
+  }
+  if (changedSince !== undefined || items.some((i) => i.kind === 'MODSEQ')) conn.condstore = true;
+  const want = new Set(items.map((i) => i.kind));
+  const uids = byUid ? view.uidsForUidSet(set) : view.uidsForSeqSet(set);
+  if (uids.length === 0) return;
+  const store = conn.ctx.store;
+  const metas = await store.fetchMeta(account, view.mailboxId, changedSince !== undefined ? { uids, changedSince } : { uids });
+
+  // \Seen is set by a non-PEEK body fetch (RFC 9051 §6.4.5), before the responses go out.
+  const setsSeen = !view.readOnly && items.some((i) => (i.kind === 'section' && !i.peek) || i.kind === 'RFC822' || i.kind === 'RFC822.TEXT');
+  const seenChanged = new Set<number>();
+  if (setsSeen) {
+    const unseen = metas.filter((m) => !m.flags.includes('\\Seen')).map((m) => m.uid);
+    if (unseen.length > 0) {
+      const res = await store.updateFlags(account, view.mailboxId, unseen, 'add', ['\\Seen']);
+      const byUidMap = new Map(res.changed.map((x) => [x.uid, x]));
+      for (const m of metas) {
+        const ch = byUidMap.get(m.uid);
+        if (ch) {
+          m.flags = ch.flags;
+          m.modseq = ch.modseq;
+          seenChanged.add(m.uid);
+        }
+      }
+    }
+  }
+
+  let enc = conn.encoder();
+  let pendingMsgs = 0;
+  const heavy = items.some((i) => i.kind === 'section' || i.kind === 'RFC822' || i.kind === 'RFC822.TEXT' || i.kind === 'RFC822.HEADER' || i.kind === 'binarySize');
+  for (const meta of metas) {
+    const seq = view.seqOf(meta.uid);
+    if (seq === 0) continue;
+    view.rememberFlags(meta.uid, meta.flags);
+    const open: OpenMessage = () => store.readMessage(account, view.mailboxId, meta.uid);
+    enc.raw(`* ${seq} FETCH (`);
+    const parts: Array<(e: Encoder) => Promise<void> | void> = [];
+    // RFC 9051 §6.4.9: UID FETCH always includes UID.
+    if (byUid && !want.has('UID')) parts.push((e) => void e.raw(`UID ${meta.uid}`));
+    for (const it of items) parts.push((e) => writeItem(e, it, meta, open, conn.rev2));
+    if (seenChanged.has(meta.uid) && !want.has('FLAGS')) parts.push((e) => void e.raw(`FLAGS (${meta.flags.join(' ')})`));
+    if (changedSince !== undefined && !want.has('MODSEQ')) parts.push((e) => void e.raw(`MODSEQ (${meta.modseq})`)); // RFC 7162 §3.1.4.1
+    for (let i = 0; i < parts.length; i++) {
+      if (i > 0) enc.sp();
+      await parts[i]!(enc);
+    }
+    enc.raw(')\r\n');
+    pendingMsgs++;
+    if (heavy || pendingMsgs >= 256) {
+      await conn.send(enc);
+      enc = conn.encoder();
+      pendingMsgs = 0;
+    }
+  }
+  if (pendingMsgs > 0) await conn.send(enc);
+}
+
+async function writeItem(e: Encoder, it: FetchItem, meta: MessageMeta, open: OpenMessage, rev2: boolean): Promise<void> {
+  switch (it.kind) {
+    case 'UID':
+      e.raw(`UID ${meta.uid}`);
+      return;
+    case 'FLAGS':
+      e.raw(`FLAGS (${meta.flags.join(' ')})`);
+      return;
+    case 'INTERNALDATE':
+      e.raw('INTERNALDATE ').quoted(formatDateTime(meta.internalDate));
+      return;
+    case 'RFC822.SIZE':
+      e.raw(`RFC822.SIZE ${meta.size}`);
+      return;
+    case 'MODSEQ':
+      e.raw(`MODSEQ (${meta.modseq})`);
+      return;
+    case 'ENVELOPE':
+      e.raw('ENVELOPE ');
+      encodeValue(e, await envelopeOf(meta, open));
+      return;
+    case 'BODY':
+    case 'BODYSTRUCTURE':
+      e.raw(it.kind + ' ');
+      encodeValue(e, await bodyStructureOf(meta, open, it.kind === 'BODYSTRUCTURE'));
+      return;
+    case 'RFC822':
+    case 'RFC822.HEADER':
+    case 'RFC822.TEXT': {
+      // RFC 3501 §6.4.5: RFC822 ≡ BODY[], .HEADER ≡ BODY.PEEK[HEADER], .TEXT ≡ BODY[TEXT]
+      const spec = it.kind === 'RFC822' ? { part: [] } : { part: [], text: it.kind === 'RFC822.HEADER' ? ('HEADER' as const) : ('TEXT' as const) };
+      e.raw(it.kind + ' ');
+      writeData(e, await sectionOf(meta, open, spec), undefined, false);
+      return;
+    }
+    case 'binarySize': {
+      const d = await sectionOf(meta, open, it.section);
+      e.raw(`BINARY.SIZE[${it.label}] ${d === null ? 0 : Buffer.isBuffer(d) ? d.length : d.size}`);
+      return;
+    }
+    case 'section': {
+      const d = await sectionOf(meta, open, it.section);
+      // "BODY[1.2]<0> {n}" — the partial origin only is echoed (RFC 9051 §7.5.2)
+      e.raw(`${it.binary ? 'BINARY' : 'BODY'}[${it.label}]${it.partial ? `<${it.partial[0]}>` : ''} `);
+      writeData(e, d, it.partial, it.binary && rev2);
+      return;
+    }
+  }
+}
+
+function writeData(e: Encoder, d: Awaited<ReturnType<typeof sectionOf>>, partial: [number, number] | undefined, binary: boolean): void {
+  if (d === null) {
+    e.nil();
+    return;
+  }
+  if (Buffer.isBuffer(d)) {
+    const b = partial ? d.subarray(partial[0], partial[0] + partial[1]) : d;
+    if (partial && partial[0] >= d.length) e.raw('""');
+    else e.literal(b, binary && b.includes(0));
+    return;
+  }
+  if (partial) {
+    const [start, len] = partial;
+    if (start >= d.size) {
+      e.raw('""');
+      return;
+    }
+    const n = Math.min(len, d.size - start);
+    e.literalStream(n, async () => sliceStream(await d.open(), start, n));
+    return;
+  }
+  e.literalStream(d.size, d.open);
+}
+
+export const fetch: CommandSpec = { name: 'FETCH', states: SELECTED, usesSeqs: true, handle: (c, p) => runFetch(c, p, false) };
+export const uidFetch: CommandSpec = { name: 'UID FETCH', states: SELECTED, handle: (c, p) => runFetch(c, p, true) };

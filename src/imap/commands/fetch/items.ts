@@ -1,0 +1,108 @@
+// FETCH attribute parsing — RFC 9051 §6.4.5 and §9:
+// fetch-att = "ENVELOPE" / "FLAGS" / "INTERNALDATE" / "RFC822" [".HEADER" / ".SIZE" / ".TEXT"] /
+//             "BODY" ["STRUCTURE"] / "UID" / "BODY" section [partial] / "BODY.PEEK" section [partial] /
+//             "BINARY" [".PEEK"] section-binary [partial] / "BINARY.SIZE" section-binary / "MODSEQ"
+// section = "[" [section-spec] "]"; partial = "<" number64 "." nz-number64 ">"
+import { ImapBad } from '../../errors.js';
+import type { SectionSpec } from '../../mime-adapter.js';
+import type { Parser } from '../../wire/parser.js';
+
+export type SimpleItem = 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODY' | 'BODYSTRUCTURE' | 'UID' | 'MODSEQ' | 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT';
+
+export type FetchItem =
+  | { kind: SimpleItem }
+  | { kind: 'section'; binary: boolean; peek: boolean; section: SectionSpec; label: string; partial?: [number, number] }
+  | { kind: 'binarySize'; section: SectionSpec; label: string };
+
+const SIMPLE = new Set<string>(['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODY', 'BODYSTRUCTURE', 'UID', 'MODSEQ', 'RFC822', 'RFC822.HEADER', 'RFC822.TEXT']);
+
+const MACROS: Record<string, SimpleItem[]> = {
+  ALL: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE'],
+  FAST: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE'],
+  FULL: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODY'],
+};
+
+function name(p: Parser): string {
+  const m = /^[A-Za-z0-9.]+/.exec(p.rest());
+  if (!m) throw new ImapBad('Expected fetch attribute');
+  p.take(m[0]);
+  return m[0].toUpperCase();
+}
+
+/** section-spec inside "[...]"; returns the spec and its canonical label. */
+function section(p: Parser, binary: boolean): { section: SectionSpec; label: string } {
+  p.take('[');
+  const m = /^\d+(?:\.\d+)*/.exec(p.rest());
+  const part: number[] = [];
+  let label = '';
+  if (m) {
+    p.take(m[0]);
+    for (const n of m[0].split('.')) {
+      const v = Number(n);
+      if (v === 0 || !Number.isSafeInteger(v)) throw new ImapBad('Invalid section part');
+      part.push(v);
+    }
+    label = m[0];
+  }
+  const spec: SectionSpec = { part };
+  if (!p.tryTake(']')) {
+    if (part.length > 0) p.take('.');
+    if (binary) throw new ImapBad('BINARY takes part numbers only');
+    const t = /^(HEADER\.FIELDS\.NOT|HEADER\.FIELDS|HEADER|TEXT|MIME)/i.exec(p.rest());
+    if (!t) throw new ImapBad('Invalid section text');
+    p.take(t[1]!);
+    const text = t[1]!.toUpperCase() as NonNullable<SectionSpec['text']>;
+    if (text === 'MIME' && part.length === 0) throw new ImapBad('MIME needs a part number'); // RFC 9051 §6.4.5
+    spec.text = text;
+    label += (label ? '.' : '') + text;
+    if (text === 'HEADER.FIELDS' || text === 'HEADER.FIELDS.NOT') {
+      p.sp();
+      const fields: string[] = [];
+      p.parenList(() => fields.push(p.astring()), false);
+      spec.fields = fields;
+      label += ' (' + fields.map((f) => f.toUpperCase()).join(' ') + ')';
+    }
+    p.take(']');
+  }
+  return { section: spec, label };
+}
+
+function partial(p: Parser): [number, number] | undefined {
+  if (!p.tryTake('<')) return undefined;
+  const start = p.number(true);
+  p.take('.');
+  const len = p.number(true);
+  if (len === 0) throw new ImapBad('Partial length must be non-zero');
+  p.take('>');
+  return [start, len];
+}
+
+function item(p: Parser): FetchItem {
+  const n = name(p);
+  if ((n === 'BODY' || n === 'BODY.PEEK') && p.peek() === '[') {
+    const s = section(p, false);
+    return { kind: 'section', binary: false, peek: n === 'BODY.PEEK', ...s, partial: partial(p) };
+  }
+  if (n === 'BINARY' || n === 'BINARY.PEEK') {
+    const s = section(p, true);
+    return { kind: 'section', binary: true, peek: n === 'BINARY.PEEK', ...s, partial: partial(p) };
+  }
+  if (n === 'BINARY.SIZE') return { kind: 'binarySize', ...section(p, true) };
+  if (n === 'BODY.PEEK') throw new ImapBad('BODY.PEEK needs a section');
+  if (!SIMPLE.has(n)) throw new ImapBad(`Unknown fetch attribute ${n}`);
+  return { kind: n as SimpleItem };
+}
+
+export function parseFetchItems(p: Parser): FetchItem[] {
+  if (p.peek() === '(') {
+    const items: FetchItem[] = [];
+    p.parenList(() => items.push(item(p)), false);
+    return items;
+  }
+  const save = /^[A-Za-z]+/.exec(p.rest())?.[0]?.toUpperCase();
+  if (save && MACROS[save] && (p.rest().length === save.length || p.rest()[save.length] === ' ')) {
+    p.take(save);
+    return MACROS[save]!.map((k) => ({ kind: k }));
+  }
+  return [item(p)];
+}

@@ -1,0 +1,38 @@
+/**
+ * The command table: the one place that lists every command (wildduck `commands` Map,
+ * Dovecot's command table). UID variants share their command's module.
+ */
+import { append } from './append.js';
+import { authenticate } from './authenticate.js';
+import { capability } from './capability.js';
+import { close, unselect } from './close.js';
+import { copy, move, uidCopy, uidMove } from './copy.js';
+import { create } from './create.js';
+import { del } from './delete.js';
+import { enable } from './enable.js';
+import { expunge, uidExpunge } from './expunge.js';
+import { fetch, uidFetch } from './fetch/fetch.js';
+import { id } from './id.js';
+import { idle } from './idle.js';
+import { list, lsub } from './list.js';
+import { login } from './login.js';
+import { logout } from './logout.js';
+import { namespace } from './namespace.js';
+import { check, noop } from './noop.js';
+import { rename } from './rename.js';
+import { search, uidSearch } from './search/search.js';
+import { examine, select } from './select.js';
+import { starttls } from './starttls.js';
+import { status } from './status.js';
+import { store, uidStore } from './store.js';
+import { subscribe, unsubscribe } from './subscribe.js';
+import type { CommandSpec } from './types.js';
+
+const ALL: CommandSpec[] = [
+  capability, noop, logout, starttls, authenticate, login, enable, id,
+  select, examine, create, del, rename, subscribe, unsubscribe, list, lsub, namespace, status, append, idle,
+  check, close, unselect, expunge, uidExpunge, search, uidSearch, fetch, uidFetch, store, uidStore,
+  copy, uidCopy, move, uidMove,
+];
+
+export const COMMANDS = new Map<string, CommandSpec>(ALL.map((c) => [c.name, c]));

@@ -1,0 +1,184 @@
+// SEARCH / UID SEARCH — RFC 9051 §6.4.4, ESEARCH RFC 4731, CONDSTORE RFC 7162 §3.1.5
+// search = "SEARCH" [search-return-opts] SP search-program
+// search-program = ["CHARSET" SP charset SP] search-key *(SP search-key)
+// search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"
+// Results: "* SEARCH 2 3 [(MODSEQ n)]" (IMAP4rev1) or "* ESEARCH (TAG "t") [UID] ..."
+// (RETURN given, or IMAP4rev2 enabled — RFC 9051 §7.3.4).
+import type { MessageMeta } from '../../../store/types.js';
+import { ImapBad, ImapNo } from '../../errors.js';
+import { headerFields, matchText, readHeader, type OpenMessage } from '../../mime-adapter.js';
+import { SelectedView } from '../../session.js';
+import type { Parser } from '../../wire/parser.js';
+import { accountOf, compactSet, viewOf } from '../helpers.js';
+import { SELECTED, type CommandContext, type CommandSpec } from '../types.js';
+import { needsContent, searchKey, usesModseq, type Criterion } from './criteria.js';
+
+const RETURN_OPTS = new Set(['MIN', 'MAX', 'COUNT', 'ALL', 'SAVE']);
+
+interface Ctx {
+  meta: MessageMeta;
+  seq: number;
+  maxSeq: number;
+  maxUid: number;
+  open: OpenMessage;
+  header?: Array<[string, string]>;
+}
+
+function dayOf(d: Date): number {
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
+}
+
+/** Decodes RFC 2047 encoded words for header matching (best effort). */
+function decodeWords(s: string): string {
+  const bytes = Buffer.from(s, 'latin1');
+  let text = isUtf8(bytes) ? bytes.toString('utf8') : s;
+  text = text.replace(/=\?([^?]+)\?([bBqQ])\?([^?]*)\?=\s*(?==\?)/g, '=?$1?$2?$3?=');
+  return text.replace(/=\?([^?]+)\?([bBqQ])\?([^?]*)\?=/g, (_m, cs: string, enc: string, data: string) => {
+    try {
+      const buf = enc.toUpperCase() === 'B' ? Buffer.from(data, 'base64') : Buffer.from(data.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_x, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+      return new TextDecoder(cs.toLowerCase().replace(/\*.*$/, '')).decode(buf);
+    } catch {
+      return _m;
+    }
+  });
+}
+
+function isUtf8(b: Buffer): boolean {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(b);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function headerOf(x: Ctx): Promise<Array<[string, string]>> {
+  if (!x.header) x.header = headerFields((await readHeader(x.open)).header);
+  return x.header;
+}
+
+async function evaluate(c: Criterion, x: Ctx): Promise<boolean> {
+  const m = x.meta;
+  switch (c.k) {
+    case 'all':
+      return true;
+    case 'flag': {
+      const has = m.flags.some((f) => f.toLowerCase() === c.flag.toLowerCase());
+      return has === c.set;
+    }
+    case 'new':
+    case 'recent':
+      return false; // \Recent is not tracked per session (RFC 9051 dropped it)
+    case 'old':
+      return true;
+    case 'seq':
+      return SelectedView.inSet(c.set, x.seq, x.maxSeq);
+    case 'uid':
+      return SelectedView.inSet(c.set, m.uid, x.maxUid);
+    case 'size':
+      return c.op === 'larger' ? m.size > c.n : m.size < c.n;
+    case 'modseq':
+      return m.modseq >= c.n;
+    case 'date': {
+      let d: Date | undefined = m.internalDate;
+      if (c.which === 'sent') {
+        const v = (await headerOf(x)).find(([k]) => k.toLowerCase() === 'date')?.[1];
+        d = v ? new Date(v.replace(/\([^)]*\)/g, '').trim()) : undefined;
+        if (!d || Number.isNaN(d.getTime())) d = m.internalDate; // RFC 9051: fall back to INTERNALDATE
+      }
+      const day = dayOf(d);
+      const want = c.day.getTime();
+      return c.op === 'before' ? day < want : c.op === 'on' ? day === want : day >= want;
+    }
+    case 'header': {
+      const needle = c.value.toLowerCase();
+      const fields = (await headerOf(x)).filter(([k]) => k.toLowerCase() === c.field);
+      if (needle === '') return fields.length > 0; // RFC 9051: empty string matches all with the field
+      return fields.some(([, v]) => decodeWords(v).toLowerCase().includes(needle));
+    }
+    case 'body':
+    case 'text':
+      if (c.k === 'text') {
+        const h = await headerOf(x);
+        if (h.some(([k, v]) => (k + ': ' + decodeWords(v)).toLowerCase().includes(c.value.toLowerCase()))) return true;
+      }
+      return matchText(m, x.open, 'BODY', c.value);
+    case 'not':
+      return !(await evaluate(c.c, x));
+    case 'or':
+      return (await evaluate(c.a, x)) || (await evaluate(c.b, x));
+    case 'and':
+      for (const s of sorted(c.cs)) if (!(await evaluate(s, x))) return false;
+      return true;
+  }
+}
+
+function sorted(cs: Criterion[]): Criterion[] {
+  const rank = { none: 0, header: 1, body: 2 } as const;
+  return [...cs].sort((a, b) => rank[needsContent(a)] - rank[needsContent(b)]);
+}
+
+async function runSearch(c: CommandContext, p: Parser, byUid: boolean): Promise<void> {
+  let ret: Set<string> | undefined;
+  p.sp();
+  if (p.tryTake('RETURN ')) {
+    ret = new Set();
+    p.parenList(() => {
+      const o = p.atom().toUpperCase();
+      if (!RETURN_OPTS.has(o)) throw new ImapBad(`Unknown RETURN option ${o}`);
+      ret!.add(o);
+    });
+    if (ret.size === 0) ret.add('ALL'); // RFC 4731 §3.1: "RETURN ()" means ALL
+    p.sp();
+  }
+  if (p.tryTake('CHARSET ')) {
+    const cs = p.astring().toUpperCase();
+    if (cs !== 'UTF-8' && cs !== 'US-ASCII') throw new ImapNo('Unsupported charset', 'BADCHARSET (UTF-8 US-ASCII)'); // RFC 9051 §6.4.4
+    p.sp();
+  }
+  const cs: Criterion[] = [searchKey(p)];
+  while (p.trySp()) cs.push(searchKey(p));
+  p.end();
+  const crit: Criterion = cs.length === 1 ? cs[0]! : { k: 'and', cs };
+  const conn = c.conn;
+  const view = viewOf(c);
+  const account = accountOf(c);
+  const modseq = usesModseq(crit);
+  if (modseq) conn.condstore = true;
+  const store = conn.ctx.store;
+  const metas = view.exists > 0 ? await store.fetchMeta(account, view.mailboxId) : [];
+  const maxUid = view.uids.length ? view.uids[view.uids.length - 1]! : 0;
+  const hits: MessageMeta[] = [];
+  for (const meta of metas) {
+    const seq = view.seqOf(meta.uid);
+    if (seq === 0) continue; // not yet announced to this client
+    const x: Ctx = { meta, seq, maxSeq: view.exists, maxUid, open: () => store.readMessage(account, view.mailboxId, meta.uid) };
+    if (await evaluate(crit, x)) hits.push(meta);
+  }
+  const nums = hits.map((m) => (byUid ? m.uid : view.seqOf(m.uid))).sort((a, b) => a - b);
+  const maxModseq = hits.reduce((a, m) => Math.max(a, m.modseq), 0);
+  const enc = conn.encoder();
+  if (ret || conn.rev2) {
+    const opts = ret ?? new Set(['ALL']);
+    // * ESEARCH (TAG "a1") UID MIN 2 MAX 9 COUNT 3 ALL 2,5:9 (RFC 4731 §3.1)
+    enc.raw('* ESEARCH (TAG ').quoted(c.tag).raw(')');
+    if (byUid) enc.raw(' UID');
+    if (nums.length > 0) {
+      if (opts.has('MIN')) enc.raw(` MIN ${nums[0]}`);
+      if (opts.has('MAX')) enc.raw(` MAX ${nums[nums.length - 1]}`);
+      if (opts.has('ALL')) enc.raw(` ALL ${compactSet(nums)}`);
+    }
+    if (opts.has('COUNT')) enc.raw(` COUNT ${nums.length}`);
+    if (modseq && nums.length > 0) enc.raw(` MODSEQ ${maxModseq}`); // RFC 7162 §3.1.5
+    enc.crlf();
+  } else {
+    enc.raw('* SEARCH');
+    for (const n of nums) enc.raw(' ' + n);
+    if (modseq && nums.length > 0) enc.raw(` (MODSEQ ${maxModseq})`);
+    enc.crlf();
+  }
+  await conn.send(enc);
+}
+
+export const search: CommandSpec = { name: 'SEARCH', states: SELECTED, usesSeqs: true, handle: (c, p) => runSearch(c, p, false) };
+export const uidSearch: CommandSpec = { name: 'UID SEARCH', states: SELECTED, handle: (c, p) => runSearch(c, p, true) };

@@ -1,0 +1,75 @@
+// SELECT / EXAMINE — RFC 9051 §6.3.2, §6.3.3; CONDSTORE parameter RFC 7162 §3.1.8
+// select = "SELECT" SP mailbox [select-params]; select-params = SP "(" "CONDSTORE" ")"
+import { ImapBad } from '../errors.js';
+import { SelectedView } from '../session.js';
+import { accountOf } from './helpers.js';
+import { AUTH_OR_SELECTED, type CommandContext, type CommandSpec } from './types.js';
+import type { Parser } from '../wire/parser.js';
+
+const SYSTEM = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
+
+async function selectOrExamine(c: CommandContext, p: Parser, readOnly: boolean): Promise<void> {
+  p.sp();
+  const name = p.mailbox();
+  if (p.trySp()) {
+    p.parenList(() => {
+      const param = p.atom().toUpperCase();
+      if (param !== 'CONDSTORE') throw new ImapBad(`Unknown select parameter ${param}`);
+      c.conn.condstore = true; // RFC 7162 §3.1: a CONDSTORE-enabling command
+    });
+  }
+  p.end();
+  const conn = c.conn;
+  const account = accountOf(c);
+  if (conn.state.name === 'selected') {
+    // RFC 9051 §6.3.2: the current mailbox is closed first, without expunge, even if this SELECT fails.
+    conn.state = { name: 'authenticated', account };
+    if (conn.rev2 || conn.condstore) await conn.write(['* OK [CLOSED] Previous mailbox closed\r\n']);
+  }
+  const snap = await conn.ctx.store.openMailbox(account, name);
+  const mb = snap.mailbox;
+  const view = new SelectedView(
+    mb.id,
+    mb.name,
+    readOnly,
+    mb.uidValidity,
+    mb.uidNext,
+    snap.messages.map((m) => m.uid),
+    mb.highestModseq,
+  );
+  let firstUnseen = 0;
+  snap.messages.forEach((m, i) => {
+    view.rememberFlags(m.uid, m.flags);
+    if (firstUnseen === 0 && !m.flags.includes('\\Seen')) firstUnseen = i + 1;
+  });
+  const flags = [...SYSTEM, ...view.keywords].join(' ');
+  const enc = conn.encoder();
+  enc.raw(`* ${view.exists} EXISTS\r\n`); // RFC 9051 §7.4.1
+  if (!conn.rev2) enc.raw(`* ${mb.recent ?? 0} RECENT\r\n`); // RFC 3501 §7.3.2
+  enc.raw(`* FLAGS (${flags})\r\n`); // RFC 9051 §7.3.5
+  enc.raw(`* OK [PERMANENTFLAGS (${readOnly ? '' : flags + ' \\*'})] Flags permitted\r\n`);
+  if (!conn.rev2 && firstUnseen > 0) enc.raw(`* OK [UNSEEN ${firstUnseen}] First unseen\r\n`);
+  enc.raw(`* OK [UIDVALIDITY ${mb.uidValidity}] UIDs valid\r\n`);
+  enc.raw(`* OK [UIDNEXT ${mb.uidNext}] Predicted next UID\r\n`);
+  if (conn.condstore) enc.raw(`* OK [HIGHESTMODSEQ ${mb.highestModseq}] Highest\r\n`); // RFC 7162 §3.1.2.1
+  if (conn.rev2) {
+    // RFC 9051 §6.3.2: a LIST response with the mailbox name
+    enc.raw('* LIST () "/" ').mailbox(mb.name).crlf();
+  }
+  await conn.send(enc);
+  conn.state = { name: 'selected', account, view };
+  c.okCode = readOnly ? 'READ-ONLY' : 'READ-WRITE';
+  c.okText = `${readOnly ? 'EXAMINE' : 'SELECT'} completed`;
+}
+
+export const select: CommandSpec = {
+  name: 'SELECT',
+  states: AUTH_OR_SELECTED,
+  handle: (c, p) => selectOrExamine(c, p, false),
+};
+
+export const examine: CommandSpec = {
+  name: 'EXAMINE',
+  states: AUTH_OR_SELECTED,
+  handle: (c, p) => selectOrExamine(c, p, true),
+};

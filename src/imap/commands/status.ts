@@ -1,0 +1,62 @@
+// STATUS — RFC 9051 §6.3.11, STATUS=SIZE RFC 8438, HIGHESTMODSEQ RFC 7162 §3.1.3
+// status = "STATUS" SP mailbox SP "(" status-att *(SP status-att) ")"
+import type { MailboxInfo } from '../../store/types.js';
+import type { ImapConnection } from '../connection.js';
+import { ImapBad } from '../errors.js';
+import type { Encoder } from '../wire/encoder.js';
+import type { Parser } from '../wire/parser.js';
+import { accountOf } from './helpers.js';
+import { AUTH_OR_SELECTED, type CommandSpec } from './types.js';
+
+const ITEMS = new Set(['MESSAGES', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'DELETED', 'SIZE', 'HIGHESTMODSEQ', 'RECENT']);
+
+export function parseStatusItems(p: Parser): string[] {
+  const items: string[] = [];
+  p.parenList(() => {
+    const a = p.atom().toUpperCase();
+    if (!ITEMS.has(a)) throw new ImapBad(`Unknown STATUS item ${a}`);
+    items.push(a);
+  }, false);
+  return items;
+}
+
+/** Writes "* STATUS name (ITEM n ...)" for one mailbox (RFC 9051 §7.3.4). */
+export async function statusResponse(conn: ImapConnection, account: string, info: MailboxInfo, items: string[], enc: Encoder): Promise<void> {
+  let deleted = 0;
+  if (items.includes('DELETED')) {
+    const metas = await conn.ctx.store.fetchMeta(account, info.id);
+    deleted = metas.filter((m) => m.flags.includes('\\Deleted')).length;
+  }
+  const vals: string[] = [];
+  for (const it of items) {
+    const v =
+      it === 'MESSAGES' ? info.messages
+      : it === 'UIDNEXT' ? info.uidNext
+      : it === 'UIDVALIDITY' ? info.uidValidity
+      : it === 'UNSEEN' ? info.unseen
+      : it === 'DELETED' ? deleted
+      : it === 'SIZE' ? info.size
+      : it === 'RECENT' ? (info.recent ?? 0)
+      : info.highestModseq;
+    vals.push(`${it} ${v}`);
+  }
+  if (items.includes('HIGHESTMODSEQ')) conn.condstore = true;
+  enc.raw('* STATUS ').mailbox(info.name).raw(` (${vals.join(' ')})\r\n`);
+}
+
+export const status: CommandSpec = {
+  name: 'STATUS',
+  states: AUTH_OR_SELECTED,
+  async handle(c, p) {
+    p.sp();
+    const name = p.mailbox();
+    p.sp();
+    const items = parseStatusItems(p);
+    p.end();
+    const account = accountOf(c);
+    const info = await c.conn.ctx.store.getMailbox(account, name);
+    const enc = c.conn.encoder();
+    await statusResponse(c.conn, account, info, items, enc);
+    await c.conn.send(enc);
+  },
+};

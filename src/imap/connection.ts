@@ -1,0 +1,474 @@
+/**
+ * One IMAP connection: the read loop, one command at a time (mox: "We never execute
+ * multiple commands at the same time for a connection"), socket backpressure, STARTTLS,
+ * continuation reads (AUTHENTICATE, IDLE), and the hostile-client limits:
+ * - an unknown command before authentication → BYE (go-imap cross-protocol rule);
+ * - a bad-command budget (config limits.maxBadCommands) → BYE;
+ * - line and literal size limits (framer), APPENDLIMIT with NO [TOOBIG] before "+"
+ *   (RFC 7889 §4);
+ * - timeouts: IDLE at least 30 minutes (RFC 9051 §5.4 says 30 min minimum; we use 35
+ *   as go-imap does), the auto-logout timer otherwise (30 min once authenticated,
+ *   shorter before).
+ *
+ * Input that arrives while a command runs stays queued (framed); the socket is paused
+ * when the queue grows. Output is written in order through one chain, honouring
+ * `write() === false` → 'drain'; literal bodies are piped from their file streams.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import tls from 'node:tls';
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { ServerContext } from '../context.js';
+import type { Logger } from '../log.js';
+import type { StoreChange } from '../store/types.js';
+import { capabilities } from './capabilities.js';
+import { dispatch, flushPending } from './dispatch.js';
+import type { ConnState } from './session.js';
+import { Encoder, type Chunk } from './wire/encoder.js';
+import { Framer, type LiteralDecision, type LiteralSink } from './wire/framer.js';
+import type { FramedCommand, Literal } from './wire/types.js';
+
+export interface ImapTimeouts {
+  /** Before authentication. */
+  preAuthMs: number;
+  /** Authenticated, not idling: the auto-logout timer (RFC 9051 §5.4: at least 30 minutes). */
+  authMs: number;
+  /** In IDLE (RFC 2177 §3: clients re-issue every 29 minutes). */
+  idleMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: ImapTimeouts = { preAuthMs: 60_000, authMs: 30 * 60_000, idleMs: 35 * 60_000 };
+
+export interface ConnectionOptions {
+  implicitTls: boolean;
+  timeouts: ImapTimeouts;
+  /** APPENDLIMIT (RFC 7889): the largest message we accept. */
+  appendLimit: number;
+  maxLine: number;
+  /** Largest literal for commands other than APPEND (names, search strings, passwords). */
+  maxLiteral: number;
+  /** Literals above this size are spooled to a file under the data root. */
+  spoolThreshold: number;
+}
+
+const QUEUE_HIGH = 16;
+
+class FileSink implements LiteralSink {
+  private fd: number;
+  private size = 0;
+  constructor(readonly file: string) {
+    this.fd = fs.openSync(file, 'w', 0o600);
+  }
+  write(chunk: Buffer): void {
+    fs.writeSync(this.fd, chunk);
+    this.size += chunk.length;
+  }
+  end(): Literal {
+    fs.closeSync(this.fd);
+    return { kind: 'file', path: this.file, size: this.size };
+  }
+  abort(): void {
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      /* already closed */
+    }
+    fs.rm(this.file, { force: true }, () => undefined);
+  }
+}
+
+export class ImapConnection {
+  state: ConnState = { name: 'notAuthenticated' };
+  readonly enabled = new Set<string>();
+  /** CONDSTORE is on once enabled or used (RFC 7162 §3.1 "CONDSTORE enabling command"). */
+  condstore = false;
+  tls: boolean;
+  badCommands = 0;
+  idling = false;
+  closed = false;
+  log: Logger;
+  /** Set by STARTTLS: the upgrade happens after the tagged OK is written. */
+  startTlsRequested = false;
+
+  private socket: net.Socket;
+  private framer!: Framer;
+  private queue: FramedCommand[] = [];
+  private lineWaiter: { resolve: (s: string) => void; reject: (e: Error) => void } | undefined;
+  private running = false;
+  private writeChain: Promise<void> = Promise.resolve();
+  private unsubscribe: (() => void) | undefined;
+  private idleWake: (() => void) | undefined;
+  private paused = false;
+
+  constructor(
+    readonly ctx: ServerContext,
+    socket: net.Socket,
+    readonly opts: ConnectionOptions,
+    log: Logger,
+    readonly remoteAddress: string,
+    private readonly onClosed: (c: ImapConnection) => void,
+  ) {
+    this.socket = socket;
+    this.tls = opts.implicitTls;
+    this.log = log;
+    this.attach(socket);
+    this.setTimer();
+  }
+
+  get utf8(): boolean {
+    return this.enabled.has('IMAP4REV2') || this.enabled.has('UTF8=ACCEPT');
+  }
+
+  get rev2(): boolean {
+    return this.enabled.has('IMAP4REV2');
+  }
+
+  /** LOGIN/AUTHENTICATE allowed now: over TLS, or from loopback when the config says so (RFC 9051 §6.2.3). */
+  authAllowed(): boolean {
+    if (this.tls) return true;
+    return this.ctx.config.auth.allowPlaintextOnLoopback && isLoopback(this.remoteAddress);
+  }
+
+  capabilities(): string[] {
+    return capabilities({
+      tls: this.tls,
+      authAllowed: this.authAllowed(),
+      authenticated: this.state.name === 'authenticated' || this.state.name === 'selected',
+      appendLimit: this.opts.appendLimit,
+    });
+  }
+
+  encoder(): Encoder {
+    return new Encoder({ utf8: this.utf8 });
+  }
+
+  private attach(socket: net.Socket): void {
+    this.framer = new Framer(
+      {
+        literal: (info) => this.decideLiteral(info),
+        command: (cmd) => this.onCommand(cmd),
+        continuation: () => void this.write(['+ Ready for literal data\r\n']),
+        reject: (response) => void this.write([response + '\r\n']),
+        fatal: (response) => void this.bye(response.replace(/^\* BYE /, '')),
+        dropped: (lits) => cleanupLiterals(lits),
+      },
+      { maxLine: this.opts.maxLine, maxDiscard: 64 * 1024, maxLiterals: 64 },
+    );
+    socket.on('data', this.onData);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+    socket.on('timeout', this.onTimeout);
+  }
+
+  private detach(socket: net.Socket): void {
+    socket.off('data', this.onData);
+    socket.off('error', this.onError);
+    socket.off('close', this.onClose);
+    socket.off('timeout', this.onTimeout);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    try {
+      this.framer.push(chunk);
+    } catch (err) {
+      this.log.error({ err }, 'framer failure');
+      void this.bye('Internal error');
+    }
+  };
+  private readonly onError = (err: Error): void => {
+    this.log.debug({ err: err.message }, 'socket error');
+  };
+  private readonly onClose = (): void => this.cleanup();
+  private readonly onTimeout = (): void => {
+    void this.bye('Autologout; idle for too long');
+  };
+
+  setTimer(): void {
+    const t = this.opts.timeouts;
+    const ms = this.idling ? t.idleMs : this.state.name === 'notAuthenticated' ? t.preAuthMs : t.authMs;
+    this.socket.setTimeout(ms);
+  }
+
+  private decideLiteral(info: { firstLine: string; size: number; nonSync: boolean; index: number }): LiteralDecision {
+    const m = /^(\S+) (?:UID )?(\S+)/i.exec(info.firstLine);
+    const tag = m?.[1] ?? '*';
+    const cmd = (m?.[2] ?? '').toUpperCase();
+    if (cmd === 'APPEND' && this.state.name !== 'notAuthenticated') {
+      if (info.size > this.opts.appendLimit) return { ok: false, response: `${tag} NO [TOOBIG] Message too big (APPENDLIMIT ${this.opts.appendLimit})` }; // RFC 7889 §4
+      if (info.size > this.opts.spoolThreshold) {
+        const dir = path.join(this.ctx.config.dataRoot, 'tmp', 'imap');
+        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        return { ok: true, sink: new FileSink(path.join(dir, `append-${Date.now()}-${randomBytes(6).toString('hex')}`)) };
+      }
+      return { ok: true };
+    }
+    const max = this.state.name === 'notAuthenticated' ? 8192 : this.opts.maxLiteral;
+    if (info.size > max) return { ok: false, response: `${tag} BAD Literal too big` };
+    return { ok: true };
+  }
+
+  private onCommand(cmd: FramedCommand): void {
+    if (this.closed) {
+      cleanupLiterals(cmd.literals);
+      return;
+    }
+    if (this.lineWaiter) {
+      const w = this.lineWaiter;
+      this.lineWaiter = undefined;
+      cleanupLiterals(cmd.literals);
+      w.resolve(cmd.lines.join(''));
+      return;
+    }
+    if (this.idling && this.idleWake) {
+      // Should not happen (IDLE reads with readLine); treat as DONE.
+      this.queue.unshift(cmd);
+      this.idleWake();
+      return;
+    }
+    this.queue.push(cmd);
+    if (this.queue.length >= QUEUE_HIGH && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.queue.length > 0 && !this.closed) {
+        const cmd = this.queue.shift()!;
+        if (this.paused && this.queue.length < QUEUE_HIGH / 2) {
+          this.paused = false;
+          this.socket.resume();
+        }
+        try {
+          await dispatch(this, cmd);
+        } finally {
+          cleanupLiterals(cmd.literals);
+        }
+        if (this.startTlsRequested) {
+          this.startTlsRequested = false;
+          await this.upgradeTls();
+        }
+        this.setTimer();
+      }
+    } catch (err) {
+      this.log.error({ err }, 'connection loop failure');
+      await this.bye('Internal error');
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /**
+   * Reads the next client line (AUTHENTICATE responses, IDLE "DONE"). Queued pipelined
+   * input is consumed first.
+   */
+  readLine(): Promise<string> {
+    const queued = this.queue.shift();
+    if (queued) {
+      cleanupLiterals(queued.literals);
+      return Promise.resolve(queued.lines.join(''));
+    }
+    if (this.closed) return Promise.reject(new Error('connection closed'));
+    return new Promise((resolve, reject) => {
+      this.lineWaiter = { resolve, reject };
+    });
+  }
+
+  /** Writes chunks in order after everything written before; resolves when handed to the socket. */
+  write(chunks: Chunk[]): Promise<void> {
+    const p = this.writeChain.then(() => this.writeNow(chunks));
+    this.writeChain = p.catch(() => undefined);
+    return p;
+  }
+
+  send(enc: Encoder): Promise<void> {
+    return this.write(enc.done());
+  }
+
+  private async writeNow(chunks: Chunk[]): Promise<void> {
+    if (this.closed || this.socket.destroyed) return;
+    let text: (string | Buffer)[] = [];
+    const flushText = async (): Promise<void> => {
+      if (text.length === 0) return;
+      const buf = text.length === 1 && typeof text[0] === 'string' ? text[0] : Buffer.concat(text.map((t) => (typeof t === 'string' ? Buffer.from(t, 'utf8') : t)));
+      text = [];
+      if (!this.socket.write(buf)) await this.drain();
+    };
+    for (const c of chunks) {
+      if (typeof c === 'string' || Buffer.isBuffer(c)) {
+        text.push(c);
+        continue;
+      }
+      await flushText();
+      await this.pipeExactly(await c.open(), c.size);
+    }
+    await flushText();
+  }
+
+  private drain(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.socket.destroyed || !this.socket.writableNeedDrain) return resolve();
+      const done = (): void => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      this.socket.on('drain', done);
+      this.socket.on('close', done);
+    });
+  }
+
+  /** Pipes exactly `size` bytes (the literal length already announced), padding or truncating. */
+  private async pipeExactly(stream: Readable, size: number): Promise<void> {
+    let left = size;
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        if (this.socket.destroyed) break;
+        if (left <= 0) break;
+        const piece = chunk.length > left ? chunk.subarray(0, left) : chunk;
+        left -= piece.length;
+        if (!this.socket.write(piece)) await this.drain();
+      }
+    } finally {
+      stream.destroy();
+    }
+    if (left > 0 && !this.socket.destroyed) {
+      // The file shrank under us: keep the framing valid.
+      this.socket.write(Buffer.alloc(left, 0x20));
+    }
+  }
+
+  /** Untagged BYE, then close (RFC 9051 §7.1.5). */
+  async bye(text: string): Promise<void> {
+    if (this.closed) return;
+    await this.write([`* BYE ${text}\r\n`]);
+    this.close();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.state = { name: 'logout' };
+    this.socket.end();
+    const s = this.socket;
+    setTimeout(() => s.destroy(), 2000).unref();
+    this.cleanup();
+  }
+
+  /** Immediately destroys the socket (server shutdown). */
+  destroy(): void {
+    this.socket.destroy();
+    this.cleanup();
+  }
+
+  private cleanup(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.state = { name: 'logout' };
+    this.framer.close();
+    for (const c of this.queue) cleanupLiterals(c.literals);
+    this.queue = [];
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    this.lineWaiter?.reject(new Error('connection closed'));
+    this.lineWaiter = undefined;
+    this.idleWake?.();
+    this.onClosed(this);
+  }
+
+  /** After login: listen to the account's store changes (RFC 9051 §7.5 unilateral updates). */
+  subscribeChanges(account: string): void {
+    this.unsubscribe?.();
+    this.unsubscribe = this.ctx.store.changes.subscribe(account, (c) => this.onStoreChange(c));
+  }
+
+  private onStoreChange(c: StoreChange): void {
+    if (this.state.name !== 'selected') return;
+    const view = this.state.view;
+    if (!('mailboxId' in c) || c.mailboxId !== view.mailboxId) return;
+    if (c.kind === 'added') view.pending.push({ kind: 'added', uids: c.uids });
+    else if (c.kind === 'expunged') view.pending.push({ kind: 'expunged', uids: c.uids });
+    else if (c.kind === 'flags') view.pending.push({ kind: 'flags', changes: c.changes });
+    if (this.idling) this.idleWake?.();
+  }
+
+  /**
+   * IDLE (RFC 2177, RFC 9051 §6.3.13): flush pending changes as they arrive until the
+   * client sends DONE. Returns the line the client sent.
+   */
+  async idle(): Promise<string> {
+    this.idling = true;
+    this.setTimer();
+    const donePromise = this.readLine();
+    let finished = false;
+    let line = '';
+    const p = donePromise.then(
+      (l) => {
+        finished = true;
+        line = l;
+        this.idleWake?.();
+      },
+      () => {
+        finished = true;
+        this.idleWake?.();
+      },
+    );
+    try {
+      while (!finished && !this.closed) {
+        await flushPending(this, true);
+        if (finished || this.closed) break;
+        await new Promise<void>((resolve) => {
+          this.idleWake = resolve;
+        });
+        this.idleWake = undefined;
+      }
+    } finally {
+      this.idling = false;
+      this.idleWake = undefined;
+      this.setTimer();
+    }
+    await p;
+    return line;
+  }
+
+  private async upgradeTls(): Promise<void> {
+    const raw = this.socket;
+    this.detach(raw);
+    // RFC 9051 §6.2.1: discard anything the client sent after STARTTLS before the handshake.
+    this.queue = [];
+    this.framer.close();
+    const secure = new tls.TLSSocket(raw, { isServer: true, ...this.ctx.tls.serverOptions() });
+    this.socket = secure;
+    this.tls = true;
+    this.attach(secure);
+    await new Promise<void>((resolve) => {
+      secure.once('secure', () => resolve());
+      secure.once('error', () => resolve());
+      secure.once('close', () => resolve());
+    });
+    this.setTimer();
+  }
+
+  get remote(): string {
+    return this.remoteAddress;
+  }
+
+  /** The greeting (RFC 9051 §7.1.1), with capabilities so clients skip a round trip. */
+  greet(): Promise<void> {
+    return this.write([`* OK [CAPABILITY ${this.capabilities().join(' ')}] ${this.ctx.config.hostname} IMAP ready\r\n`]);
+  }
+}
+
+export function isLoopback(addr: string): boolean {
+  const a = addr.replace(/^::ffff:/, '');
+  return a === '::1' || a.startsWith('127.');
+}
+
+function cleanupLiterals(lits: Literal[]): void {
+  for (const l of lits) if (l.kind === 'file') fs.rm(l.path, { force: true }, () => undefined);
+}

@@ -1,0 +1,140 @@
+/**
+ * Runs one framed command (STYLE.md "dispatch does the generic work only, once"):
+ * tag and name parsing, the command table lookup, the state check, the handler, the
+ * post-command flush of pending changes (no EXPUNGE after commands that use sequence
+ * numbers: FETCH, STORE, SEARCH — RFC 9051 §7.5.1, §5.5), the tagged OK, and the one
+ * place where errors become responses:
+ * - ImapBad → BAD; ImapNo → NO [CODE]; ImapBye → BYE and close;
+ * - StoreError → NO with the code for its kind;
+ * - anything else → logged with its stack, `NO [SERVERBUG]` (never echo internals).
+ */
+import { StoreError, type StoreErrorKind } from '../store/types.js';
+import { COMMANDS } from './commands/index.js';
+import type { CommandContext } from './commands/types.js';
+import type { ImapConnection } from './connection.js';
+import { ImapBad, ImapBye, ImapNo } from './errors.js';
+import { sameFlags } from './session.js';
+import { Parser } from './wire/parser.js';
+import type { FramedCommand } from './wire/types.js';
+
+const STORE_CODES: Record<StoreErrorKind, string> = {
+  nonexistent: 'NONEXISTENT',
+  exists: 'ALREADYEXISTS',
+  hasChildren: 'HASCHILDREN',
+  overQuota: 'OVERQUOTA',
+  readOnly: 'READ-ONLY',
+  invalidName: 'CANNOT',
+  noPermission: 'NOPERM',
+  tooBig: 'TOOBIG',
+  modified: 'MODIFIED',
+};
+
+export async function dispatch(conn: ImapConnection, cmd: FramedCommand): Promise<void> {
+  const started = Date.now();
+  const p = new Parser(cmd);
+  p.utf8 = conn.utf8;
+  let tag = '*';
+  let name = '';
+  try {
+    tag = p.tag();
+    p.sp();
+    name = p.word();
+    if (name === 'UID') {
+      p.sp();
+      name = 'UID ' + p.word();
+    }
+  } catch {
+    return badCommand(conn, tag, 'Missing or invalid command', true);
+  }
+  const spec = COMMANDS.get(name);
+  if (!spec) {
+    // Cross-protocol defence (go-imap, mox): unknown input before login ends the session.
+    if (conn.state.name === 'notAuthenticated') {
+      await conn.write([`${tag} BAD Unknown command\r\n`]);
+      return conn.bye('Please speak IMAP');
+    }
+    return badCommand(conn, tag, 'Unknown command');
+  }
+  if (!spec.states.includes(conn.state.name)) {
+    return badCommand(conn, tag, `${name} not allowed in this state`);
+  }
+  const c: CommandContext = { conn, tag, name };
+  try {
+    await spec.handle(c, p);
+    if (conn.closed) return;
+    await flushPending(conn, !spec.usesSeqs);
+    const code = c.okCode ? `[${c.okCode}] ` : '';
+    await conn.write([`${tag} OK ${code}${c.okText ?? `${name} completed`}\r\n`]);
+    conn.log.debug({ cmd: name, ms: Date.now() - started }, 'command');
+  } catch (err) {
+    if (conn.closed) return;
+    if (err instanceof ImapBad) return badCommand(conn, tag, err.message, false, err.code);
+    if (err instanceof ImapBye) return conn.bye(err.message);
+    await flushPending(conn, !spec.usesSeqs).catch(() => undefined);
+    if (err instanceof ImapNo) {
+      await conn.write([`${tag} NO ${err.code ? `[${err.code}] ` : ''}${err.message}\r\n`]);
+    } else if (err instanceof StoreError) {
+      await conn.write([`${tag} NO [${STORE_CODES[err.kind] ?? 'CANNOT'}] ${storeText(err)}\r\n`]);
+    } else {
+      conn.log.error({ err, cmd: name }, 'command failed');
+      await conn.write([`${tag} NO [SERVERBUG] Internal error\r\n`]);
+    }
+  }
+}
+
+/** Store messages are written for users (no paths); keep them on one line. */
+function storeText(err: StoreError): string {
+  return err.message.replace(/[\r\n]+/g, ' ').slice(0, 200) || 'Operation failed';
+}
+
+async function badCommand(conn: ImapConnection, tag: string, text: string, untaggedIfNoTag = false, code?: string): Promise<void> {
+  conn.badCommands++;
+  const t = tag === '*' && untaggedIfNoTag ? '*' : tag;
+  await conn.write([`${t} BAD ${code ? `[${code}] ` : ''}${text.replace(/[\r\n]+/g, ' ')}\r\n`]);
+  if (conn.badCommands >= conn.ctx.config.limits.maxBadCommands) await conn.bye('Too many bad commands');
+}
+
+/**
+ * Sends pending changes of the selected mailbox: new messages as EXISTS, flag changes
+ * of other sessions as FETCH, and expunges as EXPUNGE (VANISHED is not implemented)
+ * only when `allowExpunge` — after FETCH/STORE/SEARCH the expunges wait (RFC 9051
+ * §7.5.1). Own changes the client already saw are skipped by comparing flags.
+ */
+export async function flushPending(conn: ImapConnection, allowExpunge: boolean): Promise<void> {
+  if (conn.state.name !== 'selected') return;
+  const view = conn.state.view;
+  if (view.pending.length === 0) return;
+  const enc = conn.encoder();
+  const kept: typeof view.pending = [];
+  let added = 0;
+  for (const ch of view.pending) {
+    if (ch.kind === 'expunged') {
+      if (!allowExpunge) {
+        kept.push(ch);
+        continue;
+      }
+      // "* n EXPUNGE" (RFC 9051 §7.5.1): sequence numbers shift after each one.
+      for (const uid of ch.uids) {
+        const seq = view.remove(uid);
+        if (seq > 0) enc.raw(`* ${seq} EXPUNGE\r\n`);
+      }
+    } else if (ch.kind === 'added') {
+      added += view.addUids(ch.uids);
+    } else {
+      for (const fc of ch.changes) {
+        if (fc.modseq > view.highestModseq) view.highestModseq = fc.modseq;
+        const seq = view.seqOf(fc.uid);
+        if (seq === 0) continue;
+        if (sameFlags(view.flags.get(fc.uid), fc.flags)) continue;
+        view.rememberFlags(fc.uid, fc.flags);
+        // "* n FETCH (FLAGS (...) UID u [MODSEQ (m)])" (RFC 9051 §7.5.2, RFC 7162 §3.2.4)
+        enc.raw(`* ${seq} FETCH (FLAGS (${fc.flags.join(' ')}) UID ${fc.uid}${conn.condstore ? ` MODSEQ (${fc.modseq})` : ''})\r\n`);
+      }
+    }
+  }
+  view.pending.length = 0;
+  view.pending.push(...kept);
+  if (added > 0) enc.raw(`* ${view.exists} EXISTS\r\n`); // RFC 9051 §7.4.1
+  const chunks = enc.done();
+  if (chunks.length > 0) await conn.write(chunks);
+}

@@ -1,0 +1,95 @@
+/**
+ * IMAP listeners: 143 with STARTTLS and 993 with implicit TLS (RFC 8314 §3.3), using the
+ * shared TLS holder (SNI callback, so a renewed certificate applies to new connections
+ * without a restart). Each accepted socket becomes an ImapConnection; closing the
+ * listener stops accepting, says BYE to idle sessions and waits up to `graceMs`.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Listener, ServerContext } from '../context.js';
+import { newCid } from '../log.js';
+import { DEFAULT_TIMEOUTS, ImapConnection, type ImapTimeouts } from './connection.js';
+
+export interface ImapListenOptions {
+  port: number;
+  implicitTls?: boolean;
+  host?: string;
+  /** Test hook: shorter timers. */
+  timeouts?: Partial<ImapTimeouts>;
+}
+
+export async function startImap(ctx: ServerContext, opts: ImapListenOptions): Promise<Listener> {
+  const name = opts.implicitTls ? 'imaps' : 'imap';
+  const log = ctx.log.child({ proto: name });
+  const conns = new Set<ImapConnection>();
+  const perIp = new Map<string, number>();
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
+  const appendLimit = ctx.config.limits.maxMessageSize;
+
+  const onSocket = (socket: net.Socket): void => {
+    const remote = socket.remoteAddress ?? '';
+    const count = (perIp.get(remote) ?? 0) + 1;
+    const cid = newCid();
+    const clog = log.child({ cid });
+    socket.setNoDelay(true);
+    socket.on('error', () => undefined);
+    if (count > ctx.config.limits.maxConnectionsPerIp) {
+      socket.end('* BYE Too many connections from your address\r\n');
+      return;
+    }
+    perIp.set(remote, count);
+    clog.info({ remote, tls: !!opts.implicitTls }, 'connect');
+    const conn = new ImapConnection(
+      ctx,
+      socket,
+      {
+        implicitTls: !!opts.implicitTls,
+        timeouts,
+        appendLimit,
+        maxLine: 64 * 1024,
+        maxLiteral: 64 * 1024,
+        spoolThreshold: 256 * 1024,
+      },
+      clog,
+      remote,
+      (c) => {
+        conns.delete(c);
+        const n = (perIp.get(remote) ?? 1) - 1;
+        if (n <= 0) perIp.delete(remote);
+        else perIp.set(remote, n);
+        clog.info('close');
+      },
+    );
+    conns.add(conn);
+    void conn.greet();
+  };
+
+  const server = opts.implicitTls
+    ? tls.createServer({ ...ctx.tls.serverOptions() }, onSocket)
+    : net.createServer(onSocket);
+  server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
+  server.maxConnections = 10_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host ?? ctx.config.listenAddress, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  log.info({ port }, 'listening');
+
+  return {
+    name,
+    port,
+    async close(graceMs = 1000): Promise<void> {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const c of conns) if (c.idling || !c.closed) void c.bye('Server shutting down');
+      const deadline = Date.now() + graceMs;
+      while (conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      for (const c of conns) c.destroy();
+      await closed;
+    },
+  };
+}
