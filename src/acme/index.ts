@@ -7,8 +7,9 @@
  * Implementation notes:
  * - One certificate for all names (hostname first, it is the CN). RSA-2048 key, new on
  *   every order. The account key (ECDSA P-256) is made once and kept; every order
- *   registers it again, which the CA answers with the existing account (RFC 8555
- *   §7.3.1), so a CA that forgot the account (Pebble restarts, staging resets) just works.
+ *   registers it at its first order and after any failed one (the CA answers a known
+ *   key with the existing account, RFC 8555 §7.3.1), so a CA that forgot the account
+ *   (Pebble restarts, staging resets) costs one failed attempt at most.
  * - http-01 (RFC 8555 §8.3): the key authorization is served at
  *   `/.well-known/acme-challenge/<token>` from memory, only while the order runs.
  * - Renewal is due when a third of the lifetime is left (Let's Encrypt's advice: 30 of
@@ -135,6 +136,7 @@ export function startAcme(
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const challenges = new Map<string, string>();
+  let client: acme.Client | undefined;
 
   if (cfg.tls.acme.caFile && caAgentFor !== cfg.tls.acme.caFile) {
     // acme-client has one axios instance per process; the CA file applies to it.
@@ -220,7 +222,9 @@ export function startAcme(
     state.lastAttempt = started.toISOString();
     log.info({ names, directoryUrl, reason }, 'ordering certificate');
     try {
-      const client = new acme.Client({
+      // One client (and account URL) per manager: registering an existing key again
+      // makes acme-client send an account update, which some CAs refuse when empty.
+      client ??= new acme.Client({
         directoryUrl,
         accountKey: await accountKey(),
         backoffMin: opts.pollMinMs ?? 3_000,
@@ -271,6 +275,8 @@ export function startAcme(
       );
       return { ok: true, serial: info.serial, notAfter: info.notAfter };
     } catch (err) {
+      // Register afresh next time, in case the CA forgot the account (staging resets).
+      client = undefined;
       const msg = describeError(err);
       state.failures += 1;
       const delay = Math.min(retryBase * 2 ** (state.failures - 1), retryMax);
