@@ -95,6 +95,8 @@ interface Acct {
   refs: number;
   closed: boolean;
   stmts: Map<string, Database.Statement>;
+  /** st_dev of the account root (deliver: link or copy). */
+  dev?: number;
 }
 
 type MsgKey = Pick<MessageRow, 'uid' | 'filename' | 'in_new' | 'flags'>;
@@ -187,6 +189,11 @@ export class MaildirStore implements MailStore {
         return a;
       }
     }
+  }
+
+  private async devOf(a: Acct): Promise<number> {
+    a.dev ??= (await stat(a.root)).dev;
+    return a.dev;
   }
 
   private release(a: Acct): void {
@@ -939,7 +946,8 @@ export class MaildirStore implements MailStore {
     try {
       for (const id of accounts) acquired.push(await this.acquire(id));
       const byId = new Map(acquired.map((a) => [a.id, a]));
-      const size = 'data' in source ? source.data.length : (await stat(source.path)).size;
+      const srcStat = 'data' in source ? undefined : await stat(source.path);
+      const size = srcStat ? srcStat.size : (source as { data: Buffer }).data.length;
       const { bits, keywords } = parseFlags(opts.flags ?? []);
       interface Plan {
         a: Acct;
@@ -975,6 +983,11 @@ export class MaildirStore implements MailStore {
       if ('data' in source) {
         ownTmp = path.join(plans[0].a.root, 'tmp', base);
         await writeFileSynced(ownTmp, source.data, this.doFsync);
+        src = ownTmp;
+      } else if (srcStat && srcStat.dev !== (await this.devOf(plans[0].a))) {
+        // Another file system: one fsynced copy, then hard links from it.
+        ownTmp = path.join(plans[0].a.root, 'tmp', base);
+        await linkOrCopy(source.path, ownTmp, path.join(plans[0].a.root, 'tmp'), this.doFsync);
         src = ownTmp;
       } else {
         src = source.path;

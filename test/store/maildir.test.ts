@@ -1,0 +1,539 @@
+// The store contract over MaildirStore in temp data roots: mailboxes, durable delivery,
+// flags in file names, expunge, copy/move, CONDSTORE modseqs, usage and quota, files of
+// other tools, reindex and failure cleanup. Real files, real SQLite, no mocks.
+import { mkdtempSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { text } from 'node:stream/consumers';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createStore } from '../../src/store/index.js';
+import { MaildirStore } from '../../src/store/maildir/index.js';
+import { StoreError, type MailboxId, type MailStore, type Quota, type StoreChange, type Uid } from '../../src/store/types.js';
+
+const A = 'alice@example.test';
+const B = 'bob@example.test';
+const MSG = (n = 0): Buffer => Buffer.from(`From: x@y.test\r\nTo: alice@example.test\r\nSubject: test ${n}\r\n\r\nHello ${n}\r\n`);
+
+let root: string;
+let store: MailStore;
+let quotas: Map<string, Quota>;
+
+function make(opts: { analyzer?: Parameters<typeof createStore>[0]['analyzer'] } = {}): MailStore {
+  return createStore({ dataRoot: root, quotaOf: (a) => quotas.get(a), ...opts });
+}
+
+const acctDir = (account = A): string => {
+  const [local, domain] = account.split('@');
+  return path.join(root, 'maildir', domain, local);
+};
+const files = async (dir: string): Promise<string[]> => (await readdir(dir)).filter((n) => !n.startsWith('.')).sort();
+
+async function storeError(p: Promise<unknown>): Promise<StoreError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(StoreError);
+    return e as StoreError;
+  }
+  throw new Error('expected a StoreError');
+}
+
+beforeEach(async () => {
+  root = mkdtempSync(path.join(os.tmpdir(), 'store-test-'));
+  quotas = new Map();
+  store = make();
+  await store.ensureAccount(A);
+});
+
+afterEach(async () => {
+  await store.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('accounts and mailboxes', () => {
+  it('creates the Maildir++ layout with special-use folders (RFC 6154)', async () => {
+    const dir = acctDir();
+    for (const d of ['cur', 'new', 'tmp', '.Sent/cur', '.Drafts/new', '.Junk/tmp', '.Trash/cur', '.Archive/cur']) {
+      expect((await stat(path.join(dir, d))).isDirectory(), d).toBe(true);
+    }
+    expect((await stat(path.join(dir, '.Sent', 'maildirfolder'))).isFile()).toBe(true);
+    const list = await store.listMailboxes(A);
+    expect(list.map((m) => [m.name, m.specialUse, m.subscribed])).toEqual([
+      ['INBOX', undefined, true],
+      ['Archive', '\\Archive', true],
+      ['Drafts', '\\Drafts', true],
+      ['Junk', '\\Junk', true],
+      ['Sent', '\\Sent', true],
+      ['Trash', '\\Trash', true],
+    ]);
+    expect(new Set(list.map((m) => m.uidValidity)).size).toBe(list.length);
+    await store.ensureAccount(A);
+    expect((await store.listMailboxes(A)).length).toBe(6);
+  });
+
+  it('creates hierarchy with parents, renames with children, deletes leaves', async () => {
+    await store.createMailbox(A, 'Projects/2024/Q1');
+    expect((await store.listMailboxes(A)).map((m) => m.name)).toEqual(expect.arrayContaining(['Projects', 'Projects/2024', 'Projects/2024/Q1']));
+    expect((await storeError(store.createMailbox(A, 'Projects'))).kind).toBe('exists');
+    const before = await store.getMailbox(A, 'Projects/2024');
+    await store.renameMailbox(A, 'Projects', 'Old/Work');
+    const names = (await store.listMailboxes(A)).map((m) => m.name);
+    expect(names).toEqual(expect.arrayContaining(['Old', 'Old/Work', 'Old/Work/2024', 'Old/Work/2024/Q1']));
+    expect(names).not.toContain('Projects');
+    expect((await stat(path.join(acctDir(), '.Old.Work.2024.Q1', 'cur'))).isDirectory()).toBe(true);
+    await expect(stat(path.join(acctDir(), '.Projects'))).rejects.toThrow();
+    // RENAME keeps UIDVALIDITY (the UIDs stay valid).
+    expect((await store.getMailbox(A, 'Old/Work/2024')).uidValidity).toBe(before.uidValidity);
+    expect((await storeError(store.renameMailbox(A, 'Old/Work', 'Sent'))).kind).toBe('exists');
+    expect((await storeError(store.renameMailbox(A, 'Nope', 'X'))).kind).toBe('nonexistent');
+    expect((await storeError(store.renameMailbox(A, 'Old', 'Old/Inner'))).kind).toBe('invalidName');
+    expect((await storeError(store.deleteMailbox(A, 'Old/Work'))).kind).toBe('hasChildren');
+    expect((await storeError(store.deleteMailbox(A, 'inbox'))).kind).toBe('noPermission');
+    await store.deleteMailbox(A, 'Old/Work/2024/Q1');
+    await expect(stat(path.join(acctDir(), '.Old.Work.2024.Q1'))).rejects.toThrow();
+    expect((await storeError(store.getMailbox(A, 'Old/Work/2024/Q1'))).kind).toBe('nonexistent');
+    // A re-created mailbox gets a new, larger UIDVALIDITY (RFC 9051 §2.3.1.1).
+    const again = await store.createMailbox(A, 'Old/Work/2024/Q1');
+    expect(again.uidValidity).toBeGreaterThan(before.uidValidity);
+  });
+
+  it('renaming INBOX moves its messages to the new mailbox and leaves INBOX empty (RFC 9051 §6.3.6)', async () => {
+    await store.createMailbox(A, 'INBOX/Child');
+    await store.deliver([{ account: A }], { data: MSG(1) });
+    await store.deliver([{ account: A }], { data: MSG(2) });
+    const changes: StoreChange[] = [];
+    store.changes.subscribe(A, (c) => changes.push(c));
+    await store.renameMailbox(A, 'INBOX', 'Old Inbox');
+    const inbox = await store.openMailbox(A, 'INBOX');
+    expect(inbox.messages).toEqual([]);
+    expect(inbox.mailbox.uidNext).toBe(3);
+    const moved = await store.openMailbox(A, 'Old Inbox');
+    expect(moved.messages.map((m) => m.uid)).toEqual([1, 2]);
+    expect(await text((await store.readMessage(A, moved.mailbox.id, 2 as Uid)).stream)).toBe(MSG(2).toString());
+    expect(await files(path.join(acctDir(), 'cur'))).toEqual([]);
+    expect(await files(path.join(acctDir(), 'new'))).toEqual([]);
+    expect((await store.listMailboxes(A)).map((m) => m.name)).toContain('INBOX/Child');
+    expect(changes.some((c) => c.kind === 'expunged' && c.uids.length === 2)).toBe(true);
+    // New mail still goes to INBOX with fresh UIDs.
+    const [d] = await store.deliver([{ account: A }], { data: MSG(3) });
+    expect(d.uid).toBe(3);
+  });
+
+  it('refuses names that could escape the account directory', async () => {
+    const outside = await readdir(path.join(root, 'maildir', 'example.test'));
+    for (const bad of ['..', '../bob', 'a/../../../etc', '/etc', 'a//b', '~x', 'a\u0000b', 'a\rb', 'x'.repeat(600), Array(40).fill('d').join('/')]) {
+      expect((await storeError(store.createMailbox(A, bad))).kind, JSON.stringify(bad)).toBe('invalidName');
+      expect((await storeError(store.renameMailbox(A, 'Sent', bad))).kind).toBe('invalidName');
+      expect((await storeError(store.append(A, bad, { data: MSG() }))).kind).toBe('invalidName');
+    }
+    expect((await storeError(store.ensureAccount('../../x@example.test'))).kind).toBe('invalidName');
+    expect(await readdir(path.join(root, 'maildir', 'example.test'))).toEqual(outside);
+    expect(await readdir(root)).toEqual(['maildir']);
+  });
+
+  it('keeps subscriptions', async () => {
+    await store.createMailbox(A, 'Lists');
+    expect((await store.getMailbox(A, 'Lists')).subscribed).toBe(false);
+    await store.setSubscribed(A, 'Lists', true);
+    expect((await store.getMailbox(A, 'Lists')).subscribed).toBe(true);
+    await store.setSubscribed(A, 'Sent', false);
+    expect((await store.getMailbox(A, 'Sent')).subscribed).toBe(false);
+    expect((await storeError(store.setSubscribed(A, 'Missing', true))).kind).toBe('nonexistent');
+  });
+});
+
+describe('delivery and append', () => {
+  it('delivers durably into new/ with size and UID in the name, and publishes "added"', async () => {
+    const seen: StoreChange[] = [];
+    store.changes.subscribe(A, (c) => seen.push(c));
+    const [r] = await store.deliver([{ account: A }], { data: MSG(1) });
+    expect(r).toEqual({ account: A, mailbox: 'INBOX', uid: 1 });
+    expect(seen).toEqual([{ kind: 'added', account: A, mailboxId: expect.any(Number), uids: [1] }]);
+    const names = await files(path.join(acctDir(), 'new'));
+    expect(names).toHaveLength(1);
+    expect(names[0]).toMatch(new RegExp(`^\\d+\\.M\\d+P\\d+Q\\d+\\..+,S=${MSG(1).length},U=1$`));
+    expect(await readFile(path.join(acctDir(), 'new', names[0]))).toEqual(MSG(1));
+    expect(await files(path.join(acctDir(), 'tmp'))).toEqual([]);
+    const info = await store.getMailbox(A, 'INBOX');
+    expect(info).toMatchObject({ messages: 1, unseen: 1, recent: 1, size: MSG(1).length, uidNext: 2 });
+  });
+
+  it('stores one message for several mailboxes as hard links, once per mailbox, Junk falling back to INBOX', async () => {
+    await store.ensureAccount(B);
+    const spool = path.join(root, 'spool');
+    await mkdir(spool);
+    const src = path.join(spool, 'msg1');
+    await writeFile(src, MSG(7));
+    await store.deleteMailbox(B, 'Junk');
+    const res = await store.deliver(
+      [{ account: A }, { account: A, mailbox: 'inbox' }, { account: A, mailbox: 'Junk' }, { account: B, mailbox: 'Junk' }, { account: B }],
+      { path: src },
+    );
+    expect(res.map((r) => [r.account, r.mailbox, r.uid])).toEqual([
+      [A, 'INBOX', 1],
+      [A, 'Junk', 1],
+      [B, 'INBOX', 1],
+    ]);
+    const inodes = new Set<bigint>();
+    for (const d of [path.join(acctDir(A), 'new'), path.join(acctDir(A), '.Junk', 'new'), path.join(acctDir(B), 'new')]) {
+      const names = await files(d);
+      expect(names).toHaveLength(1);
+      inodes.add((await stat(path.join(d, names[0]), { bigint: true })).ino);
+    }
+    inodes.add((await stat(src, { bigint: true })).ino);
+    expect(inodes.size).toBe(1);
+    expect((await stat(src)).nlink).toBe(4);
+    // The caller still owns the spool file; removing it leaves the mailbox copies intact.
+    await unlink(src);
+    const snap = await store.openMailbox(B, 'INBOX');
+    expect(await text((await store.readMessage(B, snap.mailbox.id, 1 as Uid)).stream)).toBe(MSG(7).toString());
+  });
+
+  it('copies (and fsyncs) a source on another file system instead of linking it (EXDEV)', async () => {
+    const shm = '/dev/shm';
+    const other = await stat(shm).then(
+      async (s) => s.dev !== (await stat(root)).dev,
+      () => false,
+    );
+    if (!other) return; // no second file system on this machine
+    const dir = mkdtempSync(path.join(shm, 'store-src-'));
+    try {
+      const src = path.join(dir, 'm');
+      await writeFile(src, MSG(4));
+      await store.ensureAccount(B);
+      const res = await store.deliver([{ account: A }, { account: B }], { path: src });
+      expect(res).toHaveLength(2);
+      expect((await stat(src)).nlink).toBe(1);
+      const inodes = new Set<number>();
+      for (const acc of [A, B]) {
+        const names = await files(path.join(acctDir(acc), 'new'));
+        expect(await readFile(path.join(acctDir(acc), 'new', names[0]))).toEqual(MSG(4));
+        inodes.add((await stat(path.join(acctDir(acc), 'new', names[0]))).ino);
+        expect(await files(path.join(acctDir(acc), 'tmp'))).toEqual([]);
+      }
+      expect(inodes.size).toBe(1); // one copy, then hard links from it
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('runs the analyzer once per delivered message and stores its result for every copy', async () => {
+    await store.close();
+    let calls = 0;
+    store = make({
+      analyzer: async (s) => {
+        calls++;
+        const body = await text(s);
+        return { envelope: { subject: /Subject: (.*)\r/.exec(body)?.[1] }, bodyStructure: ['text', 'plain'] };
+      },
+    });
+    await store.ensureAccount(B);
+    await store.deliver([{ account: A }, { account: A, mailbox: 'Archive' }, { account: B }], { data: MSG(3) });
+    expect(calls).toBe(1);
+    for (const [acc, mbox] of [
+      [A, 'INBOX'],
+      [A, 'Archive'],
+      [B, 'INBOX'],
+    ]) {
+      const info = await store.getMailbox(acc, mbox);
+      const [m] = await store.fetchMeta(acc, info.id);
+      expect(m.envelope).toEqual({ subject: 'test 3' });
+      expect(m.bodyStructure).toEqual(['text', 'plain']);
+    }
+  });
+
+  it('a failure midway through deliver leaves no file and no index row anywhere', async () => {
+    await store.ensureAccount(B);
+    // Make B's INBOX unwritable for links: new/ replaced by a plain file (works as root too).
+    await rm(path.join(acctDir(B), 'new'), { recursive: true });
+    await writeFile(path.join(acctDir(B), 'new'), 'not a directory');
+    const spool = path.join(root, 'spool-file');
+    await writeFile(spool, MSG(9));
+    await expect(store.deliver([{ account: A }, { account: A, mailbox: 'Sent' }, { account: B }], { path: spool })).rejects.toThrow();
+    await expect(store.deliver([{ account: A }, { account: B }], { data: MSG(9) })).rejects.toThrow();
+    for (const d of ['new', 'cur', 'tmp', '.Sent/new', '.Sent/cur']) expect(await files(path.join(acctDir(A), d)), d).toEqual([]);
+    expect(await files(path.join(acctDir(B), 'tmp'))).toEqual([]);
+    expect(await store.usage(A)).toEqual({ bytes: 0, messages: 0 });
+    expect((await store.openMailbox(A, 'INBOX')).messages).toEqual([]);
+    expect((await stat(spool)).nlink).toBe(1);
+  });
+
+  it('append stores flags in the name (cur/), keeps internal date, accepts UIDVALIDITY and UIDs from outside', async () => {
+    const mb = await store.createMailbox(A, 'Imported', { uidValidity: 12345 });
+    expect(mb.uidValidity).toBe(12345);
+    const date = new Date('2020-02-03T04:05:06Z');
+    const r = await store.append(A, 'Imported', { data: MSG(1) }, { flags: ['\\Seen', '\\Flagged', 'Work'], internalDate: date, uid: 100 });
+    expect(r).toEqual({ uid: 100, uidValidity: 12345, mailboxId: mb.id });
+    const cur = await files(path.join(acctDir(), '.Imported', 'cur'));
+    expect(cur).toHaveLength(1);
+    expect(cur[0]).toMatch(/,U=100:2,FS$/);
+    expect((await stat(path.join(acctDir(), '.Imported', 'cur', cur[0]))).mtime.getTime()).toBe(date.getTime());
+    const r2 = await store.append(A, 'Imported', { data: MSG(2) });
+    expect(r2.uid).toBe(101);
+    expect((await storeError(store.append(A, 'Imported', { data: MSG(3) }, { uid: 50 }))).kind).toBe('exists');
+    const meta = await store.fetchMeta(A, mb.id);
+    expect(meta.map((m) => [m.uid, m.flags, m.internalDate.getTime()])).toEqual([
+      [100, ['\\Seen', '\\Flagged', 'Work'], date.getTime()],
+      [101, [], expect.any(Number)],
+    ]);
+    expect((await storeError(store.append(A, 'Nope', { data: MSG() }))).kind).toBe('nonexistent');
+  });
+
+  it('readMessage streams the file and survives a concurrent flag rename', async () => {
+    const { mailboxId, uid } = await store.append(A, 'INBOX', { data: MSG(5) });
+    const reads = [];
+    for (let i = 0; i < 5; i++) {
+      reads.push(store.readMessage(A, mailboxId, uid).then((r) => text(r.stream)));
+      void store.updateFlags(A, mailboxId, [uid], i % 2 ? 'remove' : 'add', ['\\Seen']);
+    }
+    for (const body of await Promise.all(reads)) expect(body).toBe(MSG(5).toString());
+    // Renamed by another tool behind our back: found again by a rescan.
+    const cur = path.join(acctDir(), 'cur');
+    await store.updateFlags(A, mailboxId, [uid], 'set', ['\\Seen']);
+    const [name] = await files(cur);
+    await rename(path.join(cur, name), path.join(cur, name.replace(/:2,.*$/, ':2,FS')));
+    const r = await store.readMessage(A, mailboxId, uid);
+    expect(r.size).toBe(MSG(5).length);
+    expect(await text(r.stream)).toBe(MSG(5).toString());
+    expect((await store.fetchMeta(A, mailboxId))[0].flags).toEqual(['\\Seen', '\\Flagged']);
+    expect((await storeError(store.readMessage(A, mailboxId, 99 as Uid))).kind).toBe('nonexistent');
+  });
+});
+
+describe('flags, modseq, expunge', () => {
+  it('maps flags to sorted Maildir letters and back (DFPRST)', async () => {
+    await store.deliver([{ account: A }], { data: MSG() });
+    const snap = await store.openMailbox(A, 'INBOX');
+    expect(snap.mailbox.recent).toBe(1);
+    const id = snap.mailbox.id;
+    const name = async (): Promise<string> => (await files(path.join(acctDir(), 'cur')))[0];
+    expect(await name()).toMatch(/,U=1:2,$/);
+    await store.updateFlags(A, id, [1 as Uid], 'add', ['\\Seen', '\\answered', '\\Flagged', '\\Deleted', '\\Draft', '$Forwarded']);
+    expect(await name()).toMatch(/:2,DFPRST$/);
+    let [m] = await store.fetchMeta(A, id);
+    expect(m.flags).toEqual(['\\Seen', '\\Answered', '\\Flagged', '\\Deleted', '\\Draft', '$Forwarded']);
+    await store.updateFlags(A, id, [1 as Uid], 'remove', ['\\Deleted', '\\Draft', '$forwarded']);
+    expect(await name()).toMatch(/:2,FRS$/);
+    const before = await name();
+    const res = await store.updateFlags(A, id, [1 as Uid], 'add', ['Important', '$Label1']);
+    expect(res.changed[0].flags).toEqual(['\\Seen', '\\Answered', '\\Flagged', 'Important', '$Label1']);
+    expect(await name()).toBe(before);
+    await store.updateFlags(A, id, [1 as Uid], 'set', ['\\Draft', 'important']);
+    expect(await name()).toMatch(/:2,D$/);
+    [m] = await store.fetchMeta(A, id);
+    expect(m.flags).toEqual(['\\Draft', 'important']);
+    expect((await store.getMailbox(A, 'INBOX')).unseen).toBe(1);
+  });
+
+  it('bumps modseqs per change and honours UNCHANGEDSINCE (RFC 7162 §3.1.3)', async () => {
+    for (let i = 0; i < 3; i++) await store.deliver([{ account: A }], { data: MSG(i) });
+    const { mailbox } = await store.openMailbox(A, 'INBOX');
+    const h0 = mailbox.highestModseq;
+    const r1 = await store.updateFlags(A, mailbox.id, [1, 2] as Uid[], 'add', ['\\Seen']);
+    expect(r1.changed.map((c) => c.modseq)).toEqual([h0 + 1, h0 + 1]);
+    expect((await store.getMailbox(A, 'INBOX')).highestModseq).toBe(h0 + 1);
+    expect((await store.fetchMeta(A, mailbox.id, { changedSince: h0 })).map((m) => m.uid)).toEqual([1, 2]);
+    const r2 = await store.updateFlags(A, mailbox.id, [1, 2, 3] as Uid[], 'add', ['\\Flagged'], { unchangedSince: h0 });
+    expect(r2.failed).toEqual([1, 2]);
+    expect(r2.changed.map((c) => c.uid)).toEqual([3]);
+    const noop = await store.updateFlags(A, mailbox.id, [3] as Uid[], 'add', ['\\Flagged']);
+    expect(noop.changed).toEqual([]);
+    expect((await store.fetchMeta(A, mailbox.id, { uids: [3 as Uid] }))[0].modseq).toBe(h0 + 2);
+  });
+
+  it('expunges \\Deleted messages (files and rows) and never reuses their UIDs', async () => {
+    for (let i = 0; i < 4; i++) await store.deliver([{ account: A }], { data: MSG(i) });
+    const { mailbox } = await store.openMailbox(A, 'INBOX');
+    await store.updateFlags(A, mailbox.id, [2, 4] as Uid[], 'add', ['\\Deleted']);
+    const changes: StoreChange[] = [];
+    store.changes.subscribe(A, (c) => changes.push(c));
+    expect(await store.expunge(A, mailbox.id)).toEqual([2, 4]);
+    expect(changes).toEqual([{ kind: 'expunged', account: A, mailboxId: mailbox.id, uids: [2, 4] }]);
+    expect(await files(path.join(acctDir(), 'cur'))).toHaveLength(2);
+    expect(await store.usage(A)).toEqual({ bytes: MSG(0).length + MSG(2).length, messages: 2 });
+    expect(await store.expunge(A, mailbox.id, [1 as Uid])).toEqual([1]);
+    expect((await store.openMailbox(A, 'INBOX')).messages.map((m) => m.uid)).toEqual([3]);
+    const [d] = await store.deliver([{ account: A }], { data: MSG(5) });
+    expect(d.uid).toBe(5);
+  });
+});
+
+describe('copy and move', () => {
+  it('copy hard-links with new UIDs and kept flags; move renames and expunges the source', async () => {
+    for (let i = 0; i < 3; i++) await store.deliver([{ account: A }], { data: MSG(i) });
+    const { mailbox } = await store.openMailbox(A, 'INBOX');
+    await store.updateFlags(A, mailbox.id, [2 as Uid], 'add', ['\\Seen', 'Work']);
+    await store.append(A, 'Archive', { data: MSG(9) });
+    const cp = await store.copy(A, mailbox.id, [2, 3, 77] as Uid[], 'Archive');
+    const arch = await store.getMailbox(A, 'Archive');
+    expect(cp).toEqual({ uidValidity: arch.uidValidity, from: [2, 3], to: [2, 3] });
+    const archMeta = await store.fetchMeta(A, arch.id, { uids: [2 as Uid] });
+    expect(archMeta[0].flags).toEqual(['\\Seen', 'Work']);
+    const inoOf = async (dir: string, uid: number): Promise<bigint> => {
+      const n = (await files(dir)).find((f) => f.includes(`,U=${uid}:`))!;
+      return (await stat(path.join(dir, n), { bigint: true })).ino;
+    };
+    expect(await inoOf(path.join(acctDir(), '.Archive', 'cur'), 2)).toBe(await inoOf(path.join(acctDir(), 'cur'), 2));
+    expect(await store.usage(A)).toEqual({ bytes: MSG(0).length + MSG(1).length * 2 + MSG(2).length * 2 + MSG(9).length, messages: 6 });
+
+    const events: StoreChange[] = [];
+    store.changes.subscribe(A, (c) => events.push(c));
+    const mv = await store.move(A, mailbox.id, [1, 2] as Uid[], 'Trash');
+    const trash = await store.getMailbox(A, 'Trash');
+    expect(mv).toEqual({ uidValidity: trash.uidValidity, from: [1, 2], to: [1, 2] });
+    expect(events.map((e) => e.kind)).toEqual(['expunged', 'added']);
+    expect((await store.openMailbox(A, 'INBOX')).messages.map((m) => m.uid)).toEqual([3]);
+    expect(await files(path.join(acctDir(), 'cur'))).toHaveLength(1);
+    expect(await files(path.join(acctDir(), '.Trash', 'cur'))).toEqual([expect.stringMatching(/,U=1:2,$/), expect.stringMatching(/,U=2:2,S$/)]);
+    expect((await store.fetchMeta(A, trash.id)).map((m) => m.flags)).toEqual([[], ['\\Seen', 'Work']]);
+    expect((await store.usage(A)).messages).toBe(6);
+    expect((await storeError(store.copy(A, mailbox.id, [3 as Uid], 'Nowhere'))).kind).toBe('nonexistent');
+  });
+});
+
+describe('usage and quota', () => {
+  it('refuses appends, deliveries and copies over quota and changes nothing', async () => {
+    await store.deliver([{ account: A }], { data: MSG(1) });
+    const size = MSG(1).length;
+    quotas.set(A, { bytes: size * 2 + 5 });
+    await store.append(A, 'Sent', { data: MSG(1) });
+    expect(await store.usage(A)).toEqual({ bytes: size * 2, messages: 2 });
+    const e1 = await storeError(store.append(A, 'Sent', { data: MSG(1) }));
+    expect(e1.kind).toBe('overQuota');
+    const e2 = await storeError(store.deliver([{ account: A }], { data: MSG(1) }));
+    expect(e2).toMatchObject({ kind: 'overQuota', account: A });
+    const inbox = await store.getMailbox(A, 'INBOX');
+    expect((await storeError(store.copy(A, inbox.id, [1 as Uid], 'Archive'))).kind).toBe('overQuota');
+    quotas.set(A, { messages: 2 });
+    expect((await storeError(store.deliver([{ account: A }], { data: MSG(2) }))).kind).toBe('overQuota');
+    // Moving within the account does not grow usage, so it stays allowed over quota.
+    await store.move(A, inbox.id, [1 as Uid], 'Trash');
+    expect(await store.usage(A)).toEqual({ bytes: size * 2, messages: 2 });
+    for (const d of ['new', 'cur', 'tmp', '.Sent/tmp', '.Archive/cur', '.Archive/new']) {
+      expect(await files(path.join(acctDir(), d)), d).toEqual([]);
+    }
+    expect(await files(path.join(acctDir(), '.Sent', 'cur'))).toHaveLength(0);
+    expect(await files(path.join(acctDir(), '.Sent', 'new'))).toHaveLength(1);
+  });
+});
+
+describe('files of other tools and reindex', () => {
+  it('picks up files dropped into new/ and cur/, takes over flag renames and notices deletions', async () => {
+    const dir = acctDir();
+    await store.deliver([{ account: A }], { data: MSG(1) });
+    let snap = await store.openMailbox(A, 'INBOX');
+    const events: StoreChange[] = [];
+    store.changes.subscribe(A, (c) => events.push(c));
+    // Another MDA writes tmp/ → new/ (plain fs), mutt drops a read message into cur/.
+    await writeFile(path.join(dir, 'new', '1700000000.P1Q1.otherhost'), MSG(2));
+    await writeFile(path.join(dir, 'cur', '1700000001.P1Q2.otherhost:2,S'), MSG(3));
+    snap = await store.openMailbox(A, 'INBOX');
+    expect(snap.messages.map((m) => [m.uid, m.flags])).toEqual([
+      [1, []],
+      [2, []],
+      [3, ['\\Seen']],
+    ]);
+    expect(snap.mailbox.recent).toBe(1);
+    expect(events.filter((e) => e.kind === 'added').flatMap((e) => (e.kind === 'added' ? e.uids : []))).toEqual([2, 3]);
+    const cur = await files(path.join(dir, 'cur'));
+    expect(cur).toHaveLength(3);
+    expect(cur.filter((n) => n.includes('otherhost')).every((n) => /,U=[23]:2,/.test(n))).toBe(true);
+    expect(await files(path.join(dir, 'new'))).toEqual([]);
+    expect(await text((await store.readMessage(A, snap.mailbox.id, 2 as Uid)).stream)).toBe(MSG(2).toString());
+
+    // mutt marks uid 2 flagged (rename) and deletes uid 1 (unlink).
+    const n2 = cur.find((n) => n.includes(',U=2:'))!;
+    await rename(path.join(dir, 'cur', n2), path.join(dir, 'cur', n2.replace(/:2,.*$/, ':2,F')));
+    await unlink(path.join(dir, 'cur', cur.find((n) => n.includes(',U=1:'))!));
+    snap = await store.openMailbox(A, 'INBOX');
+    expect(snap.messages.map((m) => [m.uid, m.flags])).toEqual([
+      [2, ['\\Flagged']],
+      [3, ['\\Seen']],
+    ]);
+    expect(events.some((e) => e.kind === 'expunged' && e.uids.includes(1 as Uid))).toBe(true);
+    expect(await store.usage(A)).toEqual({ bytes: MSG(2).length + MSG(3).length, messages: 2 });
+  });
+
+  it('does not list cur/ on open while its mtime is unchanged (cheap open)', async () => {
+    const cur = path.join(acctDir(), 'cur');
+    const old = new Date(Date.now() - 60_000);
+    await utimes(cur, old, old);
+    await store.openMailbox(A, 'INBOX');
+    await writeFile(path.join(cur, 'hidden.P1.host:2,'), MSG(1));
+    await utimes(cur, old, old);
+    expect((await store.openMailbox(A, 'INBOX')).messages).toEqual([]);
+    const rep = await store.reindex(A);
+    expect(rep.added).toBe(1);
+    expect((await store.openMailbox(A, 'INBOX')).messages.map((m) => m.uid)).toEqual([1]);
+  });
+
+  it('rebuilds a deleted index from the files with the same UIDVALIDITY and UIDs', async () => {
+    await store.createMailbox(A, 'Lists/Node.js');
+    for (let i = 0; i < 4; i++) await store.deliver([{ account: A }], { data: MSG(i) });
+    await store.deliver([{ account: A, mailbox: 'Lists/Node.js' }], { data: MSG(10) });
+    const { mailbox } = await store.openMailbox(A, 'INBOX');
+    await store.updateFlags(A, mailbox.id, [3 as Uid], 'add', ['\\Seen', '\\Answered']);
+    await store.expunge(A, mailbox.id, [4 as Uid]);
+    await store.deliver([{ account: A }], { data: MSG(5) }); // uid 5, still in new/
+    const before = await store.listMailboxes(A);
+    await store.close();
+    for (const f of ['index.sqlite', 'index.sqlite-wal', 'index.sqlite-shm']) await rm(path.join(acctDir(), f), { force: true });
+
+    store = make();
+    const after = await store.listMailboxes(A);
+    expect(after.map((m) => [m.name, m.uidValidity, m.specialUse])).toEqual(before.map((m) => [m.name, m.uidValidity, m.specialUse]));
+    const inbox = await store.openMailbox(A, 'INBOX');
+    expect(inbox.messages.map((m) => [m.uid, m.flags])).toEqual([
+      [1, []],
+      [2, []],
+      [3, ['\\Seen', '\\Answered']],
+      [5, []],
+    ]);
+    expect(inbox.mailbox.uidNext).toBe(6);
+    expect((await store.openMailbox(A, 'Lists/Node.js')).messages.map((m) => m.uid)).toEqual([1]);
+    expect(await store.usage(A)).toEqual({ bytes: MSG(0).length * 3 + MSG(5).length + MSG(10).length, messages: 5 });
+    // An expunged top UID is not handed out again.
+    await store.expunge(A, inbox.mailbox.id, [5 as Uid]);
+    await store.close();
+    for (const f of ['index.sqlite', 'index.sqlite-wal', 'index.sqlite-shm']) await rm(path.join(acctDir(), f), { force: true });
+    store = make();
+    const [d] = await store.deliver([{ account: A }], { data: MSG(6) });
+    expect(d.uid).toBe(6);
+    const rep = await store.reindex(A);
+    expect(rep).toMatchObject({ mailboxes: 8, added: 0, removed: 0, messages: 5 });
+  });
+});
+
+describe('change bus', () => {
+  it('delivers events per account only and unsubscribes', async () => {
+    await store.ensureAccount(B);
+    const a: StoreChange[] = [];
+    const b: StoreChange[] = [];
+    const offA = store.changes.subscribe(A, (c) => a.push(c));
+    store.changes.subscribe(B, (c) => b.push(c));
+    store.changes.subscribe(B, () => {
+      throw new Error('a broken listener does not stop the others');
+    });
+    await store.deliver([{ account: B }], { data: MSG() });
+    expect(a).toEqual([]);
+    expect(b).toEqual([{ kind: 'added', account: B, mailboxId: expect.any(Number), uids: [1] }]);
+    offA();
+    await store.deliver([{ account: A }], { data: MSG() });
+    expect(a).toEqual([]);
+  });
+
+  it('concurrent deliveries into one mailbox get distinct UIDs and share directory fsyncs', async () => {
+    const s = store as MaildirStore;
+    const before = s.dirFsyncs;
+    const res = await Promise.all(Array.from({ length: 50 }, (_, i) => store.deliver([{ account: A }], { data: MSG(i) })));
+    expect(new Set(res.map((r) => r[0].uid)).size).toBe(50);
+    expect(await files(path.join(acctDir(), 'new'))).toHaveLength(50);
+    expect(s.dirFsyncs - before).toBeLessThan(50);
+    const snap = await store.openMailbox(A, 'INBOX');
+    expect(snap.messages).toHaveLength(50);
+    expect(snap.mailbox.recent).toBe(50);
+    expect((await store.getMailbox(A, 'INBOX')).recent).toBe(0);
+    void (0 as unknown as MailboxId);
+  });
+});
