@@ -14,6 +14,7 @@ import { domainCommands } from './commands/domain.js';
 import { helpCommand } from './commands/help.js';
 import { reindexCommands } from './commands/reindex.js';
 import { serveCommands } from './commands/serve.js';
+import { tlsCommands } from './commands/tls.js';
 import { CliContext, CliError, type CliIo } from './context.js';
 import type { Command, OptionSpec, ParsedOptions } from './types.js';
 
@@ -31,6 +32,7 @@ export const COMMANDS: Command[] = [
   ...accountCommands,
   ...aliasCommands,
   ...reindexCommands,
+  ...tlsCommands,
   helpCommand((words) => renderHelp(words)),
 ];
 
