@@ -277,7 +277,7 @@ async function handleData(
     const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
     const rcpts = session.envelope.rcptTo.map((r) => parseAddress(r.address).address);
     const helo = session.hostNameAppearsAs || '';
-    const utf8 = Boolean((session.envelope as { utf8?: boolean }).utf8);
+    const utf8 = Boolean((session.envelope as { smtpUtf8?: boolean }).smtpUtf8);
 
     let verdict: InboundVerdict = { action: 'accept', headers: '', log: {} };
     if (checks?.checkInbound) {
