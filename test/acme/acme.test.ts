@@ -3,13 +3,13 @@
 // challenge that keeps the old certificate, and a restart that reuses the issued pair.
 // Each certificate is checked as served by TLS listeners wired to the holder: serial,
 // issuer = Pebble's intermediate under its root, the full chain sent.
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAcme, readAcmeState, type AcmeManager } from '../../src/acme/index.js';
-import { tlsRenew, tlsStatus } from '../../src/cli/commands/tls.js';
+import { runCli } from '../../src/cli/index.js';
 import { defaults, type Config } from '../../src/config/index.js';
 import { startHttp, type HttpListener } from '../../src/http/index.js';
 import { createLogger, type Logger } from '../../src/log.js';
@@ -30,6 +30,26 @@ function captureLog(): { log: Logger; lines: Array<Record<string, unknown>> } {
     },
   });
   return { log: createLogger('info', dest), lines };
+}
+
+/** Runs the CLI command table in-process, as `mailserver <argv>` would. */
+async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const sink = (add: (s: string) => void) =>
+    new Writable({
+      write(chunk: Buffer, _e, cb) {
+        add(chunk.toString());
+        cb();
+      },
+    });
+  const code = await runCli(argv, {
+    stdin: new PassThrough(),
+    stdout: sink((s) => (stdout += s)),
+    stderr: sink((s) => (stderr += s)),
+    env: {},
+  });
+  return { code, stdout, stderr };
 }
 
 describe.skipIf(Boolean(pebbleMissing))('ACME with Pebble', () => {
@@ -72,6 +92,22 @@ describe.skipIf(Boolean(pebbleMissing))('ACME with Pebble', () => {
     config.tls.acme.directoryUrl = pebble.directoryUrl;
     config.tls.acme.caFile = pebble.caFile;
     root = await pebble.rootPem();
+    // The same settings in the data root's config file, for the CLI (another process in real life).
+    mkdirSync(path.join(dataRoot, 'config'));
+    writeFileSync(
+      path.join(dataRoot, 'config', 'mailserver.toml'),
+      [
+        `hostname = "${HOST}"`,
+        '[tls]',
+        'mode = "acme"',
+        '[tls.acme]',
+        `directory_url = "${pebble.directoryUrl}"`,
+        `ca_file = "${pebble.caFile}"`,
+        'email = "postmaster@example.test"',
+        `extra_names = ["${EXTRA}"]`,
+        '',
+      ].join('\n'),
+    );
     holder = createTlsHolder(config, logged.log);
     implicit = await startImplicitTlsEcho(holder);
     starttls = await startStarttlsSmtpLike(holder);
@@ -137,18 +173,19 @@ describe.skipIf(Boolean(pebbleMissing))('ACME with Pebble', () => {
 
   it('`mailserver tls renew` asks the running server through the request file', async () => {
     const old = holder.describe().serial;
-    const lines: string[] = [];
-    const code = await tlsRenew({ dataRoot, config, out: (s) => lines.push(s), waitMs: 20_000, pollMs: 50 });
-    expect(code).toBe(0);
+    const renew = await cli(['tls', 'renew', '--wait', '20', '--data', dataRoot]);
+    expect(renew.stderr).toBe('');
+    expect(renew.code).toBe(0);
     const now = holder.describe().serial;
     expect(now).not.toBe(old);
-    expect(lines.join('\n')).toContain(now);
+    expect(renew.stdout).toContain(now);
     expect(readAcmeState(dataRoot).handledResult).toBe('ok');
     expect(new Set(await servedSerials())).toEqual(new Set([now]));
 
-    const status: string[] = [];
-    expect(await tlsStatus({ dataRoot, config, out: (s) => status.push(s) })).toBe(0);
-    const text = status.join('\n');
+    const status = await cli(['tls', 'status', '--data', dataRoot]);
+    expect(status.code).toBe(0);
+    const text = status.stdout;
+    expect(text).toMatch(/^mode:\s+acme$/m);
     expect(text).toContain(now);
     expect(text).toContain(HOST);
     expect(text).toContain(EXTRA);
@@ -164,13 +201,20 @@ describe.skipIf(Boolean(pebbleMissing))('ACME with Pebble', () => {
       const out = await mgr.renewNow('test failure');
       expect(out.ok).toBe(false);
       if (!out.ok) expect(out.error).toMatch(/127\.0\.0\.2|connection refused|connect/i);
+      // Through the CLI the failure and its reason reach the user too.
+      const renew = await cli(['tls', 'renew', '--wait', '20', '--data', dataRoot]);
+      expect(renew.code).toBe(1);
+      expect(renew.stderr).toMatch(/renewal failed: .*(127\.0\.0\.2|refused|connect)/i);
+      expect(renew.stderr).toMatch(/current certificate stays in service/);
     } finally {
       await pebble.clearA(HOST);
     }
     expect(holder.describe().serial).toBe(old);
     expect(new Set(await servedSerials())).toEqual(new Set([old]));
     const st = mgr.state();
-    expect(st.failures).toBe(1);
+    expect(st.failures).toBe(2);
+    const status = await cli(['tls', 'status', '--data', dataRoot]);
+    expect(status.stdout).toMatch(/^last error:\s+.*2 failed attempt/m);
     expect(Date.parse(st.nextRenewal!)).toBeGreaterThan(Date.now()); // retry scheduled, with backoff
     const line = logged.lines.find((l) => l.msg === 'certificate order failed; keeping the current certificate');
     expect(line).toBeDefined();
@@ -194,7 +238,7 @@ describe.skipIf(Boolean(pebbleMissing))('ACME with Pebble', () => {
       off();
     }
     expect(holder.describe().serial).toBe(old);
-    expect(mgr.state().failures).toBe(2);
+    expect(mgr.state().failures).toBe(3);
   });
 
   it('after a restart the issued pair is loaded and no order is made until renewal is due', async () => {

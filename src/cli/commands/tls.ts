@@ -19,6 +19,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readAcmeState } from '../../acme/index.js';
 import { loadConfig, type Config } from '../../config/index.js';
 import { certPaths, describeCertificate, writeFileAtomic, type CertificateInfo } from '../../tls/index.js';
+import { CliError } from '../context.js';
+import type { Command } from '../types.js';
 
 export interface TlsCommandOptions {
   dataRoot: string;
@@ -55,17 +57,14 @@ function when(d: Date): string {
   return `${d.toISOString()} (${days >= 0 ? `in ${days} days` : `${-days} days ago`})`;
 }
 
-/** Prints the certificate in force and the renewal schedule. Exit code 0, or 1 when there is no certificate. */
-export async function tlsStatus(opts: TlsCommandOptions): Promise<number> {
+/** Prints the certificate in force and the renewal schedule; CliError when there is no certificate. */
+export async function tlsStatus(opts: TlsCommandOptions): Promise<void> {
   const out = opts.out ?? ((s: string) => process.stdout.write(s + '\n'));
   const config = opts.config ?? loadConfig({ dataRoot: opts.dataRoot });
   const { file, info, note } = servedCertificate(config);
   const row = (k: string, v: string) => out(`${(k + ':').padEnd(14)}${v}`);
   row('mode', config.tls.mode);
-  if (!info) {
-    row('certificate', `none readable at ${file} (made or loaded at server start)`);
-    return 1;
-  }
+  if (!info) throw new CliError(`no readable certificate at ${file} (it is made or loaded when the server starts)`);
   row('file', file);
   if (note) row('note', note);
   row('names', info.names.join(', ') || '(none)');
@@ -85,16 +84,14 @@ export async function tlsStatus(opts: TlsCommandOptions): Promise<number> {
   } else {
     row('next renewal', 'none: self-signed, made once at first start (set tls.mode = "acme" for a CA certificate)');
   }
-  return 0;
 }
 
-/** Asks the running server for a new ACME certificate now and waits for the outcome. */
-export async function tlsRenew(opts: TlsCommandOptions): Promise<number> {
+/** Asks the running server for a new ACME certificate now and waits for the outcome (CliError unless installed). */
+export async function tlsRenew(opts: TlsCommandOptions): Promise<void> {
   const out = opts.out ?? ((s: string) => process.stdout.write(s + '\n'));
   const config = opts.config ?? loadConfig({ dataRoot: opts.dataRoot });
   if (config.tls.mode !== 'acme') {
-    out(`tls renew needs tls.mode = "acme" (this server uses "${config.tls.mode}")`);
-    return 2;
+    throw new CliError(`tls renew needs tls.mode = "acme" (this server uses "${config.tls.mode}"; in manual mode replace the files, the server reloads them)`);
   }
   const p = certPaths(config.dataRoot);
   const id = randomBytes(8).toString('hex');
@@ -107,11 +104,43 @@ export async function tlsRenew(opts: TlsCommandOptions): Promise<number> {
     if (st.handledRequest !== id) continue;
     if (st.handledResult === 'ok') {
       out(`new certificate installed: serial ${st.serial}, expires ${st.notAfter}, next renewal ${st.nextRenewal}`);
-      return 0;
+      return;
     }
-    out(`renewal failed: ${st.handledError ?? st.lastError ?? 'unknown error'}; the current certificate stays in service, retry ${st.nextRenewal ?? 'later'}`);
-    return 1;
+    throw new CliError(`renewal failed: ${st.handledError ?? st.lastError ?? 'unknown error'}; the current certificate stays in service, next retry ${st.nextRenewal ?? 'later'}`);
   }
-  out('no running server took the request in time (is `mailserver serve` running with tls.mode = "acme"?); it stays queued and is handled when the server starts');
-  return 1;
+  throw new CliError('no running server took the request in time (is `mailserver serve` running with tls.mode = "acme"?); it stays queued and is handled when the server starts');
 }
+
+export const tlsCommands: Command[] = [
+  {
+    name: 'tls status',
+    params: '',
+    args: { min: 0, max: 0 },
+    help: `Show the TLS certificate in force: names, issuer, serial, expiry, next renewal.
+
+Reads the files the server serves in the configured tls.mode: the self-signed pair,
+your own files (manual), or the certificate issued by the ACME CA (acme), where it also
+shows the next renewal time and the last failed attempt, if any.`,
+    async run(ctx) {
+      await tlsStatus({ dataRoot: ctx.dataRoot, out: (l) => ctx.out(l) });
+    },
+  },
+  {
+    name: 'tls renew',
+    params: '',
+    options: [{ name: 'wait', value: '<seconds>', help: 'how long to wait for the running server (default 180)' }],
+    args: { min: 0, max: 0 },
+    help: `Get a new ACME certificate now, whatever the renewal schedule (tls.mode = "acme").
+
+The running server does the order (its HTTP listener answers the CA's http-01
+challenge): this command leaves a request in <data>/certs/acme-renew-request, waits for
+the server to report the outcome, and prints the new serial and expiry. On failure the
+current certificate stays in service and the reason is printed. When no server runs,
+the request stays queued and is handled at the next start.`,
+    async run(ctx, _args, opts) {
+      const wait = typeof opts.wait === 'string' ? Number(opts.wait) : 180;
+      if (!Number.isFinite(wait) || wait <= 0) throw new CliError('--wait needs a number of seconds', true);
+      await tlsRenew({ dataRoot: ctx.dataRoot, out: (l) => ctx.out(l), waitMs: wait * 1000 });
+    },
+  },
+];
