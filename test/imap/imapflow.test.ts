@@ -57,6 +57,7 @@ describe('imapflow', () => {
         lock.release();
       }
       const st = await c.status('Work/Projects', { messages: true, unseen: true, uidNext: true });
+      if (!st) throw new Error('no STATUS');
       expect(st.messages).toBe(2);
       expect(st.unseen).toBe(1);
     } finally {
