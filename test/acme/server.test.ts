@@ -1,0 +1,104 @@
+// ACME certificates in the whole server: after the first issuance and after a forced
+// renewal, every TLS listener the server runs (SMTP 25 STARTTLS, and 587/465, IMAP
+// 143/993, POP3 110/995 as they exist) serves the new leaf, issued under Pebble's root,
+// with the full chain, to clients with and without SNI, and a session open across the
+// renewal keeps working.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAcme, type AcmeManager } from '../../src/acme/index.js';
+import type { Config } from '../../src/config/index.js';
+import { startHttp, type HttpListener } from '../../src/http/index.js';
+import { silentLogger } from '../../src/log.js';
+import { startTestServer, type TestServer } from '../helpers/servers.js';
+import { chainsTo, connectTls, probe, type ProbeOptions } from '../tls/probe.js';
+import { freePort, pebbleMissing, startPebble, type Pebble } from './pebble.js';
+
+const HOST = 'mail.example.test';
+
+/** How a client reaches TLS on each named listener. */
+const TLS_LISTENERS: Record<string, Pick<ProbeOptions, 'starttls'>> = {
+  smtp: { starttls: 'smtp' },
+  submission: { starttls: 'smtp' },
+  submissions: {},
+  imap: { starttls: 'imap' },
+  imaps: {},
+  pop3: { starttls: 'pop3' },
+  pop3s: {},
+};
+
+describe.skipIf(Boolean(pebbleMissing))('ACME certificates on every listener', () => {
+  let pebble: Pebble;
+  let t: TestServer;
+  let http: HttpListener;
+  let mgr: AcmeManager;
+  let root: string;
+  let names: string[];
+
+  async function servedEverywhere(): Promise<Set<string>> {
+    const serials = new Set<string>();
+    for (const name of names) {
+      for (const servername of [undefined, HOST]) {
+        const s = await probe(t.port(name), { ...TLS_LISTENERS[name], servername });
+        expect(chainsTo(s.chain, root), `${name} sends the chain up to Pebble's root`).toBe(true);
+        serials.add(s.chain[0]!.serialNumber);
+      }
+    }
+    return serials;
+  }
+
+  beforeAll(async () => {
+    const httpPort = await freePort();
+    pebble = await startPebble(httpPort);
+    root = await pebble.rootPem();
+    // The server starts on its self-signed pair; this test drives the ACME manager itself
+    // against the server's TLS holder, so it does not depend on how src/server.ts wires it.
+    t = await startTestServer({
+      configure: (c: Config) => {
+        c.hostname = HOST;
+        c.ports.http = -1;
+      },
+    });
+    names = [...t.server.listeners.keys()].filter((n) => n in TLS_LISTENERS);
+    const config: Config = {
+      ...t.config,
+      tls: { ...t.config.tls, mode: 'acme', acme: { ...t.config.tls.acme, directoryUrl: pebble.directoryUrl, caFile: pebble.caFile, extraNames: [] } },
+    };
+    http = await startHttp({ config, log: silentLogger }, { port: httpPort, host: '127.0.0.1' });
+    mgr = startAcme({ config, log: silentLogger, tls: t.ctx.tls }, http, { pollMinMs: 100, noInitialOrder: true });
+  });
+
+  afterAll(async () => {
+    await mgr?.stop();
+    await http?.close(0);
+    await t?.close();
+    await pebble?.close();
+  });
+
+  it('serves the issued certificate, then the renewed one, on every TLS listener', async () => {
+    expect(names).toContain('smtp');
+    const selfSigned = t.ctx.tls.describe().serial;
+
+    const first = await mgr.renewNow('first');
+    expect(first.ok).toBe(true);
+    const s1 = t.ctx.tls.describe().serial;
+    expect(s1).not.toBe(selfSigned);
+    expect(await servedEverywhere()).toEqual(new Set([s1]));
+
+    // A session opened before the renewal survives it.
+    const open = await connectTls(t.port('smtp'), { starttls: 'smtp' });
+    expect(open.served.chain[0]!.serialNumber).toBe(s1);
+
+    const second = await mgr.renewNow('forced');
+    expect(second).toEqual({ ok: true, serial: expect.any(String), notAfter: expect.any(Date) });
+    const s2 = t.ctx.tls.describe().serial;
+    expect(s2).not.toBe(s1);
+    expect(await servedEverywhere()).toEqual(new Set([s2]));
+
+    const reply = await new Promise<string>((resolve, reject) => {
+      open.socket.once('data', (d: Buffer) => resolve(d.toString()));
+      open.socket.once('error', reject);
+      open.socket.write('NOOP\r\n');
+    });
+    expect(reply).toMatch(/^250 /);
+    open.socket.destroy();
+  });
+});
