@@ -56,6 +56,8 @@ interface Frame {
   vHeaderStart: number;
   vBodyStart: number;
   lfAtBodyStart: number;
+  /** Where the epilogue of a closed multipart starts. */
+  epilogueStart?: Pos;
 }
 
 /** Position of a line boundary in physical bytes, IMAP (virtual) bytes and line breaks. */
@@ -335,11 +337,16 @@ export class MimeScanner {
   }
 
   private onBoundary(m: Frame, close: boolean, lineStart: Pos, next: Pos): void {
-    // RFC 2046 §5.1.1: the CRLF before the boundary belongs to the boundary
-    const end = this.prevContentEnd && this.prevContentEnd.phys >= 0 ? this.prevContentEnd : lineStart;
+    // RFC 2046 §5.1.1: the CRLF before the boundary belongs to the boundary, but never
+    // reaches back before the start of the current text: the body, or the epilogue
+    // after a close-delimiter line (which keeps its own line break).
+    const top = this.stack[this.stack.length - 1];
+    let end = this.prevContentEnd ?? lineStart;
+    if (top !== m && top.state === 'epilogue' && top.epilogueStart && end.phys < top.epilogueStart.phys) end = top.epilogueStart;
     while (this.stack[this.stack.length - 1] !== m) this.closeTop(end, lineStart);
     if (close) {
       m.state = 'epilogue';
+      m.epilogueStart = next;
       return;
     }
     m.state = 'body';
