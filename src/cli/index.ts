@@ -10,11 +10,12 @@
 import { resolveDataRoot } from '../config/index.js';
 import { accountCommands } from './commands/account.js';
 import { aliasCommands } from './commands/alias.js';
+import { dkimCommands } from './commands/dkim.js';
 import { domainCommands } from './commands/domain.js';
+import { queueCommands } from './commands/queue.js';
 import { helpCommand } from './commands/help.js';
 import { reindexCommands } from './commands/reindex.js';
 import { serveCommands } from './commands/serve.js';
-import { tlsCommands } from './commands/tls.js';
 import { CliContext, CliError, type CliIo } from './context.js';
 import type { Command, OptionSpec, ParsedOptions } from './types.js';
 
@@ -32,7 +33,8 @@ export const COMMANDS: Command[] = [
   ...accountCommands,
   ...aliasCommands,
   ...reindexCommands,
-  ...tlsCommands,
+  ...dkimCommands,
+  ...queueCommands,
   helpCommand((words) => renderHelp(words)),
 ];
 

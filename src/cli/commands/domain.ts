@@ -3,6 +3,7 @@
  */
 import { normalizeDomain } from '../../accounts/address.js';
 import type { DomainRecord } from '../../accounts/types.js';
+import { ensureDomainKey } from '../../dkim/keys.js';
 import type { CliContext } from '../context.js';
 import { formatSize, table } from '../format.js';
 import { JSON_OPTION, type Command } from '../types.js';
@@ -21,6 +22,9 @@ export interface DomainSetupResult {
 export async function addDomainWithDefaults(ctx: CliContext, name: string): Promise<DomainSetupResult> {
   const repo = await ctx.accounts();
   const domain = repo.addDomain(name);
+  // Every domain signs its mail from the start (RFC 6376): an RSA-2048 key; `dkim show`
+  // prints the record to publish.
+  ensureDomainKey(ctx.db(), domain.name);
   return { domain, notes: [] };
 }
 
