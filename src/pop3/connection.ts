@@ -100,6 +100,9 @@ export class Pop3Connection implements Pop3Conn {
     socket.on('close', this.onClose);
     socket.on('timeout', this.onTimeout);
     socket.setTimeout(this.opts.idleTimeoutMs);
+    // Replies are written whole (one write per reply, or per chunk of a RETR), so Nagle
+    // only adds a delayed-ACK round trip per command for pipelining clients like fetchmail.
+    socket.setNoDelay(true);
   }
 
   private detach(socket: net.Socket): void {
@@ -182,6 +185,11 @@ export class Pop3Connection implements Pop3Conn {
     } catch (err) {
       if (!(err instanceof ConnectionClosed)) this.log.error({ err }, 'pop3 connection failed');
     } finally {
+      // A login that completed while the client was going away still took the lock.
+      if (this.closed && this.state.name === 'transaction') {
+        this.state.unlock();
+        this.state = { name: 'update' };
+      }
       this.end();
     }
   }
