@@ -84,6 +84,8 @@ export interface AcmeOptions {
   pollMinMs?: number;
   /** Do not order at start even if due (tests that drive renewNow themselves). */
   noInitialOrder?: boolean;
+  /** The clock for scheduling (tests move it forward to reach a renewal time). */
+  now?: () => number;
 }
 
 const RENEW_FRACTION = 1 / 3;
@@ -130,6 +132,7 @@ export function startAcme(
   const fraction = opts.renewFraction ?? RENEW_FRACTION;
   const retryBase = opts.retryBaseMs ?? 5 * 60_000;
   const retryMax = opts.retryMaxMs ?? MAX_TIMER_MS;
+  const now = opts.now ?? Date.now;
 
   let state = readAcmeState(cfg.dataRoot);
   let inflight: Promise<RenewOutcome> | null = null;
@@ -187,16 +190,16 @@ export function startAcme(
     if (timer) clearTimeout(timer);
     timer = undefined;
     const at = dueAt();
-    const iso = new Date(Math.max(at, Date.now())).toISOString();
-    if (state.nextRenewal !== iso && at > Date.now()) {
+    const iso = new Date(Math.max(at, now())).toISOString();
+    if (state.nextRenewal !== iso && at > now()) {
       state.nextRenewal = iso;
       saveState();
     }
-    if (at <= Date.now()) {
+    if (at <= now()) {
       void run('due');
       return;
     }
-    timer = setTimeout(evaluate, Math.min(at - Date.now(), MAX_TIMER_MS));
+    timer = setTimeout(evaluate, Math.min(at - now(), MAX_TIMER_MS));
     timer.unref();
   }
 
@@ -281,7 +284,7 @@ export function startAcme(
       state.failures += 1;
       const delay = Math.min(retryBase * 2 ** (state.failures - 1), retryMax);
       state.lastError = msg;
-      state.nextRenewal = new Date(Date.now() + delay).toISOString();
+      state.nextRenewal = new Date(now() + delay).toISOString();
       saveState();
       log.error(
         { err: msg, names, directoryUrl, failures: state.failures, retryAt: state.nextRenewal, keptSerial: ctx.tls.describe().serial },

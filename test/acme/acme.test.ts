@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAcme, readAcmeState, type AcmeManager } from '../../src/acme/index.js';
+import { readAcmeState, renewalTime, startAcme, type AcmeManager } from '../../src/acme/index.js';
 import { runCli } from '../../src/cli/index.js';
 import { defaults, type Config } from '../../src/config/index.js';
 import { startHttp, type HttpListener } from '../../src/http/index.js';
@@ -261,5 +261,62 @@ describe.skipIf(Boolean(pebbleMissing))('ACME with Pebble', () => {
     expect(logged.lines.filter((l) => l.msg === 'ordering certificate').length).toBe(countBefore);
     expect(holder2.describe().serial).toBe(serial);
     holder2.close();
+  });
+
+  it('renews by itself once a third of the lifetime is left', async () => {
+    await mgr.stop();
+    const info = holder.describe();
+    // Move the manager's clock just past the renewal time (2/3 of the lifetime).
+    let skew = renewalTime(info).getTime() - Date.now() + 1_000;
+    const off = holder.onReload(() => {
+      skew = 0;
+    });
+    const ordersBefore = logged.lines.filter((l) => l.msg === 'ordering certificate').length;
+    mgr = startAcme({ config, log: logged.log, tls: holder }, http, { pollMinMs: 100, now: () => Date.now() + skew });
+    await mgr.idle();
+    off();
+    const now = holder.describe().serial;
+    expect(now).not.toBe(info.serial);
+    expect(logged.lines.filter((l) => l.msg === 'ordering certificate').length).toBe(ordersBefore + 1);
+    expect(new Set(await servedSerials())).toEqual(new Set([now]));
+    // The next renewal is two thirds into the new certificate's life, not now.
+    expect(Date.parse(mgr.state().nextRenewal!)).toBe(renewalTime(holder.describe()).getTime());
+  });
+
+  it('a failed renewal is retried with growing delays until it works', async () => {
+    await mgr.stop();
+    const info = holder.describe();
+    let skew = renewalTime(info).getTime() - Date.now() + 1_000;
+    const off = holder.onReload(() => {
+      skew = 0;
+    });
+    const failLines = () => logged.lines.filter((l) => l.msg === 'certificate order failed; keeping the current certificate');
+    const failsBefore = failLines().length;
+    await pebble.setA(HOST, '127.0.0.2');
+    try {
+      mgr = startAcme({ config, log: logged.log, tls: holder }, http, { pollMinMs: 100, retryBaseMs: 300, now: () => Date.now() + skew });
+      // Two failures: the second comes by itself from the retry timer.
+      const end = Date.now() + 20_000;
+      while (failLines().length < failsBefore + 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+      const [f1, f2] = failLines().slice(failsBefore);
+      expect(f2).toBeDefined();
+      expect(f2!.failures).toBe((f1!.failures as number) + 1);
+      // Delay before each retry, from the log line's own time: 300 ms, then 600 ms.
+      const delay = (l: Record<string, unknown>) => Date.parse(l.retryAt as string) - skew - (l.time as number);
+      expect(delay(f1!)).toBeGreaterThanOrEqual(250);
+      expect(delay(f1!)).toBeLessThanOrEqual(350);
+      expect(delay(f2!)).toBeGreaterThanOrEqual(550);
+      expect(delay(f2!)).toBeLessThanOrEqual(650);
+      expect(holder.describe().serial).toBe(info.serial);
+    } finally {
+      await pebble.clearA(HOST);
+    }
+    const end = Date.now() + 20_000;
+    while (holder.describe().serial === info.serial && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    off();
+    await mgr.idle();
+    expect(holder.describe().serial).not.toBe(info.serial);
+    expect(mgr.state().failures).toBe(0);
+    expect(mgr.state().lastError).toBeUndefined();
   });
 });
