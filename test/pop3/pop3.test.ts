@@ -4,6 +4,8 @@
 // rule, limits (line length, bad commands, idle timeout, auth delay, per-IP).
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ImapFlow } from 'imapflow';
+import { startImap } from '../../src/imap/server.js';
 import { startPop3 } from '../../src/pop3/server.js';
 import type { StoreChange, Uid } from '../../src/store/types.js';
 import { Pop3Client } from '../helpers/pop3-client.js';
@@ -113,26 +115,30 @@ describe('POP3 over sockets', () => {
     }
   });
 
-  it('an IMAP session on INBOX sees the expunges after POP3 QUIT', async (tctx) => {
-    const imapPort = env.t.server.listeners.get('imap')?.port;
-    if (imapPort === undefined) tctx.skip(); // until the IMAP listener is wired into src/server.ts
-    const { ImapFlow } = await import('imapflow');
+  it('an IMAP session on INBOX sees the expunges after POP3 QUIT (imapflow)', async () => {
+    // The server's own IMAP listener when src/server.ts starts one, else one on the same context.
+    const own = env.t.server.listeners.get('imap') ? undefined : await startImap(env.t.ctx, { port: 0, host: env.host });
+    const imapPort = env.t.server.listeners.get('imap')?.port ?? own!.port;
     const { user, pass } = await env.newAccount();
-    for (let i = 1; i <= 3; i++) await env.deliver(message(i), user);
-    const imap = new ImapFlow({ host: env.host, port: imapPort!, secure: false, auth: { user, pass }, logger: false, tls: { rejectUnauthorized: false } });
+    const uids: number[] = [];
+    for (let i = 1; i <= 3; i++) uids.push((await env.deliver(message(i), user)).uid);
+    const imap = new ImapFlow({ host: env.host, port: imapPort, secure: false, auth: { user, pass }, logger: false, tls: { rejectUnauthorized: false } });
     await imap.connect();
     try {
-      await imap.mailboxOpen('INBOX');
-      const expunged = new Promise<void>((resolve) => imap.on('expunge', () => resolve()));
+      const box = await imap.mailboxOpen('INBOX');
+      // The IMAP identity of message 1 is (UIDVALIDITY, UID): the same pair UIDL shows.
       const c = await env.login(user, pass);
+      expect((await c.cmd('UIDL 1')).text).toBe(`1 ${box.uidValidity}.${uids[0]}`);
+      const expunged = new Promise<void>((resolve) => imap.on('expunge', () => resolve()));
       expect((await c.cmd('DELE 1')).ok).toBe(true);
       await c.quit();
       await imap.noop();
       await expunged;
-      const status = await imap.status('INBOX', { messages: true });
-      expect(status && status.messages).toBe(2);
+      const left = await imap.search({ all: true }, { uid: true });
+      expect(left).toEqual(uids.slice(1));
     } finally {
       await imap.logout();
+      await own?.close(0);
     }
   });
 
