@@ -110,7 +110,7 @@ export class Encoder {
   /** A mailbox name: modified UTF-7 unless UTF-8 is enabled (RFC 3501 §5.1.3). */
   mailbox(name: string): this {
     const wire = this.opts.utf8 ? name : encodeUtf7(name);
-    return this.string(wire);
+    return this.astring(wire);
   }
 
   /** "(" a SP b ... ")" */
