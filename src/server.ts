@@ -13,10 +13,19 @@ import type { Listener, ServerContext } from './context.js';
 import { dbPath, openDb } from './db/index.js';
 import { createResolver } from './dns/resolver.js';
 import { createLogger, type Logger } from './log.js';
-import { startInbound } from './smtp/inbound.js';
+import { startAcme, type AcmeManager } from './acme/index.js';
+import { startHttp, type HttpListener } from './http/index.js';
+import { analyzeMessage } from './imap/mime/analyze.js';
+import { startImap } from './imap/server.js';
+import { stripForgedAuthResults } from './msgauth/forged-headers.js';
+import { startPop3 } from './pop3/server.js';
+import { startQueue, type QueueRunner } from './queue/index.js';
+import { startInbound, type InboundChecks } from './smtp/inbound.js';
+import { checkConnection, checkInbound } from './smtp/policy.js';
 import { cleanSpool } from './smtp/spool.js';
+import { startSubmission } from './smtp/submission.js';
 import { createStore } from './store/index.js';
-import { loadOrCreateSelfSigned, TlsContextHolder } from './tls/index.js';
+import { createTlsHolder } from './tls/index.js';
 
 export interface StartOptions {
   dataRoot: string;
@@ -42,26 +51,58 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   checkDataRoot(config.dataRoot);
 
   const db = openDb(dbPath(config.dataRoot));
-  const store = createStore({ dataRoot: config.dataRoot, log: log.child({ component: 'store' }) });
-  const accounts = new AccountsRepo(db, store);
-  const tls = new TlsContextHolder(loadOrCreateSelfSigned(config.dataRoot, config.hostname), config.tls.minVersion);
+  // The accounts repo is built first so the store can ask it for quotas.
+  let accounts: AccountsRepo | undefined;
+  const store = createStore({
+    dataRoot: config.dataRoot,
+    log: log.child({ component: 'store' }),
+    analyzer: analyzeMessage,
+    quotaOf: (account) => {
+      const a = accounts?.getAccount(account);
+      return a ? { bytes: a.quotaBytes, messages: a.quotaMessages } : undefined;
+    },
+  });
+  accounts = new AccountsRepo(db, store);
+  const tls = createTlsHolder(config, log);
   const resolver = createResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeoutMs });
   const ctx: ServerContext = { config, log, db, accounts, store, tls, resolver };
 
   const removed = await cleanSpool(config.dataRoot);
   if (removed > 0) log.info({ removed }, 'removed unacknowledged spool files left by a previous run');
 
+  const checks: InboundChecks = {
+    checkConnection,
+    checkInbound,
+    filterHeader: (c, header) => stripForgedAuthResults(header, c.config.hostname).header,
+  };
+
+  let http: HttpListener | undefined;
   const starters: Array<[string, number, Starter]> = [
-    ['smtp', config.ports.smtp, (c, port, host) => startInbound(c, { port, host })],
+    ['http', config.ports.http, async (c, port, host) => (http = await startHttp(c, { port, host }))],
+    ['smtp', config.ports.smtp, (c, port, host) => startInbound(c, { port, host, checks })],
+    ['submission', config.ports.submission, (c, port, host) => startSubmission(c, { port, host })],
+    ['submissions', config.ports.submissions, (c, port, host) => startSubmission(c, { port, host, implicitTls: true })],
+    ['imap', config.ports.imap, (c, port, host) => startImap(c, { port, host })],
+    ['imaps', config.ports.imaps, (c, port, host) => startImap(c, { port, host, implicitTls: true })],
+    ['pop3', config.ports.pop3, (c, port, host) => startPop3(c, { port, host })],
+    ['pop3s', config.ports.pop3s, (c, port, host) => startPop3(c, { port, host, implicitTls: true })],
   ];
 
   const listeners = new Map<string, Listener>();
+  let queue: QueueRunner | undefined;
+  let acme: AcmeManager | undefined;
   const closeAll = async (graceMs?: number) => {
     await Promise.all([...listeners.values()].map((l) => l.close(graceMs).catch((err) => log.error({ err, listener: l.name }, 'close failed'))));
     listeners.clear();
+    await acme?.stop();
+    await queue?.stop(graceMs);
+    tls.close();
     await store.close();
     db.close();
   };
+  // The queue runs before the listeners open: submission and forwarding aliases need it.
+  queue = startQueue(ctx);
+  ctx.queue = queue;
   try {
     for (const [name, port, start] of starters) {
       if (port < 0) continue;
@@ -73,6 +114,10 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
         if (e.code === 'EACCES') throw new StartupError(`${name}: no permission to listen on port ${port} (use ports above 1024, run as root, or grant CAP_NET_BIND_SERVICE)`);
         throw err;
       }
+    }
+    if (config.tls.mode === 'acme') {
+      if (!http) throw new StartupError('tls.mode = "acme" needs the HTTP listener for http-01 challenges');
+      acme = startAcme(ctx, http);
     }
   } catch (err) {
     await closeAll(0);
