@@ -22,7 +22,7 @@ export interface CommandSpec {
   handle(c: Pop3Conn, cmd: ParsedCommand): Promise<void>;
 }
 
-/** After this many failed logins on one connection it is closed (RFC 1939 §13: limit guessing). */
+/** After this many failed logins on one connection it is closed (password guessing; RFC 1939 lets a server close after a failed PASS). */
 export const MAX_AUTH_FAILURES = 3;
 
 export const IMPLEMENTATION = 'mailserver';
@@ -72,7 +72,7 @@ function requireLoginAllowed(c: Pop3Conn): void {
 /**
  * The one login path of USER/PASS and AUTH: check the password, take the maildrop lock,
  * open INBOX. Wrong credentials answer `-ERR [AUTH]` after the configured delay (RFC
- * 3206 §4); a held lock answers `-ERR [IN-USE]` (RFC 2449 §8.1.1) and leaves the
+ * 3206 §4); a held lock answers `-ERR [IN-USE]` (RFC 2449 §8.1.2) and leaves the
  * session in AUTHORIZATION state.
  */
 async function login(c: Pop3Conn, creds: Credentials): Promise<void> {
@@ -135,7 +135,7 @@ const user: CommandSpec = {
     requireLoginAllowed(c);
     if (!cmd.rest) throw new Pop3Error('USER needs a name', undefined, { bad: true });
     c.state = { name: 'authorization', user: cmd.rest };
-    // The reply does not say whether the user exists (RFC 1939 §13).
+    // The reply does not say whether the user exists (RFC 1939 security considerations).
     await c.ok('Send your password');
   },
 };

@@ -21,7 +21,14 @@
  * `pop3_no_flag_updates = no`. A dropped session changes no flags either. This way an
  * IMAP client of the same account shows mail a POP3 client "left on the server" as read.
  *
- * The lock (RFC 1939 §8: "the POP3 server ... acquire an exclusive-access lock on the
+ * Sizes (STAT, LIST, "+OK n octets"): the stored file size, which is exact for every
+ * message this server stores (SMTP, IMAP APPEND and import keep CRLF). RFC 1939 asks a
+ * server whose files use a one-character end-of-line to count it as two octets ("local
+ * conventions for designating end-of-line"); we do not rescan files at login for that,
+ * so a bare-LF file dropped into new/ by another tool is listed a few octets shorter
+ * than it is sent (RETR converts it to CRLF). Clients use it for progress and size limits.
+ *
+ * The lock (RFC 1939 §4: "the POP3 server then acquires an exclusive-access lock on the
  * maildrop") is in-process, per store instance and account: this server is one process.
  */
 import type { AccountRecord } from '../accounts/types.js';
@@ -115,7 +122,7 @@ const locks = new WeakMap<MailStore, Set<AccountId>>();
 
 /**
  * Takes the maildrop lock of an account; returns the release function, or undefined
- * when another POP3 session holds it (→ `-ERR [IN-USE]`, RFC 2449 §8.1.1). Release is
+ * when another POP3 session holds it (→ `-ERR [IN-USE]`, RFC 2449 §8.1.2). Release is
  * idempotent.
  */
 export function lockMaildrop(store: MailStore, account: AccountId): (() => void) | undefined {
