@@ -5,7 +5,7 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { dkimSign } from 'mailauth';
+import { dkimSign, sealMessage } from 'mailauth';
 import type { Zone } from '../helpers/dns-server.js';
 
 export const OUR_HOST = 'mx.ours.test';
@@ -78,6 +78,9 @@ export function senderZone(keys: Keys): Zone {
     // Our own domain (anti-spoofing): only 192.0.2.99 may send as it.
     'ours.test': { TXT: ['v=spf1 ip4:192.0.2.99 -all'], MX: [{ priority: 10, exchange: OUR_HOST }] },
     'rsa._domainkey.ours.test': { TXT: [keys.rsaTxt] },
+
+    // ARC (RFC 8617): a forwarder that seals what it relays
+    'arc._domainkey.forwarder.test': { TXT: [keys.rsaTxt] },
   };
   for (let i = 0; i < 11; i++) z[`h${i}.perm-lookups.test`] = { A: [`192.0.2.${100 + i}`] };
   return z;
@@ -128,4 +131,17 @@ export async function signWithDkimpy(msg: string, o: { domain: string; selector:
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Adds an ARC set (i=1, cv=none) as a forwarder would (RFC 8617 §5.1). */
+export async function arcSeal(msg: string, o: { domain: string; selector: string; key: string }): Promise<string> {
+  const headers = await sealMessage(msg, {
+    signingDomain: o.domain,
+    selector: o.selector,
+    privateKey: o.key,
+    signTime: new Date(),
+    authResults: `${o.domain}; spf=pass smtp.mailfrom=${o.domain}`,
+    cv: 'none',
+  } as Parameters<typeof sealMessage>[1]);
+  return headers.toString() + msg;
 }

@@ -12,7 +12,7 @@ import { createResolver } from '../../src/dns/resolver.js';
 import { silentLogger } from '../../src/log.js';
 import { checkConnection, checkInbound, filterHeader, type InboundInput } from '../../src/smtp/policy.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
-import { LOCAL_DOMAIN, makeKeys, message, OUR_HOST, senderZone, signWithDkimpy, signWithMailauth, type Keys } from './fixtures.js';
+import { arcSeal, LOCAL_DOMAIN, makeKeys, message, OUR_HOST, senderZone, signWithDkimpy, signWithMailauth, type Keys } from './fixtures.js';
 
 let dns: TestDnsServer;
 let keys: Keys;
@@ -242,6 +242,20 @@ describe('DMARC (RFC 7489) and its policy', () => {
     } finally {
       dns.mode('_dmarc.dmarc-temp.test', undefined);
     }
+  });
+});
+
+describe('ARC (RFC 8617)', () => {
+  it('a sealed chain validates (arc=pass); a body changed after sealing fails (arc=fail)', async () => {
+    const sealed = await arcSeal(message({ from: 'a@pass.test' }), { domain: 'forwarder.test', selector: 'arc', key: keys.rsaPem });
+    expect(sealed).toMatch(/^ARC-Seal: i=1; /m);
+    const v = await checkInbound(makeCtx(), input('a@pass.test', sealed));
+    expect(v.log.arc).toBe('pass');
+    expect(ar(v.headers)).toMatch(/; arc=pass \(i=1 spf=pass\);/);
+    const broken = await checkInbound(makeCtx(), input('a@pass.test', sealed.replace('this is a test message', 'this was changed')));
+    expect(broken.log.arc).toBe('fail');
+    const none = await checkInbound(makeCtx(), input('a@pass.test', message({ from: 'a@pass.test' })));
+    expect(none.log.arc).toBe('none');
   });
 });
 
