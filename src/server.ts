@@ -51,18 +51,18 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   checkDataRoot(config.dataRoot);
 
   const db = openDb(dbPath(config.dataRoot));
-  // The accounts repo is built first so the store can ask it for quotas.
-  let accounts: AccountsRepo | undefined;
+  // The store asks the accounts repo (built right after it) for quotas.
+  const late: { accounts?: AccountsRepo } = {};
   const store = createStore({
     dataRoot: config.dataRoot,
     log: log.child({ component: 'store' }),
     analyzer: analyzeMessage,
     quotaOf: (account) => {
-      const a = accounts?.getAccount(account);
+      const a = late.accounts?.getAccount(account);
       return a ? { bytes: a.quotaBytes, messages: a.quotaMessages } : undefined;
     },
   });
-  accounts = new AccountsRepo(db, store);
+  const accounts = (late.accounts = new AccountsRepo(db, store));
   const tls = createTlsHolder(config, log);
   const resolver = createResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeoutMs });
   const ctx: ServerContext = { config, log, db, accounts, store, tls, resolver };
@@ -89,20 +89,20 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   ];
 
   const listeners = new Map<string, Listener>();
-  let queue: QueueRunner | undefined;
   let acme: AcmeManager | undefined;
+  // The queue runs before the listeners open: submission and forwarding aliases need it.
+  const queue: QueueRunner = startQueue(ctx);
+  ctx.queue = queue;
   const closeAll = async (graceMs?: number) => {
     await Promise.all([...listeners.values()].map((l) => l.close(graceMs).catch((err) => log.error({ err, listener: l.name }, 'close failed'))));
     listeners.clear();
     await acme?.stop();
-    await queue?.stop(graceMs);
+    await queue.stop(graceMs);
     tls.close();
     await store.close();
     db.close();
   };
-  // The queue runs before the listeners open: submission and forwarding aliases need it.
-  queue = startQueue(ctx);
-  ctx.queue = queue;
+
   try {
     for (const [name, port, start] of starters) {
       if (port < 0) continue;
