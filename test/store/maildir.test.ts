@@ -455,6 +455,24 @@ describe('files of other tools and reindex', () => {
     expect(await store.usage(A)).toEqual({ bytes: MSG(2).length + MSG(3).length, messages: 2 });
   });
 
+  it('indexes a file left by a crash between link and index under the UID in its name', async () => {
+    await store.deliver([{ account: A }], { data: MSG(1) });
+    // As if the process died after linking uid 4 into new/ (uid 2 and 3 reserved, never stored).
+    await writeFile(path.join(acctDir(), 'new', `1700000000.M1P9Q9.host,S=${MSG(4).length},U=4`), MSG(4));
+    // A concurrent file of another tool carrying a UID that is taken gets a new one.
+    await writeFile(path.join(acctDir(), 'new', `1700000000.M2P9Q9.host,S=${MSG(5).length},U=1`), MSG(5));
+    const snap = await store.openMailbox(A, 'INBOX');
+    expect(snap.messages.map((m) => [m.uid, m.size])).toEqual([
+      [1, MSG(1).length],
+      [4, MSG(4).length],
+      [5, MSG(5).length],
+    ]);
+    expect(snap.mailbox.uidNext).toBe(6);
+    const [d] = await store.deliver([{ account: A }], { data: MSG(6) });
+    expect(d.uid).toBe(6);
+    expect(await text((await store.readMessage(A, snap.mailbox.id, 5 as Uid)).stream)).toBe(MSG(5).toString());
+  });
+
   it('does not list cur/ on open while its mtime is unchanged (cheap open)', async () => {
     const cur = path.join(acctDir(), 'cur');
     const old = new Date(Date.now() - 60_000);

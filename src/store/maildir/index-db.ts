@@ -86,6 +86,10 @@ export function openIndex(file: string): IndexDb {
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
+  // A checkpoint fsyncs (on the event-loop thread); fewer, larger ones keep delivery
+  // latency flat. The WAL is truncated back to 4 MB after each.
+  db.pragma('wal_autocheckpoint = 4000');
+  db.pragma('journal_size_limit = 4194304');
   db.exec(SCHEMA);
   return db;
 }

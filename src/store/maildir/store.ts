@@ -9,9 +9,10 @@
  *   other way round for files (unlink first, then delete the row) so a crash never
  *   resurrects an expunged message.
  * - UIDs are chosen before a file gets its final name, because the name carries the
- *   UID (`,U=<uid>`): the uidnext bump is committed first, then the file is linked, then
- *   the row is inserted. A crash in between leaves a file with a reserved UID that the
- *   next scan indexes under that same UID.
+ *   UID (`,U=<uid>`): the UID is reserved (deliveries: in memory, see
+ *   reserveUidInMemory; other paths: in the index), then the file is linked, then the
+ *   row is inserted together with the new UIDNEXT. A crash in between leaves a file with
+ *   a reserved UID that the next scan indexes under that same UID.
  * - Concurrency: one async mutex per account serialises everything that renames or
  *   removes files or chooses UIDs from file names (flags, expunge, copy, move, append,
  *   open/rescan, mailbox create/rename/delete). Deliveries do not take it (they only add
@@ -83,7 +84,7 @@ const INDEX_FILE = 'index.sqlite';
 const MAX_UID = 0xffffffff;
 /** Directory mtimes younger than this are not trusted (coarse timestamps). */
 const MTIME_TRUST_MS = 1000;
-const FS_PARALLEL = 8;
+const FS_PARALLEL = 16;
 
 interface Acct {
   id: AccountId;
@@ -95,6 +96,8 @@ interface Acct {
   refs: number;
   closed: boolean;
   stmts: Map<string, Database.Statement>;
+  /** UIDNEXT per mailbox id including UIDs reserved by deliveries not yet indexed. */
+  uidNext: Map<number, number>;
   /** st_dev of the account root (deliver: link or copy). */
   dev?: number;
 }
@@ -221,7 +224,7 @@ export class MaildirStore implements MailStore {
   private async openAccount(account: AccountId): Promise<Acct> {
     const root = this.accountRoot(account);
     for (const d of ['cur', 'new', 'tmp']) await mkdir(path.join(root, d), { recursive: true, mode: 0o750 });
-    const a: Acct = { id: account, root, db: openIndex(path.join(root, INDEX_FILE)), lock: new Mutex(), inflight: new Map(), refs: 1, closed: false, stmts: new Map() };
+    const a: Acct = { id: account, root, db: openIndex(path.join(root, INDEX_FILE)), lock: new Mutex(), inflight: new Map(), uidNext: new Map(), refs: 1, closed: false, stmts: new Map() };
     try {
       if (this.meta(a, 'initialized') === undefined) await a.lock.run(() => this.initAccount(a));
     } catch (e) {
@@ -307,11 +310,31 @@ export class MaildirStore implements MailStore {
     return path.join(this.dirOf(a, mb.folder), r.in_new ? 'new' : 'cur', r.filename);
   }
 
-  /** Reserves n consecutive UIDs (committed before any file carries them). */
+  /** Reserves n consecutive UIDs and stores the new UIDNEXT (call inside the transaction that uses them). */
   private reserveUids(a: Acct, mailboxId: number, n: number): number {
-    const next = this.q(a, 'UPDATE mailboxes SET uidnext = uidnext + ? WHERE id = ? RETURNING uidnext').pluck().get(n, mailboxId) as number;
+    const next = this.q(a, 'UPDATE mailboxes SET uidnext = max(uidnext, ?) + ? WHERE id = ? RETURNING uidnext').pluck().get(a.uidNext.get(mailboxId) ?? 0, n, mailboxId) as number;
     if (next - 1 > MAX_UID) throw new StoreError('overQuota', 'UID space of the mailbox exhausted');
+    a.uidNext.set(mailboxId, next);
     return next - n;
+  }
+
+  /**
+   * Reserves one UID for a delivery without a commit: the in-memory counter runs ahead
+   * of the stored UIDNEXT until the delivery's row is inserted (which stores it). After
+   * a crash in between, the file's `,U=` is above the stored UIDNEXT and the next scan
+   * indexes it under that UID and raises UIDNEXT, so nothing is handed out twice.
+   */
+  private reserveUidInMemory(a: Acct, mailboxId: number): number {
+    const stored = this.q(a, 'SELECT uidnext FROM mailboxes WHERE id = ?').pluck().get(mailboxId) as number;
+    const uid = Math.max(stored, a.uidNext.get(mailboxId) ?? 0);
+    if (uid > MAX_UID) throw new StoreError('overQuota', 'UID space of the mailbox exhausted');
+    a.uidNext.set(mailboxId, uid + 1);
+    return uid;
+  }
+
+  /** UIDNEXT including UIDs reserved by deliveries in flight. */
+  private uidNextOf(a: Acct, mb: MailboxRow): number {
+    return Math.max(mb.uidnext, a.uidNext.get(mb.id) ?? 0);
   }
 
   private bumpModseq(a: Acct, mailboxId: number): number {
@@ -528,7 +551,7 @@ export class MaildirStore implements MailStore {
   /** RFC 9051 §6.3.6: renaming INBOX moves all its messages to a new mailbox and leaves INBOX empty; INBOX's children stay. */
   private async renameInbox(a: Acct, inbox: MailboxRow, dst: string): Promise<void> {
     for (const p of parentsOf(dst)) if (!this.mailboxByName(a, p)) await this.createMailboxLocked(a, p, {});
-    const target = await this.createMailboxLocked(a, dst, { uidNext: inbox.uidnext });
+    const target = await this.createMailboxLocked(a, dst, { uidNext: this.uidNextOf(a, inbox) });
     const rows = this.q(a, 'SELECT uid, filename, in_new FROM messages WHERE mailbox_id = ? ORDER BY uid').all(inbox.id) as MsgKey[];
     const moved: MsgKey[] = [];
     await this.trackCur(a, inbox, () =>
@@ -877,9 +900,10 @@ export class MaildirStore implements MailStore {
       let uid: number;
       if (opts.uid !== undefined) {
         // Import (e.g. from a dovecot-uidlist): the UID must not go backwards.
-        if (opts.uid < mb.uidnext) throw new StoreError('exists', 'UID already used in this mailbox');
+        if (opts.uid < this.uidNextOf(a, mb)) throw new StoreError('exists', 'UID already used in this mailbox');
         uid = opts.uid;
         this.q(a, 'UPDATE mailboxes SET uidnext = ? WHERE id = ?').run(uid + 1, mb.id);
+        a.uidNext.set(mb.id, uid + 1);
       } else {
         uid = this.reserveUids(a, mb.id, 1);
       }
@@ -994,11 +1018,7 @@ export class MaildirStore implements MailStore {
       }
       const linked: Plan[] = [];
       try {
-        for (const a of acquired) {
-          a.db.transaction(() => {
-            for (const p of plans) if (p.a === a) p.uid = this.reserveUids(a, p.mb.id, 1);
-          })();
-        }
+        for (const p of plans) p.uid = this.reserveUidInMemory(p.a, p.mb.id);
         const inNew = bits === 0;
         const results = await Promise.allSettled(
           plans.map(async (p) => {
@@ -1030,7 +1050,9 @@ export class MaildirStore implements MailStore {
                   in_new: inNew ? 1 : 0,
                   flags: bits,
                   keywords: keywords.length ? JSON.stringify(keywords) : null,
-                  modseq: this.bumpModseq(a, p.mb.id),
+                  modseq: this.q(a, 'UPDATE mailboxes SET highest_modseq = highest_modseq + 1, uidnext = max(uidnext, ?) WHERE id = ? RETURNING highest_modseq')
+                    .pluck()
+                    .get(p.uid + 1, p.mb.id) as number,
                   size,
                   internal_date: date,
                   envelope: meta.envelope,
