@@ -73,11 +73,16 @@ export async function attemptDelivery(o: AttemptOptions): Promise<AttemptResult>
     logger: false,
     tls: { servername: o.servername, rejectUnauthorized: o.verifyTls, minVersion: 'TLSv1.2' },
   });
-  // Errors also reach the callbacks below; this listener only keeps an 'error' event
-  // after a callback has run from becoming an uncaught exception.
-  conn.on('error', () => undefined);
+  // nodemailer reports socket errors, timeouts and an early close as events, not
+  // always through the pending callback: every step races this promise.
+  let fail: (e: SmtpErr) => void = () => undefined;
+  const failure = new Promise<never>((_, reject) => (fail = reject));
+  failure.catch(() => undefined);
+  conn.on('error', (err: SmtpErr) => fail(err));
+  conn.on('end', () => fail(Object.assign(new Error('connection closed by the server'), { code: 'ECONNECTION' }) as SmtpErr));
+  const step = <T>(p: Promise<T>): Promise<T> => Promise.race([p, failure]);
   try {
-    await new Promise<void>((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve())));
+    await step(new Promise<void>((resolve) => conn.connect(() => resolve())));
   } catch (err) {
     conn.close();
     const e = err as SmtpErr;
@@ -87,16 +92,18 @@ export async function attemptDelivery(o: AttemptOptions): Promise<AttemptResult>
   try {
     if (o.auth) {
       try {
-        await new Promise<void>((resolve, reject) => conn.login({ user: o.auth!.user, pass: o.auth!.pass }, (err) => (err ? reject(err) : resolve())));
+        await step(new Promise<void>((resolve, reject) => conn.login({ user: o.auth!.user, pass: o.auth!.pass }, (err) => (err ? reject(err) : resolve()))));
       } catch (err) {
         const e = err as SmtpErr;
         return { kind: 'unreachable', reply: clean(e.response) || `authentication with relay failed: ${clean(e.message)}` };
       }
     }
     const tls = conn.secure;
-    const info = await new Promise<SMTPConnection.SentMessageInfo>((resolve, reject) => {
-      conn.send({ from: o.mailFrom, to: o.rcpts, size: o.size, use8BitMime: true }, createReadStream(o.file), (err, res) => (err ? reject(err) : resolve(res)));
-    }).catch((err: SmtpErr) => err);
+    const info = await step(
+      new Promise<SMTPConnection.SentMessageInfo>((resolve, reject) => {
+        conn.send({ from: o.mailFrom, to: o.rcpts, size: o.size, use8BitMime: true }, createReadStream(o.file), (err, res) => (err ? reject(err) : resolve(res)));
+      }),
+    ).catch((err: SmtpErr) => err);
     if (info instanceof Error) {
       const e = info as SmtpErr;
       if (!e.responseCode) {
