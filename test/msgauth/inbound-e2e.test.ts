@@ -1,5 +1,5 @@
-// End to end over SMTP: a real port 25 listener (src/smtp/inbound.ts) with the inbound
-// checks of src/smtp/policy.ts, the loopback DNS server serving the senders' zones, and
+// End to end over SMTP: the server's port 25 listener as startServer wires it (inbound.ts
+// with the checks of src/smtp/policy.ts), the loopback DNS server serving the senders' zones, and
 // nodemailer / a raw socket as the sending MTA on 127.0.0.1. Each case asserts the
 // headers written into the delivered file and where it ended up (INBOX, Junk, or
 // refused with the code).
@@ -7,9 +7,6 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Listener } from '../../src/context.js';
-import { startInbound } from '../../src/smtp/inbound.js';
-import { checkConnection, checkInbound, filterHeader } from '../../src/smtp/policy.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { startTestServer, type TestServer } from '../helpers/servers.js';
 import { SmtpTestClient } from '../helpers/smtp-client.js';
@@ -20,7 +17,7 @@ const RCPT = `user@${LOCAL_DOMAIN}`;
 let dns: TestDnsServer;
 let keys: Keys;
 let t: TestServer;
-let smtp: Listener;
+let smtp: { port: number };
 
 beforeAll(async () => {
   keys = makeKeys();
@@ -39,12 +36,10 @@ beforeAll(async () => {
     },
   });
   await t.addAccount(RCPT);
-  // A port 25 listener with the checks wired exactly as the server wires them.
-  smtp = await startInbound(t.ctx, { port: 0, host: '127.0.0.1', checks: { checkConnection, checkInbound, filterHeader } });
+  smtp = { port: t.port('smtp') };
 });
 
 afterAll(async () => {
-  await smtp?.close(0);
   await t?.close();
   await dns?.close();
 });
