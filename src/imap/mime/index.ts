@@ -1,4 +1,39 @@
-export { analyzeMessage, analyzeBuffer } from './analyze.js';
+/**
+ * MIME side of IMAP FETCH and SEARCH (RFC 3501 §6.4.4, §6.4.5, §7.4.2; RFC 9051;
+ * RFC 3516 BINARY). What the protocol engine uses:
+ *
+ * Delivery (the store's MessageAnalyzer, runs once per message; result cached as JSON):
+ *   analyzeMessage(source: Readable): Promise<{ envelope: Envelope; bodyStructure: BodyPart }>
+ *
+ * Per message, from MessageMeta + an opener (message.ts; use the cache, else analyse):
+ *   envelopeOf(meta, src): Promise<Buffer>                      ENVELOPE wire text
+ *   bodyStructureOf(meta, src, extended): Promise<Buffer>       BODY / BODYSTRUCTURE wire text
+ *   sectionOf(meta, src, spec, partial?): Promise<SectionContent>   BODY[section]<partial>
+ *   binaryOf(meta, src, part, partial?): Promise<SectionContent>    BINARY[part]<partial>
+ *   binarySizeOf(meta, src, part): Promise<number>                  BINARY.SIZE[part]
+ *   matchText(meta, src, 'BODY' | 'TEXT', needle): Promise<boolean> SEARCH BODY / TEXT
+ *   matchHeader(meta, src, name, needle): Promise<boolean>          SEARCH HEADER/FROM/TO/CC/BCC/SUBJECT
+ *   sentDateOf(meta, src): Promise<{ date; day } | undefined>       SENTON / SENTBEFORE / SENTSINCE (use `day`)
+ *   where src is `() => store.readMessage(account, mailboxId, uid)` (or { open, read } with a seeking RangeReader).
+ *
+ * Lower level: envelopeToImap(env), bodyStructureToImap(bs, extended) → Buffer;
+ *   parseSection('1.2.HEADER.FIELDS (Subject From)') → SectionSpec, sectionToString(spec)
+ *   (the form echoed in the response, field names upper-cased as Dovecot does);
+ *   fetchBodySection / fetchBinarySection / binarySize over a RangeReader;
+ *   fileRangeReader(path), streamRangeReader(open); headerValues, searchHeader,
+ *   matchesText, sentDate, sentDay, headerText.
+ *
+ * Wire text is returned as Buffers of exact bytes (strings already quoted or sent as
+ * literals; header bytes kept raw): write them with Encoder.rawBuffer(). SectionContent
+ * gives the exact length before any byte is read: write `{length}\r\n` (or `~{length}`
+ * when literal8 is true, RFC 3516 §4.2) then the Buffer or the stream from content().
+ *
+ * Errors: MimeError('unknownCte') → `NO [UNKNOWN-CTE]` (RFC 3516 §4.3);
+ * MimeError('badSection') from parseSection → BAD.
+ */
+export { analyzeMessage, analyzeBuffer, MimeScanner } from './analyze.js';
 export { envelopeToImap, bodyStructureToImap } from './format.js';
 export * from './section.js';
+export { headerText, headerValues, matchesText, readHeaderBlock, searchHeader, sentDate, sentDay, parseRfc5322Date } from './search.js';
+export * from './message.js';
 export * from './types.js';

@@ -31,7 +31,8 @@ export type SectionText = '' | 'HEADER' | 'HEADER.FIELDS' | 'HEADER.FIELDS.NOT' 
 /** A parsed section: part numbers ([] = the whole message) and what to take of it. */
 export interface SectionSpec {
   part: number[];
-  text: SectionText;
+  /** '' or absent: the whole part (or the whole message when `part` is empty). */
+  text?: SectionText;
   /** Field names of HEADER.FIELDS / HEADER.FIELDS.NOT. */
   fields?: string[];
 }
@@ -110,7 +111,7 @@ function parseFieldNames(s: string): string[] | null {
 /** The section as echoed in the FETCH response: `1.2.HEADER.FIELDS (SUBJECT FROM)` (Dovecot uppercases field names). */
 export function sectionToString(spec: SectionSpec): string {
   const parts = spec.part.map(String);
-  if (spec.text !== '') {
+  if (spec.text) {
     let t: string = spec.text;
     if (spec.fields) t += ' (' + spec.fields.map(fieldNameToWire).join(' ') + ')';
     parts.push(t);
@@ -140,7 +141,7 @@ export function fileRangeReader(path: string): RangeReader {
 export function streamRangeReader(open: () => Promise<Readable> | Readable): RangeReader {
   return async (start, end) => {
     const src = await open();
-    return src.pipe(new SliceTransform(start, end - start, () => src.destroy()));
+    return pipeErr(src, new SliceTransform(start, end - start, () => src.destroy()));
   };
 }
 
@@ -220,13 +221,50 @@ interface Span {
   size: number;
 }
 
-/** The content of a section: its exact length, and the bytes (small) or a stream. */
+/**
+ * The content of a section: its exact length (known before any byte is read, for the
+ * literal's `{n}`), and the bytes (small pieces) or a stream yielding exactly `length`
+ * bytes. The stream is lazy: the file is opened on the first read, so an unwritten
+ * stream costs nothing (destroy it to be tidy).
+ */
 export interface SectionContent {
-  /** Exact number of bytes that `content` yields: the literal's length. */
   length: number;
   /** Send as literal8 `~{n}` (RFC 3516 §4.2): BINARY content that was decoded. */
   literal8: boolean;
   content: Buffer | Readable;
+}
+
+/** A Readable that calls open() on its first read and relays the opened stream with backpressure. */
+export function lazyReadable(open: () => Promise<Readable>): Readable {
+  let src: Readable | null = null;
+  const out: Readable = new Readable({
+    read() {
+      if (src) {
+        src.resume();
+        return;
+      }
+      open().then(
+        (s) => {
+          src = s;
+          if (out.destroyed) {
+            s.destroy();
+            return;
+          }
+          s.on('data', (c: Buffer) => {
+            if (!out.push(c)) s.pause();
+          });
+          s.on('end', () => out.push(null));
+          s.on('error', (e) => out.destroy(e));
+        },
+        (e: Error) => out.destroy(e),
+      );
+    },
+    destroy(err, cb) {
+      src?.destroy();
+      cb(err);
+    },
+  });
+  return out;
 }
 
 function emptyContent(): SectionContent {
@@ -246,12 +284,13 @@ async function spanContent(read: RangeReader, span: Span, partial?: Partial): Pr
   if (len <= 0) return emptyContent();
   if (span.size === span.end - span.start) {
     // no bare LF inside: IMAP bytes are file bytes, seek directly
-    const s = await read(span.start + from, span.start + from + len);
-    return { length: len, literal8: false, content: s };
+    return { length: len, literal8: false, content: lazyReadable(async () => read(span.start + from, span.start + from + len)) };
   }
-  const src = await read(span.start, span.end);
-  const out = src.pipe(new CrlfTransform()).pipe(new SliceTransform(from, len, () => src.destroy()));
-  return { length: len, literal8: false, content: out };
+  const open = async () => {
+    const src = await read(span.start, span.end);
+    return pipeErr(pipeErr(src, new CrlfTransform()), new SliceTransform(from, len, () => src.destroy()));
+  };
+  return { length: len, literal8: false, content: lazyReadable(open) };
 }
 
 // --- Part lookup ---------------------------------------------------------------------
@@ -285,19 +324,20 @@ function bodySpan(p: BodyPart): Span {
 export async function fetchBodySection(read: RangeReader, root: BodyPart, spec: SectionSpec, partial?: Partial): Promise<SectionContent> {
   const part = findPart(root, spec.part);
   if (!part) return emptyContent();
-  if (spec.part.length === 0 && spec.text === '') {
+  const text = spec.text ?? '';
+  if (spec.part.length === 0 && text === '') {
     // the whole message (RFC822)
     return spanContent(read, { start: 0, end: root.bodyEnd, size: root.headerSize + root.bodySize }, partial);
   }
-  if (spec.text === '') return spanContent(read, bodySpan(part), partial);
-  if (spec.text === 'MIME') return spanContent(read, headerSpan(part), partial);
+  if (text === '') return spanContent(read, bodySpan(part), partial);
+  if (text === 'MIME') return spanContent(read, headerSpan(part), partial);
   // HEADER, TEXT, HEADER.FIELDS[.NOT] of a message: the top level or a message/rfc822 part
   const msg = spec.part.length === 0 ? root : part.message?.body;
   if (!msg) return emptyContent();
-  if (spec.text === 'HEADER') return spanContent(read, headerSpan(msg), partial);
-  if (spec.text === 'TEXT') return spanContent(read, bodySpan(msg), partial);
+  if (text === 'HEADER') return spanContent(read, headerSpan(msg), partial);
+  if (text === 'TEXT') return spanContent(read, bodySpan(msg), partial);
   const header = await readAll(await read(msg.headerStart, msg.bodyStart));
-  const data = filterHeader(header, spec.fields ?? [], spec.text === 'HEADER.FIELDS.NOT', msg.hasBlankLine);
+  const data = filterHeader(header, spec.fields ?? [], text === 'HEADER.FIELDS.NOT', msg.hasBlankLine);
   const { from, len } = clampPartial(data.length, partial);
   return { length: len, literal8: false, content: data.subarray(from, from + len) };
 }
@@ -429,9 +469,13 @@ const BINARY_IN_MEMORY = 1024 * 1024;
 
 async function decodedStream(read: RangeReader, part: BodyPart, cte: Cte): Promise<Readable> {
   const src = await read(part.bodyStart, part.bodyEnd);
-  const dec = decoderFor(cte)!;
-  src.on('error', (e) => dec.destroy(e));
-  return src.pipe(dec);
+  return pipeErr(src, decoderFor(cte)!);
+}
+
+/** src.pipe(dst), forwarding src's errors to dst. */
+function pipeErr<T extends Transform>(src: Readable, dst: T): T {
+  src.on('error', (e) => dst.destroy(e));
+  return src.pipe(dst);
 }
 
 async function countBytes(s: Readable): Promise<number> {
@@ -461,9 +505,11 @@ export async function fetchBinarySection(read: RangeReader, root: BodyPart, part
   const size = await countBytes(await decodedStream(read, p, cte));
   const { from, len } = clampPartial(size, partial);
   if (len <= 0) return { length: 0, literal8: true, content: Buffer.alloc(0) };
-  const dec = await decodedStream(read, p, cte);
-  const out = dec.pipe(new SliceTransform(from, len, () => dec.destroy()));
-  return { length: len, literal8: true, content: out };
+  const open = async () => {
+    const dec = await decodedStream(read, p, cte);
+    return pipeErr(dec, new SliceTransform(from, len, () => dec.destroy()));
+  };
+  return { length: len, literal8: true, content: lazyReadable(open) };
 }
 
 /** BINARY.SIZE[section] (RFC 3516 §4.2): the decoded size. Throws MimeError('unknownCte'). */

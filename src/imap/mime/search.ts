@@ -1,0 +1,236 @@
+/**
+ * MIME side of SEARCH (RFC 3501 §6.4.4, RFC 9051 §6.4.4): header fields decoded for
+ * HEADER/FROM/TO/CC/BCC/SUBJECT, BODY/TEXT as a case-insensitive substring of the
+ * decoded text, and the Date header for SENTON/SENTBEFORE/SENTSINCE.
+ *
+ * Implementation notes:
+ * - Header values are unfolded, RFC 2047 encoded-words decoded (libmime), and 8-bit
+ *   bytes read as UTF-8 when valid, else as latin1.
+ * - BODY searches the text/* and message/* parts after undoing the transfer encoding
+ *   (base64, quoted-printable) and the charset (libmime / iconv-lite); other parts
+ *   (images, attachments) are skipped, as Dovecot does without a full-text index. HTML
+ *   is searched as it is, tags included. TEXT adds the message header and the headers
+ *   of encapsulated messages.
+ * - Everything streams: a window of needle-length characters is carried across chunks.
+ * - Matching is case-insensitive by Unicode lower-casing (close to i;unicode-casemap,
+ *   RFC 5051, without its decomposition).
+ */
+import { StringDecoder } from 'node:string_decoder';
+import type { Readable, Transform } from 'node:stream';
+import libmime from 'libmime';
+import { parseHeaderBlock } from './header.js';
+import { Base64Decoder, QpDecoder, type RangeReader } from './section.js';
+import type { BodyPart, Envelope } from './types.js';
+
+/** A binary string (header bytes) as readable Unicode: UTF-8 if valid, else latin1; encoded-words decoded. */
+export function headerText(binary: string): string {
+  const buf = Buffer.from(binary, 'latin1');
+  let s: string;
+  if (/[\x80-\xff]/.test(binary)) {
+    try {
+      s = new TextDecoder('utf-8', { fatal: true }).decode(buf);
+    } catch {
+      s = binary;
+    }
+  } else s = binary;
+  s = s.replace(/\r?\n/g, '');
+  if (s.includes('=?')) {
+    try {
+      s = libmime.decodeWords(s);
+    } catch {
+      // keep the raw text
+    }
+  }
+  return s;
+}
+
+/** Reads the top-level header block of a message (through its blank line). */
+export async function readHeaderBlock(read: RangeReader, root: BodyPart): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of await read(root.headerStart, root.bodyStart)) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** The decoded values of every field with this name (case-insensitive), in order. */
+export function headerValues(header: Buffer, name: string): string[] {
+  const lower = name.toLowerCase();
+  return parseHeaderBlock(header)
+    .filter((f) => f.name.toLowerCase() === lower)
+    .map((f) => headerText(f.value));
+}
+
+/**
+ * SEARCH HEADER field-name string (and FROM/TO/CC/BCC/SUBJECT): true if a field of that
+ * name contains the needle, case-insensitively; an empty needle matches any message
+ * that has the field (RFC 3501 §6.4.4).
+ */
+export function searchHeader(header: Buffer, name: string, needle: string): boolean {
+  const values = headerValues(header, name);
+  if (needle === '') return values.length > 0;
+  const n = fold(needle);
+  return values.some((v) => fold(v).includes(n));
+}
+
+function fold(s: string): string {
+  return s.toLowerCase();
+}
+
+/** Carries the tail of the previous chunk so that a match across chunks is found. */
+class Matcher {
+  private tail = '';
+  found = false;
+  private readonly needle: string;
+  constructor(needle: string) {
+    this.needle = fold(needle);
+    if (this.needle === '') this.found = true;
+  }
+  feed(text: string): boolean {
+    if (this.found) return true;
+    const s = this.tail + fold(text);
+    if (s.includes(this.needle)) {
+      this.found = true;
+      return true;
+    }
+    this.tail = s.slice(Math.max(0, s.length - this.needle.length + 1));
+    return false;
+  }
+  reset(): void {
+    this.tail = '';
+  }
+}
+
+function paramOf(p: BodyPart, key: string): string | undefined {
+  const params = p.params;
+  if (!params) return undefined;
+  for (let i = 0; i < params.length; i += 2) if (params[i].toLowerCase() === key) return params[i + 1];
+  return undefined;
+}
+
+/** Streams the decoded text of a leaf part into the matcher; stops early on a match. */
+async function searchLeaf(read: RangeReader, p: BodyPart, m: Matcher): Promise<boolean> {
+  if (p.bodyEnd <= p.bodyStart) return false;
+  const src = await read(p.bodyStart, p.bodyEnd);
+  let stream: Readable = src;
+  const enc = (p.encoding ?? '7bit').toLowerCase();
+  const pipe = (t: Transform) => {
+    stream.on('error', (e) => t.destroy(e));
+    stream = stream.pipe(t);
+  };
+  if (enc === 'base64') pipe(new Base64Decoder());
+  else if (enc === 'quoted-printable') pipe(new QpDecoder());
+  const charset = paramOf(p, 'charset');
+  const cs = charset ? libmime.normalizeCharset(charset) : 'UTF-8';
+  if (cs.toUpperCase() !== 'UTF-8' && cs.toUpperCase() !== 'US-ASCII') pipe(libmime.createDecodeStream(cs) as unknown as Transform);
+  const sd = new StringDecoder('utf8');
+  m.reset();
+  try {
+    for await (const chunk of stream) {
+      if (m.feed(sd.write(chunk as Buffer))) return true;
+    }
+    return m.feed(sd.end());
+  } finally {
+    src.destroy();
+    stream.destroy();
+  }
+}
+
+async function searchPart(read: RangeReader, p: BodyPart, m: Matcher, headers: boolean): Promise<boolean> {
+  if (p.parts) {
+    for (const c of p.parts) if (await searchPart(read, c, m, headers)) return true;
+    return false;
+  }
+  if (p.message) {
+    const inner = p.message.body;
+    if (headers) {
+      m.reset();
+      if (m.feed(decodedHeaderText(await readHeaderBlock(read, inner)))) return true;
+    }
+    return searchPart(read, inner, m, headers);
+  }
+  const type = p.type.toLowerCase();
+  if (type !== 'text' && type !== 'message') return false;
+  return searchLeaf(read, p, m);
+}
+
+function decodedHeaderText(header: Buffer): string {
+  return parseHeaderBlock(header)
+    .map((f) => headerText(f.name) + ': ' + headerText(f.value))
+    .join('\n');
+}
+
+/**
+ * SEARCH BODY / TEXT (RFC 3501 §6.4.4): case-insensitive substring of the decoded text.
+ * TEXT also looks at the header. Streams; resolves as soon as a match is found.
+ */
+export async function matchesText(read: RangeReader, root: BodyPart, where: 'BODY' | 'TEXT', needle: string): Promise<boolean> {
+  const m = new Matcher(needle);
+  if (m.found) return true;
+  if (where === 'TEXT') {
+    if (m.feed(decodedHeaderText(await readHeaderBlock(read, root)))) return true;
+  }
+  return searchPart(read, root, m, where === 'TEXT');
+}
+
+// --- Date ------------------------------------------------------------------------------
+
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+/** RFC 5322 §4.3 obsolete zones. */
+const ZONES: Record<string, number> = { ut: 0, gmt: 0, z: 0, est: -5, edt: -4, cst: -6, cdt: -5, mst: -7, mdt: -6, pst: -8, pdt: -7 };
+
+interface ParsedDate {
+  year: number;
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
+  offsetMinutes: number;
+}
+
+/** RFC 5322 §3.3 date-time (with obsolete forms: 2-digit years, named zones, comments). */
+export function parseRfc5322Date(value: string): ParsedDate | undefined {
+  const s = value
+    .replace(/\([^)]*\)/g, ' ')
+    .replace(/[\r\n]/g, ' ')
+    .trim();
+  const m = /^(?:[A-Za-z]{3},?\s*)?(\d{1,2})\s+([A-Za-z]{3})[a-z]*\s+(\d{2,4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([+-]\d{4}|[A-Za-z]{1,5})?/.exec(s);
+  if (!m) return undefined;
+  const month = MONTHS.indexOf(m[2].toLowerCase());
+  if (month < 0) return undefined;
+  let year = Number(m[3]);
+  if (m[3].length === 2) year += year < 50 ? 2000 : 1900; // RFC 5322 §4.3
+  else if (m[3].length === 3) year += 1900;
+  let offsetMinutes = 0;
+  const z = m[7];
+  if (z && /^[+-]\d{4}$/.test(z)) {
+    const sign = z[0] === '-' ? -1 : 1;
+    offsetMinutes = sign * (Number(z.slice(1, 3)) * 60 + Number(z.slice(3, 5)));
+  } else if (z && ZONES[z.toLowerCase()] !== undefined) {
+    offsetMinutes = ZONES[z.toLowerCase()] * 60;
+  }
+  const day = Number(m[1]);
+  const hour = Number(m[4]);
+  const minute = Number(m[5]);
+  const second = m[6] ? Number(m[6]) : 0;
+  if (day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return undefined;
+  return { year, month, day, hour, minute, second, offsetMinutes };
+}
+
+/** The instant of the Date header, or undefined when absent or unparsable. */
+export function sentDate(env: Envelope): Date | undefined {
+  if (env.date === null) return undefined;
+  const d = parseRfc5322Date(env.date);
+  if (!d) return undefined;
+  return new Date(Date.UTC(d.year, d.month, d.day, d.hour, d.minute, d.second) - d.offsetMinutes * 60_000);
+}
+
+/**
+ * The calendar day of the Date header as written, at 00:00 UTC: what SENTON,
+ * SENTBEFORE and SENTSINCE compare, "disregarding time and timezone" (RFC 3501 §6.4.4).
+ */
+export function sentDay(env: Envelope): Date | undefined {
+  if (env.date === null) return undefined;
+  const d = parseRfc5322Date(env.date);
+  if (!d) return undefined;
+  return new Date(Date.UTC(d.year, d.month, d.day));
+}
