@@ -109,18 +109,25 @@ export class Pop3Client {
 
   /** The raw bytes of a multi-line body up to and including the terminating ".\r\n". */
   async readMultiRaw(): Promise<Buffer> {
+    // Linear in the body size: each arriving chunk is scanned once, with the last four
+    // bytes before it (initially a virtual CRLF, so a body of just "." is found too).
+    const parts: Buffer[] = [];
+    let tail = Buffer.from('\r\n');
     const raw = await this.waitFor(() => {
-      let i: number;
-      if (this.buf.subarray(0, 3).equals(Buffer.from('.\r\n'))) i = 0;
-      else {
-        const j = this.buf.indexOf('\r\n.\r\n');
-        if (j === -1) return undefined;
-        i = j + 2;
+      if (this.buf.length === 0) return undefined;
+      const hay = Buffer.concat([tail, this.buf]);
+      const j = hay.indexOf('\r\n.\r\n');
+      if (j === -1) {
+        parts.push(this.buf);
+        tail = hay.subarray(Math.max(0, hay.length - 4));
+        this.buf = Buffer.alloc(0);
+        return undefined;
       }
-      const out = this.buf.subarray(0, i + 3);
-      this.buf = this.buf.subarray(i + 3);
-      return out;
-    });
+      const endInBuf = j + 5 - tail.length; // bytes of this.buf that belong to the body
+      parts.push(this.buf.subarray(0, endInBuf));
+      this.buf = this.buf.subarray(endInBuf);
+      return Buffer.concat(parts);
+    }, 60_000);
     if (!raw) throw new Error('POP3 client: connection closed inside a multi-line response');
     return raw;
   }
