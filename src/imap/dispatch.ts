@@ -14,6 +14,7 @@ import type { CommandContext } from './commands/types.js';
 import type { ImapConnection } from './connection.js';
 import { ImapBad, ImapBye, ImapNo } from './errors.js';
 import { sameFlags } from './session.js';
+import { MimeError } from './mime/types.js';
 import { Parser } from './wire/parser.js';
 import type { FramedCommand } from './wire/types.js';
 
@@ -71,7 +72,11 @@ export async function dispatch(conn: ImapConnection, cmd: FramedCommand): Promis
     if (err instanceof ImapBad) return badCommand(conn, tag, err.message, false, err.code);
     if (err instanceof ImapBye) return conn.bye(err.message);
     await flushPending(conn, !spec.usesSeqs).catch(() => undefined);
-    if (err instanceof ImapNo) {
+    if (err instanceof MimeError) {
+      // RFC 3516 §4.3: undecodable content → NO [UNKNOWN-CTE]; a malformed section → BAD
+      if (err.kind === 'badSection') return badCommand(conn, tag, 'Invalid section');
+      await conn.write([`${tag} NO [UNKNOWN-CTE] Cannot decode this part\r\n`]);
+    } else if (err instanceof ImapNo) {
       await conn.write([`${tag} NO ${err.code ? `[${err.code}] ` : ''}${err.message}\r\n`]);
     } else if (err instanceof StoreError) {
       await conn.write([`${tag} NO [${STORE_CODES[err.kind] ?? 'CANNOT'}] ${storeText(err)}\r\n`]);

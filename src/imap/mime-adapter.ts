@@ -1,22 +1,28 @@
 /**
- * The one seam between the protocol engine and MIME analysis (src/imap/mime/, built in
- * parallel). FETCH and SEARCH call only these functions. Until the analysis module
- * exports its functions, a small fallback here computes an envelope from the header,
- * a single-part BODYSTRUCTURE and the whole-message sections (HEADER, TEXT,
- * HEADER.FIELDS[.NOT], 1), and matches text as case-insensitive substrings of the raw
- * bytes.
+ * The one seam between the protocol engine and MIME analysis (src/imap/mime/). FETCH
+ * and SEARCH call only these functions. The analysis (envelope + body structure with
+ * part offsets) is cached by the store at delivery (MessageMeta.envelope/bodyStructure,
+ * from analyzeMessage); messages stored without it are analysed here on demand.
  *
- * Values are returned as ImapValue trees and serialised by encodeValue() with the
- * session's Encoder (quoted or literal chosen there). Header strings are "binary
- * strings" (one code unit per byte, see mime/types.ts): written as literals of their
- * latin1 bytes when they hold 8-bit data.
+ * ENVELOPE and BODYSTRUCTURE come back as wire bytes (mime/format.ts, Dovecot's
+ * forms); sections as SectionContent (exact length, buffer or stream).
  */
 import { Readable, Transform } from 'node:stream';
-import addressparser from 'nodemailer/lib/addressparser/index.js';
 import type { MessageMeta } from '../store/types.js';
-import type { Encoder, StreamChunk } from './wire/encoder.js';
-
-export type ImapValue = null | number | string | { atom: string } | ImapValue[];
+import {
+  analyzeMessage,
+  binarySize,
+  bodyStructureToImap,
+  envelopeToImap,
+  fetchBinarySection,
+  fetchBodySection,
+  streamRangeReader,
+  type BodyPart,
+  type Envelope,
+  type MessageAnalysis,
+  type RangeReader,
+  type SectionContent,
+} from './mime/index.js';
 
 /** Opens the stored message (whole file). */
 export type OpenMessage = () => Promise<{ stream: Readable; size: number }>;
@@ -26,31 +32,6 @@ export interface SectionSpec {
   part: number[];
   text?: 'HEADER' | 'HEADER.FIELDS' | 'HEADER.FIELDS.NOT' | 'TEXT' | 'MIME';
   fields?: string[];
-}
-
-/** Section data: in memory, or a stream of known size. `null` for a part that does not exist. */
-export type SectionData = Buffer | StreamChunk | null;
-
-export function encodeValue(enc: Encoder, v: ImapValue): void {
-  if (v === null) enc.nil();
-  else if (typeof v === 'number') enc.num(v);
-  else if (typeof v === 'string') {
-    if (/[^\x00-\x7f]/.test(v)) {
-      const buf = Buffer.from(v, 'latin1');
-      if (/^[\x20-\x7e\x80-\xff]*$/.test(v) && enc.opts.utf8 && isUtf8(buf)) enc.quoted(buf.toString('utf8'));
-      else enc.literal(buf);
-    } else enc.string(v);
-  } else if (Array.isArray(v)) enc.list(v, (x) => encodeValue(enc, x));
-  else enc.atom(v.atom);
-}
-
-function isUtf8(b: Buffer): boolean {
-  try {
-    new TextDecoder('utf-8', { fatal: true }).decode(b);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Reads the header block (through the blank line) of a stream; returns it and whether more follows. */
@@ -94,86 +75,52 @@ export function headerFields(header: Buffer): Array<[string, string]> {
   return out;
 }
 
-function addrList(v: string | undefined): ImapValue {
-  if (v === undefined || v.trim() === '') return null;
-  const parsed = addressparser(v);
-  const out: ImapValue[] = [];
-  for (const a of parsed) {
-    if ('group' in a) {
-      out.push([null, null, a.name || null, null]);
-      for (const g of a.group) out.push(one(g));
-      out.push([null, null, null, null]);
-    } else out.push(one(a));
-  }
-  return out.length ? out : null;
-  function one(a: { name: string; address: string }): ImapValue {
-    const at = a.address.lastIndexOf('@');
-    return [a.name || null, null, at >= 0 ? a.address.slice(0, at) : a.address || null, at >= 0 ? a.address.slice(at + 1) : null];
+const analysed = new WeakMap<MessageMeta, MessageAnalysis>();
+
+/** The cached analysis of a message, or a fresh one (stored without an analyzer). */
+export async function analysisOf(meta: MessageMeta, open: OpenMessage): Promise<MessageAnalysis> {
+  if (meta.envelope && meta.bodyStructure) return { envelope: meta.envelope as Envelope, bodyStructure: meta.bodyStructure as BodyPart };
+  const hit = analysed.get(meta);
+  if (hit) return hit;
+  const { stream } = await open();
+  try {
+    const a = await analyzeMessage(stream);
+    analysed.set(meta, a);
+    return a;
+  } finally {
+    stream.destroy();
   }
 }
 
-/** ENVELOPE (RFC 9051 §7.5.2): date subject from sender reply-to to cc bcc in-reply-to message-id. */
-export async function envelopeOf(_meta: MessageMeta, open: OpenMessage): Promise<ImapValue> {
-  const { header } = await readHeader(open);
-  const f = headerFields(header);
-  const get = (n: string): string | undefined => f.find(([k]) => k.toLowerCase() === n)?.[1];
-  const from = addrList(get('from'));
-  return [
-    get('date') ?? null,
-    get('subject') ?? null,
-    from,
-    addrList(get('sender')) ?? from,
-    addrList(get('reply-to')) ?? from,
-    addrList(get('to')),
-    addrList(get('cc')),
-    addrList(get('bcc')),
-    get('in-reply-to') ?? null,
-    get('message-id') ?? null,
-  ];
+/** ENVELOPE (RFC 9051 §7.5.2) as wire bytes. */
+export async function envelopeOf(meta: MessageMeta, open: OpenMessage): Promise<Buffer> {
+  return envelopeToImap((await analysisOf(meta, open)).envelope);
 }
 
-/** BODY / BODYSTRUCTURE (RFC 9051 §7.5.2). Fallback: one text part. */
-export async function bodyStructureOf(meta: MessageMeta, open: OpenMessage, extended: boolean): Promise<ImapValue> {
-  const { header, size } = await readHeader(open);
-  const f = headerFields(header);
-  const ct = (f.find(([k]) => k.toLowerCase() === 'content-type')?.[1] ?? 'text/plain').toLowerCase();
-  const m = /^([a-z0-9!#$&^_.+-]+)\/([a-z0-9!#$&^_.+-]+)/.exec(ct);
-  const cs = /charset="?([^";\s]+)/.exec(ct)?.[1];
-  const cte = f.find(([k]) => k.toLowerCase() === 'content-transfer-encoding')?.[1] ?? '7bit';
-  const bodySize = Math.max(0, size - header.length);
-  const base: ImapValue[] = [m?.[1] ?? 'text', m?.[2] ?? 'plain', ['charset', cs ?? 'us-ascii'], null, null, cte, bodySize];
-  if ((m?.[1] ?? 'text') === 'text') base.push(Math.max(1, Math.round(bodySize / 60)));
-  if (extended) base.push(null, null, null, null);
-  void meta;
-  return base;
+/** BODY / BODYSTRUCTURE (RFC 9051 §7.5.2) as wire bytes. */
+export async function bodyStructureOf(meta: MessageMeta, open: OpenMessage, extended: boolean): Promise<Buffer> {
+  return bodyStructureToImap((await analysisOf(meta, open)).bodyStructure, extended);
 }
 
-/** BODY[section] bytes (RFC 9051 §6.4.5). */
-export async function sectionOf(_meta: MessageMeta, open: OpenMessage, spec: SectionSpec): Promise<SectionData> {
-  if (spec.part.length > 1 || (spec.part.length === 1 && spec.part[0] !== 1)) return Buffer.alloc(0);
-  if (spec.part.length === 0 && !spec.text) {
-    const { size } = await open().then((r) => {
-      r.stream.destroy();
-      return r;
-    });
-    return { size, open: async () => (await open()).stream };
-  }
-  const { header, size } = await readHeader(open);
-  const text = spec.part.length === 1 && !spec.text ? 'TEXT' : (spec.text ?? 'TEXT');
-  if (text === 'HEADER' || text === 'MIME') return header;
-  if (text === 'HEADER.FIELDS' || text === 'HEADER.FIELDS.NOT') {
-    const want = new Set((spec.fields ?? []).map((x) => x.toLowerCase()));
-    const not = text === 'HEADER.FIELDS.NOT';
-    const lines = header.toString('latin1').split(/\r?\n(?![ \t])/);
-    const kept = lines.filter((l) => {
-      const i = l.indexOf(':');
-      if (i <= 0) return false;
-      return want.has(l.slice(0, i).trim().toLowerCase()) !== not;
-    });
-    return Buffer.from(kept.map((l) => l.replace(/\r?\n/g, '\r\n') + '\r\n').join('') + '\r\n', 'latin1');
-  }
-  const skip = header.length;
-  return { size: Math.max(0, size - skip), open: async () => sliceStream((await open()).stream, skip, size - skip) };
+function reader(open: OpenMessage): RangeReader {
+  return streamRangeReader(async () => (await open()).stream);
+}
+
+/** BODY[section]<partial> (RFC 9051 §6.4.5): exact length and bytes (small) or a stream. */
+export async function sectionOf(meta: MessageMeta, open: OpenMessage, spec: SectionSpec, partial?: [number, number]): Promise<SectionContent> {
+  const root = (await analysisOf(meta, open)).bodyStructure;
+  return fetchBodySection(reader(open), root, { part: spec.part, text: spec.text ?? '', fields: spec.fields }, partial ? { origin: partial[0], length: partial[1] } : undefined);
+}
+
+/** BINARY[part]<partial> (RFC 3516, RFC 9051 §6.4.5): decoded content; MimeError('unknownCte') otherwise. */
+export async function binaryOf(meta: MessageMeta, open: OpenMessage, part: number[], partial?: [number, number]): Promise<SectionContent> {
+  const root = (await analysisOf(meta, open)).bodyStructure;
+  return fetchBinarySection(reader(open), root, part, partial ? { origin: partial[0], length: partial[1] } : undefined);
+}
+
+/** BINARY.SIZE[part] (RFC 3516 §4.2). */
+export async function binarySizeOf(meta: MessageMeta, open: OpenMessage, part: number[]): Promise<number> {
+  return binarySize(reader(open), (await analysisOf(meta, open)).bodyStructure, part);
 }
 
 /** Case-insensitive substring search in the header ("TEXT" also) or body of the raw message. */

@@ -3,9 +3,11 @@
 //         "(" fetch-att *(SP fetch-att) ")") [fetch-modifiers]
 // Body sections are written as literals streamed from the message file (never buffered
 // whole). A non-PEEK body fetch sets \Seen and reports the new FLAGS (RFC 9051 §6.4.5).
+import type { Readable } from 'node:stream';
 import type { MessageMeta } from '../../../store/types.js';
 import { ImapBad } from '../../errors.js';
-import { bodyStructureOf, encodeValue, envelopeOf, sectionOf, sliceStream, type OpenMessage } from '../../mime-adapter.js';
+import { binaryOf, binarySizeOf, bodyStructureOf, envelopeOf, sectionOf, type OpenMessage } from '../../mime-adapter.js';
+import type { SectionContent } from '../../mime/index.js';
 import { formatDateTime, type Encoder } from '../../wire/encoder.js';
 import type { Parser } from '../../wire/parser.js';
 import { accountOf, viewOf } from '../helpers.js';
@@ -107,13 +109,11 @@ async function writeItem(e: Encoder, it: FetchItem, meta: MessageMeta, open: Ope
       e.raw(`MODSEQ (${meta.modseq})`);
       return;
     case 'ENVELOPE':
-      e.raw('ENVELOPE ');
-      encodeValue(e, await envelopeOf(meta, open));
+      e.raw('ENVELOPE ').rawBuffer(await envelopeOf(meta, open));
       return;
     case 'BODY':
     case 'BODYSTRUCTURE':
-      e.raw(it.kind + ' ');
-      encodeValue(e, await bodyStructureOf(meta, open, it.kind === 'BODYSTRUCTURE'));
+      e.raw(it.kind + ' ').rawBuffer(await bodyStructureOf(meta, open, it.kind === 'BODYSTRUCTURE'));
       return;
     case 'RFC822':
     case 'RFC822.HEADER':
@@ -121,46 +121,31 @@ async function writeItem(e: Encoder, it: FetchItem, meta: MessageMeta, open: Ope
       // RFC 3501 §6.4.5: RFC822 ≡ BODY[], .HEADER ≡ BODY.PEEK[HEADER], .TEXT ≡ BODY[TEXT]
       const spec = it.kind === 'RFC822' ? { part: [] } : { part: [], text: it.kind === 'RFC822.HEADER' ? ('HEADER' as const) : ('TEXT' as const) };
       e.raw(it.kind + ' ');
-      writeData(e, await sectionOf(meta, open, spec), undefined, false);
+      writeData(e, await sectionOf(meta, open, spec), false);
       return;
     }
-    case 'binarySize': {
-      const d = await sectionOf(meta, open, it.section);
-      e.raw(`BINARY.SIZE[${it.label}] ${d === null ? 0 : Buffer.isBuffer(d) ? d.length : d.size}`);
+    case 'binarySize':
+      e.raw(`BINARY.SIZE[${it.label}] ${await binarySizeOf(meta, open, it.section.part)}`);
       return;
-    }
     case 'section': {
-      const d = await sectionOf(meta, open, it.section);
-      // "BODY[1.2]<0> {n}" — the partial origin only is echoed (RFC 9051 §7.5.2)
+      const d = it.binary ? await binaryOf(meta, open, it.section.part, it.partial) : await sectionOf(meta, open, it.section, it.partial);
+      // "BODY[1.2]<0> {n}" — only the partial origin is echoed (RFC 9051 §7.5.2)
       e.raw(`${it.binary ? 'BINARY' : 'BODY'}[${it.label}]${it.partial ? `<${it.partial[0]}>` : ''} `);
-      writeData(e, d, it.partial, it.binary && rev2);
+      writeData(e, d, d.literal8 && rev2);
       return;
     }
   }
 }
 
-function writeData(e: Encoder, d: Awaited<ReturnType<typeof sectionOf>>, partial: [number, number] | undefined, binary: boolean): void {
-  if (d === null) {
-    e.nil();
+/** A section as a literal: small ones from memory, large ones streamed from the file. */
+function writeData(e: Encoder, d: SectionContent, literal8: boolean): void {
+  const content = d.content;
+  if (Buffer.isBuffer(content)) {
+    e.literal(content, literal8);
     return;
   }
-  if (Buffer.isBuffer(d)) {
-    const b = partial ? d.subarray(partial[0], partial[0] + partial[1]) : d;
-    if (partial && partial[0] >= d.length) e.raw('""');
-    else e.literal(b, binary && b.includes(0));
-    return;
-  }
-  if (partial) {
-    const [start, len] = partial;
-    if (start >= d.size) {
-      e.raw('""');
-      return;
-    }
-    const n = Math.min(len, d.size - start);
-    e.literalStream(n, async () => sliceStream(await d.open(), start, n));
-    return;
-  }
-  e.literalStream(d.size, d.open);
+  const stream = content as Readable;
+  e.literalStream(d.length, async () => stream, literal8);
 }
 
 export const fetch: CommandSpec = { name: 'FETCH', states: SELECTED, usesSeqs: true, handle: (c, p) => runFetch(c, p, false) };
