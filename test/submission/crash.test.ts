@@ -1,0 +1,135 @@
+// Crash: the server runs as a child process (`node dist/cli/main.js serve`, config file
+// in its data root), accepts a message for a remote recipient whose MX is down, and is
+// killed with SIGKILL right after the 250. Restarted, it delivers the message once the
+// destination is up: "accepted means durable" (spool file + queue rows before the 250).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { AccountsRepo } from '../../src/accounts/repo.js';
+import { dbPath, openDb } from '../../src/db/index.js';
+import { dnsRecordName, dnsRecordValue, ensureDomainKey, splitTxt } from '../../src/dkim/keys.js';
+import { listMessages } from '../../src/queue/repo.js';
+import { ROOT } from '../cli/run.js';
+import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
+import { PASSWORD, mailbox, publishDomain, startInstance, waitFor, type Instance } from './harness.js';
+import nodemailer from 'nodemailer';
+
+const BIN = path.join(ROOT, 'dist', 'cli', 'main.js');
+
+let dns: TestDnsServer;
+let dataRoot: string;
+let b: Instance | undefined;
+let child: ChildProcess | undefined;
+
+async function freePort(host: string): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, host, () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+function startChild(): { proc: ChildProcess; output: () => string } {
+  const proc = spawn(process.execPath, [BIN, 'serve', '--data', dataRoot], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MAILSERVER_DATA: '' } });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  return { proc, output: () => out };
+}
+
+async function killed(proc: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  await new Promise<void>((r) => {
+    proc.once('exit', () => r());
+    proc.kill(signal);
+  });
+}
+
+beforeAll(async () => {
+  dns = await startDnsServer({});
+  publishDomain(dns, 'a.test', '127.0.0.2');
+  publishDomain(dns, 'b.test', '127.0.0.3');
+  dataRoot = await mkdtemp(path.join(tmpdir(), 'mailserver-crash-'));
+});
+
+afterAll(async () => {
+  if (child) await killed(child, 'SIGKILL');
+  await b?.close();
+  await dns?.close();
+  await rm(dataRoot, { recursive: true, force: true });
+});
+
+it('delivers a message accepted just before SIGKILL after the restart', async () => {
+  expect(existsSync(BIN), 'build first: npm run build').toBe(true);
+  const bPort = await freePort('127.0.0.3'); // B is down for now: nothing listens here
+  const subPort = await freePort('127.0.0.2');
+  const smtpPort = await freePort('127.0.0.2');
+
+  // The data root as `mailserver domain add` / `account add` would leave it.
+  const db = openDb(dbPath(dataRoot));
+  const repo = new AccountsRepo(db);
+  repo.addDomain('a.test');
+  await repo.addAccount('alice@a.test', PASSWORD);
+  const key = ensureDomainKey(db, 'a.test');
+  dns.set(dnsRecordName(key), 'TXT', [splitTxt(dnsRecordValue(key))]);
+  db.close();
+  await mkdir(path.join(dataRoot, 'config'), { recursive: true });
+  await writeFile(
+    path.join(dataRoot, 'config', 'mailserver.toml'),
+    `hostname = "mx.a.test"
+[listen]
+address = "127.0.0.2"
+smtp = ${smtpPort}
+submission = ${subPort}
+submissions = -1
+imap = -1
+imaps = -1
+pop3 = -1
+pop3s = -1
+http = -1
+[auth]
+allow_plaintext_on_loopback = true
+failure_delay_ms = 10
+[dns]
+servers = ["${dns.servers[0]}"]
+timeout_ms = 2000
+[queue]
+mx_port = ${bPort}
+local_address = "127.0.0.2"
+retry_base_seconds = 1
+retry_max_seconds = 1
+connect_timeout_ms = 2000
+[log]
+level = "warn"
+`,
+  );
+
+  const first = startChild();
+  child = first.proc;
+  await waitFor(`the child server to listen (output: ${first.output()})`, () => first.output().includes('listening: submission'), 30_000);
+
+  const transport = nodemailer.createTransport({ host: '127.0.0.2', port: subPort, secure: false, ignoreTLS: true, auth: { user: 'alice@a.test', pass: PASSWORD } });
+  const info = await transport.sendMail({ from: 'alice@a.test', to: 'bob@b.test', subject: 'survives SIGKILL', text: 'x' });
+  expect(info.response).toMatch(/^250 /);
+  await killed(first.proc, 'SIGKILL'); // right after the 250, no chance to clean up
+  expect(first.proc.signalCode).toBe('SIGKILL');
+
+  // The queue rows are in the database the killed process left behind.
+  const db2 = openDb(dbPath(dataRoot));
+  const queued = listMessages(db2);
+  db2.close();
+  expect(queued.map((m) => m.recipients.map((r) => `${r.rcpt}:${r.state}`))).toEqual([['bob@b.test:queued']]);
+
+  // B comes up, then A restarts and resumes its queue.
+  b = await startInstance({ host: '127.0.0.3', domain: 'b.test', dns, accounts: ['bob@b.test'], smtpPort: bPort });
+  const second = startChild();
+  child = second.proc;
+  await waitFor(`bob to receive the message (child output: ${second.output()})`, () => mailbox(b!, 'bob@b.test').some((m) => m.includes('Subject: survives SIGKILL')), 30_000);
+  expect(mailbox(b, 'bob@b.test').filter((m) => m.includes('Subject: survives SIGKILL'))).toHaveLength(1);
+  await killed(second.proc, 'SIGTERM');
+  expect(second.proc.exitCode).toBe(0);
+});
