@@ -281,6 +281,11 @@ export function startAcme(
       // Register afresh next time, in case the CA forgot the account (staging resets).
       client = undefined;
       const msg = describeError(err);
+      if (stopped) {
+        // Shutting down mid-order is not the CA's fault: no backoff recorded.
+        log.info({ err: msg }, 'order abandoned at shutdown');
+        return { ok: false, error: msg };
+      }
       state.failures += 1;
       const delay = Math.min(retryBase * 2 ** (state.failures - 1), retryMax);
       state.lastError = msg;
