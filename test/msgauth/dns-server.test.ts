@@ -27,7 +27,7 @@ describe('test DNS server', () => {
       '_submission._tcp.example.test': { SRV: [{ priority: 0, weight: 1, port: 587, name: 'mail.example.test' }] },
       'deep.below.empty.test': { A: ['127.0.0.2'] },
     });
-    node = new dnsPromises.Resolver({ timeout: 300, tries: 1 });
+    node = new dnsPromises.Resolver({ timeout: 1000, tries: 1 });
     node.setServers(dns.servers);
   });
   afterAll(async () => {

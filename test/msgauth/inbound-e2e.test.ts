@@ -31,7 +31,7 @@ beforeAll(async () => {
     configure: (c) => {
       c.hostname = OUR_HOST;
       c.dns.servers = dns.servers;
-      c.dns.timeoutMs = 600;
+      c.dns.timeoutMs = 1000;
       c.checks.timeoutMs = 5000;
     },
   });

@@ -29,7 +29,7 @@ afterAll(async () => {
 });
 
 /** A context with only what the checks use: config, log, resolver, isLocalDomain. */
-function makeCtx(over: Partial<Config['checks']> = {}, servers = dns.servers, resolverTimeoutMs = 600): ServerContext {
+function makeCtx(over: Partial<Config['checks']> = {}, servers = dns.servers, resolverTimeoutMs = 1000): ServerContext {
   const config = defaults(dataRoot, false);
   config.hostname = OUR_HOST;
   config.checks = { ...config.checks, ...over };
