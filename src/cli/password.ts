@@ -62,6 +62,8 @@ function readAll(stream: NodeJS.ReadableStream): Promise<string> {
 /** Reads one line from the terminal in raw mode, echoing nothing. */
 function prompt(ctx: CliContext, question: string): Promise<string> {
   const { stdin, stderr } = ctx.io;
+  // Raw mode (no echo) before the prompt appears, so nothing typed after it is echoed.
+  stdin.setRawMode?.(true);
   stderr.write(question);
   return new Promise((resolve, reject) => {
     let buf = '';
@@ -83,7 +85,6 @@ function prompt(ctx: CliContext, question: string): Promise<string> {
         else if (ch >= ' ') buf += ch;
       }
     };
-    stdin.setRawMode?.(true);
     stdin.resume();
     stdin.on('data', onData);
   });

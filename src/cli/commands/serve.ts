@@ -1,12 +1,7 @@
 /**
  * `serve [--dev]`: run the mail server in the foreground until SIGTERM or SIGINT.
  */
-import type { Listener } from '../../context.js';
 import type { Command } from '../types.js';
-
-interface ServerModule {
-  startServer(opts: { dataRoot: string; dev?: boolean }): Promise<{ listeners: Map<string, Listener>; close(): Promise<void> }>;
-}
 
 export const serveCommands: Command[] = [
   {
@@ -24,8 +19,7 @@ process exits with status 0.
 The other commands work while the server runs; they share its database.`,
     async run(ctx, _args, opts) {
       // Loaded here so other verbs do not load every protocol module.
-      const spec: string = '../../server.js';
-      const { startServer } = (await import(spec)) as ServerModule;
+      const { startServer } = await import('../../server.js');
       const server = await startServer({ dataRoot: ctx.dataRoot, dev: Boolean(opts.dev) });
       for (const l of server.listeners.values()) ctx.out(`listening: ${l.name} on port ${l.port}`);
       ctx.out(`data root: ${ctx.dataRoot}`);
