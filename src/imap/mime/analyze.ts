@@ -195,7 +195,9 @@ export class MimeScanner {
   private cumBare = 0;
   private cumLf = 0;
   /** Where the previous line's content ended (before its line break). */
-  private prevContentEnd: Pos | null = null;
+  private prevEndPhys = -1;
+  private prevEndVirt = 0;
+  private prevEndLf = 0;
   private done = false;
 
   constructor() {
@@ -258,6 +260,20 @@ export class MimeScanner {
   /** A line ended with an LF at lfAbs (crlf: preceded by CR). */
   private endLine(lfAbs: number, crlf: boolean): void {
     const contentEndPhys = crlf ? lfAbs - 1 : lfAbs;
+    const top = this.stack[this.stack.length - 1];
+    const first = this.lineChunks.length > 0 ? this.lineChunks[0][0] : -1;
+    if (top !== undefined && top.state !== 'header' && first !== 0x2d) {
+      // fast path for body lines that cannot be boundaries: only count
+      this.lineChunks = [];
+      this.lineBytes = 0;
+      this.prevEndPhys = contentEndPhys;
+      this.prevEndVirt = contentEndPhys + this.cumBare;
+      this.prevEndLf = this.cumLf;
+      if (!crlf) this.cumBare++;
+      this.cumLf++;
+      this.lineStart = lfAbs + 1;
+      return;
+    }
     const line = this.takeLine(crlf);
     const start: Pos = { phys: this.lineStart, virt: this.lineStart + this.cumBare, lf: this.cumLf };
     const contentEnd: Pos = { phys: contentEndPhys, virt: contentEndPhys + this.cumBare, lf: this.cumLf };
@@ -265,9 +281,12 @@ export class MimeScanner {
     this.cumLf++;
     const next: Pos = { phys: lfAbs + 1, virt: lfAbs + 1 + this.cumBare, lf: this.cumLf };
     this.handleLine(line, start, contentEnd, next, lfAbs + 1 - this.lineStart);
-    this.prevContentEnd = contentEnd;
+    this.prevEndPhys = contentEnd.phys;
+    this.prevEndVirt = contentEnd.virt;
+    this.prevEndLf = contentEnd.lf;
     this.lineStart = lfAbs + 1;
   }
+
 
   private takeLine(crlf: boolean): Buffer {
     let line = this.lineChunks.length === 1 ? this.lineChunks[0] : Buffer.concat(this.lineChunks);
@@ -341,7 +360,7 @@ export class MimeScanner {
     // reaches back before the start of the current text: the body, or the epilogue
     // after a close-delimiter line (which keeps its own line break).
     const top = this.stack[this.stack.length - 1];
-    let end = this.prevContentEnd ?? lineStart;
+    let end: Pos = this.prevEndPhys < 0 ? lineStart : { phys: this.prevEndPhys, virt: this.prevEndVirt, lf: this.prevEndLf };
     if (top !== m && top.state === 'epilogue' && top.epilogueStart && end.phys < top.epilogueStart.phys) end = top.epilogueStart;
     while (this.stack[this.stack.length - 1] !== m) this.closeTop(end, lineStart);
     if (close) {
