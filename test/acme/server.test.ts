@@ -4,7 +4,8 @@
 // with the full chain, to clients with and without SNI, and a session open across the
 // renewal keeps working.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAcme, type AcmeManager } from '../../src/acme/index.js';
+import { readAcmeState, startAcme, type AcmeManager } from '../../src/acme/index.js';
+import { tlsRenew } from '../../src/cli/commands/tls.js';
 import type { Config } from '../../src/config/index.js';
 import { startHttp, type HttpListener } from '../../src/http/index.js';
 import { silentLogger } from '../../src/log.js';
@@ -110,5 +111,48 @@ describe.skipIf(Boolean(pebbleMissing))('ACME certificates on every listener', (
   it('serves the renewed certificate to clients without SNI too (connecting by IP address)', async () => {
     expect(s2).not.toBe('');
     await expectServedEverywhere(s2, false);
+  });
+});
+
+describe.skipIf(Boolean(pebbleMissing))('startServer in acme mode', () => {
+  let pebble: Pebble;
+  let t: TestServer;
+
+  beforeAll(async () => {
+    const httpPort = await freePort();
+    pebble = await startPebble(httpPort);
+    t = await startTestServer({
+      configure: (c: Config) => {
+        c.hostname = HOST;
+        c.ports.http = httpPort;
+        c.tls.mode = 'acme';
+        c.tls.acme.directoryUrl = pebble.directoryUrl;
+        c.tls.acme.caFile = pebble.caFile;
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await t?.close();
+    await pebble?.close();
+  });
+
+  it('orders at start, answers the challenge on its own HTTP listener, and renews on `tls renew`', async () => {
+    const root = await pebble.rootPem();
+    const end = Date.now() + 60_000;
+    while (!/Pebble/.test(t.ctx.tls.describe().issuer) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+    const first = t.ctx.tls.describe();
+    expect(first.issuer).toMatch(/Pebble Intermediate CA/);
+    const s = await probe(t.port('smtp'), { starttls: 'smtp' });
+    expect(s.chain[0]!.serialNumber).toBe(first.serial);
+    expect(chainsTo(s.chain, root)).toBe(true);
+
+    const out: string[] = [];
+    await tlsRenew({ dataRoot: t.dataRoot, config: t.config, out: (l) => out.push(l), waitMs: 60_000, pollMs: 100 });
+    const second = t.ctx.tls.describe().serial;
+    expect(second).not.toBe(first.serial);
+    expect(out.join('\n')).toContain(second);
+    expect(readAcmeState(t.dataRoot).handledResult).toBe('ok');
+    expect((await probe(t.port('smtp'), { starttls: 'smtp' })).chain[0]!.serialNumber).toBe(second);
   });
 });
