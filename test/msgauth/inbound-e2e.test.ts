@@ -128,6 +128,33 @@ describe('port 25 with inbound checks', () => {
     expect(ours(got.content)[0]).toMatch(/dkim=pass header\.i=@dkim\.test header\.s=ed header\.a=ed25519-sha256/);
   });
 
+  it.each([
+    ['pass', 'pass.test'],
+    ['fail', 'fail.test'],
+    ['softfail', 'soft.test'],
+    ['none', 'none.test'],
+    ['permerror', 'perm-syntax.test'],
+    ['permerror', 'perm-lookups.test'],
+  ])('SPF %s (%s), no DMARC record → INBOX with the result in both headers', async (want, domain) => {
+    const got = await send(`a@${domain}`, message({ from: `a@${domain}` }));
+    expect(got.folder).toBe('INBOX');
+    expect(headerFields(got.content).find((f) => f.startsWith('Received-SPF: '))).toMatch(new RegExp(`^Received-SPF: ${want} .*envelope-from="a@${domain}";`));
+    expect(ours(got.content)[0]).toMatch(new RegExp(`spf=${want} .*smtp\\.mailfrom=a@${domain}`));
+  });
+
+  it.each([
+    ['valid', (m: string) => m, 'rsa', /dkim=pass header\.i=@dkim\.test header\.s=rsa/],
+    ['body altered', (m: string) => m.replace('this is a test message', 'this is an altered message'), 'rsa', /dkim=neutral \(body hash did not verify\)/],
+    ['header altered', (m: string) => m.replace('Subject: inbound checks test', 'Subject: altered'), 'rsa', /dkim=fail \(bad signature\)/],
+    ['key missing', (m: string) => m, 'missing', /dkim=neutral \(no key\)/],
+    ['key revoked', (m: string) => m, 'revoked', /dkim=neutral \(invalid public key\)/],
+  ])('DKIM %s → INBOX with the DKIM result recorded', async (_name, alter, selector, want) => {
+    const signed = await signWithMailauth(message({ from: 'a@dkim.test' }), { domain: 'dkim.test', selector: selector as string, key: keys.rsaPem });
+    const got = await send('a@dkim.test', (alter as (m: string) => string)(signed));
+    expect(got.folder).toBe('INBOX');
+    expect(ours(got.content)[0]).toMatch(want as RegExp);
+  });
+
   it('DMARC p=quarantine failing → the Junk folder, with dmarc=fail recorded', async () => {
     const got = await send('a@pquar.test', message({ from: 'a@pquar.test' }));
     expect(got.folder).toBe('Junk');
