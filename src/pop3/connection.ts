@@ -9,7 +9,8 @@
  * - Writes honour backpressure: `write() === false` → await 'drain' (RETR of a large
  *   message never holds more than a chunk or two in memory).
  * - Limits: a maximum line length, an idle timeout (RFC 1939 §3: the autologout timer
- *   is at least 10 minutes), a bad-command budget (`limits.maxBadCommands`; unknown
+ *   is at least 10 minutes; it counts while we wait for a command or for the client to
+ *   read a reply, not while we work), a bad-command budget (`limits.maxBadCommands`; unknown
  *   commands, garbage, over-long lines, syntax errors and commands in the wrong state
  *   count) and MAX_AUTH_FAILURES failed logins; past either, the connection closes.
  * - A connection that ends without QUIT in TRANSACTION state never enters UPDATE
@@ -58,6 +59,7 @@ export class Pop3Connection implements Pop3Conn {
   private closed = false;
   private closing = false;
   private busy = false;
+  private waitingDrain = false;
   private midResponse = false;
   private badCommands = 0;
   private authFailures = 0;
@@ -128,6 +130,9 @@ export class Pop3Connection implements Pop3Conn {
   };
 
   private readonly onTimeout = (): void => {
+    // Our own slow work (a login's password hash, a store call) is not client idleness;
+    // a client that stops reading in the middle of a reply is (the write waits on drain).
+    if (this.busy && !this.waitingDrain) return;
     // RFC 1939 §3: autologout closes without entering UPDATE.
     this.log.info('pop3 idle timeout');
     if (!this.busy) this.socket.write('-ERR [SYS/TEMP] Autologout; idle for too long\r\n');
@@ -383,20 +388,25 @@ export class Pop3Connection implements Pop3Conn {
   private async writeRaw(data: string | Buffer, socket: net.Socket = this.socket): Promise<void> {
     if (this.closed || socket.destroyed) throw new ConnectionClosed();
     if (!socket.write(data)) {
-      await new Promise<void>((resolve, reject) => {
-        const done = () => {
-          socket.off('drain', done);
-          socket.off('close', gone);
-          resolve();
-        };
-        const gone = () => {
-          socket.off('drain', done);
-          socket.off('close', gone);
-          reject(new ConnectionClosed());
-        };
-        socket.on('drain', done);
-        socket.on('close', gone);
-      });
+      this.waitingDrain = true;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const done = () => {
+            socket.off('drain', done);
+            socket.off('close', gone);
+            resolve();
+          };
+          const gone = () => {
+            socket.off('drain', done);
+            socket.off('close', gone);
+            reject(new ConnectionClosed());
+          };
+          socket.on('drain', done);
+          socket.on('close', gone);
+        });
+      } finally {
+        this.waitingDrain = false;
+      }
     }
   }
 }

@@ -195,6 +195,11 @@ export class Pop3Client {
     await this.waitFor(() => (this.ended ? true : undefined), timeoutMs);
   }
 
+  /** Stops reading from the socket (a client that stalls in the middle of a reply). */
+  pauseReading(): void {
+    this.socket.pause();
+  }
+
   /** Drops the connection without QUIT. */
   destroy(): void {
     this.socket.destroy();
