@@ -3,6 +3,7 @@
 // nodemailer / a raw socket as the sending MTA on 127.0.0.1. Each case asserts the
 // headers written into the delivered file and where it ended up (INBOX, Junk, or
 // refused with the code).
+import dgram from 'node:dgram';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
@@ -229,6 +230,37 @@ describe('port 25 with inbound checks', () => {
     } finally {
       c.close();
       dns.remove('1.0.0.127.bl.test');
+    }
+  });
+});
+
+describe('port 25 with a dead DNS server', () => {
+  it('the session is delayed by at most the check timeouts, then the message gets 451 (never hangs)', async () => {
+    const sink = dgram.createSocket('udp4'); // receives queries, never answers
+    await new Promise<void>((r) => sink.bind(0, '127.0.0.1', () => r()));
+    const dead = await startTestServer({
+      configure: (c) => {
+        c.hostname = OUR_HOST;
+        c.dns.servers = [`127.0.0.1:${sink.address().port}`];
+        c.dns.timeoutMs = 1000;
+        c.checks.timeoutMs = 1500;
+      },
+    });
+    try {
+      await dead.addAccount(RCPT);
+      const started = Date.now();
+      const tr = nodemailer.createTransport({ host: '127.0.0.1', port: dead.port('smtp'), secure: false, ignoreTLS: true, name: 'client.sender.test' });
+      const err = await tr.sendMail({ envelope: { from: 'a@pass.test', to: [RCPT] }, raw: message({ from: 'a@pass.test' }) }).then(
+        () => undefined,
+        (e: { responseCode?: number; response?: string }) => e,
+      );
+      tr.close();
+      expect(err?.responseCode).toBe(451);
+      expect(err?.response).toMatch(/^451 4\.7\.0 /);
+      expect(Date.now() - started).toBeLessThan(15_000); // a bound against hanging, not a speed target
+    } finally {
+      await dead.close();
+      sink.close();
     }
   });
 });
