@@ -14,6 +14,7 @@ import { dbPath, openDb } from './db/index.js';
 import { createResolver } from './dns/resolver.js';
 import { createLogger, type Logger } from './log.js';
 import { startAcme, type AcmeManager } from './acme/index.js';
+import { registerAutoconfig } from './http/autoconfig.js';
 import { startHttp, type HttpListener } from './http/index.js';
 import { analyzeMessage } from './imap/mime/analyze.js';
 import { startImap } from './imap/server.js';
@@ -78,7 +79,15 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
 
   let http: HttpListener | undefined;
   const starters: Array<[string, number, Starter]> = [
-    ['http', config.ports.http, async (c, port, host) => (http = await startHttp(c, { port, host }))],
+    [
+      'http',
+      config.ports.http,
+      async (c, port, host) => {
+        http = await startHttp(c, { port, host });
+        registerAutoconfig(http.routes, c);
+        return http;
+      },
+    ],
     ['smtp', config.ports.smtp, (c, port, host) => startInbound(c, { port, host, checks })],
     ['submission', config.ports.submission, (c, port, host) => startSubmission(c, { port, host })],
     ['submissions', config.ports.submissions, (c, port, host) => startSubmission(c, { port, host, implicitTls: true })],

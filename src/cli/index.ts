@@ -16,6 +16,7 @@ import { queueCommands } from './commands/queue.js';
 import { helpCommand } from './commands/help.js';
 import { reindexCommands } from './commands/reindex.js';
 import { serveCommands } from './commands/serve.js';
+import { setupCommands } from './commands/setup.js';
 import { tlsCommands } from './commands/tls.js';
 import { CliContext, CliError, type CliIo } from './context.js';
 import type { Command, OptionSpec, ParsedOptions } from './types.js';
@@ -30,6 +31,7 @@ export const GLOBAL_OPTIONS: OptionSpec[] = [
 
 export const COMMANDS: Command[] = [
   ...serveCommands,
+  ...setupCommands,
   ...domainCommands,
   ...accountCommands,
   ...aliasCommands,
