@@ -65,6 +65,7 @@ export async function startPop3(ctx: ServerContext, opts: Pop3ListenOptions): Pr
   };
 
   let server: net.Server;
+  let offReload: (() => void) | undefined;
   if (opts.implicitTls) {
     const tserver = tls.createServer({ ...ctx.tls.serverOptions() });
     tserver.on('connection', (raw: net.Socket) => {
@@ -76,6 +77,9 @@ export async function startPop3(ctx: ServerContext, opts: Pop3ListenOptions): Pr
       serve(socket, true);
     });
     tserver.on('tlsClientError', (err) => log.debug({ err: err.message }, 'pop3s handshake failed'));
+    // Clients that send no SNI (connecting by IP address) get the server's default
+    // context, not the SNI callback's: replace it too when the certificate changes.
+    offReload = ctx.tls.onReload(() => tserver.setSecureContext({ ...ctx.tls.serverOptions() }));
     server = tserver;
   } else {
     server = net.createServer((socket) => {
@@ -100,6 +104,7 @@ export async function startPop3(ctx: ServerContext, opts: Pop3ListenOptions): Pr
     name,
     port,
     async close(graceMs = 5000): Promise<void> {
+      offReload?.();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       const all = [...conns];
       for (const c of all) c.shutdown();

@@ -3,10 +3,12 @@
 // IMAP identity and stability across restarts, STLS/implicit TLS and the plaintext
 // rule, limits (line length, bad commands, idle timeout, auth delay, per-IP).
 import { randomBytes } from 'node:crypto';
+import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImapFlow } from 'imapflow';
 import { startImap } from '../../src/imap/server.js';
 import { startPop3 } from '../../src/pop3/server.js';
+import { makeSelfSigned } from '../../src/tls/index.js';
 import type { StoreChange, Uid } from '../../src/store/types.js';
 import { Pop3Client } from '../helpers/pop3-client.js';
 import { message, startPop3Env, type Pop3Env } from './env.js';
@@ -348,6 +350,40 @@ describe('POP3 limits', () => {
     const st = await c.status();
     expect(st).toMatchObject({ ok: false, code: 'SYS/TEMP' });
     await c.waitClosed();
+  });
+});
+
+describe('POP3 certificate reload', () => {
+  it('a new certificate applies to new pop3s and STLS connections, with and without SNI', async () => {
+    const env = await startPop3Env();
+    try {
+      const peer = async (connect: () => Promise<tls.TLSSocket>) => {
+        const s = await connect();
+        const fp = s.getPeerX509Certificate()?.fingerprint256;
+        s.destroy();
+        return fp;
+      };
+      const implicit = (servername?: string) => () =>
+        new Promise<tls.TLSSocket>((resolve, reject) => {
+          const s = tls.connect({ host: env.host, port: env.pop3s, rejectUnauthorized: false, ...(servername ? { servername } : {}) }, () => resolve(s));
+          s.once('error', reject);
+        });
+      const stls = async () => {
+        const c = await env.connect();
+        await c.startTls();
+        return (c as unknown as { socket: tls.TLSSocket }).socket;
+      };
+      const before = env.t.ctx.tls.describe().fingerprint256;
+      expect(await peer(implicit())).toBe(before);
+      env.t.ctx.tls.setCertificate(makeSelfSigned('renewed.example.test'));
+      const after = env.t.ctx.tls.describe().fingerprint256;
+      expect(after).not.toBe(before);
+      expect(await peer(implicit())).toBe(after); // no SNI (IP address)
+      expect(await peer(implicit('localhost'))).toBe(after); // SNI
+      expect(await peer(stls)).toBe(after);
+    } finally {
+      await env.close();
+    }
   });
 });
 
