@@ -57,7 +57,7 @@ async function run(name: string, fn: (i: number) => Promise<void>): Promise<void
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'bench-store-'));
 try {
-  const store = new MaildirStore({ dataRoot: root });
+  const store = new MaildirStore({ dataRoot: root, fsync: process.env.BENCH_NO_FSYNC !== "1" });
   const accounts = Array.from({ length: ACCOUNTS }, (_, i) => `user${i}@example.test`);
   for (const a of accounts) await store.ensureAccount(a);
   const spool = path.join(root, 'spool');

@@ -554,4 +554,25 @@ describe('change bus', () => {
     expect((await store.getMailbox(A, 'INBOX')).recent).toBe(0);
     void (0 as unknown as MailboxId);
   });
+
+  it('opens and flag changes racing with deliveries neither lose nor duplicate messages', async () => {
+    const id = (await store.getMailbox(A, 'INBOX')).id;
+    const deliveries = Promise.all(Array.from({ length: 120 }, (_, i) => store.deliver([{ account: A }, { account: A, mailbox: 'Archive' }], { data: MSG(i) })));
+    const racing = (async () => {
+      for (let i = 0; i < 15; i++) {
+        const snap = await store.openMailbox(A, 'INBOX');
+        if (snap.messages.length) await store.updateFlags(A, id, [snap.messages[0].uid], i % 2 ? 'add' : 'remove', ['\\Seen']);
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    const [res] = await Promise.all([deliveries, racing]);
+    const snap = await store.openMailbox(A, 'INBOX');
+    expect(snap.messages.map((m) => m.uid)).toEqual(res.map((r) => r[0].uid).sort((x, y) => x - y));
+    expect(new Set(snap.messages.map((m) => m.uid)).size).toBe(120);
+    expect(await files(path.join(acctDir(), 'cur'))).toHaveLength(120);
+    expect(await files(path.join(acctDir(), 'new'))).toEqual([]);
+    expect(await store.usage(A)).toEqual({ bytes: 2 * Array.from({ length: 120 }, (_, i) => MSG(i).length).reduce((x, y) => x + y), messages: 240 });
+    const rep = await store.reindex(A);
+    expect(rep).toMatchObject({ added: 0, removed: 0, messages: 240 });
+  });
 });

@@ -20,10 +20,13 @@
  *   `inflight` so a concurrent scan does not index them twice.
  * - Cheap open (Dovecot maildir-sync.c idea): new/ is always listed (it is emptied into
  *   cur/ at every open, so it stays small); cur/ is listed only when its mtime differs
- *   from the one stored after the last full scan, or when that mtime was less than a
- *   second old when stored (file-system timestamps are coarse; Dovecot's
- *   MAILDIR_SYNC_SECS). Our own changes to cur/ update the stored mtime only if it was
- *   current before the change, so changes by other tools are never masked.
+ *   from the one stored after the last full scan. Our own changes to cur/ update the
+ *   stored mtime only if it was current before the change, so earlier changes by other
+ *   tools are not masked. On file systems with whole-second timestamps an mtime less
+ *   than a second old is not trusted (Dovecot's MAILDIR_SYNC_SECS); with sub-second
+ *   timestamps a change by another tool within the same clock tick as one of ours can
+ *   go unnoticed until the next change or `reindex` (a missing file is still found:
+ *   readMessage rescans on ENOENT).
  */
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
@@ -429,7 +432,12 @@ export class MaildirStore implements MailStore {
 
   private async storeCurMtime(a: Acct, mailboxId: number, cur: string, known?: bigint): Promise<void> {
     const m = known ?? (await stat(cur, { bigint: true })).mtimeNs;
-    const fresh = Date.now() - Number(m / 1_000_000n) < MTIME_TRUST_MS;
+    // On a file system with whole-second timestamps a later change in the same second
+    // would keep this mtime: do not trust it yet (rescan once more). With sub-second
+    // timestamps (ext4, xfs, btrfs, tmpfs) only a change within the same clock tick
+    // (a few ms) as ours could hide; that window is accepted.
+    const secondsOnly = m % 1_000_000_000n === 0n;
+    const fresh = secondsOnly && Date.now() - Number(m / 1_000_000n) < MTIME_TRUST_MS;
     this.q(a, 'UPDATE mailboxes SET cur_mtime = ? WHERE id = ?').run(fresh ? null : String(m), mailboxId);
   }
 
@@ -731,11 +739,15 @@ export class MaildirStore implements MailStore {
     const used = new Set(this.q(a, 'SELECT uid FROM messages WHERE mailbox_id = ?').pluck().all(mb.id) as number[]);
     for (const [, [mid, uid]] of a.inflight) if (mid === mb.id) used.add(uid);
     const plan = found
-      .map((f) => ({ ...f, base: baseOf(f.name), bits: f.inNew ? 0 : bitsOfLetters(infoOf(f.name)), uid: 0 }))
-      .sort((x, y) => (fieldsOf(x.base).uid ?? MAX_UID) - (fieldsOf(y.base).uid ?? MAX_UID) || (x.name < y.name ? -1 : 1));
+      .map((f) => {
+        const base = baseOf(f.name);
+        const fields = fieldsOf(base);
+        return { ...f, base, fields, bits: f.inNew ? 0 : bitsOfLetters(infoOf(f.name)), uid: 0 };
+      })
+      .sort((x, y) => (x.fields.uid ?? MAX_UID) - (y.fields.uid ?? MAX_UID) || (x.name < y.name ? -1 : 1));
     let maxKept = 0;
     for (const p of plan) {
-      const u = fieldsOf(p.base).uid;
+      const u = p.fields.uid;
       if (u !== undefined && !used.has(u)) {
         p.uid = u;
         used.add(u);
@@ -756,7 +768,7 @@ export class MaildirStore implements MailStore {
       if (!st.isFile()) return undefined;
       const target = curName(withUid(p.base, p.uid), p.bits);
       if (target !== p.name || p.inNew) await rename(from, path.join(dir, 'cur', target));
-      const size = fieldsOf(p.base).size ?? st.size;
+      const size = p.fields.size ?? st.size;
       const meta = await this.analyze({ path: path.join(dir, 'cur', target) });
       return { p, target, size, date: st.mtimeMs, meta };
     });
