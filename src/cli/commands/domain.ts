@@ -21,10 +21,16 @@ export interface DomainSetupResult {
  */
 export async function addDomainWithDefaults(ctx: CliContext, name: string): Promise<DomainSetupResult> {
   const repo = await ctx.accounts();
-  const domain = repo.addDomain(name);
-  // Every domain signs its mail from the start (RFC 6376): an RSA-2048 key; `dkim show`
-  // prints the record to publish.
-  ensureDomainKey(ctx.db(), domain.name);
+  const db = ctx.db();
+  // One transaction: a domain never exists without its defaults (nested transactions
+  // become savepoints in better-sqlite3).
+  const domain = db.transaction(() => {
+    const d = repo.addDomain(name);
+    // Every domain signs its mail from the start (RFC 6376): an RSA-2048 key; `dkim show`
+    // prints the record to publish.
+    ensureDomainKey(db, d.name);
+    return d;
+  }).immediate();
   return { domain, notes: [] };
 }
 
