@@ -251,16 +251,18 @@ export interface ConnectionVerdict {
 
 /**
  * At connect: FCrDNS of the client, then the configured DNSBL zones (none by default;
- * trusted networks skip them). DNS failures never refuse a client here: an unanswered
+ * trusted networks skip them). Nothing when checks are disabled. DNS failures never refuse a client here: an unanswered
  * blocklist counts as "not listed" (fail open, as every MTA does for DNSBLs).
  */
 export async function checkConnection(ctx: ServerContext, input: { remoteAddress: string }): Promise<ConnectionVerdict> {
+  // checks.enabled = false: no DNS at all on port 25 (no FCrDNS either).
+  if (!ctx.config.checks.enabled) return {};
   const ip = plainIp(input.remoteAddress);
   const timeout = ctx.config.checks.timeoutMs;
   const out: ConnectionVerdict = {};
   const zones = ctx.config.checks.dnsblZones;
   const listed =
-    ctx.config.checks.enabled && zones.length > 0 && !isTrusted(ctx, ip)
+    zones.length > 0 && !isTrusted(ctx, ip)
       ? withTimeout(dnsblLookup(ctx, ip, zones), timeout, 'dnsbl').catch(() => undefined)
       : Promise.resolve(undefined);
   out.fcrdns = await withTimeout(fcrdns(ctx, ip), timeout, 'fcrdns').catch(() => undefined);

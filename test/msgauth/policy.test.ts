@@ -314,6 +314,7 @@ describe('connection checks', () => {
     try {
       expect(await checkConnection(makeCtx(), { remoteAddress: '127.0.0.1' })).toEqual({ fcrdns: 'mail.client.test' });
       expect((await checkConnection(makeCtx(), { remoteAddress: '::ffff:127.0.0.1' })).fcrdns).toBe('mail.client.test');
+      expect(await checkConnection(makeCtx({ enabled: false }), { remoteAddress: '127.0.0.1' })).toEqual({});
       dns.set('mail.client.test', 'A', ['192.0.2.200']);
       expect((await checkConnection(makeCtx(), { remoteAddress: '127.0.0.1' })).fcrdns).toBeUndefined();
     } finally {
