@@ -279,7 +279,7 @@ function tokenize(s: string, literals: Buffer[]): Value[] {
           i++;
         }
       } else {
-        const m = /^[^ ()"]+(?:\[[^\]]*\](?:<\d+>)?)?/.exec(s.slice(i));
+        const m = /^[^ ()"[]+(?:\[[^\]]*\](?:<\d+>)?)?/.exec(s.slice(i)) ?? /^[^ ()"]+/.exec(s.slice(i));
         const a = m ? m[0] : c;
         i += a.length;
         if (/^\d+$/.test(a) && a.length < 16) out.push(Number(a));
