@@ -165,6 +165,8 @@ const dmarc: Check<CheckState> = {
   async run(s) {
     const a = s.auth!;
     if (a.dmarc.result !== 'fail') return undefined;
+    // todo: let a passing ARC chain from a configured trusted sealer override a DMARC fail
+    // (RFC 8617 §7.2 local policy; needs a trusted-sealers config list, none yet)
     let policy = a.dmarc.policy ?? 'none';
     // RFC 7489 §6.6.4: mail outside the pct sample gets the next weaker policy.
     if (a.dmarc.pct < 100 && Math.random() * 100 >= a.dmarc.pct) {
