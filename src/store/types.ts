@@ -51,8 +51,9 @@ export interface MessageMeta {
 }
 
 export interface MailboxSnapshot {
+  /** `recent` here is the number of messages this open moved out of new/ (this session's \Recent). */
   mailbox: MailboxInfo;
-  /** Ascending by UID. */
+  /** Ascending by UID; without envelope/bodyStructure (use fetchMeta for those). */
   messages: MessageMeta[];
 }
 
@@ -182,7 +183,12 @@ export interface MailStore {
   /**
    * Durable delivery of one message to several mailboxes (SMTP), stored once per
    * mailbox with hard links where possible. Every target is written and fsynced before
-   * this resolves; on failure nothing partial is left in any mailbox.
+   * this resolves; on failure nothing partial is left in any mailbox. Results come in
+   * target order after de-duplication (same account + mailbox once; a missing mailbox
+   * counts as INBOX). Quota is checked for every account first: StoreError('overQuota')
+   * with `account` set names the first one over quota, and nothing is stored for anyone
+   * (the caller may retry without that recipient). A {path} source stays the caller's
+   * (it is hard-linked, never moved or removed).
    */
   deliver(targets: DeliveryTarget[], source: MessageSource, opts?: { flags?: string[]; internalDate?: Date }): Promise<DeliveryResult[]>;
 
@@ -194,7 +200,10 @@ export interface MailStore {
     flags: string[],
     opts?: { unchangedSince?: number },
   ): Promise<{ changed: FlagChange[]; failed: Uid[] }>;
-  /** Removes the given UIDs (or all \Deleted ones when uids is omitted); returns the removed UIDs. */
+  /**
+   * Removes the given UIDs whatever their flags (POP3 DELE; IMAP UID EXPUNGE filters on
+   * \Deleted itself), or all \Deleted ones when uids is omitted; returns the removed UIDs.
+   */
   expunge(account: AccountId, mailboxId: MailboxId, uids?: Uid[]): Promise<Uid[]>;
   copy(account: AccountId, from: MailboxId, uids: Uid[], to: string): Promise<UidMapping>;
   move(account: AccountId, from: MailboxId, uids: Uid[], to: string): Promise<UidMapping>;

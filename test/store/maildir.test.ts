@@ -132,6 +132,18 @@ describe('accounts and mailboxes', () => {
     expect(await readdir(root)).toEqual(['maildir']);
   });
 
+  it('removes an account with its Maildir and index; a later delivery starts afresh', async () => {
+    await store.deliver([{ account: B }], { data: MSG(1) });
+    expect((await stat(path.join(acctDir(B), 'index.sqlite'))).isFile()).toBe(true);
+    await store.removeAccount(B);
+    await expect(stat(acctDir(B))).rejects.toThrow();
+    expect((await stat(acctDir(A))).isDirectory()).toBe(true);
+    await store.removeAccount(B);
+    const [d] = await store.deliver([{ account: B }], { data: MSG(2) });
+    expect(d.uid).toBe(1);
+    expect((await store.getMailbox(B, 'INBOX')).uidValidity).toBeGreaterThan(0);
+  });
+
   it('keeps subscriptions', async () => {
     await store.createMailbox(A, 'Lists');
     expect((await store.getMailbox(A, 'Lists')).subscribed).toBe(false);
