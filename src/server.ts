@@ -77,6 +77,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     filterHeader: (c, header) => stripForgedAuthResults(header, c.config.hostname).header,
   };
 
+  const listeners = new Map<string, Listener>();
   let http: HttpListener | undefined;
   const starters: Array<[string, number, Starter]> = [
     [
@@ -84,7 +85,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       config.ports.http,
       async (c, port, host) => {
         http = await startHttp(c, { port, host });
-        registerAutoconfig(http.routes, c);
+        registerAutoconfig(http.routes, c, (name) => listeners.get(name)?.port ?? config.ports[name]);
         return http;
       },
     ],
@@ -97,7 +98,6 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     ['pop3s', config.ports.pop3s, (c, port, host) => startPop3(c, { port, host, implicitTls: true })],
   ];
 
-  const listeners = new Map<string, Listener>();
   let acme: AcmeManager | undefined;
   // The queue runs before the listeners open: submission and forwarding aliases need it.
   const queue: QueueRunner = startQueue(ctx);

@@ -131,11 +131,8 @@ export function appleMobileconfig(address: string, hostname: string, ports: Clie
   );
 }
 
-/** The ports clients should use: the configured ones (development ports in the dev profile). */
-export function clientPorts(ctx: Pick<ServerContext, 'config'>): ClientPorts {
-  const p = ctx.config.ports;
-  return { imaps: p.imaps, imap: p.imap, pop3s: p.pop3s, submissions: p.submissions, submission: p.submission };
-}
+/** Which port a listener is on: the bound one when running, else the configured one. */
+export type PortOf = (name: keyof ClientPorts) => number;
 
 function hostDomain(req: IncomingMessage, prefix: string): string | undefined {
   const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
@@ -154,8 +151,12 @@ async function readBody(req: IncomingMessage, max = 64 * 1024): Promise<string> 
 }
 
 /** Registers the autoconfig, autodiscover, mobileconfig and MTA-STS routes. */
-export function registerAutoconfig(routes: HttpRoutes, ctx: Pick<ServerContext, 'config' | 'accounts'>): void {
+export function registerAutoconfig(routes: HttpRoutes, ctx: Pick<ServerContext, 'config' | 'accounts'>, portOf?: PortOf): void {
   const { config, accounts } = ctx;
+  const clientPorts = (): ClientPorts => {
+    const get: PortOf = portOf ?? ((name) => config.ports[name]);
+    return { imaps: get('imaps'), imap: get('imap'), pop3s: get('pop3s'), submissions: get('submissions'), submission: get('submission') };
+  };
   const localDomain = (raw: string | undefined): string | undefined => {
     if (!raw) return undefined;
     try {
@@ -171,7 +172,7 @@ export function registerAutoconfig(routes: HttpRoutes, ctx: Pick<ServerContext, 
     const email = url.searchParams.get('emailaddress') ?? undefined;
     const domain = localDomain(email ? email.slice(email.lastIndexOf('@') + 1) : hostDomain(req, 'autoconfig.'));
     if (!domain) return notFound(res);
-    sendText(res, 200, thunderbirdConfig(domain, config.hostname, clientPorts(ctx)), 'application/xml; charset=utf-8');
+    sendText(res, 200, thunderbirdConfig(domain, config.hostname, clientPorts()), 'application/xml; charset=utf-8');
   };
   routes.add('GET', '/mail/config-v1.1.xml', (req, res, m) => thunderbird(req, res, m.url));
   routes.add('GET', '/.well-known/autoconfig/mail/config-v1.1.xml', (req, res, m) => thunderbird(req, res, m.url));
@@ -191,7 +192,7 @@ export function registerAutoconfig(routes: HttpRoutes, ctx: Pick<ServerContext, 
       if (!(err instanceof AddressError)) throw err;
     }
     if (!address || !localDomain(address.slice(address.lastIndexOf('@') + 1))) return notFound(res);
-    sendText(res, 200, autodiscoverResponse(address, config.hostname, clientPorts(ctx)), 'application/xml; charset=utf-8');
+    sendText(res, 200, autodiscoverResponse(address, config.hostname, clientPorts()), 'application/xml; charset=utf-8');
   };
   for (const path of ['/autodiscover/autodiscover.xml', '/Autodiscover/Autodiscover.xml']) routes.add('POST', path, autodiscover);
 
@@ -205,7 +206,7 @@ export function registerAutoconfig(routes: HttpRoutes, ctx: Pick<ServerContext, 
     }
     if (!address || !localDomain(address.slice(address.lastIndexOf('@') + 1))) return notFound(res);
     res.setHeader('Content-Disposition', `attachment; filename="${address.replace(/[^A-Za-z0-9@._-]/g, '_')}.mobileconfig"`);
-    sendText(res, 200, appleMobileconfig(address, config.hostname, clientPorts(ctx)), 'application/x-apple-aspen-config; charset=utf-8');
+    sendText(res, 200, appleMobileconfig(address, config.hostname, clientPorts()), 'application/x-apple-aspen-config; charset=utf-8');
   });
 
   routes.add('GET', '/.well-known/mta-sts.txt', (req, res) => {
