@@ -24,8 +24,6 @@
  * unknown or malformed hash verifies as false; verifyPassword never throws.
  */
 import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import bcrypt from 'bcryptjs';
-import { argon2i, argon2id } from 'hash-wasm';
 
 /** Parameters for new hashes. */
 export const SCRYPT_PARAMS = { ln: 14, r: 8, p: 1 } as const;
@@ -145,6 +143,8 @@ async function verifyBcrypt(password: string, stored: string): Promise<boolean> 
   if (!m) return false;
   const cost = Number(m[2]);
   if (cost < 4 || cost > 31) return false;
+  // Loaded on first use: only imported accounts need it, and the CLI starts faster.
+  const { default: bcrypt } = await import('bcryptjs');
   const computed = await bcrypt.hash(password, stored.slice(0, 29));
   return safeEqual(Buffer.from(computed), Buffer.from(stored));
 }
@@ -167,6 +167,7 @@ async function verifyArgon2(password: string, stored: string): Promise<boolean> 
   const salt = Buffer.from(parts[i + 1]!, 'base64');
   const expected = Buffer.from(parts[i + 2]!, 'base64');
   if (salt.length < 8 || expected.length < 4) return false;
+  const { argon2i, argon2id } = await import('hash-wasm'); // on first use, as bcryptjs
   const fn = parts[1] === 'argon2id' ? argon2id : argon2i;
   const computed = await fn({
     password: Buffer.from(password, 'utf8'),
