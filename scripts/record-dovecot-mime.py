@@ -11,7 +11,10 @@ one record per item:
     <value bytes, exactly as on the wire (quoted strings, literals...)>\\n
 
 A tagged NO/BAD answer (e.g. BINARY of an unknown transfer encoding) is recorded as
-item name "!<requested item>" and the value is the tagged status text.
+item name "!<requested item>" and the value is the tagged status text ("DISCONNECTED"
+when Dovecot dropped the session, as it does for BINARY of invalid base64).
+
+MIME_FIXTURES=dir records the .eml files of another directory; DEBUG=1 shows Dovecot's log.
 
 Items: a fixed list for every message (DEFAULT_ITEMS) plus the lines of NAME.items
 (optional, one FETCH item per line, e.g. "BODY.PEEK[1.2.MIME]").
@@ -25,7 +28,7 @@ import sys
 import tempfile
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-FIXTURES = os.path.join(ROOT, 'test', 'fixtures', 'mime')
+FIXTURES = os.environ.get('MIME_FIXTURES') or os.path.join(ROOT, 'test', 'fixtures', 'mime')
 IMAP_BIN = '/usr/lib/dovecot/imap'
 
 DEFAULT_ITEMS = [
@@ -111,25 +114,38 @@ def record(name):
             for fn in filenames:
                 os.chmod(os.path.join(dirpath, fn), 0o666)
         env = {'USER': 'nobody', 'HOME': tmp, 'PATH': '/usr/bin:/bin'}
-        proc = subprocess.Popen([IMAP_BIN, '-c', conf], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
-        reader = Reader(proc.stdout)
+        stderr = None if os.environ.get('DEBUG') else subprocess.DEVNULL
+
+        def start():
+            proc = subprocess.Popen([IMAP_BIN, '-c', conf], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env)
+            reader = Reader(proc.stdout)
+            proc.stdin.write(b's SELECT INBOX\r\n')
+            proc.stdin.flush()
+            while not reader.response().startswith(b's '):
+                pass
+            return proc, reader
+
+        proc, reader = start()
         # One command at a time: Dovecot runs pipelined FETCHes in parallel.
         records = []
-        for i, item in enumerate(['SELECT'] + items):
+        for i, item in enumerate(items):
             tag = b't%d' % i
-            if i == 0:
-                proc.stdin.write(b't0 SELECT INBOX\r\n')
-            else:
-                proc.stdin.write(b'%s FETCH 1 (%s)\r\n' % (tag, item.encode('utf-8')))
+            proc.stdin.write(b'%s FETCH 1 (%s)\r\n' % (tag, item.encode('utf-8')))
             proc.stdin.flush()
             pending = []
-            while True:
-                resp = reader.response()
-                if resp.startswith(tag + b' '):
-                    break
-                if resp.startswith(b'* 1 FETCH ('):
-                    pending.append(resp)
-            if i == 0:
+            try:
+                while True:
+                    resp = reader.response()
+                    if resp.startswith(tag + b' '):
+                        break
+                    if resp.startswith(b'* 1 FETCH ('):
+                        pending.append(resp)
+            except EOFError:
+                # Dovecot drops the connection on some broken input (e.g. BINARY of
+                # invalid base64): record it and go on with a new session.
+                records.append(('!' + item, b'DISCONNECTED'))
+                proc.wait()
+                proc, reader = start()
                 continue
             status = resp[len(tag) + 1:-2]
             if status.startswith(b'OK'):

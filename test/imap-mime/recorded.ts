@@ -14,16 +14,18 @@ export interface Recorded {
   items: Map<string, Buffer>;
 }
 
-export function fixtureNames(): string[] {
-  return readdirSync(FIXTURES)
+export const RANDOM_FIXTURES = join(FIXTURES, 'random');
+
+export function fixtureNames(dir = FIXTURES): string[] {
+  return readdirSync(dir)
     .filter((f) => f.endsWith('.eml'))
     .map((f) => f.slice(0, -4))
     .sort();
 }
 
-export function loadRecorded(name: string): Recorded {
-  const eml = readFileSync(join(FIXTURES, name + '.eml'));
-  const data = readFileSync(join(FIXTURES, name + '.dovecot.txt'));
+export function loadRecorded(name: string, dir = FIXTURES): Recorded {
+  const eml = readFileSync(join(dir, name + '.eml'));
+  const data = readFileSync(join(dir, name + '.dovecot.txt'));
   const items = new Map<string, Buffer>();
   let pos = 0;
   while (pos < data.length) {

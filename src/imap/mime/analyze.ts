@@ -21,7 +21,7 @@
  */
 import type { Readable } from 'node:stream';
 import {
-  firstField,
+  lastField,
   nolf,
   parseAddressList,
   parseContentType,
@@ -31,7 +31,7 @@ import {
   parseLanguage,
   type HeaderField,
 } from './header.js';
-import type { BodyPart, Envelope, MessageAnalysis } from './types.js';
+import type { Address, BodyPart, Envelope, MessageAnalysis } from './types.js';
 
 /** Header bytes kept per part; longer headers are still measured, their tail ignored. */
 const MAX_HEADER_BYTES = 512 * 1024;
@@ -48,6 +48,8 @@ interface Frame {
   boundary: Buffer | null;
   /** Parent is multipart/digest: default type message/rfc822. */
   digestChild: boolean;
+  /** Child of a multipart. */
+  inMultipart: boolean;
   /** This frame is the root of a message (top level or inside message/rfc822). */
   isMessage: boolean;
   envelope?: Envelope;
@@ -90,14 +92,22 @@ function newPart(headerStart: number): BodyPart {
 }
 
 export function envelopeFromFields(fields: HeaderField[]): Envelope {
-  const raw = (name: string) => firstField(fields, name)?.value ?? null;
+  // Dovecot: a repeated field replaces the earlier one
+  const raw = (name: string) => lastField(fields, name)?.value ?? null;
   const str = (name: string) => {
     const v = raw(name);
     return v === null ? null : nolf(v);
   };
+  // Dovecot: addresses of repeated address fields are appended
   const addr = (name: string) => {
-    const f = firstField(fields, name);
-    return f ? parseAddressList(f.value) : null;
+    const lower = name.toLowerCase();
+    let out: Address[] | null = null;
+    for (const f of fields) {
+      if (f.name.toLowerCase() !== lower) continue;
+      const list = parseAddressList(f.value);
+      if (list) out = out ? out.concat(list) : list;
+    }
+    return out;
   };
   return {
     date: str('Date'),
@@ -114,11 +124,16 @@ export function envelopeFromFields(fields: HeaderField[]): Envelope {
 }
 
 /** Fills the Content-* fields of a part from its header (RFC 2045 §5, §6, §7, §8; RFC 2183; RFC 3282; RFC 2557; RFC 1864). */
-function applyContentHeaders(part: BodyPart, fields: HeaderField[], digestChild: boolean): void {
+function applyContentHeaders(part: BodyPart, fields: HeaderField[], digestChild: boolean, inMultipart: boolean): void {
   let sawType = false;
+  // Dovecot: a part is MIME if it is inside a multipart or has MIME-Version or
+  // Content-Type; the other Content-* fields of a non-MIME part are ignored.
+  const isMime =
+    inMultipart || fields.some((f) => /^(mime-version|content-type)$/i.test(f.name));
   for (const f of fields) {
     const name = f.name.toLowerCase();
     if (!name.startsWith('content-')) continue;
+    if (!isMime) continue;
     switch (name) {
       case 'content-type': {
         if (sawType) break;
@@ -130,7 +145,7 @@ function applyContentHeaders(part: BodyPart, fields: HeaderField[], digestChild:
         break;
       }
       case 'content-transfer-encoding':
-        if (part.encoding === null) part.encoding = parseEncoding(f.value);
+        if (part.encoding === null) part.encoding = parseEncoding(f.value) || null;
         break;
       case 'content-id':
         if (part.id === null) part.id = nolf(f.value);
@@ -210,6 +225,7 @@ export class MimeScanner {
       state: 'header',
       boundary: null,
       digestChild,
+      inMultipart: !isMessage,
       isMessage,
       headerChunks: [],
       headerBytes: 0,
@@ -362,7 +378,8 @@ export class MimeScanner {
     const top = this.stack[this.stack.length - 1];
     let end: Pos = this.prevEndPhys < 0 ? lineStart : { phys: this.prevEndPhys, virt: this.prevEndVirt, lf: this.prevEndLf };
     if (top !== m && top.state === 'epilogue' && top.epilogueStart && end.phys < top.epilogueStart.phys) end = top.epilogueStart;
-    while (this.stack[this.stack.length - 1] !== m) this.closeTop(end, lineStart);
+    // a parent never ends before its child (a child's header keeps its blank line)
+    while (this.stack[this.stack.length - 1] !== m) end = this.closeTop(end, lineStart);
     if (close) {
       m.state = 'epilogue';
       m.epilogueStart = next;
@@ -378,7 +395,7 @@ export class MimeScanner {
     f.headerChunks = [];
     const fields = parseHeaderBlock(buf);
     if (f.isMessage) f.envelope = envelopeFromFields(fields);
-    applyContentHeaders(f.part, fields, f.digestChild);
+    applyContentHeaders(f.part, fields, f.digestChild, f.inMultipart);
     f.part.bodyStart = bodyStart.phys;
     f.part.headerSize = bodyStart.virt - f.vHeaderStart;
     f.vBodyStart = bodyStart.virt;
@@ -402,13 +419,13 @@ export class MimeScanner {
   }
 
   /** Closes the innermost open part: its body ends at `end` (not before its body start). */
-  private closeTop(end: Pos, lineStart: Pos): void {
+  private closeTop(end: Pos, lineStart: Pos): Pos {
     const f = this.stack[this.stack.length - 1];
     if (f.state === 'header') {
       // header cut short by a boundary or EOF: it ends where the boundary line starts
       this.finishHeader(f, lineStart);
       // a message/rfc822 part now has an (empty) inner message open: close it first
-      if (this.stack[this.stack.length - 1] !== f) this.closeTop(end, lineStart);
+      if (this.stack[this.stack.length - 1] !== f) end = this.closeTop(end, lineStart);
     }
     this.stack.pop();
     const p = f.part;
@@ -426,6 +443,7 @@ export class MimeScanner {
     if (f.isMessage && parent && parent.part.type.toLowerCase() === 'message' && !parent.part.message) {
       parent.part.message = { envelope: f.envelope!, body: p };
     }
+    return e;
   }
 }
 

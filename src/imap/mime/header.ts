@@ -80,6 +80,13 @@ export function nolf(value: string): string {
   return value.replace(/[\r\n]/g, '');
 }
 
+/** The last field with this name (case-insensitive), or undefined. */
+export function lastField(fields: HeaderField[], name: string): HeaderField | undefined {
+  const lower = name.toLowerCase();
+  for (let i = fields.length - 1; i >= 0; i--) if (fields[i].name.toLowerCase() === lower) return fields[i];
+  return undefined;
+}
+
 /** Value of the first field with this name (case-insensitive), or undefined. */
 export function firstField(fields: HeaderField[], name: string): HeaderField | undefined {
   const lower = name.toLowerCase();
@@ -584,8 +591,13 @@ function parseNameAddr(p: Rfc822Parser): Address | null {
     }
   }
   p.skipLwsp();
-  const close = p.s.indexOf('>', p.pos);
-  p.pos = close < 0 ? p.s.length : close + 1;
+  if (p.peek() !== 0x3e) {
+    // Dovecot: a broken angle-addr keeps what was parsed and marks the domain
+    const close = p.s.indexOf('>', p.pos);
+    p.pos = close < 0 ? p.s.length : close + 1;
+    return { name, route, mailbox, host: 'SYNTAX_ERROR' };
+  }
+  p.pos++;
   return { name, route, mailbox, host };
 }
 

@@ -347,14 +347,12 @@ export function filterHeader(header: Buffer, names: string[], not: boolean, hadB
   const wanted = new Set(names.map((n) => n.toLowerCase()));
   const out: Buffer[] = [];
   for (const f of parseHeaderBlock(header)) {
-    if (wanted.has(f.name.toLowerCase()) !== not) {
-      let raw = toCrlf(f.raw);
-      if (raw.length < 2 || raw[raw.length - 1] !== 10) raw = Buffer.concat([raw, CRLF]); // last line without a break
-      out.push(raw);
-    }
+    if (wanted.has(f.name.toLowerCase()) !== not) out.push(toCrlf(f.raw));
   }
-  // Dovecot: the empty line is added when the header had one or anything was selected
-  if (hadBlankLine || out.length > 0) out.push(CRLF);
+  // Dovecot: the empty line is added when the header had one, or when something was
+  // selected and it ends with a line break (a header cut by EOF mid-line stays as is)
+  const last = out.length > 0 ? out[out.length - 1] : null;
+  if (hadBlankLine || (last !== null && last[last.length - 1] === 10)) out.push(CRLF);
   return Buffer.concat(out);
 }
 
