@@ -237,7 +237,22 @@ export class MaildirStore implements MailStore {
     a.refs--;
     this.cache.set(account, a);
     this.evict();
+    await this.cleanTmp(a).catch((err: unknown) => this.log?.warn({ err, account }, 'cleaning tmp/ failed'));
     return a;
+  }
+
+  /**
+   * Maildir: files in tmp/ untouched for 36 hours are leftovers of interrupted writes
+   * (a crash before the link); `.deleted-*` are mailboxes whose removal was interrupted.
+   */
+  private async cleanTmp(a: Acct): Promise<void> {
+    const tmp = path.join(a.root, 'tmp');
+    const cutoff = Date.now() - 36 * 3600_000;
+    for (const e of await readdir(tmp, { withFileTypes: true })) {
+      const p = path.join(tmp, e.name);
+      if (e.isDirectory() && e.name.startsWith('.deleted-')) await rm(p, { recursive: true, force: true });
+      else if (e.isFile() && (await stat(p)).mtimeMs < cutoff) await unlink(p).catch(() => undefined);
+    }
   }
 
   /** First open of an account index: index what is on disk (an imported or orphaned Maildir), then add the special-use folders. */
@@ -1299,9 +1314,31 @@ function metaOf(r: Pick<MessageRow, 'uid' | 'flags' | 'keywords' | 'modseq' | 's
     size: r.size,
     internalDate: new Date(r.internal_date),
   };
+  // Parsed on first use: FETCH FLAGS or SEARCH on flags over 100 000 messages should
+  // not pay for JSON.parse of every cached envelope.
   if (withStructure) {
-    if (r.envelope) m.envelope = JSON.parse(r.envelope);
-    if (r.body_structure) m.bodyStructure = JSON.parse(r.body_structure);
+    if (r.envelope) lazyJson(m, 'envelope', r.envelope);
+    if (r.body_structure) lazyJson(m, 'bodyStructure', r.body_structure);
   }
   return m;
+}
+
+function lazyJson(m: MessageMeta, key: 'envelope' | 'bodyStructure', json: string): void {
+  let value: unknown;
+  let parsed = false;
+  Object.defineProperty(m, key, {
+    enumerable: true,
+    configurable: true,
+    get() {
+      if (!parsed) {
+        value = JSON.parse(json);
+        parsed = true;
+      }
+      return value;
+    },
+    set(v: unknown) {
+      value = v;
+      parsed = true;
+    },
+  });
 }
