@@ -26,8 +26,7 @@ export function makeTestCa(dir: string): TestCa {
     rootPem: readFileSync(path.join(dir, 'root.pem'), 'utf8'),
     intermediatePem,
     leaf(names, tag) {
-      // RSA leaf: the cipher list covers ECDHE-RSA and ECDHE-ECDSA alike.
-      ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${tag}.key`, '-out', `${tag}.csr`, '-subj', `/CN=${names[0]}`);
+      ssl('req', ...ec, '-keyout', `${tag}.key`, '-out', `${tag}.csr`, '-subj', `/CN=${names[0]}`);
       writeFileSync(path.join(dir, `${tag}.ext`), `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\nextendedKeyUsage=serverAuth\n`);
       ssl('x509', '-req', '-in', `${tag}.csr`, '-CA', 'int.pem', '-CAkey', 'int.key', '-CAcreateserial', '-out', `${tag}.pem`, '-days', '2', '-extfile', `${tag}.ext`);
       const leafPem = readFileSync(path.join(dir, `${tag}.pem`), 'utf8');
