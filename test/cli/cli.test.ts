@@ -1,6 +1,6 @@
 // The setup CLI as a user runs it: the real binary, a temp data root, exit codes,
 // one-line errors, --json output, and the database state it leaves behind.
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AccountsRepo } from '../../src/accounts/repo.js';
@@ -240,6 +240,21 @@ describe('alias', { timeout: 120_000 }, () => {
       expect(oneErrorLine(r)).toContain(msg);
     }
     expect(ok(await t.cli(['alias', 'list', '--json'])).stdout).toBe(before);
+  });
+});
+
+describe('reindex', { timeout: 120_000 }, () => {
+  it('picks up a file another tool dropped into new/, for one account or all', async () => {
+    await seed(async (repo) => {
+      repo.addDomain('example.test');
+      await repo.addAccount('bob@example.test', 'pw');
+    });
+    writeFileSync(path.join(t.dir, 'maildir', 'example.test', 'bob', 'new', '1700000000.M1P1.othertool'), 'Subject: dropped\r\n\r\nhello\r\n');
+    expect(ok(await t.cli(['reindex', 'bob@example.test'])).stdout).toMatch(/^bob@example\.test: \d+ mailbox\(es\), 1 message\(s\), 1 added, 0 removed\n$/);
+    expect(ok(await t.cli(['reindex'])).stdout).toMatch(/1 message\(s\), 0 added, 0 removed/);
+    const r = await t.cli(['reindex', 'nobody@example.test']);
+    expect(r.code).toBe(1);
+    expect(oneErrorLine(r)).toContain('unknown account');
   });
 });
 
