@@ -69,6 +69,11 @@ export class Pop3Client {
     w?.();
   }
 
+  /** The TLS socket after STLS or on an implicit-TLS connection. */
+  get tlsSocket(): tls.TLSSocket | undefined {
+    return this.socket instanceof tls.TLSSocket ? this.socket : undefined;
+  }
+
   get secure(): boolean {
     return this.socket instanceof tls.TLSSocket && this.socket.encrypted;
   }

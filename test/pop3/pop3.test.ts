@@ -2,16 +2,22 @@
 // lifecycle (DELE only at QUIT, dropped connections delete nothing, IN-USE), UIDL ↔
 // IMAP identity and stability across restarts, STLS/implicit TLS and the plaintext
 // rule, limits (line length, bad commands, idle timeout, auth delay, per-IP).
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImapFlow } from 'imapflow';
 import { startImap } from '../../src/imap/server.js';
 import { startPop3 } from '../../src/pop3/server.js';
-import { makeSelfSigned } from '../../src/tls/index.js';
 import type { StoreChange, Uid } from '../../src/store/types.js';
 import { Pop3Client } from '../helpers/pop3-client.js';
 import { message, startPop3Env, type Pop3Env } from './env.js';
+
+const run = promisify(execFile);
 
 /** Logs in, retrying while a just-dropped session still holds the lock (bounded, not timed). */
 async function loginWhenFree(env: Pop3Env, user: string, pass: string): Promise<Pop3Client> {
@@ -236,6 +242,58 @@ describe('POP3 over sockets', () => {
     expect((await other.multi('CAPA')).ok).toBe(true);
     await other.quit();
   });
+
+  it('seeded random lines and binary junk get -ERR until the budget closes the session; nothing deleted', async () => {
+    const { user, pass } = await env.newAccount();
+    await env.deliver(message(1), user);
+    const c = await env.login(user, pass);
+    expect((await c.cmd('DELE 1')).ok).toBe(true);
+    const seeds = ['RETR', 'TOP 1', 'LIST x y z', 'DELE 1 2', 'UIDL -5', 'AUTH PLAIN', 'STLS', 'PASS', '\u0000\u0001\u0002', 'é'.repeat(600)];
+    let replies = 0;
+    for (const line of seeds) {
+      c.send(`${line}\r\n`);
+      const r = await c.readLine();
+      if (r === undefined) break;
+      expect(r.startsWith('-ERR'), `${JSON.stringify(line)} → ${r}`).toBe(true);
+      replies++;
+    }
+    await c.waitClosed();
+    expect(replies).toBe(env.t.config.limits.maxBadCommands);
+    const c2 = await loginWhenFree(env, user, pass);
+    expect((await c2.cmd('STAT')).text).toBe('1 119');
+    await c2.quit();
+  });
+
+  it('a new certificate applies to new pop3s and STLS connections, with and without SNI', async () => {
+    const peer = async (connect: () => Promise<tls.TLSSocket>) => {
+      const s = await connect();
+      const fp = s.getPeerX509Certificate()?.fingerprint256;
+      s.destroy();
+      return fp;
+    };
+    const implicit = (servername?: string) => () =>
+      new Promise<tls.TLSSocket>((resolve, reject) => {
+        const s = tls.connect({ host: env.host, port: env.pop3s, rejectUnauthorized: false, ...(servername ? { servername } : {}) }, () => resolve(s));
+        s.once('error', reject);
+      });
+    const stls = async () => {
+      const c = await env.connect();
+      await c.startTls();
+      return c.tlsSocket!;
+    };
+    const before = env.t.ctx.tls.describe().fingerprint256;
+    expect(await peer(implicit())).toBe(before);
+    // openssl makes a P-256 pair in milliseconds (forge's RSA keygen takes seconds).
+    const dir = await mkdtemp(path.join(tmpdir(), 'pop3-cert-'));
+    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=renewed.example.test', '-days', '2', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')]);
+    env.t.ctx.tls.setCertificate({ key: await readFile(path.join(dir, 'key.pem'), 'utf8'), cert: await readFile(path.join(dir, 'cert.pem'), 'utf8') });
+    await rm(dir, { recursive: true, force: true });
+    const after = env.t.ctx.tls.describe().fingerprint256;
+    expect(after).not.toBe(before);
+    expect(await peer(implicit())).toBe(after); // no SNI (IP address)
+    expect(await peer(implicit('localhost'))).toBe(after); // SNI
+    expect(await peer(stls)).toBe(after);
+  });
 });
 
 describe('POP3 with plaintext login refused (allowPlaintextOnLoopback = false)', () => {
@@ -350,40 +408,6 @@ describe('POP3 limits', () => {
     const st = await c.status();
     expect(st).toMatchObject({ ok: false, code: 'SYS/TEMP' });
     await c.waitClosed();
-  });
-});
-
-describe('POP3 certificate reload', () => {
-  it('a new certificate applies to new pop3s and STLS connections, with and without SNI', async () => {
-    const env = await startPop3Env();
-    try {
-      const peer = async (connect: () => Promise<tls.TLSSocket>) => {
-        const s = await connect();
-        const fp = s.getPeerX509Certificate()?.fingerprint256;
-        s.destroy();
-        return fp;
-      };
-      const implicit = (servername?: string) => () =>
-        new Promise<tls.TLSSocket>((resolve, reject) => {
-          const s = tls.connect({ host: env.host, port: env.pop3s, rejectUnauthorized: false, ...(servername ? { servername } : {}) }, () => resolve(s));
-          s.once('error', reject);
-        });
-      const stls = async () => {
-        const c = await env.connect();
-        await c.startTls();
-        return (c as unknown as { socket: tls.TLSSocket }).socket;
-      };
-      const before = env.t.ctx.tls.describe().fingerprint256;
-      expect(await peer(implicit())).toBe(before);
-      env.t.ctx.tls.setCertificate(makeSelfSigned('renewed.example.test'));
-      const after = env.t.ctx.tls.describe().fingerprint256;
-      expect(after).not.toBe(before);
-      expect(await peer(implicit())).toBe(after); // no SNI (IP address)
-      expect(await peer(implicit('localhost'))).toBe(after); // SNI
-      expect(await peer(stls)).toBe(after);
-    } finally {
-      await env.close();
-    }
   });
 });
 
