@@ -179,16 +179,16 @@ export async function startInbound(ctx: ServerContext, opts: InboundOptions): Pr
     },
   });
 
-  const off = ctx.tls.onReload((p) => server.updateSecureContext({ key: p.key, cert: p.cert }));
-  server.on('error', (err) => baseLog.error({ err }, 'smtp server error'));
-
+  // A failed listen (port taken) rejects here and is reported once by the caller.
   await new Promise<void>((resolve, reject) => {
-    server.server.once('error', reject);
+    server.once('error', reject);
     server.listen(opts.port, opts.host ?? config.listenAddress, () => {
-      server.server.off('error', reject);
+      server.off('error', reject);
       resolve();
     });
   });
+  server.on('error', (err) => baseLog.error({ err }, 'smtp server error'));
+  const off = ctx.tls.onReload((p) => server.updateSecureContext({ key: p.key, cert: p.cert }));
   const addr = server.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   baseLog.info({ port }, 'smtp listening');
@@ -199,6 +199,8 @@ export async function startInbound(ctx: ServerContext, opts: InboundOptions): Pr
     close: (graceMs = 5000) =>
       new Promise<void>((resolve) => {
         off();
+        // Transactions under way get graceMs to finish; then 421 and close.
+        (server as unknown as { options: { closeTimeout: number } }).options.closeTimeout = Math.max(1, graceMs);
         const timer = setTimeout(resolve, graceMs + 1000);
         timer.unref();
         server.close(() => {
