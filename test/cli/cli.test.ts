@@ -148,6 +148,18 @@ describe('account', { timeout: 120_000 }, () => {
     expect(existsSync(path.join(t.dir, 'maildir', 'example.test', 'z'))).toBe(false);
   });
 
+  it('leaves no account behind when its Maildir cannot be created', async () => {
+    // A plain file where the domain's Maildir directory should be: mkdir fails.
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(path.join(t.dir, 'maildir'), { recursive: true });
+    writeFileSync(path.join(t.dir, 'maildir', 'example.test'), 'not a directory');
+    const r = await t.cli(['account', 'add', 'bob@example.test', '--password-stdin'], { input: 'pw\n' });
+    expect(r.code).toBe(1);
+    expect(oneErrorLine(r)).toContain('could not create the mailbox of bob@example.test');
+    expect(r.stdout).toBe('');
+    await withRepo((repo) => expect(repo.getAccount('bob@example.test')).toBeUndefined());
+  });
+
   it('changes the password from stdin', async () => {
     await seed((repo) => repo.addAccount('bob@example.test', 'old pw').then(() => undefined));
     expect(ok(await t.cli(['account', 'passwd', 'bob@example.test', '--password-stdin'], { input: 'new pw\n' })).stdout).toBe('password changed for bob@example.test\n');
