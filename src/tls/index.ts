@@ -52,6 +52,8 @@ export class TlsContextHolder {
   private pair: CertificatePair;
   private listeners: Array<(pair: CertificatePair) => void> = [];
   private disposers: Array<() => void> = [];
+  /** Where reload problems are reported (set by createTlsHolder). */
+  log?: Logger;
 
   constructor(
     pair: CertificatePair,
@@ -103,9 +105,10 @@ export class TlsContextHolder {
     for (const fn of this.listeners) {
       try {
         fn(pair);
-      } catch {
+      } catch (err) {
         // A listener that cannot take the new context keeps the old one until it restarts;
         // the others must still get theirs.
+        this.log?.error({ err: (err as Error).message }, 'a listener could not take the new certificate');
       }
     }
   }
@@ -317,6 +320,12 @@ type TlsConfigView = Pick<Config, 'dataRoot' | 'hostname' | 'tls'>;
  * Call `holder.close()` at shutdown to stop the manual-mode watchers.
  */
 export function createTlsHolder(config: TlsConfigView, log: Logger, opts: TlsHolderOptions = {}): TlsContextHolder {
+  const holder = buildHolder(config, log, opts);
+  holder.log = log.child({ proto: 'tls' });
+  return holder;
+}
+
+function buildHolder(config: TlsConfigView, log: Logger, opts: TlsHolderOptions): TlsContextHolder {
   const minVersion = config.tls.minVersion;
   switch (config.tls.mode) {
     case 'manual': {

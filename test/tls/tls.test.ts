@@ -248,6 +248,10 @@ describe('TLS settings', () => {
     expect(() => holder.setCertificate({ key: a.key, cert: b.cert })).toThrow(/does not match/);
     expect(holder.describe().serial).toBe(before);
     let reloaded = 0;
+    // A listener that fails to take the new context does not keep the others from it.
+    holder.onReload(() => {
+      throw new Error('listener broke');
+    });
     holder.onReload(() => reloaded++);
     holder.setCertificate({ key: a.key, cert: a.cert });
     expect(reloaded).toBe(1);
