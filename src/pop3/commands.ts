@@ -65,7 +65,8 @@ export function capabilities(c: Pop3Conn): string[] {
 function requireLoginAllowed(c: Pop3Conn): void {
   // RFC 2595 §2.1 / RFC 8314 §3: no cleartext passwords on an unencrypted connection.
   if (!c.loginAllowed) {
-    throw new Pop3Error('Plaintext authentication disallowed on non-secure connections; use STLS', 'AUTH');
+    // Counted as a bad command: a real client reads CAPA and does STLS first.
+    throw new Pop3Error('Plaintext authentication disallowed on non-secure connections; use STLS', 'AUTH', { bad: true });
   }
 }
 
