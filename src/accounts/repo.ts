@@ -151,7 +151,10 @@ export class AccountsRepo implements Accounts {
       hashByAddress: db.prepare('SELECT password_hash FROM accounts WHERE address = ?'),
       aliasTargets: db.prepare('SELECT t.target FROM aliases al JOIN alias_targets t ON t.alias_id = al.id WHERE al.address = ? ORDER BY t.target'),
       aliasByAddress: db.prepare('SELECT al.id, al.address, d.name AS domain, al.created_at FROM aliases al JOIN domains d ON d.id = al.domain_id WHERE al.address = ?'),
-      aliasesTargeting: db.prepare('SELECT al.address FROM aliases al JOIN alias_targets t ON t.alias_id = al.id WHERE t.target = ?'),
+      // Aliases whose target is the address itself or a plus-address of it (`user+tag@d`).
+      aliasesTargeting: db.prepare(
+        `SELECT DISTINCT al.address FROM aliases al JOIN alias_targets t ON t.alias_id = al.id WHERE t.target = ? OR (t.target LIKE ? ESCAPE '\\' AND t.target LIKE ? ESCAPE '\\')`,
+      ),
     };
   }
 
@@ -272,9 +275,16 @@ export class AccountsRepo implements Accounts {
     const seen = new Set(queue);
     while (queue.length > 0) {
       const cur = queue.shift()!;
-      for (const a of this.q.aliasesTargeting.pluck().all(cur) as string[]) {
+      const at = cur.lastIndexOf('@');
+      const esc = (x: string) => x.replace(/[\\%_]/g, '\\$&');
+      const plusPattern = `${esc(cur.slice(0, at))}+%`;
+      const domainPattern = `%${esc(cur.slice(at))}`;
+      for (const a of this.q.aliasesTargeting.pluck().all(cur, plusPattern, domainPattern) as string[]) {
         if (seen.has(a)) continue;
         seen.add(a);
+        // A plus-address match only counts when resolution really ends at this account
+        // (an account `user+tag` of its own takes the mail instead).
+        if (!this.aliasReaches(a, account.address)) continue;
         if (a.startsWith('@')) {
           catchAllDomains.add(a.slice(1));
         } else {
@@ -284,6 +294,19 @@ export class AccountsRepo implements Accounts {
       }
     }
     return { addresses, catchAllDomains };
+  }
+
+  private aliasReaches(alias: string, account: string): boolean {
+    const accounts = new Map<string, AccountRecord>();
+    for (const t of this.q.aliasTargets.pluck().all(alias) as string[]) {
+      try {
+        this.expand(t, accounts, new Set(), new Set([alias]), 1, false);
+      } catch {
+        // unparsable stored target: skipped, as in resolution
+      }
+      if (accounts.has(account)) return true;
+    }
+    return false;
   }
 
   // ---- domains ------------------------------------------------------------------

@@ -255,4 +255,14 @@ describe('aliases and resolution', () => {
     expect([...owned.addresses].sort()).toEqual(['bob@example.test', 'info@example.test', 'sales@example.test']);
     expect([...owned.catchAllDomains]).toEqual(['other.test']);
   });
+
+  it('ownedAddresses follows aliases that target a plus-address of the account', async () => {
+    repo.addAlias('lists@example.test', ['bob+lists@example.test']);
+    await repo.addAccount('carol+own@example.test', 'pw');
+    repo.addAlias('notbob@example.test', ['carol+own@example.test']);
+    const owned = repo.ownedAddresses(repo.getAccount('bob@example.test')!);
+    expect([...owned.addresses].sort()).toEqual(['bob@example.test', 'lists@example.test']);
+    const carol = repo.ownedAddresses(repo.getAccount('carol@example.test')!);
+    expect([...carol.addresses]).toEqual(['carol@example.test']);
+  });
 });
