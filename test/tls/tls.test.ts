@@ -4,12 +4,13 @@
 // AEAD/ECDHE ciphers only; the full chain is served to clients with and without SNI,
 // after STARTTLS and on implicit TLS alike.
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import { Writable } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/index.js';
 import { defaults, type Config } from '../../src/config/index.js';
 import { createLogger, silentLogger, type Logger } from '../../src/log.js';
 import { certPaths, createTlsHolder, TLS12_CIPHERS, TlsConfigError, type TlsContextHolder } from '../../src/tls/index.js';
@@ -258,5 +259,56 @@ describe('TLS settings', () => {
     expect(holder.describe().serial).toBe(serialOf(a.leafPem));
     const server = tls.createServer(holder.serverOptions());
     expect(server).toBeDefined();
+  });
+});
+
+describe('mailserver tls status / renew outside acme mode', () => {
+  async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    let stdout = '';
+    let stderr = '';
+    const sink = (add: (s: string) => void) =>
+      new Writable({
+        write(chunk: Buffer, _e, cb) {
+          add(chunk.toString());
+          cb();
+        },
+      });
+    const code = await runCli(argv, { stdin: new PassThrough(), stdout: sink((x) => (stdout += x)), stderr: sink((x) => (stderr += x)), env: {} });
+    return { code, stdout, stderr };
+  }
+
+  it('shows the manual-mode files and explains renewal; renew is refused', async () => {
+    const dir = mkdtempSync(path.join(tmp, 'cli-'));
+    const leaf = ca.leaf([HOST, 'imap.example.test'], 'cli-a');
+    writeFileSync(path.join(dir, 'k.pem'), leaf.key);
+    writeFileSync(path.join(dir, 'c.pem'), leaf.cert);
+    mkdirSync(path.join(dir, 'config'));
+    writeFileSync(
+      path.join(dir, 'config', 'mailserver.toml'),
+      `hostname = "${HOST}"\n[tls]\nmode = "manual"\ncert_file = "${path.join(dir, 'c.pem')}"\nkey_file = "${path.join(dir, 'k.pem')}"\n`,
+    );
+    const status = await cli(['tls', 'status', '--data', dir]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/^mode:\s+manual$/m);
+    expect(status.stdout).toMatch(new RegExp(`^serial:\\s+${serialOf(leaf.leafPem)}$`, 'm'));
+    expect(status.stdout).toMatch(/^names:\s+mail\.example\.test, imap\.example\.test$/m);
+    expect(status.stdout).toMatch(/^issuer:\s+CN=Test Intermediate$/m);
+    expect(status.stdout).toMatch(/^next renewal:\s+none here: replace the files/m);
+
+    const renew = await cli(['tls', 'renew', '--data', dir]);
+    expect(renew.code).toBe(1);
+    expect(renew.stderr).toMatch(/tls renew needs tls\.mode = "acme" \(this server uses "manual"/);
+  });
+
+  it('self-signed: reports the pair once made, and a clear error before', async () => {
+    const dir = mkdtempSync(path.join(tmp, 'cli-ss-'));
+    const before = await cli(['tls', 'status', '--data', dir]);
+    expect(before.code).toBe(1);
+    expect(before.stderr).toMatch(/no readable certificate at .*cert\.pem/);
+    const holder = createTlsHolder(configFor('self-signed', dir), silentLogger);
+    const after = await cli(['tls', 'status', '--data', dir]);
+    expect(after.code).toBe(0);
+    expect(after.stdout).toContain(holder.describe().serial);
+    expect(after.stdout).toMatch(/^next renewal:\s+none: self-signed/m);
   });
 });
