@@ -15,7 +15,10 @@
  * - A multipart without a boundary parameter, or whose boundary never appears, gets one
  *   empty text/plain child, as Dovecot reports it.
  * - The children of multipart/digest default to message/rfc822 (RFC 2046 §5.1.5); a
- *   message/rfc822 part (not base64/quoted-printable encoded) is parsed as a message.
+ *   message/rfc822 part is parsed as a message (whatever its transfer encoding).
+ * - Repeated fields: the last Subject/Date/... wins, address fields are appended; the
+ *   Content-* fields other than Content-Type count only in MIME parts (MIME-Version or
+ *   Content-Type present, or inside a multipart); lines without a colon are ignored.
  * - Only header lines are kept in memory (capped per part); body lines are scanned for
  *   boundaries and line breaks only, so a 50 MB body costs no more than a small one.
  */
@@ -103,7 +106,7 @@ export function envelopeFromFields(fields: HeaderField[]): Envelope {
     const lower = name.toLowerCase();
     let out: Address[] | null = null;
     for (const f of fields) {
-      if (f.name.toLowerCase() !== lower) continue;
+      if (!f.hasColon || f.name.toLowerCase() !== lower) continue;
       const list = parseAddressList(f.value);
       if (list) out = out ? out.concat(list) : list;
     }
@@ -128,11 +131,10 @@ function applyContentHeaders(part: BodyPart, fields: HeaderField[], digestChild:
   let sawType = false;
   // Dovecot: a part is MIME if it is inside a multipart or has MIME-Version or
   // Content-Type; the other Content-* fields of a non-MIME part are ignored.
-  const isMime =
-    inMultipart || fields.some((f) => /^(mime-version|content-type)$/i.test(f.name));
+  const isMime = inMultipart || fields.some((f) => f.hasColon && /^(mime-version|content-type)$/i.test(f.name));
   for (const f of fields) {
     const name = f.name.toLowerCase();
-    if (!name.startsWith('content-')) continue;
+    if (!f.hasColon || !name.startsWith('content-')) continue;
     if (!isMime) continue;
     switch (name) {
       case 'content-type': {
@@ -184,12 +186,6 @@ function paramValue(params: string[] | null, key: string): string | undefined {
   if (!params) return undefined;
   for (let i = 0; i < params.length; i += 2) if (params[i].toLowerCase() === key) return params[i + 1];
   return undefined;
-}
-
-function isEncapsulatingEncoding(enc: string | null): boolean {
-  if (enc === null) return true;
-  const e = enc.toLowerCase();
-  return e === '7bit' || e === '8bit' || e === 'binary';
 }
 
 /**
@@ -410,7 +406,8 @@ export class MimeScanner {
       } else {
         f.state = 'epilogue'; // content ignored; an empty child is added at close
       }
-    } else if (type === 'message' && f.part.subtype.toLowerCase() === 'rfc822' && isEncapsulatingEncoding(f.part.encoding)) {
+    } else if (type === 'message' && f.part.subtype.toLowerCase() === 'rfc822') {
+      // parsed as a message whatever its transfer encoding (Dovecot)
       f.state = 'body';
       this.openFrame(bodyStart.phys, bodyStart, false, true);
     } else {

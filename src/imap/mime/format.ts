@@ -192,7 +192,25 @@ function bodyText(p: BodyPart, extended: boolean): string {
   return out + ')';
 }
 
+/**
+ * Dovecot's message_part_data_is_plain_7bit(): a top-level text/plain part with no other
+ * parameter than charset=us-ascii, 7bit, and no other Content-* data is written in the
+ * default form ("text" "plain" ("charset" "us-ascii") ... "7bit"), whatever its case,
+ * in BODYSTRUCTURE only (BODY keeps the case as written).
+ */
+function isPlain7bit(p: BodyPart): boolean {
+  if (p.parts || p.message || p.type.toLowerCase() !== 'text' || p.subtype.toLowerCase() !== 'plain') return false;
+  if (p.params && (p.params.length !== 2 || p.params[0].toLowerCase() !== 'charset' || p.params[1].toLowerCase() !== 'us-ascii')) return false;
+  if (p.id !== null || p.description !== null) return false;
+  if (p.encoding !== null && p.encoding.toLowerCase() !== '7bit') return false;
+  return p.md5 === null && p.disposition === null && p.language === null && p.location === null;
+}
+
 /** BODY (extended = false) or BODYSTRUCTURE (extended = true). */
 export function bodyStructureToImap(bs: BodyPart, extended: boolean): Buffer {
+  if (extended && isPlain7bit(bs)) {
+    const plain: BodyPart = { ...bs, type: 'text', subtype: 'plain', params: null, encoding: null };
+    return Buffer.from(bodyText(plain, extended), 'latin1');
+  }
   return Buffer.from(bodyText(bs, extended), 'latin1');
 }

@@ -23,6 +23,8 @@ export interface HeaderField {
   value: string;
   /** The raw bytes of the field, all its lines and line breaks included. */
   raw: Buffer;
+  /** False for a line without a colon: kept in the header, ignored as a field. */
+  hasColon: boolean;
 }
 
 /** Splits a header block (as stored, possibly with its blank line) into fields. */
@@ -72,7 +74,7 @@ function makeField(raw: Buffer): HeaderField {
   // writers drop it (see nolf()).
   let value = rest.replace(/\r?\n$/, '').replace(/\r?\n/g, '\n').replace(/\r/g, '');
   value = value.replace(/^[ \t]+/, '');
-  return { name, value, raw };
+  return { name, value, raw, hasColon: colon >= 0 };
 }
 
 /** A field value without its line breaks (Dovecot imap_append_nstring_nolf). */
@@ -83,14 +85,14 @@ export function nolf(value: string): string {
 /** The last field with this name (case-insensitive), or undefined. */
 export function lastField(fields: HeaderField[], name: string): HeaderField | undefined {
   const lower = name.toLowerCase();
-  for (let i = fields.length - 1; i >= 0; i--) if (fields[i].name.toLowerCase() === lower) return fields[i];
+  for (let i = fields.length - 1; i >= 0; i--) if (fields[i].hasColon && fields[i].name.toLowerCase() === lower) return fields[i];
   return undefined;
 }
 
 /** Value of the first field with this name (case-insensitive), or undefined. */
 export function firstField(fields: HeaderField[], name: string): HeaderField | undefined {
   const lower = name.toLowerCase();
-  return fields.find((f) => f.name.toLowerCase() === lower);
+  return fields.find((f) => f.hasColon && f.name.toLowerCase() === lower);
 }
 
 // --- RFC 822 tokenizer -------------------------------------------------------------
