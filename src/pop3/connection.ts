@@ -59,7 +59,7 @@ export class Pop3Connection implements Pop3Conn {
   private closed = false;
   private closing = false;
   private busy = false;
-  private waitingDrain = false;
+  private waitingOnClient = false;
   private midResponse = false;
   private badCommands = 0;
   private authFailures = 0;
@@ -131,8 +131,9 @@ export class Pop3Connection implements Pop3Conn {
 
   private readonly onTimeout = (): void => {
     // Our own slow work (a login's password hash, a store call) is not client idleness;
-    // a client that stops reading in the middle of a reply is (the write waits on drain).
-    if (this.busy && !this.waitingDrain) return;
+    // a client that stops reading a reply, owes a SASL response or stalls in the STLS
+    // handshake is.
+    if (this.busy && !this.waitingOnClient) return;
     // RFC 1939 §3: autologout closes without entering UPDATE.
     this.log.info('pop3 idle timeout');
     if (!this.busy) this.socket.write('-ERR [SYS/TEMP] Autologout; idle for too long\r\n');
@@ -302,7 +303,13 @@ export class Pop3Connection implements Pop3Conn {
   }
 
   async readLine(): Promise<string | undefined> {
-    const u = await this.nextUnit();
+    this.waitingOnClient = true;
+    let u: FramedUnit | undefined;
+    try {
+      u = await this.nextUnit();
+    } finally {
+      this.waitingOnClient = false;
+    }
     if (!u) return undefined;
     if ('tooLong' in u) throw new Pop3Error('Line too long', undefined, { bad: true });
     return u.line;
@@ -324,7 +331,9 @@ export class Pop3Connection implements Pop3Conn {
     });
     this.socket = secure;
     this.attach(secure);
-    // The handshake ends in 'secure', or in an error/close that ends the connection.
+    // The handshake ends in 'secure', or in an error/close that ends the connection
+    // (the idle timer, armed by attach(), covers a client that never completes it).
+    this.waitingOnClient = true;
     const ok = await Promise.race([
       once(secure, 'secure').then(() => true),
       once(secure, 'close').then(() => false),
@@ -333,6 +342,7 @@ export class Pop3Connection implements Pop3Conn {
         () => false,
       ),
     ]).catch(() => false);
+    this.waitingOnClient = false;
     if (!ok || this.closed) {
       secure.destroy();
       throw new ConnectionClosed();
@@ -388,7 +398,7 @@ export class Pop3Connection implements Pop3Conn {
   private async writeRaw(data: string | Buffer, socket: net.Socket = this.socket): Promise<void> {
     if (this.closed || socket.destroyed) throw new ConnectionClosed();
     if (!socket.write(data)) {
-      this.waitingDrain = true;
+      this.waitingOnClient = true;
       try {
         await new Promise<void>((resolve, reject) => {
           const done = () => {
@@ -405,7 +415,7 @@ export class Pop3Connection implements Pop3Conn {
           socket.on('close', gone);
         });
       } finally {
-        this.waitingDrain = false;
+        this.waitingOnClient = false;
       }
     }
   }

@@ -393,6 +393,16 @@ describe('POP3 limits', () => {
     c.destroy();
   });
 
+  it('the idle timer also ends a client that owes a SASL response or never starts the STLS handshake', async () => {
+    const a = await env.connect();
+    a.send('AUTH PLAIN\r\n');
+    expect(await a.readLine()).toBe('+ ');
+    await a.waitClosed();
+    const b = await env.connect();
+    expect((await b.cmd('STLS')).ok).toBe(true);
+    await b.waitClosed(); // no ClientHello ever sent
+  });
+
   it('refuses connections past the per-address limit', async () => {
     const open = [await env.connect(), await env.connect(), await env.connect()];
     const extra = await env.connect();
