@@ -40,7 +40,22 @@ export interface RunningServer {
   ctx: ServerContext;
   listeners: Map<string, Listener>;
   close(graceMs?: number): Promise<void>;
+  /**
+   * SIGHUP: reads the config again. A bad file is reported and the running config kept.
+   * Settings consulted per connection or per message apply at once (HOT_SECTIONS); the
+   * others are named in `needsRestart`.
+   */
+  reload(): ReloadResult;
 }
+
+export interface ReloadResult {
+  applied: string[];
+  needsRestart: string[];
+  error?: string;
+}
+
+/** Config sections read afresh by every connection, message or queue run. */
+const HOT_SECTIONS = ['auth', 'checks', 'submission', 'queue', 'log'] as const;
 
 export class StartupError extends Error {}
 
@@ -136,7 +151,32 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     { hostname: config.hostname, dataRoot: config.dataRoot, listeners: Object.fromEntries([...listeners].map(([n, l]) => [n, l.port])) },
     'mail server started',
   );
-  return { ctx, listeners, close: closeAll };
+  const reload = (): ReloadResult => {
+    let fresh: Config;
+    try {
+      fresh = loadConfig({ dataRoot: config.dataRoot, dev: opts.dev });
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'config reload failed; keeping the running config');
+      return { applied: [], needsRestart: [], error: (err as Error).message };
+    }
+    const result: ReloadResult = { applied: [], needsRestart: [] };
+    const cur = config as unknown as Record<string, unknown>;
+    const next = fresh as unknown as Record<string, unknown>;
+    for (const key of Object.keys(next)) {
+      if (key === 'dev' || JSON.stringify(cur[key]) === JSON.stringify(next[key])) continue;
+      if ((HOT_SECTIONS as readonly string[]).includes(key)) {
+        // Replace in place: every module holds the same config object.
+        Object.assign(cur[key] as object, next[key]);
+        result.applied.push(key);
+      } else {
+        result.needsRestart.push(key);
+      }
+    }
+    if (result.applied.includes('log')) log.level = config.log.level;
+    log.info(result, 'config reloaded');
+    return result;
+  };
+  return { ctx, listeners, close: closeAll, reload };
 }
 
 function checkDataRoot(dir: string): void {

@@ -33,20 +33,20 @@ afterEach(() => {
   for (const c of cleanups.splice(0)) c();
 });
 
-function writeConfig(dir: string, ports: Record<string, number>): void {
+function writeConfig(dir: string, ports: Record<string, number>, extra = '[checks]\nenabled = false\n'): void {
   mkdirSync(path.join(dir, 'config'), { recursive: true });
   const all = ['smtp', 'submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s', 'http'];
   writeFileSync(
     path.join(dir, 'config', 'mailserver.toml'),
     `hostname = "mail.example.test"\n[listen]\naddress = "127.0.0.1"\n${all.map((k) => `${k} = ${ports[k] ?? -1}`).join('\n')}\n` +
-      `[auth]\nallow_plaintext_on_loopback = true\nfailure_delay_ms = 10\n[checks]\nenabled = false\n[log]\nlevel = "info"\n`,
+      `[auth]\nallow_plaintext_on_loopback = true\nfailure_delay_ms = 10\n${extra}[log]\nlevel = "info"\n`,
   );
 }
 
-async function startServe(): Promise<Running> {
+async function startServe(extra?: string): Promise<Running> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mailserver-life-'));
   const ports = { smtp: await freePort(), imap: await freePort(), http: await freePort() };
-  writeConfig(dir, ports);
+  writeConfig(dir, ports, extra);
   expect((await run(['--data', dir, 'domain', 'add', 'example.test'])).code).toBe(0);
   expect((await run(['--data', dir, 'account', 'add', 'alice@example.test', '--password-stdin'], { input: 'pw-alice-1234\n' })).code).toBe(0);
   const child = spawn(process.execPath, [BIN, '--data', dir, 'serve'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -154,5 +154,40 @@ describe('graceful stop', () => {
     const r = await run(['--data', path.join(dir, 'file', 'data'), 'serve']);
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n').pop()).toMatch(/^mailserver: error: data root .* is not writable/);
+  });
+
+  it('SIGHUP reloads the config: checks switched off apply to the next message; a bad file is refused', { timeout: 120_000 }, async () => {
+    // Checks on, and a DNS server that never answers: SPF is a temporary error → 451.
+    const dead = await freePort();
+    const s = await startServe(`[checks]\nenabled = true\ntimeout_ms = 1000\n[dns]\nservers = ["127.0.0.1:${dead}"]\ntimeout_ms = 500\n`);
+    const send = async () => {
+      const c = await SmtpTestClient.connect(s.ports.smtp!);
+      await c.hello();
+      await c.cmd('MAIL FROM:<bob@remote.example>');
+      await c.cmd('RCPT TO:<alice@example.test>');
+      await c.cmd('DATA');
+      const r = await c.cmd('Subject: reload\r\n\r\nbody\r\n.');
+      c.close();
+      return r.code;
+    };
+    expect(await send()).toBe(451);
+    writeConfig(s.dir, s.ports, `[checks]\nenabled = false\n[dns]\nservers = ["127.0.0.1:${dead}"]\ntimeout_ms = 500\n`);
+    s.child.kill('SIGHUP');
+    const until = async (re: RegExp) => {
+      const end = Date.now() + 10_000;
+      while (!re.test(s.output())) {
+        if (Date.now() > end) throw new Error(`no ${re} in ${s.output()}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    await until(/SIGHUP: config reloaded; applied: checks/);
+    expect(await send()).toBe(250);
+    // A broken file is refused and the running config kept.
+    writeFileSync(path.join(s.dir, 'config', 'mailserver.toml'), '[listen]\nsmtp = "not a port"\n');
+    s.child.kill('SIGHUP');
+    await until(/SIGHUP: config not reloaded: .*listen\.smtp/);
+    expect(await send()).toBe(250);
+    s.child.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
   });
 });

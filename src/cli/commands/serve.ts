@@ -14,7 +14,8 @@ export const serveCommands: Command[] = [
 Settings come from config/mailserver.toml in the data root and MAILSERVER_* environment
 variables; with no config at all, a non-root user gets the development profile. Stops
 cleanly on SIGTERM or SIGINT: listeners stop accepting, running work finishes, and the
-process exits with status 0.
+process exits with status 0. SIGHUP reads the config again: auth, checks, submission,
+queue and log settings apply at once; the others are named as needing a restart.
 
 The other commands work while the server runs; they share its database.`,
     async run(ctx, _args, opts) {
@@ -37,6 +38,12 @@ The other commands work while the server runs; they share its database.`,
         };
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
+        // SIGHUP: read the config again (settings that need a restart are named).
+        process.on('SIGHUP', () => {
+          const r = server.reload();
+          if (r.error) ctx.warn(`SIGHUP: config not reloaded: ${r.error}`);
+          else ctx.out(`SIGHUP: config reloaded; applied: ${r.applied.join(', ') || 'nothing changed'}${r.needsRestart.length ? `; needs a restart: ${r.needsRestart.join(', ')}` : ''}`);
+        });
       });
     },
   },
