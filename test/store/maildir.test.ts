@@ -467,6 +467,24 @@ describe('files of other tools and reindex', () => {
     expect(await store.usage(A)).toEqual({ bytes: MSG(2).length + MSG(3).length, messages: 2 });
   });
 
+  it('lists folders created and removed by other tools', async () => {
+    const dir = path.join(acctDir(), '.Lists.node%2Ejs');
+    for (const d of ['cur', 'new', 'tmp']) await mkdir(path.join(dir, d), { recursive: true });
+    await writeFile(path.join(dir, 'new', '1700000000.P1Q1.host'), MSG(1));
+    // Keep the UIDVALIDITY another instance of us recorded.
+    await writeFile(path.join(dir, 'mailserver-uidvalidity'), 'V4242 N7\n');
+    const old = new Date(Date.now() + 5000);
+    await utimes(acctDir(), old, old);
+    const list = await store.listMailboxes(A);
+    const found = list.find((m) => m.name === 'Lists/node.js');
+    expect(found).toMatchObject({ uidValidity: 4242, uidNext: 7 });
+    const snap = await store.openMailbox(A, 'Lists/node.js');
+    expect(snap.messages.map((m) => m.uid)).toEqual([7]);
+    await rm(path.join(acctDir(), '.Trash'), { recursive: true });
+    await utimes(acctDir(), new Date(Date.now() + 9000), new Date(Date.now() + 9000));
+    expect((await store.listMailboxes(A)).map((m) => m.name)).not.toContain('Trash');
+  });
+
   it('indexes a file left by a crash between link and index under the UID in its name', async () => {
     await store.deliver([{ account: A }], { data: MSG(1) });
     // As if the process died after linking uid 4 into new/ (uid 2 and 3 reserved, never stored).

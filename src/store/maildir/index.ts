@@ -30,6 +30,15 @@
  * - tmp/ holds files being written; `.deleted-*` under the root tmp/ are mailboxes being
  *   removed.
  *
+ * Other tools: files they drop into new/ or cur/ are indexed by the next openMailbox
+ * (new/ is always listed, cur/ when its mtime changed); folders they create or remove
+ * show up in the next listMailboxes (the account root's mtime is compared); `reindex`
+ * does all of it at once.
+ *
+ * Dovecot reads this tree as is (`mail_location = maildir:<account dir>`; with
+ * `mailbox_list_escape_char = %` it also shows "." inside names): see
+ * test/store/dovecot.test.ts.
+ *
  * Mailbox deletion: INBOX cannot be deleted; a mailbox with children is refused
  * (StoreError 'hasChildren', as Dovecot does) — delete the children first.
  */

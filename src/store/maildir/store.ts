@@ -459,7 +459,10 @@ export class MaildirStore implements MailStore {
   // ---------------------------------------------------------------- mailboxes
 
   async listMailboxes(account: AccountId): Promise<MailboxInfo[]> {
-    return this.use(account, async (a) => {
+    return this.locked(account, async (a) => {
+      // Folders created or removed by other tools (mbsync, mutt) show up on the next LIST.
+      const m = (await stat(a.root, { bigint: true })).mtimeNs;
+      if (this.meta(a, 'root_mtime') !== String(m)) await this.syncFolders(a);
       const rows = this.q(a, "SELECT * FROM mailboxes ORDER BY name <> 'INBOX', name").all() as MailboxRow[];
       return rows.map((r) => this.info(r));
     });
@@ -820,11 +823,31 @@ export class MaildirStore implements MailStore {
 
   private async reindexLocked(a: Acct): Promise<ReindexReport> {
     const report: ReindexReport = { mailboxes: 0, messages: 0, added: 0, removed: 0 };
+    for (const row of await this.syncFolders(a)) {
+      const uf = await this.readUidFile(this.dirOf(a, row.folder));
+      if (uf.uidnext !== undefined && uf.uidnext > row.uidnext) this.q(a, 'UPDATE mailboxes SET uidnext = ? WHERE id = ?').run(uf.uidnext, row.id);
+      const r = await this.syncMailbox(a, row.id, true);
+      report.mailboxes++;
+      report.added += r.added;
+      report.removed += r.removed;
+    }
+    report.messages = (this.q(a, 'SELECT messages FROM usage WHERE id = 1').pluck().get() as number) ?? 0;
+    return report;
+  }
+
+  /**
+   * Brings the mailbox list in line with the folders on disk: folders made by other
+   * tools (mbsync, Dovecot) are added, keeping the UIDVALIDITY of their
+   * mailserver-uidvalidity file when there is one; rows of vanished folders are removed.
+   * Returns the rows of all folders on disk.
+   */
+  private async syncFolders(a: Acct): Promise<MailboxRow[]> {
+    const m0 = (await stat(a.root, { bigint: true })).mtimeNs;
     const entries = await readdir(a.root, { withFileTypes: true });
     const folders = [''];
     for (const e of entries) {
       if (!e.isDirectory() || !e.name.startsWith('.') || e.name === '.' || e.name === '..') continue;
-      if (await stat(path.join(a.root, e.name, 'cur')).then((s) => s.isDirectory(), () => false)) folders.push(e.name);
+      if (await stat(path.join(a.root, e.name, 'cur')).then((st) => st.isDirectory(), () => false)) folders.push(e.name);
     }
     const onDisk = new Set(folders);
     for (const row of this.q(a, 'SELECT * FROM mailboxes').all() as MailboxRow[]) {
@@ -835,30 +858,27 @@ export class MaildirStore implements MailStore {
       })();
       this.changes.publish({ kind: 'mailboxRemoved', account: a.id, name: row.name });
     }
+    const rows: MailboxRow[] = [];
     for (const folder of folders) {
-      const dir = this.dirOf(a, folder);
-      const uf = await this.readUidFile(dir);
       let row = this.q(a, 'SELECT * FROM mailboxes WHERE folder = ?').get(folder) as MailboxRow | undefined;
       if (!row) {
         const name = nameOfFolder(folder);
         if (name === undefined || this.mailboxByName(a, name)) {
-          this.log?.warn({ account: a.id, folder }, 'reindex: skipping folder whose name cannot be decoded or collides');
+          this.log?.warn({ account: a.id, folder }, 'skipping a folder whose name cannot be decoded or collides');
           continue;
         }
+        const dir = this.dirOf(a, folder);
+        const uf = await this.readUidFile(dir);
         const uidvalidity = this.nextUidValidity(a, uf.uidvalidity);
         this.q(a, 'INSERT INTO mailboxes (name, folder, uidvalidity, uidnext, subscribed) VALUES (?, ?, ?, ?, 0)').run(name, folder, uidvalidity, uf.uidnext ?? 1);
         row = this.mailboxByName(a, name)!;
         if (uf.uidvalidity === undefined) await this.writeUidFile(dir, uidvalidity, row.uidnext);
-      } else if (uf.uidnext !== undefined && uf.uidnext > row.uidnext) {
-        this.q(a, 'UPDATE mailboxes SET uidnext = ? WHERE id = ?').run(uf.uidnext, row.id);
+        this.changes.publish({ kind: 'mailboxAdded', account: a.id, name });
       }
-      const r = await this.syncMailbox(a, row.id, true);
-      report.mailboxes++;
-      report.added += r.added;
-      report.removed += r.removed;
+      rows.push(row);
     }
-    report.messages = (this.q(a, 'SELECT messages FROM usage WHERE id = 1').pluck().get() as number) ?? 0;
-    return report;
+    this.setMeta(a, 'root_mtime', String(m0));
+    return rows;
   }
 
   // ---------------------------------------------------------------- reading
