@@ -60,7 +60,7 @@ export const MIGRATIONS: Migration[] = [
   },
   {
     version: 10,
-    name: 'outbound queue and submission counters',
+    name: 'outbound queue',
     sql: `
       -- One row per queued message; the body is a file under <data>/queue/ (spool_path
       -- is relative to the data root), fsynced before the row is committed.
@@ -89,13 +89,6 @@ export const MIGRATIONS: Migration[] = [
       );
       CREATE INDEX queue_recipients_due ON queue_recipients (state, next_attempt_at);
       CREATE INDEX queue_recipients_message ON queue_recipients (message_id);
-      -- Accepted submissions per account, for the messages-per-hour limit.
-      CREATE TABLE submission_log (
-        account TEXT NOT NULL,
-        at INTEGER NOT NULL,
-        recipients INTEGER NOT NULL
-      );
-      CREATE INDEX submission_log_account ON submission_log (account, at);
     `,
   },
 ];

@@ -31,9 +31,8 @@ import {
   getMessage,
   insertMessage,
   nextDue,
+  finishAttempt,
   referencedSpoolFiles,
-  removeIfDone,
-  updateRecipients,
   type DueGroup,
   type QueuedMessage,
   type RecipientUpdate,
@@ -260,8 +259,7 @@ export function startQueue(ctx: ServerContext, opts: { pollMs?: number } = {}): 
         await sendDsn(msg, file, failed, expiredAny && !failedAny ? 'expired' : 'failed');
       }
     }
-    updateRecipients(db, updates, now);
-    const done = removeIfDone(db, msg.id);
+    const done = finishAttempt(db, msg.id, updates, now);
     if (done !== undefined) await removeQueueFile(config.dataRoot, done);
   }
 

@@ -183,6 +183,17 @@ export function updateRecipients(db: Db, updates: RecipientUpdate[], now = Date.
 }
 
 /**
+ * Records an attempt's outcome and, when every recipient is now final, removes the
+ * message; one transaction (one fsync). Returns the spool path to unlink, if removed.
+ */
+export function finishAttempt(db: Db, messageId: number, updates: RecipientUpdate[], now = Date.now()): string | undefined {
+  return db.transaction(() => {
+    updateRecipients(db, updates, now);
+    return removeIfDone(db, messageId);
+  })();
+}
+
+/**
  * Removes a message whose recipients are all final; returns its spool path (relative)
  * for the caller to unlink, or undefined when some recipient still waits.
  */
@@ -217,17 +228,4 @@ export function retryNow(db: Db, messageId?: number, now = Date.now()): number {
 export function referencedSpoolFiles(db: Db, dataRoot: string): Set<string> {
   const ps = db.prepare('SELECT spool_path FROM queue_messages').pluck().all() as string[];
   return new Set(ps.map((p) => path.resolve(dataRoot, p)));
-}
-
-/** Submissions by this account in the last `windowMs` (messages-per-hour limit). */
-export function recentSubmissions(db: Db, account: string, now = Date.now(), windowMs = 3_600_000): number {
-  return db.prepare('SELECT COUNT(*) FROM submission_log WHERE account = ? AND at > ?').pluck().get(account, now - windowMs) as number;
-}
-
-export function logSubmission(db: Db, account: string, recipients: number, now = Date.now(), windowMs = 3_600_000): void {
-  db.transaction(() => {
-    db.prepare('INSERT INTO submission_log (account, at, recipients) VALUES (?, ?, ?)').run(account, now, recipients);
-    // Keep the table small: rows older than the window count for nothing.
-    db.prepare('DELETE FROM submission_log WHERE account = ? AND at <= ?').run(account, now - windowMs);
-  })();
 }

@@ -37,7 +37,6 @@ import type { AccountRecord } from '../accounts/types.js';
 import type { Listener, ServerContext } from '../context.js';
 import { signMessage } from '../dkim/sign.js';
 import { newCid, type Logger } from '../log.js';
-import { logSubmission, recentSubmissions } from '../queue/repo.js';
 import type { QueueRunner } from '../queue/index.js';
 import { resolveTargets } from './deliver.js';
 import { Rejects, Reply, SmtpReject } from './reply.js';
@@ -109,6 +108,34 @@ export function headerFields(block: Buffer): Array<[string, string]> {
     out.push([line.slice(0, i).trim().toLowerCase(), line.slice(i + 1).trim()]);
   }
   return out;
+}
+
+/**
+ * Messages per account in the last hour: a sliding window of accept times, in memory
+ * and shared by 587 and 465 (Postfix's anvil keeps such counters in memory too; a
+ * restart forgives). In memory because a database commit per message would cost an
+ * fsync on the event loop for a counter that needs no durability.
+ */
+class HourlyCounter {
+  private readonly times = new Map<string, number[]>();
+  count(account: string, now = Date.now()): number {
+    const t = this.times.get(account);
+    if (!t) return 0;
+    while (t.length > 0 && t[0]! <= now - 3_600_000) t.shift();
+    if (t.length === 0) this.times.delete(account);
+    return t.length;
+  }
+  add(account: string, now = Date.now()): void {
+    const t = this.times.get(account) ?? [];
+    t.push(now);
+    this.times.set(account, t);
+  }
+}
+const counters = new WeakMap<ServerContext, HourlyCounter>();
+function rateFor(ctx: ServerContext): HourlyCounter {
+  let c = counters.get(ctx);
+  if (!c) counters.set(ctx, (c = new HourlyCounter()));
+  return c;
 }
 
 let counter = 0;
@@ -222,15 +249,10 @@ export async function startSubmission(ctx: ServerContext, opts: SubmissionOption
         st.log.info({ from: address.address }, 'sender not owned');
         return cb(SubmissionRejects.senderNotOwned(address.address, account.address));
       }
-      try {
-        const max = config.submission.maxMessagesPerHour;
-        if (recentSubmissions(ctx.db, account.address) >= max) {
-          st.log.warn({ limit: max }, 'hourly sending limit reached');
-          return cb(SubmissionRejects.hourlyLimit(max));
-        }
-      } catch (err) {
-        st.log.error({ err }, 'rate check failed');
-        return cb(Rejects.localError());
+      const max = config.submission.maxMessagesPerHour;
+      if (rateFor(ctx).count(account.address) >= max) {
+        st.log.warn({ limit: max }, 'hourly sending limit reached');
+        return cb(SubmissionRejects.hourlyLimit(max));
       }
       cb();
     },
@@ -425,7 +447,7 @@ async function handleData(ctx: ServerContext, st: ConnState, stream: SMTPServerD
       else await queue.enqueue({ mailFrom, rcpts: toQueue, file: final.path });
     }
     if (targets.length > 0) await ctx.store.deliver(targets, { path: final.path });
-    logSubmission(ctx.db, account.address, rcpts.length);
+    rateFor(ctx).add(account.address);
     log.info(
       {
         from: mailFrom,
