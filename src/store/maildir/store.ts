@@ -1090,6 +1090,9 @@ export class MaildirStore implements MailStore {
             a.db.transaction(() => {
               for (const p of plans) {
                 if (p.a !== a) continue;
+                // Another process (CLI reindex) may have indexed our file already.
+                const have = this.q(a, 'SELECT filename FROM messages WHERE mailbox_id = ? AND uid = ?').pluck().get(p.mb.id, p.uid);
+                if (have === p.filename) continue;
                 this.insertMessage(a, {
                   mailbox_id: p.mb.id,
                   uid: p.uid,
