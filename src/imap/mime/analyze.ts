@@ -400,7 +400,7 @@ export class MimeScanner {
     if (type === 'multipart') {
       const boundary = paramValue(f.part.params, 'boundary');
       f.part.parts = [];
-      if (boundary !== undefined && boundary !== '') {
+      if (boundary !== undefined) {
         f.boundary = Buffer.from(boundary, 'latin1');
         f.state = 'preamble';
       } else {

@@ -164,11 +164,10 @@ function bodyText(p: BodyPart, extended: boolean): string {
   }
   const isText = p.type.toLowerCase() === 'text';
   // body-fields = body-fld-param SP body-fld-id SP body-fld-desc SP body-fld-enc SP body-fld-octets
+  // Dovecot writes an encapsulated message's type in lower case
   let out =
     '(' +
-    nstring(p.type) +
-    ' ' +
-    nstring(p.subtype) +
+    (p.message ? '"message" "rfc822"' : nstring(p.type) + ' ' + nstring(p.subtype)) +
     ' ' +
     paramList(p.params, isText) +
     ' ' +

@@ -257,7 +257,7 @@ export class Rfc822Parser {
     return words.join(' ');
   }
 
-  /** dot-atom or obs-local-part: words separated by dots, whitespace removed. */
+  /** local-part: dot-atom or obs-local-part, dots not checked (Dovecot non_strict_dots: "a..b", ".a", "a."). */
   dotAtomOrWords(): string | null {
     let out = '';
     let any = false;
@@ -269,6 +269,11 @@ export class Rfc822Parser {
         if (q === null) return any ? out : null;
         out += q;
         any = true;
+      } else if (c === 0x2e) {
+        this.pos++;
+        out += '.';
+        any = true;
+        continue;
       } else {
         const a = this.atom();
         if (a === '') break;
@@ -286,7 +291,7 @@ export class Rfc822Parser {
     return any ? out : null;
   }
 
-  /** domain = dot-atom / domain-literal */
+  /** domain = dot-atom / domain-literal; null when invalid (an empty label, as in "b." or ".b"). */
   domain(): string | null {
     this.skipLwsp();
     if (this.peek() === 0x5b) {
@@ -300,7 +305,7 @@ export class Rfc822Parser {
     for (;;) {
       this.skipLwsp();
       const a = this.atom();
-      if (a === '') break;
+      if (a === '') return null;
       out += a;
       this.skipLwsp();
       if (this.peek() === 0x2e) {
@@ -308,9 +313,8 @@ export class Rfc822Parser {
         out += '.';
         continue;
       }
-      break;
+      return out;
     }
-    return out === '' ? null : out;
   }
 }
 
@@ -434,17 +438,22 @@ export interface ContentType {
 
 /** Content-Type (RFC 2045 §5.1): `type "/" subtype *(";" parameter)`, kept as written. */
 export function parseContentType(value: string): ContentType {
+  const broken: ContentType = { type: '', subtype: '', params: [] };
   const p = new Rfc822Parser(value);
   p.skipLwsp();
   const type = p.mimeToken();
+  if (type === '') return broken;
   p.skipLwsp();
-  if (type === '' || p.peek() !== 0x2f) {
-    return { type, subtype: '', params: [] };
+  if (p.peek() !== 0x2f) {
+    // Dovecot: "text" alone keeps its type; anything else after it is broken
+    return p.atEnd || p.peek() === 0x3b ? { type, subtype: '', params: [] } : broken;
   }
   p.pos++;
   p.skipLwsp();
   const subtype = p.mimeToken();
+  if (subtype === '') return broken;
   p.skipLwsp();
+  if (!p.atEnd && p.peek() !== 0x3b) return broken;
   return { type, subtype, params: parseParams(p) };
 }
 
@@ -505,12 +514,8 @@ export function parseAddressList(value: string): Address[] | null {
     parseAddress(p, out);
     p.skipLwsp();
     if (p.atEnd) break;
-    if (p.peek() !== 0x2c) {
-      // invalid: skip to the next comma
-      const comma = p.s.indexOf(',', p.pos);
-      if (comma < 0) break;
-      p.pos = comma;
-    }
+    // Dovecot: anything but a comma after an address ends the list
+    if (p.peek() !== 0x2c) break;
     p.pos++;
     if (!p.skipLwsp()) break;
   }
@@ -560,7 +565,8 @@ function parseMailbox(p: Rfc822Parser, out: Address[]): void {
 
 /** name-addr = [display-name] angle-addr; null when there is no "<". */
 function parseNameAddr(p: Rfc822Parser): Address | null {
-  const name = p.phrase();
+  let name = p.phrase();
+  if (name === '') name = null; // "" <addr>
   p.skipLwsp();
   if (p.peek() !== 0x3c) return null;
   p.pos++;
