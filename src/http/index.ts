@@ -15,6 +15,7 @@
  * line; the client never sees the internal message.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Listener, ServerContext } from '../context.js';
 
@@ -39,7 +40,8 @@ export interface HttpRoutes {
 }
 
 export interface HttpListener extends Listener {
-  routes: HttpRoutes;
+  /** The route table (an HttpRoutes; pass it to a second listener to share it). */
+  routes: RouteTable;
 }
 
 interface Route {
@@ -87,18 +89,35 @@ export function sendText(res: ServerResponse, status: number, body: string, type
 /**
  * Starts the HTTP listener on `host` (default: `config.listenAddress`) and `port`
  * (0 = any free port). `/health` is registered here; everything else by its feature.
+ *
+ * With `secure: true` it is an HTTPS listener with the shared TLS holder (`ctx.tls`,
+ * reloads included), e.g. on 443 for MTA-STS policies (RFC 8461 §3.2 requires HTTPS);
+ * pass the HTTP listener's `routes` to serve the same table on both.
  */
 export async function startHttp(
-  ctx: Pick<ServerContext, 'config' | 'log'>,
-  opts: { port: number; host?: string },
+  ctx: Pick<ServerContext, 'config' | 'log'> & Partial<Pick<ServerContext, 'tls'>>,
+  opts: { port: number; host?: string; secure?: boolean; routes?: RouteTable },
 ): Promise<HttpListener> {
-  const log = ctx.log.child({ proto: 'http' });
-  const routes = new RouteTable();
-  routes.add('GET', '/health', (_req, res) => sendJson(res, 200, { status: 'ok' }));
+  const name = opts.secure ? 'https' : 'http';
+  const log = ctx.log.child({ proto: name });
+  const routes = opts.routes ?? new RouteTable();
+  if (!opts.routes) routes.add('GET', '/health', (_req, res) => sendJson(res, 200, { status: 'ok' }));
 
-  const server = http.createServer({ requestTimeout: 30_000, headersTimeout: 15_000, keepAliveTimeout: 5_000 }, (req, res) => {
+  const serverOpts = { requestTimeout: 30_000, headersTimeout: 15_000, keepAliveTimeout: 5_000 };
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     void handle(req, res);
-  });
+  };
+  let detach = () => {};
+  let server: http.Server;
+  if (opts.secure) {
+    if (!ctx.tls) throw new Error('startHttp({ secure: true }) needs ctx.tls');
+    const s = https.createServer({ ...serverOpts, ...ctx.tls.serverOptions() }, onRequest);
+    detach = ctx.tls.attachServer(s);
+    s.on('tlsClientError', (err) => log.debug({ err: err.message }, 'tls handshake failed'));
+    server = s;
+  } else {
+    server = http.createServer(serverOpts, onRequest);
+  }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = (req.method ?? 'GET').toUpperCase();
@@ -142,18 +161,19 @@ export async function startHttp(
       resolve();
     });
   });
-  server.on('error', (err) => log.error({ err }, 'http listener error'));
+  server.on('error', (err) => log.error({ err }, `${name} listener error`));
   const port = (server.address() as AddressInfo).port;
-  log.info({ host, port }, 'http listening');
+  log.info({ host, port }, `${name} listening`);
 
   return {
-    name: 'http',
+    name,
     port,
     routes,
     close(graceMs = 2_000): Promise<void> {
       return new Promise<void>((resolve) => {
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
         timer.unref();
+        detach();
         server.close(() => {
           clearTimeout(timer);
           resolve();

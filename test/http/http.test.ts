@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaults } from '../../src/config/index.js';
 import { sendText, startHttp, type HttpListener } from '../../src/http/index.js';
 import { silentLogger } from '../../src/log.js';
+import { makeSelfSigned, TlsContextHolder } from '../../src/tls/index.js';
+import { probe } from '../tls/probe.js';
 
 const run = promisify(execFile);
 
@@ -77,5 +79,31 @@ describe('HTTP listener', () => {
     expect((await curl(`${base}/dup`)).body).toBe('second');
     a(); // removing the replaced one is harmless
     expect((await curl(`${base}/dup`)).body).toBe('second');
+  });
+});
+
+describe('HTTPS listener', () => {
+  it('serves the shared route table with the holder certificate, and takes reloads', async () => {
+    const config = defaults('/nonexistent', false);
+    const holder = new TlsContextHolder(makeSelfSigned('mail.example.test'));
+    const http = await startHttp({ config, log: silentLogger }, { port: 0, host: '127.0.0.1' });
+    const https = await startHttp({ config, log: silentLogger, tls: holder }, { port: 0, host: '127.0.0.1', secure: true, routes: http.routes });
+    try {
+      expect(https.name).toBe('https');
+      http.routes.add('GET', '/.well-known/mta-sts.txt', (_q, s) => sendText(s, 200, 'version: STSv1\n'));
+      const r = await curl(`https://127.0.0.1:${https.port}/.well-known/mta-sts.txt`, '-k');
+      expect(r.status).toBe(200);
+      expect(r.body).toBe('version: STSv1\n');
+      expect(JSON.parse((await curl(`https://127.0.0.1:${https.port}/health`, '-k')).body)).toEqual({ status: 'ok' });
+
+      expect((await probe(https.port)).chain[0]!.serialNumber).toBe(holder.describe().serial);
+      holder.setCertificate(makeSelfSigned('mail.example.test'));
+      // Clients without SNI (by IP) and with SNI both get the new one.
+      expect((await probe(https.port)).chain[0]!.serialNumber).toBe(holder.describe().serial);
+      expect((await probe(https.port, { servername: 'mail.example.test' })).chain[0]!.serialNumber).toBe(holder.describe().serial);
+    } finally {
+      await https.close(0);
+      await http.close(0);
+    }
   });
 });
