@@ -553,6 +553,26 @@ describe('files of other tools and reindex', () => {
   });
 });
 
+describe('index damage', () => {
+  it('moves an unreadable index aside and rebuilds it from the files', async () => {
+    for (let i = 0; i < 3; i++) await store.deliver([{ account: A }], { data: MSG(i) });
+    const { mailbox } = await store.openMailbox(A, 'INBOX');
+    await store.updateFlags(A, mailbox.id, [2 as Uid], 'add', ['\\Seen']);
+    await store.close();
+    for (const f of ['index.sqlite-wal', 'index.sqlite-shm']) await rm(path.join(acctDir(), f), { force: true });
+    await writeFile(path.join(acctDir(), 'index.sqlite'), Buffer.alloc(8192, 0x5a));
+    store = make();
+    const snap = await store.openMailbox(A, 'INBOX');
+    expect(snap.mailbox.uidValidity).toBe(mailbox.uidValidity);
+    expect(snap.messages.map((m) => [m.uid, m.flags])).toEqual([
+      [1, []],
+      [2, ['\\Seen']],
+      [3, []],
+    ]);
+    expect((await readdir(acctDir())).some((n) => n.startsWith('index.sqlite.corrupt-'))).toBe(true);
+  });
+});
+
 describe('change bus', () => {
   it('delivers events per account only and unsubscribes', async () => {
     await store.ensureAccount(B);

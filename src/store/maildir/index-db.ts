@@ -81,6 +81,16 @@ END;
 
 export function openIndex(file: string): IndexDb {
   const db = new Database(file);
+  try {
+    setup(db);
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+  return db;
+}
+
+function setup(db: IndexDb): void {
   db.pragma('journal_mode = WAL');
   // NORMAL, not FULL: see the module comment (the fsynced file is the truth).
   db.pragma('synchronous = NORMAL');
@@ -91,7 +101,6 @@ export function openIndex(file: string): IndexDb {
   db.pragma('wal_autocheckpoint = 4000');
   db.pragma('journal_size_limit = 4194304');
   db.exec(SCHEMA);
-  return db;
 }
 
 export interface MailboxRow {

@@ -227,7 +227,7 @@ export class MaildirStore implements MailStore {
   private async openAccount(account: AccountId): Promise<Acct> {
     const root = this.accountRoot(account);
     for (const d of ['cur', 'new', 'tmp']) await mkdir(path.join(root, d), { recursive: true, mode: 0o750 });
-    const a: Acct = { id: account, root, db: openIndex(path.join(root, INDEX_FILE)), lock: new Mutex(), inflight: new Map(), uidNext: new Map(), refs: 1, closed: false, stmts: new Map() };
+    const a: Acct = { id: account, root, db: await this.openIndexOrRebuild(account, root), lock: new Mutex(), inflight: new Map(), uidNext: new Map(), refs: 1, closed: false, stmts: new Map() };
     try {
       if (this.meta(a, 'initialized') === undefined) await a.lock.run(() => this.initAccount(a));
     } catch (e) {
@@ -239,6 +239,26 @@ export class MaildirStore implements MailStore {
     this.evict();
     await this.cleanTmp(a).catch((err: unknown) => this.log?.warn({ err, account }, 'cleaning tmp/ failed'));
     return a;
+  }
+
+  /**
+   * Opens the account's index; an index SQLite cannot read (corrupt, not a database) is
+   * moved aside and a fresh one is built from the files by initAccount's reindex (UIDs
+   * and UIDVALIDITY come back from the names and mailserver-uidvalidity files).
+   */
+  private async openIndexOrRebuild(account: AccountId, root: string): Promise<IndexDb> {
+    const file = path.join(root, INDEX_FILE);
+    try {
+      return openIndex(file);
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      if (!/^SQLITE_(CORRUPT|NOTADB)/.test(code)) throw err;
+      const aside = `${file}.corrupt-${Date.now()}`;
+      this.log?.error({ err, account, aside }, 'index unreadable; moved aside, rebuilding from the Maildir');
+      await rename(file, aside);
+      for (const x of ['-wal', '-shm']) await rm(file + x, { force: true });
+      return openIndex(file);
+    }
   }
 
   /**
