@@ -6,8 +6,8 @@
  *
  * Implementation notes:
  * - One certificate for all names (hostname first, it is the CN). RSA-2048 key, new on
- *   every order. The account key (ECDSA P-256) is made once and kept; every order
- *   registers it at its first order and after any failed one (the CA answers a known
+ *   every order. The account key (ECDSA P-256) is made once and kept; the manager
+ *   registers it at its first order and again after any failed one (the CA answers a known
  *   key with the existing account, RFC 8555 §7.3.1), so a CA that forgot the account
  *   (Pebble restarts, staging resets) costs one failed attempt at most.
  * - http-01 (RFC 8555 §8.3): the key authorization is served at
