@@ -121,7 +121,8 @@ export class MaildirStore implements MailStore {
 
   constructor(opts: MaildirStoreOptions) {
     this.dataRoot = path.resolve(opts.dataRoot);
-    this.log = opts.log?.child({ component: 'store' });
+    // The caller binds the component (server.ts: log.child({ component: 'store' })).
+    this.log = opts.log;
     this.analyzer = opts.analyzer;
     this.quotaOf = opts.quotaOf;
     this.doFsync = opts.fsync ?? true;
