@@ -29,8 +29,8 @@ const TLS_LISTENERS: Record<string, Pick<ProbeOptions, 'starttls'>> = {
 
 /**
  * Listener gaps found by these tests, in code owned elsewhere, with their one-line fix.
- * A listener named here is checked to still show the gap (so the entry is removed once
- * fixed, and the full check applies again); every other listener gets the full check.
+ * For a listener named here a failing check is reported as a warning instead of failing
+ * the suite; once the listener behaves, the full check applies to it like to the others.
  */
 const KNOWN_GAPS: Record<'noSniReload' | 'ciphers', Record<string, string>> = {
   // Node runs no SNICallback for clients without SNI (e.g. connecting by IP address): an
@@ -42,8 +42,11 @@ const KNOWN_GAPS: Record<'noSniReload' | 'ciphers', Record<string, string>> = {
   ciphers: { smtp: 'needs ciphers: TLS12_CIPHERS', submission: 'needs ciphers: TLS12_CIPHERS', submissions: 'needs ciphers: TLS12_CIPHERS' },
 };
 
-function gapStillThere(kind: keyof typeof KNOWN_GAPS, name: string, fixed: boolean): void {
-  expect(fixed, `${name} no longer shows the known gap "${KNOWN_GAPS[kind][name]}": remove it from KNOWN_GAPS.${kind}`).toBe(false);
+/** True when `name` still shows a known gap (warned about); false when the full check should run. */
+function knownGap(kind: keyof typeof KNOWN_GAPS, name: string, ok: boolean): boolean {
+  if (ok || !(name in KNOWN_GAPS[kind])) return false;
+  console.warn(`known gap on ${name}: ${KNOWN_GAPS[kind][name]} (see KNOWN_GAPS in ${import.meta.filename})`);
+  return true;
 }
 
 describe.skipIf(Boolean(pebbleMissing))('ACME certificates on every listener', () => {
@@ -59,10 +62,7 @@ describe.skipIf(Boolean(pebbleMissing))('ACME certificates on every listener', (
     for (const name of names) {
       const s = await probe(t.port(name), { ...TLS_LISTENERS[name], servername: sni ? HOST : undefined });
       const how = `${name} (${sni ? 'SNI' : 'no SNI'})`;
-      if (!sni && name in KNOWN_GAPS.noSniReload) {
-        gapStillThere('noSniReload', name, s.chain[0]!.serialNumber === serial);
-        continue;
-      }
+      if (!sni && knownGap('noSniReload', name, s.chain[0]!.serialNumber === serial)) continue;
       expect(
         s.chain[0]!.serialNumber,
         `${how} serves the current certificate` +
@@ -165,8 +165,8 @@ describe('TLS settings on every listener of the server', () => {
         (s) => s.cipher,
         (e: NodeJS.ErrnoException) => e.code,
       );
-      if (name in KNOWN_GAPS.ciphers) gapStillThere('ciphers', name, cbc === 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE');
-      else expect(cbc, `${name} refuses CBC suites on TLS 1.2`).toBe('ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE');
+      if (knownGap('ciphers', name, cbc === 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE')) continue;
+      expect(cbc, `${name} refuses CBC suites on TLS 1.2`).toBe('ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE');
     }
   });
 });
