@@ -43,6 +43,7 @@ describe('generated messages match Dovecot', () => {
           : await fetchBinarySection(read, a.bodyStructure, spec.part, partial);
       expect((await contentToBuffer(c)).toString('latin1'), item).toBe(want.toString('latin1'));
       expect(c.length, item).toBe(want.length);
+      expect(c.literal8, `${item} literal8`).toBe(lit[1] === '~');
     }
   });
 });

@@ -146,9 +146,13 @@ function applyContentHeaders(part: BodyPart, fields: HeaderField[], digestChild:
         part.params = ct.params.length > 0 ? ct.params : null;
         break;
       }
-      case 'content-transfer-encoding':
-        if (part.encoding === null) part.encoding = parseEncoding(f.value) || null;
+      case 'content-transfer-encoding': {
+        const enc = parseEncoding(f.value) || null;
+        if (part.encoding === null) part.encoding = enc;
+        else if ((enc ?? '7bit').toLowerCase() !== part.encoding.toLowerCase()) part.binaryEncoding = enc ?? '7bit';
+        else delete part.binaryEncoding;
         break;
+      }
       case 'content-id':
         if (part.id === null) part.id = nolf(f.value);
         break;
@@ -202,6 +206,7 @@ export class MimeScanner {
   private lineChunks: Buffer[] = [];
   private lineBytes = 0;
   private prevByteCR = false;
+  private lineHasNul = false;
   /** Counters at the current line start. */
   private cumBare = 0;
   private cumLf = 0;
@@ -261,6 +266,10 @@ export class MimeScanner {
 
   private collect(chunk: Buffer, from: number, to: number): void {
     if (to <= from) return;
+    if (!this.lineHasNul) {
+      const z = chunk.indexOf(0, from);
+      if (z >= 0 && z < to) this.lineHasNul = true;
+    }
     const limit = this.wantFullLine() ? MAX_HEADER_BYTES : LINE_PREFIX_BYTES;
     if (this.lineBytes < limit) {
       const take = Math.min(to - from, limit - this.lineBytes);
@@ -276,6 +285,8 @@ export class MimeScanner {
     const first = this.lineChunks.length > 0 ? this.lineChunks[0][0] : -1;
     if (top !== undefined && top.state !== 'header' && first !== 0x2d) {
       // fast path for body lines that cannot be boundaries: only count
+      if (this.lineHasNul && top.state === 'body') top.part.hasNul = true;
+      this.lineHasNul = false;
       this.lineChunks = [];
       this.lineBytes = 0;
       this.prevEndPhys = contentEndPhys;
@@ -327,6 +338,8 @@ export class MimeScanner {
   }
 
   private handleLine(line: Buffer, start: Pos, contentEnd: Pos, next: Pos, rawLen: number): void {
+    const hasNul = this.lineHasNul;
+    this.lineHasNul = false;
     const top = this.stack[this.stack.length - 1];
     if (top === undefined) return;
     const b = this.findBoundary(line);
@@ -334,6 +347,7 @@ export class MimeScanner {
       this.onBoundary(b.frame, b.close, start, next);
       return;
     }
+    if (hasNul && top.state === 'body') top.part.hasNul = true;
     if (top.state === 'header') {
       if (contentEnd.phys === start.phys && next.phys > start.phys) {
         // the empty line ending the header (RFC 5322 §2.1)

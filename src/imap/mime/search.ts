@@ -111,7 +111,7 @@ async function searchLeaf(read: RangeReader, p: BodyPart, m: Matcher): Promise<b
   if (p.bodyEnd <= p.bodyStart) return false;
   const src = await read(p.bodyStart, p.bodyEnd);
   let stream: Readable = src;
-  const enc = (p.encoding ?? '7bit').toLowerCase();
+  const enc = (p.binaryEncoding ?? p.encoding ?? '7bit').toLowerCase();
   const pipe = (t: Transform) => {
     stream.on('error', (e) => t.destroy(e));
     stream = stream.pipe(t);

@@ -16,7 +16,8 @@
  * - HEADER.FIELDS (.NOT) output ends with an empty line when the header had one or when
  *   any field was selected.
  * - BINARY decodes base64 and quoted-printable (RFC 2045 §6.7, §6.8) of a leaf part and
- *   is sent as literal8 (`~{n}`) when something was decoded; other encodings than
+ *   is sent as literal8 (`~{n}`) when something was decoded or the part holds a NUL
+ *   (never for an empty result); BODY sections turn NUL into 0x80; other encodings than
  *   7bit/8bit/binary fail with MimeError('unknownCte') → `NO [UNKNOWN-CTE]` (RFC 3516 §4.3).
  */
 import { createReadStream } from 'node:fs';
@@ -171,6 +172,21 @@ class SliceTransform extends Transform {
   }
 }
 
+/** Replaces NUL with 0x80 (Dovecot: a NUL cannot be sent in a non-binary literal, RFC 3501 §4.3). */
+class NulTransform extends Transform {
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    cb(null, replaceNul(chunk));
+  }
+}
+
+function replaceNul(b: Buffer): Buffer {
+  let i = b.indexOf(0);
+  if (i < 0) return b;
+  const copy = Buffer.from(b);
+  for (; i >= 0; i = copy.indexOf(0, i + 1)) copy[i] = 0x80;
+  return copy;
+}
+
 /** Converts bare LF to CRLF (RFC 3501 §2.1 line ends). */
 class CrlfTransform extends Transform {
   private lastCR = false;
@@ -278,17 +294,18 @@ function clampPartial(size: number, partial?: Partial): { from: number; len: num
   return { from, len };
 }
 
-/** Streams a span with CRLF line ends, sliced by a partial range. */
-async function spanContent(read: RangeReader, span: Span, partial?: Partial): Promise<SectionContent> {
+/** Streams a span with CRLF line ends and NULs replaced, sliced by a partial range. */
+async function spanContent(read: RangeReader, span: Span, partial?: Partial, keepNul = false): Promise<SectionContent> {
   const { from, len } = clampPartial(span.size, partial);
   if (len <= 0) return emptyContent();
+  const nul = (s: Readable): Readable => (keepNul ? s : pipeErr(s, new NulTransform()));
   if (span.size === span.end - span.start) {
     // no bare LF inside: IMAP bytes are file bytes, seek directly
-    return { length: len, literal8: false, content: lazyReadable(async () => read(span.start + from, span.start + from + len)) };
+    return { length: len, literal8: false, content: lazyReadable(async () => nul(await read(span.start + from, span.start + from + len))) };
   }
   const open = async () => {
     const src = await read(span.start, span.end);
-    return pipeErr(pipeErr(src, new CrlfTransform()), new SliceTransform(from, len, () => src.destroy()));
+    return nul(pipeErr(pipeErr(src, new CrlfTransform()), new SliceTransform(from, len, () => src.destroy())));
   };
   return { length: len, literal8: false, content: lazyReadable(open) };
 }
@@ -337,7 +354,7 @@ export async function fetchBodySection(read: RangeReader, root: BodyPart, spec: 
   if (text === 'HEADER') return spanContent(read, headerSpan(msg), partial);
   if (text === 'TEXT') return spanContent(read, bodySpan(msg), partial);
   const header = await readAll(await read(msg.headerStart, msg.bodyStart));
-  const data = filterHeader(header, spec.fields ?? [], text === 'HEADER.FIELDS.NOT', msg.hasBlankLine);
+  const data = replaceNul(filterHeader(header, spec.fields ?? [], text === 'HEADER.FIELDS.NOT', msg.hasBlankLine));
   const { from, len } = clampPartial(data.length, partial);
   return { length: len, literal8: false, content: data.subarray(from, from + len) };
 }
@@ -361,7 +378,7 @@ export function filterHeader(header: Buffer, names: string[], not: boolean, hadB
 type Cte = 'identity' | 'base64' | 'qp';
 
 function cteOf(part: BodyPart): Cte {
-  const e = (part.encoding ?? '7bit').toLowerCase();
+  const e = (part.binaryEncoding ?? part.encoding ?? '7bit').toLowerCase();
   if (e === '7bit' || e === '8bit' || e === 'binary') return 'identity';
   if (e === 'base64') return 'base64';
   if (e === 'quoted-printable') return 'qp';
@@ -494,20 +511,24 @@ export async function fetchBinarySection(read: RangeReader, root: BodyPart, part
     return fetchBodySection(read, root, { part, text: '' }, partial);
   }
   const cte = cteOf(p);
-  if (cte === 'identity') return spanContent(read, bodySpan(p), partial);
+  if (cte === 'identity') {
+    // NULs are sent as they are, in a literal8 (Dovecot)
+    const c = await spanContent(read, bodySpan(p), partial, true);
+    return { ...c, literal8: p.hasNul === true && c.length > 0 };
+  }
   if (p.bodyEnd - p.bodyStart <= BINARY_IN_MEMORY) {
     const data = await readAll(await decodedStream(read, p, cte));
     const { from, len } = clampPartial(data.length, partial);
-    return { length: len, literal8: true, content: data.subarray(from, from + len) };
+    return { length: len, literal8: len > 0, content: data.subarray(from, from + len) };
   }
   const size = await countBytes(await decodedStream(read, p, cte));
   const { from, len } = clampPartial(size, partial);
-  if (len <= 0) return { length: 0, literal8: true, content: Buffer.alloc(0) };
+  if (len <= 0) return emptyContent();
   const open = async () => {
     const dec = await decodedStream(read, p, cte);
     return pipeErr(dec, new SliceTransform(from, len, () => dec.destroy()));
   };
-  return { length: len, literal8: true, content: lazyReadable(open) };
+  return { length: len, literal8: len > 0, content: lazyReadable(open) };
 }
 
 /** BINARY.SIZE[section] (RFC 3516 §4.2): the decoded size. Throws MimeError('unknownCte'). */

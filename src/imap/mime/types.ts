@@ -69,6 +69,10 @@ export interface BodyPart {
   lines: number;
   /** True when the header ended with an empty line. */
   hasBlankLine: boolean;
+  /** Set when a later Content-Transfer-Encoding field differs: BINARY decodes with it (Dovecot). */
+  binaryEncoding?: string;
+  /** Set when the body of this leaf holds a NUL byte (BINARY then needs literal8). */
+  hasNul?: true;
 
   /** Children of a multipart (at least one: Dovecot adds an empty text/plain to an empty multipart). */
   parts?: BodyPart[];
