@@ -9,10 +9,12 @@
  *
  * The worker wakes when a recipient is due (or on `kick()`, or every poll interval so
  * CLI changes are noticed), takes due recipients grouped per message and destination
- * domain, and for each group: resolves the route (MX / implicit MX / null MX / relay),
- * tries the hosts in preference order and each host's addresses, and records each
- * recipient's reply: 2xx delivered, 5xx failed (DSN), 4xx or no reachable host →
- * retry on the backoff schedule until the lifetime ends (then a DSN, Status 5.4.7).
+ * domain, and per destination: resolves the route once (MX / implicit MX / null MX /
+ * relay), tries the hosts in preference order and each host's addresses, sends up to
+ * BATCH messages one after another over the first session that works (as Postfix's
+ * connection cache does), and records each recipient's reply: 2xx delivered, 5xx
+ * failed (DSN), 4xx or no reachable host → retry on the backoff schedule until the
+ * lifetime ends (then a DSN, Status 5.4.7).
  *
  * DSNs (RFC 3464) go to the envelope sender: into the local account's INBOX when the
  * sender is ours, else queued with the null sender. A message with the null sender
@@ -39,7 +41,7 @@ import {
 } from './repo.js';
 import { addressesOf, relayRoute, routeFor, type Route } from './route.js';
 import { nextAttempt } from './schedule.js';
-import { attemptDelivery } from './smtp-client.js';
+import { OutboundSession } from './smtp-client.js';
 import { adopt, cleanOrphans, removeQueueFile, writeQueueFile } from './spool.js';
 
 export interface EnqueueRequest {
@@ -124,24 +126,43 @@ export function startQueue(ctx: ServerContext, opts: { pollMs?: number } = {}): 
     timer.unref();
   };
 
+  /** Up to this many messages of one destination go over one connection, one after another. */
+  const BATCH = 20;
+
   function tick(): void {
     timer = undefined;
     if (stopped) return;
     try {
       const now = Date.now();
+      // Due work per destination (the relay host is one destination for everything).
+      const buckets = new Map<string, DueGroup[]>();
       for (const g of dueGroups(db, now)) {
-        if (inflight.size >= q.concurrency) break;
-        const key = `${g.messageId}\0${g.domain}`;
-        if (running.has(key)) continue;
-        running.add(key);
-        const p: Promise<void> = processGroup(g)
-          .catch((err: unknown) => log.error({ err, qid: g.messageId, domain: g.domain }, 'queue attempt failed'))
-          .finally(() => {
-            running.delete(key);
-            inflight.delete(p);
-            arm(0);
-          });
-        inflight.add(p);
+        if (running.has(`${g.messageId}\0${g.domain}`)) continue;
+        const key = q.relayHost ? '' : g.domain;
+        const l = buckets.get(key) ?? [];
+        l.push(g);
+        buckets.set(key, l);
+      }
+      for (const [dest, groups] of buckets) {
+        const free = q.concurrency - inflight.size;
+        if (free <= 0) break;
+        // As many connections as slots allow, each taking its share of the messages.
+        const jobs = Math.min(free, groups.length);
+        const per = Math.min(BATCH, Math.ceil(groups.length / jobs));
+        for (let j = 0; j < jobs; j++) {
+          const batch = groups.slice(j * per, (j + 1) * per);
+          if (batch.length === 0) break;
+          const keys = batch.map((g) => `${g.messageId}\0${g.domain}`);
+          for (const k of keys) running.add(k);
+          const p: Promise<void> = runBatch(dest || batch[0]!.domain, batch)
+            .catch((err: unknown) => log.error({ err, domain: dest, qids: batch.map((g) => g.messageId) }, 'queue attempt failed'))
+            .finally(() => {
+              for (const k of keys) running.delete(k);
+              inflight.delete(p);
+              arm(0);
+            });
+          inflight.add(p);
+        }
       }
       const next = nextDue(db);
       const wait = next !== undefined && next > now ? Math.min(next - now, pollMs) : pollMs;
@@ -157,15 +178,36 @@ export function startQueue(ctx: ServerContext, opts: { pollMs?: number } = {}): 
     return routeFor(ctx.resolver, domain, q.mxPort);
   }
 
-  /** Tries the route's hosts in order; replies per recipient address. */
-  async function attempt(msg: QueuedMessage, file: string, rcpts: string[], domain: string): Promise<Map<string, Outcome>> {
-    const out = new Map<string, Outcome>();
-    const all = (o: Outcome) => {
-      for (const r of rcpts) out.set(r, o);
-      return out;
+  interface Item {
+    g: DueGroup;
+    msg: QueuedMessage;
+    file: string;
+  }
+
+  /**
+   * Delivers a batch of messages for one destination: the route is resolved once, the
+   * hosts are tried in order, and the messages go one after another over the first
+   * session that works; a session that breaks moves the rest on to the next address.
+   */
+  async function runBatch(domain: string, groups: DueGroup[]): Promise<void> {
+    const items: Item[] = [];
+    for (const g of groups) {
+      const msg = getMessage(db, g.messageId);
+      if (!msg) continue;
+      const file = path.resolve(config.dataRoot, msg.spoolPath);
+      if (!existsSync(file)) {
+        await record({ g, msg, file }, (rcpt) => ({ klass: 5, reply: 'message file missing from the queue spool', status: '5.3.0', fromRemote: false, rcpt }));
+        continue;
+      }
+      items.push({ g, msg, file });
+    }
+    if (items.length === 0) return;
+    const all = async (rest: Item[], o: Omit<Outcome, 'rcpt'>) => {
+      for (const it of rest) await record(it, () => o);
     };
     const r = await route(domain);
-    if (r.kind !== 'hosts') return all({ klass: r.kind === 'permanent' ? 5 : 4, reply: r.reply, status: r.status, fromRemote: false });
+    if (r.kind !== 'hosts') return all(items, { klass: r.kind === 'permanent' ? 5 : 4, reply: r.reply, status: r.status, fromRemote: false });
+    let rest = items;
     let last = `no mail host for ${domain} could be reached`;
     for (const host of r.hosts) {
       let ips: string[];
@@ -180,8 +222,9 @@ export function startQueue(ctx: ServerContext, opts: { pollMs?: number } = {}): 
         continue;
       }
       for (const ip of ips) {
-        if (stopped) return all({ klass: 4, reply: 'queue stopped before the attempt', fromRemote: false });
-        const res = await attemptDelivery({
+        if (stopped) return; // not an attempt: nothing recorded, the next start retries
+        const where = `${host.name}[${ip}]:${host.port}`;
+        const session = await OutboundSession.open({
           ip,
           port: host.port,
           servername: host.name,
@@ -191,41 +234,47 @@ export function startQueue(ctx: ServerContext, opts: { pollMs?: number } = {}): 
           verifyTls: q.verifyTls,
           auth: q.relayHost && q.relayUsername ? { user: q.relayUsername, pass: q.relayPassword } : undefined,
           connectTimeoutMs: q.connectTimeoutMs,
-          mailFrom: msg.mailFrom,
-          rcpts,
-          file,
-          size: msg.size,
         });
-        const where = `${host.name}[${ip}]:${host.port}`;
-        if (res.kind === 'unreachable') {
-          last = res.reply;
-          log.info({ qid: msg.id, host: where, reply: res.reply }, 'host unreachable');
+        if (!(session instanceof OutboundSession)) {
+          last = session.reply;
+          log.info({ host: where, reply: session.reply }, 'host unreachable');
           continue;
         }
-        for (const rr of res.replies) out.set(rr.rcpt, { klass: rr.klass, reply: rr.reply, host: where, fromRemote: true });
-        return out;
+        try {
+          while (rest.length > 0 && session.usable) {
+            const it = rest[0]!;
+            const res = await session.send({ mailFrom: it.msg.mailFrom, rcpts: it.g.recipients.map((x) => x.rcpt), file: it.file, size: it.msg.size });
+            if (res.kind === 'unreachable') {
+              last = res.reply;
+              log.info({ qid: it.msg.id, host: where, reply: res.reply }, 'session broke');
+              break;
+            }
+            rest = rest.slice(1);
+            const byRcpt = new Map(res.replies.map((x) => [x.rcpt, x]));
+            await record(it, (rcpt) => {
+              const x = byRcpt.get(rcpt);
+              return x ? { klass: x.klass, reply: x.reply, host: where, fromRemote: true } : { klass: 4, reply: 'no reply for this recipient', fromRemote: false };
+            });
+          }
+        } finally {
+          session.close();
+        }
+        if (rest.length === 0) return;
       }
     }
-    return all({ klass: 4, reply: last, fromRemote: false });
+    return all(rest, { klass: 4, reply: last, fromRemote: false });
   }
 
-  async function processGroup(g: DueGroup): Promise<void> {
-    const msg = getMessage(db, g.messageId);
-    if (!msg) return;
-    const file = path.resolve(config.dataRoot, msg.spoolPath);
-    const rcpts = g.recipients.map((r) => r.rcpt);
-    const results: Map<string, Outcome> = existsSync(file)
-      ? await attempt(msg, file, rcpts, g.domain)
-      : new Map(rcpts.map((r) => [r, { klass: 5, reply: 'message file missing from the queue spool', status: '5.3.0', fromRemote: false }]));
-    if (stopped && [...results.values()].every((o) => o.klass === 4 && !o.fromRemote)) return; // not a real attempt
-
+  /** Applies one attempt's outcome to a message's recipients: state, DSN, cleanup. */
+  async function record(it: Item, outcomeOf: (rcpt: string) => Outcome & { rcpt?: string }): Promise<void> {
+    const { g, msg, file } = it;
     const now = Date.now();
     const updates: RecipientUpdate[] = [];
     const failed: FailedRecipient[] = [];
     let expiredAny = false;
     let failedAny = false;
     for (const r of g.recipients) {
-      const o = results.get(r.rcpt) ?? { klass: 4 as const, reply: 'no reply', fromRemote: false };
+      const o = outcomeOf(r.rcpt);
       const hostName = o.host?.replace(/\[.*$/, '');
       if (o.klass === 2) {
         updates.push({ id: r.id, state: 'delivered', attempted: true, reply: o.reply, host: o.host });

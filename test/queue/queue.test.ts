@@ -5,7 +5,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { createResolver } from '../../src/dns/resolver.js';
-import { getMessage, listMessages } from '../../src/queue/repo.js';
+import { getMessage, listMessages, retryNow } from '../../src/queue/repo.js';
 import { routeFor } from '../../src/queue/route.js';
 import { nextAttempt, retryDelayMs } from '../../src/queue/schedule.js';
 import { writeQueueFile } from '../../src/queue/spool.js';
@@ -225,6 +225,54 @@ describe('relay host and certificate verification', () => {
     } finally {
       await s.close();
       await sink.close();
+    }
+  });
+});
+
+describe('connection reuse', () => {
+  it('sends several queued messages for one destination over one connection', async () => {
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.14', () => r()));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    dns.set('batch.test', 'MX', [{ priority: 10, exchange: 'mx.batch.test' }]);
+    dns.set('mx.batch.test', 'A', ['127.0.0.14']);
+    const u = await startInstance({
+      host: '127.0.0.15',
+      domain: 'u.test',
+      dns,
+      accounts: ['uma@u.test'],
+      mxPort: port,
+      configure(c) {
+        c.queue.concurrency = 1;
+        c.queue.retryBaseSeconds = 3600; // no automatic retry during the test
+      },
+    });
+    let sink: Awaited<ReturnType<typeof startSink>> | undefined;
+    try {
+      // The destination is down: five messages wait in the queue.
+      const t = submitter(u, 'uma@u.test');
+      for (let i = 0; i < 5; i++) await t.sendMail({ from: 'uma@u.test', to: `r${i}@batch.test`, subject: `batch ${i}`, text: 'x' });
+      await waitFor('five deferred messages', () => {
+        const m = listMessages(u.t.ctx.db);
+        return m.length === 5 && m.every((x) => x.recipients[0]!.attempts >= 1);
+      });
+      let connections = 0;
+      sink = await startSink('127.0.0.14', port, {
+        onConnect(_s, cb) {
+          connections++;
+          cb();
+        },
+      });
+      retryNow(u.t.ctx.db);
+      u.queue.kick();
+      await waitFor('the five messages at the destination', () => sink!.got.length === 5);
+      expect(sink.got.map((g) => g.rcpts[0]).sort()).toEqual(['r0@batch.test', 'r1@batch.test', 'r2@batch.test', 'r3@batch.test', 'r4@batch.test']);
+      expect(connections).toBe(1);
+      await waitFor('queue to empty', () => listMessages(u.t.ctx.db).length === 0);
+    } finally {
+      await u.close();
+      await sink?.close();
     }
   });
 });
