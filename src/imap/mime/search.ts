@@ -8,9 +8,10 @@
  *   bytes read as UTF-8 when valid, else as latin1.
  * - BODY searches the text/* and message/* parts after undoing the transfer encoding
  *   (base64, quoted-printable) and the charset (libmime / iconv-lite); other parts
- *   (images, attachments) are skipped, as Dovecot does without a full-text index. HTML
- *   is searched as it is, tags included. TEXT adds the message header and the headers
- *   of encapsulated messages.
+ *   (images, attachments), preambles and epilogues are skipped, as Dovecot does without
+ *   a full-text index. HTML is searched as it is, tags included. TEXT adds the message
+ *   header, every MIME part header and the headers of encapsulated messages.
+ *   Checked against Dovecot's answers (test/fixtures/mime/search.dovecot.json).
  * - Everything streams: a window of needle-length characters is carried across chunks.
  * - Matching is case-insensitive by Unicode lower-casing (close to i;unicode-casemap,
  *   RFC 5051, without its decomposition).
@@ -134,19 +135,17 @@ async function searchLeaf(read: RangeReader, p: BodyPart, m: Matcher): Promise<b
   }
 }
 
-async function searchPart(read: RangeReader, p: BodyPart, m: Matcher, headers: boolean): Promise<boolean> {
+/** Searches a part; with `headers` (TEXT) also its MIME header and encapsulated headers. */
+async function searchPart(read: RangeReader, p: BodyPart, m: Matcher, headers: boolean, top: boolean): Promise<boolean> {
+  if (headers && !top && p.bodyStart > p.headerStart) {
+    m.reset();
+    if (m.feed(decodedHeaderText(await readHeaderBlock(read, p)))) return true;
+  }
   if (p.parts) {
-    for (const c of p.parts) if (await searchPart(read, c, m, headers)) return true;
+    for (const c of p.parts) if (await searchPart(read, c, m, headers, false)) return true;
     return false;
   }
-  if (p.message) {
-    const inner = p.message.body;
-    if (headers) {
-      m.reset();
-      if (m.feed(decodedHeaderText(await readHeaderBlock(read, inner)))) return true;
-    }
-    return searchPart(read, inner, m, headers);
-  }
+  if (p.message) return searchPart(read, p.message.body, m, headers, false);
   const type = p.type.toLowerCase();
   if (type !== 'text' && type !== 'message') return false;
   return searchLeaf(read, p, m);
@@ -168,7 +167,7 @@ export async function matchesText(read: RangeReader, root: BodyPart, where: 'BOD
   if (where === 'TEXT') {
     if (m.feed(decodedHeaderText(await readHeaderBlock(read, root)))) return true;
   }
-  return searchPart(read, root, m, where === 'TEXT');
+  return searchPart(read, root, m, where === 'TEXT', true);
 }
 
 // --- Date ------------------------------------------------------------------------------
