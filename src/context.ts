@@ -8,6 +8,7 @@ import type { Config } from './config/index.js';
 import type { Db } from './db/index.js';
 import type { Resolver } from './dns/resolver.js';
 import type { Logger } from './log.js';
+import type { QuotaService } from './quota/index.js';
 import type { MailStore } from './store/types.js';
 import type { TlsContextHolder } from './tls/index.js';
 
@@ -25,6 +26,8 @@ export interface ServerContext {
    * that enqueue links or copies into the queue's own spool before resolving.
    */
   queue?: OutboundQueue;
+  /** Mailbox quotas (src/quota/): limits, usage, SMTP decisions; absent = no quota checks beyond the store's. */
+  quota?: QuotaService;
 }
 
 export interface OutboundQueue {

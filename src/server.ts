@@ -21,6 +21,7 @@ import { startImap } from './imap/server.js';
 import { stripForgedAuthResults } from './msgauth/forged-headers.js';
 import { startPop3 } from './pop3/server.js';
 import { startQueue, type QueueRunner } from './queue/index.js';
+import { QuotaService } from './quota/index.js';
 import { startInbound, type InboundChecks } from './smtp/inbound.js';
 import { checkConnection, checkInbound } from './smtp/policy.js';
 import { cleanSpool } from './smtp/spool.js';
@@ -67,21 +68,20 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   checkDataRoot(config.dataRoot);
 
   const db = openDb(dbPath(config.dataRoot));
-  // The store asks the accounts repo (built right after it) for quotas.
-  const late: { accounts?: AccountsRepo } = {};
+  // The store asks the quota service (built right after it) for limits.
+  const late: { quota?: QuotaService } = {};
   const store = createStore({
     dataRoot: config.dataRoot,
     log: log.child({ component: 'store' }),
     analyzer: analyzeMessage,
-    quotaOf: (account) => {
-      const a = late.accounts?.getAccount(account);
-      return a ? { bytes: a.quotaBytes, messages: a.quotaMessages } : undefined;
-    },
+    quotaOf: (account) => late.quota?.quotaOf(account),
   });
-  const accounts = (late.accounts = new AccountsRepo(db, store));
+  const accounts = new AccountsRepo(db, store);
+  const quota = (late.quota = new QuotaService({ db, accounts, store, config, log }));
   const tls = createTlsHolder(config, log);
   const resolver = createResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeoutMs });
-  const ctx: ServerContext = { config, log, db, accounts, store, tls, resolver };
+  const ctx: ServerContext = { config, log, db, accounts, store, tls, resolver, quota };
+  quota.start().catch((err: unknown) => log.warn({ err }, 'quota usage scan failed'));
 
   const removed = await cleanSpool(config.dataRoot);
   if (removed > 0) log.info({ removed }, 'removed unacknowledged spool files left by a previous run');
@@ -123,6 +123,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     await acme?.stop();
     await queue.stop(graceMs);
     tls.close();
+    quota.close();
+    await quota.settle();
     await store.close();
     db.close();
   };

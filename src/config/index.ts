@@ -111,6 +111,17 @@ export interface Config {
     /** Upper bound for each check, in ms; beyond it the check counts as a DNS temporary error. */
     timeoutMs: number;
   };
+  /** Mailbox quotas (src/quota/): limits are per account and domain in the database. */
+  quota: {
+    /**
+     * Dovecot's quota_grace: a mailbox under its quota may take one last message that
+     * brings it over by up to this percentage of the quota; larger messages are refused
+     * with 552 5.2.2 (they can never fit).
+     */
+    gracePercent: number;
+    /** Usage (bytes or messages) in percent of the quota that delivers a warning message once; 0 = off. */
+    warnPercent: number;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -185,6 +196,8 @@ export const SCHEMA: readonly Key[] = [
   { toml: 'checks.dnsbl_zones', prop: 'checks.dnsblZones', kind: { type: 'stringList' } },
   { toml: 'checks.trusted_networks', prop: 'checks.trustedNetworks', kind: { type: 'stringList' } },
   { toml: 'checks.timeout_ms', prop: 'checks.timeoutMs', kind: { type: 'int', min: 100, max: 120_000 } },
+  { toml: 'quota.grace_percent', prop: 'quota.gracePercent', kind: { type: 'int', min: 0, max: 100 } },
+  { toml: 'quota.warn_percent', prop: 'quota.warnPercent', kind: { type: 'int', min: 0, max: 100 } },
 ];
 
 /** Production ports (root, or a container with CAP_NET_BIND_SERVICE). */
@@ -246,6 +259,7 @@ export function defaults(dataRoot: string, production: boolean): Config {
       trustedNetworks: [],
       timeoutMs: 8000,
     },
+    quota: { gracePercent: 10, warnPercent: 90 },
   };
 }
 

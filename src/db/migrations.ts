@@ -91,4 +91,17 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX queue_recipients_message ON queue_recipients (message_id);
     `,
   },
+  {
+    version: 20,
+    name: 'quota warnings',
+    sql: `
+      -- Accounts that got the "mailbox almost full" warning (src/quota/): a row exists
+      -- from the crossing of quota.warn_percent until usage falls below it again, so
+      -- the warning goes out once per crossing, across restarts.
+      CREATE TABLE quota_warnings (
+        account TEXT PRIMARY KEY,           -- canonical address
+        warned_at INTEGER NOT NULL          -- ms
+      );
+    `,
+  },
 ];

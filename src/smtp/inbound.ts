@@ -21,6 +21,7 @@ import type { Readable } from 'node:stream';
 import { AddressError, parseAddress } from '../accounts/address.js';
 import type { Listener, ServerContext } from '../context.js';
 import { newCid, type Logger } from '../log.js';
+import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.js';
 import { resolveTargets } from './deliver.js';
 import { Rejects, Reply, SmtpReject } from './reply.js';
 import { receive, writeFinal, type SpooledMessage } from './spool.js';
@@ -154,11 +155,17 @@ export async function startInbound(ctx: ServerContext, opts: InboundOptions): Pr
     },
 
     onRcptTo(address: SMTPServerAddress, session, cb) {
-      try {
-        cb(checkRecipient(ctx, address.address));
-      } catch (err) {
+      const failed = (err: unknown) => {
         state(session).log.error({ err }, 'recipient check failed');
         cb(Rejects.localError());
+      };
+      try {
+        const refused = checkRecipient(ctx, address.address);
+        if (refused) return cb(refused);
+        // Full mailboxes are refused here, after alias expansion (src/quota/smtp.ts).
+        rcptQuotaCheck(ctx, address.address, announcedSize(session)).then((r) => cb(r), failed);
+      } catch (err) {
+        failed(err);
       }
     },
 
@@ -322,7 +329,8 @@ async function handleData(
 
     const mailbox = verdict.action === 'junk' ? 'Junk' : undefined;
     const { targets, forward, unknown } = resolveTargets(ctx, rcpts, mailbox);
-    if (targets.length > 0) await ctx.store.deliver(targets, { path: final.path });
+    // Quota rules at end of DATA (452/552 or delivery over quota): src/quota/smtp.ts.
+    const { overQuota } = await deliverWithQuota(ctx, targets, { path: final.path }, { othersAccepted: forward.length > 0, log });
     if (forward.length > 0) {
       if (!ctx.queue) throw new SmtpReject(Reply.LocalError, '4.3.0', 'Forwarding is not available right now, try again later');
       await ctx.queue.enqueue({ mailFrom, rcpts: forward, file: final.path });
@@ -334,6 +342,7 @@ async function handleData(
         mailboxes: targets.map((t) => t.account),
         forward: forward.length ? forward : undefined,
         unknown: unknown.length ? unknown : undefined,
+        overQuota: overQuota.length ? overQuota : undefined,
         folder: mailbox,
         size: final.size,
         ms: Date.now() - started,

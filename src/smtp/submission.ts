@@ -38,6 +38,7 @@ import type { Listener, ServerContext } from '../context.js';
 import { signMessage } from '../dkim/sign.js';
 import { newCid, type Logger } from '../log.js';
 import type { QueueRunner } from '../queue/index.js';
+import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.js';
 import { resolveTargets } from './deliver.js';
 import { Rejects, Reply, SmtpReject } from './reply.js';
 import { receive, writeFinal, type SpooledMessage } from './spool.js';
@@ -277,7 +278,14 @@ export async function startSubmission(ctx: ServerContext, opts: SubmissionOption
         st.log.error({ err }, 'recipient check failed');
         return cb(Rejects.localError());
       }
-      cb();
+      // A full local mailbox: 452 4.2.2 / 552 5.2.2 now (src/quota/smtp.ts).
+      rcptQuotaCheck(ctx, addr, announcedSize(session)).then(
+        (r) => cb(r),
+        (err: unknown) => {
+          st.log.error({ err }, 'quota check failed');
+          cb(Rejects.localError());
+        },
+      );
     },
 
     onData(stream: SMTPServerDataStream, session, cb) {
@@ -446,7 +454,8 @@ async function handleData(ctx: ServerContext, st: ConnState, stream: SMTPServerD
       if (typeof queue.add === 'function') qid = await queue.add({ mailFrom, rcpts: toQueue, file: final.path, account: account.address, headerMessageId: messageId });
       else await queue.enqueue({ mailFrom, rcpts: toQueue, file: final.path });
     }
-    if (targets.length > 0) await ctx.store.deliver(targets, { path: final.path });
+    // Quota rules at end of DATA (src/quota/smtp.ts); a refusal only when nothing was queued.
+    if (targets.length > 0) await deliverWithQuota(ctx, targets, { path: final.path }, { othersAccepted: toQueue.length > 0, log });
     rateFor(ctx).add(account.address);
     log.info(
       {
