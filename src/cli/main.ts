@@ -3,6 +3,7 @@
  * The `mailserver` executable (package.json `bin` → dist/cli/main.js). All logic is in
  * index.ts so tests and the docs generator can use the command table directly.
  */
+import './threadpool.js';
 import { runCli } from './index.js';
 
 const code = await runCli(process.argv.slice(2), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env });
