@@ -43,6 +43,9 @@ const CAPS: CapEntry[] = [
   { name: 'ESEARCH', rfc: 'RFC 4731' },
   { name: 'STATUS=SIZE', rfc: 'RFC 8438' },
   { name: 'CONDSTORE', rfc: 'RFC 7162' },
+  { name: 'QUOTA', rfc: 'RFC 9208' },
+  { name: 'QUOTA=RES-STORAGE', rfc: 'RFC 9208 §5.1' },
+  { name: 'QUOTA=RES-MESSAGE', rfc: 'RFC 9208 §5.2' },
 ];
 
 export function capabilities(s: CapState): string[] {

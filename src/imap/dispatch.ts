@@ -13,7 +13,6 @@ import { COMMANDS } from './commands/index.js';
 import type { CommandContext } from './commands/types.js';
 import type { ImapConnection } from './connection.js';
 import { ImapBad, ImapBye, ImapNo } from './errors.js';
-import { sameFlags } from './session.js';
 import { MimeError } from './mime/types.js';
 import { Parser } from './wire/parser.js';
 import type { FramedCommand } from './wire/types.js';
@@ -130,14 +129,19 @@ export async function flushPending(conn: ImapConnection, allowExpunge: boolean):
         if (fc.modseq > view.highestModseq) view.highestModseq = fc.modseq;
         const seq = view.seqOf(fc.uid);
         if (seq === 0) continue;
-        if (sameFlags(view.flags.get(fc.uid), fc.flags)) continue;
-        view.rememberFlags(fc.uid, fc.flags);
+        const own = view.own.get(fc.uid);
+        if (own !== undefined && own >= fc.modseq) {
+          if (own === fc.modseq) view.own.delete(fc.uid);
+          continue;
+        }
+        view.noteKeywords(fc.flags);
         // "* n FETCH (FLAGS (...) UID u [MODSEQ (m)])" (RFC 9051 §7.5.2, RFC 7162 §3.2.4)
         enc.raw(`* ${seq} FETCH (FLAGS (${fc.flags.join(' ')}) UID ${fc.uid}${conn.condstore ? ` MODSEQ (${fc.modseq})` : ''})\r\n`);
       }
     }
   }
   view.pending.length = 0;
+  if (view.own.size > 100_000) view.own.clear(); // bound memory; worst case an echoed FETCH
   view.pending.push(...kept);
   if (added > 0) enc.raw(`* ${view.exists} EXISTS\r\n`); // RFC 9051 §7.4.1
   const chunks = enc.done();

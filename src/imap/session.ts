@@ -30,8 +30,11 @@ export type PendingChange =
 export class SelectedView {
   /** Ascending UIDs; index + 1 is the sequence number. */
   uids: Uid[];
-  /** Last flags this session has told the client (or read) per UID. */
-  readonly flags = new Map<Uid, string[]>();
+  /**
+   * Flag changes this session made itself (UID → modseq): their change events are not
+   * echoed back as untagged FETCH (the client saw the result in the command's response).
+   */
+  readonly own = new Map<Uid, number>();
   readonly pending: PendingChange[] = [];
   /** Keywords seen in this mailbox (for the FLAGS response). */
   readonly keywords = new Set<string>();
@@ -75,15 +78,21 @@ export class SelectedView {
   /** Resolves a message sequence set to UIDs in ascending order (RFC 9051 §9 seq-number, "*" = last). */
   uidsForSeqSet(set: SeqSet): Uid[] {
     const n = this.uids.length;
-    const picked = new Set<number>();
-    for (const [a0, b0] of set) {
-      const a = a0 === Infinity ? n : a0;
-      const b = b0 === Infinity ? n : b0;
-      const lo = Math.min(a, b);
-      const hi = Math.min(Math.max(a, b), n);
-      for (let i = lo; i <= hi; i++) picked.add(i);
+    const ranges = set
+      .map(([a0, b0]) => {
+        const a = a0 === Infinity ? n : a0;
+        const b = b0 === Infinity ? n : b0;
+        return [Math.min(a, b), Math.min(Math.max(a, b), n)] as [number, number];
+      })
+      .filter(([lo, hi]) => lo <= hi)
+      .sort((x, y) => x[0] - y[0]);
+    const out: Uid[] = [];
+    let next = 1;
+    for (const [lo, hi] of ranges) {
+      for (let i = Math.max(lo, next); i <= hi; i++) out.push(this.uids[i - 1]!);
+      next = Math.max(next, hi + 1);
     }
-    return [...picked].sort((x, y) => x - y).map((s) => this.uids[s - 1]!);
+    return out;
   }
 
   /** Resolves a UID set to the UIDs present in the view; "*" is the largest UID (RFC 9051 §6.4.9). */
@@ -122,7 +131,7 @@ export class SelectedView {
     const seq = this.seqOf(uid);
     if (seq > 0) {
       this.uids.splice(seq - 1, 1);
-      this.flags.delete(uid);
+      this.own.delete(uid);
     }
     return seq;
   }
@@ -145,14 +154,13 @@ export class SelectedView {
     return added;
   }
 
-  rememberFlags(uid: Uid, flags: string[]): void {
-    this.flags.set(uid, flags);
-    for (const f of flags) if (!f.startsWith('\\')) this.keywords.add(f);
+  /** Records a flag change this session made (and any new keywords). */
+  noteOwnChange(uid: Uid, modseq: number, flags: readonly string[]): void {
+    this.own.set(uid, modseq);
+    this.noteKeywords(flags);
   }
-}
 
-export function sameFlags(a: readonly string[] | undefined, b: readonly string[]): boolean {
-  if (!a || a.length !== b.length) return false;
-  const s = new Set(a.map((f) => f.toLowerCase()));
-  return b.every((f) => s.has(f.toLowerCase()));
+  noteKeywords(flags: readonly string[]): void {
+    for (const f of flags) if (f.charCodeAt(0) !== 92 /* \ */) this.keywords.add(f);
+  }
 }

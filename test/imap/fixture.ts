@@ -88,7 +88,7 @@ export async function startImapFixture(opts: { configure?: (c: Config) => void; 
       await Promise.all(listeners.map((l) => l.close(0)));
       await store.close();
       db.close();
-      await rm(dataRoot, { recursive: true, force: true });
+      await rm(dataRoot, { recursive: true, force: true, maxRetries: 5 });
     },
   };
   await f.addAccount(USER);

@@ -12,6 +12,8 @@ import { del } from './delete.js';
 import { enable } from './enable.js';
 import { expunge, uidExpunge } from './expunge.js';
 import { fetch, uidFetch } from './fetch/fetch.js';
+import { getquota } from './getquota.js';
+import { getquotaroot } from './getquotaroot.js';
 import { id } from './id.js';
 import { idle } from './idle.js';
 import { list, lsub } from './list.js';
@@ -22,6 +24,7 @@ import { check, noop } from './noop.js';
 import { rename } from './rename.js';
 import { search, uidSearch } from './search/search.js';
 import { examine, select } from './select.js';
+import { setquota } from './setquota.js';
 import { starttls } from './starttls.js';
 import { status } from './status.js';
 import { store, uidStore } from './store.js';
@@ -33,6 +36,7 @@ const ALL: CommandSpec[] = [
   select, examine, create, del, rename, subscribe, unsubscribe, list, lsub, namespace, status, append, idle,
   check, close, unselect, expunge, uidExpunge, search, uidSearch, fetch, uidFetch, store, uidStore,
   copy, uidCopy, move, uidMove,
+  getquota, getquotaroot, setquota, // RFC 9208
 ];
 
 export const COMMANDS = new Map<string, CommandSpec>(ALL.map((c) => [c.name, c]));

@@ -39,7 +39,7 @@ async function selectOrExamine(c: CommandContext, p: Parser, readOnly: boolean):
   );
   let firstUnseen = 0;
   snap.messages.forEach((m, i) => {
-    view.rememberFlags(m.uid, m.flags);
+    if (m.flags.length > 0) view.noteKeywords(m.flags);
     if (firstUnseen === 0 && !m.flags.includes('\\Seen')) firstUnseen = i + 1;
   });
   const flags = [...SYSTEM, ...view.keywords].join(' ');

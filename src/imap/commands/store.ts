@@ -47,7 +47,7 @@ async function runStore(c: CommandContext, p: Parser, byUid: boolean): Promise<v
   const enc = c.conn.encoder();
   const changedSet = new Set<Uid>(res.changed.map((x) => x.uid));
   for (const ch of res.changed) {
-    view.rememberFlags(ch.uid, ch.flags);
+    view.noteOwnChange(ch.uid, ch.modseq, ch.flags);
     if (ch.modseq > view.highestModseq) view.highestModseq = ch.modseq;
     // RFC 7162 §3.2: with UNCHANGEDSINCE the FETCH goes out even with .SILENT (it carries MODSEQ).
     if (silent && unchangedSince === undefined) continue;
@@ -68,7 +68,6 @@ async function runStore(c: CommandContext, p: Parser, byUid: boolean): Promise<v
       for (const m of metas) {
         const seq = view.seqOf(m.uid);
         if (seq === 0) continue;
-        view.rememberFlags(m.uid, m.flags);
         enc.raw(`* ${seq} FETCH (FLAGS (${m.flags.join(' ')})${byUid ? ` UID ${m.uid}` : ''})\r\n`);
       }
     }

@@ -4,7 +4,7 @@
 // Body sections are written as literals streamed from the message file (never buffered
 // whole). A non-PEEK body fetch sets \Seen and reports the new FLAGS (RFC 9051 §6.4.5).
 import type { Readable } from 'node:stream';
-import type { MessageMeta } from '../../../store/types.js';
+import type { MailboxId, MailStore, MessageMeta, Uid } from '../../../store/types.js';
 import { ImapBad } from '../../errors.js';
 import { binaryOf, binarySizeOf, bodyStructureOf, envelopeOf, sectionOf, type OpenMessage } from '../../mime-adapter.js';
 import type { SectionContent } from '../../mime/index.js';
@@ -40,7 +40,9 @@ async function runFetch(c: CommandContext, p: Parser, byUid: boolean): Promise<v
   const uids = byUid ? view.uidsForUidSet(set) : view.uidsForSeqSet(set);
   if (uids.length === 0) return;
   const store = conn.ctx.store;
-  const metas = await store.fetchMeta(account, view.mailboxId, changedSince !== undefined ? { uids, changedSince } : { uids });
+  // Asking for every message is cheaper without a UID list.
+  const all = uids.length === view.exists;
+  const metas = await store.fetchMeta(account, view.mailboxId, { ...(all ? {} : { uids }), ...(changedSince !== undefined ? { changedSince } : {}) });
 
   // \Seen is set by a non-PEEK body fetch (RFC 9051 §6.4.5), before the responses go out.
   const setsSeen = !view.readOnly && items.some((i) => (i.kind === 'section' && !i.peek) || i.kind === 'RFC822' || i.kind === 'RFC822.TEXT');
@@ -53,6 +55,7 @@ async function runFetch(c: CommandContext, p: Parser, byUid: boolean): Promise<v
       for (const m of metas) {
         const ch = byUidMap.get(m.uid);
         if (ch) {
+          view.noteOwnChange(ch.uid, ch.modseq, ch.flags);
           m.flags = ch.flags;
           m.modseq = ch.modseq;
           seenChanged.add(m.uid);
@@ -67,28 +70,53 @@ async function runFetch(c: CommandContext, p: Parser, byUid: boolean): Promise<v
   for (const meta of metas) {
     const seq = view.seqOf(meta.uid);
     if (seq === 0) continue;
-    view.rememberFlags(meta.uid, meta.flags);
-    const open: OpenMessage = () => store.readMessage(account, view.mailboxId, meta.uid);
     enc.raw(`* ${seq} FETCH (`);
-    const parts: Array<(e: Encoder) => Promise<void> | void> = [];
+    let first = true;
     // RFC 9051 §6.4.9: UID FETCH always includes UID.
-    if (byUid && !want.has('UID')) parts.push((e) => void e.raw(`UID ${meta.uid}`));
-    for (const it of items) parts.push((e) => writeItem(e, it, meta, open, conn.rev2));
-    if (seenChanged.has(meta.uid) && !want.has('FLAGS')) parts.push((e) => void e.raw(`FLAGS (${meta.flags.join(' ')})`));
-    if (changedSince !== undefined && !want.has('MODSEQ')) parts.push((e) => void e.raw(`MODSEQ (${meta.modseq})`)); // RFC 7162 §3.1.4.1
-    for (let i = 0; i < parts.length; i++) {
-      if (i > 0) enc.sp();
-      await parts[i]!(enc);
+    if (byUid && !want.has('UID')) {
+      enc.raw(`UID ${meta.uid}`);
+      first = false;
     }
+    for (const it of items) {
+      if (!first) enc.sp();
+      first = false;
+      const cheap = cheapItem(it, meta);
+      if (cheap !== undefined) enc.raw(cheap);
+      else await writeItem(enc, it, meta, opener(store, account, view.mailboxId, meta.uid), conn.rev2);
+    }
+    if (seenChanged.has(meta.uid) && !want.has('FLAGS')) enc.raw(` FLAGS (${meta.flags.join(' ')})`);
+    if (changedSince !== undefined && !want.has('MODSEQ')) enc.raw(` MODSEQ (${meta.modseq})`); // RFC 7162 §3.1.4.1
     enc.raw(')\r\n');
     pendingMsgs++;
-    if (heavy || pendingMsgs >= 256) {
+    if (heavy || pendingMsgs >= 1024) {
       await conn.send(enc);
       enc = conn.encoder();
       pendingMsgs = 0;
     }
   }
   if (pendingMsgs > 0) await conn.send(enc);
+}
+
+function opener(store: MailStore, account: string, mailboxId: MailboxId, uid: Uid): OpenMessage {
+  return () => store.readMessage(account, mailboxId, uid);
+}
+
+/** The items that need no message data, without an await per message. */
+function cheapItem(it: FetchItem, meta: MessageMeta): string | undefined {
+  switch (it.kind) {
+    case 'UID':
+      return `UID ${meta.uid}`;
+    case 'FLAGS':
+      return `FLAGS (${meta.flags.join(' ')})`;
+    case 'RFC822.SIZE':
+      return `RFC822.SIZE ${meta.size}`;
+    case 'MODSEQ':
+      return `MODSEQ (${meta.modseq})`;
+    case 'INTERNALDATE':
+      return `INTERNALDATE "${formatDateTime(meta.internalDate)}"`;
+    default:
+      return undefined;
+  }
 }
 
 async function writeItem(e: Encoder, it: FetchItem, meta: MessageMeta, open: OpenMessage, rev2: boolean): Promise<void> {
