@@ -33,6 +33,7 @@ import {
   getMessage,
   insertMessage,
   nextDue,
+  deferRecipients,
   finishAttempt,
   referencedSpoolFiles,
   type DueGroup,
@@ -155,7 +156,15 @@ export function startQueue(ctx: ServerContext, opts: { pollMs?: number } = {}): 
           const keys = batch.map((g) => `${g.messageId}\0${g.domain}`);
           for (const k of keys) running.add(k);
           const p: Promise<void> = runBatch(dest || batch[0]!.domain, batch)
-            .catch((err: unknown) => log.error({ err, domain: dest, qids: batch.map((g) => g.messageId) }, 'queue attempt failed'))
+            .catch((err: unknown) => {
+              log.error({ err, domain: dest, qids: batch.map((g) => g.messageId) }, 'queue attempt failed');
+              // Never a hot loop: whatever broke, these recipients wait for the next slot.
+              try {
+                deferRecipients(db, batch.flatMap((g) => g.recipients.map((r) => r.id)), Date.now() + q.retryBaseSeconds * 1000);
+              } catch {
+                // the database is gone (shutting down)
+              }
+            })
             .finally(() => {
               for (const k of keys) running.delete(k);
               inflight.delete(p);
@@ -305,7 +314,13 @@ export function startQueue(ctx: ServerContext, opts: { pollMs?: number } = {}): 
       if (msg.mailFrom === '') {
         log.info({ qid: msg.id, rcpts: failed.map((f) => f.rcpt) }, 'failed message had the null sender: no DSN');
       } else {
-        await sendDsn(msg, file, failed, expiredAny && !failedAny ? 'expired' : 'failed');
+        try {
+          await sendDsn(msg, file, failed, expiredAny && !failedAny ? 'expired' : 'failed');
+        } catch (err) {
+          // E.g. the sender's mailbox is over quota. The recipients' outcome stands (a retry
+          // would only repeat the remote delivery); the DSN is lost, and the log says so.
+          log.error({ err, qid: msg.id, to: msg.mailFrom, rcpts: failed.map((f) => f.rcpt) }, 'DSN could not be delivered');
+        }
       }
     }
     const done = finishAttempt(db, msg.id, updates, now);

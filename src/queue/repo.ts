@@ -216,6 +216,14 @@ export function deleteMessage(db: Db, messageId: number): string | undefined {
   })();
 }
 
+/** Pushes the next try of some queued recipients to `at` (after an unexpected error). */
+export function deferRecipients(db: Db, ids: number[], at: number): void {
+  const st = db.prepare("UPDATE queue_recipients SET next_attempt_at = MAX(next_attempt_at, ?), updated_at = ? WHERE id = ? AND state = 'queued'");
+  db.transaction(() => {
+    for (const id of ids) st.run(at, Date.now(), id);
+  })();
+}
+
 /** Makes queued recipients due now: one message, or all (CLI `queue retry`). Returns how many. */
 export function retryNow(db: Db, messageId?: number, now = Date.now()): number {
   if (messageId === undefined) {
