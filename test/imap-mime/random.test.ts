@@ -13,11 +13,17 @@ import {
   envelopeToImap,
   fetchBinarySection,
   fetchBodySection,
-  findPart,
   parseSection,
   streamRangeReader,
 } from '../../src/imap/mime/index.js';
 import { fixtureNames, loadRecorded, RANDOM_FIXTURES } from './recorded.js';
+
+/**
+ * Known difference: an encoded part with an empty body at the end of a truncated message
+ * — Dovecot computes the length with the rewritten header but sends the original one,
+ * cut to that length; we send the original header whole.
+ */
+const KNOWN = new Set(['random-09 BINARY[1]']);
 
 describe('generated messages match Dovecot', () => {
   it.each(fixtureNames(RANDOM_FIXTURES))('%s', async (name) => {
@@ -29,11 +35,8 @@ describe('generated messages match Dovecot', () => {
     const read = streamRangeReader(() => Readable.from([rec.eml]));
     for (const [item, value] of rec.items) {
       const m = /^(BODY|BINARY)\[(.*)\](?:<(\d+)>)?$/s.exec(item);
-      if (!m) continue;
+      if (!m || KNOWN.has(`${name} ${item}`)) continue;
       const spec = parseSection(m[2]);
-      const part = findPart(a.bodyStructure, spec.part);
-      // known difference: Dovecot decodes the parts inside a non-leaf BINARY section
-      if (m[1] === 'BINARY' && (spec.part.length === 0 || part?.parts || part?.message)) continue;
       const lit = /^(~?)\{(\d+)\}\r\n/.exec(value.toString('latin1'))!;
       const want = value.subarray(lit[0].length);
       const partial = m[3] ? { origin: Number(m[3]), length: want.length } : undefined;

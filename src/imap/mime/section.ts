@@ -15,6 +15,8 @@
  *   part's encapsulated message.
  * - HEADER.FIELDS (.NOT) output ends with an empty line when the header had one or when
  *   any field was selected.
+ * - BINARY of a multipart, message/rfc822 or the whole message decodes the encoded
+ *   leaves inside and relabels them "Content-Transfer-Encoding: binary" (Dovecot).
  * - BINARY decodes base64 and quoted-printable (RFC 2045 §6.7, §6.8) of a leaf part and
  *   is sent as literal8 (`~{n}`) when something was decoded or the part holds a NUL
  *   (never for an empty result); BODY sections turn NUL into 0x80; other encodings than
@@ -507,9 +509,9 @@ async function countBytes(s: Readable): Promise<number> {
 export async function fetchBinarySection(read: RangeReader, root: BodyPart, part: number[], partial?: Partial): Promise<SectionContent> {
   const p = findPart(root, part);
   if (!p) return emptyContent();
-  if (part.length === 0 || p.parts || p.message) {
-    return fetchBodySection(read, root, { part, text: '' }, partial);
-  }
+  const cte0 = part.length > 0 ? cteOf(p) : 'identity';
+  // a multipart or message/rfc822 part that is itself encoded is decoded as a whole (Dovecot)
+  if (part.length === 0 || ((p.parts || p.message) && cte0 === 'identity')) return nonLeafBinary(read, root, part, p, partial);
   const cte = cteOf(p);
   if (cte === 'identity') {
     // NULs are sent as they are, in a literal8 (Dovecot)
@@ -535,7 +537,8 @@ export async function fetchBinarySection(read: RangeReader, root: BodyPart, part
 export async function binarySize(read: RangeReader, root: BodyPart, part: number[]): Promise<number> {
   const p = findPart(root, part);
   if (!p) return 0;
-  if (part.length === 0 || p.parts || p.message) return (await fetchBodySection(read, root, { part, text: '' })).length;
+  const cte0 = part.length > 0 ? cteOf(p) : 'identity';
+  if (part.length === 0 || ((p.parts || p.message) && cte0 === 'identity')) return (await nonLeafBinary(read, root, part, p)).length;
   const cte = cteOf(p);
   if (cte === 'identity') return p.bodySize;
   return countBytes(await decodedStream(read, p, cte));
@@ -545,4 +548,83 @@ export async function binarySize(read: RangeReader, root: BodyPart, part: number
 export async function contentToBuffer(c: SectionContent): Promise<Buffer> {
   if (Buffer.isBuffer(c.content)) return c.content;
   return readAll(c.content);
+}
+
+// --- BINARY of a multipart, a message/rfc822 part or the whole message --------------------
+
+type Segment = { raw: [number, number] } | { bytes: Buffer } | { decode: BodyPart; cte: Cte };
+
+/** Leaves in wire order, encapsulated messages included. */
+function* leaves(p: BodyPart): Generator<BodyPart> {
+  if (p.parts) for (const c of p.parts) yield* leaves(c);
+  else if (p.message) yield* leaves(p.message.body);
+  else yield p;
+}
+
+/**
+ * Dovecot's BINARY of a non-leaf section: every base64 / quoted-printable leaf inside is
+ * decoded and its Content-Transfer-Encoding fields are replaced by
+ * "Content-Transfer-Encoding: binary" at the end of its header; the rest is sent as is.
+ * The content is produced twice (once to count) unless it is small.
+ */
+async function nonLeafBinary(read: RangeReader, root: BodyPart, path: number[], p: BodyPart, partial?: Partial): Promise<SectionContent> {
+  const whole = path.length === 0;
+  const start = whole ? 0 : p.bodyStart;
+  const end = whole ? root.bodyEnd : p.bodyEnd;
+  const top = whole ? root : p.message ? p.message.body : p;
+  const segments: Segment[] = [];
+  let cursor = start;
+  let decoded = false;
+  let nul = false;
+  for (const leaf of leaves(top)) {
+    if (leaf.hasNul) nul = true;
+    const cte = cteOf(leaf); // unknown encodings fail the whole section, as in Dovecot
+    if (cte === 'identity' || leaf.bodyEnd === leaf.bodyStart) continue; // empty bodies stay as they are
+    decoded = true;
+    if (leaf.headerStart > cursor) segments.push({ raw: [cursor, leaf.headerStart] });
+    const header = await readAll(await read(leaf.headerStart, leaf.bodyStart));
+    const kept = parseHeaderBlock(header)
+      .filter((f) => f.name.toLowerCase() !== 'content-transfer-encoding')
+      .map((f) => toCrlf(f.raw));
+    kept.push(Buffer.from('Content-Transfer-Encoding: binary\r\n'));
+    if (leaf.hasBlankLine) kept.push(CRLF);
+    segments.push({ bytes: Buffer.concat(kept) }, { decode: leaf, cte });
+    cursor = leaf.bodyEnd;
+  }
+  if (!decoded) {
+    // sent as is, NULs included (in a literal8 when there are any)
+    const span = whole ? { start: 0, end: root.bodyEnd, size: root.headerSize + root.bodySize } : bodySpan(p);
+    const k = await spanContent(read, span, partial, true);
+    if (span.end - span.start > BINARY_IN_MEMORY) return { ...k, literal8: nul && k.length > 0 };
+    const data = await contentToBuffer(k);
+    return { length: data.length, literal8: data.includes(0), content: data };
+  }
+  if (end > cursor) segments.push({ raw: [cursor, end] });
+  const produce = async (): Promise<Readable> => {
+    async function* gen(): AsyncGenerator<Buffer> {
+      for (const seg of segments) {
+        let s: Readable;
+        if ('bytes' in seg) {
+          yield seg.bytes;
+          continue;
+        } else if ('raw' in seg) s = pipeErr(await read(seg.raw[0], seg.raw[1]), new CrlfTransform());
+        else s = await decodedStream(read, seg.decode, seg.cte);
+        for await (const c of s) yield c as Buffer;
+      }
+    }
+    return Readable.from(gen());
+  };
+  if (end - start <= BINARY_IN_MEMORY) {
+    const data = await readAll(await produce());
+    const { from, len } = clampPartial(data.length, partial);
+    return { length: len, literal8: len > 0, content: data.subarray(from, from + len) };
+  }
+  const size = await countBytes(await produce());
+  const { from, len } = clampPartial(size, partial);
+  if (len <= 0) return emptyContent();
+  const open = async () => {
+    const src = await produce();
+    return pipeErr(src, new SliceTransform(from, len, () => src.destroy()));
+  };
+  return { length: len, literal8: true, content: lazyReadable(open) };
 }
