@@ -212,7 +212,7 @@ async function main(): Promise<void> {
         ops++;
         lat.push(performance.now() - t0);
       } catch (err) {
-        if (errors++ === 0) console.log(`  first error: ${(err as Error).message.slice(0, 200)}`);
+        if (errors++ < 3) console.log(`  error in op ${op}: ${(err as Error).message.slice(0, 200)}`);
       }
     }
     await cl.close();

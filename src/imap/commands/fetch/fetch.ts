@@ -4,11 +4,11 @@
 // Body sections are written as literals streamed from the message file (never buffered
 // whole). A non-PEEK body fetch sets \Seen and reports the new FLAGS (RFC 9051 §6.4.5).
 import type { Readable } from 'node:stream';
-import type { MailboxId, MailStore, MessageMeta, Uid } from '../../../store/types.js';
+import { StoreError, type MailboxId, type MailStore, type MessageMeta, type Uid } from '../../../store/types.js';
 import { ImapBad } from '../../errors.js';
 import { binaryOf, binarySizeOf, bodyStructureOf, envelopeOf, sectionOf, type OpenMessage } from '../../mime-adapter.js';
 import type { SectionContent } from '../../mime/index.js';
-import { formatDateTime, type Encoder } from '../../wire/encoder.js';
+import { formatDateTime, type Chunk, type Encoder } from '../../wire/encoder.js';
 import type { Parser } from '../../wire/parser.js';
 import { accountOf, viewOf } from '../helpers.js';
 import { SELECTED, type CommandContext, type CommandSpec } from '../types.js';
@@ -67,34 +67,55 @@ async function runFetch(c: CommandContext, p: Parser, byUid: boolean): Promise<v
   let enc = conn.encoder();
   let pendingMsgs = 0;
   const heavy = items.some((i) => i.kind === 'section' || i.kind === 'RFC822' || i.kind === 'RFC822.TEXT' || i.kind === 'RFC822.HEADER' || i.kind === 'binarySize');
-  for (const meta of metas) {
-    const seq = view.seqOf(meta.uid);
-    if (seq === 0) continue;
-    enc.raw(`* ${seq} FETCH (`);
+  const writeMessage = async (e: Encoder, meta: MessageMeta, seq: number): Promise<void> => {
+    e.raw(`* ${seq} FETCH (`);
     let first = true;
     // RFC 9051 §6.4.9: UID FETCH always includes UID.
     if (byUid && !want.has('UID')) {
-      enc.raw(`UID ${meta.uid}`);
+      e.raw(`UID ${meta.uid}`);
       first = false;
     }
     for (const it of items) {
-      if (!first) enc.sp();
+      if (!first) e.sp();
       first = false;
       const cheap = cheapItem(it, meta);
-      if (cheap !== undefined) enc.raw(cheap);
-      else await writeItem(enc, it, meta, opener(store, account, view.mailboxId, meta.uid), conn.rev2);
+      if (cheap !== undefined) e.raw(cheap);
+      else await writeItem(e, it, meta, opener(store, account, view.mailboxId, meta.uid), conn.rev2);
     }
-    if (seenChanged.has(meta.uid) && !want.has('FLAGS')) enc.raw(` FLAGS (${meta.flags.join(' ')})`);
-    if (changedSince !== undefined && !want.has('MODSEQ')) enc.raw(` MODSEQ (${meta.modseq})`); // RFC 7162 §3.1.4.1
-    enc.raw(')\r\n');
+    if (seenChanged.has(meta.uid) && !want.has('FLAGS')) e.raw(` FLAGS (${meta.flags.join(' ')})`);
+    if (changedSince !== undefined && !want.has('MODSEQ')) e.raw(` MODSEQ (${meta.modseq})`); // RFC 7162 §3.1.4.1
+    e.raw(')\r\n');
+  };
+  // Items that may read the message: each message gets its own encoder, so one expunged
+  // meanwhile is skipped whole (RFC 9051 §7.5.1 allows omitting it).
+  const mayRead = heavy || items.some((i) => i.kind === 'ENVELOPE' || i.kind === 'BODY' || i.kind === 'BODYSTRUCTURE');
+  let batch: Chunk[] = [];
+  for (const meta of metas) {
+    const seq = view.seqOf(meta.uid);
+    if (seq === 0) continue;
+    const out = mayRead ? conn.encoder() : enc;
+    try {
+      await writeMessage(out, meta, seq);
+    } catch (err) {
+      if (mayRead && err instanceof StoreError && err.kind === 'nonexistent') continue;
+      throw err;
+    }
+    if (heavy) {
+      await conn.send(out);
+      continue;
+    }
+    if (mayRead) batch.push(...out.done());
     pendingMsgs++;
-    if (heavy || pendingMsgs >= 1024) {
-      await conn.send(enc);
+    if (pendingMsgs >= (mayRead ? 100 : 1024)) {
+      if (mayRead) await conn.write(batch);
+      else await conn.send(enc);
+      batch = [];
       enc = conn.encoder();
       pendingMsgs = 0;
     }
   }
-  if (pendingMsgs > 0) await conn.send(enc);
+  if (batch.length > 0) await conn.write(batch);
+  if (pendingMsgs > 0 && !mayRead) await conn.send(enc);
 }
 
 function opener(store: MailStore, account: string, mailboxId: MailboxId, uid: Uid): OpenMessage {

@@ -4,8 +4,9 @@
 // search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"
 // Results: "* SEARCH 2 3 [(MODSEQ n)]" (IMAP4rev1) or "* ESEARCH (TAG "t") [UID] ..."
 // (RETURN given, or IMAP4rev2 enabled — RFC 9051 §7.3.4).
-import type { MessageMeta } from '../../../store/types.js';
+import { StoreError, type MessageMeta } from '../../../store/types.js';
 import { ImapBad, ImapNo } from '../../errors.js';
+import type { Address, Envelope } from '../../mime/index.js';
 import { headerFields, matchText, readHeader, type OpenMessage } from '../../mime-adapter.js';
 import { SelectedView } from '../../session.js';
 import type { Parser } from '../../wire/parser.js';
@@ -52,6 +53,32 @@ function isUtf8(b: Buffer): boolean {
   }
 }
 
+const ENVELOPE_FIELDS = new Set(['subject', 'from', 'to', 'cc', 'bcc', 'date']);
+
+function addressText(list: Address[] | null): string[] {
+  return (list ?? []).map((a) => [a.name ?? '', a.mailbox && a.host ? `<${a.mailbox}@${a.host}>` : (a.mailbox ?? '')].join(' ').trim());
+}
+
+/** Header values from the envelope cached at delivery, without reading the file. */
+function fromEnvelope(meta: MessageMeta, field: string): string[] | undefined {
+  const env = meta.envelope as Envelope | undefined;
+  if (!env || !ENVELOPE_FIELDS.has(field)) return undefined;
+  switch (field) {
+    case 'subject':
+      return env.subject === null ? [] : [env.subject];
+    case 'date':
+      return env.date === null ? [] : [env.date];
+    case 'from':
+      return addressText(env.from);
+    case 'to':
+      return addressText(env.to);
+    case 'cc':
+      return addressText(env.cc);
+    default:
+      return addressText(env.bcc);
+  }
+}
+
 async function headerOf(x: Ctx): Promise<Array<[string, string]>> {
   if (!x.header) x.header = headerFields((await readHeader(x.open)).header);
   return x.header;
@@ -82,7 +109,7 @@ async function evaluate(c: Criterion, x: Ctx): Promise<boolean> {
     case 'date': {
       let d: Date | undefined = m.internalDate;
       if (c.which === 'sent') {
-        const v = (await headerOf(x)).find(([k]) => k.toLowerCase() === 'date')?.[1];
+        const v = fromEnvelope(m, 'date')?.[0] ?? (await headerOf(x)).find(([k]) => k.toLowerCase() === 'date')?.[1];
         d = v ? new Date(v.replace(/\([^)]*\)/g, '').trim()) : undefined;
         if (!d || Number.isNaN(d.getTime())) d = m.internalDate; // RFC 9051: fall back to INTERNALDATE
       }
@@ -92,9 +119,9 @@ async function evaluate(c: Criterion, x: Ctx): Promise<boolean> {
     }
     case 'header': {
       const needle = c.value.toLowerCase();
-      const fields = (await headerOf(x)).filter(([k]) => k.toLowerCase() === c.field);
-      if (needle === '') return fields.length > 0; // RFC 9051: empty string matches all with the field
-      return fields.some(([, v]) => decodeWords(v).toLowerCase().includes(needle));
+      const values = fromEnvelope(m, c.field) ?? (await headerOf(x)).filter(([k]) => k.toLowerCase() === c.field).map(([, v]) => v);
+      if (needle === '') return values.length > 0; // RFC 9051: empty string matches all with the field
+      return values.some((v) => decodeWords(v).toLowerCase().includes(needle));
     }
     case 'body':
     case 'text':
@@ -153,7 +180,12 @@ async function runSearch(c: CommandContext, p: Parser, byUid: boolean): Promise<
     const seq = view.seqOf(meta.uid);
     if (seq === 0) continue; // not yet announced to this client
     const x: Ctx = { meta, seq, maxSeq: view.exists, maxUid, open: () => store.readMessage(account, view.mailboxId, meta.uid) };
-    if (await evaluate(crit, x)) hits.push(meta);
+    try {
+      if (await evaluate(crit, x)) hits.push(meta);
+    } catch (err) {
+      // Expunged by another session while we searched: it no longer matches anything.
+      if (!(err instanceof StoreError && err.kind === 'nonexistent')) throw err;
+    }
   }
   const nums = hits.map((m) => (byUid ? m.uid : view.seqOf(m.uid))).sort((a, b) => a - b);
   const maxModseq = hits.reduce((a, m) => Math.max(a, m.modseq), 0);
