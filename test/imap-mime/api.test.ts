@@ -138,3 +138,16 @@ describe('per-message entry points', () => {
     await expect(contentToBuffer(bin)).rejects.toThrow('must not open');
   });
 });
+
+describe('limits (Dovecot: 10000 parts)', () => {
+  it('stops splitting after 10000 parts: the last part runs to the end of the message', async () => {
+    let s = 'From: a@b\r\nSubject: many parts\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="m"\r\n\r\n';
+    for (let i = 0; i < 10050; i++) s += `--m\r\n\r\n${i}\r\n`;
+    s += '--m--\r\n';
+    const { bodyStructure: bs } = await analyzeMessage(Readable.from([Buffer.from(s)]));
+    expect(bs.parts).toHaveLength(9999); // plus the multipart itself
+    const last = bs.parts![9998];
+    expect(last.bodyEnd).toBe(s.length);
+    expect(last.lines).toBe(155);
+  });
+});

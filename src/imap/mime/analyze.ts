@@ -38,6 +38,9 @@ import type { Address, BodyPart, Envelope, MessageAnalysis } from './types.js';
 
 /** Header bytes kept per part; longer headers are still measured, their tail ignored. */
 const MAX_HEADER_BYTES = 512 * 1024;
+/** Dovecot's default limits on MIME nesting and on the number of parts. */
+const MAX_NESTING = 100;
+const MAX_PARTS = 10000;
 /** Bytes of a body line looked at for a boundary (RFC 2046 §5.1.1: boundary ≤ 70 chars). */
 const LINE_PREFIX_BYTES = 256;
 
@@ -198,6 +201,7 @@ function paramValue(params: string[] | null, key: string): string | undefined {
  */
 export class MimeScanner {
   private stack: Frame[] = [];
+  private partCount = 0;
   private root: Frame;
   /** Absolute offset of the next byte to scan. */
   private offset = 0;
@@ -221,6 +225,7 @@ export class MimeScanner {
   }
 
   private openFrame(start: number, pos: Pos, digestChild: boolean, isMessage: boolean): Frame {
+    this.partCount++;
     const f: Frame = {
       part: newPart(start),
       state: 'header',
@@ -365,6 +370,8 @@ export class MimeScanner {
   /** The innermost-longest enclosing multipart whose boundary starts this line. */
   private findBoundary(line: Buffer): { frame: Frame; close: boolean } | null {
     if (line.length < 2 || line[0] !== 0x2d || line[1] !== 0x2d) return null;
+    // past the part limit no boundary is recognised: the last part runs to the end (Dovecot)
+    if (this.partCount >= MAX_PARTS) return null;
     let best: Frame | null = null;
     for (let i = this.stack.length - 1; i >= 0; i--) {
       const f = this.stack[i];
@@ -411,6 +418,16 @@ export class MimeScanner {
     f.vBodyStart = bodyStart.virt;
     f.lfAtBodyStart = bodyStart.lf;
     const type = f.part.type.toLowerCase();
+    // Dovecot's limits (message-parser: 100 nested parts, 10000 parts in all): past them
+    // a multipart or message/rfc822 part becomes an application/octet-stream leaf
+    if ((type === 'multipart' || type === 'message') && (this.stack.length >= MAX_NESTING || this.partCount >= MAX_PARTS)) {
+      if (type === 'multipart' || f.part.subtype.toLowerCase() === 'rfc822') {
+        f.part.type = 'application';
+        f.part.subtype = 'octet-stream';
+        f.state = 'body';
+        return;
+      }
+    }
     if (type === 'multipart') {
       const boundary = paramValue(f.part.params, 'boundary');
       f.part.parts = [];
