@@ -175,17 +175,19 @@ async function main(): Promise<void> {
   console.log(`  JS heap+external per connection (KB)       ${((a.heap - b.heap) / IDLE / 1024).toFixed(1).padStart(9)}`);
   await Promise.all(idlers.map((x) => x.close()));
   // (b) mixed workload
-  const mixed = 'mixed@example.test';
-  await srv.call({ op: 'populate', user: mixed, count: 2000 });
+  // 10 accounts with 5 sessions each (a user's phone, laptop, ... on one mailbox).
+  const ACCOUNTS = 10;
+  for (let a = 0; a < ACCOUNTS; a++) await srv.call({ op: 'populate', user: `mixed${a}@example.test`, count: 1000 });
   const lat: number[] = [];
   let ops = 0;
   let errors = 0;
   let end = Infinity;
   const body = Buffer.from('From: a@example.org\r\nSubject: bench append\r\n\r\n' + 'x'.repeat(2000) + '\r\n');
   let ready = 0;
+  const perOp: number[][] = [];
   const worker = async (w: number): Promise<void> => {
     const cl = await ImapTestClient.connect(port);
-    await cl.login(mixed, 'pw');
+    await cl.login(`mixed${w % ACCOUNTS}@example.test`, 'pw');
     await cl.transact('ok', 'SELECT INBOX');
     ready++;
     if (ready === CLIENTS) end = Date.now() + SECONDS * 1000;
@@ -196,9 +198,9 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       try {
         if (op === 0) await cl.transact('ok', 'SELECT INBOX');
-        else if (op === 1) await cl.transact('ok', `FETCH ${1 + (i % 1000)}:${10 + (i % 1000)} (UID FLAGS BODY.PEEK[HEADER.FIELDS (FROM SUBJECT DATE)])`);
-        else if (op === 2) await cl.transact('ok', `FETCH ${1 + (i % 1500)} (BODY.PEEK[])`);
-        else if (op === 3) await cl.transact('ok', `STORE ${1 + (i % 1500)} ${i % 2 ? '+' : '-'}FLAGS (\\Flagged)`);
+        else if (op === 1) await cl.transact('ok', `FETCH ${1 + (i % 900)}:${10 + (i % 900)} (UID FLAGS BODY.PEEK[HEADER.FIELDS (FROM SUBJECT DATE)])`);
+        else if (op === 2) await cl.transact('ok', `FETCH ${1 + (i % 900)} (BODY.PEEK[])`);
+        else if (op === 3) await cl.transact('ok', `STORE ${1 + (i % 900)} ${i % 2 ? '+' : '-'}FLAGS (\\Flagged)`);
         else if (op === 4) await cl.transact('ok', ['APPEND INBOX ', body]);
         else {
           await cl.transact('ok', 'UID SEARCH SUBJECT "bench append"').then(async (r) => {
@@ -211,6 +213,7 @@ async function main(): Promise<void> {
         }
         ops++;
         lat.push(performance.now() - t0);
+        (perOp[op] ??= []).push(performance.now() - t0);
       } catch (err) {
         if (errors++ < 3) console.log(`  error in op ${op}: ${(err as Error).message.slice(0, 200)}`);
       }
@@ -220,10 +223,15 @@ async function main(): Promise<void> {
   await Promise.all(Array.from({ length: CLIENTS }, (_, w) => worker(w)));
   const secs = SECONDS;
   lat.sort((a, b) => a - b);
-  console.log(`(b) ${CLIENTS} clients, mixed workload, ${secs.toFixed(1)} s`);
+  console.log(`(b) ${CLIENTS} clients on ${ACCOUNTS} accounts, mixed workload, ${secs.toFixed(1)} s`);
   console.log(`  operations/s                               ${(ops / secs).toFixed(0).padStart(9)}`);
   console.log(`  latency p50 / p99 / max (ms)               ${pct(lat, 50).toFixed(1)} / ${pct(lat, 99).toFixed(1)} / ${(lat[lat.length - 1] ?? 0).toFixed(1)}`);
   console.log(`  errors                                     ${errors}`);
+  const names = ['select', 'fetch headers', 'fetch body', 'store', 'append', 'search+expunge'];
+  perOp.forEach((l, i) => {
+    l.sort((x, y) => x - y);
+    console.log(`  ${names[i]!.padEnd(16)} n=${String(l.length).padEnd(6)} p50 ${pct(l, 50).toFixed(1)} ms, p99 ${pct(l, 99).toFixed(1)} ms`);
+  });
 
   await srv.call({ op: 'stop' });
 }
