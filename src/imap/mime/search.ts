@@ -45,10 +45,15 @@ export function headerText(binary: string): string {
   return s;
 }
 
-/** Reads the top-level header block of a message (through its blank line). */
-export async function readHeaderBlock(read: RangeReader, root: BodyPart): Promise<Buffer> {
+/** Headers longer than this are searched in their first 4 MB only (memory bound). */
+const MAX_SEARCHED_HEADER = 4 * 1024 * 1024;
+
+/** Reads the header block of a part or message (through its blank line). */
+export async function readHeaderBlock(read: RangeReader, part: BodyPart): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const c of await read(root.headerStart, root.bodyStart)) chunks.push(c as Buffer);
+  const end = Math.min(part.bodyStart, part.headerStart + MAX_SEARCHED_HEADER);
+  if (end <= part.headerStart) return Buffer.alloc(0);
+  for await (const c of await read(part.headerStart, end)) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
 }
 

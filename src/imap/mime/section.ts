@@ -355,11 +355,14 @@ export async function fetchBodySection(read: RangeReader, root: BodyPart, spec: 
   if (!msg) return emptyContent();
   if (text === 'HEADER') return spanContent(read, headerSpan(msg), partial);
   if (text === 'TEXT') return spanContent(read, bodySpan(msg), partial);
-  const header = await readAll(await read(msg.headerStart, msg.bodyStart));
+  // a header is read whole to filter it; a pathological one is cut at 4 MB (memory bound)
+  const header = await readAll(await read(msg.headerStart, Math.min(msg.bodyStart, msg.headerStart + MAX_FILTERED_HEADER)));
   const data = replaceNul(filterHeader(header, spec.fields ?? [], text === 'HEADER.FIELDS.NOT', msg.hasBlankLine));
   const { from, len } = clampPartial(data.length, partial);
   return { length: len, literal8: false, content: data.subarray(from, from + len) };
 }
+
+const MAX_FILTERED_HEADER = 4 * 1024 * 1024;
 
 /** HEADER.FIELDS / HEADER.FIELDS.NOT (RFC 3501 §6.4.5): matching fields, names case-insensitive. */
 export function filterHeader(header: Buffer, names: string[], not: boolean, hadBlankLine: boolean): Buffer {
