@@ -7,7 +7,7 @@
 import { StoreError, type MessageMeta } from '../../../store/types.js';
 import { ImapBad, ImapNo } from '../../errors.js';
 import type { Address, Envelope } from '../../mime/index.js';
-import { headerFields, matchText, readHeader, type OpenMessage } from '../../mime-adapter.js';
+import { headerText, matchHeader, matchText, sentDayOf, type OpenMessage } from '../../mime-adapter.js';
 import { SelectedView } from '../../session.js';
 import type { Parser } from '../../wire/parser.js';
 import { accountOf, compactSet, viewOf } from '../helpers.js';
@@ -22,38 +22,13 @@ interface Ctx {
   maxSeq: number;
   maxUid: number;
   open: OpenMessage;
-  header?: Array<[string, string]>;
 }
 
 function dayOf(d: Date): number {
   return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
 }
 
-/** Decodes RFC 2047 encoded words for header matching (best effort). */
-function decodeWords(s: string): string {
-  const bytes = Buffer.from(s, 'latin1');
-  let text = isUtf8(bytes) ? bytes.toString('utf8') : s;
-  text = text.replace(/=\?([^?]+)\?([bBqQ])\?([^?]*)\?=\s*(?==\?)/g, '=?$1?$2?$3?=');
-  return text.replace(/=\?([^?]+)\?([bBqQ])\?([^?]*)\?=/g, (_m, cs: string, enc: string, data: string) => {
-    try {
-      const buf = enc.toUpperCase() === 'B' ? Buffer.from(data, 'base64') : Buffer.from(data.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_x, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
-      return new TextDecoder(cs.toLowerCase().replace(/\*.*$/, '')).decode(buf);
-    } catch {
-      return _m;
-    }
-  });
-}
-
-function isUtf8(b: Buffer): boolean {
-  try {
-    new TextDecoder('utf-8', { fatal: true }).decode(b);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const ENVELOPE_FIELDS = new Set(['subject', 'from', 'to', 'cc', 'bcc', 'date']);
+const ENVELOPE_FIELDS = new Set(['subject', 'from', 'to', 'cc', 'bcc']);
 
 function addressText(list: Address[] | null): string[] {
   return (list ?? []).map((a) => [a.name ?? '', a.mailbox && a.host ? `<${a.mailbox}@${a.host}>` : (a.mailbox ?? '')].join(' ').trim());
@@ -66,8 +41,6 @@ function fromEnvelope(meta: MessageMeta, field: string): string[] | undefined {
   switch (field) {
     case 'subject':
       return env.subject === null ? [] : [env.subject];
-    case 'date':
-      return env.date === null ? [] : [env.date];
     case 'from':
       return addressText(env.from);
     case 'to':
@@ -77,11 +50,6 @@ function fromEnvelope(meta: MessageMeta, field: string): string[] | undefined {
     default:
       return addressText(env.bcc);
   }
-}
-
-async function headerOf(x: Ctx): Promise<Array<[string, string]>> {
-  if (!x.header) x.header = headerFields((await readHeader(x.open)).header);
-  return x.header;
 }
 
 async function evaluate(c: Criterion, x: Ctx): Promise<boolean> {
@@ -107,29 +75,22 @@ async function evaluate(c: Criterion, x: Ctx): Promise<boolean> {
     case 'modseq':
       return m.modseq >= c.n;
     case 'date': {
-      let d: Date | undefined = m.internalDate;
-      if (c.which === 'sent') {
-        const v = fromEnvelope(m, 'date')?.[0] ?? (await headerOf(x)).find(([k]) => k.toLowerCase() === 'date')?.[1];
-        d = v ? new Date(v.replace(/\([^)]*\)/g, '').trim()) : undefined;
-        if (!d || Number.isNaN(d.getTime())) d = m.internalDate; // RFC 9051: fall back to INTERNALDATE
-      }
-      const day = dayOf(d);
+      // SENT*: the Date header's own calendar day; without one, INTERNALDATE (as Dovecot).
+      const day = c.which === 'sent' ? ((await sentDayOf(m, x.open))?.getTime() ?? dayOf(m.internalDate)) : dayOf(m.internalDate);
       const want = c.day.getTime();
       return c.op === 'before' ? day < want : c.op === 'on' ? day === want : day >= want;
     }
     case 'header': {
+      // FROM/TO/CC/BCC/SUBJECT from the envelope cached at delivery; other fields from the file.
+      const values = fromEnvelope(m, c.field);
+      if (!values) return matchHeader(m, x.open, c.field, c.value);
       const needle = c.value.toLowerCase();
-      const values = fromEnvelope(m, c.field) ?? (await headerOf(x)).filter(([k]) => k.toLowerCase() === c.field).map(([, v]) => v);
       if (needle === '') return values.length > 0; // RFC 9051: empty string matches all with the field
-      return values.some((v) => decodeWords(v).toLowerCase().includes(needle));
+      return values.some((v) => headerText(v).toLowerCase().includes(needle));
     }
     case 'body':
     case 'text':
-      if (c.k === 'text') {
-        const h = await headerOf(x);
-        if (h.some(([k, v]) => (k + ': ' + decodeWords(v)).toLowerCase().includes(c.value.toLowerCase()))) return true;
-      }
-      return matchText(m, x.open, 'BODY', c.value);
+      return matchText(m, x.open, c.k === 'body' ? 'BODY' : 'TEXT', c.value);
     case 'not':
       return !(await evaluate(c.c, x));
     case 'or':
