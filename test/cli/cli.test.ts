@@ -98,7 +98,7 @@ describe('account', { timeout: 120_000 }, () => {
     });
     const list = JSON.parse(ok(await t.cli(['account', 'list', '--json'])).stdout);
     expect(list).toEqual([expect.objectContaining({ address: 'bob@example.test', domain: 'example.test', quotaBytes: 2147483648, quotaMessages: null, disabled: false })]);
-    expect(ok(await t.cli(['account', 'list', 'example.test'])).stdout).toMatch(/^ADDRESS\s+QUOTA\s+MESSAGES\s+STATUS\nbob@example\.test\s+2G\s+-\s+active\n$/);
+    expect(ok(await t.cli(['account', 'list', 'example.test'])).stdout).toMatch(/^ADDRESS\s+QUOTA\s+USED\s+MESSAGES\s+STATUS\nbob@example\.test\s+2G\s+0 \(0%\)\s+0\/-\s+active\n$/);
   });
 
   it('generates a password when stdin is not a terminal, prints it once, and it works', async () => {

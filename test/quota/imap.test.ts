@@ -164,7 +164,7 @@ describe('imapflow', () => {
       try {
         // COPY of everything into Archive would double usage: refused, nothing copied.
         expect(await client.messageCopy('1:*', 'Archive')).toBe(false);
-        expect((await client.status('Archive', { messages: true })).messages).toBe(0);
+        expect(await client.status('Archive', { messages: true })).toMatchObject({ messages: 0 });
         await client.messageDelete('1');
       } finally {
         lock.release();

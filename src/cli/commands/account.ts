@@ -4,6 +4,7 @@
 import { parseAddress } from '../../accounts/address.js';
 import type { AccountRecord } from '../../accounts/types.js';
 import { parseSize } from '../../config/index.js';
+import type { Usage } from '../../store/types.js';
 import { CliError, type CliContext } from '../context.js';
 import { formatSize, table } from '../format.js';
 import { newPassword, type PasswordOptions } from '../password.js';
@@ -22,7 +23,7 @@ hashes from Dovecot or docker-mailserver ({SHA512-CRYPT}, {BLF-CRYPT}, {ARGON2ID
 imported with --password-hash.`;
 
 /** "2G", "500M", "none" → bytes or null; undefined when not given. */
-function quotaOption(v: string | boolean | undefined, what: string): number | null | undefined {
+export function quotaOption(v: string | boolean | undefined, what: string): number | null | undefined {
   if (v === undefined || typeof v === 'boolean') return undefined;
   if (/^(none|unlimited)$/i.test(v.trim())) return null;
   const n = parseSize(v);
@@ -45,15 +46,42 @@ async function withNewSecret(ctx: CliContext, address: string, opts: ParsedOptio
   if (pw.generated) ctx.out(`generated password for ${address}: ${pw.password}`);
 }
 
-function json(a: AccountRecord) {
+function json(a: AccountRecord, u: Usage | undefined) {
   return {
     address: a.address,
     domain: a.domain,
     quotaBytes: a.quotaBytes,
     quotaMessages: a.quotaMessages,
+    /** What the account's Maildir holds now (null when it cannot be read). */
+    usageBytes: u ? u.bytes : null,
+    usageMessages: u ? u.messages : null,
     disabled: a.disabled,
     createdAt: a.createdAt.toISOString(),
   };
+}
+
+/** Exact usage per account from the store's index (undefined when the Maildir is missing or unreadable). */
+async function usages(ctx: CliContext, accounts: AccountRecord[]): Promise<Map<string, Usage | undefined>> {
+  const out = new Map<string, Usage | undefined>();
+  if (accounts.length === 0) return out;
+  const store = await ctx.store();
+  for (const a of accounts) out.set(a.address, await store.usage(a.address).catch(() => undefined));
+  return out;
+}
+
+/** "1.2M (61%)" or "1.2M"; "?" when unknown. */
+function usedColumn(used: number | undefined, limit: number | null, size: boolean): string {
+  if (used === undefined) return '?';
+  const text = size ? formatUsage(used) : String(used);
+  return limit != null && limit > 0 ? `${text} (${Math.floor((used * 100) / limit)}%)` : text;
+}
+
+function formatUsage(n: number): string {
+  if (n < 1024) return String(n);
+  for (const [unit, mult] of [['T', 1024 ** 4], ['G', 1024 ** 3], ['M', 1024 ** 2], ['K', 1024]] as const) {
+    if (n >= mult) return `${(n / mult).toFixed(1).replace(/\.0$/, '')}${unit}`;
+  }
+  return String(n);
 }
 
 export const accountCommands: Command[] = [
@@ -93,13 +121,26 @@ ${PASSWORD_HELP}`,
     params: '[domain]',
     args: { min: 0, max: 1 },
     options: [JSON_OPTION],
-    help: `List accounts, all or those of one domain.`,
+    help: `List accounts, all or those of one domain, with their quotas and usage.
+
+USED is the storage the account's mailboxes take now (with the share of its quota), and
+MESSAGES the number of messages "used/limit" ("-" = no limit).`,
     async run(ctx, [domain], opts) {
       const accounts = (await ctx.accounts()).listAccounts(domain);
-      if (opts.json) return ctx.out(JSON.stringify(accounts.map(json), null, 2));
+      const used = await usages(ctx, accounts);
+      if (opts.json) return ctx.out(JSON.stringify(accounts.map((a) => json(a, used.get(a.address))), null, 2));
       if (accounts.length === 0) return ctx.out('no accounts');
-      const rows = accounts.map((a) => [a.address, formatSize(a.quotaBytes), a.quotaMessages === null ? '-' : String(a.quotaMessages), a.disabled ? 'disabled' : 'active']);
-      for (const line of table([['ADDRESS', 'QUOTA', 'MESSAGES', 'STATUS'], ...rows])) ctx.out(line);
+      const rows = accounts.map((a) => {
+        const u = used.get(a.address);
+        return [
+          a.address,
+          formatSize(a.quotaBytes),
+          usedColumn(u?.bytes, a.quotaBytes, true),
+          `${u ? u.messages : '?'}/${a.quotaMessages === null ? '-' : String(a.quotaMessages)}`,
+          a.disabled ? 'disabled' : 'active',
+        ];
+      });
+      for (const line of table([['ADDRESS', 'QUOTA', 'USED', 'MESSAGES', 'STATUS'], ...rows])) ctx.out(line);
     },
   },
   {
@@ -140,17 +181,27 @@ account again later finds it there.`,
   },
   {
     name: 'account quota',
-    params: '<address>',
-    args: { min: 1, max: 1 },
+    params: '<address> [size|none]',
+    args: { min: 1, max: 2 },
     options: [
-      { name: 'quota', value: '<size>', help: 'storage quota, e.g. 2G, or "none"' },
-      { name: 'quota-messages', value: '<n>', help: 'maximum number of messages, or "none"' },
+      { name: 'messages', value: '<n>', help: 'maximum number of messages, or "none"' },
+      { name: 'quota', value: '<size>', help: 'storage quota, e.g. 2G, or "none" (same as the size argument)' },
+      { name: 'quota-messages', value: '<n>', help: 'same as --messages' },
     ],
-    help: `Change the quotas of an account; options not given stay as they are.`,
-    async run(ctx, [address], opts) {
-      const bytes = quotaOption(opts.quota, 'quota');
-      const messages = countOption(opts['quota-messages'], 'message quota');
-      if (bytes === undefined && messages === undefined) throw new CliError('give --quota and/or --quota-messages', true);
+    help: `Change the quotas of an account; what is not given stays as it is.
+
+The size is the storage quota (e.g. 500M, 2G, or "none" for unlimited); --messages
+limits the number of messages. A domain quota (domain quota) applies on top.
+
+When the mailbox is full, SMTP refuses new mail with 452 4.2.2 (senders retry later) and
+IMAP APPEND/COPY answer NO [OVERQUOTA]. The account gets a warning message once when it
+reaches quota.warn_percent (90% by default).`,
+    async run(ctx, [address, size], opts) {
+      if (size !== undefined && opts.quota !== undefined) throw new CliError('give the size either as argument or with --quota', true);
+      const bytes = quotaOption(size ?? opts.quota, 'quota');
+      if (opts.messages !== undefined && opts['quota-messages'] !== undefined) throw new CliError('give --messages once', true);
+      const messages = countOption(opts.messages ?? opts['quota-messages'], 'message quota');
+      if (bytes === undefined && messages === undefined) throw new CliError('give a size and/or --messages', true);
       const a = (await ctx.accounts()).setAccountQuota(address!, { bytes, messages });
       ctx.out(`quota of ${a.address}: ${formatSize(a.quotaBytes)}, messages: ${a.quotaMessages ?? '-'}`);
     },

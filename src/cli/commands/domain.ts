@@ -1,10 +1,11 @@
 /**
- * `domain add|list|remove`: the mail domains this server receives mail for.
+ * `domain add|list|quota|remove`: the mail domains this server receives mail for.
  */
 import { normalizeDomain } from '../../accounts/address.js';
 import type { DomainRecord } from '../../accounts/types.js';
 import { ensureDomainKey } from '../../dkim/keys.js';
 import type { CliContext } from '../context.js';
+import { quotaOption } from './account.js';
 import { formatSize, table } from '../format.js';
 import { JSON_OPTION, type Command } from '../types.js';
 
@@ -73,6 +74,19 @@ Point the domain's MX record at this server so mail arrives here.`,
       for (const line of table([['DOMAIN', 'ACCOUNTS', 'ALIASES', 'QUOTA'], ...rows.map((r) => [r.name, String(r.accounts), String(r.aliases), formatSize(r.quotaBytes)])])) {
         ctx.out(line);
       }
+    },
+  },
+  {
+    name: 'domain quota',
+    params: '<domain> <size|none>',
+    args: { min: 2, max: 2 },
+    help: `Set the total storage quota of a domain: all its accounts together may use at
+most this much (e.g. 50G, or "none" for unlimited). Each account's own quota (account
+quota) still applies; the smaller remaining room wins.`,
+    async run(ctx, [name, size]) {
+      const bytes = quotaOption(size, 'quota');
+      const d = (await ctx.accounts()).setDomainQuota(name!, bytes ?? null);
+      ctx.out(`quota of ${d.name}: ${formatSize(d.quotaBytes)}`);
     },
   },
   {
