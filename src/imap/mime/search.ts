@@ -12,15 +12,15 @@
  *   a full-text index. HTML is searched as it is, tags included. TEXT adds the message
  *   header, every MIME part header and the headers of encapsulated messages.
  *   Checked against Dovecot's answers (test/fixtures/mime/search.dovecot.json).
- * - Everything streams: a window of needle-length characters is carried across chunks.
+ * - One streaming pass per message: header and body ranges are cut out of a single read;
+ *   a window of needle-length characters is carried across chunks. Charsets are decoded
+ *   with the WHATWG TextDecoder (streaming; unknown charsets read as UTF-8).
  * - Matching is case-insensitive by Unicode lower-casing (close to i;unicode-casemap,
  *   RFC 5051, without its decomposition).
  */
-import { StringDecoder } from 'node:string_decoder';
-import type { Readable, Transform } from 'node:stream';
 import libmime from 'libmime';
 import { parseHeaderBlock } from './header.js';
-import { Base64Decoder, QpDecoder, type RangeReader } from './section.js';
+import { Base64Core, QpCore, type RangeReader, type SyncDecoder } from './section.js';
 import type { BodyPart, Envelope } from './types.js';
 
 /** A binary string (header bytes) as readable Unicode: UTF-8 if valid, else latin1; encoded-words decoded. */
@@ -112,48 +112,82 @@ function paramOf(p: BodyPart, key: string): string | undefined {
   return undefined;
 }
 
-/** Streams the decoded text of a leaf part into the matcher; stops early on a match. */
-async function searchLeaf(read: RangeReader, p: BodyPart, m: Matcher): Promise<boolean> {
-  if (p.bodyEnd <= p.bodyStart) return false;
-  const src = await read(p.bodyStart, p.bodyEnd);
-  let stream: Readable = src;
-  const enc = (p.binaryEncoding ?? p.encoding ?? '7bit').toLowerCase();
-  const pipe = (t: Transform) => {
-    stream.on('error', (e) => t.destroy(e));
-    stream = stream.pipe(t);
-  };
-  if (enc === 'base64') pipe(new Base64Decoder());
-  else if (enc === 'quoted-printable') pipe(new QpDecoder());
-  const charset = paramOf(p, 'charset');
-  const cs = charset ? libmime.normalizeCharset(charset) : 'UTF-8';
-  if (cs.toUpperCase() !== 'UTF-8' && cs.toUpperCase() !== 'US-ASCII') pipe(libmime.createDecodeStream(cs) as unknown as Transform);
-  const sd = new StringDecoder('utf8');
-  m.reset();
-  try {
-    for await (const chunk of stream) {
-      if (m.feed(sd.write(chunk as Buffer))) return true;
-    }
-    return m.feed(sd.end());
-  } finally {
-    src.destroy();
-    stream.destroy();
-  }
+/** A byte range of the message that SEARCH looks at: a header block or a leaf body. */
+interface Segment {
+  start: number;
+  end: number;
+  header: boolean;
+  part: BodyPart;
 }
 
-/** Searches a part; with `headers` (TEXT) also its MIME header and encapsulated headers. */
-async function searchPart(read: RangeReader, p: BodyPart, m: Matcher, headers: boolean, top: boolean): Promise<boolean> {
-  if (headers && !top && p.bodyStart > p.headerStart) {
-    m.reset();
-    if (m.feed(decodedHeaderText(await readHeaderBlock(read, p)))) return true;
+/** The ranges BODY (bodies of text parts) or TEXT (plus every header) searches, in file order. */
+function segments(root: BodyPart, text: boolean): Segment[] {
+  const out: Segment[] = [];
+  const walk = (p: BodyPart) => {
+    if (text && p.bodyStart > p.headerStart) out.push({ start: p.headerStart, end: p.bodyStart, header: true, part: p });
+    if (p.parts) for (const c of p.parts) walk(c);
+    else if (p.message) walk(p.message.body);
+    else {
+      const type = p.type.toLowerCase();
+      if ((type === 'text' || type === 'message') && p.bodyEnd > p.bodyStart) out.push({ start: p.bodyStart, end: p.bodyEnd, header: false, part: p });
+    }
+  };
+  walk(root);
+  return out;
+}
+
+/** Charset decoding with the WHATWG decoders (streaming); unknown charsets are read as UTF-8. */
+function textDecoder(charset: string | undefined): TextDecoder {
+  for (const label of [charset, charset ? libmime.normalizeCharset(charset) : undefined]) {
+    if (!label) continue;
+    try {
+      return new TextDecoder(label);
+    } catch {
+      // try the next label
+    }
   }
-  if (p.parts) {
-    for (const c of p.parts) if (await searchPart(read, c, m, headers, false)) return true;
-    return false;
-  }
-  if (p.message) return searchPart(read, p.message.body, m, headers, false);
-  const type = p.type.toLowerCase();
-  if (type !== 'text' && type !== 'message') return false;
-  return searchLeaf(read, p, m);
+  return new TextDecoder('utf-8');
+}
+
+/** Receives one segment's bytes; returns true once the needle is found. */
+interface Sink {
+  write(b: Buffer): boolean;
+  end(): boolean;
+}
+
+function headerSink(m: Matcher): Sink {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  return {
+    write(b) {
+      if (size < MAX_SEARCHED_HEADER) {
+        chunks.push(Buffer.from(b));
+        size += b.length;
+      }
+      return false;
+    },
+    end() {
+      m.reset();
+      return m.feed(decodedHeaderText(Buffer.concat(chunks)));
+    },
+  };
+}
+
+function bodySink(p: BodyPart, m: Matcher): Sink {
+  const enc = (p.binaryEncoding ?? p.encoding ?? '7bit').toLowerCase();
+  const cte: SyncDecoder | null = enc === 'base64' ? new Base64Core() : enc === 'quoted-printable' ? new QpCore() : null;
+  const td = textDecoder(paramOf(p, 'charset'));
+  m.reset();
+  return {
+    write(b) {
+      const bytes = cte ? cte.write(b) : b;
+      return bytes.length > 0 && m.feed(td.decode(bytes, { stream: true }));
+    },
+    end() {
+      const rest = cte ? cte.end() : Buffer.alloc(0);
+      return m.feed(td.decode(rest, { stream: false }));
+    },
+  };
 }
 
 function decodedHeaderText(header: Buffer): string {
@@ -164,15 +198,46 @@ function decodedHeaderText(header: Buffer): string {
 
 /**
  * SEARCH BODY / TEXT (RFC 3501 §6.4.4): case-insensitive substring of the decoded text.
- * TEXT also looks at the header. Streams; resolves as soon as a match is found.
+ * TEXT also looks at the headers. One streaming pass over the message (one open, even
+ * with a non-seeking reader); resolves as soon as a match is found.
  */
 export async function matchesText(read: RangeReader, root: BodyPart, where: 'BODY' | 'TEXT', needle: string): Promise<boolean> {
   const m = new Matcher(needle);
   if (m.found) return true;
-  if (where === 'TEXT') {
-    if (m.feed(decodedHeaderText(await readHeaderBlock(read, root)))) return true;
+  const segs = segments(root, where === 'TEXT');
+  if (segs.length === 0) return false;
+  const open = (seg: Segment): Sink => (seg.header ? headerSink(m) : bodySink(seg.part, m));
+  const src = await read(segs[0].start, segs[segs.length - 1].end);
+  let pos = segs[0].start;
+  let i = 0;
+  let sink = open(segs[0]);
+  try {
+    for await (const c of src) {
+      const chunk = c as Buffer;
+      let off = 0;
+      while (off < chunk.length && i < segs.length) {
+        const seg = segs[i];
+        const abs = pos + off;
+        if (abs < seg.start) {
+          off += Math.min(seg.start - abs, chunk.length - off);
+          continue;
+        }
+        const take = Math.min(seg.end - abs, chunk.length - off);
+        if (sink.write(chunk.subarray(off, off + take))) return true;
+        off += take;
+        if (pos + off >= seg.end) {
+          if (sink.end()) return true;
+          i++;
+          if (i < segs.length) sink = open(segs[i]);
+        }
+      }
+      pos += chunk.length;
+      if (i >= segs.length) break;
+    }
+    return i < segs.length ? sink.end() : false;
+  } finally {
+    src.destroy();
   }
-  return searchPart(read, root, m, where === 'TEXT', true);
 }
 
 // --- Date ------------------------------------------------------------------------------

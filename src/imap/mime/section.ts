@@ -390,37 +390,43 @@ function cteOf(part: BodyPart): Cte {
   throw new MimeError('unknownCte', `unknown Content-Transfer-Encoding ${e.slice(0, 40)}`);
 }
 
-/** Decodes base64 (RFC 2045 §6.8), ignoring characters outside the alphabet. */
-export class Base64Decoder extends Transform {
+const EMPTY = Buffer.alloc(0);
+
+/** A synchronous, incremental decoder: write() returns what could be decoded so far. */
+export interface SyncDecoder {
+  write(chunk: Buffer): Buffer;
+  end(): Buffer;
+}
+
+/** Base64 (RFC 2045 §6.8), ignoring characters outside the alphabet; "=" ends the data. */
+export class Base64Core implements SyncDecoder {
   private rest = '';
   private ended = false;
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    if (this.ended) return cb();
+  write(chunk: Buffer): Buffer {
+    if (this.ended) return EMPTY;
     let s = this.rest + chunk.toString('latin1').replace(/[^A-Za-z0-9+/=]/g, '');
     const pad = s.indexOf('=');
     if (pad >= 0) {
-      // the end of the data (padding); anything after it is ignored
       this.ended = true;
       s = s.slice(0, pad);
       this.rest = '';
-      if (s.length > 0) this.push(Buffer.from(s, 'base64'));
-      return cb();
+      return s.length > 0 ? Buffer.from(s, 'base64') : EMPTY;
     }
     const usable = s.length - (s.length % 4);
     this.rest = s.slice(usable);
-    if (usable > 0) this.push(Buffer.from(s.slice(0, usable), 'base64'));
-    cb();
+    return usable > 0 ? Buffer.from(s.slice(0, usable), 'base64') : EMPTY;
   }
-  override _flush(cb: TransformCallback): void {
-    if (this.rest.length > 1) this.push(Buffer.from(this.rest, 'base64'));
-    cb();
+  end(): Buffer {
+    const r = this.rest;
+    this.rest = '';
+    return r.length > 1 ? Buffer.from(r, 'base64') : EMPTY;
   }
 }
 
-/** Decodes quoted-printable (RFC 2045 §6.7): soft breaks, =XX, trailing whitespace removed, CRLF line ends. */
-export class QpDecoder extends Transform {
+/** Quoted-printable (RFC 2045 §6.7): soft breaks, =XX, trailing whitespace removed, CRLF line ends. */
+export class QpCore implements SyncDecoder {
   private line: Buffer[] = [];
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+  write(chunk: Buffer): Buffer {
     let start = 0;
     const out: Buffer[] = [];
     for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) {
@@ -429,13 +435,41 @@ export class QpDecoder extends Transform {
       this.line = [];
       start = i + 1;
     }
-    if (start < chunk.length) this.line.push(chunk.subarray(start));
-    if (out.length > 0) this.push(Buffer.concat(out));
-    cb();
+    if (start < chunk.length) this.line.push(Buffer.from(chunk.subarray(start)));
+    return out.length === 0 ? EMPTY : out.length === 1 ? out[0] : Buffer.concat(out);
+  }
+  end(): Buffer {
+    const l = this.line;
+    this.line = [];
+    return l.length > 0 ? decodeQpLine(Buffer.concat(l), false) : EMPTY;
+  }
+}
+
+class CoreTransform extends Transform {
+  constructor(private readonly core: SyncDecoder) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    const out = this.core.write(chunk);
+    cb(null, out.length > 0 ? out : undefined);
   }
   override _flush(cb: TransformCallback): void {
-    if (this.line.length > 0) this.push(decodeQpLine(Buffer.concat(this.line), false));
-    cb();
+    const out = this.core.end();
+    cb(null, out.length > 0 ? out : undefined);
+  }
+}
+
+/** Base64 decoding stream. */
+export class Base64Decoder extends CoreTransform {
+  constructor() {
+    super(new Base64Core());
+  }
+}
+
+/** Quoted-printable decoding stream. */
+export class QpDecoder extends CoreTransform {
+  constructor() {
+    super(new QpCore());
   }
 }
 
