@@ -153,6 +153,9 @@ export class QuotaService {
    * - fits.
    */
   async fit(account: AccountId, size: number): Promise<Fit> {
+    // Fast path: no limits at all (most accounts) need no usage lookup.
+    const a = this.accounts.getAccount(account);
+    if (!a || (a.quotaBytes == null && a.quotaMessages == null && this.accounts.getDomain(a.domain)?.quotaBytes == null)) return 'fits';
     const st = await this.status(account);
     const grace = this.config.quota.gracePercent / 100;
     const limits: Array<[number, number]> = []; // [limit, usage] for bytes
