@@ -76,6 +76,17 @@ describe('BODY / TEXT search on decoded text', () => {
   });
 });
 
+it('reads a message once per BODY/TEXT search, even with a non-seeking reader', async () => {
+  const { eml, a } = await setup('nested-mixed-alternative');
+  let opens = 0;
+  const read = streamRangeReader(() => {
+    opens++;
+    return Readable.from([eml]);
+  });
+  expect(await matchesText(read, a.bodyStructure, 'TEXT', 'not in this message')).toBe(false);
+  expect(opens).toBe(1);
+});
+
 describe('sent date (SENTON/SENTBEFORE/SENTSINCE)', () => {
   it('parses RFC 5322 dates with zone and comment; the day disregards time and zone', async () => {
     const { a } = await setup('simple-text');
