@@ -26,7 +26,12 @@
  * Wire text is returned as Buffers of exact bytes (strings already quoted or sent as
  * literals; header bytes kept raw): write them with Encoder.rawBuffer(). SectionContent
  * gives the exact length before any byte is read: write `{length}\r\n` (or `~{length}`
- * when literal8 is true, RFC 3516 §4.2) then the Buffer or the stream from content().
+ * when literal8 is true, RFC 3516 §4.2) then `content`: a Buffer, or a lazy Readable
+ * that opens the file on its first read and yields exactly `length` bytes.
+ *
+ * Behaviour follows Dovecot 2.3 byte for byte on the corpus in test/fixtures/mime
+ * (recorded with scripts/record-dovecot-mime.py and scripts/record-dovecot-search.py);
+ * the few known differences are listed in the tests that skip them.
  *
  * Errors: MimeError('unknownCte') → `NO [UNKNOWN-CTE]` (RFC 3516 §4.3);
  * MimeError('badSection') from parseSection → BAD.
