@@ -131,6 +131,7 @@ function pct(sorted: number[], p: number): number {
 }
 
 async function main(): Promise<void> {
+  ImapTestClient.defaultTimeoutMs = 300_000;
   const child = fork(fileURLToPath(import.meta.url), ['--server'], { execArgv: ['--import', 'tsx', '--expose-gc'], stdio: 'inherit' });
   await new Promise<void>((resolve) => child.once('message', () => resolve()));
   const srv = new Server(child);

@@ -29,6 +29,8 @@ export class ImapTestClient {
   private buf = Buffer.alloc(0);
   private waiters: Array<() => void> = [];
   private tagN = 0;
+  /** Read timeout for responses (benchmarks raise it). */
+  static defaultTimeoutMs = 10_000;
   closed = false;
   greeting!: Response;
   /** Untagged responses received and not yet taken. */
@@ -91,7 +93,7 @@ export class ImapTestClient {
   }
 
   /** Reads one raw response: the line(s) and literals. */
-  async readRaw(timeoutMs = 10_000): Promise<{ text: string; literals: Buffer[] }> {
+  async readRaw(timeoutMs = ImapTestClient.defaultTimeoutMs): Promise<{ text: string; literals: Buffer[] }> {
     let text = '';
     const literals: Buffer[] = [];
     for (;;) {
