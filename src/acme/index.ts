@@ -31,7 +31,15 @@
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
-import acme from 'acme-client';
+import type AcmeClient from 'acme-client';
+
+/**
+ * acme-client (with axios) costs ~27 MB resident: it is loaded when the first order
+ * runs, so self-signed and manual installations and CLI verbs never load it.
+ */
+type Acme = typeof AcmeClient;
+let acmeModule: Promise<Acme> | undefined;
+const loadAcme = (): Promise<Acme> => (acmeModule ??= import('acme-client').then((m) => m.default));
 import type { ServerContext } from '../context.js';
 import type { HttpRoutes } from '../http/index.js';
 import { sendText } from '../http/index.js';
@@ -139,14 +147,18 @@ export function startAcme(
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const challenges = new Map<string, string>();
-  let client: acme.Client | undefined;
+  let client: AcmeClient.Client | undefined;
 
-  if (cfg.tls.acme.caFile && caAgentFor !== cfg.tls.acme.caFile) {
-    // acme-client has one axios instance per process; the CA file applies to it.
-    acme.axios.defaults.httpsAgent = new https.Agent({ ca: readFileSync(cfg.tls.acme.caFile) });
-    caAgentFor = cfg.tls.acme.caFile;
-  }
-  acme.setLogger((msg) => log.trace({ acmeClient: msg }, 'acme-client'));
+  const acmeReady = async (): Promise<Acme> => {
+    const acme = await loadAcme();
+    if (cfg.tls.acme.caFile && caAgentFor !== cfg.tls.acme.caFile) {
+      // acme-client has one axios instance per process; the CA file applies to it.
+      acme.axios.defaults.httpsAgent = new https.Agent({ ca: readFileSync(cfg.tls.acme.caFile) });
+      caAgentFor = cfg.tls.acme.caFile;
+    }
+    acme.setLogger((msg) => log.trace({ acmeClient: msg }, 'acme-client'));
+    return acme;
+  };
 
   // RFC 8555 §8.3: GET /.well-known/acme-challenge/<token> → the key authorization.
   const removeRoute = http.routes.add('GET', CHALLENGE_PREFIX, (_req, res, m) => {
@@ -212,7 +224,7 @@ export function startAcme(
     return inflight;
   }
 
-  async function accountKey(): Promise<Buffer> {
+  async function accountKey(acme: Acme): Promise<Buffer> {
     if (existsSync(paths.acmeAccountKey)) return readFileSync(paths.acmeAccountKey);
     const key = await acme.crypto.createPrivateEcdsaKey('P-256');
     writeFileAtomic(paths.acmeAccountKey, key.toString(), 0o600);
@@ -225,11 +237,12 @@ export function startAcme(
     state.lastAttempt = started.toISOString();
     log.info({ names, directoryUrl, reason }, 'ordering certificate');
     try {
+      const acme = await acmeReady();
       // One client (and account URL) per manager: registering an existing key again
       // makes acme-client send an account update, which some CAs refuse when empty.
       client ??= new acme.Client({
         directoryUrl,
-        accountKey: await accountKey(),
+        accountKey: await accountKey(acme),
         backoffMin: opts.pollMinMs ?? 3_000,
         backoffMax: 30_000,
         backoffAttempts: 10,

@@ -7,7 +7,11 @@
  * message or the key is logged.
  */
 import type { Readable } from 'node:stream';
-import { dkimSign } from 'mailauth';
+import type { dkimSign as DkimSign } from 'mailauth';
+
+/** mailauth is loaded on first use (it costs ~40 MB resident; the CLI never needs it). */
+let mailauthModule: Promise<typeof import('mailauth')> | undefined;
+const loadMailauth = () => (mailauthModule ??= import('mailauth'));
 import type { Db } from '../db/index.js';
 import { activeKey } from './keys.js';
 
@@ -44,13 +48,13 @@ export class DkimSignError extends Error {}
 export async function signMessage(db: Db, domain: string, message: Readable | Buffer, signTime = new Date()): Promise<{ header: string; selector: string } | undefined> {
   const key = activeKey(db, domain);
   if (!key) return undefined;
-  const res = await dkimSign(message, {
+  const res = await (await loadMailauth()).dkimSign(message, {
     canonicalization: 'relaxed/relaxed',
     algorithm: key.algorithm === 'ed25519' ? 'ed25519-sha256' : 'rsa-sha256',
     signTime,
     headerList: SIGNED_HEADERS,
     signatureData: [{ signingDomain: key.domain, selector: key.selector, privateKey: key.privateKey }],
-  } as Parameters<typeof dkimSign>[1]);
+  } as Parameters<typeof DkimSign>[1]);
   if (res.errors?.length || !res.signatures.trim()) {
     // The error objects can carry key material in their properties: keep only the message.
     throw new DkimSignError(`DKIM signing failed for ${domain} (selector ${key.selector}): ${res.errors?.[0]?.message ?? 'no signature'}`);

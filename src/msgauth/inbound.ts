@@ -19,8 +19,12 @@
  *   is for intermediaries that forward (RFC 8617 §5.1).
  */
 import type { Readable } from 'node:stream';
-import { authenticate, spf as spfVerify, type AuthenticateResult } from 'mailauth';
+import type { AuthenticateResult } from 'mailauth';
 import type { Resolver } from '../dns/resolver.js';
+
+/** mailauth and its public-suffix and IP tables cost ~40 MB resident: loaded on first use. */
+let mailauthModule: Promise<typeof import('mailauth')> | undefined;
+const mailauth = () => (mailauthModule ??= import('mailauth'));
 
 export type SpfResult = 'pass' | 'fail' | 'softfail' | 'neutral' | 'none' | 'temperror' | 'permerror';
 export type DmarcPolicy = 'none' | 'quarantine' | 'reject';
@@ -82,16 +86,16 @@ export interface VerifyInboundOptions {
 export async function verifyInbound(opts: VerifyInboundOptions): Promise<InboundAuthResult> {
   const helo = opts.helo.trim();
   const mailFrom = opts.mailFrom.trim();
-  const resolver = opts.resolver as unknown as NonNullable<Parameters<typeof authenticate>[1]>['resolver'];
+  const resolver = opts.resolver as unknown as NonNullable<Parameters<typeof import('mailauth').authenticate>[1]>['resolver'];
   const heloIsDomain = isDomainName(helo);
 
   const heloCheck =
     opts.checkHelo !== false && mailFrom !== '' && heloIsDomain
       ? // RFC 7208 §2.3: the HELO identity, checked as "postmaster@<helo>"
-        spfVerify({ sender: `postmaster@${helo}`, ip: opts.ip, helo, mta: opts.hostname, resolver })
+        (await mailauth()).spf({ sender: `postmaster@${helo}`, ip: opts.ip, helo, mta: opts.hostname, resolver })
       : undefined;
 
-  const res: AuthenticateResult = await authenticate(opts.message, {
+  const res: AuthenticateResult = await (await mailauth()).authenticate(opts.message, {
     ip: opts.ip,
     helo: helo || undefined,
     // RFC 7208 §2.4: with the null sender, the HELO identity stands in for MAIL FROM.

@@ -28,7 +28,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, statSync, watch, write
 import path from 'node:path';
 import tls from 'node:tls';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import forge from 'node-forge';
+import { createRequire } from 'node:module';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../log.js';
 
@@ -184,6 +184,8 @@ export function writeFileAtomic(file: string, data: string, mode: number): void 
 
 /** Makes a self-signed certificate for the hostname (and localhost, for development). */
 export function makeSelfSigned(hostname: string, days = 3650): CertificatePair {
+  // node-forge (11 MB resident) is loaded only when a certificate must be made.
+  const forge = createRequire(import.meta.url)('node-forge') as typeof import('node-forge');
   const keys = forge.pki.rsa.generateKeyPair({ bits: 2048, e: 0x10001 });
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
