@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  analyzeBuffer,
   analyzeMessage,
   binaryOf,
   binarySize,
@@ -21,6 +22,7 @@ import {
   fileRangeReader,
   MimeError,
   parseSection,
+  rfc822Size,
   sectionOf,
   sectionToString,
   type OpenMessage,
@@ -149,5 +151,15 @@ describe('limits (Dovecot: 10000 parts)', () => {
     const last = bs.parts![9998];
     expect(last.bodyEnd).toBe(s.length);
     expect(last.lines).toBe(155);
+  });
+});
+
+describe('rfc822Size', () => {
+  it('counts bare LFs as CRLF, equal to the BODY[] literal (Dovecot RFC822.SIZE)', () => {
+    for (const name of ['lf-only', 'simple-text', 'no-trailing-crlf']) {
+      const rec = loadRecorded(name);
+      const bs = analyzeBuffer(rec.eml).bodyStructure;
+      expect(String(rfc822Size(bs))).toBe(rec.items.get('RFC822.SIZE')!.toString());
+    }
   });
 });

@@ -14,6 +14,7 @@
  *   matchText(meta, src, 'BODY' | 'TEXT', needle): Promise<boolean> SEARCH BODY / TEXT
  *   matchHeader(meta, src, name, needle): Promise<boolean>          SEARCH HEADER/FROM/TO/CC/BCC/SUBJECT
  *   sentDateOf(meta, src): Promise<{ date; day } | undefined>       SENTON / SENTBEFORE / SENTSINCE (use `day`)
+ *   rfc822Size(bodyStructure): number                               RFC822.SIZE (bare LF counted as CRLF)
  *   where src is `() => store.readMessage(account, mailboxId, uid)` (or { open, read } with a seeking RangeReader).
  *
  * Lower level: envelopeToImap(env), bodyStructureToImap(bs, extended) → Buffer;

@@ -23,7 +23,7 @@ import {
   type SectionContent,
   type SectionSpec,
 } from './section.js';
-import type { MessageAnalysis } from './types.js';
+import type { BodyPart, MessageAnalysis } from './types.js';
 
 /** Opens the stored message (whole file), as MailStore.readMessage does. */
 export type OpenMessage = () => Promise<{ stream: Readable; size: number }>;
@@ -77,6 +77,14 @@ export function analysisOf(meta: MessageMeta, src: MessageBytes): Promise<Messag
     p.catch(() => analysed.delete(meta));
   }
   return p;
+}
+
+/**
+ * RFC822.SIZE as Dovecot reports it: the IMAP size of the message, bare LFs counted as
+ * CRLF, which is exactly the length of the BODY[] literal (the file size may be smaller).
+ */
+export function rfc822Size(bs: BodyPart): number {
+  return bs.headerSize + bs.bodySize;
 }
 
 /** ENVELOPE wire text (RFC 3501 §7.4.2), without the "ENVELOPE " prefix. */
