@@ -42,7 +42,8 @@ import {
 } from './repo.js';
 import { addressesOf, relayRoute, routeFor, type Route } from './route.js';
 import { nextAttempt } from './schedule.js';
-import { OutboundSession } from './smtp-client.js';
+// The SMTP client (nodemailer's, ~15 MB resident) is loaded by the first delivery attempt.
+const loadSmtpClient = () => import('./smtp-client.js');
 import { adopt, cleanOrphans, removeQueueFile, writeQueueFile } from './spool.js';
 
 export interface EnqueueRequest {
@@ -233,6 +234,7 @@ export function startQueue(ctx: ServerContext, opts: { pollMs?: number } = {}): 
       for (const ip of ips) {
         if (stopped) return; // not an attempt: nothing recorded, the next start retries
         const where = `${host.name}[${ip}]:${host.port}`;
+        const { OutboundSession } = await loadSmtpClient();
         const session = await OutboundSession.open({
           ip,
           port: host.port,
