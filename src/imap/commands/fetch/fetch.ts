@@ -80,7 +80,7 @@ async function runFetch(c: CommandContext, p: Parser, byUid: boolean): Promise<v
       first = false;
       const cheap = cheapItem(it, meta);
       if (cheap !== undefined) e.raw(cheap);
-      else await writeItem(e, it, meta, opener(store, account, view.mailboxId, meta.uid), conn.rev2);
+      else await writeItem(e, it, meta, opener(store, account, view.mailboxId, meta.uid));
     }
     if (seenChanged.has(meta.uid) && !want.has('FLAGS')) e.raw(` FLAGS (${meta.flags.join(' ')})`);
     if (changedSince !== undefined && !want.has('MODSEQ')) e.raw(` MODSEQ (${meta.modseq})`); // RFC 7162 §3.1.4.1
@@ -122,6 +122,15 @@ function opener(store: MailStore, account: string, mailboxId: MailboxId, uid: Ui
   return () => store.readMessage(account, mailboxId, uid);
 }
 
+/**
+ * RFC822.SIZE counts line ends as CRLF (RFC 9051 §2.3.4): the analysed sizes do, the
+ * file size does not when a file was dropped in with bare LFs.
+ */
+function rfc822Size(meta: MessageMeta): number {
+  const bs = meta.bodyStructure as { headerSize?: number; bodySize?: number } | undefined;
+  return bs && typeof bs.headerSize === 'number' && typeof bs.bodySize === 'number' ? bs.headerSize + bs.bodySize : meta.size;
+}
+
 /** The items that need no message data, without an await per message. */
 function cheapItem(it: FetchItem, meta: MessageMeta): string | undefined {
   switch (it.kind) {
@@ -130,7 +139,7 @@ function cheapItem(it: FetchItem, meta: MessageMeta): string | undefined {
     case 'FLAGS':
       return `FLAGS (${meta.flags.join(' ')})`;
     case 'RFC822.SIZE':
-      return `RFC822.SIZE ${meta.size}`;
+      return `RFC822.SIZE ${rfc822Size(meta)}`;
     case 'MODSEQ':
       return `MODSEQ (${meta.modseq})`;
     case 'INTERNALDATE':
@@ -140,7 +149,7 @@ function cheapItem(it: FetchItem, meta: MessageMeta): string | undefined {
   }
 }
 
-async function writeItem(e: Encoder, it: FetchItem, meta: MessageMeta, open: OpenMessage, rev2: boolean): Promise<void> {
+async function writeItem(e: Encoder, it: FetchItem, meta: MessageMeta, open: OpenMessage): Promise<void> {
   switch (it.kind) {
     case 'UID':
       e.raw(`UID ${meta.uid}`);
@@ -180,7 +189,7 @@ async function writeItem(e: Encoder, it: FetchItem, meta: MessageMeta, open: Ope
       const d = it.binary ? await binaryOf(meta, open, it.section.part, it.partial) : await sectionOf(meta, open, it.section, it.partial);
       // "BODY[1.2]<0> {n}" — only the partial origin is echoed (RFC 9051 §7.5.2)
       e.raw(`${it.binary ? 'BINARY' : 'BODY'}[${it.label}]${it.partial ? `<${it.partial[0]}>` : ''} `);
-      writeData(e, d, d.literal8 && rev2);
+      writeData(e, d, d.literal8); // literal8 "~{n}" when decoded content was asked for (RFC 3516 §4.2)
       return;
     }
   }
