@@ -18,7 +18,13 @@
  * - Matching is case-insensitive by Unicode lower-casing (close to i;unicode-casemap,
  *   RFC 5051, without its decomposition).
  */
-import libmime from 'libmime';
+import { createRequire } from 'node:module';
+import type Libmime from 'libmime';
+
+// libmime pulls in iconv-lite and encoding-japanese (~17 MB resident): loaded by the
+// first header that needs it (an encoded-word, a charset alias), not at start.
+let libmimeModule: typeof Libmime | undefined;
+const libmime = (): typeof Libmime => (libmimeModule ??= createRequire(import.meta.url)('libmime') as typeof Libmime);
 import { parseHeaderBlock } from './header.js';
 import { Base64Core, QpCore, type RangeReader, type SyncDecoder } from './section.js';
 import type { BodyPart, Envelope } from './types.js';
@@ -37,7 +43,7 @@ export function headerText(binary: string): string {
   s = s.replace(/\r?\n/g, '');
   if (s.includes('=?')) {
     try {
-      s = libmime.decodeWords(s);
+      s = libmime().decodeWords(s);
     } catch {
       // keep the raw text
     }
@@ -138,7 +144,7 @@ function segments(root: BodyPart, text: boolean): Segment[] {
 
 /** Charset decoding with the WHATWG decoders (streaming); unknown charsets are read as UTF-8. */
 function textDecoder(charset: string | undefined): TextDecoder {
-  for (const label of [charset, charset ? libmime.normalizeCharset(charset) : undefined]) {
+  for (const label of [charset, charset ? libmime().normalizeCharset(charset) : undefined]) {
     if (!label) continue;
     try {
       return new TextDecoder(label);
