@@ -52,6 +52,47 @@ function fromEnvelope(meta: MessageMeta, field: string): string[] | undefined {
   }
 }
 
+/** The criteria that need only index data, evaluated without a promise per message. */
+function evaluateSync(c: Criterion, x: Ctx): boolean {
+  const m = x.meta;
+  switch (c.k) {
+    case 'all':
+    case 'old':
+      return true;
+    case 'flag': {
+      const want = c.flag.toLowerCase();
+      let has = false;
+      for (const f of m.flags) if (f === c.flag || f.toLowerCase() === want) has = true;
+      return has === c.set;
+    }
+    case 'new':
+    case 'recent':
+      return false;
+    case 'seq':
+      return SelectedView.inSet(c.set, x.seq, x.maxSeq);
+    case 'uid':
+      return SelectedView.inSet(c.set, m.uid, x.maxUid);
+    case 'size':
+      return c.op === 'larger' ? m.size > c.n : m.size < c.n;
+    case 'modseq':
+      return m.modseq >= c.n;
+    case 'date': {
+      const day = dayOf(m.internalDate); // only internal dates reach here (needsContent)
+      const want = c.day.getTime();
+      return c.op === 'before' ? day < want : c.op === 'on' ? day === want : day >= want;
+    }
+    case 'not':
+      return !evaluateSync(c.c, x);
+    case 'or':
+      return evaluateSync(c.a, x) || evaluateSync(c.b, x);
+    case 'and':
+      for (const s of c.cs) if (!evaluateSync(s, x)) return false;
+      return true;
+    default:
+      throw new Error(`criterion ${c.k} needs message content`);
+  }
+}
+
 async function evaluate(c: Criterion, x: Ctx): Promise<boolean> {
   const m = x.meta;
   switch (c.k) {
@@ -137,10 +178,15 @@ async function runSearch(c: CommandContext, p: Parser, byUid: boolean): Promise<
   const metas = view.exists > 0 ? await store.fetchMeta(account, view.mailboxId) : [];
   const maxUid = view.uids.length ? view.uids[view.uids.length - 1]! : 0;
   const hits: MessageMeta[] = [];
+  const indexOnly = needsContent(crit) === 'none';
   for (const meta of metas) {
     const seq = view.seqOf(meta.uid);
     if (seq === 0) continue; // not yet announced to this client
     const x: Ctx = { meta, seq, maxSeq: view.exists, maxUid, open: () => store.readMessage(account, view.mailboxId, meta.uid) };
+    if (indexOnly) {
+      if (evaluateSync(crit, x)) hits.push(meta);
+      continue;
+    }
     try {
       if (await evaluate(crit, x)) hits.push(meta);
     } catch (err) {
