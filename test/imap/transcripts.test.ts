@@ -116,7 +116,7 @@ async function run(file: string): Promise<void> {
   try {
     for (const s of steps) {
       const c = conns[s.conn - 1]!;
-      const cmd = s.command.replace(/\$([A-Za-z_]+)/g, (m, v: string) => vars.get(v) ?? m);
+      const cmd = s.command.replace(/\$([A-Za-z_][A-Za-z0-9_]*)/g, (m, v: string) => vars.get(v) ?? m);
       const { tagged, untagged } = await c.transact(s.status === 'any' ? null : (s.status as 'ok'), cmd);
       const got: Response[] = untagged;
       let from = 0;
