@@ -272,8 +272,9 @@ export class MimeScanner {
   private collect(chunk: Buffer, from: number, to: number): void {
     if (to <= from) return;
     if (!this.lineHasNul) {
-      const z = chunk.indexOf(0, from);
-      if (z >= 0 && z < to) this.lineHasNul = true;
+      // Search this line only: indexOf from `from` would scan to the end of the chunk
+      // for every line, quadratic on a message handed over as one big buffer.
+      if (chunk.subarray(from, to).indexOf(0) >= 0) this.lineHasNul = true;
     }
     const limit = this.wantFullLine() ? MAX_HEADER_BYTES : LINE_PREFIX_BYTES;
     if (this.lineBytes < limit) {
