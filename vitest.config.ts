@@ -6,6 +6,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Most tests wait on sockets, child processes and fsync, not the CPU: on a 2-core
+    // machine the default (cores - 1 = one worker) leaves it idle most of the time.
+    maxWorkers: 3,
     setupFiles: ['test/helpers/setup.ts'],
     reporters: ['default', 'json'],
     outputFile: { json: 'test-results.json' },
