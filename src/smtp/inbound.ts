@@ -21,6 +21,7 @@ import type { Readable } from 'node:stream';
 import { AddressError, parseAddress } from '../accounts/address.js';
 import type { Listener, ServerContext } from '../context.js';
 import { newCid, type Logger } from '../log.js';
+import { TLS12_CIPHERS } from '../tls/index.js';
 import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.js';
 import { resolveTargets } from './deliver.js';
 import { Rejects, Reply, SmtpReject } from './reply.js';
@@ -95,6 +96,7 @@ export async function startInbound(ctx: ServerContext, opts: InboundOptions): Pr
     key: pair.key,
     cert: pair.cert,
     minVersion: ctx.tls.minVersion,
+    ciphers: TLS12_CIPHERS,
     secure: false,
     disabledCommands: ['AUTH'],
     authOptional: true,

@@ -35,6 +35,7 @@ import addressparser from 'nodemailer/lib/addressparser/index.js';
 import { AddressError, parseAddress } from '../accounts/address.js';
 import type { AccountRecord } from '../accounts/types.js';
 import type { Listener, ServerContext } from '../context.js';
+import { TLS12_CIPHERS } from '../tls/index.js';
 import { signMessage } from '../dkim/sign.js';
 import { newCid, type Logger } from '../log.js';
 import type { QueueRunner } from '../queue/index.js';
@@ -182,6 +183,7 @@ export async function startSubmission(ctx: ServerContext, opts: SubmissionOption
     key: pair.key,
     cert: pair.cert,
     minVersion: ctx.tls.minVersion,
+    ciphers: TLS12_CIPHERS,
     secure: Boolean(opts.implicitTls),
     authMethods: ['PLAIN', 'LOGIN'],
     // Gated per connection below (authAllowed); smtp-server's own check is server-wide.

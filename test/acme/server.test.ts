@@ -37,9 +37,7 @@ const KNOWN_GAPS: Record<'noSniReload' | 'ciphers', Record<string, string>> = {
   // implicit-TLS tls.Server keeps its startup certificate for them unless it calls
   // `ctx.tls.attachServer(server)` (src/imap/server.ts).
   noSniReload: { imaps: 'needs ctx.tls.attachServer(server)' },
-  // smtp-server gets key/cert/minVersion but no `ciphers: TLS12_CIPHERS`
-  // (src/smtp/inbound.ts, src/smtp/submission.ts), so TLS 1.2 CBC suites are accepted.
-  ciphers: { smtp: 'needs ciphers: TLS12_CIPHERS', submission: 'needs ciphers: TLS12_CIPHERS', submissions: 'needs ciphers: TLS12_CIPHERS' },
+  ciphers: {},
 };
 
 /** True when `name` still shows a known gap (warned about); false when the full check should run. */
