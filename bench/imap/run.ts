@@ -137,21 +137,6 @@ async function main(): Promise<void> {
   const srv = new Server(child);
   const { port } = await srv.call<{ port: number }>({ op: 'start' });
 
-  // (a) big mailbox
-  const big = 'big@example.test';
-  await timed(`populate ${MESSAGES} messages (store.append)`, () => srv.call({ op: 'populate', user: big, count: MESSAGES }));
-  const c = await RawClient.connect(port);
-  await c.cmd(`LOGIN ${big} pw`);
-  console.log(`(a) ${MESSAGES}-message INBOX`);
-  await timed('  SELECT INBOX', () => c.cmd('SELECT INBOX'));
-  await timed('  SELECT INBOX (again)', () => c.cmd('SELECT INBOX'));
-  await timed('  UID FETCH 1:* (UID FLAGS)', () => c.cmd('UID FETCH 1:* (UID FLAGS)'));
-  console.log(`    (${(c.bytes / 1048576).toFixed(1)} MB of responses)`);
-  await timed('  SEARCH UNSEEN', () => c.cmd('SEARCH UNSEEN'));
-  await timed('  SEARCH BODY "needleword"', () => c.cmd('SEARCH BODY "needleword"'));
-  await timed('  FETCH 1:100 (ENVELOPE)', () => c.cmd('FETCH 1:100 (ENVELOPE)'));
-  c.close();
-
   // (c) idle connections
   const idleUser = 'idle@example.test';
   await srv.call({ op: 'populate', user: idleUser, count: 10 });
@@ -175,6 +160,21 @@ async function main(): Promise<void> {
   console.log(`  RSS per connection (KB)                    ${((a.rss - b.rss) / IDLE / 1024).toFixed(1).padStart(9)}`);
   console.log(`  JS heap+external per connection (KB)       ${((a.heap - b.heap) / IDLE / 1024).toFixed(1).padStart(9)}`);
   await Promise.all(idlers.map((x) => x.close()));
+  // (a) big mailbox
+  const big = 'big@example.test';
+  await timed(`populate ${MESSAGES} messages (store.append)`, () => srv.call({ op: 'populate', user: big, count: MESSAGES }));
+  const c = await RawClient.connect(port);
+  await c.cmd(`LOGIN ${big} pw`);
+  console.log(`(a) ${MESSAGES}-message INBOX`);
+  await timed('  SELECT INBOX', () => c.cmd('SELECT INBOX'));
+  await timed('  SELECT INBOX (again)', () => c.cmd('SELECT INBOX'));
+  await timed('  UID FETCH 1:* (UID FLAGS)', () => c.cmd('UID FETCH 1:* (UID FLAGS)'));
+  console.log(`    (${(c.bytes / 1048576).toFixed(1)} MB of responses)`);
+  await timed('  SEARCH UNSEEN', () => c.cmd('SEARCH UNSEEN'));
+  await timed('  SEARCH BODY "needleword"', () => c.cmd('SEARCH BODY "needleword"'));
+  await timed('  FETCH 1:100 (ENVELOPE)', () => c.cmd('FETCH 1:100 (ENVELOPE)'));
+  c.close();
+
   // (b) mixed workload
   // 10 accounts with 5 sessions each (a user's phone, laptop, ... on one mailbox).
   const ACCOUNTS = 10;
