@@ -268,7 +268,10 @@ export class QuotaService {
     const over = (limit: number | null, used: number) => limit != null && limit > 0 && used * 100 >= limit * pct;
     const crossed = pct > 0 && (over(a.quotaBytes, u.bytes) || over(a.quotaMessages, u.messages));
     if (!crossed) {
-      this.db.prepare('DELETE FROM quota_warnings WHERE account = ?').run(account);
+      // Read first: a write (an fsynced commit) only when there is something to clear.
+      if (this.db.prepare('SELECT 1 FROM quota_warnings WHERE account = ?').get(account)) {
+        this.db.prepare('DELETE FROM quota_warnings WHERE account = ?').run(account);
+      }
       return;
     }
     // Claim the warning first (once per crossing, even with two processes racing).
