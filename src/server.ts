@@ -56,7 +56,7 @@ export interface ReloadResult {
 }
 
 /** Config sections read afresh by every connection, message or queue run. */
-const HOT_SECTIONS = ['auth', 'checks', 'submission', 'queue', 'log'] as const;
+const HOT_SECTIONS = ['auth', 'checks', 'submission', 'queue', 'log', 'quota'] as const;
 
 export class StartupError extends Error {}
 
