@@ -20,13 +20,13 @@ import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMT
 import type { Readable } from 'node:stream';
 import { AddressError, parseAddress } from '../accounts/address.js';
 import type { Listener, ServerContext } from '../context.js';
-import { newCid, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import { TLS12_CIPHERS } from '../tls/index.js';
 import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.js';
 import { resolveTargets } from './deliver.js';
 import { Rejects, Reply, SmtpReject } from './reply.js';
 import { receive, writeFinal, type SpooledMessage } from './spool.js';
-import { protocolName, receivedHeader, returnPathHeader } from './trace.js';
+import { newQueueId, protocolName, receivedHeader, returnPathHeader } from './trace.js';
 import { unlink } from 'node:fs/promises';
 
 /** What the inbound checks (SPF/DKIM/DMARC/DNSBL, src/smtp/policy.ts) return for a message. */
@@ -251,11 +251,6 @@ export function checkRecipient(ctx: ServerContext, raw: string): SmtpReject | un
   }
 }
 
-let txCounter = 0;
-function queueId(): string {
-  txCounter = (txCounter + 1) % 0x100000;
-  return `${Date.now().toString(36)}${txCounter.toString(36).padStart(4, '0')}${newCid().slice(0, 4)}`.toUpperCase();
-}
 
 async function handleData(
   ctx: ServerContext,
@@ -265,7 +260,7 @@ async function handleData(
   session: SMTPServerSession,
 ): Promise<string> {
   const started = Date.now();
-  const qid = queueId();
+  const qid = newQueueId();
   const tx = ++st.tx;
   const log = st.log.child({ tx, qid });
 

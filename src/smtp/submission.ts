@@ -37,13 +37,13 @@ import type { AccountRecord } from '../accounts/types.js';
 import type { Listener, ServerContext } from '../context.js';
 import { TLS12_CIPHERS } from '../tls/index.js';
 import { signMessage } from '../dkim/sign.js';
-import { newCid, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import type { QueueRunner } from '../queue/index.js';
 import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.js';
 import { resolveTargets } from './deliver.js';
 import { Rejects, Reply, SmtpReject } from './reply.js';
 import { receive, writeFinal, type SpooledMessage } from './spool.js';
-import { protocolName, receivedHeader, rfc5322Date } from './trace.js';
+import { newQueueId, protocolName, receivedHeader, rfc5322Date } from './trace.js';
 
 export interface SubmissionOptions {
   port: number;
@@ -140,11 +140,6 @@ function rateFor(ctx: ServerContext): HourlyCounter {
   return c;
 }
 
-let counter = 0;
-function submissionId(): string {
-  counter = (counter + 1) % 0x100000;
-  return `${Date.now().toString(36)}${counter.toString(36).padStart(4, '0')}${newCid().slice(0, 4)}`.toUpperCase();
-}
 
 type ConnInternals = {
   secure: boolean;
@@ -372,7 +367,7 @@ export async function startSubmission(ctx: ServerContext, opts: SubmissionOption
 
 async function handleData(ctx: ServerContext, st: ConnState, stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
   const started = Date.now();
-  const sid = submissionId();
+  const sid = newQueueId();
   const tx = ++st.tx;
   const log = st.log.child({ tx, sid });
   const account = st.account;

@@ -1,7 +1,18 @@
 /**
  * Trace headers (RFC 5321 §4.4): Return-Path at final delivery and one Received line
- * per hop. Shared by port 25 and submission.
+ * per hop, and the transaction ids they carry. Shared by port 25 and submission.
  */
+import { randomBytes } from 'node:crypto';
+
+let txCounter = 0;
+/**
+ * A transaction id for the Received header and the logs: time, a counter and random
+ * hex, upper-case alphanumerics only (it appears after "id" in Received, RFC 5321 §4.4).
+ */
+export function newQueueId(): string {
+  txCounter = (txCounter + 1) % 0x100000;
+  return `${Date.now().toString(36)}${txCounter.toString(36).padStart(4, '0')}${randomBytes(2).toString('hex')}`.toUpperCase();
+}
 
 export interface ReceivedInfo {
   helo: string;
