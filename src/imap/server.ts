@@ -69,6 +69,9 @@ export async function startImap(ctx: ServerContext, opts: ImapListenOptions): Pr
     : net.createServer(onSocket);
   server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
   server.maxConnections = 10_000;
+  // Clients without SNI (connecting by IP address) never reach the SNICallback: the
+  // implicit-TLS server's default context must follow certificate reloads too.
+  const detach = server instanceof tls.Server ? ctx.tls.attachServer(server) : () => undefined;
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -84,6 +87,7 @@ export async function startImap(ctx: ServerContext, opts: ImapListenOptions): Pr
     name,
     port,
     async close(graceMs = 1000): Promise<void> {
+      detach();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const c of conns) if (c.idling || !c.closed) void c.bye('Server shutting down');
       const deadline = Date.now() + graceMs;

@@ -27,26 +27,6 @@ const TLS_LISTENERS: Record<string, Pick<ProbeOptions, 'starttls'>> = {
   pop3s: {},
 };
 
-/**
- * Listener gaps found by these tests, in code owned elsewhere, with their one-line fix.
- * For a listener named here a failing check is reported as a warning instead of failing
- * the suite; once the listener behaves, the full check applies to it like to the others.
- */
-const KNOWN_GAPS: Record<'noSniReload' | 'ciphers', Record<string, string>> = {
-  // Node runs no SNICallback for clients without SNI (e.g. connecting by IP address): an
-  // implicit-TLS tls.Server keeps its startup certificate for them unless it calls
-  // `ctx.tls.attachServer(server)` (src/imap/server.ts).
-  noSniReload: { imaps: 'needs ctx.tls.attachServer(server)' },
-  ciphers: {},
-};
-
-/** True when `name` still shows a known gap (warned about); false when the full check should run. */
-function knownGap(kind: keyof typeof KNOWN_GAPS, name: string, ok: boolean): boolean {
-  if (ok || !(name in KNOWN_GAPS[kind])) return false;
-  console.warn(`known gap on ${name}: ${KNOWN_GAPS[kind][name]} (see KNOWN_GAPS in ${import.meta.filename})`);
-  return true;
-}
-
 describe.skipIf(Boolean(pebbleMissing))('ACME certificates on every listener', () => {
   let pebble: Pebble;
   let t: TestServer;
@@ -60,7 +40,6 @@ describe.skipIf(Boolean(pebbleMissing))('ACME certificates on every listener', (
     for (const name of names) {
       const s = await probe(t.port(name), { ...TLS_LISTENERS[name], servername: sni ? HOST : undefined });
       const how = `${name} (${sni ? 'SNI' : 'no SNI'})`;
-      if (!sni && knownGap('noSniReload', name, s.chain[0]!.serialNumber === serial)) continue;
       expect(
         s.chain[0]!.serialNumber,
         `${how} serves the current certificate` +
@@ -130,7 +109,7 @@ describe.skipIf(Boolean(pebbleMissing))('ACME certificates on every listener', (
     open.socket.destroy();
   });
 
-  it('serves the renewed certificate to clients without SNI too (connecting by IP address; but for KNOWN_GAPS.noSniReload)', async () => {
+  it('serves the renewed certificate to clients without SNI too (connecting by IP address)', async () => {
     expect(s2).not.toBe('');
     await expectServedEverywhere(s2, false);
   });
@@ -154,7 +133,7 @@ describe('TLS settings on every listener of the server', () => {
     }
   });
 
-  it('offers only ECDHE with AEAD suites on TLS 1.2 (but for KNOWN_GAPS.ciphers)', async () => {
+  it('offers only ECDHE with AEAD suites on TLS 1.2', async () => {
     for (const [name, how] of Object.entries(TLS_LISTENERS)) {
       if (!t.server.listeners.has(name)) continue;
       const ok = await probe(t.port(name), { ...how, maxVersion: 'TLSv1.2' });
@@ -163,7 +142,6 @@ describe('TLS settings on every listener of the server', () => {
         (s) => s.cipher,
         (e: NodeJS.ErrnoException) => e.code,
       );
-      if (knownGap('ciphers', name, cbc === 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE')) continue;
       expect(cbc, `${name} refuses CBC suites on TLS 1.2`).toBe('ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE');
     }
   });
