@@ -26,6 +26,7 @@
  * surrogates, a leading "~", more than 512 UTF-8 bytes, more than 32 levels, and names
  * whose encoded folder would exceed 255 bytes (one directory entry).
  */
+import { encodeUtf7 } from '../../util/mutf7.js';
 import { StoreError } from '../types.js';
 
 export const MAX_NAME_BYTES = 512;
@@ -96,28 +97,7 @@ function decodeSegment(seg: string): string {
 }
 
 /** Modified UTF-7 (RFC 3501 §5.1.3). */
-export function utf7Encode(s: string): string {
-  let out = '';
-  let pending: number[] = [];
-  const flush = (): void => {
-    if (pending.length === 0) return;
-    const buf = Buffer.alloc(pending.length * 2);
-    pending.forEach((u, i) => buf.writeUInt16BE(u, i * 2));
-    out += '&' + buf.toString('base64').replace(/=+$/, '').replace(/\//g, ',') + '-';
-    pending = [];
-  };
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x20 && c <= 0x7e) {
-      flush();
-      out += c === 0x26 ? '&-' : s[i];
-    } else {
-      pending.push(c);
-    }
-  }
-  flush();
-  return out;
-}
+export const utf7Encode = encodeUtf7;
 
 /** Decodes modified UTF-7; text that is not valid mUTF-7 (e.g. raw UTF-8 names made by other tools) passes through. */
 export function utf7Decode(s: string): string {
