@@ -28,7 +28,7 @@ export async function startServer(ports, extraToml = '') {
     path.join(data, 'config', 'mailserver.toml'),
     `hostname = "mail.bench.test"\n[listen]\naddress = "127.0.0.1"\n${listen}\n[checks]\nenabled = false\n[limits]\nmax_connections_per_ip = 10000\nmax_recipients = 1000\n[auth]\nallow_plaintext_on_loopback = true\nfailure_delay_ms = 10\n[log]\nlevel = "warn"\n${extraToml}`,
   );
-  const child = spawn(process.execPath, [cli, 'serve', '--data', data], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_ARGS ? process.env.BENCH_SERVER_NODE_ARGS.split(' ') : []), cli, 'serve', '--data', data], { stdio: ['ignore', 'inherit', 'inherit'] });
   // wait for the first port to accept
   const first = Object.values(ports)[0];
   const deadline = Date.now() + 20000;
