@@ -190,4 +190,21 @@ describe('graceful stop', () => {
     s.child.kill('SIGTERM');
     expect(await s.exited).toBe(0);
   });
+
+  it('doctor checks a running installation: listening ports, certificate, DNS; names what to fix', { timeout: 120_000 }, async () => {
+    const s = await startServe();
+    const ok = await run(['--data', s.dir, 'doctor', '--skip-outbound'], { env: { MAILSERVER_DNS_SERVERS: `127.0.0.1:${await freePort()}`, MAILSERVER_PROFILE: 'dev' } });
+    // The ports of this config accept connections; the self-signed certificate and DNS are warnings.
+    expect(ok.code).toBe(0);
+    for (const name of ['smtp', 'imap', 'http']) expect(ok.stdout).toMatch(new RegExp(`^ok +${name} port ${s.ports[name]}$`, 'm'));
+    expect(ok.stdout).toMatch(/^warn +certificate for .* self-signed/m);
+    expect(ok.stdout).toMatch(/^warn +DNS records of example\.test: \d+ to fix/m);
+    s.child.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    // Once stopped, every port is reported with what to do.
+    const down = await run(['--data', s.dir, 'doctor', '--skip-outbound'], { env: { MAILSERVER_DNS_SERVERS: `127.0.0.1:${await freePort()}`, MAILSERVER_PROFILE: 'dev' } });
+    expect(down.code).toBe(1);
+    expect(down.stdout).toMatch(new RegExp(`^FAIL +smtp port ${s.ports.smtp}: nothing listens; is the server running`, 'm'));
+    expect(down.stderr).toMatch(/mailserver: error: 3 problems found/);
+  });
 });
