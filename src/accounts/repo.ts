@@ -138,8 +138,41 @@ function checkImportedHash(hash: string): void {
 /** A throwaway hash so a login for an unknown user costs as much as one for a known user. */
 let dummyHash: Promise<string> | undefined;
 
+/**
+ * Read cache for the lookups on the delivery path (domain, account and alias rows).
+ * Valid while `PRAGMA data_version` is unchanged (it moves when another connection —
+ * the setup CLI in another process — commits) and for at most CACHE_TTL_MS (a bound
+ * for writes made on this connection outside this class); writes through this class
+ * bypass and clear it. Bounded: cleared when it holds CACHE_MAX entries.
+ */
+const CACHE_TTL_MS = 1000;
+const CACHE_MAX = 10_000;
+/** The methods that change the database: the cache is off while they run and cleared after. */
+const WRITE_METHODS = [
+  'addDomain',
+  'setDomainQuota',
+  'removeDomain',
+  'addAccount',
+  'setPassword',
+  'setPasswordHash',
+  'setDisabled',
+  'setAccountQuota',
+  'removeAccount',
+  'addAlias',
+  'removeAlias',
+] as const;
+
 export class AccountsRepo implements Accounts {
   private readonly q;
+  private readonly cache = {
+    domains: new Map<string, DomainRow | undefined>(),
+    accounts: new Map<string, AccountRow | undefined>(),
+    targets: new Map<string, string[]>(),
+  };
+  private cacheVersion = -1;
+  private cacheAt = 0;
+  private cacheSize = 0;
+  private writing = 0;
 
   constructor(
     readonly db: Db,
@@ -155,14 +188,83 @@ export class AccountsRepo implements Accounts {
       aliasesTargeting: db.prepare(
         `SELECT DISTINCT al.address FROM aliases al JOIN alias_targets t ON t.alias_id = al.id WHERE t.target = ? OR (t.target LIKE ? ESCAPE '\\' AND t.target LIKE ? ESCAPE '\\')`,
       ),
+      dataVersion: db.prepare('PRAGMA data_version').pluck(),
     };
+    const self = this as unknown as Record<string, (...args: unknown[]) => unknown>;
+    for (const m of WRITE_METHODS) {
+      const f = self[m]!;
+      self[m] = (...args: unknown[]) => this.writeOp(() => f.apply(this, args));
+    }
+  }
+
+  // ---- read cache -----------------------------------------------------------------
+
+  private clearCache(): void {
+    this.cache.domains.clear();
+    this.cache.accounts.clear();
+    this.cache.targets.clear();
+    this.cacheSize = 0;
+  }
+
+  /** Runs a write with the cache off, clearing it before and after (also on failure). */
+  private writeOp<T>(fn: () => T): T {
+    const done = () => {
+      this.writing--;
+      this.clearCache();
+    };
+    this.writing++;
+    this.clearCache();
+    let r: T;
+    try {
+      r = fn();
+    } catch (err) {
+      done();
+      throw err;
+    }
+    if (r instanceof Promise) return r.finally(done) as T;
+    done();
+    return r;
+  }
+
+  /** True when the cache may be used (cleared first if the database changed or it is too old). */
+  private cacheUsable(): boolean {
+    if (this.writing > 0 || this.db.inTransaction) return false;
+    const v = this.q.dataVersion.get() as number;
+    const now = Date.now();
+    if (v !== this.cacheVersion || now - this.cacheAt > CACHE_TTL_MS || this.cacheSize >= CACHE_MAX) {
+      this.clearCache();
+      this.cacheVersion = v;
+      this.cacheAt = now;
+    }
+    return true;
+  }
+
+  private lookup<K, V>(map: Map<K, V>, key: K, load: (k: K) => V): V {
+    if (!this.cacheUsable()) return load(key);
+    if (map.has(key)) return map.get(key) as V;
+    const v = load(key);
+    map.set(key, v);
+    this.cacheSize++;
+    return v;
+  }
+
+  private cachedDomain(name: string): DomainRow | undefined {
+    return this.lookup(this.cache.domains, name, (n) => this.q.domainByName.get(n) as DomainRow | undefined);
+  }
+
+  private cachedAccount(address: string): AccountRow | undefined {
+    return this.lookup(this.cache.accounts, address, (a) => this.q.accountByAddress.get(a) as AccountRow | undefined);
+  }
+
+  private cachedTargets(address: string): string[] {
+    return this.lookup(this.cache.targets, address, (a) => this.q.aliasTargets.pluck().all(a) as string[]);
   }
 
   // ---- lookups used by the protocol front ends ----------------------------------
 
   isLocalDomain(domain: string): boolean {
     try {
-      return this.q.domainByName.get(normalizeDomain(domain)) !== undefined;
+      return this.cachedDomain(normalizeDomain(domain)) !== undefined;
     } catch {
       return false;
     }
@@ -175,7 +277,7 @@ export class AccountsRepo implements Accounts {
     } catch {
       return undefined;
     }
-    const row = this.q.accountByAddress.get(a) as AccountRow | undefined;
+    const row = this.cachedAccount(a);
     return row ? toAccount(row) : undefined;
   }
 
@@ -219,12 +321,12 @@ export class AccountsRepo implements Accounts {
     if (base) candidates.push(`${base}@${p.domain}`); // RFC 5233: user+detail → user
     if (catchAll) candidates.push(catchAllKey(p.domain));
     for (const c of candidates) {
-      const acct = c.startsWith('@') ? undefined : (this.q.accountByAddress.get(c) as AccountRow | undefined);
+      const acct = c.startsWith('@') ? undefined : this.cachedAccount(c);
       if (acct) {
         accounts.set(acct.address, toAccount(acct));
         return true;
       }
-      const targets = this.q.aliasTargets.pluck().all(c) as string[];
+      const targets = this.cachedTargets(c);
       if (targets.length > 0) {
         // Loop and depth protection: an alias already on this path, or a chain deeper
         // than MAX_ALIAS_DEPTH, contributes nothing more.
@@ -333,7 +435,7 @@ export class AccountsRepo implements Accounts {
     } catch {
       return undefined;
     }
-    const row = this.q.domainByName.get(n) as DomainRow | undefined;
+    const row = this.cachedDomain(n);
     return row ? toDomain(row) : undefined;
   }
 
