@@ -48,6 +48,38 @@ export interface MessageMeta {
   /** Cached at delivery by the analyzer (JSON the IMAP layer understands); absent if not analysed. */
   envelope?: unknown;
   bodyStructure?: unknown;
+  /**
+   * RFC822.SIZE as analysed (bare LFs counted as CRLF), when fetchMeta was asked for it
+   * with `fields: 'flags'` and `rfc822Size: true`; else derive it from bodyStructure/size.
+   */
+  rfc822Size?: number;
+}
+
+/**
+ * What SELECT needs of a mailbox, without one object per message: the UIDs, the
+ * keywords in use and the first unseen UID (computed in the index).
+ */
+export interface MailboxView {
+  /** As in MailboxSnapshot: `recent` is what this open moved out of new/. */
+  mailbox: MailboxInfo;
+  /** Ascending. */
+  uids: Uid[];
+  /** Keywords set on at least one message (for the FLAGS response). */
+  keywords: string[];
+  firstUnseen?: Uid;
+}
+
+/**
+ * fetchMeta options. `fields: 'flags'` is the light form for FETCH of UID/FLAGS/MODSEQ/
+ * INTERNALDATE/RFC822.SIZE and flag SEARCH over big mailboxes: no envelope or body
+ * structure is loaded, messages without keywords share frozen flag arrays (replace
+ * `flags`, never mutate it), and `rfc822Size` fills MessageMeta.rfc822Size.
+ */
+export interface FetchMetaOptions {
+  uids?: Uid[];
+  changedSince?: number;
+  fields?: 'all' | 'flags';
+  rfc822Size?: boolean;
 }
 
 export interface MailboxSnapshot {
@@ -173,8 +205,10 @@ export interface MailStore {
 
   /** Picks up files dropped into new/ by other tools, then returns the mailbox state. */
   openMailbox(account: AccountId, name: string): Promise<MailboxSnapshot>;
+  /** Same pick-up as openMailbox, returning only what SELECT needs (cheap on 100 000 messages). */
+  selectMailbox(account: AccountId, name: string): Promise<MailboxView>;
   /** Metadata of some or all messages, optionally only those changed since a modseq (CONDSTORE). */
-  fetchMeta(account: AccountId, mailboxId: MailboxId, opts?: { uids?: Uid[]; changedSince?: number }): Promise<MessageMeta[]>;
+  fetchMeta(account: AccountId, mailboxId: MailboxId, opts?: FetchMetaOptions): Promise<MessageMeta[]>;
   /** The raw message as stored (RFC 5322 bytes). Streams; never buffers the whole file. */
   readMessage(account: AccountId, mailboxId: MailboxId, uid: Uid): Promise<{ stream: Readable; size: number }>;
 

@@ -41,7 +41,7 @@ export const uidExpunge: CommandSpec = {
     const account = accountOf(c);
     const candidates = view.uidsForUidSet(set);
     if (candidates.length === 0) return;
-    const metas = await c.conn.ctx.store.fetchMeta(account, view.mailboxId, { uids: candidates });
+    const metas = await c.conn.ctx.store.fetchMeta(account, view.mailboxId, { uids: candidates, fields: 'flags' });
     const deleted = metas.filter((m) => m.flags.includes('\\Deleted')).map((m) => m.uid);
     if (deleted.length === 0) return;
     const removed = await c.conn.ctx.store.expunge(account, view.mailboxId, deleted);

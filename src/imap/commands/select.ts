@@ -26,22 +26,12 @@ async function selectOrExamine(c: CommandContext, p: Parser, readOnly: boolean):
     conn.state = { name: 'authenticated', account };
     if (conn.rev2 || conn.condstore) await conn.write(['* OK [CLOSED] Previous mailbox closed\r\n']);
   }
-  const snap = await conn.ctx.store.openMailbox(account, name);
+  // selectMailbox: UIDs, keywords and first unseen from the index, no per-message objects.
+  const snap = await conn.ctx.store.selectMailbox(account, name);
   const mb = snap.mailbox;
-  const view = new SelectedView(
-    mb.id,
-    mb.name,
-    readOnly,
-    mb.uidValidity,
-    mb.uidNext,
-    snap.messages.map((m) => m.uid),
-    mb.highestModseq,
-  );
-  let firstUnseen = 0;
-  snap.messages.forEach((m, i) => {
-    if (m.flags.length > 0) view.noteKeywords(m.flags);
-    if (firstUnseen === 0 && !m.flags.includes('\\Seen')) firstUnseen = i + 1;
-  });
+  const view = new SelectedView(mb.id, mb.name, readOnly, mb.uidValidity, mb.uidNext, snap.uids, mb.highestModseq);
+  view.noteKeywords(snap.keywords);
+  const firstUnseen = snap.firstUnseen !== undefined ? view.seqOf(snap.firstUnseen) : 0;
   const flags = [...SYSTEM, ...view.keywords].join(' ');
   const enc = conn.encoder();
   enc.raw(`* ${view.exists} EXISTS\r\n`); // RFC 9051 §7.4.1

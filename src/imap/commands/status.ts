@@ -24,7 +24,7 @@ export function parseStatusItems(p: Parser): string[] {
 export async function statusResponse(conn: ImapConnection, account: string, info: MailboxInfo, items: string[], enc: Encoder): Promise<void> {
   let deleted = 0;
   if (items.includes('DELETED')) {
-    const metas = await conn.ctx.store.fetchMeta(account, info.id);
+    const metas = await conn.ctx.store.fetchMeta(account, info.id, { fields: 'flags' });
     deleted = metas.filter((m) => m.flags.includes('\\Deleted')).length;
   }
   const vals: string[] = [];

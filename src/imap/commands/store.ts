@@ -64,7 +64,7 @@ async function runStore(c: CommandContext, p: Parser, byUid: boolean): Promise<v
   if (!silent && unchangedSince === undefined) {
     const unchanged = uids.filter((u) => !changedSet.has(u) && !res.failed.includes(u));
     if (unchanged.length > 0 && unchanged.length <= 10_000) {
-      const metas = await c.conn.ctx.store.fetchMeta(account, view.mailboxId, { uids: unchanged });
+      const metas = await c.conn.ctx.store.fetchMeta(account, view.mailboxId, { uids: unchanged, fields: 'flags' });
       for (const m of metas) {
         const seq = view.seqOf(m.uid);
         if (seq === 0) continue;

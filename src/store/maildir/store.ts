@@ -41,10 +41,12 @@ import {
   type DeliveryResult,
   type DeliveryTarget,
   type FlagChange,
+  type FetchMetaOptions,
   type FlagOp,
   type MailboxId,
   type MailboxInfo,
   type MailboxSnapshot,
+  type MailboxView,
   type MailStore,
   type MessageAnalyzer,
   type MessageMeta,
@@ -57,7 +59,7 @@ import {
   type Usage,
 } from '../types.js';
 import type { Logger } from '../../log.js';
-import { baseOf, bitsOfLetters, curName, FLAG_DELETED, fieldsOf, flagList, infoOf, parseFlags, uniqueBase, withUid } from './filename.js';
+import { baseOf, bitsOfLetters, curName, FLAG_DELETED, FLAG_SEEN, fieldsOf, flagList, infoOf, parseFlags, uniqueBase, withUid } from './filename.js';
 import { DirSyncer, isEnoent, linkOrCopy, Mutex, settleLimit, writeFileSynced } from './fsio.js';
 import { openIndex, type IndexDb, type MailboxRow, type MessageRow } from './index-db.js';
 import { accountSegments, canonicalName, folderOf, nameOfFolder, parentsOf } from './names.js';
@@ -637,28 +639,40 @@ export class MaildirStore implements MailStore {
   async openMailbox(account: AccountId, name: string): Promise<MailboxSnapshot> {
     const canon = canonicalName(name);
     return this.locked(account, async (a) => {
-      const mb = this.mustMailbox(a, canon);
-      const { recent } = await this.syncMailbox(a, mb.id, false);
-      const row = this.mustMailboxId(a, mb.id);
-      const info = this.info(row);
-      // \Recent (RFC 3501 §2.3.2): the messages this open moved out of new/.
-      info.recent = recent;
+      const info = await this.openLocked(a, canon);
       // 100 000 messages: raw rows, and one frozen flags array per flag combination
       // for messages without keywords (the common case), shared between messages.
-      const rows = this.q(a, 'SELECT uid, flags, keywords, modseq, size, internal_date FROM messages WHERE mailbox_id = ? ORDER BY uid').raw().all(mb.id) as Array<
+      const rows = this.q(a, 'SELECT uid, flags, keywords, modseq, size, internal_date FROM messages WHERE mailbox_id = ? ORDER BY uid').raw().all(info.id) as Array<
         [number, number, string | null, number, number, number]
       >;
       const shared = new Map<number, string[]>();
-      const messages = rows.map(([uid, bits, kw, modseq, size, date]): MessageMeta => {
-        let flags = kw ? undefined : shared.get(bits);
-        if (!flags) {
-          flags = flagList(bits, kw ? (JSON.parse(kw) as string[]) : []);
-          if (!kw) shared.set(bits, Object.freeze(flags) as string[]);
-        }
-        return { uid: uid as Uid, flags, modseq, size, internalDate: new Date(date) };
-      });
+      const messages = rows.map(([uid, bits, kw, modseq, size, date]): MessageMeta => ({ uid: uid as Uid, flags: sharedFlags(shared, bits, kw), modseq, size, internalDate: new Date(date) }));
       return { mailbox: info, messages };
     });
+  }
+
+  async selectMailbox(account: AccountId, name: string): Promise<MailboxView> {
+    const canon = canonicalName(name);
+    return this.locked(account, async (a) => {
+      const info = await this.openLocked(a, canon);
+      // From the (mailbox_id, uid) index alone: no row is read for the UID list.
+      const uids = this.q(a, 'SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid').pluck().all(info.id) as Uid[];
+      const kwSets = this.q(a, 'SELECT DISTINCT keywords FROM messages WHERE mailbox_id = ? AND keywords IS NOT NULL').pluck().all(info.id) as string[];
+      const keywords = new Set<string>();
+      for (const k of kwSets) for (const w of JSON.parse(k) as string[]) keywords.add(w);
+      const firstUnseen = this.q(a, `SELECT min(uid) FROM messages WHERE mailbox_id = ? AND (flags & ${FLAG_SEEN}) = 0`).pluck().get(info.id) as number | null;
+      return { mailbox: info, uids, keywords: [...keywords], ...(firstUnseen !== null ? { firstUnseen: firstUnseen as Uid } : {}) };
+    });
+  }
+
+  /** The pick-up part of an open (under the lock); the mailbox info with this open's \Recent. */
+  private async openLocked(a: Acct, canon: string): Promise<MailboxInfo> {
+    const mb = this.mustMailbox(a, canon);
+    const { recent } = await this.syncMailbox(a, mb.id, false);
+    const info = this.info(this.mustMailboxId(a, mb.id));
+    // \Recent (RFC 3501 §2.3.2): the messages this open moved out of new/.
+    info.recent = recent;
+    return info;
   }
 
   /**
@@ -917,21 +931,25 @@ export class MaildirStore implements MailStore {
 
   // ---------------------------------------------------------------- reading
 
-  async fetchMeta(account: AccountId, mailboxId: MailboxId, opts: { uids?: Uid[]; changedSince?: number } = {}): Promise<MessageMeta[]> {
+  async fetchMeta(account: AccountId, mailboxId: MailboxId, opts: FetchMetaOptions = {}): Promise<MessageMeta[]> {
     return this.use(account, async (a) => {
       this.mustMailboxId(a, mailboxId);
-      const cols = 'uid, flags, keywords, modseq, size, internal_date, envelope, body_structure';
-      let rows: MessageRow[];
-      if (opts.uids) {
-        rows = this.q(a, `SELECT ${cols} FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) AND modseq > ? ORDER BY uid`).all(
-          mailboxId,
-          JSON.stringify(opts.uids),
-          opts.changedSince ?? 0,
-        ) as MessageRow[];
-      } else {
-        rows = this.q(a, `SELECT ${cols} FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`).all(mailboxId, opts.changedSince ?? 0) as MessageRow[];
-      }
-      return rows.map((r) => metaOf(r, true));
+      const light = opts.fields === 'flags';
+      // The light form reads no cached envelope/body structure (their JSON is most of a
+      // row); RFC822.SIZE comes from two fields of the cached structure, read in SQLite.
+      const sizeCol = opts.rfc822Size ? `json_extract(body_structure, '$.headerSize') + json_extract(body_structure, '$.bodySize')` : 'NULL';
+      const cols = light ? `uid, flags, keywords, modseq, size, internal_date, ${sizeCol}` : 'uid, flags, keywords, modseq, size, internal_date, envelope, body_structure';
+      const where = opts.uids ? 'mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) AND modseq > ?' : 'mailbox_id = ? AND modseq > ?';
+      const args = opts.uids ? [mailboxId, JSON.stringify(opts.uids), opts.changedSince ?? 0] : [mailboxId, opts.changedSince ?? 0];
+      const stmt = this.q(a, `SELECT ${cols} FROM messages WHERE ${where} ORDER BY uid`);
+      if (!light) return (stmt.all(...args) as MessageRow[]).map((r) => metaOf(r, true));
+      const rows = stmt.raw().all(...args) as Array<[number, number, string | null, number, number, number, number | null]>;
+      const shared = new Map<number, string[]>();
+      return rows.map(([uid, bits, kw, modseq, size, date, rfc822]): MessageMeta => {
+        const m: MessageMeta = { uid: uid as Uid, flags: sharedFlags(shared, bits, kw), modseq, size, internalDate: new Date(date) };
+        if (opts.rfc822Size) m.rfc822Size = typeof rfc822 === 'number' ? rfc822 : size;
+        return m;
+      });
     });
   }
 
@@ -1361,6 +1379,17 @@ export class MaildirStore implements MailStore {
       return { bytes: u.bytes, messages: u.messages };
     });
   }
+}
+
+/** Flags of a row; rows without keywords share one frozen array per flag combination. */
+function sharedFlags(shared: Map<number, string[]>, bits: number, kw: string | null): string[] {
+  if (kw) return flagList(bits, JSON.parse(kw) as string[]);
+  let flags = shared.get(bits);
+  if (!flags) {
+    flags = Object.freeze(flagList(bits, [])) as string[];
+    shared.set(bits, flags);
+  }
+  return flags;
 }
 
 function metaOf(r: Pick<MessageRow, 'uid' | 'flags' | 'keywords' | 'modseq' | 'size' | 'internal_date'> & Partial<MessageRow>, withStructure = false): MessageMeta {

@@ -14,6 +14,9 @@ import { accountOf, viewOf } from '../helpers.js';
 import { SELECTED, type CommandContext, type CommandSpec } from '../types.js';
 import { parseFetchItems, type FetchItem } from './items.js';
 
+/** Items answered from the index alone (fetchMeta `fields: 'flags'`). */
+const LIGHT = new Set<FetchItem['kind']>(['UID', 'FLAGS', 'MODSEQ', 'INTERNALDATE', 'RFC822.SIZE']);
+
 async function runFetch(c: CommandContext, p: Parser, byUid: boolean): Promise<void> {
   p.sp();
   const set = p.sequenceSet();
@@ -42,7 +45,14 @@ async function runFetch(c: CommandContext, p: Parser, byUid: boolean): Promise<v
   const store = conn.ctx.store;
   // Asking for every message is cheaper without a UID list.
   const all = uids.length === view.exists;
-  const metas = await store.fetchMeta(account, view.mailboxId, { ...(all ? {} : { uids }), ...(changedSince !== undefined ? { changedSince } : {}) });
+  // Only UID/FLAGS/MODSEQ/INTERNALDATE/RFC822.SIZE: the light form (no cached envelope or
+  // body structure per message; 2.5 s of 3.5 s for all flags of 100 000 messages).
+  const light = items.every((i) => LIGHT.has(i.kind));
+  const metas = await store.fetchMeta(account, view.mailboxId, {
+    ...(all ? {} : { uids }),
+    ...(changedSince !== undefined ? { changedSince } : {}),
+    ...(light ? { fields: 'flags' as const, rfc822Size: want.has('RFC822.SIZE') } : {}),
+  });
 
   // \Seen is set by a non-PEEK body fetch (RFC 9051 §6.4.5), before the responses go out.
   const setsSeen = !view.readOnly && items.some((i) => (i.kind === 'section' && !i.peek) || i.kind === 'RFC822' || i.kind === 'RFC822.TEXT');
@@ -127,6 +137,7 @@ function opener(store: MailStore, account: string, mailboxId: MailboxId, uid: Ui
  * file size does not when a file was dropped in with bare LFs.
  */
 function rfc822Size(meta: MessageMeta): number {
+  if (meta.rfc822Size !== undefined) return meta.rfc822Size;
   const bs = meta.bodyStructure as { headerSize?: number; bodySize?: number } | undefined;
   return bs && typeof bs.headerSize === 'number' && typeof bs.bodySize === 'number' ? bs.headerSize + bs.bodySize : meta.size;
 }

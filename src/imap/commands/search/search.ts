@@ -175,10 +175,11 @@ async function runSearch(c: CommandContext, p: Parser, byUid: boolean): Promise<
   const modseq = usesModseq(crit);
   if (modseq) conn.condstore = true;
   const store = conn.ctx.store;
-  const metas = view.exists > 0 ? await store.fetchMeta(account, view.mailboxId) : [];
+  const indexOnly = needsContent(crit) === 'none';
+  // Index-only criteria (flags, size, dates, UIDs): the light form, no cached envelopes.
+  const metas = view.exists > 0 ? await store.fetchMeta(account, view.mailboxId, indexOnly ? { fields: 'flags' } : {}) : [];
   const maxUid = view.uids.length ? view.uids[view.uids.length - 1]! : 0;
   const hits: MessageMeta[] = [];
-  const indexOnly = needsContent(crit) === 'none';
   for (const meta of metas) {
     const seq = view.seqOf(meta.uid);
     if (seq === 0) continue; // not yet announced to this client
