@@ -33,6 +33,7 @@
  */
 import { stat } from 'node:fs/promises';
 import type { SMTPServerSession } from 'smtp-server';
+import type { Resolution } from '../accounts/types.js';
 import type { ServerContext } from '../context.js';
 import type { Logger } from '../log.js';
 import { Reply, SmtpReject } from '../smtp/reply.js';
@@ -62,10 +63,11 @@ export function announcedSize(session: SMTPServerSession): number {
  * RCPT TO quota check for a recipient already accepted by the address checks:
  * undefined to accept, an SmtpReject (452 4.2.2 / 552 5.2.2) otherwise.
  */
-export async function rcptQuotaCheck(ctx: ServerContext, rcpt: string, size: number): Promise<SmtpReject | undefined> {
+export async function rcptQuotaCheck(ctx: ServerContext, rcpt: string, size: number, resolution?: Resolution): Promise<SmtpReject | undefined> {
   const q = ctx.quota;
   if (!q) return undefined;
-  const r = ctx.accounts.resolveRecipient(rcpt);
+  // `resolution`: the caller's own resolution of `rcpt` just now, to avoid a second lookup.
+  const r = resolution ?? ctx.accounts.resolveRecipient(rcpt);
   if (r.kind !== 'deliver' || r.accounts.length === 0) return undefined;
   // Forwarded copies leave through the queue; the recipient is accepted for them.
   if (r.forward.length > 0) return undefined;
@@ -84,11 +86,11 @@ export async function deliverWithQuota(
   ctx: ServerContext,
   targets: DeliveryTarget[],
   source: MessageSource,
-  opts: { othersAccepted: boolean; log?: Logger },
+  opts: { othersAccepted: boolean; log?: Logger; /** The source's size when the caller knows it (saves a stat). */ size?: number },
 ): Promise<{ delivered: DeliveryResult[]; overQuota: AccountId[] }> {
   const q = ctx.quota;
   if (!q || targets.length === 0) return { delivered: targets.length ? await ctx.store.deliver(targets, source) : [], overQuota: [] };
-  const size = 'data' in source ? source.data.length : (await stat(source.path)).size;
+  const size = 'data' in source ? source.data.length : (opts.size ?? (await stat(source.path)).size);
   const accounts = [...new Set(targets.map((t) => t.account))];
   const fits = new Map<AccountId, Fit>();
   await Promise.all(accounts.map(async (a) => fits.set(a, await q.fit(a, size))));

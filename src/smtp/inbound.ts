@@ -19,6 +19,7 @@
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Readable } from 'node:stream';
 import { AddressError, parseAddress } from '../accounts/address.js';
+import type { Resolution } from '../accounts/types.js';
 import type { Listener, ServerContext } from '../context.js';
 import type { Logger } from '../log.js';
 import { TLS12_CIPHERS } from '../tls/index.js';
@@ -162,10 +163,11 @@ export async function startInbound(ctx: ServerContext, opts: InboundOptions): Pr
         cb(Rejects.localError());
       };
       try {
-        const refused = checkRecipient(ctx, address.address);
+        const { refused, resolution } = recipientVerdict(ctx, address.address);
         if (refused) return cb(refused);
-        // Full mailboxes are refused here, after alias expansion (src/quota/smtp.ts).
-        rcptQuotaCheck(ctx, address.address, announcedSize(session)).then((r) => cb(r), failed);
+        // Full mailboxes are refused here, after alias expansion (src/quota/smtp.ts),
+        // with the resolution just made (one lookup per RCPT).
+        rcptQuotaCheck(ctx, address.address, announcedSize(session), resolution).then((r) => cb(r), failed);
       } catch (err) {
         failed(err);
       }
@@ -222,32 +224,37 @@ export async function startInbound(ctx: ServerContext, opts: InboundOptions): Pr
 
 /** RCPT TO policy: undefined to accept, an SmtpReject otherwise. */
 export function checkRecipient(ctx: ServerContext, raw: string): SmtpReject | undefined {
+  return recipientVerdict(ctx, raw).refused;
+}
+
+/** RCPT TO policy, with the recipient's resolution when it was looked up. */
+function recipientVerdict(ctx: ServerContext, raw: string): { refused?: SmtpReject; resolution?: Resolution } {
   const at = raw.lastIndexOf('@');
   const domainPart = at >= 0 ? raw.slice(at + 1) : '';
   // Address literals ("user@[192.0.2.1]") name a host, not a domain we serve.
-  if (domainPart.startsWith('[')) return Rejects.relayDenied();
+  if (domainPart.startsWith('[')) return { refused: Rejects.relayDenied() };
   let addr: string;
   try {
     addr = parseAddress(raw).address;
   } catch (err) {
     if (err instanceof AddressError) {
       // "user%other@local", "a!b@local", source routes: relaying tricks, refused as such.
-      if (/[%!]/.test(raw.slice(0, Math.max(0, at))) || raw.startsWith('@')) return Rejects.relayDenied();
-      return Rejects.badAddress(raw);
+      if (/[%!]/.test(raw.slice(0, Math.max(0, at))) || raw.startsWith('@')) return { refused: Rejects.relayDenied() };
+      return { refused: Rejects.badAddress(raw) };
     }
     throw err;
   }
   const r = ctx.accounts.resolveRecipient(addr);
   switch (r.kind) {
     case 'notLocal':
-      return Rejects.relayDenied();
+      return { refused: Rejects.relayDenied() };
     case 'unknownUser':
-      return Rejects.unknownUser(addr);
+      return { refused: Rejects.unknownUser(addr) };
     case 'deliver':
       if (r.forward.length > 0 && !ctx.queue) {
-        return new SmtpReject(Reply.LocalError, '4.3.0', 'Forwarding is not available right now, try again later');
+        return { refused: new SmtpReject(Reply.LocalError, '4.3.0', 'Forwarding is not available right now, try again later') };
       }
-      return undefined;
+      return { resolution: r };
   }
 }
 
@@ -327,7 +334,7 @@ async function handleData(
     const mailbox = verdict.action === 'junk' ? 'Junk' : undefined;
     const { targets, forward, unknown } = resolveTargets(ctx, rcpts, mailbox);
     // Quota rules at end of DATA (452/552 or delivery over quota): src/quota/smtp.ts.
-    const { overQuota } = await deliverWithQuota(ctx, targets, { path: final.path }, { othersAccepted: forward.length > 0, log });
+    const { overQuota } = await deliverWithQuota(ctx, targets, { path: final.path }, { othersAccepted: forward.length > 0, log, size: final.size });
     if (forward.length > 0) {
       if (!ctx.queue) throw new SmtpReject(Reply.LocalError, '4.3.0', 'Forwarding is not available right now, try again later');
       await ctx.queue.enqueue({ mailFrom, rcpts: forward, file: final.path });

@@ -463,7 +463,7 @@ async function handleData(ctx: ServerContext, st: ConnState, stream: SMTPServerD
     }
     phase('queue');
     // Quota rules at end of DATA (src/quota/smtp.ts); a refusal only when nothing was queued.
-    if (targets.length > 0) await deliverWithQuota(ctx, targets, { path: final.path }, { othersAccepted: toQueue.length > 0, log });
+    if (targets.length > 0) await deliverWithQuota(ctx, targets, { path: final.path }, { othersAccepted: toQueue.length > 0, log, size: final.size });
     phase('local');
     rateFor(ctx).add(account.address);
     log.info(

@@ -2,7 +2,7 @@
  * Trace headers (RFC 5321 §4.4): Return-Path at final delivery and one Received line
  * per hop, and the transaction ids they carry. Shared by port 25 and submission.
  */
-import { randomBytes } from 'node:crypto';
+import { randomHex } from './random.js';
 
 let txCounter = 0;
 /**
@@ -11,7 +11,7 @@ let txCounter = 0;
  */
 export function newQueueId(): string {
   txCounter = (txCounter + 1) % 0x100000;
-  return `${Date.now().toString(36)}${txCounter.toString(36).padStart(4, '0')}${randomBytes(2).toString('hex')}`.toUpperCase();
+  return `${Date.now().toString(36)}${txCounter.toString(36).padStart(4, '0')}${randomHex(2)}`.toUpperCase();
 }
 
 export interface ReceivedInfo {
