@@ -553,6 +553,67 @@ describe('files of other tools and reindex', () => {
   });
 });
 
+describe('light reads for SELECT and FETCH of flags', () => {
+  it('selectMailbox and fetchMeta fields:flags agree with the full reads', async () => {
+    await store.close();
+    store = make({
+      analyzer: async (s) => {
+        for await (const _ of s) void _;
+        return { envelope: { subject: 'x' }, bodyStructure: { headerSize: 100, bodySize: 23 } };
+      },
+    });
+    for (let i = 1; i <= 6; i++) await store.deliver([{ account: A }], { data: MSG(i) });
+    const { mailbox } = await store.openMailbox(A, 'INBOX');
+    await store.updateFlags(A, mailbox.id, [1, 2, 4] as Uid[], 'add', ['\\Seen']);
+    await store.updateFlags(A, mailbox.id, [4] as Uid[], 'add', ['$Work', '\\Flagged']);
+    await store.updateFlags(A, mailbox.id, [5] as Uid[], 'add', ['$Later']);
+    await store.expunge(A, mailbox.id, [6 as Uid]);
+
+    const view = await store.selectMailbox(A, 'INBOX');
+    const snap = await store.openMailbox(A, 'INBOX');
+    expect(view.uids).toEqual([1, 2, 3, 4, 5]);
+    expect(view.uids).toEqual(snap.messages.map((m) => m.uid));
+    expect(view.keywords.sort()).toEqual(['$Later', '$Work']);
+    expect(view.firstUnseen).toBe(3);
+    expect(view.mailbox).toEqual(snap.mailbox);
+
+    const full = await store.fetchMeta(A, mailbox.id);
+    const light = await store.fetchMeta(A, mailbox.id, { fields: 'flags', rfc822Size: true });
+    expect(full[0]!.bodyStructure).toEqual({ headerSize: 100, bodySize: 23 });
+    expect(light.map((m) => [m.uid, m.flags, m.modseq, m.size, m.internalDate.getTime()])).toEqual(
+      full.map((m) => [m.uid, m.flags, m.modseq, m.size, m.internalDate.getTime()]),
+    );
+    expect(light.every((m) => m.envelope === undefined && m.bodyStructure === undefined && m.rfc822Size === 123)).toBe(true);
+    const some = await store.fetchMeta(A, mailbox.id, { uids: [2, 4] as Uid[], fields: 'flags', changedSince: full[1]!.modseq - 1 });
+    expect(some.map((m) => [m.uid, m.flags])).toEqual([
+      [2, ['\\Seen']],
+      [4, ['\\Seen', '\\Flagged', '$Work']],
+    ]);
+
+    await store.updateFlags(A, mailbox.id, [1, 2, 3, 4, 5] as Uid[], 'add', ['\\Seen']);
+    expect((await store.selectMailbox(A, 'INBOX')).firstUnseen).toBeUndefined();
+  });
+
+  it('does not list cur/ again on SELECT while its mtime is unchanged', async () => {
+    const dir = acctDir();
+    for (let i = 1; i <= 3; i++) await store.deliver([{ account: A }], { data: MSG(i) });
+    const cur = path.join(dir, 'cur');
+    expect((await store.selectMailbox(A, 'INBOX')).uids).toEqual([1, 2, 3]); // new/ → cur/
+    // A fixed whole-second mtime well in the past: trusted, and restorable exactly.
+    const old = new Date('2020-01-01T00:00:00Z');
+    await utimes(cur, old, old);
+    expect((await store.selectMailbox(A, 'INBOX')).uids).toEqual([1, 2, 3]);
+    // A file slipped in with the mtime put back is not seen (no listing of cur/)...
+    await writeFile(path.join(cur, '1700000001.P1Q2.otherhost:2,S'), MSG(4));
+    await utimes(cur, old, old);
+    expect((await store.selectMailbox(A, 'INBOX')).uids).toEqual([1, 2, 3]);
+    // ...until cur/ changes: then it is listed and the file indexed.
+    const later = new Date('2021-01-01T00:00:00Z');
+    await utimes(cur, later, later);
+    expect((await store.selectMailbox(A, 'INBOX')).uids).toEqual([1, 2, 3, 4]);
+  });
+});
+
 describe('index damage', () => {
   it('moves an unreadable index aside and rebuilds it from the files', async () => {
     for (let i = 0; i < 3; i++) await store.deliver([{ account: A }], { data: MSG(i) });

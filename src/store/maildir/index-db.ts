@@ -57,6 +57,10 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_modseq ON messages (mailbox_id, modseq);
 CREATE INDEX IF NOT EXISTS messages_new ON messages (mailbox_id) WHERE in_new = 1;
+-- SELECT on 100 000 messages (selectMailbox): the keywords in use and the first unseen
+-- message without reading every row (the queries repeat these WHERE terms exactly).
+CREATE INDEX IF NOT EXISTS messages_kw ON messages (mailbox_id, keywords) WHERE keywords IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_unseen ON messages (mailbox_id, uid) WHERE (flags & 1) = 0;
 CREATE TABLE IF NOT EXISTS usage (id INTEGER PRIMARY KEY CHECK (id = 1), bytes INTEGER NOT NULL, messages INTEGER NOT NULL);
 INSERT OR IGNORE INTO usage (id, bytes, messages) VALUES (1, 0, 0);
 

@@ -59,7 +59,7 @@ import {
   type Usage,
 } from '../types.js';
 import type { Logger } from '../../log.js';
-import { baseOf, bitsOfLetters, curName, FLAG_DELETED, FLAG_SEEN, fieldsOf, flagList, infoOf, parseFlags, uniqueBase, withUid } from './filename.js';
+import { baseOf, bitsOfLetters, curName, FLAG_DELETED, fieldsOf, flagList, infoOf, parseFlags, uniqueBase, withUid } from './filename.js';
 import { DirSyncer, isEnoent, linkOrCopy, Mutex, settleLimit, writeFileSynced } from './fsio.js';
 import { openIndex, type IndexDb, type MailboxRow, type MessageRow } from './index-db.js';
 import { accountSegments, canonicalName, folderOf, nameOfFolder, parentsOf } from './names.js';
@@ -660,7 +660,8 @@ export class MaildirStore implements MailStore {
       const kwSets = this.q(a, 'SELECT DISTINCT keywords FROM messages WHERE mailbox_id = ? AND keywords IS NOT NULL').pluck().all(info.id) as string[];
       const keywords = new Set<string>();
       for (const k of kwSets) for (const w of JSON.parse(k) as string[]) keywords.add(w);
-      const firstUnseen = this.q(a, `SELECT min(uid) FROM messages WHERE mailbox_id = ? AND (flags & ${FLAG_SEEN}) = 0`).pluck().get(info.id) as number | null;
+      // (flags & 1) is \Seen (FLAG_SEEN), spelled as in the messages_unseen partial index.
+      const firstUnseen = this.q(a, 'SELECT min(uid) FROM messages WHERE mailbox_id = ? AND (flags & 1) = 0').pluck().get(info.id) as number | null;
       return { mailbox: info, uids, keywords: [...keywords], ...(firstUnseen !== null ? { firstUnseen: firstUnseen as Uid } : {}) };
     });
   }
