@@ -141,11 +141,14 @@ let dummyHash: Promise<string> | undefined;
 /**
  * Read cache for the lookups on the delivery path (domain, account and alias rows).
  * Valid while `PRAGMA data_version` is unchanged (it moves when another connection —
- * the setup CLI in another process — commits) and for at most CACHE_TTL_MS (a bound
+ * the setup CLI in another process — commits; read at most every VERSION_CHECK_MS, so
+ * another process's change is seen within a few ms) and for at most CACHE_TTL_MS (a bound
  * for writes made on this connection outside this class); writes through this class
  * bypass and clear it. Bounded: cleared when it holds CACHE_MAX entries.
  */
 const CACHE_TTL_MS = 1000;
+/** data_version is read at most this often (it showed in profiles at ~4 reads per message). */
+const VERSION_CHECK_MS = 2;
 const CACHE_MAX = 10_000;
 /** The methods that change the database: the cache is off while they run and cleared after. */
 const WRITE_METHODS = [
@@ -168,7 +171,10 @@ export class AccountsRepo implements Accounts {
     domains: new Map<string, DomainRow | undefined>(),
     accounts: new Map<string, AccountRow | undefined>(),
     targets: new Map<string, string[]>(),
+    /** resolveRecipient results by the address as given. */
+    resolutions: new Map<string, Resolution>(),
   };
+  private versionAt = 0;
   private cacheVersion = -1;
   private cacheAt = 0;
   private cacheSize = 0;
@@ -203,6 +209,7 @@ export class AccountsRepo implements Accounts {
     this.cache.domains.clear();
     this.cache.accounts.clear();
     this.cache.targets.clear();
+    this.cache.resolutions.clear();
     this.cacheSize = 0;
   }
 
@@ -229,8 +236,10 @@ export class AccountsRepo implements Accounts {
   /** True when the cache may be used (cleared first if the database changed or it is too old). */
   private cacheUsable(): boolean {
     if (this.writing > 0 || this.db.inTransaction) return false;
-    const v = this.q.dataVersion.get() as number;
     const now = Date.now();
+    if (now - this.versionAt < VERSION_CHECK_MS && now - this.cacheAt <= CACHE_TTL_MS && this.cacheSize < CACHE_MAX) return true;
+    this.versionAt = now;
+    const v = this.q.dataVersion.get() as number;
     if (v !== this.cacheVersion || now - this.cacheAt > CACHE_TTL_MS || this.cacheSize >= CACHE_MAX) {
       this.clearCache();
       this.cacheVersion = v;
@@ -248,12 +257,30 @@ export class AccountsRepo implements Accounts {
     return v;
   }
 
+  /** The domain row for a name as given (normalized here; undefined when it does not normalize). */
   private cachedDomain(name: string): DomainRow | undefined {
-    return this.lookup(this.cache.domains, name, (n) => this.q.domainByName.get(n) as DomainRow | undefined);
+    return this.lookup(this.cache.domains, name, (raw) => {
+      let n: string;
+      try {
+        n = normalizeDomain(raw);
+      } catch {
+        return undefined;
+      }
+      return this.q.domainByName.get(n) as DomainRow | undefined;
+    });
   }
 
+  /** The account row for an address as given (canonicalized here; undefined when it does not parse). */
   private cachedAccount(address: string): AccountRow | undefined {
-    return this.lookup(this.cache.accounts, address, (a) => this.q.accountByAddress.get(a) as AccountRow | undefined);
+    return this.lookup(this.cache.accounts, address, (raw) => {
+      let a: string;
+      try {
+        a = parseAddress(raw).address;
+      } catch {
+        return undefined;
+      }
+      return this.q.accountByAddress.get(a) as AccountRow | undefined;
+    });
   }
 
   private cachedTargets(address: string): string[] {
@@ -263,26 +290,22 @@ export class AccountsRepo implements Accounts {
   // ---- lookups used by the protocol front ends ----------------------------------
 
   isLocalDomain(domain: string): boolean {
-    try {
-      return this.cachedDomain(normalizeDomain(domain)) !== undefined;
-    } catch {
-      return false;
-    }
+    return this.cachedDomain(domain) !== undefined;
   }
 
   getAccount(address: string): AccountRecord | undefined {
-    let a: string;
-    try {
-      a = parseAddress(address).address;
-    } catch {
-      return undefined;
-    }
-    const row = this.cachedAccount(a);
+    const row = this.cachedAccount(address);
     return row ? toAccount(row) : undefined;
   }
 
   /** Never throws: an address that does not parse is unknownUser in a local domain, else notLocal. */
   resolveRecipient(address: string): Resolution {
+    const r = this.lookup(this.cache.resolutions, address, (a) => this.resolveUncached(a));
+    // Callers get their own arrays; the records in them are shared.
+    return r.kind === 'deliver' ? { kind: 'deliver', accounts: [...r.accounts], forward: [...r.forward] } : r;
+  }
+
+  private resolveUncached(address: string): Resolution {
     let parsed: { local: string; domain: string; address: string };
     try {
       parsed = parseAddress(address);
@@ -429,13 +452,7 @@ export class AccountsRepo implements Accounts {
   }
 
   getDomain(name: string): DomainRecord | undefined {
-    let n: string;
-    try {
-      n = normalizeDomain(name);
-    } catch {
-      return undefined;
-    }
-    const row = this.cachedDomain(n);
+    const row = this.cachedDomain(name);
     return row ? toDomain(row) : undefined;
   }
 
