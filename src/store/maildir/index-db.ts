@@ -61,6 +61,9 @@ CREATE INDEX IF NOT EXISTS messages_new ON messages (mailbox_id) WHERE in_new = 
 -- message without reading every row (the queries repeat these WHERE terms exactly).
 CREATE INDEX IF NOT EXISTS messages_kw ON messages (mailbox_id, keywords) WHERE keywords IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_unseen ON messages (mailbox_id, uid) WHERE (flags & 1) = 0;
+-- Covering index for fetchMeta fields:'flags' (FETCH FLAGS, flag SEARCH): a row with its
+-- cached envelope and body structure is kilobytes, this entry a few dozen bytes.
+CREATE INDEX IF NOT EXISTS messages_light ON messages (mailbox_id, uid, flags, keywords, modseq, size, internal_date);
 CREATE TABLE IF NOT EXISTS usage (id INTEGER PRIMARY KEY CHECK (id = 1), bytes INTEGER NOT NULL, messages INTEGER NOT NULL);
 INSERT OR IGNORE INTO usage (id, bytes, messages) VALUES (1, 0, 0);
 

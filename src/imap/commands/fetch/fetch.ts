@@ -96,6 +96,33 @@ async function runFetch(c: CommandContext, p: Parser, byUid: boolean): Promise<v
     if (changedSince !== undefined && !want.has('MODSEQ')) e.raw(` MODSEQ (${meta.modseq})`); // RFC 7162 §3.1.4.1
     e.raw(')\r\n');
   };
+  if (light) {
+    // Index data only: no await per message (100 000 messages in one FETCH 1:*).
+    for (const meta of metas) {
+      const seq = view.seqOf(meta.uid);
+      if (seq === 0) continue;
+      enc.raw(`* ${seq} FETCH (`);
+      let first = true;
+      if (byUid && !want.has('UID')) {
+        enc.raw(`UID ${meta.uid}`); // RFC 9051 §6.4.9
+        first = false;
+      }
+      for (const it of items) {
+        if (!first) enc.sp();
+        first = false;
+        enc.raw(cheapItem(it, meta)!);
+      }
+      if (changedSince !== undefined && !want.has('MODSEQ')) enc.raw(` MODSEQ (${meta.modseq})`); // RFC 7162 §3.1.4.1
+      enc.raw(')\r\n');
+      if (++pendingMsgs >= 1024) {
+        await conn.send(enc);
+        enc = conn.encoder();
+        pendingMsgs = 0;
+      }
+    }
+    if (pendingMsgs > 0) await conn.send(enc);
+    return;
+  }
   // Items that may read the message: each message gets its own encoder, so one expunged
   // meanwhile is skipped whole (RFC 9051 §7.5.1 allows omitting it).
   const mayRead = heavy || items.some((i) => i.kind === 'ENVELOPE' || i.kind === 'BODY' || i.kind === 'BODYSTRUCTURE');
