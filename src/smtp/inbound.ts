@@ -25,7 +25,7 @@ import type { Logger } from '../log.js';
 import { TLS12_CIPHERS } from '../tls/index.js';
 import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.js';
 import { resolveTargets } from './deliver.js';
-import { Rejects, Reply, SmtpReject } from './reply.js';
+import { Rejects, replyFromData, Reply, SmtpReject } from './reply.js';
 import { receive, writeFinal, type SpooledMessage } from './spool.js';
 import { newQueueId, protocolName, receivedHeader, returnPathHeader } from './trace.js';
 import { unlink } from 'node:fs/promises';
@@ -175,18 +175,7 @@ export async function startInbound(ctx: ServerContext, opts: InboundOptions): Pr
 
     onData(stream: SMTPServerDataStream, session, cb) {
       const st = state(session);
-      handleData(ctx, opts.checks, st, stream, session).then(
-        (reply) => cb(null, reply),
-        (err: unknown) => {
-          if (err instanceof SmtpReject) return cb(err);
-          if (stream.destroyed || (err as NodeJS.ErrnoException)?.code === 'ERR_STREAM_PREMATURE_CLOSE') {
-            st.log.info('client went away during DATA; nothing delivered');
-            return cb(Rejects.localError());
-          }
-          st.log.error({ err }, 'delivery failed');
-          cb(Rejects.localError());
-        },
-      );
+      replyFromData(handleData(ctx, opts.checks, st, stream, session), stream, st.log, cb);
     },
   });
 

@@ -52,6 +52,31 @@ if (!proto.__enhancedPatched) {
   proto.__enhancedPatched = true;
 }
 
+/**
+ * Answers an smtp-server onData callback from a handler's promise: its reply text on
+ * success, an SmtpReject as it is, and anything else as a logged `451` (a client that
+ * went away mid-DATA is logged as such: nothing was stored, nobody is told).
+ */
+export function replyFromData(
+  work: Promise<string>,
+  stream: { destroyed: boolean },
+  log: { info(msg: string): void; error(obj: object, msg: string): void },
+  cb: (err: Error | null, reply?: string) => void,
+): void {
+  work.then(
+    (reply) => cb(null, reply),
+    (err: unknown) => {
+      if (err instanceof SmtpReject) return cb(err);
+      if (stream.destroyed || (err as NodeJS.ErrnoException)?.code === 'ERR_STREAM_PREMATURE_CLOSE') {
+        log.info('client went away during DATA; nothing stored');
+        return cb(Rejects.localError());
+      }
+      log.error({ err }, 'message not accepted: internal error');
+      cb(Rejects.localError());
+    },
+  );
+}
+
 /** Common refusals, so handlers read as prose. */
 export const Rejects = {
   relayDenied: () => new SmtpReject(Reply.TransactionFailed, '5.7.1', 'Relay access denied'),

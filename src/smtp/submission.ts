@@ -41,7 +41,7 @@ import type { Logger } from '../log.js';
 import type { QueueRunner } from '../queue/index.js';
 import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.js';
 import { resolveTargets } from './deliver.js';
-import { Rejects, Reply, SmtpReject } from './reply.js';
+import { Rejects, replyFromData, Reply, SmtpReject } from './reply.js';
 import { receive, writeFinal, type SpooledMessage } from './spool.js';
 import { newQueueId, protocolName, receivedHeader, rfc5322Date } from './trace.js';
 
@@ -287,18 +287,7 @@ export async function startSubmission(ctx: ServerContext, opts: SubmissionOption
 
     onData(stream: SMTPServerDataStream, session, cb) {
       const st = state(session);
-      handleData(ctx, st, stream, session).then(
-        (reply) => cb(null, reply),
-        (err: unknown) => {
-          if (err instanceof SmtpReject) return cb(err);
-          if (stream.destroyed || (err as NodeJS.ErrnoException)?.code === 'ERR_STREAM_PREMATURE_CLOSE') {
-            st.log.info('client went away during DATA; nothing accepted');
-            return cb(Rejects.localError());
-          }
-          st.log.error({ err }, 'submission failed');
-          cb(Rejects.localError());
-        },
-      );
+      replyFromData(handleData(ctx, st, stream, session), stream, st.log, cb);
     },
   });
 
