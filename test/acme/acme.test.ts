@@ -12,25 +12,15 @@ import { readAcmeState, renewalTime, startAcme, type AcmeManager } from '../../s
 import { runCli } from '../../src/cli/index.js';
 import { defaults, type Config } from '../../src/config/index.js';
 import { startHttp, type HttpListener } from '../../src/http/index.js';
-import { createLogger, type Logger } from '../../src/log.js';
 import { certPaths, createTlsHolder, type TlsContextHolder } from '../../src/tls/index.js';
 import { startImplicitTlsEcho, startStarttlsSmtpLike, type TestListener } from './listeners.js';
 import { pebbleMissing, startPebble, type Pebble } from './pebble.js';
 import { chainsTo, connectTls, probe } from '../tls/probe.js';
+import { captureLog } from '../helpers/log-capture.js';
 
 const HOST = 'mail.example.test';
 const EXTRA = 'mta-sts.example.test';
 
-function captureLog(): { log: Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const dest = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { log: createLogger('info', dest), lines };
-}
 
 /** Runs the CLI command table in-process, as `mailserver <argv>` would. */
 async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -12,24 +12,15 @@ import { PassThrough, Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/index.js';
 import { defaults, type Config } from '../../src/config/index.js';
-import { createLogger, silentLogger, type Logger } from '../../src/log.js';
+import { silentLogger } from '../../src/log.js';
 import { certPaths, createTlsHolder, TLS12_CIPHERS, TlsConfigError, type TlsContextHolder } from '../../src/tls/index.js';
 import { startImplicitTlsEcho, startStarttlsSmtpLike, type TestListener } from '../acme/listeners.js';
 import { makeTestCa, type TestCa } from './certs.js';
 import { chainsTo, connectTls, probe } from './probe.js';
+import { captureLog } from '../helpers/log-capture.js';
 
 const HOST = 'mail.example.test';
 
-function captureLog(): { log: Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const dest = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { log: createLogger('info', dest), lines };
-}
 
 async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
   const end = Date.now() + ms;
