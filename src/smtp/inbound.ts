@@ -25,6 +25,7 @@ import type { Logger } from '../log.js';
 import { TLS12_CIPHERS } from '../tls/index.js';
 import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.js';
 import { resolveTargets } from './deliver.js';
+import { PerIpLimit } from './limits.js';
 import { Rejects, replyFromData, Reply, SmtpReject } from './reply.js';
 import { receive, writeFinal, type SpooledMessage } from './spool.js';
 import { newQueueId, protocolName, receivedHeader, returnPathHeader } from './trace.js';
@@ -76,9 +77,8 @@ interface ConnState {
 
 export async function startInbound(ctx: ServerContext, opts: InboundOptions): Promise<Listener> {
   const { config } = ctx;
-  const perIp = new Map<string, number>();
+  const limit = new PerIpLimit(() => config.limits.maxConnectionsPerIp);
   const conns = new Map<string, ConnState>();
-  const counted = new Set<string>();
   const baseLog = ctx.log.child({ proto: 'smtp' });
 
   const state = (session: SMTPServerSession): ConnState => {
@@ -113,13 +113,10 @@ export async function startInbound(ctx: ServerContext, opts: InboundOptions): Pr
 
     onConnect(session, cb) {
       const ip = session.remoteAddress;
-      const n = perIp.get(ip) ?? 0;
-      if (n >= config.limits.maxConnectionsPerIp) {
+      if (!limit.enter(session.id, ip)) {
         state(session).log.warn({ ip }, 'too many connections from this address');
         return cb(Rejects.tooManyConnections());
       }
-      perIp.set(ip, n + 1);
-      counted.add(session.id);
       const st = state(session);
       st.log.info({ ip }, 'connect');
       if (!opts.checks?.checkConnection) return cb();
@@ -137,12 +134,7 @@ export async function startInbound(ctx: ServerContext, opts: InboundOptions): Pr
     },
 
     onClose(session) {
-      if (counted.delete(session.id)) {
-        const ip = session.remoteAddress;
-        const n = (perIp.get(ip) ?? 1) - 1;
-        if (n <= 0) perIp.delete(ip);
-        else perIp.set(ip, n);
-      }
+      limit.leave(session.id, session.remoteAddress);
       conns.get(session.id)?.log.info('close');
       conns.delete(session.id);
     },

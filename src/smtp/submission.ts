@@ -41,6 +41,7 @@ import type { Logger } from '../log.js';
 import type { QueueRunner } from '../queue/index.js';
 import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.js';
 import { resolveTargets } from './deliver.js';
+import { PerIpLimit } from './limits.js';
 import { Rejects, replyFromData, Reply, SmtpReject } from './reply.js';
 import { receive, writeFinal, type SpooledMessage } from './spool.js';
 import { newQueueId, protocolName, receivedHeader, rfc5322Date } from './trace.js';
@@ -156,8 +157,7 @@ export async function startSubmission(ctx: ServerContext, opts: SubmissionOption
   const name = opts.implicitTls ? 'submissions' : 'submission';
   const baseLog = ctx.log.child({ proto: name });
   const conns = new Map<string, ConnState>();
-  const perIp = new Map<string, number>();
-  const counted = new Set<string>();
+  const limit = new PerIpLimit(() => config.limits.maxConnectionsPerIp);
   const maxRcpts = Math.min(config.submission.maxRecipientsPerMessage, config.limits.maxRecipients);
 
   const state = (session: SMTPServerSession): ConnState => {
@@ -195,20 +195,13 @@ export async function startSubmission(ctx: ServerContext, opts: SubmissionOption
 
     onConnect(session, cb) {
       const ip = session.remoteAddress;
-      const n = perIp.get(ip) ?? 0;
-      if (n >= config.limits.maxConnectionsPerIp) return cb(Rejects.tooManyConnections());
-      perIp.set(ip, n + 1);
-      counted.add(session.id);
+      if (!limit.enter(session.id, ip)) return cb(Rejects.tooManyConnections());
       state(session).log.info({ ip, tls: Boolean(opts.implicitTls) }, 'connect');
       cb();
     },
 
     onClose(session) {
-      if (counted.delete(session.id)) {
-        const n = (perIp.get(session.remoteAddress) ?? 1) - 1;
-        if (n <= 0) perIp.delete(session.remoteAddress);
-        else perIp.set(session.remoteAddress, n);
-      }
+      limit.leave(session.id, session.remoteAddress);
       conns.get(session.id)?.log.info('close');
       conns.delete(session.id);
     },
