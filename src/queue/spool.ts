@@ -10,8 +10,9 @@
  * Crash windows: a file linked here whose row was never committed is an orphan;
  * `cleanOrphans()` removes such files at start (the client got no 250 for them).
  */
-import { copyFile, link, mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { removeStaleFiles } from '../util/fs.js';
 import { randomBytes } from 'node:crypto';
 
 export function queueDir(dataRoot: string): string {
@@ -71,28 +72,7 @@ export async function removeQueueFile(dataRoot: string, rel: string): Promise<vo
 }
 
 /** Removes files in the queue spool that no row references (left by a crash before commit). */
-export async function cleanOrphans(dataRoot: string, referenced: Set<string>, olderThanMs = 60_000): Promise<number> {
-  const dir = queueDir(dataRoot);
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return 0;
-  }
-  let n = 0;
-  const now = Date.now();
-  for (const name of names) {
-    const abs = path.join(dir, name);
-    if (referenced.has(abs)) continue;
-    try {
-      // Only old ones: a file linked a moment ago may belong to an enqueue still committing.
-      const st = await stat(abs);
-      if (now - st.mtimeMs < olderThanMs) continue;
-      await unlink(abs);
-      n++;
-    } catch {
-      // gone already
-    }
-  }
-  return n;
+export function cleanOrphans(dataRoot: string, referenced: Set<string>, olderThanMs = 60_000): Promise<number> {
+  // Only old ones: a file linked a moment ago may belong to an enqueue still committing.
+  return removeStaleFiles(queueDir(dataRoot), olderThanMs, referenced);
 }

@@ -14,8 +14,9 @@
  */
 import { close as closeCb, createReadStream, createWriteStream, fsync as fsyncCb, open as openCb, write as writeCb } from 'node:fs';
 import { promisify } from 'node:util';
-import { mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { removeStaleFiles } from '../util/fs.js';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomHex } from './random.js';
@@ -211,27 +212,6 @@ async function writeSmall(dir: string, file: string, data: Buffer): Promise<{ pa
 }
 
 /** Removes spool temp files left by a crash (none of them was acknowledged with 250). */
-export async function cleanSpool(dataRoot: string, olderThanMs = 0): Promise<number> {
-  const dir = path.join(spoolDir(dataRoot), 'tmp');
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return 0;
-  }
-  let n = 0;
-  const now = Date.now();
-  for (const name of names) {
-    const f = path.join(dir, name);
-    try {
-      const st = await stat(f);
-      if (now - st.mtimeMs >= olderThanMs) {
-        await rm(f, { force: true });
-        n++;
-      }
-    } catch {
-      // gone already
-    }
-  }
-  return n;
+export function cleanSpool(dataRoot: string, olderThanMs = 0): Promise<number> {
+  return removeStaleFiles(path.join(spoolDir(dataRoot), 'tmp'), olderThanMs);
 }
