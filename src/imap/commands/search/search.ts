@@ -96,25 +96,6 @@ function evaluateSync(c: Criterion, x: Ctx): boolean {
 async function evaluate(c: Criterion, x: Ctx): Promise<boolean> {
   const m = x.meta;
   switch (c.k) {
-    case 'all':
-      return true;
-    case 'flag': {
-      const has = m.flags.some((f) => f.toLowerCase() === c.flag.toLowerCase());
-      return has === c.set;
-    }
-    case 'new':
-    case 'recent':
-      return false; // \Recent is not tracked per session (RFC 9051 dropped it)
-    case 'old':
-      return true;
-    case 'seq':
-      return SelectedView.inSet(c.set, x.seq, x.maxSeq);
-    case 'uid':
-      return SelectedView.inSet(c.set, m.uid, x.maxUid);
-    case 'size':
-      return c.op === 'larger' ? m.size > c.n : m.size < c.n;
-    case 'modseq':
-      return m.modseq >= c.n;
     case 'date': {
       // SENT*: the Date header's own calendar day; without one, INTERNALDATE (as Dovecot).
       const day = c.which === 'sent' ? ((await sentDayOf(m, x.open))?.getTime() ?? dayOf(m.internalDate)) : dayOf(m.internalDate);
@@ -139,6 +120,9 @@ async function evaluate(c: Criterion, x: Ctx): Promise<boolean> {
     case 'and':
       for (const s of sorted(c.cs)) if (!(await evaluate(s, x))) return false;
       return true;
+    default:
+      // Flags, sequence sets, UIDs, sizes, modseq: from the index, as evaluateSync.
+      return evaluateSync(c, x);
   }
 }
 
