@@ -27,7 +27,8 @@ import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.j
 import { resolveTargets } from './deliver.js';
 import { PerIpLimit } from './limits.js';
 import { Rejects, replyFromData, Reply, SmtpReject } from './reply.js';
-import { receive, writeFinal, type SpooledMessage } from './spool.js';
+import { finalData, receive, writeFinal, type SpooledMessage } from './spool.js';
+import type { MessageSource } from '../store/types.js';
 import { newQueueId, protocolName, receivedHeader, returnPathHeader } from './trace.js';
 import { unlink } from 'node:fs/promises';
 
@@ -309,16 +310,28 @@ async function handleData(
       });
 
     const filter = checks?.filterHeader ? (h: Buffer) => checks.filterHeader!(ctx, h) : undefined;
-    const final = await writeFinal(ctx.config.dataRoot, prefix, msg, filter);
-    spoolFile = final.path;
-
     const mailbox = verdict.action === 'junk' ? 'Junk' : undefined;
     const { targets, forward, unknown } = resolveTargets(ctx, rcpts, mailbox);
+    // Local mailboxes only, message in memory: the store writes it once, straight into
+    // the mailbox (tmp/ → fsync → new/). A spool file is written only when the queue
+    // needs one too (forwards) or the message was spilled to disk.
+    const data = forward.length === 0 ? await finalData(prefix, msg, filter) : undefined;
+    let source: MessageSource;
+    let size: number;
+    if (data) {
+      source = { data };
+      size = data.length;
+    } else {
+      const final = await writeFinal(ctx.config.dataRoot, prefix, msg, filter);
+      spoolFile = final.path;
+      source = { path: final.path };
+      size = final.size;
+    }
     // Quota rules at end of DATA (452/552 or delivery over quota): src/quota/smtp.ts.
-    const { overQuota } = await deliverWithQuota(ctx, targets, { path: final.path }, { othersAccepted: forward.length > 0, log, size: final.size });
+    const { overQuota } = await deliverWithQuota(ctx, targets, source, { othersAccepted: forward.length > 0, log, size });
     if (forward.length > 0) {
-      if (!ctx.queue) throw new SmtpReject(Reply.LocalError, '4.3.0', 'Forwarding is not available right now, try again later');
-      await ctx.queue.enqueue({ mailFrom, rcpts: forward, file: final.path });
+      if (!ctx.queue || !spoolFile) throw new SmtpReject(Reply.LocalError, '4.3.0', 'Forwarding is not available right now, try again later');
+      await ctx.queue.enqueue({ mailFrom, rcpts: forward, file: spoolFile });
     }
     log.info(
       {
@@ -329,7 +342,7 @@ async function handleData(
         unknown: unknown.length ? unknown : undefined,
         overQuota: overQuota.length ? overQuota : undefined,
         folder: mailbox,
-        size: final.size,
+        size,
         ms: Date.now() - started,
         result: 'delivered',
         ...verdict.log,

@@ -6,17 +6,21 @@
  * them) cost no extra file while a 50 MB message never sits in memory. A stream that
  * errors or is destroyed (client gone mid-DATA) rejects, and the temp file is removed.
  *
- * Writing: `writeFinal()` writes trace headers + the (filtered) header block + body to
- * one new file in `<data>/spool/tmp/`, fsyncs it, and returns its path. The store then
- * hard-links that file into every recipient's Maildir (same filesystem, same data root),
- * and the caller unlinks the spool name. A crash before the links leaves only a spool
- * temp file, which `cleanSpool()` removes at the next start: the sender got no 250 yet.
+ * Writing: a message held in memory and bound for local mailboxes only never gets a
+ * spool file: `finalData()` gives trace headers + the (filtered) header block + body as
+ * one buffer, and the store writes and fsyncs it once, in the mailbox's own tmp/. For the
+ * rest (forwards that the queue must keep, messages spilled to disk), `writeFinal()`
+ * writes the same bytes to one new file in `<data>/spool/tmp/`, fsyncs it, and returns
+ * its path. The store then hard-links that file into every recipient's Maildir (same
+ * filesystem, same data root), and the caller unlinks the spool name. A crash before
+ * the links leaves only a spool temp file, which `cleanSpool()` removes at the next
+ * start: the sender got no 250 yet.
  */
-import { close as closeCb, createReadStream, createWriteStream, fsync as fsyncCb, open as openCb, write as writeCb } from 'node:fs';
-import { promisify } from 'node:util';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { removeStaleFiles } from '../util/fs.js';
+import { writeFileSynced } from '../store/maildir/fsio.js';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomHex } from './random.js';
@@ -135,6 +139,19 @@ export async function receive(stream: Readable, dataRoot: string): Promise<Spool
 }
 
 /**
+ * The final message (prefix + filtered header + body) as one buffer, for a message held
+ * in memory; undefined for one spilled to a file. A message for local mailboxes only
+ * goes from this buffer straight into the store, which writes and fsyncs it once in
+ * the mailbox's own tmp/ (no spool file to write, re-read and unlink).
+ */
+export async function finalData(prefix: string, msg: SpooledMessage, filterHeader?: (header: Buffer) => Buffer): Promise<Buffer | undefined> {
+  if (!(msg instanceof MemoryMessage)) return undefined;
+  const head = await msg.header();
+  const filtered = filterHeader ? filterHeader(head) : head;
+  return Buffer.concat([Buffer.from(prefix, 'utf8'), filtered, msg.data.subarray(head.length)]);
+}
+
+/**
  * Writes prefix + filtered header + body to a new fsynced spool file and returns its
  * path and size. `filterHeader` may drop or rewrite header lines (forged
  * Authentication-Results); it gets and returns the raw header block.
@@ -147,10 +164,11 @@ export async function writeFinal(
 ): Promise<{ path: string; size: number }> {
   const dir = path.join(spoolDir(dataRoot), 'tmp');
   const file = path.join(dir, `${spoolName()}.msg`);
+  const data = await finalData(prefix, msg, filterHeader);
+  if (data) return writeSmall(dir, file, data);
   const head = await msg.header();
   const filtered = filterHeader ? filterHeader(head) : head;
   const pre = Buffer.from(prefix, 'utf8');
-  if (msg instanceof MemoryMessage) return writeSmall(dir, file, Buffer.concat([pre, filtered, msg.data.subarray(head.length)]));
   let fh;
   try {
     fh = await open(file, 'wx', 0o640);
@@ -177,37 +195,18 @@ export async function writeFinal(
   return { path: file, size };
 }
 
-const openFd = promisify(openCb);
-const writeFd = promisify(writeCb);
-const fsyncFd = promisify(fsyncCb);
-const closeFd = promisify(closeCb);
-
 /**
- * writeFinal for a message held in memory: the same open(wx)/write/fsync/close on a
- * plain descriptor, without a FileHandle (its promise and finalizer machinery was a
- * visible part of the CPU per message).
+ * writeFinal for a message held in memory: one fsynced file written through plain
+ * descriptors (the store's writeFileSynced).
  */
 async function writeSmall(dir: string, file: string, data: Buffer): Promise<{ path: string; size: number }> {
-  let fd: number;
   try {
-    fd = await openFd(file, 'wx', 0o640);
+    await writeFileSynced(file, data, true);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     await mkdir(dir, { recursive: true });
-    fd = await openFd(file, 'wx', 0o640);
+    await writeFileSynced(file, data, true);
   }
-  try {
-    for (let off = 0; off < data.length; ) {
-      const { bytesWritten } = await writeFd(fd, data, off, data.length - off, off);
-      off += bytesWritten;
-    }
-    await fsyncFd(fd);
-  } catch (err) {
-    await closeFd(fd).catch(() => undefined);
-    await unlink(file).catch(() => undefined);
-    throw err;
-  }
-  await closeFd(fd);
   return { path: file, size: data.length };
 }
 

@@ -85,6 +85,13 @@ describe('port 25 delivery', () => {
     expect(msg!.startsWith('Return-Path: <sender@remote.example>\r\n')).toBe(true);
     expect(msg).toMatch(/^Received: from \S+ \(\[127\.0\.0\.1\]\)\r\n\tby mail\.example\.test with ESMTP id \w+\r\n\tfor <alice@example\.test>;/m);
     expect(msg).toContain('first message');
+    // Local mailboxes only, in memory: written once into the Maildir, no spool file, and
+    // nothing left in either tmp/.
+    const [local, domain] = ['alice', 'example.test'];
+    expect(readdirSync(path.join(t.dataRoot, 'maildir', domain, local, 'tmp'))).toEqual([]);
+    const spoolTmp = path.join(t.dataRoot, 'spool', 'tmp');
+    expect(existsSync(spoolTmp) ? readdirSync(spoolTmp) : []).toEqual([]);
+    expect(statSync(inboxFiles('alice@example.test').find((f) => readFileSync(f, 'utf8').includes('hello from nodemailer'))!).nlink).toBe(1);
   });
 
   it('python3 smtplib delivers, with STARTTLS', async () => {

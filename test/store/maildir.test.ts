@@ -652,13 +652,16 @@ describe('change bus', () => {
     expect(a).toEqual([]);
   });
 
-  it('concurrent deliveries into one mailbox get distinct UIDs and share directory fsyncs', async () => {
+  it('concurrent deliveries into one mailbox get distinct UIDs and share directory fsyncs and index commits', async () => {
     const s = store as MaildirStore;
     const before = s.dirFsyncs;
+    const commits = s.indexCommits;
     const res = await Promise.all(Array.from({ length: 50 }, (_, i) => store.deliver([{ account: A }], { data: MSG(i) })));
     expect(new Set(res.map((r) => r[0].uid)).size).toBe(50);
     expect(await files(path.join(acctDir(), 'new'))).toHaveLength(50);
+    expect(await files(path.join(acctDir(), 'tmp'))).toEqual([]);
     expect(s.dirFsyncs - before).toBeLessThan(50);
+    expect(s.indexCommits - commits).toBeLessThan(50);
     const snap = await store.openMailbox(A, 'INBOX');
     expect(snap.messages).toHaveLength(50);
     expect(snap.mailbox.recent).toBe(50);

@@ -105,6 +105,14 @@ interface Acct {
   uidNext: Map<number, number>;
   /** st_dev of the account root (deliver: link or copy). */
   dev?: number;
+  /** Index writes of deliveries waiting for the next group commit (indexWrite). */
+  pendingWrites?: PendingWrite[];
+}
+
+interface PendingWrite {
+  run: () => void;
+  resolve: () => void;
+  reject: (e: unknown) => void;
 }
 
 type MsgKey = Pick<MessageRow, 'uid' | 'filename' | 'in_new' | 'flags'>;
@@ -138,6 +146,9 @@ export class MaildirStore implements MailStore {
     const { local, domain } = accountSegments(account);
     return path.join(this.dataRoot, 'maildir', domain, local);
   }
+
+  /** Index transactions that committed delivery rows (group commit; for tests and the bench). */
+  indexCommits = 0;
 
   /** Directory fsyncs done so far (bench: shows how well group commit batches). */
   get dirFsyncs(): number {
@@ -365,12 +376,60 @@ export class MaildirStore implements MailStore {
    * a crash in between, the file's `,U=` is above the stored UIDNEXT and the next scan
    * indexes it under that UID and raises UIDNEXT, so nothing is handed out twice.
    */
-  private reserveUidInMemory(a: Acct, mailboxId: number): number {
-    const stored = this.q(a, 'SELECT uidnext FROM mailboxes WHERE id = ?').pluck().get(mailboxId) as number;
-    const uid = Math.max(stored, a.uidNext.get(mailboxId) ?? 0);
+  private reserveUidInMemory(a: Acct, mb: MailboxRow): number {
+    // mb was read by this delivery moments ago; UIDs reserved since by this process are
+    // in a.uidNext (every reserving path updates it).
+    const uid = Math.max(mb.uidnext, a.uidNext.get(mb.id) ?? 0);
     if (uid > MAX_UID) throw new StoreError('overQuota', 'UID space of the mailbox exhausted');
-    a.uidNext.set(mailboxId, uid + 1);
+    a.uidNext.set(mb.id, uid + 1);
     return uid;
+  }
+
+  /**
+   * Group commit of delivery index rows: the writes queued in one turn of the event loop
+   * (deliveries whose directory fsync finished together) share one transaction, so one
+   * WAL append and one round of locks instead of one each. A batch that fails is retried
+   * write by write, so a bad row fails only its own delivery. Durability is unchanged:
+   * the files were fsynced before their rows are queued (see index-db.ts).
+   */
+  private indexWrite(a: Acct, run: () => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (!a.pendingWrites) {
+        a.pendingWrites = [];
+        setImmediate(() => this.flushWrites(a));
+      }
+      a.pendingWrites.push({ run, resolve, reject });
+    });
+  }
+
+  private flushWrites(a: Acct): void {
+    const batch = a.pendingWrites ?? [];
+    a.pendingWrites = undefined;
+    if (a.closed) {
+      for (const w of batch) w.reject(new StoreError('nonexistent', 'account removed'));
+      return;
+    }
+    if (batch.length > 1) {
+      try {
+        a.db.transaction(() => {
+          for (const w of batch) w.run();
+        })();
+        this.indexCommits++;
+        for (const w of batch) w.resolve();
+        return;
+      } catch {
+        // rolled back as a whole; each write gets its own answer below
+      }
+    }
+    for (const w of batch) {
+      try {
+        a.db.transaction(w.run)();
+        this.indexCommits++;
+        w.resolve();
+      } catch (e) {
+        w.reject(e);
+      }
+    }
   }
 
   /** UIDNEXT including UIDs reserved by deliveries in flight. */
@@ -1119,7 +1178,7 @@ export class MaildirStore implements MailStore {
       }
       const linked: Plan[] = [];
       try {
-        for (const p of plans) p.uid = this.reserveUidInMemory(p.a, p.mb.id);
+        for (const p of plans) p.uid = this.reserveUidInMemory(p.a, p.mb);
         const inNew = bits === 0;
         const results = await Promise.allSettled(
           plans.map(async (p) => {
@@ -1128,7 +1187,13 @@ export class MaildirStore implements MailStore {
             p.filename = inNew ? b : curName(b, bits);
             p.dest = path.join(dir, inNew ? 'new' : 'cur', p.filename);
             p.a.inflight.set(p.dest, [p.mb.id, p.uid]);
-            await linkOrCopy(src, p.dest, path.join(dir, 'tmp'), this.doFsync);
+            if (ownTmp && plans.length === 1) {
+              // Our own fsynced file for one mailbox: rename it in (Maildir's tmp/ → new/).
+              await rename(ownTmp, p.dest);
+              ownTmp = undefined;
+            } else {
+              await linkOrCopy(src, p.dest, path.join(dir, 'tmp'), this.doFsync);
+            }
             linked.push(p);
           }),
         );
@@ -1138,10 +1203,9 @@ export class MaildirStore implements MailStore {
         await Promise.all([...new Set(plans.map((p) => path.dirname(p.dest)))].map((d) => this.syncer.sync(d)));
         const meta = await analysis;
         const date = (opts.internalDate ?? new Date()).getTime();
-        const committed: Acct[] = [];
-        try {
-          for (const a of acquired) {
-            a.db.transaction(() => {
+        const outcomes = await Promise.allSettled(
+          acquired.map((a) =>
+            this.indexWrite(a, () => {
               for (const p of plans) {
                 if (p.a !== a) continue;
                 // Another process (CLI reindex) may have indexed our file already.
@@ -1163,17 +1227,19 @@ export class MaildirStore implements MailStore {
                   body_structure: meta.bodyStructure,
                 });
               }
-            })();
-            committed.push(a);
-          }
-        } catch (e) {
+            }),
+          ),
+        );
+        const refused = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+        if (refused) {
           // Another account's index refused: take back what was committed so no copy survives alone.
-          for (const a of committed) {
+          acquired.forEach((a, i) => {
+            if (outcomes[i].status !== 'fulfilled') return;
             a.db.transaction(() => {
               for (const p of plans) if (p.a === a) this.q(a, 'DELETE FROM messages WHERE mailbox_id = ? AND uid = ?').run(p.mb.id, p.uid);
             })();
-          }
-          throw e;
+          });
+          throw refused.reason;
         }
       } catch (e) {
         await Promise.all(linked.map((p) => unlink(p.dest).catch(() => undefined)));
