@@ -13,19 +13,15 @@ import type { Listener, ServerContext } from './context.js';
 import { dbPath, openDb } from './db/index.js';
 import { createResolver } from './dns/resolver.js';
 import { createLogger, type Logger } from './log.js';
-import { startAcme, type AcmeManager } from './acme/index.js';
-import { registerAutoconfig } from './http/autoconfig.js';
-import { startHttp, type HttpListener } from './http/index.js';
+import type { AcmeManager } from './acme/index.js';
+import type { HttpListener } from './http/index.js';
 import { analyzeMessage } from './imap/mime/analyze.js';
-import { startImap } from './imap/server.js';
 import { stripForgedAuthResults } from './msgauth/forged-headers.js';
-import { startPop3 } from './pop3/server.js';
 import { startQueue, type QueueRunner } from './queue/index.js';
 import { QuotaService } from './quota/index.js';
 import { startInbound, type InboundChecks } from './smtp/inbound.js';
 import { checkConnection, checkInbound } from './smtp/policy.js';
 import { cleanSpool } from './smtp/spool.js';
-import { startSubmission } from './smtp/submission.js';
 import { createStore } from './store/index.js';
 import { createTlsHolder } from './tls/index.js';
 
@@ -99,18 +95,20 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       'http',
       config.ports.http,
       async (c, port, host) => {
+        const [{ startHttp }, { registerAutoconfig }] = await Promise.all([import('./http/index.js'), import('./http/autoconfig.js')]);
         http = await startHttp(c, { port, host });
         registerAutoconfig(http.routes, c, (name) => listeners.get(name)?.port ?? config.ports[name]);
         return http;
       },
     ],
     ['smtp', config.ports.smtp, (c, port, host) => startInbound(c, { port, host, checks })],
-    ['submission', config.ports.submission, (c, port, host) => startSubmission(c, { port, host })],
-    ['submissions', config.ports.submissions, (c, port, host) => startSubmission(c, { port, host, implicitTls: true })],
-    ['imap', config.ports.imap, (c, port, host) => startImap(c, { port, host })],
-    ['imaps', config.ports.imaps, (c, port, host) => startImap(c, { port, host, implicitTls: true })],
-    ['pop3', config.ports.pop3, (c, port, host) => startPop3(c, { port, host })],
-    ['pop3s', config.ports.pop3s, (c, port, host) => startPop3(c, { port, host, implicitTls: true })],
+    // A protocol's modules load only when one of its listeners is enabled (memory).
+    ['submission', config.ports.submission, async (c, port, host) => (await import('./smtp/submission.js')).startSubmission(c, { port, host })],
+    ['submissions', config.ports.submissions, async (c, port, host) => (await import('./smtp/submission.js')).startSubmission(c, { port, host, implicitTls: true })],
+    ['imap', config.ports.imap, async (c, port, host) => (await import('./imap/server.js')).startImap(c, { port, host })],
+    ['imaps', config.ports.imaps, async (c, port, host) => (await import('./imap/server.js')).startImap(c, { port, host, implicitTls: true })],
+    ['pop3', config.ports.pop3, async (c, port, host) => (await import('./pop3/server.js')).startPop3(c, { port, host })],
+    ['pop3s', config.ports.pop3s, async (c, port, host) => (await import('./pop3/server.js')).startPop3(c, { port, host, implicitTls: true })],
   ];
 
   let acme: AcmeManager | undefined;
@@ -143,7 +141,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     }
     if (config.tls.mode === 'acme') {
       if (!http) throw new StartupError('tls.mode = "acme" needs the HTTP listener for http-01 challenges');
-      acme = startAcme(ctx, http);
+      acme = (await import('./acme/index.js')).startAcme(ctx, http);
     }
   } catch (err) {
     await closeAll(0);
