@@ -18,9 +18,12 @@ export function freePort() {
   });
 }
 
-/** Starts `mailserver serve` with only the listeners named in `ports` (others disabled). */
-export async function startServer(ports, extraToml = '') {
-  const data = mkdtempSync(path.join(tmpdir(), 'mailserver-bench-'));
+/**
+ * Starts `mailserver serve` with only the listeners named in `ports` (others disabled),
+ * on a new temp data root, or on `opts.data` (a restart: the config is written again).
+ */
+export async function startServer(ports, extraToml = '', opts = {}) {
+  const data = opts.data ?? mkdtempSync(path.join(tmpdir(), 'mailserver-bench-'));
   mkdirSync(path.join(data, 'config'), { recursive: true });
   const all = ['smtp', 'submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s', 'http'];
   const listen = all.map((k) => `${k} = ${ports[k] ?? -1}`).join('\n');
@@ -49,10 +52,11 @@ export async function startServer(ports, extraToml = '') {
     pid: child.pid,
     cliRun: (...args) => execFileSync(process.execPath, [cli, '--data', data, ...args], { input: args.includes('--password-stdin') ? 'bench-password\n' : undefined }).toString(),
     memory: () => procMem(child.pid),
-    async stop() {
+    /** Stops the server and removes its data root (kept with `{ keep: true }`, for a restart). */
+    async stop({ keep = false } = {}) {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
-      rmSync(data, { recursive: true, force: true });
+      if (!keep) rmSync(data, { recursive: true, force: true });
     },
   };
 }
