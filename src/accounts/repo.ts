@@ -29,7 +29,7 @@
 import type { Db } from '../db/index.js';
 import type { MailStore } from '../store/types.js';
 import { AddressError, catchAllKey, normalizeDomain, parseAddress, subaddressBase } from './address.js';
-import { hashPassword, verifyPassword } from './passwords.js';
+import { hashPassword, needsRehash, verifyPassword } from './passwords.js';
 import type { AccountRecord, Accounts, AliasRecord, DomainRecord, Resolution } from './types.js';
 
 /** How many alias levels resolution follows before it gives up on a chain. */
@@ -388,7 +388,25 @@ export class AccountsRepo implements Accounts {
       await verifyPassword(password, await dummyHash);
       return undefined;
     }
-    return (await verifyPassword(password, hash)) ? account : undefined;
+    if (!(await verifyPassword(password, hash))) return undefined;
+    if (needsRehash(hash)) await this.rehash(account.address, hash, password);
+    return account;
+  }
+
+  /**
+   * An imported hash (SHA512-CRYPT, bcrypt, Argon2 from Dovecot) or one made with older
+   * scrypt parameters is replaced by a current scrypt hash once the password is known to
+   * be right, as at login. Only if the stored hash is still the one checked, so a
+   * password changed meanwhile (CLI passwd) is never overwritten. A failure here does not
+   * fail the login: the next one tries again.
+   */
+  private async rehash(address: string, old: string, password: string): Promise<void> {
+    try {
+      const fresh = await hashPassword(password);
+      this.db.prepare('UPDATE accounts SET password_hash = ? WHERE address = ? AND password_hash = ?').run(fresh, address, old);
+    } catch {
+      // e.g. the database is busy; the old hash keeps working
+    }
   }
 
   ownedAddresses(account: AccountRecord): { addresses: Set<string>; catchAllDomains: Set<string> } {

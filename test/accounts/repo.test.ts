@@ -124,6 +124,19 @@ describe('accounts', () => {
     expect(await repo.verifyCredentials('bob@example.test', 'placeholder')).toBeUndefined();
   });
 
+  it('upgrades an imported hash to scrypt at the first successful login, never at a failed one', async () => {
+    const imported = '{SHA512-CRYPT}$6$ASsYo8dTdX8g5PO6$QnnUy.78CYYsoSE7PhKkZ.EeZUrT8VPx7ZG3j5k47JSkoxT6zInSnRTo/i6qP0OiFky8Tez0RVMAjrpAlMtlW1';
+    const stored = () => db.prepare('SELECT password_hash FROM accounts WHERE address = ?').pluck().get('bob@example.test') as string;
+    await repo.addAccount('bob@example.test', 'placeholder');
+    repo.setPasswordHash('bob@example.test', imported);
+    expect(await repo.verifyCredentials('bob@example.test', 'wrong')).toBeUndefined();
+    expect(stored()).toBe(imported);
+    expect(await repo.verifyCredentials('bob@example.test', 'Sommer 2024!')).toBeDefined();
+    expect(stored()).toMatch(/^\{SCRYPT\}\$scrypt\$/);
+    expect(await repo.verifyCredentials('bob@example.test', 'Sommer 2024!')).toBeDefined();
+    expect(await repo.verifyCredentials('bob@example.test', 'wrong')).toBeUndefined();
+  });
+
   it('sets quotas and removes accounts with the alias targets that pointed at them', async () => {
     await repo.addAccount('bob@example.test', 'pw');
     await repo.addAccount('carol@example.test', 'pw');
