@@ -177,7 +177,8 @@ export interface ChangeBus extends Pick<EventEmitter, 'setMaxListeners'> {
 }
 
 /** Parses a message once at delivery (envelope, body structure); supplied by the IMAP layer. */
-export type MessageAnalyzer = (source: Readable) => Promise<{ envelope?: unknown; bodyStructure?: unknown }>;
+/** Gets a message held in memory as the Buffer itself (no stream around it), others as a stream. */
+export type MessageAnalyzer = (source: Readable | Buffer) => Promise<{ envelope?: unknown; bodyStructure?: unknown }>;
 
 export interface ReindexReport {
   mailboxes: number;

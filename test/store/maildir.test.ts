@@ -236,7 +236,7 @@ describe('delivery and append', () => {
     store = make({
       analyzer: async (s) => {
         calls++;
-        const body = await text(s);
+        const body = Buffer.isBuffer(s) ? s.toString('latin1') : await text(s);
         return { envelope: { subject: /Subject: (.*)\r/.exec(body)?.[1] }, bodyStructure: ['text', 'plain'] };
       },
     });
@@ -558,7 +558,7 @@ describe('light reads for SELECT and FETCH of flags', () => {
     await store.close();
     store = make({
       analyzer: async (s) => {
-        for await (const _ of s) void _;
+        if (!Buffer.isBuffer(s)) for await (const _ of s) void _;
         return { envelope: { subject: 'x' }, bodyStructure: { headerSize: 100, bodySize: 23 } };
       },
     });

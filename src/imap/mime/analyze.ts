@@ -209,6 +209,8 @@ export class MimeScanner {
   private lineStart = 0;
   private lineChunks: Buffer[] = [];
   private lineBytes = 0;
+  /** First byte of the current line (valid when lineBytes > 0). */
+  private lineFirst = -1;
   private prevByteCR = false;
   private lineHasNul = false;
   /** Counters at the current line start. */
@@ -250,9 +252,15 @@ export class MimeScanner {
 
   write(chunk: Buffer): void {
     let i = 0;
+    // The next NUL in the chunk at or after i (-1: none left). Searched again only once
+    // the scan has passed it, so the chunk is searched once overall, not once per line
+    // (which was quadratic on a message handed over as one big buffer).
+    let nul = chunk.indexOf(0);
     while (i < chunk.length) {
       const nl = chunk.indexOf(10, i);
       const segEnd = nl < 0 ? chunk.length : nl;
+      if (nul >= 0 && nul < i) nul = chunk.indexOf(0, i);
+      if (nul >= i && nul < segEnd) this.lineHasNul = true;
       this.collect(chunk, i, segEnd);
       if (nl < 0) {
         if (segEnd > i) this.prevByteCR = chunk[segEnd - 1] === 13;
@@ -271,15 +279,16 @@ export class MimeScanner {
 
   private collect(chunk: Buffer, from: number, to: number): void {
     if (to <= from) return;
-    if (!this.lineHasNul) {
-      // Search this line only: indexOf from `from` would scan to the end of the chunk
-      // for every line, quadratic on a message handed over as one big buffer.
-      if (chunk.subarray(from, to).indexOf(0) >= 0) this.lineHasNul = true;
-    }
-    const limit = this.wantFullLine() ? MAX_HEADER_BYTES : LINE_PREFIX_BYTES;
-    if (this.lineBytes < limit) {
-      const take = Math.min(to - from, limit - this.lineBytes);
-      this.lineChunks.push(chunk.subarray(from, from + take));
+    if (this.lineBytes === 0) this.lineFirst = chunk[from];
+    const full = this.wantFullLine();
+    // A body line is kept (its prefix) only when it may be a boundary ("--…"); the rest
+    // are only counted, without a Buffer view per line.
+    if (full || this.lineFirst === 0x2d) {
+      const limit = full ? MAX_HEADER_BYTES : LINE_PREFIX_BYTES;
+      if (this.lineBytes < limit) {
+        const take = Math.min(to - from, limit - this.lineBytes);
+        this.lineChunks.push(chunk.subarray(from, from + take));
+      }
     }
     this.lineBytes += to - from;
   }
@@ -288,12 +297,12 @@ export class MimeScanner {
   private endLine(lfAbs: number, crlf: boolean): void {
     const contentEndPhys = crlf ? lfAbs - 1 : lfAbs;
     const top = this.stack[this.stack.length - 1];
-    const first = this.lineChunks.length > 0 ? this.lineChunks[0][0] : -1;
+    const first = this.lineBytes > 0 ? this.lineFirst : -1;
     if (top !== undefined && top.state !== 'header' && first !== 0x2d) {
       // fast path for body lines that cannot be boundaries: only count
       if (this.lineHasNul && top.state === 'body') top.part.hasNul = true;
       this.lineHasNul = false;
-      this.lineChunks = [];
+      if (this.lineChunks.length > 0) this.lineChunks = [];
       this.lineBytes = 0;
       this.prevEndPhys = contentEndPhys;
       this.prevEndVirt = contentEndPhys + this.cumBare;
@@ -477,10 +486,12 @@ export class MimeScanner {
 }
 
 /**
- * Analyses a message in one streaming pass (the store's MessageAnalyzer). Resolves with
- * the envelope and the MIME tree; rejects only if the stream errors.
+ * Analyses a message in one streaming pass (the store's MessageAnalyzer), or bytes
+ * already in memory. Resolves with the envelope and the MIME tree; rejects only if the
+ * stream errors.
  */
-export async function analyzeMessage(source: Readable): Promise<MessageAnalysis> {
+export async function analyzeMessage(source: Readable | Buffer): Promise<MessageAnalysis> {
+  if (Buffer.isBuffer(source)) return analyzeBuffer(source);
   const scanner = new MimeScanner();
   for await (const chunk of source) {
     scanner.write(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : (chunk as Buffer));

@@ -491,9 +491,9 @@ export class MaildirStore implements MailStore {
 
   private async analyze(src: { path: string } | { data: Buffer }): Promise<{ envelope?: string; bodyStructure?: string }> {
     if (!this.analyzer) return {};
-    const stream = 'data' in src ? Readable.from([src.data]) : createReadStream(src.path);
+    const stream = 'data' in src ? undefined : createReadStream(src.path);
     try {
-      const r = await this.analyzer(stream);
+      const r = await this.analyzer(stream ?? (src as { data: Buffer }).data);
       return {
         envelope: r.envelope === undefined ? undefined : JSON.stringify(r.envelope),
         bodyStructure: r.bodyStructure === undefined ? undefined : JSON.stringify(r.bodyStructure),
@@ -502,7 +502,7 @@ export class MaildirStore implements MailStore {
       this.log?.warn({ err }, 'message analysis failed; stored without cached structure');
       return {};
     } finally {
-      stream.destroy();
+      stream?.destroy();
     }
   }
 
