@@ -32,6 +32,15 @@ export interface ServerContext {
 
 export interface OutboundQueue {
   enqueue(req: { mailFrom: string; rcpts: string[]; file: string }): Promise<void>;
+  /**
+   * Queues durably but holds the message until `release(id)`; `discard(id)` takes it
+   * back. Port 25 queues an alias's remote forwards this way before storing the local
+   * copies, so that a failure of either answers 451 with nothing left behind.
+   */
+  hold(req: { mailFrom: string; rcpts: string[]; file: string }): Promise<number>;
+  /** Lets a held message go (throws if the database refuses). */
+  release(id: number): void;
+  discard(id: number): Promise<void>;
 }
 
 /** A started listener: its bound port, and how to stop it (stop accepting, drain, close). */

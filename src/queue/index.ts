@@ -29,13 +29,16 @@ import { resolveTargets } from '../smtp/deliver.js';
 import { headerEnd } from '../smtp/spool.js';
 import { buildDsn, statusOf, type FailedRecipient } from './dsn.js';
 import {
+  deleteMessage,
   dueGroups,
   getMessage,
+  heldMessageIds,
   insertMessage,
   nextDue,
   deferRecipients,
   finishAttempt,
   referencedSpoolFiles,
+  releaseMessage,
   type DueGroup,
   type QueuedMessage,
   type RecipientUpdate,
@@ -54,6 +57,8 @@ export interface EnqueueRequest {
   /** The submitting account, when there is one (shown by `queue list`). */
   account?: string;
   headerMessageId?: string;
+  /** Held until release (OutboundQueue.hold). */
+  held?: boolean;
 }
 
 /** The running queue: what server.ts keeps, and what goes into `ctx.queue`. */
@@ -72,7 +77,7 @@ export async function enqueueMessage(ctx: Pick<ServerContext, 'config' | 'db'>, 
   if (req.rcpts.length === 0) throw new Error('enqueue: no recipients');
   const { rel, size } = await adopt(ctx.config.dataRoot, req.file);
   try {
-    return insertMessage(ctx.db, { spoolPath: rel, mailFrom: req.mailFrom, account: req.account, size, headerMessageId: req.headerMessageId, rcpts: req.rcpts });
+    return insertMessage(ctx.db, { spoolPath: rel, mailFrom: req.mailFrom, account: req.account, size, headerMessageId: req.headerMessageId, rcpts: req.rcpts, held: req.held });
   } catch (err) {
     await removeQueueFile(ctx.config.dataRoot, rel);
     throw err;
@@ -114,6 +119,19 @@ export function startQueue(ctx: ServerContext, opts: { pollMs?: number } = {}): 
   const inflight = new Set<Promise<void>>();
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
+
+  // Held messages left by a stop belong to SMTP transactions that never got their 250:
+  // the sender still has them and will try again.
+  const heldAtStart = heldMessageIds(db);
+  const discardHeld = Promise.all(heldAtStart.map((id) => discard(id)))
+    .then(() => {
+      if (heldAtStart.length > 0) log.info({ removed: heldAtStart.length }, 'removed held queue messages of unanswered transactions');
+    })
+    .catch((err: unknown) => log.warn({ err }, 'removing held queue messages failed'));
+  async function discard(id: number): Promise<void> {
+    const p = deleteMessage(db, id);
+    if (p !== undefined) await removeQueueFile(config.dataRoot, p);
+  }
 
   void cleanOrphans(config.dataRoot, referencedSpoolFiles(db, config.dataRoot), 10_000)
     .then((n) => {
@@ -369,6 +387,17 @@ export function startQueue(ctx: ServerContext, opts: { pollMs?: number } = {}): 
     async enqueue(req) {
       await runner.add(req);
     },
+    async hold(req) {
+      await discardHeld;
+      return enqueueMessage(ctx, { ...req, held: true });
+    },
+    release(id) {
+      if (releaseMessage(db, id) > 0) {
+        log.info({ qid: id }, 'queued');
+        runner.kick();
+      }
+    },
+    discard,
     kick() {
       arm(0);
     },

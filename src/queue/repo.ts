@@ -5,13 +5,15 @@
  * and the CLI (another process; SQLite WAL makes that safe).
  *
  * Recipient states: `queued` (waiting for its next attempt), `delivered`, `failed`
- * (bounced: a DSN was made). A message whose recipients are all final is removed with
- * its spool file.
+ * (bounced: a DSN was made), `held` (queued by an SMTP transaction not yet answered:
+ * released when it succeeds, deleted when it fails, and at start, since a held message
+ * left by a stop was never acknowledged). A message whose recipients are all final is
+ * removed with its spool file.
  */
 import path from 'node:path';
 import type { Db } from '../db/index.js';
 
-export type RecipientState = 'queued' | 'delivered' | 'failed';
+export type RecipientState = 'queued' | 'delivered' | 'failed' | 'held';
 
 export interface QueuedRecipient {
   id: number;
@@ -101,6 +103,8 @@ export interface NewMessage {
   headerMessageId?: string;
   rcpts: string[];
   now?: number;
+  /** Insert as `held` (not picked up until releaseMessage). */
+  held?: boolean;
 }
 
 /** Inserts a message and its recipients in one transaction (due at once). Returns the id. */
@@ -111,9 +115,19 @@ export function insertMessage(db: Db, m: NewMessage): number {
       .prepare('INSERT INTO queue_messages (spool_path, mail_from, account, size, header_message_id, created_at) VALUES (?, ?, ?, ?, ?, ?)')
       .run(m.spoolPath, m.mailFrom, m.account ?? null, m.size, m.headerMessageId ?? null, now).lastInsertRowid as number;
     const ins = db.prepare('INSERT INTO queue_recipients (message_id, rcpt, domain, state, attempts, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?)');
-    for (const r of new Set(m.rcpts)) ins.run(id, r, domainOf(r), 'queued', now, now);
+    for (const r of new Set(m.rcpts)) ins.run(id, r, domainOf(r), m.held ? 'held' : 'queued', now, now);
     return id;
   })();
+}
+
+/** Makes a held message's recipients due now; returns how many were released. */
+export function releaseMessage(db: Db, messageId: number, now = Date.now()): number {
+  return db.prepare("UPDATE queue_recipients SET state = 'queued', next_attempt_at = ?, updated_at = ? WHERE message_id = ? AND state = 'held'").run(now, now, messageId).changes;
+}
+
+/** Messages with held recipients. */
+export function heldMessageIds(db: Db): number[] {
+  return db.prepare("SELECT DISTINCT message_id FROM queue_recipients WHERE state = 'held'").pluck().all() as number[];
 }
 
 export function getMessage(db: Db, id: number): QueuedMessage | undefined {

@@ -327,11 +327,24 @@ async function handleData(
       source = { path: final.path };
       size = final.size;
     }
-    // Quota rules at end of DATA (452/552 or delivery over quota): src/quota/smtp.ts.
-    const { overQuota } = await deliverWithQuota(ctx, targets, source, { othersAccepted: forward.length > 0, log, size });
+    // An alias's remote targets are queued first, held; then the local copies are
+    // stored; then the forward is released. A failure at any step answers 451 with
+    // nothing left behind (the held forward is discarded), so the sender's retry
+    // duplicates nothing. (Between the release and the 250 lies the usual window of
+    // RFC 1047, as for any acknowledged message.)
+    let held: number | undefined;
     if (forward.length > 0) {
       if (!ctx.queue || !spoolFile) throw new SmtpReject(Reply.LocalError, '4.3.0', 'Forwarding is not available right now, try again later');
-      await ctx.queue.enqueue({ mailFrom, rcpts: forward, file: spoolFile });
+      held = await ctx.queue.hold({ mailFrom, rcpts: forward, file: spoolFile });
+    }
+    let overQuota: string[];
+    try {
+      // Quota rules at end of DATA (452/552 or delivery over quota): src/quota/smtp.ts.
+      ({ overQuota } = await deliverWithQuota(ctx, targets, source, { othersAccepted: forward.length > 0, log, size }));
+      if (held !== undefined) ctx.queue!.release(held);
+    } catch (err) {
+      if (held !== undefined) await ctx.queue!.discard(held).catch((e: unknown) => log.error({ err: e, qid: held }, 'taking back a held forward failed'));
+      throw err;
     }
     log.info(
       {

@@ -1,11 +1,15 @@
 // The outbound queue against scripted remote servers (smtp-server sinks on loopback)
 // and a real DNS server: MX routing rules, per-recipient replies, null sender, a relay
 // host with AUTH, certificate verification, and the retry schedule.
+import { existsSync } from 'node:fs';
+import { rename, unlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import path from 'node:path';
+import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { createResolver } from '../../src/dns/resolver.js';
-import { getMessage, listMessages, retryNow } from '../../src/queue/repo.js';
+import { getMessage, insertMessage, listMessages, retryNow } from '../../src/queue/repo.js';
 import { routeFor } from '../../src/queue/route.js';
 import { nextAttempt, retryDelayMs } from '../../src/queue/schedule.js';
 import { writeQueueFile } from '../../src/queue/spool.js';
@@ -150,6 +154,69 @@ describe('delivery', () => {
     expect(byRcpt['busy@per.test']!.state).toBe('queued');
     expect(byRcpt['busy@per.test']!.lastReply).toBe('452 4.2.2 Mailbox full, try later');
     expect(byRcpt['busy@per.test']!.lastHost).toBe(`mx2.per.test[127.0.0.8]:${port}`);
+  });
+
+  it('port 25: an alias with a remote target stores the local copy and forwards once; a failure of either leaves neither', async () => {
+    dns.set('fwd.test', 'MX', [{ priority: 10, exchange: 'mx.fwd.test' }]);
+    dns.set('mx.fwd.test', 'A', ['127.0.0.12']);
+    const sink = await startSink('127.0.0.12', port);
+    sinks.push(sink);
+    a.t.accounts.addAlias('list@a.test', ['alice@a.test', 'far@fwd.test']);
+    const send = (subject: string) =>
+      nodemailer
+        .createTransport({ host: '127.0.0.2', port: a.smtpPort, secure: false, ignoreTLS: true })
+        .sendMail({ envelope: { from: 'x@remote.example', to: ['list@a.test'] }, raw: `From: x@remote.example\r\nTo: list@a.test\r\nSubject: ${subject}\r\n\r\nbody\r\n` });
+    const copies = (subject: string) => mailbox(a, 'alice@a.test').filter((m) => m.includes(`Subject: ${subject}`)).length;
+    const forwarded = (subject: string) => sink.got.filter((g) => g.data.includes(`Subject: ${subject}`)).length;
+    const queued = () => listMessages(a.t.ctx.db).filter((m) => m.recipients.some((r) => r.rcpt === 'far@fwd.test')).length;
+
+    await send('fwd one');
+    await waitFor('the forward', () => forwarded('fwd one') === 1);
+    expect(copies('fwd one')).toBe(1);
+    expect(sink.got.find((g) => g.data.includes('Subject: fwd one'))!.rcpts).toEqual(['far@fwd.test']);
+
+    // The queue cannot take the forward: 451 before anything is stored, so the sender's
+    // retry does not leave a second local copy.
+    const qdir = path.join(a.t.dataRoot, 'queue');
+    await rename(qdir, `${qdir}.aside`);
+    await writeFile(qdir, 'not a directory');
+    await expect(send('fwd two')).rejects.toMatchObject({ responseCode: 451 });
+    expect(copies('fwd two')).toBe(0);
+    await unlink(qdir);
+    await rename(`${qdir}.aside`, qdir);
+
+    // The local mailbox cannot take it: 451, and the forward queued for it is taken back.
+    const inboxNew = path.join(a.t.dataRoot, 'maildir', 'a.test', 'alice', 'new');
+    await rename(inboxNew, `${inboxNew}.aside`);
+    await writeFile(inboxNew, 'not a directory');
+    await expect(send('fwd three')).rejects.toMatchObject({ responseCode: 451 });
+    expect(queued()).toBe(0);
+    await unlink(inboxNew);
+    await rename(`${inboxNew}.aside`, inboxNew);
+
+    // The sender's retries: one copy and one forward each.
+    await send('fwd two');
+    await send('fwd three');
+    await waitFor('both forwards', () => forwarded('fwd two') + forwarded('fwd three') === 2);
+    await new Promise((r) => setTimeout(r, 300));
+    expect([copies('fwd two'), copies('fwd three'), forwarded('fwd two'), forwarded('fwd three')]).toEqual([1, 1, 1, 1]);
+    expect(queued()).toBe(0);
+  });
+
+  it('a held message left by a stop (its transaction was never answered) is removed at start, with its file', async () => {
+    const r = await startInstance({ host: '127.0.0.13', domain: 'h.test', dns, accounts: ['hank@h.test'], keepData: true });
+    const dataRoot = r.t.dataRoot;
+    const f = await writeQueueFile(dataRoot, Buffer.from('Subject: held\r\n\r\nx\r\n'));
+    const held = insertMessage(r.t.ctx.db, { spoolPath: f.rel, mailFrom: 'hank@h.test', size: f.size, rcpts: ['far@fwd.test'], held: true });
+    expect(getMessage(r.t.ctx.db, held)!.recipients[0]!.state).toBe('held');
+    await r.close();
+    const again = await startInstance({ host: '127.0.0.13', domain: 'h.test', dns, dataRoot });
+    try {
+      await waitFor('the held message to be removed', () => getMessage(again.t.ctx.db, held) === undefined);
+      await waitFor('its file to be removed', () => !existsSync(path.join(dataRoot, f.rel)));
+    } finally {
+      await again.close();
+    }
   });
 
   it('never bounces a bounce: a null-sender message that fails is dropped without a DSN', async () => {
