@@ -101,6 +101,21 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
         return http;
       },
     ],
+    [
+      // The same routes over TLS with the server's certificate: MTA-STS policies (RFC 8461
+      // §3.3: HTTPS only) and Outlook's autodiscover are fetched over HTTPS.
+      'https',
+      config.ports.https,
+      async (c, port, host) => {
+        const { startHttp } = await import('./http/index.js');
+        // One route table for both when the HTTP listener runs (started just before).
+        if (http) return startHttp(c, { port, host, secure: true, routes: http.routes });
+        const { registerAutoconfig } = await import('./http/autoconfig.js');
+        const https = await startHttp(c, { port, host, secure: true });
+        registerAutoconfig(https.routes, c, (name) => listeners.get(name)?.port ?? config.ports[name]);
+        return https;
+      },
+    ],
     ['smtp', config.ports.smtp, (c, port, host) => startInbound(c, { port, host, checks })],
     // A protocol's modules load only when one of its listeners is enabled (memory).
     ['submission', config.ports.submission, async (c, port, host) => (await import('./smtp/submission.js')).startSubmission(c, { port, host })],

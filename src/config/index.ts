@@ -25,6 +25,7 @@ export interface Ports {
   pop3: number;
   pop3s: number;
   http: number;
+  https: number;
 }
 
 export interface Config {
@@ -156,6 +157,7 @@ export const SCHEMA: readonly Key[] = [
   { toml: 'listen.pop3', prop: 'ports.pop3', kind: port, env: 'MAILSERVER_PORT_POP3' },
   { toml: 'listen.pop3s', prop: 'ports.pop3s', kind: port, env: 'MAILSERVER_PORT_POP3S' },
   { toml: 'listen.http', prop: 'ports.http', kind: port, env: 'MAILSERVER_PORT_HTTP' },
+  { toml: 'listen.https', prop: 'ports.https', kind: port, env: 'MAILSERVER_PORT_HTTPS' },
   { toml: 'tls.mode', prop: 'tls.mode', kind: { type: 'string', allowed: ['self-signed', 'manual', 'acme'] }, env: 'MAILSERVER_TLS_MODE' },
   { toml: 'tls.cert_file', prop: 'tls.certFile', kind: { type: 'string' }, env: 'MAILSERVER_TLS_CERT_FILE' },
   { toml: 'tls.key_file', prop: 'tls.keyFile', kind: { type: 'string' }, env: 'MAILSERVER_TLS_KEY_FILE' },
@@ -202,12 +204,12 @@ export const SCHEMA: readonly Key[] = [
 
 /** Production ports (root, or a container with CAP_NET_BIND_SERVICE). */
 export const PRODUCTION_PORTS: Ports = {
-  smtp: 25, submission: 587, submissions: 465, imap: 143, imaps: 993, pop3: 110, pop3s: 995, http: 80,
+  smtp: 25, submission: 587, submissions: 465, imap: 143, imaps: 993, pop3: 110, pop3s: 995, http: 80, https: 443,
 };
 
 /** The development profile's ports. Documented and relied on by users' scripts: keep stable. */
 export const DEV_PORTS: Ports = {
-  smtp: 2525, submission: 2587, submissions: 2465, imap: 1143, imaps: 1993, pop3: 1110, pop3s: 1995, http: 8080,
+  smtp: 2525, submission: 2587, submissions: 2465, imap: 1143, imaps: 1993, pop3: 1110, pop3s: 1995, http: 8080, https: 8443,
 };
 
 export function defaults(dataRoot: string, production: boolean): Config {

@@ -25,6 +25,7 @@ const TLS_LISTENERS: Record<string, Pick<ProbeOptions, 'starttls'>> = {
   imaps: {},
   pop3: { starttls: 'pop3' },
   pop3s: {},
+  https: {},
 };
 
 describe.skipIf(Boolean(pebbleMissing))('ACME certificates on every listener', () => {

@@ -124,6 +124,24 @@ print(json.dumps({'type': p['PayloadType'], 'mtype': m['PayloadType'], 'imap': [
     expect(text).toBe('version: STSv1\r\nmode: testing\r\nmx: mail.example.test\r\nmax_age: 604800\r\n');
   });
 
+  it('serves the MTA-STS policy and the autodiscover answer over HTTPS too (RFC 8461 §3.3: HTTPS only)', async () => {
+    const { request } = await import('node:https');
+    const get = (p: string, host: string, method = 'GET', body?: string) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: t.port('https'), path: p, method, servername: host, headers: { host }, rejectUnauthorized: false }, (res) => {
+          let b = '';
+          res.setEncoding('utf8').on('data', (d: string) => (b += d)).on('end', () => resolve({ status: res.statusCode ?? 0, text: b }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    const policy = await get('/.well-known/mta-sts.txt', 'mta-sts.example.test');
+    expect(policy).toEqual({ status: 200, text: 'version: STSv1\r\nmode: testing\r\nmx: mail.example.test\r\nmax_age: 604800\r\n' });
+    const xml = await get('/mail/config-v1.1.xml?emailaddress=alice%40example.test', 'autoconfig.example.test');
+    expect(xml.status).toBe(200);
+    expect(xml.text).toContain(`<port>${t.port('imaps')}</port>`);
+  });
+
   it('health endpoint', async () => {
     const res = await fetch(`${base()}/health`);
     expect(res.status).toBe(200);

@@ -91,6 +91,7 @@ imaps = -1
 pop3 = -1
 pop3s = -1
 http = -1
+https = -1
 [auth]
 allow_plaintext_on_loopback = true
 failure_delay_ms = 10

@@ -20,6 +20,7 @@ const TLS_LISTENERS: Record<string, Pick<ProbeOptions, 'starttls'>> = {
   imaps: {},
   pop3: { starttls: 'pop3' },
   pop3s: {},
+  https: {},
 };
 const serialOf = (pem: string): string => new X509Certificate(pem).serialNumber;
 
