@@ -3,6 +3,7 @@
  * database, the message store, the TLS holder and the DNS resolver. main/server.ts
  * builds it once; tests build it with a temp data root and port 0.
  */
+import type { AuthPenalty } from './accounts/penalty.js';
 import type { Accounts } from './accounts/types.js';
 import type { Config } from './config/index.js';
 import type { Db } from './db/index.js';
@@ -28,6 +29,8 @@ export interface ServerContext {
   queue?: OutboundQueue;
   /** Mailbox quotas (src/quota/): limits, usage, SMTP decisions; absent = no quota checks beyond the store's. */
   quota?: QuotaService;
+  /** Slows failed logins per client across connections (src/accounts/penalty.ts); absent = no penalty. */
+  authPenalty?: AuthPenalty;
 }
 
 export interface OutboundQueue {

@@ -7,6 +7,7 @@
  * -1 disables it, 0 picks a free one (tests).
  */
 import { accessSync, constants, mkdirSync } from 'node:fs';
+import { AuthPenalty } from './accounts/penalty.js';
 import { AccountsRepo } from './accounts/repo.js';
 import { loadConfig, type Config } from './config/index.js';
 import type { Listener, ServerContext } from './context.js';
@@ -76,7 +77,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const quota = (late.quota = new QuotaService({ db, accounts, store, config, log }));
   const tls = createTlsHolder(config, log);
   const resolver = createResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeoutMs });
-  const ctx: ServerContext = { config, log, db, accounts, store, tls, resolver, quota };
+  // config.auth is replaced in place on reload, so the penalty follows it.
+  const ctx: ServerContext = { config, log, db, accounts, store, tls, resolver, quota, authPenalty: new AuthPenalty(config.auth) };
   quota.start().catch((err: unknown) => log.warn({ err }, 'quota usage scan failed'));
 
   const removed = await cleanSpool(config.dataRoot);

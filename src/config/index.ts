@@ -51,6 +51,14 @@ export interface Config {
     allowPlaintextOnLoopback: boolean;
     /** Delay before answering a failed login, in ms. */
     failureDelayMs: number;
+    /**
+     * Penalty per client address after failed logins (src/accounts/penalty.ts): the next
+     * attempt waits penaltyBaseMs, doubling per failure up to penaltyMaxMs (0 = off).
+     */
+    penaltyBaseMs: number;
+    penaltyMaxMs: number;
+    /** Networks never penalised (a webmail on the same host logs everyone in from there). */
+    penaltyExempt: string[];
   };
   limits: {
     maxMessageSize: number;
@@ -168,6 +176,9 @@ export const SCHEMA: readonly Key[] = [
   { toml: 'tls.acme.ca_file', prop: 'tls.acme.caFile', kind: { type: 'string' } },
   { toml: 'auth.allow_plaintext_on_loopback', prop: 'auth.allowPlaintextOnLoopback', kind: { type: 'bool' }, env: 'MAILSERVER_ALLOW_PLAINTEXT_LOOPBACK' },
   { toml: 'auth.failure_delay_ms', prop: 'auth.failureDelayMs', kind: { type: 'int', min: 0, max: 60_000 } },
+  { toml: 'auth.penalty_base_ms', prop: 'auth.penaltyBaseMs', kind: { type: 'int', min: 0, max: 60_000 } },
+  { toml: 'auth.penalty_max_ms', prop: 'auth.penaltyMaxMs', kind: { type: 'int', min: 0, max: 600_000 } },
+  { toml: 'auth.penalty_exempt', prop: 'auth.penaltyExempt', kind: { type: 'stringList' } },
   { toml: 'limits.max_message_size', prop: 'limits.maxMessageSize', kind: { type: 'size' }, env: 'MAILSERVER_MAX_MESSAGE_SIZE' },
   { toml: 'limits.max_recipients', prop: 'limits.maxRecipients', kind: { type: 'int', min: 1, max: 100_000 } },
   { toml: 'limits.max_connections_per_ip', prop: 'limits.maxConnectionsPerIp', kind: { type: 'int', min: 1, max: 100_000 } },
@@ -226,7 +237,8 @@ export function defaults(dataRoot: string, production: boolean): Config {
       minVersion: 'TLSv1.2',
       acme: { directoryUrl: 'https://acme-v02.api.letsencrypt.org/directory', email: '', extraNames: [], caFile: '' },
     },
-    auth: { allowPlaintextOnLoopback: !production, failureDelayMs: 1000 },
+    // Dovecot's auth_penalty: 2 s doubling to 15 s; ours starts at 1 s after the 1 s failure delay.
+    auth: { allowPlaintextOnLoopback: !production, failureDelayMs: 1000, penaltyBaseMs: 1000, penaltyMaxMs: 15_000, penaltyExempt: ['127.0.0.0/8', '::1'] },
     limits: {
       maxMessageSize: 50 * 1024 * 1024,
       maxRecipients: 100,

@@ -29,6 +29,7 @@ import type { ConnState } from './session.js';
 import { Encoder, type Chunk } from './wire/encoder.js';
 import { Framer, type LiteralDecision, type LiteralSink } from './wire/framer.js';
 import type { FramedCommand, Literal } from './wire/types.js';
+import { isLoopback } from '../util/net.js';
 
 export interface ImapTimeouts {
   /** Before authentication. */
@@ -462,11 +463,6 @@ export class ImapConnection {
   greet(): Promise<void> {
     return this.write([`* OK [CAPABILITY ${this.capabilities().join(' ')}] ${this.ctx.config.hostname} IMAP ready\r\n`]);
   }
-}
-
-export function isLoopback(addr: string): boolean {
-  const a = addr.replace(/^::ffff:/, '');
-  return a === '::1' || a.startsWith('127.');
 }
 
 function cleanupLiterals(lits: Literal[]): void {

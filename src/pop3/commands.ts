@@ -15,6 +15,7 @@ import type { AccountRecord } from '../accounts/types.js';
 import { SaslError, authzidAllowed, decodeBase64, decodePlain, isCancel, type Credentials } from '../sasl/index.js';
 import { Maildrop, Pop3Error, lockMaildrop, type Pop3Conn, type StateName } from './session.js';
 import { parseNumber, type ParsedCommand } from './wire.js';
+import { penalised } from '../accounts/penalty.js';
 
 export interface CommandSpec {
   name: string;
@@ -78,8 +79,10 @@ function requireLoginAllowed(c: Pop3Conn): void {
  */
 async function login(c: Pop3Conn, creds: Credentials): Promise<void> {
   const ctx = c.ctx;
-  let account: AccountRecord | undefined = await ctx.accounts.verifyCredentials(creds.username, creds.password);
-  if (account && !authzidAllowed(creds, account.address)) account = undefined;
+  const account: AccountRecord | undefined = await penalised(ctx.authPenalty, c.remoteAddress, async () => {
+    const a = await ctx.accounts.verifyCredentials(creds.username, creds.password);
+    return a && authzidAllowed(creds, a.address) ? a : undefined;
+  });
   if (!account) {
     const n = c.noteAuthFailure();
     c.log.info({ user: creds.username, failures: n }, 'pop3 login failed');

@@ -30,6 +30,7 @@ import { StoreError, type AccountId, type Uid } from '../store/types.js';
 import { COMMANDS } from './commands.js';
 import { Pop3Error, type Pop3Conn, type SessionState } from './session.js';
 import { LineFramer, MultilineEncoder, parseCommand, type FramedUnit } from './wire.js';
+import { isLoopback } from '../util/net.js';
 
 export interface ConnectionOptions {
   /** The socket is already TLS (port 995). */
@@ -43,11 +44,6 @@ class ConnectionClosed extends Error {}
 
 /** Pause reading when this many client lines wait to be processed. */
 const MAX_QUEUED = 32;
-
-export function isLoopback(address: string | undefined): boolean {
-  if (!address) return false;
-  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
-}
 
 export class Pop3Connection implements Pop3Conn {
   state: SessionState = { name: 'authorization' };

@@ -148,6 +148,8 @@ export interface Pop3Conn {
   readonly log: Logger;
   state: SessionState;
   readonly secure: boolean;
+  /** The client's address (login penalty). */
+  readonly remoteAddress: string;
   /** Plaintext USER/PASS and AUTH PLAIN are allowed now (TLS, or loopback when configured). */
   readonly loginAllowed: boolean;
   /** Writes "+OK text". */

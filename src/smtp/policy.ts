@@ -24,6 +24,7 @@
  * timeout bounds the whole check, so a dead DNS server costs at most `checks.timeout_ms`.
  */
 import { BlockList, isIP } from 'node:net';
+import { cachedNetworkMatcher, plainIp } from '../util/net.js';
 import type { Readable } from 'node:stream';
 import type { ServerContext } from '../context.js';
 import { isNotFound } from '../dns/resolver.js';
@@ -384,10 +385,6 @@ function related(a: string, b: string): boolean {
   return x === y || x.endsWith(`.${y}`) || y.endsWith(`.${x}`);
 }
 
-function plainIp(ip: string): string {
-  return ip.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1');
-}
-
 function sameIp(a: string, b: string): boolean {
   if (a === b) return true;
   if (isIP(a) === 6 && isIP(b) === 6) {
@@ -398,28 +395,10 @@ function sameIp(a: string, b: string): boolean {
   return false;
 }
 
-let trustedCache: { key: string; list: BlockList } | undefined;
+const trusted = cachedNetworkMatcher();
 
 function isTrusted(ctx: ServerContext, remote: string): boolean {
-  const nets = ctx.config.checks.trustedNetworks;
-  if (nets.length === 0) return false;
-  const key = nets.join(',');
-  if (trustedCache?.key !== key) {
-    const list = new BlockList();
-    for (const n of nets) {
-      const [addr, bits] = n.trim().split('/') as [string, string | undefined];
-      const fam = isIP(addr);
-      if (!fam) continue;
-      const type = fam === 6 ? 'ipv6' : 'ipv4';
-      if (bits === undefined) list.addAddress(addr, type);
-      else list.addSubnet(addr, Number(bits), type);
-    }
-    trustedCache = { key, list };
-  }
-  const ip = plainIp(remote);
-  const fam = isIP(ip);
-  if (!fam) return false;
-  return trustedCache.list.check(ip, fam === 6 ? 'ipv6' : 'ipv4');
+  return trusted(ctx.config.checks.trustedNetworks, remote);
 }
 
 /** "1.2.3.4" → "4.3.2.1"; IPv6 → nibbles reversed (RFC 5782 §2.4, RFC 3596 §2.5). */

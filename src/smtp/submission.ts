@@ -45,6 +45,8 @@ import { PerIpLimit } from './limits.js';
 import { Rejects, replyFromData, Reply, SmtpReject } from './reply.js';
 import { receive, writeFinal, type SpooledMessage } from './spool.js';
 import { newQueueId, protocolName, receivedHeader, rfc5322Date } from './trace.js';
+import { isLoopback } from '../util/net.js';
+import { penalised } from '../accounts/penalty.js';
 
 export interface SubmissionOptions {
   port: number;
@@ -73,11 +75,6 @@ export const SubmissionRejects = {
     new SmtpReject(Reply.MailboxUnavailable, '5.4.5', `Sending limit exceeded: the limit is ${max} messages per hour for this account; try again later`),
   queueUnavailable: () => new SmtpReject(Reply.LocalError, '4.3.0', 'Outbound queue not available, try again later'),
 };
-
-export function isLoopback(ip: string): boolean {
-  const a = ip.replace(/^::ffff:/i, '');
-  return a === '::1' || (net.isIPv4(a) && a.startsWith('127.'));
-}
 
 /** Whether the account may use this address as sender (own, alias, or catch-all domain). */
 export function ownsAddress(ctx: ServerContext, account: AccountRecord, raw: string): boolean {
@@ -210,7 +207,7 @@ export async function startSubmission(ctx: ServerContext, opts: SubmissionOption
       const st = state(session);
       if (!authAllowed(Boolean(session.secure), session.remoteAddress)) return cb(SubmissionRejects.starttlsFirst());
       const username = auth.username ?? '';
-      ctx.accounts.verifyCredentials(username, auth.password ?? '').then(
+      penalised(ctx.authPenalty, session.remoteAddress, () => ctx.accounts.verifyCredentials(username, auth.password ?? '')).then(
         (account) => {
           if (!account) {
             st.log.info({ user: username, method: auth.method, result: 'fail' }, 'auth failed');

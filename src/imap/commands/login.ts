@@ -7,6 +7,7 @@ import type { ImapConnection } from '../connection.js';
 import { ImapNo } from '../errors.js';
 import { sleep } from './helpers.js';
 import { NOT_AUTH, type CommandContext, type CommandSpec } from './types.js';
+import { penalised } from '../../accounts/penalty.js';
 
 export const login: CommandSpec = {
   name: 'LOGIN',
@@ -25,14 +26,16 @@ export const login: CommandSpec = {
 /** Checks credentials and moves the connection to the authenticated state, or throws after the failure delay. */
 export async function authenticateUser(c: CommandContext, user: string, pass: string, authzOk: (a: AccountRecord) => boolean = () => true): Promise<void> {
   const conn = c.conn;
-  let account: AccountRecord | undefined;
-  try {
-    account = await conn.ctx.accounts.verifyCredentials(user, pass);
-  } catch (err) {
-    conn.log.error({ err }, 'credential check failed');
-    account = undefined;
-  }
-  if (!account || account.disabled || !authzOk(account)) {
+  const account = await penalised(conn.ctx.authPenalty, conn.remoteAddress, async () => {
+    try {
+      const a = await conn.ctx.accounts.verifyCredentials(user, pass);
+      return a && !a.disabled && authzOk(a) ? a : undefined;
+    } catch (err) {
+      conn.log.error({ err }, 'credential check failed');
+      return undefined;
+    }
+  });
+  if (!account) {
     conn.log.info({ user }, 'authentication failed');
     await sleep(conn.ctx.config.auth.failureDelayMs);
     throw new ImapNo('Authentication failed', 'AUTHENTICATIONFAILED');
