@@ -54,8 +54,25 @@ export function normalizeLocal(input: string): string {
   return local;
 }
 
+/**
+ * Recent results of parseAddress (a pure function): the SMTP path parses the same few
+ * envelope addresses several times per message, and IDNA conversion is not free.
+ * Cleared when full; errors are not kept.
+ */
+const parsed = new Map<string, ParsedAddress>();
+const PARSED_MAX = 1000;
+
 /** Parses and normalises `local@domain`. Throws AddressError with a clear reason. */
 export function parseAddress(input: string): ParsedAddress {
+  const hit = parsed.get(input);
+  if (hit) return { ...hit };
+  const r = parseAddressUncached(input);
+  if (parsed.size >= PARSED_MAX) parsed.clear();
+  parsed.set(input, r);
+  return { ...r };
+}
+
+function parseAddressUncached(input: string): ParsedAddress {
   const s = input.trim().replace(/^<(.*)>$/, '$1');
   const at = s.lastIndexOf('@');
   if (at <= 0 || at === s.length - 1) throw new AddressError(`invalid address "${input}"`);
