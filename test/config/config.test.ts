@@ -1,11 +1,17 @@
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, DEV_PORTS, loadConfig, parseSize, PRODUCTION_PORTS } from '../../src/config/index.js';
+
+const made: string[] = [];
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 
 function dataRootWith(toml?: string): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'mailserver-config-'));
+  made.push(dir);
   if (toml !== undefined) {
     mkdirSync(path.join(dir, 'config'));
     writeFileSync(path.join(dir, 'config', 'mailserver.toml'), toml);
