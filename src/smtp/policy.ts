@@ -24,10 +24,11 @@
  * timeout bounds the whole check, so a dead DNS server costs at most `checks.timeout_ms`.
  */
 import { BlockList, isIP } from 'node:net';
-import { cachedNetworkMatcher, plainIp } from '../util/net.js';
 import type { Readable } from 'node:stream';
 import type { ServerContext } from '../context.js';
+import type { Logger } from '../log.js';
 import { isNotFound } from '../dns/resolver.js';
+import { cachedNetworkMatcher, plainIp } from '../util/net.js';
 import { stripForgedAuthResults } from '../msgauth/forged-headers.js';
 import { verifyInbound, type InboundAuthResult } from '../msgauth/inbound.js';
 import type { InboundVerdict } from './inbound.js';
@@ -202,7 +203,9 @@ export const INBOUND_CHECKS: readonly Check<CheckState>[] = [bypass, msgauth, te
  */
 export async function checkInbound(ctx: ServerContext, input: InboundInput): Promise<InboundVerdict> {
   const s: CheckState = { ctx, input, headers: '', log: {} };
-  const log = ctx.log.child({ proto: 'smtp', part: 'policy' });
+  // Made on first use: a child logger per message showed in the port 25 profile.
+  let childLog: Logger | undefined;
+  const log = (): Logger => (childLog ??= ctx.log.child({ proto: 'smtp', part: 'policy' }));
   let verdict: Verdict = { kind: 'accept' };
   let decidedBy = 'default';
   try {
@@ -211,7 +214,7 @@ export async function checkInbound(ctx: ServerContext, input: InboundInput): Pro
       try {
         v = await withTimeout(check.run(s), ctx.config.checks.timeoutMs, check.name);
       } catch (err) {
-        log.warn({ check: check.name, err: (err as Error).message }, 'check failed');
+        log().warn({ check: check.name, err: (err as Error).message }, 'check failed');
         s.log[check.name] = err instanceof CheckTimeout ? 'timeout' : 'error';
         if (ctx.config.checks.temperrorAction === 'accept') {
           v = { kind: 'accept' };
@@ -231,7 +234,7 @@ export async function checkInbound(ctx: ServerContext, input: InboundInput): Pro
   }
   s.log.policy = verdict.kind;
   s.log.decided_by = decidedBy;
-  log.debug({ decided_by: decidedBy, verdict: verdict.kind }, 'policy decided');
+  if (ctx.log.isLevelEnabled('debug')) log().debug({ decided_by: decidedBy, verdict: verdict.kind }, 'policy decided');
   switch (verdict.kind) {
     case 'accept':
       return { action: 'accept', headers: s.headers, log: s.log };
