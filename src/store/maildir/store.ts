@@ -432,6 +432,16 @@ export class MaildirStore implements MailStore {
     }
   }
 
+  /**
+   * Raises the stored UIDNEXT (UIDs found in file names) and the in-memory one with it:
+   * deliveries reserve from the mailbox row they read before their file write plus
+   * a.uidNext, so every path that raises UIDNEXT must raise a.uidNext too.
+   */
+  private raiseUidNext(a: Acct, mailboxId: number, next: number): void {
+    this.q(a, 'UPDATE mailboxes SET uidnext = max(uidnext, ?) WHERE id = ?').run(next, mailboxId);
+    a.uidNext.set(mailboxId, Math.max(a.uidNext.get(mailboxId) ?? 0, next));
+  }
+
   /** UIDNEXT including UIDs reserved by deliveries in flight. */
   private uidNextOf(a: Acct, mb: MailboxRow): number {
     return Math.max(mb.uidnext, a.uidNext.get(mb.id) ?? 0);
@@ -881,7 +891,7 @@ export class MaildirStore implements MailStore {
       }
     }
     a.db.transaction(() => {
-      if (maxKept > 0) this.q(a, 'UPDATE mailboxes SET uidnext = max(uidnext, ?) WHERE id = ?').run(maxKept + 1, mb.id);
+      if (maxKept > 0) this.raiseUidNext(a, mb.id, maxKept + 1);
       const fresh = plan.filter((p) => p.uid === 0);
       if (fresh.length > 0) {
         let u = this.reserveUids(a, mb.id, fresh.length);
@@ -933,7 +943,7 @@ export class MaildirStore implements MailStore {
     const report: ReindexReport = { mailboxes: 0, messages: 0, added: 0, removed: 0 };
     for (const row of await this.syncFolders(a)) {
       const uf = await this.readUidFile(this.dirOf(a, row.folder));
-      if (uf.uidnext !== undefined && uf.uidnext > row.uidnext) this.q(a, 'UPDATE mailboxes SET uidnext = ? WHERE id = ?').run(uf.uidnext, row.id);
+      if (uf.uidnext !== undefined && uf.uidnext > row.uidnext) this.raiseUidNext(a, row.id, uf.uidnext);
       const r = await this.syncMailbox(a, row.id, true);
       report.mailboxes++;
       report.added += r.added;
