@@ -14,6 +14,7 @@ import { dkimCommands } from './commands/dkim.js';
 import { domainCommands } from './commands/domain.js';
 import { queueCommands } from './commands/queue.js';
 import { helpCommand } from './commands/help.js';
+import { importCommands } from './commands/import.js';
 import { reindexCommands } from './commands/reindex.js';
 import { serveCommands } from './commands/serve.js';
 import { setupCommands } from './commands/setup.js';
@@ -36,6 +37,7 @@ export const COMMANDS: Command[] = [
   ...accountCommands,
   ...aliasCommands,
   ...reindexCommands,
+  ...importCommands,
   ...dkimCommands,
   ...queueCommands,
   ...tlsCommands,

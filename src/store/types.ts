@@ -199,6 +199,11 @@ export interface MailStore {
   /** Current counters of one mailbox (STATUS). */
   getMailbox(account: AccountId, name: string): Promise<MailboxInfo>;
   createMailbox(account: AccountId, name: string, opts?: { specialUse?: SpecialUse; uidValidity?: number }): Promise<MailboxInfo>;
+  /**
+   * Imports: gives a mailbox that has never held a message the UIDVALIDITY of its
+   * origin (StoreError 'exists' otherwise), and raises UIDNEXT (never lowers it).
+   */
+  setUidState(account: AccountId, name: string, state: { uidValidity?: number; uidNext?: number }): Promise<MailboxInfo>;
   deleteMailbox(account: AccountId, name: string): Promise<void>;
   /** RENAME; renaming INBOX moves its messages to the new mailbox and leaves INBOX empty (RFC 9051 §6.3.6). */
   renameMailbox(account: AccountId, from: string, to: string): Promise<void>;

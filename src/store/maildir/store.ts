@@ -601,6 +601,26 @@ export class MaildirStore implements MailStore {
     return row;
   }
 
+  async setUidState(account: AccountId, name: string, state: { uidValidity?: number; uidNext?: number }): Promise<MailboxInfo> {
+    const canon = canonicalName(name);
+    for (const v of [state.uidValidity, state.uidNext]) {
+      if (v !== undefined && !(Number.isInteger(v) && v >= 1 && v <= MAX_UID + 1)) throw new StoreError('invalidName', 'UIDVALIDITY or UIDNEXT out of range');
+    }
+    return this.locked(account, async (a) => {
+      const mb = this.mustMailbox(a, canon);
+      if (state.uidValidity !== undefined && state.uidValidity !== mb.uidvalidity) {
+        // RFC 9051 §2.3.1.1: a UIDVALIDITY may change only with every UID; here no UID was ever given.
+        if (mb.messages > 0 || this.uidNextOf(a, mb) > 1) throw new StoreError('exists', `mailbox ${canon} has held messages; its UIDVALIDITY stays`);
+        this.nextUidValidity(a, state.uidValidity);
+        this.q(a, 'UPDATE mailboxes SET uidvalidity = ? WHERE id = ?').run(state.uidValidity, mb.id);
+      }
+      if (state.uidNext !== undefined) this.raiseUidNext(a, mb.id, state.uidNext);
+      const row = this.mustMailboxId(a, mb.id);
+      await this.writeUidFile(this.dirOf(a, row.folder), row.uidvalidity, Math.max(row.uidnext, this.uidNextOf(a, row)));
+      return this.info(row);
+    });
+  }
+
   async deleteMailbox(account: AccountId, name: string): Promise<void> {
     const canon = canonicalName(name);
     // RFC 9051 §6.3.5: it is an error to delete INBOX.
