@@ -98,6 +98,8 @@ export class ImapConnection {
   private queue: FramedCommand[] = [];
   private lineWaiter: { resolve: (s: string) => void; reject: (e: Error) => void } | undefined;
   private running = false;
+  /** Server stop asked while a command was under way: the BYE text, sent once it is done. */
+  private stopping: string | undefined;
   private writeChain: Promise<void> = Promise.resolve();
   private unsubscribe: (() => void) | undefined;
   private idleWake: (() => void) | undefined;
@@ -263,6 +265,21 @@ export class ImapConnection {
     } finally {
       this.running = false;
     }
+    if (this.stopping !== undefined && this.queue.length === 0 && !this.framer.midCommand) await this.bye(this.stopping);
+  }
+
+  /**
+   * Server stop: BYE at once between commands (and in IDLE); a command being received
+   * or run (an APPEND literal half sent) is let finish first, so it is stored and
+   * answered rather than cut off. The listener's grace bounds the wait.
+   */
+  shutdown(text: string): void {
+    if (this.closed) return;
+    if (this.idling || (!this.running && this.queue.length === 0 && !this.framer.midCommand)) {
+      void this.bye(text);
+      return;
+    }
+    this.stopping = text;
   }
 
   /**

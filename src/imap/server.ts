@@ -2,7 +2,8 @@
  * IMAP listeners: 143 with STARTTLS and 993 with implicit TLS (RFC 8314 §3.3), using the
  * shared TLS holder (SNI callback, so a renewed certificate applies to new connections
  * without a restart). Each accepted socket becomes an ImapConnection; closing the
- * listener stops accepting, says BYE to idle sessions and waits up to `graceMs`.
+ * listener stops accepting, says BYE to sessions between commands, lets a command under
+ * way (an APPEND literal half sent) finish and then says BYE, and waits up to `graceMs`.
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -89,7 +90,7 @@ export async function startImap(ctx: ServerContext, opts: ImapListenOptions): Pr
     async close(graceMs = 1000): Promise<void> {
       detach();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const c of conns) if (c.idling || !c.closed) void c.bye('Server shutting down');
+      for (const c of conns) c.shutdown('Server shutting down');
       const deadline = Date.now() + graceMs;
       while (conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       for (const c of conns) c.destroy();

@@ -75,6 +75,11 @@ export class Framer {
     private readonly limits: FramerLimits,
   ) {}
 
+  /** Part of a command has arrived (a line begun, or a literal under way or awaited). */
+  get midCommand(): boolean {
+    return this.mode === 'literal' || this.mode === 'discard' || this.lineLen > 0 || this.lines.length > 0 || this.literals.length > 0;
+  }
+
   /** Stops framing (connection closing); aborts a literal in progress. */
   close(): void {
     this.sink?.abort();
