@@ -11,22 +11,11 @@ import type { Config } from '../../src/config/index.js';
 import { startHttp, type HttpListener } from '../../src/http/index.js';
 import { silentLogger } from '../../src/log.js';
 import { startTestServer, type TestServer } from '../helpers/servers.js';
-import { chainsTo, connectTls, probe, type ProbeOptions } from '../tls/probe.js';
+import { chainsTo, connectTls, probe, TLS_LISTENERS } from '../tls/probe.js';
 import { freePort, pebbleMissing, startPebble, type Pebble } from './pebble.js';
 
 const HOST = 'mail.example.test';
 
-/** How a client reaches TLS on each named listener. */
-const TLS_LISTENERS: Record<string, Pick<ProbeOptions, 'starttls'>> = {
-  smtp: { starttls: 'smtp' },
-  submission: { starttls: 'smtp' },
-  submissions: {},
-  imap: { starttls: 'imap' },
-  imaps: {},
-  pop3: { starttls: 'pop3' },
-  pop3s: {},
-  https: {},
-};
 
 describe.skipIf(Boolean(pebbleMissing))('ACME certificates on every listener', () => {
   let pebble: Pebble;

@@ -72,6 +72,18 @@ export interface ProbeOptions {
   ciphers?: string;
 }
 
+/** How a client reaches TLS on each named listener of the server (every one that speaks TLS). */
+export const TLS_LISTENERS: Record<string, Pick<ProbeOptions, 'starttls'>> = {
+  smtp: { starttls: 'smtp' },
+  submission: { starttls: 'smtp' },
+  submissions: {},
+  imap: { starttls: 'imap' },
+  imaps: {},
+  pop3: { starttls: 'pop3' },
+  pop3s: {},
+  https: {},
+};
+
 /** Opens a TLS connection, returns what was served, and closes it. */
 export async function probe(port: number, opts: ProbeOptions = {}): Promise<Served> {
   const { socket, served } = await connectTls(port, opts);

@@ -9,19 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/index.js';
 import { startTestServer, type TestServer } from '../helpers/servers.js';
 import { makeTestCa, type TestCa } from './certs.js';
-import { chainsTo, connectTls, probe, type ProbeOptions } from './probe.js';
+import { chainsTo, connectTls, probe, TLS_LISTENERS } from './probe.js';
 
 const HOST = 'mail.example.test';
-const TLS_LISTENERS: Record<string, Pick<ProbeOptions, 'starttls'>> = {
-  smtp: { starttls: 'smtp' },
-  submission: { starttls: 'smtp' },
-  submissions: {},
-  imap: { starttls: 'imap' },
-  imaps: {},
-  pop3: { starttls: 'pop3' },
-  pop3s: {},
-  https: {},
-};
 const serialOf = (pem: string): string => new X509Certificate(pem).serialNumber;
 
 describe('manual mode on the whole server', () => {
