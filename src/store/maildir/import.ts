@@ -92,7 +92,7 @@ export function flagsOfName(name: string, keywords: readonly string[]): string[]
     const k = ch >= 'a' && ch <= 'z' ? keywords[ch.charCodeAt(0) - 97] : undefined;
     if (k) kws.push(k);
   }
-  return flagList(bitsOfLetters(info.replace(/[^A-Z]/g, '')), kws);
+  return flagList(bitsOfLetters(info), kws);
 }
 
 async function readOptional(file: string): Promise<string | undefined> {

@@ -10,9 +10,10 @@
  *   resurrects an expunged message.
  * - UIDs are chosen before a file gets its final name, because the name carries the
  *   UID (`,U=<uid>`): the UID is reserved (deliveries: in memory, see
- *   reserveUidInMemory; other paths: in the index), then the file is linked, then the
- *   row is inserted together with the new UIDNEXT. A crash in between leaves a file with
- *   a reserved UID that the next scan indexes under that same UID.
+ *   reserveUidInMemory; other paths: in the index), then the file is linked or renamed
+ *   in, then the row is inserted together with the new UIDNEXT (deliveries: in a group
+ *   commit, indexWrite). A crash in between leaves a file with a reserved UID that the
+ *   next scan indexes under that same UID.
  * - Concurrency: one async mutex per account serialises everything that renames or
  *   removes files or chooses UIDs from file names (flags, expunge, copy, move, append,
  *   open/rescan, mailbox create/rename/delete). Deliveries do not take it (they only add
