@@ -98,7 +98,9 @@ describe('large messages', () => {
     expect(down.sizes).toEqual([SIZE, 100, 10]);
     expect(down.hashes[0]).toBe(want);
     expect(down.hashes[1]).toBe(createHash('sha256').update(msg.subarray(SIZE - 100)).digest('hex'));
-    // Whole-message buffering would show up as a peak of at least the message size.
-    expect(peak).toBeLessThan(SIZE * 0.75);
+    // Whole-message buffering would show up as a peak of at least the message size on
+    // top of the chunks in flight. (The chunks not yet collected reach ~34 MB when other
+    // test files load the machine: a bound of 0.75 · SIZE failed one full run.)
+    expect(peak).toBeLessThan(SIZE);
   }, 120_000);
 });
