@@ -10,9 +10,9 @@
  * Crash windows: a file linked here whose row was never committed is an orphan;
  * `cleanOrphans()` removes such files at start (the client got no 250 for them).
  */
-import { copyFile, link, mkdir, open, stat, unlink } from 'node:fs/promises';
+import { mkdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { removeStaleFiles } from '../util/fs.js';
+import { fsyncPath, linkOrCopy, removeStaleFiles, writeFileSynced } from '../util/fs.js';
 import { randomBytes } from 'node:crypto';
 
 export function queueDir(dataRoot: string): string {
@@ -25,27 +25,13 @@ function queueName(): string {
   return `${Date.now()}.${process.pid}.${counter}.${randomBytes(4).toString('hex')}.eml`;
 }
 
-async function fsyncPath(p: string, flags = 'r'): Promise<void> {
-  const fh = await open(p, flags);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 /** Links (or copies) `src` into the queue spool durably; returns the path relative to the data root and the size. */
 export async function adopt(dataRoot: string, src: string): Promise<{ rel: string; abs: string; size: number }> {
   const dir = queueDir(dataRoot);
   await mkdir(dir, { recursive: true, mode: 0o750 });
   const abs = path.join(dir, queueName());
-  try {
-    await link(src, abs);
-  } catch {
-    // Another filesystem (or no hard links): copy, then make the copy durable.
-    await copyFile(src, abs);
-    await fsyncPath(abs, 'r+');
-  }
+  // Another filesystem (or no hard links): an fsynced copy, renamed in.
+  await linkOrCopy(src, abs, dir, true);
   await fsyncPath(dir);
   const { size } = await stat(abs);
   return { rel: path.relative(dataRoot, abs), abs, size };
@@ -56,13 +42,7 @@ export async function writeQueueFile(dataRoot: string, data: Buffer): Promise<{ 
   const dir = queueDir(dataRoot);
   await mkdir(dir, { recursive: true, mode: 0o750 });
   const abs = path.join(dir, queueName());
-  const fh = await open(abs, 'wx', 0o640);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  await writeFileSynced(abs, data, true);
   await fsyncPath(dir);
   return { rel: path.relative(dataRoot, abs), abs, size: data.length };
 }

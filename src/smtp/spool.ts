@@ -19,8 +19,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { removeStaleFiles } from '../util/fs.js';
-import { writeFileSynced } from '../store/maildir/fsio.js';
+import { removeStaleFiles, writeFileSynced } from '../util/fs.js';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomHex } from './random.js';

@@ -1,7 +1,7 @@
 /**
- * Durable file-system steps of the Maildir store: file fsync, group-committed
- * directory fsync, hard link with copy fallback, a small async mutex and a bounded
- * parallel map.
+ * Concurrency helpers of the Maildir store: the group-committed directory fsync, a
+ * small async mutex and a bounded parallel map. The durable file steps themselves
+ * (fsync, write-and-fsync, link-or-copy) are the server's one set in src/util/fs.ts.
  *
  * Group commit: a new directory entry (link/rename into new/ or cur/) is durable only
  * once its directory is fsynced. Concurrent deliveries into one directory share one
@@ -11,10 +11,7 @@
  * request is resolved only by an fsync that started after the request was made, so the
  * caller's entry is always covered.
  */
-import { close as closeCb, constants as fsc, fsync as fsyncCb, open as openCb, write as writeCb } from 'node:fs';
-import { promisify } from 'node:util';
-import { copyFile, link, open, rename, unlink } from 'node:fs/promises';
-import path from 'node:path';
+import { fsyncPath } from '../../util/fs.js';
 
 interface DirState {
   waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }>;
@@ -60,69 +57,6 @@ export class DirSyncer {
     s.running = false;
     this.dirs.delete(dir);
   }
-}
-
-export async function fsyncPath(p: string): Promise<void> {
-  const fh = await open(p, fsc.O_RDONLY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-const openFd = promisify(openCb);
-const writeFd = promisify(writeCb);
-const fsyncFd = promisify(fsyncCb);
-const closeFd = promisify(closeCb);
-
-/**
- * Writes data to a new file (O_EXCL) and fsyncs it (the caller fsyncs the directory).
- * Plain descriptors rather than a FileHandle: its promise and finalizer machinery was a
- * visible part of the CPU per delivered message.
- */
-export async function writeFileSynced(file: string, data: Buffer, doSync: boolean): Promise<void> {
-  const fd = await openFd(file, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o640);
-  try {
-    for (let off = 0; off < data.length; ) {
-      const { bytesWritten } = await writeFd(fd, data, off, data.length - off, off);
-      off += bytesWritten;
-    }
-    if (doSync) await fsyncFd(fd);
-  } catch (e) {
-    await closeFd(fd).catch(() => undefined);
-    await unlink(file).catch(() => undefined);
-    throw e;
-  }
-  await closeFd(fd);
-}
-
-const NO_LINK = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK']);
-
-/**
- * Hard-links src to dest; when the file system refuses (another device, no hard
- * links, too many links) copies src into tmpDir, fsyncs the copy and renames it to dest.
- */
-export async function linkOrCopy(src: string, dest: string, tmpDir: string, doSync: boolean): Promise<void> {
-  try {
-    await link(src, dest);
-    return;
-  } catch (e) {
-    if (!NO_LINK.has((e as NodeJS.ErrnoException).code ?? '')) throw e;
-  }
-  const tmp = path.join(tmpDir, path.basename(dest) + '.copy');
-  try {
-    await copyFile(src, tmp, fsc.COPYFILE_EXCL);
-    if (doSync) await fsyncPath(tmp);
-    await rename(tmp, dest);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-}
-
-export function isEnoent(e: unknown): boolean {
-  return (e as NodeJS.ErrnoException)?.code === 'ENOENT';
 }
 
 /** A FIFO async mutex. */

@@ -61,7 +61,8 @@ import {
 } from '../types.js';
 import type { Logger } from '../../log.js';
 import { baseOf, bitsOfLetters, curName, FLAG_DELETED, fieldsOf, flagList, infoOf, parseFlags, uniqueBase, withUid } from './filename.js';
-import { DirSyncer, isEnoent, linkOrCopy, Mutex, settleLimit, writeFileSynced } from './fsio.js';
+import { isEnoent, linkOrCopy, writeFileSynced } from '../../util/fs.js';
+import { DirSyncer, Mutex, settleLimit } from './fsio.js';
 import { openIndex, type IndexDb, type MailboxRow, type MessageRow } from './index-db.js';
 import { accountSegments, canonicalName, folderOf, nameOfFolder, parentsOf } from './names.js';
 
