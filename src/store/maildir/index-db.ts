@@ -3,7 +3,7 @@
  * usage counters. It is a cache of what the Maildir files say plus the few things
  * files cannot hold (keywords, modseqs, cached envelope/body structure, subscriptions);
  * `reindex` rebuilds it from the files (UIDs from `,U=`, UIDVALIDITY from each folder's
- * `mailserver-uidvalidity`).
+ * `mailserver-uidvalidity`). Every statement run against it is in ./queries.ts.
  *
  * Counters (messages, unseen, recent, size per mailbox; bytes and messages per account)
  * are kept by triggers, so every code path that inserts, deletes or updates a message

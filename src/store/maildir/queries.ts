@@ -1,0 +1,333 @@
+/**
+ * Every SQL statement of the Maildir store's index, as typed methods over cached
+ * better-sqlite3 prepared statements: one IndexQueries per open account index. The
+ * schema, the counters kept by triggers and the durability argument are in
+ * ./index-db.ts; the rest of the store speaks to the index only through this class.
+ *
+ * Notes
+ * - A statement is prepared once per account and kept (keyed by its SQL text). A
+ *   statement read with `.pluck()` or `.raw()` keeps that mode, so each SQL text here
+ *   is read in one mode only.
+ * - Methods do not open transactions unless their name says so (removeMailbox) or they
+ *   are `tx`; callers group writes with `tx` (better-sqlite3 transactions are
+ *   synchronous and cannot span an await).
+ * - `flags & 1` is \Seen (FLAG_SEEN), spelled as in the messages_unseen partial index so
+ *   the planner uses it.
+ */
+import type Database from 'better-sqlite3';
+import type { Usage } from '../types.js';
+import { FLAG_DELETED } from './filename.js';
+import type { IndexDb, MailboxRow, MessageRow } from './index-db.js';
+
+/** The columns that locate a message's file and give its system flags. */
+export type MsgKey = Pick<MessageRow, 'uid' | 'filename' | 'in_new' | 'flags'>;
+
+/** A message row to insert (cached structure optional). */
+export type NewMessage = Omit<MessageRow, 'envelope' | 'body_structure'> & { envelope?: string | null; body_structure?: string | null };
+
+/** A row of openMailbox's snapshot: uid, flags, keywords, modseq, size, internal_date. */
+export type SnapshotRow = [number, number, string | null, number, number, number];
+
+/** A row of fetchLight: the snapshot columns plus RFC822.SIZE from the cached structure (or null). */
+export type LightRow = [number, number, string | null, number, number, number, number | null];
+
+export interface MailboxInsert {
+  name: string;
+  folder: string;
+  uidvalidity: number;
+  uidnext: number;
+  subscribed: boolean;
+  specialUse?: string | null;
+}
+
+/** Which messages a fetch reads: all of a mailbox, or the given UIDs; only those with a greater modseq. */
+export interface FetchScope {
+  uids?: readonly number[];
+  changedSince?: number;
+}
+
+const SEL_UIDS = 'uid IN (SELECT value FROM json_each(?))';
+
+export class IndexQueries {
+  private readonly stmts = new Map<string, Database.Statement>();
+
+  constructor(readonly db: IndexDb) {}
+
+  private q(sql: string): Database.Statement {
+    let s = this.stmts.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  /** Runs fn in one transaction (rolled back if it throws). */
+  tx<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  // ------------------------------------------------------------ meta and usage
+
+  meta(key: string): string | undefined {
+    return (this.q('SELECT value FROM meta WHERE key = ?').pluck().get(key) as string | undefined) ?? undefined;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.q('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  /** Bytes and messages of the whole account (kept by triggers). */
+  usage(): Usage {
+    const u = this.q('SELECT bytes, messages FROM usage WHERE id = 1').get() as Usage;
+    return { bytes: u.bytes, messages: u.messages };
+  }
+
+  // ------------------------------------------------------------ mailboxes
+
+  mailboxByName(name: string): MailboxRow | undefined {
+    return this.q('SELECT * FROM mailboxes WHERE name = ?').get(name) as MailboxRow | undefined;
+  }
+
+  mailboxById(id: number): MailboxRow | undefined {
+    return this.q('SELECT * FROM mailboxes WHERE id = ?').get(id) as MailboxRow | undefined;
+  }
+
+  mailboxByFolder(folder: string): MailboxRow | undefined {
+    return this.q('SELECT * FROM mailboxes WHERE folder = ?').get(folder) as MailboxRow | undefined;
+  }
+
+  mailboxes(): MailboxRow[] {
+    return this.q('SELECT * FROM mailboxes').all() as MailboxRow[];
+  }
+
+  /** All mailboxes, INBOX first, then by name (LIST order). */
+  mailboxesInListOrder(): MailboxRow[] {
+    return this.q("SELECT * FROM mailboxes ORDER BY name <> 'INBOX', name").all() as MailboxRow[];
+  }
+
+  /** The mailboxes below `name` in the hierarchy ("name/…"), by name. */
+  children(name: string): MailboxRow[] {
+    return this.q('SELECT * FROM mailboxes WHERE substr(name, 1, ?) = ? ORDER BY name').all(name.length + 1, name + '/') as MailboxRow[];
+  }
+
+  hasChildren(name: string): boolean {
+    return this.q('SELECT 1 FROM mailboxes WHERE substr(name, 1, ?) = ? LIMIT 1').get(name.length + 1, name + '/') !== undefined;
+  }
+
+  insertMailbox(m: MailboxInsert): void {
+    this.q('INSERT INTO mailboxes (name, folder, uidvalidity, uidnext, subscribed, special_use) VALUES (?, ?, ?, ?, ?, ?)').run(
+      m.name,
+      m.folder,
+      m.uidvalidity,
+      m.uidnext,
+      m.subscribed ? 1 : 0,
+      m.specialUse ?? null,
+    );
+  }
+
+  /** Removes a mailbox row and its message rows, in one transaction. */
+  removeMailbox(id: number): void {
+    this.tx(() => {
+      this.q('DELETE FROM messages WHERE mailbox_id = ?').run(id);
+      this.q('DELETE FROM mailboxes WHERE id = ?').run(id);
+    });
+  }
+
+  renameMailbox(id: number, name: string, folder: string): void {
+    this.q('UPDATE mailboxes SET name = ?, folder = ? WHERE id = ?').run(name, folder, id);
+  }
+
+  setSubscribed(id: number, subscribed: boolean): void {
+    this.q('UPDATE mailboxes SET subscribed = ? WHERE id = ?').run(subscribed ? 1 : 0, id);
+  }
+
+  /** Gives a mailbox its special use (RFC 6154) and subscribes it. */
+  setSpecialUse(id: number, use: string): void {
+    this.q('UPDATE mailboxes SET special_use = ?, subscribed = 1 WHERE id = ?').run(use, id);
+  }
+
+  setUidValidity(id: number, uidvalidity: number): void {
+    this.q('UPDATE mailboxes SET uidvalidity = ? WHERE id = ?').run(uidvalidity, id);
+  }
+
+  /** Sets UIDNEXT as given (the caller checked it does not go backwards). */
+  setUidNext(id: number, uidnext: number): void {
+    this.q('UPDATE mailboxes SET uidnext = ? WHERE id = ?').run(uidnext, id);
+  }
+
+  /** Raises UIDNEXT to at least `next`. */
+  raiseUidNext(id: number, next: number): void {
+    this.q('UPDATE mailboxes SET uidnext = max(uidnext, ?) WHERE id = ?').run(next, id);
+  }
+
+  /** UIDNEXT becomes max(UIDNEXT, floor) + n; returns the new UIDNEXT. */
+  reserveUids(id: number, floor: number, n: number): number {
+    return this.q('UPDATE mailboxes SET uidnext = max(uidnext, ?) + ? WHERE id = ? RETURNING uidnext').pluck().get(floor, n, id) as number;
+  }
+
+  /** HIGHESTMODSEQ + 1; returns it (the modseq of this change). */
+  bumpModseq(id: number): number {
+    return this.q('UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = ? RETURNING highest_modseq').pluck().get(id) as number;
+  }
+
+  /** bumpModseq for a delivered message, raising UIDNEXT above its UID in the same statement. */
+  bumpModseqForUid(id: number, uid: number): number {
+    return this.q('UPDATE mailboxes SET highest_modseq = highest_modseq + 1, uidnext = max(uidnext, ?) WHERE id = ? RETURNING highest_modseq')
+      .pluck()
+      .get(uid + 1, id) as number;
+  }
+
+  /** The cur/ mtime stored after the last full scan (nanoseconds as text), null when not trusted. */
+  curMtime(id: number): string | null | undefined {
+    return this.q('SELECT cur_mtime FROM mailboxes WHERE id = ?').pluck().get(id) as string | null | undefined;
+  }
+
+  setCurMtime(id: number, mtime: string | null): void {
+    this.q('UPDATE mailboxes SET cur_mtime = ? WHERE id = ?').run(mtime, id);
+  }
+
+  // ------------------------------------------------------------ messages: writes
+
+  insertMessage(m: NewMessage): void {
+    this.q(
+      `INSERT INTO messages (mailbox_id, uid, filename, in_new, flags, keywords, modseq, size, internal_date, envelope, body_structure)
+       VALUES (@mailbox_id, @uid, @filename, @in_new, @flags, @keywords, @modseq, @size, @internal_date, @envelope, @body_structure)`,
+    ).run({ ...m, envelope: m.envelope ?? null, body_structure: m.body_structure ?? null });
+  }
+
+  deleteMessage(mailboxId: number, uid: number): void {
+    this.q('DELETE FROM messages WHERE mailbox_id = ? AND uid = ?').run(mailboxId, uid);
+  }
+
+  setFlags(mailboxId: number, uid: number, s: { flags: number; keywords: string | null; filename: string; inNew: number; modseq: number }): void {
+    this.q('UPDATE messages SET flags = ?, keywords = ?, filename = ?, in_new = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?').run(
+      s.flags,
+      s.keywords,
+      s.filename,
+      s.inNew,
+      s.modseq,
+      mailboxId,
+      uid,
+    );
+  }
+
+  /** A message moved from new/ to cur/ under `filename`. */
+  setMovedToCur(mailboxId: number, uid: number, filename: string): void {
+    this.q('UPDATE messages SET in_new = 0, filename = ? WHERE mailbox_id = ? AND uid = ?').run(filename, mailboxId, uid);
+  }
+
+  /** A file renamed by another tool: its new name and flags; the modseq changes only if the flags did. */
+  setRenamedByOther(mailboxId: number, uid: number, filename: string, flags: number, modseq: number): void {
+    this.q('UPDATE messages SET filename = ?, in_new = 0, flags = ?, modseq = CASE WHEN flags <> ? THEN ? ELSE modseq END WHERE mailbox_id = ? AND uid = ?').run(
+      filename,
+      flags,
+      flags,
+      modseq,
+      mailboxId,
+      uid,
+    );
+  }
+
+  /** Moves a row to another mailbox under the same UID (renaming INBOX). */
+  moveMessage(fromId: number, uid: number, toId: number, modseq: number): void {
+    this.q('UPDATE messages SET mailbox_id = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?').run(toId, modseq, fromId, uid);
+  }
+
+  // ------------------------------------------------------------ messages: reads
+
+  /** The file name indexed under a UID, if any. */
+  filenameOf(mailboxId: number, uid: number): string | undefined {
+    return this.q('SELECT filename FROM messages WHERE mailbox_id = ? AND uid = ?').pluck().get(mailboxId, uid) as string | undefined;
+  }
+
+  keywordsOf(mailboxId: number, uid: number): string | null {
+    return this.q('SELECT keywords FROM messages WHERE mailbox_id = ? AND uid = ?').pluck().get(mailboxId, uid) as string | null;
+  }
+
+  /** Where a message's file is and its size. */
+  fileOf(mailboxId: number, uid: number): Pick<MessageRow, 'filename' | 'in_new' | 'size'> | undefined {
+    return this.q('SELECT filename, in_new, size FROM messages WHERE mailbox_id = ? AND uid = ?').get(mailboxId, uid) as MessageRow | undefined;
+  }
+
+  /** Every UID of a mailbox, ascending (from the (mailbox_id, uid) index alone). */
+  uids(mailboxId: number): number[] {
+    return this.q('SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid').pluck().all(mailboxId) as number[];
+  }
+
+  keys(mailboxId: number): MsgKey[] {
+    return this.q('SELECT uid, filename, in_new, flags FROM messages WHERE mailbox_id = ? ORDER BY uid').all(mailboxId) as MsgKey[];
+  }
+
+  /** The rows still in new/. */
+  keysInNew(mailboxId: number): MsgKey[] {
+    return this.q('SELECT uid, filename, in_new, flags FROM messages WHERE mailbox_id = ? AND in_new = 1').all(mailboxId) as MsgKey[];
+  }
+
+  keysOfUids(mailboxId: number, uids: readonly number[]): MsgKey[] {
+    return this.q(`SELECT uid, filename, in_new, flags FROM messages WHERE mailbox_id = ? AND ${SEL_UIDS} ORDER BY uid`).all(mailboxId, JSON.stringify(uids)) as MsgKey[];
+  }
+
+  /** The messages flagged \Deleted. */
+  keysDeleted(mailboxId: number): MsgKey[] {
+    return this.q(`SELECT uid, filename, in_new, flags FROM messages WHERE mailbox_id = ? AND (flags & ${FLAG_DELETED}) <> 0 ORDER BY uid`).all(mailboxId) as MsgKey[];
+  }
+
+  /** Key, keywords and modseq of the given UIDs (STORE). */
+  flagStateOfUids(mailboxId: number, uids: readonly number[]): MessageRow[] {
+    return this.q(`SELECT uid, filename, in_new, flags, keywords, modseq FROM messages WHERE mailbox_id = ? AND ${SEL_UIDS} ORDER BY uid`).all(
+      mailboxId,
+      JSON.stringify(uids),
+    ) as MessageRow[];
+  }
+
+  /** Whole rows of the given UIDs (COPY, MOVE). */
+  rowsOfUids(mailboxId: number, uids: readonly number[]): MessageRow[] {
+    return this.q(`SELECT * FROM messages WHERE mailbox_id = ? AND ${SEL_UIDS} ORDER BY uid`).all(mailboxId, JSON.stringify(uids)) as MessageRow[];
+  }
+
+  /** Raw rows of every message without the cached structure (openMailbox on 100 000 messages). */
+  snapshot(mailboxId: number): SnapshotRow[] {
+    return this.q('SELECT uid, flags, keywords, modseq, size, internal_date FROM messages WHERE mailbox_id = ? ORDER BY uid').raw().all(mailboxId) as SnapshotRow[];
+  }
+
+  /** The distinct keyword sets in use (JSON arrays), from the messages_kw index. */
+  keywordSets(mailboxId: number): string[] {
+    return this.q('SELECT DISTINCT keywords FROM messages WHERE mailbox_id = ? AND keywords IS NOT NULL').pluck().all(mailboxId) as string[];
+  }
+
+  firstUnseen(mailboxId: number): number | null {
+    return this.q('SELECT min(uid) FROM messages WHERE mailbox_id = ? AND (flags & 1) = 0').pluck().get(mailboxId) as number | null;
+  }
+
+  /** Whole rows (with cached envelope and body structure) in the scope, by UID. */
+  fetchFull(mailboxId: number, scope: FetchScope): MessageRow[] {
+    const [where, args] = fetchWhere(mailboxId, scope);
+    return this.q(`SELECT uid, flags, keywords, modseq, size, internal_date, envelope, body_structure FROM messages WHERE ${where} ORDER BY uid`).all(
+      ...args,
+    ) as MessageRow[];
+  }
+
+  /**
+   * Flags, modseq, size and date in the scope, by UID, from the covering messages_light
+   * index (the planner prefers the (mailbox_id, uid) key and reads every row: the index
+   * is named). With rfc822Size, the last column is RFC822.SIZE from two fields of the
+   * cached structure, read in SQLite; otherwise null.
+   */
+  fetchLight(mailboxId: number, scope: FetchScope, rfc822Size: boolean): LightRow[] {
+    const [where, args] = fetchWhere(mailboxId, scope);
+    const sizeCol = rfc822Size ? `json_extract(body_structure, '$.headerSize') + json_extract(body_structure, '$.bodySize')` : 'NULL';
+    return this.q(`SELECT uid, flags, keywords, modseq, size, internal_date, ${sizeCol} FROM messages INDEXED BY messages_light WHERE ${where} ORDER BY uid`)
+      .raw()
+      .all(...args) as LightRow[];
+  }
+}
+
+function fetchWhere(mailboxId: number, scope: FetchScope): [string, unknown[]] {
+  const since = scope.changedSince ?? 0;
+  return scope.uids ? [`mailbox_id = ? AND ${SEL_UIDS} AND modseq > ?`, [mailboxId, JSON.stringify(scope.uids), since]] : ['mailbox_id = ? AND modseq > ?', [mailboxId, since]];
+}
