@@ -1,0 +1,107 @@
+/**
+ * What the parts of the Maildir store share: the store-wide context (options, the
+ * directory syncer, the change bus), one open account (its index, lock, UIDs reserved
+ * in memory, paths being linked), and the small lookups every part needs (a mailbox
+ * row or StoreError 'nonexistent', the directory of a folder, the quota check, the
+ * one-time message analysis).
+ */
+import { createReadStream } from 'node:fs';
+import path from 'node:path';
+import type { InProcessChangeBus } from '../changes.js';
+import { StoreError, type AccountId, type MessageAnalyzer, type MessageSource, type Quota } from '../types.js';
+import type { Logger } from '../../log.js';
+import type { AccountCache } from './cache.js';
+import type { DirSyncer, Mutex } from './fsio.js';
+import type { MailboxRow, MessageRow } from './index-db.js';
+import { canonicalName } from './names.js';
+import type { IndexQueries } from './queries.js';
+
+/** Renames, unlinks or links run at most this many at a time per operation. */
+export const FS_PARALLEL = 16;
+
+export interface StoreCtx {
+  readonly log?: Logger;
+  readonly analyzer?: MessageAnalyzer;
+  readonly quotaOf?: (account: AccountId) => Quota | undefined;
+  /** fsync files (directories: `syncer`, which is off too when this is false). */
+  readonly doFsync: boolean;
+  readonly syncer: DirSyncer;
+  readonly changes: InProcessChangeBus;
+  /** Open accounts: `use` (open) and `locked` (open, lock held). */
+  readonly accounts: AccountCache;
+  /** Index transactions that committed delivery rows (group commit; tests and the bench). */
+  indexCommits: number;
+}
+
+/** One open account. */
+export interface Acct {
+  id: AccountId;
+  root: string;
+  ix: IndexQueries;
+  lock: Mutex;
+  /** Paths being linked by deliveries and not yet indexed → [mailbox id, uid]. */
+  inflight: Map<string, [number, number]>;
+  refs: number;
+  closed: boolean;
+  /** UIDNEXT per mailbox id including UIDs reserved by deliveries not yet indexed. */
+  uidNext: Map<number, number>;
+  /** st_dev of the account root (deliver: link or copy). */
+  dev?: number;
+  /** Index writes of deliveries waiting for the next group commit (save.ts indexWrite). */
+  pendingWrites?: PendingWrite[];
+}
+
+export interface PendingWrite {
+  run: () => void;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+/** The directory of a Maildir++ folder ('' is INBOX, the account root). */
+export function dirOf(a: Acct, folder: string): string {
+  return folder === '' ? a.root : path.join(a.root, folder);
+}
+
+export function msgPath(a: Acct, mb: MailboxRow, r: Pick<MessageRow, 'filename' | 'in_new'>): string {
+  return path.join(dirOf(a, mb.folder), r.in_new ? 'new' : 'cur', r.filename);
+}
+
+/** The row of a mailbox name (validated and made canonical first). */
+export function mustMailbox(a: Acct, name: string): MailboxRow {
+  const row = a.ix.mailboxByName(canonicalName(name));
+  if (!row) throw new StoreError('nonexistent', 'no such mailbox');
+  return row;
+}
+
+export function mustMailboxId(a: Acct, id: number): MailboxRow {
+  const row = a.ix.mailboxById(id);
+  if (!row) throw new StoreError('nonexistent', 'no such mailbox');
+  return row;
+}
+
+/** Throws StoreError 'overQuota' when adding `count` messages of `bytes` would exceed the account's quota. */
+export function checkQuota(ctx: StoreCtx, a: Acct, bytes: number, count: number): void {
+  const q = ctx.quotaOf?.(a.id);
+  if (!q) return;
+  const u = a.ix.usage();
+  if (q.bytes != null && u.bytes + bytes > q.bytes) throw new StoreError('overQuota', `quota exceeded (storage) for ${a.id}`, a.id);
+  if (q.messages != null && u.messages + count > q.messages) throw new StoreError('overQuota', `quota exceeded (messages) for ${a.id}`, a.id);
+}
+
+/** Envelope and body structure of a message, as the JSON cached in its row; {} without an analyzer or when it fails. */
+export async function analyze(ctx: StoreCtx, src: MessageSource): Promise<{ envelope?: string; bodyStructure?: string }> {
+  if (!ctx.analyzer) return {};
+  const stream = 'data' in src ? undefined : createReadStream(src.path);
+  try {
+    const r = await ctx.analyzer(stream ?? (src as { data: Buffer }).data);
+    return {
+      envelope: r.envelope === undefined ? undefined : JSON.stringify(r.envelope),
+      bodyStructure: r.bodyStructure === undefined ? undefined : JSON.stringify(r.bodyStructure),
+    };
+  } catch (err) {
+    ctx.log?.warn({ err }, 'message analysis failed; stored without cached structure');
+    return {};
+  } finally {
+    stream?.destroy();
+  }
+}

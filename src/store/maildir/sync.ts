@@ -1,0 +1,383 @@
+/**
+ * Keeping the index in line with the Maildir files (the job of Dovecot's
+ * maildir-sync.c): new/ emptied into cur/ at open, files of other tools picked up,
+ * renames and removals by other tools taken over, folders made or removed by other
+ * tools, `reindex`, and the recovery steps at the start of an account (an unreadable
+ * index rebuilt from the files, leftovers of interrupted writes removed).
+ *
+ * Implementation notes
+ * - Cheap open (Dovecot maildir-sync.c idea): new/ is always listed (it is emptied into
+ *   cur/ at every open, so it stays small); cur/ is listed only when its mtime differs
+ *   from the one stored after the last full scan. Our own changes to cur/ update the
+ *   stored mtime only if it was current before the change (trackCur), so earlier changes
+ *   by other tools are not masked. On file systems with whole-second timestamps an mtime
+ *   less than a second old is not trusted (Dovecot's MAILDIR_SYNC_SECS); with sub-second
+ *   timestamps a change by another tool within the same clock tick as one of ours can go
+ *   unnoticed until the next change or `reindex` (a missing file is still found:
+ *   readMessage rescans on ENOENT).
+ * - Everything here runs under the account lock. Deliveries do not take it: the paths
+ *   they are linking are in `Acct.inflight`, and a scan leaves those alone (their rows
+ *   come with the delivery's commit).
+ * - A file found without a row keeps the UID of its `,U=` when that UID is free in the
+ *   mailbox (a crash between link and commit, or an index rebuilt), else it gets a new
+ *   UID and is renamed to carry it.
+ */
+import { mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { type FlagChange, type MailboxId, type ReindexReport, type Uid } from '../types.js';
+import type { Logger } from '../../log.js';
+import { isEnoent } from '../../util/fs.js';
+import { FS_PARALLEL, analyze, dirOf, mustMailboxId, type Acct, type StoreCtx } from './context.js';
+import { baseOf, bitsOfLetters, curName, fieldsOf, flagList, infoOf, withUid } from './filename.js';
+import { settleLimit } from './fsio.js';
+import { openIndex, type IndexDb, type MailboxRow } from './index-db.js';
+import { nameOfFolder } from './names.js';
+import type { MsgKey } from './queries.js';
+import { MAX_UID, nextUidValidity, raiseUidNext, readUidFile, reserveUids, writeUidFile } from './uidlist.js';
+
+export const INDEX_FILE = 'index.sqlite';
+/** Directory mtimes younger than this are not trusted (coarse timestamps). */
+const MTIME_TRUST_MS = 1000;
+/** tmp/ files untouched this long are leftovers of interrupted writes. */
+const TMP_STALE_MS = 36 * 3600_000;
+
+interface Found {
+  name: string;
+  inNew: boolean;
+}
+
+// ---------------------------------------------------------------- cur/ mtime
+
+/** Runs fn (which changes cur/ of mb) and keeps the stored cur/ mtime current if it was current before. */
+export async function trackCur<T>(a: Acct, mb: MailboxRow, fn: () => Promise<T>): Promise<T> {
+  const cur = path.join(dirOf(a, mb.folder), 'cur');
+  const before = await stat(cur, { bigint: true }).then(
+    (s) => String(s.mtimeNs),
+    () => null,
+  );
+  const r = await fn();
+  const stored = a.ix.curMtime(mb.id);
+  if (before !== null && stored === before) await storeCurMtime(a, mb.id, cur);
+  return r;
+}
+
+async function storeCurMtime(a: Acct, mailboxId: number, cur: string, known?: bigint): Promise<void> {
+  const m = known ?? (await stat(cur, { bigint: true })).mtimeNs;
+  // On a file system with whole-second timestamps a later change in the same second
+  // would keep this mtime: do not trust it yet (rescan once more). With sub-second
+  // timestamps (ext4, xfs, btrfs, tmpfs) only a change within the same clock tick
+  // (a few ms) as ours could hide; that window is accepted.
+  const secondsOnly = m % 1_000_000_000n === 0n;
+  const fresh = secondsOnly && Date.now() - Number(m / 1_000_000n) < MTIME_TRUST_MS;
+  a.ix.setCurMtime(mailboxId, fresh ? null : String(m));
+}
+
+// ---------------------------------------------------------------- one mailbox
+
+/**
+ * Brings the index of one mailbox in line with its directories: indexed files in new/
+ * move to cur/; files nobody indexed (dropped by another tool, or left by a crash after
+ * the link) are indexed, keeping a valid `,U=` UID; with a full scan (`force`, or cur/
+ * changed since the last one), flag changes made by renames of other tools are taken
+ * over and rows of vanished files are removed. `recent` counts the messages this call
+ * took out of new/ (\Recent, RFC 3501 §2.3.2).
+ */
+export async function syncMailbox(ctx: StoreCtx, a: Acct, mailboxId: number, force: boolean): Promise<{ recent: number; added: number; removed: number }> {
+  const mb = mustMailboxId(a, mailboxId);
+  const dir = dirOf(a, mb.folder);
+  for (const d of ['cur', 'new', 'tmp']) await mkdir(path.join(dir, d), { recursive: true });
+  const newNames = (await readdir(path.join(dir, 'new'))).filter((n) => !n.startsWith('.'));
+  // Synchronous from here to the classification, so a delivery cannot commit in between.
+  const newRows = a.ix.keysInNew(mailboxId);
+  const byNewName = new Map(newRows.map((r) => [r.filename, r]));
+  const toMove: MsgKey[] = [];
+  const unknown: Found[] = [];
+  for (const n of newNames) {
+    const r = byNewName.get(n);
+    if (r) toMove.push(r);
+    else if (!a.inflight.has(path.join(dir, 'new', n))) unknown.push({ name: n, inNew: true });
+  }
+  const listed = new Set(newNames);
+  let needCur = force || newRows.some((r) => !listed.has(r.filename));
+  if (!needCur) {
+    const m = await stat(path.join(dir, 'cur'), { bigint: true });
+    const stored = mustMailboxId(a, mailboxId).cur_mtime;
+    needCur = stored === null || stored !== String(m.mtimeNs);
+  }
+
+  let recent = 0;
+  let added = 0;
+  await trackCur(a, mb, async () => {
+    recent += await moveNewToCur(a, mb, toMove);
+    const picked = await pickup(ctx, a, mb, unknown);
+    recent += picked;
+    added += picked;
+  });
+  let removed = 0;
+  if (needCur) {
+    const r = await rescanCur(ctx, a, mb);
+    added += r.added;
+    removed += r.removed;
+  }
+  return { recent, added, removed };
+}
+
+/** Dovecot semantics: a message leaves new/ the first time a mailbox is opened. Returns how many moved. */
+async function moveNewToCur(a: Acct, mb: MailboxRow, rows: MsgKey[]): Promise<number> {
+  const dir = dirOf(a, mb.folder);
+  const res = await settleLimit(rows, FS_PARALLEL, async (r) => {
+    const target = curName(baseOf(r.filename), r.flags);
+    await rename(path.join(dir, 'new', r.filename), path.join(dir, 'cur', target));
+    return [r, target] as const;
+  });
+  const ok = res.flatMap((x) => (x.ok ? [x.value] : []));
+  a.ix.tx(() => {
+    for (const [r, target] of ok) a.ix.setMovedToCur(mb.id, r.uid, target);
+  });
+  return ok.length;
+}
+
+/** The names in cur/ against the rows: exact matches, renames (same base, other flags), unknown files, rows whose file is gone. */
+async function classifyCur(a: Acct, mb: MailboxRow, names: string[]) {
+  const dir = dirOf(a, mb.folder);
+  const rows = a.ix.keys(mb.id);
+  const byName = new Map<string, MsgKey>();
+  const byBase = new Map<string, MsgKey>();
+  for (const r of rows) {
+    if (!r.in_new) byName.set(r.filename, r);
+    byBase.set(baseOf(r.filename), r);
+  }
+  const matched = new Set<number>();
+  const renamed: Array<{ r: MsgKey; name: string; bits: number }> = [];
+  const unknown: Found[] = [];
+  for (const n of names) {
+    const exact = byName.get(n);
+    if (exact && !matched.has(exact.uid)) {
+      matched.add(exact.uid);
+      continue;
+    }
+    const r = byBase.get(baseOf(n));
+    if (r && !matched.has(r.uid)) {
+      matched.add(r.uid);
+      renamed.push({ r, name: n, bits: bitsOfLetters(infoOf(n)) });
+    } else if (!a.inflight.has(path.join(dir, 'cur', n))) {
+      unknown.push({ name: n, inNew: false });
+    }
+  }
+  const gone: number[] = [];
+  for (const r of rows) {
+    if (matched.has(r.uid)) continue;
+    if (r.in_new && (await stat(path.join(dir, 'new', r.filename)).then(() => true, () => false))) continue;
+    gone.push(r.uid);
+  }
+  return { renamed, unknown, gone };
+}
+
+/** Full scan of cur/ (and the rows still in new/). */
+async function rescanCur(ctx: StoreCtx, a: Acct, mb: MailboxRow): Promise<{ added: number; removed: number }> {
+  const dir = dirOf(a, mb.folder);
+  const curDir = path.join(dir, 'cur');
+  const m0 = (await stat(curDir, { bigint: true })).mtimeNs;
+  const names = (await readdir(curDir)).filter((n) => !n.startsWith('.'));
+  const { renamed, unknown, gone } = await classifyCur(a, mb, names);
+  const flagChanges: FlagChange[] = [];
+  if (renamed.length > 0 || gone.length > 0) {
+    a.ix.tx(() => {
+      const modseq = a.ix.bumpModseq(mb.id);
+      for (const x of renamed) {
+        a.ix.setRenamedByOther(mb.id, x.r.uid, x.name, x.bits, modseq);
+        if (x.bits !== x.r.flags) {
+          const kw = a.ix.keywordsOf(mb.id, x.r.uid);
+          flagChanges.push({ uid: x.r.uid as Uid, flags: flagList(x.bits, kw ? (JSON.parse(kw) as string[]) : []), modseq });
+        }
+      }
+      for (const uid of gone) a.ix.deleteMessage(mb.id, uid);
+    });
+  }
+  const added = await pickup(ctx, a, mb, unknown);
+  await storeCurMtime(a, mb.id, curDir, added > 0 ? undefined : m0);
+  if (gone.length > 0) {
+    const cur = mustMailboxId(a, mb.id);
+    await writeUidFile(dir, cur.uidvalidity, cur.uidnext);
+    ctx.changes.publish({ kind: 'expunged', account: a.id, mailboxId: mb.id as MailboxId, uids: gone as Uid[] });
+  }
+  if (flagChanges.length > 0) ctx.changes.publish({ kind: 'flags', account: a.id, mailboxId: mb.id as MailboxId, changes: flagChanges });
+  return { added, removed: gone.length };
+}
+
+/**
+ * UIDs for files found without a row, chosen synchronously (we hold the account lock;
+ * deliveries only take fresh reserved UIDs): the `,U=` of the name when it is free,
+ * else new UIDs in name order after them.
+ */
+function planPickup(a: Acct, mb: MailboxRow, found: Found[]) {
+  const used = new Set(a.ix.uids(mb.id));
+  for (const [, [mid, uid]] of a.inflight) if (mid === mb.id) used.add(uid);
+  const plan = found
+    .map((f) => {
+      const base = baseOf(f.name);
+      const fields = fieldsOf(base);
+      return { ...f, base, fields, bits: f.inNew ? 0 : bitsOfLetters(infoOf(f.name)), uid: 0 };
+    })
+    .sort((x, y) => (x.fields.uid ?? MAX_UID) - (y.fields.uid ?? MAX_UID) || (x.name < y.name ? -1 : 1));
+  let maxKept = 0;
+  for (const p of plan) {
+    const u = p.fields.uid;
+    if (u !== undefined && !used.has(u)) {
+      p.uid = u;
+      used.add(u);
+      maxKept = Math.max(maxKept, u);
+    }
+  }
+  a.ix.tx(() => {
+    if (maxKept > 0) raiseUidNext(a, mb.id, maxKept + 1);
+    const fresh = plan.filter((p) => p.uid === 0);
+    if (fresh.length > 0) {
+      let u = reserveUids(a, mb.id, fresh.length);
+      for (const p of fresh) p.uid = u++;
+    }
+  });
+  return plan;
+}
+
+/** Indexes files nobody indexed; keeps their `,U=` UID when it is free, else gives a new one. Moves them to cur/. */
+async function pickup(ctx: StoreCtx, a: Acct, mb: MailboxRow, found: Found[]): Promise<number> {
+  if (found.length === 0) return 0;
+  const dir = dirOf(a, mb.folder);
+  const plan = planPickup(a, mb, found);
+  const res = await settleLimit(plan, FS_PARALLEL, async (p) => {
+    const from = path.join(dir, p.inNew ? 'new' : 'cur', p.name);
+    const st = await stat(from);
+    if (!st.isFile()) return undefined;
+    const target = curName(withUid(p.base, p.uid), p.bits);
+    if (target !== p.name || p.inNew) await rename(from, path.join(dir, 'cur', target));
+    const size = p.fields.size ?? st.size;
+    const meta = await analyze(ctx, { path: path.join(dir, 'cur', target) });
+    return { p, target, size, date: st.mtimeMs, meta };
+  });
+  const ok = res.flatMap((x) => (x.ok && x.value ? [x.value] : []));
+  for (const x of res) if (!x.ok && !isEnoent(x.error)) ctx.log?.warn({ err: x.error, account: a.id }, 'indexing a foreign file failed');
+  if (ok.length === 0) return 0;
+  await ctx.syncer.sync(path.join(dir, 'cur'));
+  a.ix.tx(() => {
+    const modseq = a.ix.bumpModseq(mb.id);
+    for (const x of ok) {
+      a.ix.insertMessage({
+        mailbox_id: mb.id,
+        uid: x.p.uid,
+        filename: x.target,
+        in_new: 0,
+        flags: x.p.bits,
+        keywords: null,
+        modseq,
+        size: x.size,
+        internal_date: Math.round(x.date),
+        envelope: x.meta.envelope,
+        body_structure: x.meta.bodyStructure,
+      });
+    }
+  });
+  ctx.log?.info({ account: a.id, mailbox: mb.name, count: ok.length }, 'indexed files added by another tool');
+  ctx.changes.publish({ kind: 'added', account: a.id, mailboxId: mb.id as MailboxId, uids: ok.map((x) => x.p.uid as Uid).sort((x, y) => x - y) });
+  return ok.length;
+}
+
+// ---------------------------------------------------------------- the account
+
+/** Every folder and every message, under the account lock (`reindex`, and the first open of an account). */
+export async function reindexLocked(ctx: StoreCtx, a: Acct): Promise<ReindexReport> {
+  const report: ReindexReport = { mailboxes: 0, messages: 0, added: 0, removed: 0 };
+  for (const row of await syncFolders(ctx, a)) {
+    const uf = await readUidFile(dirOf(a, row.folder));
+    if (uf.uidnext !== undefined && uf.uidnext > row.uidnext) raiseUidNext(a, row.id, uf.uidnext);
+    const r = await syncMailbox(ctx, a, row.id, true);
+    report.mailboxes++;
+    report.added += r.added;
+    report.removed += r.removed;
+  }
+  report.messages = a.ix.usage().messages ?? 0;
+  return report;
+}
+
+/**
+ * Brings the mailbox list in line with the folders on disk: folders made by other
+ * tools (mbsync, Dovecot) are added, keeping the UIDVALIDITY of their
+ * mailserver-uidvalidity file when there is one; rows of vanished folders are removed.
+ * Returns the rows of all folders on disk.
+ */
+export async function syncFolders(ctx: StoreCtx, a: Acct): Promise<MailboxRow[]> {
+  const m0 = (await stat(a.root, { bigint: true })).mtimeNs;
+  const entries = await readdir(a.root, { withFileTypes: true });
+  const folders = [''];
+  for (const e of entries) {
+    if (!e.isDirectory() || !e.name.startsWith('.') || e.name === '.' || e.name === '..') continue;
+    if (await stat(path.join(a.root, e.name, 'cur')).then((st) => st.isDirectory(), () => false)) folders.push(e.name);
+  }
+  const onDisk = new Set(folders);
+  for (const row of a.ix.mailboxes()) {
+    if (onDisk.has(row.folder)) continue;
+    a.ix.removeMailbox(row.id);
+    ctx.changes.publish({ kind: 'mailboxRemoved', account: a.id, name: row.name });
+  }
+  const rows: MailboxRow[] = [];
+  for (const folder of folders) {
+    const row = a.ix.mailboxByFolder(folder) ?? (await adoptFolder(ctx, a, folder));
+    if (row) rows.push(row);
+  }
+  a.ix.setMeta('root_mtime', String(m0));
+  return rows;
+}
+
+/** A folder another tool made: its mailbox row (undefined when its name cannot be decoded or collides). */
+async function adoptFolder(ctx: StoreCtx, a: Acct, folder: string): Promise<MailboxRow | undefined> {
+  const name = nameOfFolder(folder);
+  if (name === undefined || a.ix.mailboxByName(name)) {
+    ctx.log?.warn({ account: a.id, folder }, 'skipping a folder whose name cannot be decoded or collides');
+    return undefined;
+  }
+  const dir = dirOf(a, folder);
+  const uf = await readUidFile(dir);
+  const uidvalidity = nextUidValidity(a, uf.uidvalidity);
+  a.ix.insertMailbox({ name, folder, uidvalidity, uidnext: uf.uidnext ?? 1, subscribed: false });
+  const row = a.ix.mailboxByName(name)!;
+  if (uf.uidvalidity === undefined) await writeUidFile(dir, uidvalidity, row.uidnext);
+  ctx.changes.publish({ kind: 'mailboxAdded', account: a.id, name });
+  return row;
+}
+
+// ---------------------------------------------------------------- recovery at start
+
+/**
+ * Opens the account's index; an index SQLite cannot read (corrupt, not a database) is
+ * moved aside and a fresh one is built from the files by the first open's reindex (UIDs
+ * and UIDVALIDITY come back from the names and mailserver-uidvalidity files).
+ */
+export async function openIndexOrRebuild(log: Logger | undefined, account: string, root: string): Promise<IndexDb> {
+  const file = path.join(root, INDEX_FILE);
+  try {
+    return openIndex(file);
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? '';
+    if (!/^SQLITE_(CORRUPT|NOTADB)/.test(code)) throw err;
+    const aside = `${file}.corrupt-${Date.now()}`;
+    log?.error({ err, account, aside }, 'index unreadable; moved aside, rebuilding from the Maildir');
+    await rename(file, aside);
+    for (const x of ['-wal', '-shm']) await rm(file + x, { force: true });
+    return openIndex(file);
+  }
+}
+
+/**
+ * Maildir: files in tmp/ untouched for 36 hours are leftovers of interrupted writes
+ * (a crash before the link); `.deleted-*` are mailboxes whose removal was interrupted.
+ * Only the account root's tmp/ is looked at.
+ */
+export async function cleanTmp(a: Acct): Promise<void> {
+  const tmp = path.join(a.root, 'tmp');
+  const cutoff = Date.now() - TMP_STALE_MS;
+  for (const e of await readdir(tmp, { withFileTypes: true })) {
+    const p = path.join(tmp, e.name);
+    if (e.isDirectory() && e.name.startsWith('.deleted-')) await rm(p, { recursive: true, force: true });
+    else if (e.isFile() && (await stat(p)).mtimeMs < cutoff) await unlink(p).catch(() => undefined);
+  }
+}
