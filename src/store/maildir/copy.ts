@@ -1,0 +1,130 @@
+/**
+ * COPY and MOVE between mailboxes of one account (the job of Dovecot's maildir-copy.c),
+ * and EXPUNGE.
+ *
+ * Implementation notes
+ * - COPY (RFC 9051 §6.4.7) hard-links each file into the destination's cur/ under a new
+ *   UID with its flags; MOVE (RFC 6851) renames it, and the source rows go in the same
+ *   transaction as the destination rows. Both run under the account lock and are all
+ *   or nothing on the files: a failed link or rename undoes those done (a source file
+ *   gone meanwhile is only left out of a MOVE).
+ * - Quota: a copy adds usage and is checked; a move within the account does not change
+ *   usage and is always allowed (so an over-quota user can still move mail to Trash).
+ * - EXPUNGE removes files first, then rows: a crash after the unlink leaves a row the
+ *   next scan drops; the other order could bring an expunged message back.
+ * - Both rewrite the source's mailserver-uidvalidity (uidlist.ts), so N covers the
+ *   removed UIDs.
+ */
+import { rename, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { AccountId, MailboxId, Uid, UidMapping } from '../types.js';
+import { isEnoent, linkOrCopy } from '../../util/fs.js';
+import { FS_PARALLEL, checkQuota, dirOf, msgPath, mustMailbox, mustMailboxId, type Acct, type StoreCtx } from './context.js';
+import { baseOf, curName, withUid } from './filename.js';
+import { settleLimit } from './fsio.js';
+import type { MailboxRow, MessageRow } from './index-db.js';
+import { canonicalName } from './names.js';
+import { trackCur } from './sync.js';
+import { reserveUids, writeUidFile } from './uidlist.js';
+
+interface Transfer {
+  r: MessageRow;
+  uid: number;
+  filename: string;
+  from: string;
+  dest: string;
+}
+
+/** COPY (isMove false) or MOVE of the given UIDs of `from` into the mailbox named `to`. */
+export async function transfer(ctx: StoreCtx, account: AccountId, from: MailboxId, uids: Uid[], to: string, isMove: boolean): Promise<UidMapping> {
+  const canon = canonicalName(to);
+  const events: Array<() => void> = [];
+  const mapping = await ctx.accounts.locked(account, async (a) => {
+    const src = mustMailboxId(a, from);
+    const dst = mustMailbox(a, canon);
+    const rows = a.ix.rowsOfUids(from, uids);
+    const mapping: UidMapping = { uidValidity: dst.uidvalidity, from: [], to: [] };
+    if (rows.length === 0) return mapping;
+    if (!isMove) checkQuota(ctx, a, rows.reduce((s, r) => s + r.size, 0), rows.length);
+    const first = reserveUids(a, dst.id, rows.length);
+    const ddir = dirOf(a, dst.folder);
+    const plan = rows.map((r, i): Transfer => {
+      const uid = first + i;
+      const filename = curName(withUid(baseOf(r.filename), uid), r.flags);
+      return { r, uid, filename, from: msgPath(a, src, r), dest: path.join(ddir, 'cur', filename) };
+    });
+    const work = (): Promise<void> => transferFiles(ctx, a, src, dst, plan, isMove, mapping);
+    await trackCur(a, dst, () => (isMove && src.id !== dst.id ? trackCur(a, src, work) : work()));
+    if (isMove) await writeUidFile(dirOf(a, src.folder), src.uidvalidity, mustMailboxId(a, src.id).uidnext);
+    if (mapping.to.length > 0) {
+      if (isMove) events.push(() => ctx.changes.publish({ kind: 'expunged', account, mailboxId: from, uids: [...mapping.from] }));
+      events.push(() => ctx.changes.publish({ kind: 'added', account, mailboxId: dst.id as MailboxId, uids: [...mapping.to] }));
+    }
+    return mapping;
+  });
+  for (const e of events) e();
+  return mapping;
+}
+
+/** The file steps and the index transaction of a transfer; fills `mapping`. */
+async function transferFiles(ctx: StoreCtx, a: Acct, src: MailboxRow, dst: MailboxRow, plan: Transfer[], isMove: boolean, mapping: UidMapping): Promise<void> {
+  const ddir = dirOf(a, dst.folder);
+  for (const p of plan) a.inflight.set(p.dest, [dst.id, p.uid]);
+  try {
+    const res = await settleLimit(plan, FS_PARALLEL, async (p) => {
+      if (isMove) await rename(p.from, p.dest);
+      else await linkOrCopy(p.from, p.dest, path.join(ddir, 'tmp'), ctx.doFsync);
+      return p;
+    });
+    const ok = res.flatMap((x) => (x.ok ? [x.value] : []));
+    const bad = res.find((x) => !x.ok);
+    if (bad && !bad.ok && !(isMove && isEnoent(bad.error))) {
+      // Undo: nothing of a failed copy/move may stay half done.
+      await Promise.all(ok.map((p) => (isMove ? rename(p.dest, p.from) : unlink(p.dest)).catch(() => undefined)));
+      throw bad.error;
+    }
+    await Promise.all([ctx.syncer.sync(path.join(ddir, 'cur')), isMove ? ctx.syncer.sync(path.join(dirOf(a, src.folder), 'cur')) : Promise.resolve()]);
+    a.ix.tx(() => {
+      const modseq = a.ix.bumpModseq(dst.id);
+      if (isMove) a.ix.bumpModseq(src.id);
+      for (const p of ok) {
+        if (isMove) a.ix.deleteMessage(src.id, p.r.uid);
+        a.ix.insertMessage({ ...p.r, mailbox_id: dst.id, uid: p.uid, filename: p.filename, in_new: 0, modseq });
+        mapping.from.push(p.r.uid as Uid);
+        mapping.to.push(p.uid as Uid);
+      }
+    });
+  } finally {
+    for (const p of plan) a.inflight.delete(p.dest);
+  }
+}
+
+/** EXPUNGE: the given UIDs, or every message flagged \Deleted. Returns the UIDs removed. */
+export async function expunge(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId, uids?: Uid[]): Promise<Uid[]> {
+  const removed = await ctx.accounts.locked(account, async (a) => {
+    const mb = mustMailboxId(a, mailboxId);
+    const rows = uids ? a.ix.keysOfUids(mailboxId, uids) : a.ix.keysDeleted(mailboxId);
+    if (rows.length === 0) return [];
+    // Files first (see the module notes).
+    const res = await trackCur(a, mb, () =>
+      settleLimit(rows, FS_PARALLEL, async (r) => {
+        try {
+          await unlink(msgPath(a, mb, r));
+        } catch (e) {
+          if (!isEnoent(e)) throw e;
+        }
+        return r;
+      }),
+    );
+    const ok = res.flatMap((x) => (x.ok ? [x.value] : []));
+    for (const x of res) if (!x.ok) ctx.log?.warn({ err: x.error, account: a.id }, 'expunge: unlink failed');
+    a.ix.tx(() => {
+      a.ix.bumpModseq(mailboxId);
+      for (const r of ok) a.ix.deleteMessage(mailboxId, r.uid);
+    });
+    await writeUidFile(dirOf(a, mb.folder), mb.uidvalidity, mb.uidnext);
+    return ok.map((r) => r.uid as Uid);
+  });
+  if (removed.length > 0) ctx.changes.publish({ kind: 'expunged', account, mailboxId, uids: removed });
+  return removed;
+}

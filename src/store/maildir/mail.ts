@@ -1,0 +1,140 @@
+/**
+ * Reading mailboxes and messages (the job of Dovecot's maildir-mail.c): opening a
+ * mailbox (the pick-up of new/ and \Recent), the message metadata the index caches, and
+ * a message's bytes from its file.
+ *
+ * Implementation notes
+ * - Large mailboxes (100 000 messages): the snapshot and the light fetch read raw rows
+ *   and share one frozen flags array per flag combination between messages without
+ *   keywords; cached envelopes and body structures are parsed only when a caller reads
+ *   them (lazyJson).
+ * - readMessage takes no lock: a file renamed by a concurrent flag change or open is
+ *   looked up again after the lock holder is done, and a file renamed or removed by
+ *   another tool after a rescan.
+ */
+import { open } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { StoreError, type AccountId, type FetchMetaOptions, type MailboxId, type MailboxInfo, type MailboxSnapshot, type MailboxView, type MessageMeta, type Uid } from '../types.js';
+import { isEnoent } from '../../util/fs.js';
+import { msgPath, mustMailbox, mustMailboxId, type Acct, type StoreCtx } from './context.js';
+import { flagList } from './filename.js';
+import { sharedFlags } from './flags.js';
+import type { MessageRow } from './index-db.js';
+import { mailboxInfo } from './mailboxes.js';
+import { canonicalName } from './names.js';
+import { syncMailbox } from './sync.js';
+
+/** The pick-up part of an open (under the lock); the mailbox info with this open's \Recent. */
+async function openLocked(ctx: StoreCtx, a: Acct, canon: string): Promise<MailboxInfo> {
+  const mb = mustMailbox(a, canon);
+  const { recent } = await syncMailbox(ctx, a, mb.id, false);
+  const info = mailboxInfo(mustMailboxId(a, mb.id));
+  // \Recent (RFC 3501 §2.3.2): the messages this open moved out of new/.
+  info.recent = recent;
+  return info;
+}
+
+export async function openMailbox(ctx: StoreCtx, account: AccountId, name: string): Promise<MailboxSnapshot> {
+  const canon = canonicalName(name);
+  return ctx.accounts.locked(account, async (a) => {
+    const info = await openLocked(ctx, a, canon);
+    // 100 000 messages: raw rows, and one frozen flags array per flag combination
+    // for messages without keywords (the common case), shared between messages.
+    const shared = new Map<number, string[]>();
+    const messages = a.ix.snapshot(info.id).map(([uid, bits, kw, modseq, size, date]): MessageMeta => ({ uid: uid as Uid, flags: sharedFlags(shared, bits, kw), modseq, size, internalDate: new Date(date) }));
+    return { mailbox: info, messages };
+  });
+}
+
+export async function selectMailbox(ctx: StoreCtx, account: AccountId, name: string): Promise<MailboxView> {
+  const canon = canonicalName(name);
+  return ctx.accounts.locked(account, async (a) => {
+    const info = await openLocked(ctx, a, canon);
+    // From the (mailbox_id, uid) index alone: no row is read for the UID list.
+    const uids = a.ix.uids(info.id) as Uid[];
+    const keywords = new Set<string>();
+    for (const k of a.ix.keywordSets(info.id)) for (const w of JSON.parse(k) as string[]) keywords.add(w);
+    const firstUnseen = a.ix.firstUnseen(info.id);
+    return { mailbox: info, uids, keywords: [...keywords], ...(firstUnseen !== null ? { firstUnseen: firstUnseen as Uid } : {}) };
+  });
+}
+
+export async function fetchMeta(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId, opts: FetchMetaOptions): Promise<MessageMeta[]> {
+  return ctx.accounts.use(account, async (a) => {
+    mustMailboxId(a, mailboxId);
+    const scope = { uids: opts.uids, changedSince: opts.changedSince };
+    // The light form reads no cached envelope/body structure (their JSON is most of a row).
+    if (opts.fields !== 'flags') return a.ix.fetchFull(mailboxId, scope).map((r) => metaOf(r, true));
+    const shared = new Map<number, string[]>();
+    return a.ix.fetchLight(mailboxId, scope, opts.rfc822Size === true).map(([uid, bits, kw, modseq, size, date, rfc822]): MessageMeta => {
+      const m: MessageMeta = { uid: uid as Uid, flags: sharedFlags(shared, bits, kw), modseq, size, internalDate: new Date(date) };
+      if (opts.rfc822Size) m.rfc822Size = typeof rfc822 === 'number' ? rfc822 : size;
+      return m;
+    });
+  });
+}
+
+export async function readMessage(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId, uid: Uid): Promise<{ stream: Readable; size: number }> {
+  return ctx.accounts.use(account, async (a) => {
+    const tryOpen = async (): Promise<{ stream: Readable; size: number } | undefined> => {
+      const mb = mustMailboxId(a, mailboxId);
+      const r = a.ix.fileOf(mailboxId, uid);
+      if (!r) throw new StoreError('nonexistent', 'no such message');
+      try {
+        const fh = await open(msgPath(a, mb, r), 'r');
+        return { stream: fh.createReadStream(), size: r.size };
+      } catch (e) {
+        if (isEnoent(e)) return undefined;
+        throw e;
+      }
+    };
+    let r = await tryOpen();
+    if (r) return r;
+    // Renamed by a concurrent flag change or open: wait for it to commit, look again.
+    await a.lock.run(async () => undefined);
+    r = await tryOpen();
+    if (r) return r;
+    // Renamed or removed by another tool: rescan, then one last look.
+    await a.lock.run(() => syncMailbox(ctx, a, mailboxId, true));
+    r = await tryOpen();
+    if (r) return r;
+    throw new StoreError('nonexistent', 'message file missing');
+  });
+}
+
+function metaOf(r: Pick<MessageRow, 'uid' | 'flags' | 'keywords' | 'modseq' | 'size' | 'internal_date'> & Partial<MessageRow>, withStructure = false): MessageMeta {
+  const m: MessageMeta = {
+    uid: r.uid as Uid,
+    flags: flagList(r.flags, r.keywords ? (JSON.parse(r.keywords) as string[]) : []),
+    modseq: r.modseq,
+    size: r.size,
+    internalDate: new Date(r.internal_date),
+  };
+  // Parsed on first use: FETCH FLAGS or SEARCH on flags over 100 000 messages should
+  // not pay for JSON.parse of every cached envelope.
+  if (withStructure) {
+    if (r.envelope) lazyJson(m, 'envelope', r.envelope);
+    if (r.body_structure) lazyJson(m, 'bodyStructure', r.body_structure);
+  }
+  return m;
+}
+
+function lazyJson(m: MessageMeta, key: 'envelope' | 'bodyStructure', json: string): void {
+  let value: unknown;
+  let parsed = false;
+  Object.defineProperty(m, key, {
+    enumerable: true,
+    configurable: true,
+    get() {
+      if (!parsed) {
+        value = JSON.parse(json);
+        parsed = true;
+      }
+      return value;
+    },
+    set(v: unknown) {
+      value = v;
+      parsed = true;
+    },
+  });
+}
