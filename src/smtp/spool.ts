@@ -196,7 +196,7 @@ export async function writeFinal(
 
 /**
  * writeFinal for a message held in memory: one fsynced file written through plain
- * descriptors (the store's writeFileSynced).
+ * descriptors (writeFileSynced of src/util/fs.ts, which the store uses too).
  */
 async function writeSmall(dir: string, file: string, data: Buffer): Promise<{ path: string; size: number }> {
   try {

@@ -8,7 +8,8 @@
  *     .Archive.2024/                         "Archive/2024" (names encoded as in ./names.ts:
  *                                            "/" → ".", modified UTF-7, "%" and "." escaped)
  *       cur/ new/ tmp/ maildirfolder         Maildir++ subfolder (empty maildirfolder file)
- *       mailserver-uidvalidity               "V<uidvalidity> N<uidnext>\n" (also in the root for INBOX)
+ *       mailserver-uidvalidity               "V<uidvalidity> N<uidnext>\n" (also in the root for INBOX;
+ *                                            ./uidlist.ts)
  *     index.sqlite (+ -wal, -shm)            the index (./index-db.ts); rebuildable
  *
  * Message files (./filename.ts):
