@@ -73,7 +73,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     analyzer: analyzeMessage,
     quotaOf: (account) => late.quota?.quotaOf(account),
   });
-  const accounts = new AccountsRepo(db, store);
+  // config.auth is replaced in place on reload: hashing cost and cache lifetime follow it.
+  const accounts = new AccountsRepo(db, store, { passwords: () => config.auth });
   const quota = (late.quota = new QuotaService({ db, accounts, store, config, log }));
   const tls = createTlsHolder(config, log);
   const resolver = createResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeoutMs });

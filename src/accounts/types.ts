@@ -1,8 +1,9 @@
 /**
  * The account database as the rest of the server sees it. Protocol front ends call
- * `resolveRecipient` (SMTP RCPT TO) and `verifyCredentials` (IMAP, POP3, submission);
- * the CLI calls the management methods. The SQLite implementation is AccountsRepo in
- * repo.ts; keep this interface small enough that a PostgreSQL one could follow.
+ * `resolveRecipient` (SMTP RCPT TO) and `checkCredentials` (IMAP, POP3, submission);
+ * the CLI calls the management methods. The SQLite
+ * implementation is AccountsRepo in repo.ts (lookups in lookup.ts, writes in admin.ts);
+ * keep this interface small enough that a PostgreSQL one could follow.
  */
 import type { AccountId } from '../store/types.js';
 
@@ -42,10 +43,20 @@ export type Resolution =
   /** The domain is not ours: for port 25 that is relaying, `554 5.7.1`. */
   | { kind: 'notLocal' };
 
+/** The outcome of a password check (a failing credential store throws instead). */
+export type CredentialCheck =
+  | { kind: 'ok'; account: AccountRecord }
+  /** Unknown login name or wrong password; which one is never told. */
+  | { kind: 'invalid' }
+  /** The right password for a disabled account. */
+  | { kind: 'disabled'; account: AccountRecord };
+
 export interface Accounts {
   isLocalDomain(domain: string): boolean;
   resolveRecipient(address: string): Resolution;
-  /** Checks a login name and password; undefined on any failure (no reason leaked). */
+  /** Checks a login name and password; throws when the credential store fails (a temporary failure, not a wrong password). */
+  checkCredentials(username: string, password: string): Promise<CredentialCheck>;
+  /** The enabled account for a right name and password; undefined on any failure (no reason leaked). */
   verifyCredentials(username: string, password: string): Promise<AccountRecord | undefined>;
   getAccount(address: string): AccountRecord | undefined;
   /** The addresses an account may send as: its own, aliases and catch-alls that deliver to it. */

@@ -6,6 +6,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { AccountsRepo } from '../accounts/repo.js';
+import { loadConfig, type Config } from '../config/index.js';
 import { dbPath, openDb, type Db } from '../db/index.js';
 import { silentLogger } from '../log.js';
 import type { MailStore } from '../store/types.js';
@@ -32,6 +33,7 @@ export class CliContext {
   private dbHandle?: Db;
   private storeHandle?: MailStore;
   private repoHandle?: AccountsRepo;
+  private configHandle?: Config;
 
   constructor(
     readonly dataRoot: string,
@@ -42,6 +44,12 @@ export class CliContext {
   db(): Db {
     this.dbHandle ??= openDb(dbPath(this.dataRoot));
     return this.dbHandle;
+  }
+
+  /** The configuration of this data root (file and environment), loaded on first use. */
+  config(): Config {
+    this.configHandle ??= loadConfig({ dataRoot: this.dataRoot, env: this.io.env });
+    return this.configHandle;
   }
 
   /** The message store of this data root, opened on first use. */
@@ -56,8 +64,10 @@ export class CliContext {
 
   /** The account repository; with `withStore`, account changes also create/remove Maildirs. */
   async accounts(opts: { withStore?: boolean } = {}): Promise<AccountsRepo> {
-    if (opts.withStore) return new AccountsRepo(this.db(), await this.store());
-    this.repoHandle ??= new AccountsRepo(this.db());
+    // New password hashes get the configured scrypt cost (read when one is made).
+    const passwords = { passwords: () => this.config().auth };
+    if (opts.withStore) return new AccountsRepo(this.db(), await this.store(), passwords);
+    this.repoHandle ??= new AccountsRepo(this.db(), undefined, passwords);
     return this.repoHandle;
   }
 

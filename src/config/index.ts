@@ -12,6 +12,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
+import { SCRYPT_MAXMEM, scryptMemory } from '../accounts/passwords.js';
 
 export type TlsMode = 'self-signed' | 'manual' | 'acme';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -59,6 +60,12 @@ export interface Config {
     penaltyMaxMs: number;
     /** Networks never penalised (a webmail on the same host logs everyone in from there). */
     penaltyExempt: string[];
+    /** scrypt cost of new password hashes (src/accounts/passwords.ts): N = 2^scryptLn, r, p. */
+    scryptLn: number;
+    scryptR: number;
+    scryptP: number;
+    /** How long a successful password check is remembered in memory (0 = never; src/accounts/auth-cache.ts). */
+    cacheTtlSeconds: number;
   };
   limits: {
     maxMessageSize: number;
@@ -179,6 +186,10 @@ export const SCHEMA: readonly Key[] = [
   { toml: 'auth.penalty_base_ms', prop: 'auth.penaltyBaseMs', kind: { type: 'int', min: 0, max: 60_000 } },
   { toml: 'auth.penalty_max_ms', prop: 'auth.penaltyMaxMs', kind: { type: 'int', min: 0, max: 600_000 } },
   { toml: 'auth.penalty_exempt', prop: 'auth.penaltyExempt', kind: { type: 'stringList' } },
+  { toml: 'auth.scrypt_ln', prop: 'auth.scryptLn', kind: { type: 'int', min: 10, max: 20 } },
+  { toml: 'auth.scrypt_r', prop: 'auth.scryptR', kind: { type: 'int', min: 1, max: 32 } },
+  { toml: 'auth.scrypt_p', prop: 'auth.scryptP', kind: { type: 'int', min: 1, max: 16 } },
+  { toml: 'auth.cache_ttl_seconds', prop: 'auth.cacheTtlSeconds', kind: { type: 'int', min: 0, max: 86_400 } },
   { toml: 'limits.max_message_size', prop: 'limits.maxMessageSize', kind: { type: 'size' }, env: 'MAILSERVER_MAX_MESSAGE_SIZE' },
   { toml: 'limits.max_recipients', prop: 'limits.maxRecipients', kind: { type: 'int', min: 1, max: 100_000 } },
   { toml: 'limits.max_connections_per_ip', prop: 'limits.maxConnectionsPerIp', kind: { type: 'int', min: 1, max: 100_000 } },
@@ -237,8 +248,19 @@ export function defaults(dataRoot: string, production: boolean): Config {
       minVersion: 'TLSv1.2',
       acme: { directoryUrl: 'https://acme-v02.api.letsencrypt.org/directory', email: '', extraNames: [], caFile: '' },
     },
-    // Dovecot's auth_penalty: 2 s doubling to 15 s; ours starts at 1 s after the 1 s failure delay.
-    auth: { allowPlaintextOnLoopback: !production, failureDelayMs: 1000, penaltyBaseMs: 1000, penaltyMaxMs: 15_000, penaltyExempt: ['127.0.0.0/8', '::1'] },
+    auth: {
+      allowPlaintextOnLoopback: !production,
+      failureDelayMs: 1000,
+      // Dovecot's auth_penalty: 2 s doubling to 15 s; ours starts at 1 s after the 1 s failure delay.
+      penaltyBaseMs: 1000,
+      penaltyMaxMs: 15_000,
+      penaltyExempt: ['127.0.0.0/8', '::1'],
+      // Percival's "interactive login" cost (16 MiB); docs/security.md has the times.
+      scryptLn: 14,
+      scryptR: 8,
+      scryptP: 1,
+      cacheTtlSeconds: 300,
+    },
     limits: {
       maxMessageSize: 50 * 1024 * 1024,
       maxRecipients: 100,
@@ -337,6 +359,9 @@ export function loadConfig(opts: LoadOptions): Config {
   }
   if (cfg.tls.mode === 'manual' && (!cfg.tls.certFile || !cfg.tls.keyFile)) {
     throw new ConfigError('tls.mode = "manual" needs tls.cert_file and tls.key_file');
+  }
+  if (scryptMemory({ ln: cfg.auth.scryptLn, r: cfg.auth.scryptR }) > SCRYPT_MAXMEM) {
+    throw new ConfigError(`auth.scrypt_ln = ${cfg.auth.scryptLn} with auth.scrypt_r = ${cfg.auth.scryptR} needs more than ${SCRYPT_MAXMEM / 1048576} MiB per hash; lower one of them`);
   }
   if (cfg.tls.mode === 'acme' && cfg.ports.http < 0) {
     throw new ConfigError('tls.mode = "acme" needs the HTTP listener (listen.http) for http-01 challenges');

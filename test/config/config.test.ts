@@ -2,7 +2,7 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, DEV_PORTS, loadConfig, parseSize, PRODUCTION_PORTS } from '../../src/config/index.js';
+import { ConfigError, defaults, DEV_PORTS, loadConfig, parseSize, PRODUCTION_PORTS } from '../../src/config/index.js';
 
 const made: string[] = [];
 afterAll(() => {
@@ -46,6 +46,8 @@ describe('config', () => {
     const c = loadConfig({ dataRoot: dataRootWith(example), env: {}, root: true });
     expect(c.hostname).toBe('mail.example.org');
     expect(c.limits.maxMessageSize).toBe(50 * 1024 * 1024);
+    // It states the defaults, so loading it changes nothing of the auth section.
+    expect(c.auth).toEqual({ ...defaults(c.dataRoot, true).auth, allowPlaintextOnLoopback: false });
   });
 
   it('environment variables override the file', () => {
@@ -65,6 +67,7 @@ describe('config', () => {
     ['[limits]\nmax_message_size = "lots"\n', /limits\.max_message_size: invalid value "lots"; allowed: a size/],
     ['hostnme = "typo"\n', /unknown key "hostnme"/],
     ['[tls]\nmode = "manual"\n', /needs tls\.cert_file and tls\.key_file/],
+    ['[auth]\nscrypt_ln = 20\nscrypt_r = 8\n', /auth\.scrypt_ln = 20 with auth\.scrypt_r = 8 needs more than 256 MiB per hash/],
     ['this is not toml', /mailserver\.toml/],
   ])('invalid config fails with the key, the value and what is allowed: %s', (toml, msg) => {
     expect(() => loadConfig({ dataRoot: dataRootWith(toml), env: {}, root: false })).toThrowError(msg);
