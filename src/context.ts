@@ -3,7 +3,7 @@
  * database, the message store, the TLS holder and the DNS resolver. main/server.ts
  * builds it once; tests build it with a temp data root and port 0.
  */
-import type { AuthPenalty } from './accounts/penalty.js';
+import type { LoginThrottle } from './accounts/throttle.js';
 import type { Accounts } from './accounts/types.js';
 import type { Config } from './config/index.js';
 import type { Db } from './db/index.js';
@@ -29,8 +29,8 @@ export interface ServerContext {
   queue?: OutboundQueue;
   /** Mailbox quotas (src/quota/): limits, usage, SMTP decisions; absent = no quota checks beyond the store's. */
   quota?: QuotaService;
-  /** Slows failed logins per client across connections (src/accounts/penalty.ts); absent = no penalty. */
-  authPenalty?: AuthPenalty;
+  /** Login penalty, serialisation and bans per client across protocols (src/accounts/throttle.ts); absent = none. */
+  loginThrottle?: LoginThrottle;
 }
 
 export interface OutboundQueue {

@@ -7,8 +7,9 @@
  * -1 disables it, 0 picks a free one (tests).
  */
 import { accessSync, constants, mkdirSync } from 'node:fs';
-import { AuthPenalty } from './accounts/penalty.js';
+import { BanList } from './accounts/bans.js';
 import { AccountsRepo } from './accounts/repo.js';
+import { LoginThrottle } from './accounts/throttle.js';
 import { loadConfig, type Config } from './config/index.js';
 import type { Listener, ServerContext } from './context.js';
 import { dbPath, openDb } from './db/index.js';
@@ -73,13 +74,13 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     analyzer: analyzeMessage,
     quotaOf: (account) => late.quota?.quotaOf(account),
   });
-  // config.auth is replaced in place on reload: hashing cost and cache lifetime follow it.
+  // config.auth is replaced in place on reload: hashing cost, cache lifetime, penalty and bans follow it.
   const accounts = new AccountsRepo(db, store, { passwords: () => config.auth });
   const quota = (late.quota = new QuotaService({ db, accounts, store, config, log }));
   const tls = createTlsHolder(config, log);
   const resolver = createResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeoutMs });
-  // config.auth is replaced in place on reload, so the penalty follows it.
-  const ctx: ServerContext = { config, log, db, accounts, store, tls, resolver, quota, authPenalty: new AuthPenalty(config.auth) };
+  const loginThrottle = new LoginThrottle(config.auth, new BanList(db), log.child({ component: 'auth' }));
+  const ctx: ServerContext = { config, log, db, accounts, store, tls, resolver, quota, loginThrottle };
   quota.start().catch((err: unknown) => log.warn({ err }, 'quota usage scan failed'));
 
   const removed = await cleanSpool(config.dataRoot);

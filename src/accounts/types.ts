@@ -1,7 +1,7 @@
 /**
  * The account database as the rest of the server sees it. Protocol front ends call
- * `resolveRecipient` (SMTP RCPT TO) and `checkCredentials` (IMAP, POP3, submission);
- * the CLI calls the management methods. The SQLite
+ * `resolveRecipient` (SMTP RCPT TO); logins go through `authenticate` (login.ts), which
+ * calls `checkCredentials`; the CLI calls the management methods. The SQLite
  * implementation is AccountsRepo in repo.ts (lookups in lookup.ts, writes in admin.ts);
  * keep this interface small enough that a PostgreSQL one could follow.
  */

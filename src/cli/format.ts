@@ -1,4 +1,4 @@
-/** Small output helpers shared by the commands: aligned tables and sizes. */
+/** Small output helpers shared by the commands: aligned tables, sizes and times. */
 
 /** Left-aligned columns separated by two spaces; the first row is the header. */
 export function table(rows: string[][]): string[] {
@@ -15,4 +15,13 @@ export function formatSize(n: number | null): string {
   }
   if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)}M`;
   return String(n);
+}
+
+/** A time as ISO 8601 and relative to now: "2024-05-01T10:00:00Z (in 5m)"; "-" when absent. */
+export function when(d: Date | undefined, now = Date.now()): string {
+  if (!d) return '-';
+  const s = Math.round((d.getTime() - now) / 1000);
+  const abs = Math.abs(s);
+  const rel = abs < 90 ? `${abs}s` : abs < 5400 ? `${Math.round(abs / 60)}m` : abs < 172_800 ? `${Math.round(abs / 3600)}h` : `${Math.round(abs / 86_400)}d`;
+  return `${d.toISOString().replace(/\.\d+Z$/, 'Z')} (${s >= 0 ? `in ${rel}` : `${rel} ago`})`;
 }

@@ -10,6 +10,7 @@
 import { resolveDataRoot } from '../config/index.js';
 import { accountCommands } from './commands/account.js';
 import { aliasCommands } from './commands/alias.js';
+import { banCommands } from './commands/ban.js';
 import { dkimCommands } from './commands/dkim.js';
 import { domainCommands } from './commands/domain.js';
 import { queueCommands } from './commands/queue.js';
@@ -40,6 +41,7 @@ export const COMMANDS: Command[] = [
   ...importCommands,
   ...dkimCommands,
   ...queueCommands,
+  ...banCommands,
   ...tlsCommands,
   helpCommand((words) => renderHelp(words)),
 ];

@@ -58,8 +58,15 @@ export interface Config {
      */
     penaltyBaseMs: number;
     penaltyMaxMs: number;
-    /** Networks never penalised (a webmail on the same host logs everyone in from there). */
+    /** Networks never penalised nor banned (a webmail on the same host logs everyone in from there). */
     penaltyExempt: string[];
+    /**
+     * Temporary ban (src/accounts/throttle.ts): banFailures failed logins from one client
+     * within banWindowSeconds ban it for banSeconds on every listener (0 failures = off).
+     */
+    banFailures: number;
+    banWindowSeconds: number;
+    banSeconds: number;
     /** scrypt cost of new password hashes (src/accounts/passwords.ts): N = 2^scryptLn, r, p. */
     scryptLn: number;
     scryptR: number;
@@ -186,6 +193,9 @@ export const SCHEMA: readonly Key[] = [
   { toml: 'auth.penalty_base_ms', prop: 'auth.penaltyBaseMs', kind: { type: 'int', min: 0, max: 60_000 } },
   { toml: 'auth.penalty_max_ms', prop: 'auth.penaltyMaxMs', kind: { type: 'int', min: 0, max: 600_000 } },
   { toml: 'auth.penalty_exempt', prop: 'auth.penaltyExempt', kind: { type: 'stringList' } },
+  { toml: 'auth.ban_failures', prop: 'auth.banFailures', kind: { type: 'int', min: 0, max: 10_000 } },
+  { toml: 'auth.ban_window_seconds', prop: 'auth.banWindowSeconds', kind: { type: 'int', min: 1, max: 7 * 86_400 } },
+  { toml: 'auth.ban_seconds', prop: 'auth.banSeconds', kind: { type: 'int', min: 1, max: 365 * 86_400 } },
   { toml: 'auth.scrypt_ln', prop: 'auth.scryptLn', kind: { type: 'int', min: 10, max: 20 } },
   { toml: 'auth.scrypt_r', prop: 'auth.scryptR', kind: { type: 'int', min: 1, max: 32 } },
   { toml: 'auth.scrypt_p', prop: 'auth.scryptP', kind: { type: 'int', min: 1, max: 16 } },
@@ -255,6 +265,10 @@ export function defaults(dataRoot: string, production: boolean): Config {
       penaltyBaseMs: 1000,
       penaltyMaxMs: 15_000,
       penaltyExempt: ['127.0.0.0/8', '::1'],
+      // mailcow's netfilter defaults: 10 failures within 10 minutes ban for 30 minutes.
+      banFailures: 10,
+      banWindowSeconds: 600,
+      banSeconds: 1800,
       // Percival's "interactive login" cost (16 MiB); docs/security.md has the times.
       scryptLn: 14,
       scryptR: 8,

@@ -3,7 +3,8 @@
  *
  * Numbers are reserved per area so parallel work does not collide:
  * 1–9 core (domains, accounts, aliases, DKIM), 10–19 outbound queue and submission,
- * 20–29 quotas, 30–39 TLS/ACME, 40–49 inbound checks.
+ * 20–29 quotas, 30–39 TLS/ACME, 40–49 inbound checks, 50–59 login throttling and bans,
+ * 60–69 Sieve, 70–79 spam, 80–89 admin/ops.
  */
 export interface Migration {
   version: number;
@@ -101,6 +102,21 @@ export const MIGRATIONS: Migration[] = [
       CREATE TABLE quota_warnings (
         account TEXT PRIMARY KEY,           -- canonical address
         warned_at INTEGER NOT NULL          -- ms
+      );
+    `,
+  },
+  {
+    version: 50,
+    name: 'login bans',
+    sql: `
+      -- Client addresses refused on every listener until "until" (src/accounts/bans.ts):
+      -- set after too many failed logins (auth.ban_*) or by "mailserver ban add".
+      CREATE TABLE auth_bans (
+        client TEXT PRIMARY KEY,            -- an IPv4 address, or an IPv6 /64 as "2001:db8:1:2::/64"
+        until INTEGER NOT NULL,             -- ms
+        failures INTEGER NOT NULL,          -- failed logins that led to it (0: added by hand)
+        reason TEXT NOT NULL,
+        created_at INTEGER NOT NULL         -- ms
       );
     `,
   },

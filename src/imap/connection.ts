@@ -29,7 +29,7 @@ import type { ConnState } from './session.js';
 import { Encoder, type Chunk } from './wire/encoder.js';
 import { Framer, type LiteralDecision, type LiteralSink } from './wire/framer.js';
 import type { FramedCommand, Literal } from './wire/types.js';
-import { isLoopback } from '../util/net.js';
+import { loginAllowed } from '../accounts/login.js';
 
 export interface ImapTimeouts {
   /** Before authentication. */
@@ -130,8 +130,7 @@ export class ImapConnection {
 
   /** LOGIN/AUTHENTICATE allowed now: over TLS, or from loopback when the config says so (RFC 9051 §6.2.3). */
   authAllowed(): boolean {
-    if (this.tls) return true;
-    return this.ctx.config.auth.allowPlaintextOnLoopback && isLoopback(this.remoteAddress);
+    return loginAllowed(this.ctx.config, this.tls, this.remoteAddress);
   }
 
   capabilities(): string[] {

@@ -7,6 +7,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import { BANNED_TEXT, connectRefusal } from '../accounts/login.js';
 import type { Listener, ServerContext } from '../context.js';
 import { newCid } from '../log.js';
 import { DEFAULT_TIMEOUTS, ImapConnection, type ImapTimeouts } from './connection.js';
@@ -36,6 +37,11 @@ export async function startImap(ctx: ServerContext, opts: ImapListenOptions): Pr
     socket.on('error', () => undefined);
     if (count > ctx.config.limits.maxConnectionsPerIp) {
       socket.end('* BYE Too many connections from your address\r\n');
+      return;
+    }
+    // A banned client (src/accounts/bans.ts): BYE instead of the greeting (RFC 9051 §7.1.5).
+    if (connectRefusal(ctx, remote, name)) {
+      socket.end(`* BYE ${BANNED_TEXT}\r\n`);
       return;
     }
     perIp.set(remote, count);

@@ -10,12 +10,10 @@
  * RFC 2595 §4: STLS.
  * RFC 5034: AUTH with SASL PLAIN (RFC 4616), with or without an initial response.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { AccountRecord } from '../accounts/types.js';
-import { SaslError, authzidAllowed, decodeBase64, decodePlain, isCancel, type Credentials } from '../sasl/index.js';
+import { authenticate, BANNED_TEXT } from '../accounts/login.js';
+import { SaslError, decodeBase64, decodePlain, isCancel, type Credentials } from '../sasl/index.js';
 import { Maildrop, Pop3Error, lockMaildrop, type Pop3Conn, type StateName } from './session.js';
 import { parseNumber, type ParsedCommand } from './wire.js';
-import { penalised } from '../accounts/penalty.js';
 
 export interface CommandSpec {
   name: string;
@@ -65,30 +63,50 @@ export function capabilities(c: Pop3Conn): string[] {
 
 function requireLoginAllowed(c: Pop3Conn): void {
   // RFC 2595 §2.1 / RFC 8314 §3: no cleartext passwords on an unencrypted connection.
-  if (!c.loginAllowed) {
-    // Counted as a bad command: a real client reads CAPA and does STLS first.
-    throw new Pop3Error('Plaintext authentication disallowed on non-secure connections; use STLS', 'AUTH', { bad: true });
-  }
+  if (!c.loginAllowed) throw plaintextRefused();
+}
+
+/** Counted as a bad command: a real client reads CAPA and does STLS first. */
+function plaintextRefused(): Pop3Error {
+  return new Pop3Error('Plaintext authentication disallowed on non-secure connections; use STLS', 'AUTH', { bad: true });
 }
 
 /**
- * The one login path of USER/PASS and AUTH: check the password, take the maildrop lock,
- * open INBOX. Wrong credentials answer `-ERR [AUTH]` after the configured delay (RFC
- * 3206 §4); a held lock answers `-ERR [IN-USE]` (RFC 2449 §8.1.2) and leaves the
- * session in AUTHORIZATION state.
+ * The one login path of USER/PASS and AUTH: the server's login flow decides
+ * (src/accounts/login.ts), this maps its result to replies, then takes the maildrop lock
+ * and opens INBOX. Wrong credentials answer `-ERR [AUTH]` (RFC 3206 §4), a credential
+ * store that fails `-ERR [SYS/TEMP]` (RFC 3206 §4: a temporary problem, try later), a
+ * banned client `-ERR [SYS/TEMP]` and the connection closes; a held lock answers
+ * `-ERR [IN-USE]` (RFC 2449 §8.1.2) and leaves the session in AUTHORIZATION state.
  */
 async function login(c: Pop3Conn, creds: Credentials): Promise<void> {
   const ctx = c.ctx;
-  const account: AccountRecord | undefined = await penalised(ctx.authPenalty, c.remoteAddress, async () => {
-    const a = await ctx.accounts.verifyCredentials(creds.username, creds.password);
-    return a && authzidAllowed(creds, a.address) ? a : undefined;
+  const r = await authenticate(ctx, {
+    protocol: 'pop3',
+    remoteAddress: c.remoteAddress,
+    secure: c.secure,
+    username: creds.username,
+    password: creds.password,
+    authzid: creds.authzid,
+    gone: () => c.gone,
+    log: c.log,
   });
-  if (!account) {
-    const n = c.noteAuthFailure();
-    c.log.info({ user: creds.username, failures: n }, 'pop3 login failed');
-    await sleep(ctx.config.auth.failureDelayMs);
-    throw new Pop3Error('Authentication failed', 'AUTH', { close: n >= MAX_AUTH_FAILURES });
+  if (r.kind !== 'ok') {
+    switch (r.kind) {
+      case 'failed': {
+        const n = c.noteAuthFailure();
+        throw new Pop3Error('Authentication failed', 'AUTH', { close: n >= MAX_AUTH_FAILURES });
+      }
+      case 'unavailable':
+        throw new Pop3Error('Authentication is temporarily unavailable, try again later', 'SYS/TEMP');
+      case 'tlsRequired':
+        throw plaintextRefused();
+      case 'banned':
+      case 'gone': // nobody reads this one
+        throw new Pop3Error(BANNED_TEXT, 'SYS/TEMP', { close: true });
+    }
   }
+  const account = r.account;
   const unlock = lockMaildrop(ctx.store, account.address);
   if (!unlock) {
     c.log.info({ user: account.address }, 'pop3 maildrop in use');

@@ -30,7 +30,7 @@ import { StoreError, type AccountId, type Uid } from '../store/types.js';
 import { COMMANDS } from './commands.js';
 import { Pop3Error, type Pop3Conn, type SessionState } from './session.js';
 import { LineFramer, MultilineEncoder, parseCommand, type FramedUnit } from './wire.js';
-import { isLoopback } from '../util/net.js';
+import { loginAllowed } from '../accounts/login.js';
 
 export interface ConnectionOptions {
   /** The socket is already TLS (port 995). */
@@ -60,7 +60,6 @@ export class Pop3Connection implements Pop3Conn {
   private badCommands = 0;
   private authFailures = 0;
   private isSecure: boolean;
-  private readonly loopback: boolean;
   private closeWaiters: Array<() => void> = [];
   readonly remoteAddress: string;
 
@@ -73,7 +72,6 @@ export class Pop3Connection implements Pop3Conn {
     this.isSecure = opts.secure;
     this.log = opts.log;
     this.remoteAddress = socket.remoteAddress ?? '';
-    this.loopback = isLoopback(socket.remoteAddress);
     this.framer = new LineFramer(opts.maxLineLength);
     this.attach(socket);
   }
@@ -83,7 +81,11 @@ export class Pop3Connection implements Pop3Conn {
   }
 
   get loginAllowed(): boolean {
-    return this.isSecure || (this.loopback && this.ctx.config.auth.allowPlaintextOnLoopback);
+    return loginAllowed(this.ctx.config, this.isSecure, this.remoteAddress);
+  }
+
+  get gone(): boolean {
+    return this.closed;
   }
 
   /** Resolves when the connection has closed. */

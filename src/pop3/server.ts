@@ -9,6 +9,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import { BANNED_TEXT, connectRefusal } from '../accounts/login.js';
 import type { Listener, ServerContext } from '../context.js';
 import { childFor } from '../log.js';
 import { Pop3Connection } from './connection.js';
@@ -57,6 +58,11 @@ export async function startPop3(ctx: ServerContext, opts: Pop3ListenOptions): Pr
   };
 
   const serve = (socket: net.Socket, secure: boolean): void => {
+    // A banned client (src/accounts/bans.ts) is refused before the greeting, over TLS on 995.
+    if (connectRefusal(ctx, socket.remoteAddress, name)) {
+      socket.end(`-ERR [SYS/TEMP] ${BANNED_TEXT}\r\n`);
+      return;
+    }
     const clog = childFor(ctx.log, 'pop3');
     clog.info({ remote: socket.remoteAddress, tls: secure }, 'pop3 connect');
     const conn = new Pop3Connection(ctx, socket, { secure, idleTimeoutMs, maxLineLength, log: clog });

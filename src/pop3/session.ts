@@ -148,10 +148,12 @@ export interface Pop3Conn {
   readonly log: Logger;
   state: SessionState;
   readonly secure: boolean;
-  /** The client's address (login penalty). */
+  /** The client's address (login throttle and bans). */
   readonly remoteAddress: string;
   /** Plaintext USER/PASS and AUTH PLAIN are allowed now (TLS, or loopback when configured). */
   readonly loginAllowed: boolean;
+  /** True once the client has gone (a login waiting its turn is dropped). */
+  readonly gone: boolean;
   /** Writes "+OK text". */
   ok(text: string): Promise<void>;
   /** Writes "+OK text", then the lines (dot-stuffed) and the terminating "." (RFC 1939 §3). */

@@ -45,8 +45,7 @@ import { PerIpLimit } from './limits.js';
 import { Rejects, replyFromData, Reply, SmtpReject } from './reply.js';
 import { receive, writeFinal, type SpooledMessage } from './spool.js';
 import { newQueueId, protocolName, receivedHeader, rfc5322Date } from './trace.js';
-import { isLoopback } from '../util/net.js';
-import { penalised } from '../accounts/penalty.js';
+import { authenticate, BANNED_TEXT, connectRefusal, loginAllowed, type LoginResult } from '../accounts/login.js';
 
 export interface SubmissionOptions {
   port: number;
@@ -59,6 +58,8 @@ interface ConnState {
   log: Logger;
   account?: AccountRecord;
   tx: number;
+  /** The client has gone (a login waiting its turn is dropped). */
+  closed?: boolean;
 }
 
 /** Named refusals of this module (the texts say which rule or limit). */
@@ -66,6 +67,10 @@ export const SubmissionRejects = {
   authRequired: () => new SmtpReject(Reply.AuthRequired, '5.7.0', 'Authentication required'),
   starttlsFirst: () => new SmtpReject(Reply.AuthRequired, '5.7.0', 'Must issue a STARTTLS command first'),
   authFailed: () => new SmtpReject(Reply.AuthFailed, '5.7.8', 'Authentication credentials invalid'),
+  /** RFC 4954 §6: the credential store failed; the client may try again. */
+  authUnavailable: () => new SmtpReject(454, '4.7.0', 'Temporary authentication failure, try again later'),
+  /** A banned client (src/accounts/bans.ts), at connect or AUTH; 421 closes the connection. */
+  banned: () => new SmtpReject(Reply.ServiceClosing, '4.7.0', BANNED_TEXT),
   senderNotOwned: (addr: string, user: string) =>
     new SmtpReject(Reply.MailboxNameNotAllowed, '5.7.1', `<${addr}>: Sender address rejected: not owned by user ${user}`),
   fromNotOwned: (addr: string, user: string) =>
@@ -166,7 +171,7 @@ export async function startSubmission(ctx: ServerContext, opts: SubmissionOption
     return s;
   };
   /** RFC 8314 §3 / RFC 4954 §4: credentials only over TLS (loopback exception by config). */
-  const authAllowed = (secure: boolean, ip: string) => secure || (config.auth.allowPlaintextOnLoopback && isLoopback(ip));
+  const authAllowed = (secure: boolean, ip: string) => loginAllowed(config, secure, ip);
 
   const pair = ctx.tls.currentPair();
   const server = new SMTPServer({
@@ -192,6 +197,7 @@ export async function startSubmission(ctx: ServerContext, opts: SubmissionOption
 
     onConnect(session, cb) {
       const ip = session.remoteAddress;
+      if (connectRefusal(ctx, ip, name)) return cb(SubmissionRejects.banned());
       if (!limit.enter(session.id, ip)) return cb(Rejects.tooManyConnections());
       state(session).log.info({ ip, tls: Boolean(opts.implicitTls) }, 'connect');
       cb();
@@ -199,31 +205,35 @@ export async function startSubmission(ctx: ServerContext, opts: SubmissionOption
 
     onClose(session) {
       limit.leave(session.id, session.remoteAddress);
-      conns.get(session.id)?.log.info('close');
+      const st = conns.get(session.id);
+      if (st) st.closed = true;
+      st?.log.info('close');
       conns.delete(session.id);
     },
 
     onAuth(auth: SMTPServerAuthentication, session, cb) {
       const st = state(session);
-      if (!authAllowed(Boolean(session.secure), session.remoteAddress)) return cb(SubmissionRejects.starttlsFirst());
       const username = auth.username ?? '';
-      penalised(ctx.authPenalty, session.remoteAddress, () => ctx.accounts.verifyCredentials(username, auth.password ?? '')).then(
-        (account) => {
-          if (!account) {
-            st.log.info({ user: username, method: auth.method, result: 'fail' }, 'auth failed');
-            // RFC 4954 §4: slow down guessing; the delay is the same for every failure.
-            const t = setTimeout(() => cb(SubmissionRejects.authFailed()), config.auth.failureDelayMs);
-            t.unref?.();
-            return;
-          }
-          st.account = account;
-          st.log = st.log.child({ user: account.address });
+      // The server's one login flow decides (src/accounts/login.ts); authReply maps it.
+      authenticate(ctx, {
+        protocol: name,
+        remoteAddress: session.remoteAddress,
+        secure: Boolean(session.secure),
+        username,
+        password: auth.password ?? '',
+        gone: () => st.closed === true,
+        log: st.log,
+      }).then(
+        (r) => {
+          if (r.kind !== 'ok') return cb(authReply(r));
+          st.account = r.account;
+          st.log = st.log.child({ user: r.account.address });
           st.log.info({ method: auth.method, result: 'ok' }, 'auth');
-          cb(null, { user: account.address });
+          cb(null, { user: r.account.address });
         },
         (err: unknown) => {
-          st.log.error({ err }, 'credential check failed');
-          cb(Rejects.localError());
+          st.log.error({ err }, 'login failed');
+          cb(SubmissionRejects.authUnavailable());
         },
       );
     },
@@ -342,6 +352,21 @@ export async function startSubmission(ctx: ServerContext, opts: SubmissionOption
         });
       }),
   };
+}
+
+/** A login result other than ok as an SMTP reply (RFC 4954 §6, RFC 3207 §4). */
+function authReply(r: Exclude<LoginResult, { kind: 'ok' }>): SmtpReject {
+  switch (r.kind) {
+    case 'failed':
+      return SubmissionRejects.authFailed();
+    case 'unavailable':
+      return SubmissionRejects.authUnavailable();
+    case 'tlsRequired':
+      return SubmissionRejects.starttlsFirst();
+    case 'banned':
+    case 'gone': // nobody reads this one
+      return SubmissionRejects.banned();
+  }
 }
 
 async function handleData(ctx: ServerContext, st: ConnState, stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {

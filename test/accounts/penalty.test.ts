@@ -1,5 +1,5 @@
 // Failed logins slow down the next ones from the same client across connections and
-// protocols (src/accounts/penalty.ts): IMAP, POP3 and submission over real sockets, and
+// protocols (src/accounts/throttle.ts): IMAP, POP3 and submission over real sockets, and
 // the client keys. Timings are asserted as lower bounds only (a slow machine can only
 // make them longer).
 import nodemailer from 'nodemailer';
@@ -30,7 +30,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-const failures = () => t.ctx.authPenalty!.failuresOf('127.0.0.1');
+const failures = () => t.ctx.loginThrottle!.failuresOf('127.0.0.1');
 
 async function imapLogin(pass: string): Promise<{ ok: boolean; ms: number }> {
   const c = await ImapTestClient.connect(t.port('imap'));
@@ -97,7 +97,7 @@ describe('login penalty', () => {
         await c.transact('no', `LOGIN ${quote(USER)} "wrong"`);
         await c.close();
       }
-      expect(own.ctx.authPenalty!.failuresOf('127.0.0.1')).toBe(0);
+      expect(own.ctx.loginThrottle!.failuresOf('127.0.0.1')).toBe(0);
     } finally {
       await own.close();
     }

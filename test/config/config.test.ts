@@ -68,6 +68,7 @@ describe('config', () => {
     ['hostnme = "typo"\n', /unknown key "hostnme"/],
     ['[tls]\nmode = "manual"\n', /needs tls\.cert_file and tls\.key_file/],
     ['[auth]\nscrypt_ln = 20\nscrypt_r = 8\n', /auth\.scrypt_ln = 20 with auth\.scrypt_r = 8 needs more than 256 MiB per hash/],
+    ['[auth]\nban_failures = -1\n', /auth\.ban_failures: invalid value -1; allowed: an integer >= 0/],
     ['this is not toml', /mailserver\.toml/],
   ])('invalid config fails with the key, the value and what is allowed: %s', (toml, msg) => {
     expect(() => loadConfig({ dataRoot: dataRootWith(toml), env: {}, root: false })).toThrowError(msg);

@@ -7,20 +7,12 @@ import type { QueuedMessage } from '../../queue/repo.js';
 import { deleteMessage, getMessage, listMessages, retryNow } from '../../queue/repo.js';
 import { removeQueueFile } from '../../queue/spool.js';
 import { CliError, type CliContext } from '../context.js';
-import { formatSize, table } from '../format.js';
+import { formatSize, table, when } from '../format.js';
 import { JSON_OPTION, type Command } from '../types.js';
 
 function parseId(raw: string): number {
   if (!/^\d+$/.test(raw)) throw new CliError(`invalid queue id "${raw}": use the number shown by "queue list"`, true);
   return Number(raw);
-}
-
-function when(d: Date | undefined, now = Date.now()): string {
-  if (!d) return '-';
-  const s = Math.round((d.getTime() - now) / 1000);
-  const abs = Math.abs(s);
-  const rel = abs < 90 ? `${abs}s` : abs < 5400 ? `${Math.round(abs / 60)}m` : abs < 172_800 ? `${Math.round(abs / 3600)}h` : `${Math.round(abs / 86_400)}d`;
-  return `${d.toISOString().replace(/\.\d+Z$/, 'Z')} (${s >= 0 ? `in ${rel}` : `${rel} ago`})`;
 }
 
 function toJson(m: QueuedMessage) {

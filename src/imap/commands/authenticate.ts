@@ -1,7 +1,7 @@
 // AUTHENTICATE — RFC 9051 §6.2.2, SASL-IR (RFC 4959)
 // authenticate = "AUTHENTICATE" SP auth-type [SP initial-resp] *(CRLF base64)
 // Mechanisms PLAIN (RFC 4616) and LOGIN; "*" cancels → BAD (RFC 9051 §6.2.2).
-import { authzidAllowed, decodeBase64, decodePlain, isCancel, LOGIN_PROMPTS, SaslError } from '../../sasl/index.js';
+import { decodeBase64, decodePlain, isCancel, LOGIN_PROMPTS, SaslError } from '../../sasl/index.js';
 import { ImapBad, ImapNo } from '../errors.js';
 import { authenticateUser } from './login.js';
 import { NOT_AUTH, type CommandContext, type CommandSpec } from './types.js';
@@ -32,7 +32,7 @@ export const authenticate: CommandSpec = {
       if (mech === 'PLAIN') {
         const resp = initial ?? (await challenge(c, ''));
         const cred = decodePlain(resp);
-        await authenticateUser(c, cred.username, cred.password, (a) => authzidAllowed(cred, a.address));
+        await authenticateUser(c, cred.username, cred.password, cred.authzid);
       } else if (mech === 'LOGIN') {
         const u = initial ?? (await challenge(c, LOGIN_PROMPTS[0]));
         const user = decodeBase64(u).toString('utf8');

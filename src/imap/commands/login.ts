@@ -1,13 +1,15 @@
 // LOGIN — RFC 9051 §6.2.3
 // login = "LOGIN" SP userid SP password
-// Refused before TLS unless loopback plaintext is allowed (LOGINDISABLED, RFC 9051 §6.2.3);
-// wrong credentials → NO [AUTHENTICATIONFAILED] after config auth.failureDelayMs (RFC 5530).
+// The decision is the server's one login flow (src/accounts/login.ts); this module maps
+// its result to IMAP responses, for LOGIN and AUTHENTICATE alike:
+//   failed → NO [AUTHENTICATIONFAILED], unavailable → NO [UNAVAILABLE] (RFC 5530 §3),
+//   tlsRequired → NO [PRIVACYREQUIRED] (LOGINDISABLED, RFC 9051 §6.2.3),
+//   banned → BYE and close (RFC 9051 §7.1.5).
+import { authenticate, BANNED_TEXT } from '../../accounts/login.js';
 import type { AccountRecord } from '../../accounts/types.js';
 import type { ImapConnection } from '../connection.js';
-import { ImapNo } from '../errors.js';
-import { sleep } from './helpers.js';
+import { ImapBye, ImapNo } from '../errors.js';
 import { NOT_AUTH, type CommandContext, type CommandSpec } from './types.js';
-import { penalised } from '../../accounts/penalty.js';
 
 export const login: CommandSpec = {
   name: 'LOGIN',
@@ -18,31 +20,39 @@ export const login: CommandSpec = {
     p.sp();
     const pass = p.astring();
     p.end();
-    if (!c.conn.authAllowed()) throw new ImapNo('LOGIN is disabled before STARTTLS', 'PRIVACYREQUIRED');
     await authenticateUser(c, user, pass);
   },
 };
 
-/** Checks credentials and moves the connection to the authenticated state, or throws after the failure delay. */
-export async function authenticateUser(c: CommandContext, user: string, pass: string, authzOk: (a: AccountRecord) => boolean = () => true): Promise<void> {
+/** Logs the connection in, or throws the response for why not (see the module comment). */
+export async function authenticateUser(c: CommandContext, user: string, pass: string, authzid = ''): Promise<void> {
   const conn = c.conn;
-  const account = await penalised(conn.ctx.authPenalty, conn.remoteAddress, async () => {
-    try {
-      const a = await conn.ctx.accounts.verifyCredentials(user, pass);
-      return a && !a.disabled && authzOk(a) ? a : undefined;
-    } catch (err) {
-      conn.log.error({ err }, 'credential check failed');
-      return undefined;
-    }
+  const r = await authenticate(conn.ctx, {
+    protocol: 'imap',
+    remoteAddress: conn.remoteAddress,
+    secure: conn.tls,
+    username: user,
+    password: pass,
+    authzid,
+    gone: () => conn.closed,
+    log: conn.log,
   });
-  if (!account) {
-    conn.log.info({ user }, 'authentication failed');
-    await sleep(conn.ctx.config.auth.failureDelayMs);
-    throw new ImapNo('Authentication failed', 'AUTHENTICATIONFAILED');
+  switch (r.kind) {
+    case 'ok':
+      loggedIn(conn, r.account);
+      c.okCode = `CAPABILITY ${conn.capabilities().join(' ')}`;
+      c.okText = 'Logged in';
+      return;
+    case 'failed':
+      throw new ImapNo('Authentication failed', 'AUTHENTICATIONFAILED');
+    case 'unavailable':
+      throw new ImapNo('Authentication is temporarily unavailable, try again later', 'UNAVAILABLE');
+    case 'tlsRequired':
+      throw new ImapNo(`${c.name} is disabled before STARTTLS`, 'PRIVACYREQUIRED');
+    case 'banned':
+    case 'gone': // nobody to answer; dispatch writes nothing on a closed connection
+      throw new ImapBye(BANNED_TEXT);
   }
-  loggedIn(conn, account);
-  c.okCode = `CAPABILITY ${conn.capabilities().join(' ')}`;
-  c.okText = 'Logged in';
 }
 
 function loggedIn(conn: ImapConnection, account: AccountRecord): void {
