@@ -4,9 +4,13 @@
  *     SEARCH BODY "word", FETCH of 100 envelopes;
  * (b) 50 concurrent clients, mixed workload (select, fetch headers, fetch bodies, store
  *     flags, append, expunge) for 30 s: operations/s and p99 latency;
- * (c) RSS of the server process with 1 000 IDLE connections.
+ * (c) RSS of the server process with 1 000 IDLE connections;
+ * (d) LOGIN/s: 10 clients, each on its own account, doing connect + LOGIN + LOGOUT in a
+ *     loop (issue 16's figure; a client's repeated logins hit the auth cache).
  * The server runs in a child process (so RSS is the server's own). Sizes can be reduced
- * with BENCH_IMAP_MESSAGES, BENCH_IMAP_SECONDS, BENCH_IMAP_IDLE.
+ * with BENCH_IMAP_MESSAGES, BENCH_IMAP_SECONDS, BENCH_IMAP_IDLE; BENCH_IMAP_PARTS=d (or
+ * any of a,b,c,d, comma-separated) runs only those parts; BENCH_IMAP_CACHE_TTL=0 turns
+ * the login cache off (auth.cache_ttl_seconds).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -19,12 +23,21 @@ const MESSAGES = Number(process.env.BENCH_IMAP_MESSAGES ?? 100_000);
 const SECONDS = Number(process.env.BENCH_IMAP_SECONDS ?? 30);
 const IDLE = Number(process.env.BENCH_IMAP_IDLE ?? 1000);
 const CLIENTS = 50;
+const PARTS = new Set((process.env.BENCH_IMAP_PARTS ?? 'a,b,c,d').split(',').map((x) => x.trim()));
+const LOGIN_CLIENTS = 10;
+const LOGIN_SECONDS = Number(process.env.BENCH_IMAP_LOGIN_SECONDS ?? 10);
 
 type Req = { op: 'start' } | { op: 'populate'; user: string; count: number } | { op: 'rss' } | { op: 'stop' };
 
 async function serverMain(): Promise<void> {
   const { startImapFixture, message } = await import('../../test/imap/fixture.js');
   const f = await startImapFixture({ configure: (c) => (c.limits.maxConnectionsPerIp = 100_000) });
+  // BENCH_IMAP_CACHE_TTL=0: logins without the cache of successful checks (every LOGIN pays scrypt).
+  const ttl = process.env.BENCH_IMAP_CACHE_TTL;
+  if (ttl !== undefined) {
+    const { AccountsRepo } = await import('../../src/accounts/repo.js');
+    f.ctx.accounts = new AccountsRepo(f.ctx.db, f.ctx.store, { passwords: () => ({ ...f.ctx.config.auth, cacheTtlSeconds: Number(ttl) }) });
+  }
   process.on('message', async (m: Req & { id: number }) => {
     const reply = (v: unknown): void => void process.send!({ id: m.id, v });
     if (m.op === 'start') reply({ port: f.port });
@@ -119,6 +132,36 @@ class RawClient {
   }
 }
 
+/** (d): connect + LOGIN + LOGOUT per iteration, LOGIN_CLIENTS clients in parallel. */
+async function loginRate(srv: Server, port: number): Promise<void> {
+  for (let i = 0; i < LOGIN_CLIENTS; i++) await srv.call({ op: 'populate', user: `login${i}@example.test`, count: 0 });
+  let logins = 0;
+  let errors = 0;
+  const lat: number[] = [];
+  const end = Date.now() + LOGIN_SECONDS * 1000;
+  const worker = async (w: number): Promise<void> => {
+    while (Date.now() < end) {
+      const t0 = performance.now();
+      try {
+        const c = await RawClient.connect(port);
+        await c.cmd(`LOGIN login${w}@example.test pw`);
+        lat.push(performance.now() - t0);
+        logins++;
+        await c.cmd('LOGOUT');
+        c.close();
+      } catch (err) {
+        if (errors++ < 3) console.log(`  login error: ${(err as Error).message.slice(0, 200)}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: LOGIN_CLIENTS }, (_, w) => worker(w)));
+  lat.sort((x, y) => x - y);
+  console.log(`(d) ${LOGIN_CLIENTS} clients, connect + LOGIN + LOGOUT, ${LOGIN_SECONDS} s`);
+  console.log(`  LOGIN/s                                    ${(logins / LOGIN_SECONDS).toFixed(1).padStart(9)}`);
+  console.log(`  connect+LOGIN p50 / p99 (ms)               ${pct(lat, 50).toFixed(1)} / ${pct(lat, 99).toFixed(1)}`);
+  console.log(`  errors                                     ${errors}`);
+}
+
 async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
   const t0 = performance.now();
   const r = await fn();
@@ -137,6 +180,14 @@ async function main(): Promise<void> {
   const srv = new Server(child);
   const { port } = await srv.call<{ port: number }>({ op: 'start' });
 
+  if (PARTS.has('d')) await loginRate(srv, port);
+  if (PARTS.has('c')) await idleConnections(srv, port);
+  if (PARTS.has('a')) await bigMailbox(srv, port);
+  if (PARTS.has('b')) await mixedWorkload(srv, port);
+  await srv.call({ op: 'stop' });
+}
+
+async function idleConnections(srv: Server, port: number): Promise<void> {
   // (c) idle connections
   const idleUser = 'idle@example.test';
   await srv.call({ op: 'populate', user: idleUser, count: 10 });
@@ -165,6 +216,9 @@ async function main(): Promise<void> {
   console.log(`  RSS per connection (KB)                    ${((a.rss - b.rss) / IDLE / 1024).toFixed(1).padStart(9)}`);
   console.log(`  JS heap+external per connection (KB)       ${((a.heap - b.heap) / IDLE / 1024).toFixed(1).padStart(9)}`);
   await Promise.all(idlers.map((x) => x.close()));
+}
+
+async function bigMailbox(srv: Server, port: number): Promise<void> {
   // (a) big mailbox
   const big = 'big@example.test';
   await timed(`populate ${MESSAGES} messages (store.append)`, () => srv.call({ op: 'populate', user: big, count: MESSAGES }));
@@ -179,7 +233,9 @@ async function main(): Promise<void> {
   await timed('  SEARCH BODY "needleword"', () => c.cmd('SEARCH BODY "needleword"'));
   await timed('  FETCH 1:100 (ENVELOPE)', () => c.cmd('FETCH 1:100 (ENVELOPE)'));
   c.close();
+}
 
+async function mixedWorkload(srv: Server, port: number): Promise<void> {
   // (b) mixed workload
   // 10 accounts with 5 sessions each (a user's phone, laptop, ... on one mailbox).
   const ACCOUNTS = 10;
@@ -238,8 +294,6 @@ async function main(): Promise<void> {
     l.sort((x, y) => x - y);
     console.log(`  ${names[i]!.padEnd(16)} n=${String(l.length).padEnd(6)} p50 ${pct(l, 50).toFixed(1)} ms, p99 ${pct(l, 99).toFixed(1)} ms`);
   });
-
-  await srv.call({ op: 'stop' });
 }
 
 if (process.argv.includes('--server')) void serverMain();
