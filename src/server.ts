@@ -12,9 +12,11 @@ import { AccountsRepo } from './accounts/repo.js';
 import { LoginThrottle } from './accounts/throttle.js';
 import { loadConfig, type Config } from './config/index.js';
 import type { Listener, ServerContext } from './context.js';
-import { dbPath, openDb } from './db/index.js';
+import { DataRootBusyError, lockDataRoot } from './backup/lock.js';
+import { dbPath, HalfMigratedError, MigrationError, openDb, type Db } from './db/index.js';
+import type { Migration } from './db/migrations.js';
 import { createResolver } from './dns/resolver.js';
-import { createLogger, type Logger } from './log.js';
+import { createServerLogger, type Logger } from './log.js';
 import type { AcmeManager } from './acme/index.js';
 import type { HttpListener } from './http/index.js';
 import { analyzeMessage } from './imap/mime/analyze.js';
@@ -33,6 +35,8 @@ export interface StartOptions {
   /** A complete config (tests); otherwise loaded from the data root. */
   config?: Config;
   log?: Logger;
+  /** The schema migrations (tests add one that fails); MIGRATIONS by default. */
+  migrations?: readonly Migration[];
 }
 
 export interface RunningServer {
@@ -62,10 +66,10 @@ type Starter = (ctx: ServerContext, port: number, host: string) => Promise<Liste
 
 export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const config = opts.config ?? loadConfig({ dataRoot: opts.dataRoot, dev: opts.dev });
-  const log = opts.log ?? createLogger(config.log.level);
+  const logs = opts.log ? undefined : createServerLogger({ level: config.log.level, format: config.log.format, file: config.log.file, dataRoot: config.dataRoot });
+  const log = opts.log ?? logs!.log;
   checkDataRoot(config.dataRoot);
-
-  const db = openDb(dbPath(config.dataRoot));
+  const { db, lock } = openDataRoot(config, log, opts.migrations, () => logs?.flush());
   // The store asks the quota service (built right after it) for limits.
   const late: { quota?: QuotaService } = {};
   const store = createStore({
@@ -144,6 +148,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     await quota.settle();
     await store.close();
     db.close();
+    lock.release();
+    logs?.flush();
   };
 
   try {
@@ -192,10 +198,43 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       }
     }
     if (result.applied.includes('log')) log.level = config.log.level;
+    // logrotate moved the file: write to a new one under the configured name.
+    logs?.reopen();
     log.info(result, 'config reloaded');
     return result;
   };
   return { ctx, listeners, close: closeAll, reload };
+}
+
+/**
+ * Takes the data root (one server per data root: `mailserver.pid`) and opens the
+ * database, upgrading its schema behind a snapshot (src/db/upgrade.ts). A failed or
+ * half-done upgrade stops the start with one line saying what to do.
+ */
+function openDataRoot(config: Config, log: Logger, migrations: readonly Migration[] | undefined, flushLog: () => void): { db: Db; lock: { release(): void } } {
+  let lock;
+  try {
+    lock = lockDataRoot(config.dataRoot, 'serve');
+  } catch (err) {
+    if (err instanceof DataRootBusyError) throw new StartupError(err.message);
+    throw err;
+  }
+  try {
+    const db = openDb(dbPath(config.dataRoot), {
+      migrations,
+      keepSnapshots: config.backup.keepSnapshots,
+      onSnapshot: (e) => log.info({ snapshot: e.taken?.name, pruned: e.pruned }, 'database upgraded; snapshot of the previous version kept'),
+    });
+    return { db, lock };
+  } catch (err) {
+    lock.release();
+    if (err instanceof MigrationError || err instanceof HalfMigratedError) {
+      log.fatal({ err: err.message }, 'database upgrade failed; not starting');
+      flushLog();
+      throw new StartupError(err.message);
+    }
+    throw err;
+  }
 }
 
 function checkDataRoot(dir: string): void {

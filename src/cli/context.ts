@@ -40,9 +40,17 @@ export class CliContext {
     readonly io: CliIo,
   ) {}
 
-  /** The server database, opened (and migrated) on first use. */
+  /** The server database, opened (and migrated, behind a snapshot) on first use. */
   db(): Db {
-    this.dbHandle ??= openDb(dbPath(this.dataRoot));
+    if (!this.dbHandle) {
+      let keepSnapshots: number | undefined;
+      try {
+        keepSnapshots = this.config().backup.keepSnapshots;
+      } catch {
+        // A bad config is reported by the verbs that need it; the default applies here.
+      }
+      this.dbHandle = openDb(dbPath(this.dataRoot), { keepSnapshots });
+    }
     return this.dbHandle;
   }
 

@@ -10,12 +10,14 @@
 import { resolveDataRoot } from '../config/index.js';
 import { accountCommands } from './commands/account.js';
 import { aliasCommands } from './commands/alias.js';
+import { backupCommands } from './commands/backup.js';
 import { banCommands } from './commands/ban.js';
 import { dkimCommands } from './commands/dkim.js';
 import { domainCommands } from './commands/domain.js';
 import { queueCommands } from './commands/queue.js';
 import { helpCommand } from './commands/help.js';
 import { importCommands } from './commands/import.js';
+import { logsCommands } from './commands/logs.js';
 import { reindexCommands } from './commands/reindex.js';
 import { serveCommands } from './commands/serve.js';
 import { setupCommands } from './commands/setup.js';
@@ -43,6 +45,8 @@ export const COMMANDS: Command[] = [
   ...queueCommands,
   ...banCommands,
   ...tlsCommands,
+  ...backupCommands,
+  ...logsCommands,
   helpCommand((words) => renderHelp(words)),
 ];
 

@@ -87,7 +87,18 @@ export interface Config {
     servers: string[];
     timeoutMs: number;
   };
-  log: { level: LogLevel };
+  log: {
+    level: LogLevel;
+    /** Also write JSON lines to this file (relative to the data root); empty: standard error only. */
+    file: string;
+    /** Standard error: "pretty" one-line text, "json", or "auto" (pretty on a terminal). */
+    format: 'auto' | 'json' | 'pretty';
+  };
+  /** Backups and upgrade snapshots (src/backup/). */
+  backup: {
+    /** Snapshots taken before schema upgrades (`<data>/backups/pre-migrate-*`) kept; older ones are removed. */
+    keepSnapshots: number;
+  };
   submission: {
     /** Messages an account may submit per rolling hour (452 4.7.0 beyond). */
     maxMessagesPerHour: number;
@@ -209,6 +220,9 @@ export const SCHEMA: readonly Key[] = [
   { toml: 'dns.servers', prop: 'dns.servers', kind: { type: 'stringList' }, env: 'MAILSERVER_DNS_SERVERS' },
   { toml: 'dns.timeout_ms', prop: 'dns.timeoutMs', kind: { type: 'int', min: 100, max: 60_000 } },
   { toml: 'log.level', prop: 'log.level', kind: { type: 'string', allowed: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, env: 'MAILSERVER_LOG_LEVEL' },
+  { toml: 'log.file', prop: 'log.file', kind: { type: 'string' }, env: 'MAILSERVER_LOG_FILE' },
+  { toml: 'log.format', prop: 'log.format', kind: { type: 'string', allowed: ['auto', 'json', 'pretty'] }, env: 'MAILSERVER_LOG_FORMAT' },
+  { toml: 'backup.keep_snapshots', prop: 'backup.keepSnapshots', kind: { type: 'int', min: 1, max: 1000 } },
   { toml: 'submission.max_messages_per_hour', prop: 'submission.maxMessagesPerHour', kind: { type: 'int', min: 1 } },
   { toml: 'submission.max_recipients_per_message', prop: 'submission.maxRecipientsPerMessage', kind: { type: 'int', min: 1, max: 100_000 } },
   { toml: 'queue.retry_base_seconds', prop: 'queue.retryBaseSeconds', kind: { type: 'int', min: 1 } },
@@ -284,7 +298,8 @@ export function defaults(dataRoot: string, production: boolean): Config {
       maxBadCommands: 10,
     },
     dns: { servers: [], timeoutMs: 5000 },
-    log: { level: 'info' },
+    log: { level: 'info', file: '', format: 'auto' },
+    backup: { keepSnapshots: 5 },
     submission: { maxMessagesPerHour: 500, maxRecipientsPerMessage: 100 },
     queue: {
       retryBaseSeconds: 300,
