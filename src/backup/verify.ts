@@ -168,26 +168,29 @@ async function checkQueue(c: Ctx, db: Database.Database): Promise<void> {
 /** Other users' access: directories must keep them out; a file only matters where its directory lets them in. */
 async function checkPermissions(c: Ctx): Promise<void> {
   const uid = process.getuid?.();
-  const open = async (rel: string, bits: number, what: string, fixMode: (mode: number) => number) => {
+  const modeOf = async (rel: string) => (await stat(path.join(c.root, rel)).catch(() => undefined))?.mode ?? 0;
+  // Other users reach `rel` only through directories they may enter, from the data root down.
+  const reachable = async (rel: string) => {
+    const parts = rel ? rel.split('/') : [];
+    for (let i = 0; i <= parts.length; i++) if (!((await modeOf(parts.slice(0, i).join('/'))) & 0o001)) return false;
+    return true;
+  };
+  const check = async (rel: string, bits: number, what: string, fixMode: (mode: number) => number) => {
     const abs = path.join(c.root, rel);
     const st = await stat(abs).catch(() => undefined);
     if (!st) return;
     const where = rel || 'data root';
-    if (st.mode & bits) {
+    if (st.mode & bits && (rel === '' || (await reachable(path.dirname(rel) === '.' ? '' : path.dirname(rel))))) {
       await c.add({ severity: 'warning', where, problem: `${what} (mode ${(st.mode & 0o777).toString(8)})`, fix: 'remove the access of other users' }, () => chmod(abs, fixMode(st.mode & 0o7777)));
     }
     if (uid !== undefined && uid !== 0 && st.uid !== uid) await c.add({ severity: 'warning', where, problem: `owned by uid ${st.uid}, not by this user (uid ${uid}): the server may fail to write it` });
   };
-  await open('', 0o002, 'writable by other users', (m) => m & ~0o002);
-  for (const dir of ['config', 'certs', 'backups']) await open(dir, 0o007, 'open to other users; it holds password hashes and keys', (m) => m & ~0o007);
-  // Behind a closed directory a file's own bits do not matter; behind an open one they do.
-  const reachable = async (dir: string) => ((await stat(path.join(c.root, dir)).catch(() => undefined))?.mode ?? 0) & 0o001;
-  if (await reachable('config')) await open('config/mailserver.db', 0o007, 'readable by other users; it holds password hashes and DKIM keys', (m) => m & ~0o007);
+  await check('', 0o002, 'writable by other users', (m) => m & ~0o002);
+  for (const dir of ['config', 'certs', 'backups']) await check(dir, 0o007, 'open to other users; it holds password hashes and keys', (m) => m & ~0o007);
+  await check('config/mailserver.db', 0o007, 'readable by other users; it holds password hashes and DKIM keys', (m) => m & ~0o007);
   const certs = path.join(c.root, 'certs');
-  if (await reachable('certs')) {
-    for (const name of existsSync(certs) ? await readdir(certs) : []) {
-      if (/key/i.test(name)) await open(`certs/${name}`, 0o007, 'a private key readable by other users', (m) => m & ~0o077);
-    }
+  for (const name of existsSync(certs) ? await readdir(certs) : []) {
+    if (/key/i.test(name)) await check(`certs/${name}`, 0o007, 'a private key readable by other users', (m) => m & ~0o077);
   }
 }
 
