@@ -12,7 +12,8 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
-import { build as buildPretty, prettyFactory, type PrettyOptions } from 'pino-pretty';
+import { Writable } from 'node:stream';
+import { prettyFactory, type PrettyOptions } from 'pino-pretty';
 
 export type { Logger };
 
@@ -50,6 +51,20 @@ export function lineFormatter(colorize: boolean): (line: string) => string {
   return (line) => f(line).replace(/\n+$/, '');
 }
 
+/**
+ * Pretty lines to `dest`, in-process. (pino-pretty's own stream re-adds `err` to the
+ * error keys it prints over several lines; one event must stay one line.)
+ */
+function prettyStream(dest: { write(s: string): unknown }, colorize: boolean): Writable {
+  const format = prettyFactory(prettyOptions({ colorize }));
+  return new Writable({
+    write(chunk: Buffer | string, _enc, cb) {
+      dest.write(format(chunk.toString()));
+      cb();
+    },
+  });
+}
+
 export interface ServerLogOptions {
   level: string;
   format?: 'auto' | 'json' | 'pretty';
@@ -75,7 +90,7 @@ export function createServerLogger(opts: ServerLogOptions): ServerLog {
   const pretty = opts.format === 'pretty' || ((opts.format ?? 'auto') === 'auto' && Boolean(stderr.isTTY));
   const toStderr = stderr === process.stderr ? pino.destination({ dest: 2, sync: false }) : stderr;
   const streams: pino.StreamEntry[] = [
-    { level: 'trace', stream: (pretty ? buildPretty({ ...prettyOptions({ colorize: Boolean(stderr.isTTY) }), destination: toStderr, sync: false }) : toStderr) as pino.DestinationStream },
+    { level: 'trace', stream: (pretty ? prettyStream(toStderr, Boolean(stderr.isTTY)) : toStderr) as pino.DestinationStream },
   ];
   let fileDest: ReturnType<typeof pino.destination> | undefined;
   const file = opts.file ? path.resolve(opts.dataRoot ?? '.', opts.file) : undefined;
