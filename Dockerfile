@@ -14,9 +14,10 @@ COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
 FROM node:26-slim
-# setcap lets the unprivileged user bind ports below 1024 (25, 80, 110, 143, 465, 587, 993, 995).
+# setcap lets the unprivileged user bind ports below 1024 (25, 80, 110, 143, 465, 587, 993, 995);
+# zstd packs "mailserver backup <file>.tar.zst" archives (docs/backup.md).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libcap2-bin tini \
+ && apt-get install -y --no-install-recommends libcap2-bin tini zstd \
  && setcap cap_net_bind_service=+ep "$(readlink -f /usr/local/bin/node)" \
  && apt-get purge -y libcap2-bin && apt-get autoremove -y \
  && rm -rf /var/lib/apt/lists/*

@@ -4,7 +4,8 @@
  * `restore` hold it while they replace databases, and refuse when someone else does.
  * The other CLI verbs ignore it (they share the database with a running server).
  *
- * The file holds JSON: pid, what holds it, and the process start time from
+ * The first line is the pid alone (for `kill -HUP $(head -1 mailserver.pid)` and
+ * tools that read pid files); the second is JSON: pid, what holds it, and the process start time from
  * /proc/<pid>/stat, so a pid reused by another program after a crash (containers
  * restart with small pids) is not mistaken for a running server. A file whose process
  * is gone is stale and simply taken over.
@@ -62,11 +63,15 @@ export function processAlive(info: { pid: number; start?: string }): boolean {
   return info.start === undefined || now === undefined || now === info.start;
 }
 
+function parseLock(text: string): LockInfo {
+  return JSON.parse(text.trim().split('\n').pop()!) as LockInfo;
+}
+
 /** The live holder of the data root, if any (a stale file counts as none). */
 export function lockHolder(dataRoot: string): LockInfo | undefined {
   let info: LockInfo;
   try {
-    info = JSON.parse(readFileSync(lockPath(dataRoot), 'utf8')) as LockInfo;
+    info = parseLock(readFileSync(lockPath(dataRoot), 'utf8'));
   } catch {
     return undefined;
   }
@@ -88,7 +93,7 @@ export function lockDataRoot(dataRoot: string, what: string): DataRootLock {
   const mine: LockInfo = { pid: process.pid, what, start: processStartTime(process.pid), since: new Date().toISOString(), token: randomBytes(6).toString('hex') };
   for (let attempt = 0; ; attempt++) {
     try {
-      writeFileSync(file, `${JSON.stringify(mine)}\n`, { flag: 'wx', mode: 0o640 });
+      writeFileSync(file, `${mine.pid}\n${JSON.stringify(mine)}\n`, { flag: 'wx', mode: 0o640 });
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 2) throw err;
@@ -105,7 +110,7 @@ export function lockDataRoot(dataRoot: string, what: string): DataRootLock {
       if (released) return;
       released = true;
       try {
-        const now = JSON.parse(readFileSync(file, 'utf8')) as LockInfo;
+        const now = parseLock(readFileSync(file, 'utf8'));
         if (now.pid === mine.pid && now.token === mine.token) rmSync(file, { force: true });
       } catch {
         // gone already

@@ -15,9 +15,12 @@ Settings come from config/mailserver.toml in the data root and MAILSERVER_* envi
 variables; with no config at all, a non-root user gets the development profile. Stops
 cleanly on SIGTERM or SIGINT: listeners stop accepting, running work finishes, and the
 process exits with status 0. SIGHUP reads the config again: auth, checks, submission,
-queue and log settings apply at once; the others are named as needing a restart.
+queue and log settings apply at once; the others are named as needing a restart; the
+log file (log.file) is reopened, for logrotate.
 
-The other commands work while the server runs; they share its database.`,
+One server per data root: it holds <data>/mailserver.pid while it runs. A database
+from an older version is upgraded at start after a snapshot (docs/backup.md). The
+other commands work while the server runs; they share its database.`,
     async run(ctx, _args, opts) {
       // Loaded here so other verbs do not load every protocol module.
       const { startServer } = await import('../../server.js');
