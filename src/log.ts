@@ -10,10 +10,11 @@
  * reads back. Redaction happens before either stream sees a line.
  */
 import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import { pino, type Logger } from 'pino';
 import { Writable } from 'node:stream';
-import { prettyFactory, type PrettyOptions } from 'pino-pretty';
+import { pino, type Logger } from 'pino';
+import type { PrettyOptions } from 'pino-pretty';
 
 export type { Logger };
 
@@ -31,6 +32,12 @@ export function createLogger(level: string = process.env.MAILSERVER_LOG_LEVEL ??
  * The connection's protocol (or component) and id lead, the rest follows on the same
  * line; errors too (their stack stays escaped inside the JSON).
  */
+/** pino-pretty, loaded only when a line is to be prettified (loading it costs a CLI verb a quarter second). */
+function prettyFactory(opts: PrettyOptions): (line: string) => string {
+  const lib = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
+  return lib.prettyFactory(opts);
+}
+
 export function prettyOptions(opts: { colorize: boolean; date?: boolean }): PrettyOptions {
   return {
     colorize: opts.colorize,
