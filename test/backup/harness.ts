@@ -5,6 +5,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { AccountsRepo } from '../../src/accounts/repo.js';
+import { dbPath, openDb } from '../../src/db/index.js';
+import { createStore } from '../../src/store/index.js';
 import { BIN, ROOT, run, type RunResult } from '../cli/run.js';
 
 export async function freePort(): Promise<number> {
@@ -29,11 +32,16 @@ export async function makeDataRoot(accounts: string[], extra = ''): Promise<{ di
       `[auth]\nallow_plaintext_on_loopback = true\nfailure_delay_ms = 10\npenalty_base_ms = 0\n[checks]\nenabled = false\n[log]\nlevel = "warn"\n${extra}`,
   );
   const cli = (args: string[], input?: string) => run(['--data', dir, ...args], { input });
-  const domains = [...new Set(accounts.map((a) => a.slice(a.indexOf('@') + 1)))];
-  for (const d of domains) await cli(['domain', 'add', d]);
-  for (const a of accounts) {
-    const r = await cli(['account', 'add', a, '--password-stdin'], `${PASSWORD}\n`);
-    if (r.code !== 0) throw new Error(`account add ${a}: ${r.stderr}`);
+  // As `domain add` and `account add` would (in-process: a CLI process each costs seconds on a busy machine).
+  const db = openDb(dbPath(dir));
+  const store = createStore({ dataRoot: dir });
+  try {
+    const repo = new AccountsRepo(db, store);
+    for (const d of new Set(accounts.map((a) => a.slice(a.indexOf('@') + 1)))) repo.addDomain(d);
+    for (const a of accounts) await repo.addAccount(a, PASSWORD);
+  } finally {
+    await store.close();
+    db.close();
   }
   return { dir, cli, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -3,7 +3,7 @@
 // until `mailserver rollback`; rollback is refused while a server runs, names what
 // changed since the upgrade, and returns the database to the snapshot.
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -126,19 +126,35 @@ describe('schema upgrades', () => {
     expect(await running.stop()).toBe(0);
     running = undefined;
 
+    // A message queued after the upgrade: the snapshot does not know it.
+    const db = openDb(dbPath(root.dir), { migrations: [...MIGRATIONS, OK_80] });
+    mkdirSync(path.join(root.dir, 'queue'), { recursive: true });
+    writeFileSync(path.join(root.dir, 'queue', 'late.eml'), 'Subject: queued late\r\n\r\nx\r\n');
+    db.prepare("INSERT INTO queue_messages (spool_path, mail_from, size, created_at) VALUES ('queue/late.eml', 'ann@example.test', 30, 0)").run();
+    db.close();
+
     const dry = await root.cli(['rollback', '--dry-run']);
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toContain('accounts added since the upgrade, unknown after it: late@example.test');
     expect(dry.stdout).toContain('nothing changed');
     expect(tables(root.dir)).toEqual(['upgrade_test_a']);
 
-    const r = await root.cli(['rollback']);
+    expect(dry.stdout).toContain('queued messages the snapshot does not hold: 1');
+    const refused = await root.cli(['rollback']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('1 queued message(s) arrived after the snapshot');
+    expect(tables(root.dir)).toEqual(['upgrade_test_a']);
+
+    const r = await root.cli(['rollback', '--force']);
     expect(r.code, r.stderr).toBe(0);
     expect(versions(root.dir)).toEqual(before);
     expect(tables(root.dir)).toEqual([]);
     const saved = readdirSync(path.join(root.dir, 'backups')).filter((n) => n.startsWith('pre-rollback-'));
     expect(saved).toHaveLength(1);
     expect(r.stdout).toContain(`backups/${saved[0]}`);
+    // The late message's file is kept with the replaced state, not left for the start-up clean-up.
+    expect(readFileSync(path.join(root.dir, 'backups', saved[0]!, 'queue', 'late.eml'), 'utf8')).toContain('queued late');
+    expect(existsSync(path.join(root.dir, 'queue', 'late.eml'))).toBe(false);
     const list = await root.cli(['account', 'list', '--json']);
     expect(list.stdout).not.toContain('late@example.test');
     // verify points at the mail of the account the rollback forgot.

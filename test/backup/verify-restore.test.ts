@@ -6,6 +6,7 @@ import { appendFileSync, chmodSync, existsSync, mkdirSync, openSync, readdirSync
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backupDataRoot, restoreBackup } from '../../src/backup/index.js';
 import { dbPath, openDb } from '../../src/db/index.js';
 import { startTestServer, type TestServer } from '../helpers/servers.js';
 import { run } from '../cli/run.js';
@@ -39,6 +40,12 @@ afterAll(() => {
   for (const d of [t.dataRoot, ...cleanups]) rmSync(d, { recursive: true, force: true });
 });
 
+/** A data root of its own for a test that damages it (in-process: the CLI is under test elsewhere). */
+async function copyOf(bk: string, root: string): Promise<void> {
+  await backupDataRoot(t.dataRoot, bk);
+  expect((await restoreBackup(bk, root, { copy: true })).verify.ok).toBe(true);
+}
+
 function inbox(root: string, local: string): string {
   return path.join(root, 'maildir', 'example.test', local);
 }
@@ -58,8 +65,7 @@ describe('verify', () => {
     const bk = tmp('vbk');
     const root = tmp('vroot');
     cleanups.push(bk, root);
-    expect((await run(['--data', t.dataRoot, 'backup', bk])).code).toBe(0);
-    expect((await run(['--data', root, 'restore', bk, '--copy'])).code).toBe(0);
+    await copyOf(bk, root);
     const annFiles = messageFiles(root, 'ann');
     rmSync(annFiles[0]!); // a message file lost
     writeFileSync(path.join(inbox(root, 'bob'), 'new', '1700000000.M1P1.other.host'), 'Subject: dropped in by another tool\r\n\r\nhi\r\n');
@@ -99,8 +105,7 @@ describe('verify', () => {
     const bk = tmp('ibk');
     const root = tmp('iroot');
     cleanups.push(bk, root);
-    expect((await run(['--data', t.dataRoot, 'backup', bk])).code).toBe(0);
-    expect((await run(['--data', root, 'restore', bk, '--copy'])).code).toBe(0);
+    await copyOf(bk, root);
     const index = path.join(inbox(root, 'ann'), 'index.sqlite');
     const uids = messageFiles(root, 'ann').map((f) => /,U=(\d+)/.exec(f)![1]).sort();
     // Scribble over the second page (the schema and tables live past the header).
