@@ -27,23 +27,17 @@ afterEach(() => {
   for (const c of cleanups.splice(0)) c();
 });
 
-function tables(dir: string): string[] {
+/** One column of a query on the data root's database, opened read-only. */
+function column<T>(dir: string, sql: string): T[] {
   const db = new Database(dbPath(dir), { readonly: true });
   try {
-    return db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'upgrade_test%' ORDER BY name").pluck().all() as string[];
+    return db.prepare(sql).pluck().all() as T[];
   } finally {
     db.close();
   }
 }
-
-function versions(dir: string): number[] {
-  const db = new Database(dbPath(dir), { readonly: true });
-  try {
-    return db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all() as number[];
-  } finally {
-    db.close();
-  }
-}
+const tables = (dir: string) => column<string>(dir, "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'upgrade_test%' ORDER BY name");
+const versions = (dir: string) => column<number>(dir, 'SELECT version FROM schema_migrations ORDER BY version');
 
 async function start(dir: string, migrations?: readonly Migration[]) {
   const config = await makeTestConfig(dir);
