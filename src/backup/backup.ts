@@ -30,6 +30,7 @@ import Database from 'better-sqlite3';
 import { LOCK_FILE } from './lock.js';
 import { backupSqlite, eachLimit, fsyncPath, fsyncTree, isJournal, isSqliteFile, linkOrCopyFile, sha256File } from './files.js';
 import { BACKUPS_DIR, version } from './snapshots.js';
+import { isEnoent } from '../util/fs.js';
 
 export const MANIFEST = 'backup.json';
 export const FILE_LIST = 'files.tsv';
@@ -102,10 +103,6 @@ async function walk(root: string, exclude: string): Promise<Walk> {
   // The server database first: it says which accounts and queue files exist.
   out.databases.sort((a, b) => Number(b === path.join('config', 'mailserver.db')) - Number(a === path.join('config', 'mailserver.db')));
   return out;
-}
-
-function isEnoent(e: unknown): boolean {
-  return (e as NodeJS.ErrnoException)?.code === 'ENOENT';
 }
 
 /** The part of a Maildir name before the info (`:2,FS`): the same message under any flags. */

@@ -8,6 +8,9 @@ import { createReadStream } from 'node:fs';
 import { copyFile, link, open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { fsyncPath } from '../util/fs.js';
+
+export { fsyncPath };
 
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 
@@ -79,9 +82,10 @@ export function integrityProblems(file: string): string[] {
 const NO_LINK = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP']);
 
 /**
- * Hard-links `src` to `dest` when `mode.link` holds, else copies it. The first link
- * refused with EXDEV and the like switches `mode` to copying for the rest of the run.
- * Returns how it went; ENOENT (the file went away meanwhile) is the caller's to handle.
+ * Hard-links `src` to `dest` when `mode.link` holds, else copies it (fsynced). The first
+ * link refused with EXDEV and the like switches `mode` to copying for the rest of the
+ * run (src/util/fs.ts's linkOrCopy would try a link for every file, and cannot be told
+ * to copy). Returns how it went; ENOENT (the file went away meanwhile) is the caller's.
  */
 export async function linkOrCopyFile(src: string, dest: string, mode: { link: boolean }): Promise<'linked' | 'copied'> {
   if (mode.link) {
@@ -94,6 +98,7 @@ export async function linkOrCopyFile(src: string, dest: string, mode: { link: bo
     }
   }
   await copyFile(src, dest);
+  await fsyncPath(dest);
   return 'copied';
 }
 
@@ -101,15 +106,6 @@ export async function sha256File(file: string): Promise<string> {
   const h = createHash('sha256');
   for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
   return h.digest('hex');
-}
-
-export async function fsyncPath(p: string): Promise<void> {
-  const fh = await open(p, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 /** fsyncs every directory under `root` (new names made by links and renames are durable after this). */

@@ -20,7 +20,7 @@ import { dbPath, openDb } from '../db/index.js';
 import { silentLogger } from '../log.js';
 import { archiveKind, unpackArchive } from './archive.js';
 import { FILE_LIST, MANIFEST, type BackupManifest } from './backup.js';
-import { eachLimit, fsyncTree, integrityProblems, linkOrCopyFile, sha256File } from './files.js';
+import { eachLimit, fsyncPath, fsyncTree, integrityProblems, linkOrCopyFile, sha256File } from './files.js';
 import { lockDataRoot, lockHolder, DataRootBusyError } from './lock.js';
 import { BACKUPS_DIR, stamp } from './snapshots.js';
 import { verifyDataRoot, type VerifyReport } from './verify.js';
@@ -93,7 +93,10 @@ async function copyTree(src: string, target: string, mode: { link: boolean }): P
   // Databases and config are copied: the server writes to them.
   await eachLimit(files, 16, async ([rel, immutable]) => {
     if (immutable) await linkOrCopyFile(path.join(src, rel), path.join(target, rel), mode);
-    else await copyFile(path.join(src, rel), path.join(target, rel));
+    else {
+      await copyFile(path.join(src, rel), path.join(target, rel));
+      await fsyncPath(path.join(target, rel));
+    }
   });
 }
 
