@@ -10,6 +10,7 @@ import type { Db } from './db/index.js';
 import type { Resolver } from './dns/resolver.js';
 import type { Logger } from './log.js';
 import type { QuotaService } from './quota/index.js';
+import type { SpoolSinkFactory } from './smtp/spool.js';
 import type { MailStore } from './store/types.js';
 import type { TlsContextHolder } from './tls/index.js';
 
@@ -31,6 +32,8 @@ export interface ServerContext {
   quota?: QuotaService;
   /** Login penalty, serialisation and bans per client across protocols (src/accounts/throttle.ts); absent = none. */
   loginThrottle?: LoginThrottle;
+  /** How SMTP writes its spool files (src/smtp/spool.ts); absent = plain descriptors. Tests put a stalling one here. */
+  spoolSink?: SpoolSinkFactory;
 }
 
 export interface OutboundQueue {

@@ -80,6 +80,8 @@ export interface Config {
     maxConnectionsPerIp: number;
     smtpIdleTimeoutMs: number;
     smtpDataTimeoutMs: number;
+    /** Longest one step of writing a spool file (open, write, fsync, close) may take before the message gets 451. */
+    spoolWriteTimeoutMs: number;
     maxBadCommands: number;
   };
   dns: {
@@ -216,6 +218,7 @@ export const SCHEMA: readonly Key[] = [
   { toml: 'limits.max_connections_per_ip', prop: 'limits.maxConnectionsPerIp', kind: { type: 'int', min: 1, max: 100_000 } },
   { toml: 'limits.smtp_idle_timeout_ms', prop: 'limits.smtpIdleTimeoutMs', kind: { type: 'int', min: 1000 } },
   { toml: 'limits.smtp_data_timeout_ms', prop: 'limits.smtpDataTimeoutMs', kind: { type: 'int', min: 1000 } },
+  { toml: 'limits.spool_write_timeout_ms', prop: 'limits.spoolWriteTimeoutMs', kind: { type: 'int', min: 100 } },
   { toml: 'limits.max_bad_commands', prop: 'limits.maxBadCommands', kind: { type: 'int', min: 1, max: 1000 } },
   { toml: 'dns.servers', prop: 'dns.servers', kind: { type: 'stringList' }, env: 'MAILSERVER_DNS_SERVERS' },
   { toml: 'dns.timeout_ms', prop: 'dns.timeoutMs', kind: { type: 'int', min: 100, max: 60_000 } },
@@ -295,6 +298,7 @@ export function defaults(dataRoot: string, production: boolean): Config {
       maxConnectionsPerIp: 20,
       smtpIdleTimeoutMs: 5 * 60_000,
       smtpDataTimeoutMs: 10 * 60_000,
+      spoolWriteTimeoutMs: 30_000,
       maxBadCommands: 10,
     },
     dns: { servers: [], timeoutMs: 5000 },

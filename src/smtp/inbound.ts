@@ -27,7 +27,7 @@ import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.j
 import { resolveTargets } from './deliver.js';
 import { PerIpLimit } from './limits.js';
 import { Rejects, replyFromData, Reply, SmtpReject } from './reply.js';
-import { finalData, receive, writeFinal, type SpooledMessage } from './spool.js';
+import { finalData, receive, spoolIo, writeFinal, type SpooledMessage } from './spool.js';
 import type { MessageSource } from '../store/types.js';
 import { newQueueId, protocolName, receivedHeader, returnPathHeader } from './trace.js';
 import { unlink } from 'node:fs/promises';
@@ -258,7 +258,7 @@ async function handleData(
   timer.unref();
   let msg: SpooledMessage;
   try {
-    msg = await receive(stream, ctx.config.dataRoot);
+    msg = await receive(stream, spoolIo(ctx));
   } finally {
     clearTimeout(timer);
   }
@@ -322,7 +322,7 @@ async function handleData(
       source = { data };
       size = data.length;
     } else {
-      const final = await writeFinal(ctx.config.dataRoot, prefix, msg, filter);
+      const final = await writeFinal(spoolIo(ctx), prefix, msg, filter);
       spoolFile = final.path;
       source = { path: final.path };
       size = final.size;

@@ -5,6 +5,8 @@
  * a temp file under `<data>/spool/tmp/` beyond that, so small messages (nearly all of
  * them) cost no extra file while a 50 MB message never sits in memory. A stream that
  * errors or is destroyed (client gone mid-DATA) rejects, and the temp file is removed.
+ * A message over the size limit is drained without being kept (smtp-server answers
+ * `552 5.3.4`), so an oversized one fills neither memory nor disk.
  *
  * Writing: a message held in memory and bound for local mailboxes only never gets a
  * spool file: `finalData()` gives trace headers + the (filtered) header block + body as
@@ -15,19 +17,163 @@
  * filesystem, same data root), and the caller unlinks the spool name. A crash before
  * the links leaves only a spool temp file, which `cleanSpool()` removes at the next
  * start: the sender got no 250 yet.
+ *
+ * Every spool file is written through a `SpoolSink` (plain descriptors by default), and
+ * every step of it (open, write, fsync, close) is bounded by `limits.spool_write_timeout_ms`:
+ * a step that fails or does not finish in time rejects, the file is unlinked, and the
+ * SMTP front end answers `451 4.3.0`. Nothing waits on a promise that may never settle
+ * (a FileHandle with a write stream made from it and `autoClose: false` never finishes
+ * `close()` on Node 20, nodejs/node#54797: that hung every message over SPILL_BYTES).
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { close as closeCb, constants as fsc, createReadStream, fsync as fsyncCb, open as openCb, write as writeCb } from 'node:fs';
 import { mkdir, open, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { removeStaleFiles, writeFileSynced } from '../util/fs.js';
+import { promisify } from 'node:util';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { removeStaleFiles } from '../util/fs.js';
 import { randomHex } from './random.js';
+import type { ServerContext } from '../context.js';
 
 /** Messages up to this size stay in memory while they are checked. */
 export const SPILL_BYTES = 512 * 1024;
 /** The header block of a message we keep in memory to filter/inspect (bigger headers are refused). */
 export const MAX_HEADER_BYTES = 1024 * 1024;
+
+/** One spool file being written. Each call is bounded by the caller's step timeout. */
+export interface SpoolSink {
+  write(data: Buffer): Promise<void>;
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+/** Creates a new spool file (exclusively) and returns its sink. */
+export type SpoolSinkFactory = (file: string) => Promise<SpoolSink>;
+
+/** How the spool writes: where, through what, and how long one step may take. */
+export interface SpoolIo {
+  dataRoot: string;
+  sink: SpoolSinkFactory;
+  stepTimeoutMs: number;
+}
+
+/** The spool as the server context configures it (a test may put its own sink in ctx.spoolSink). */
+export function spoolIo(ctx: Pick<ServerContext, 'config' | 'spoolSink'>): SpoolIo {
+  return { dataRoot: ctx.config.dataRoot, sink: ctx.spoolSink ?? fdSink, stepTimeoutMs: ctx.config.limits.spoolWriteTimeoutMs };
+}
+
+const openFd = promisify(openCb);
+const writeFd = promisify(writeCb);
+const fsyncFd = promisify(fsyncCb);
+const closeFd = promisify(closeCb);
+
+/** The default sink: a plain descriptor (no FileHandle, no stream, nothing to hang on). */
+export const fdSink: SpoolSinkFactory = async (file) => {
+  const fd = await openFd(file, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o640);
+  return {
+    async write(data) {
+      for (let off = 0; off < data.length; ) {
+        const { bytesWritten } = await writeFd(fd, data, off, data.length - off);
+        off += bytesWritten;
+      }
+    },
+    sync: () => fsyncFd(fd),
+    close: () => closeFd(fd),
+  };
+};
+
+/** A spool step that did not finish in time (answered 451 like any write error). */
+export class SpoolTimeout extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor(what: string, ms: number) {
+    super(`spool ${what} did not finish within ${ms} ms`);
+    this.name = 'SpoolTimeout';
+  }
+}
+
+/** `p`, or a SpoolTimeout after `ms`. The timer never keeps the process alive. */
+export function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new SpoolTimeout(what, ms)), ms);
+    timer.unref();
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * A spool file written step by step, each step bounded. `abort()` gives up: the file
+ * is unlinked at once (a stalled descriptor is closed in the background, if ever).
+ */
+class SpoolWriter {
+  private sink?: SpoolSink;
+  /** The step under way: a descriptor is closed only after it settles (never under a pending write). */
+  private last: Promise<unknown> = Promise.resolve();
+  private constructor(
+    readonly file: string,
+    private readonly io: SpoolIo,
+  ) {}
+
+  static async create(io: SpoolIo, suffix: string): Promise<SpoolWriter> {
+    const dir = path.join(spoolDir(io.dataRoot), 'tmp');
+    const w = new SpoolWriter(path.join(dir, `${spoolName()}${suffix}`), io);
+    try {
+      w.sink = await w.open();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await mkdir(dir, { recursive: true });
+      w.sink = await w.open();
+    }
+    return w;
+  }
+
+  private async open(): Promise<SpoolSink> {
+    const p = this.io.sink(this.file);
+    try {
+      return await bounded(p, this.io.stepTimeoutMs, 'open');
+    } catch (err) {
+      if (err instanceof SpoolTimeout) {
+        // Should the open finish after all, what it made is closed and removed.
+        p.then((s) => (s.close().catch(() => undefined), unlink(this.file))).catch(() => undefined);
+      }
+      throw err;
+    }
+  }
+
+  private async step<T>(p: Promise<T>, what: string): Promise<T> {
+    this.last = p;
+    try {
+      return await bounded(p, this.io.stepTimeoutMs, what);
+    } catch (err) {
+      await this.abort();
+      throw err;
+    }
+  }
+
+  write(data: Buffer): Promise<void> {
+    return this.step(this.sink!.write(data), 'write');
+  }
+
+  /** fsync (when asked) and close; the file stays. */
+  async finish(sync: boolean): Promise<void> {
+    if (sync) await this.step(this.sink!.sync(), 'fsync');
+    const sink = this.sink!;
+    this.sink = undefined;
+    await this.step(sink.close(), 'close');
+  }
+
+  /** Gives up: the file is unlinked now; the descriptor is closed once its last step settles. */
+  async abort(): Promise<void> {
+    const sink = this.sink;
+    this.sink = undefined;
+    if (sink) {
+      // Not awaited: a stalled descriptor must not stall the answer.
+      this.last
+        .catch(() => undefined)
+        .then(() => sink.close())
+        .catch(() => undefined);
+    }
+    await unlink(this.file).catch(() => undefined);
+  }
+}
 
 export function spoolDir(dataRoot: string): string {
   return path.join(dataRoot, 'spool');
@@ -99,40 +245,54 @@ export function headerEnd(buf: Buffer): number {
   return buf.length;
 }
 
-/** Reads a DATA stream to the end. Rejects if the stream errors or closes early. */
-export async function receive(stream: Readable, dataRoot: string): Promise<SpooledMessage> {
+/** Writes are gathered up to this many bytes (fewer syscalls than one per socket chunk). */
+const WRITE_BATCH = 256 * 1024;
+
+/**
+ * Reads a DATA stream to the end. Rejects if the stream errors or closes early, or if
+ * writing the temp file fails or stalls; in that last case the rest of the stream is
+ * still read (and dropped) so that the client gets its reply after the final dot.
+ */
+export async function receive(stream: Readable & { sizeExceeded?: boolean }, io: SpoolIo): Promise<SpooledMessage> {
   const chunks: Buffer[] = [];
   let size = 0;
-  let file: string | undefined;
-  let out: ReturnType<typeof createWriteStream> | undefined;
+  let pending = 0;
+  let out: SpoolWriter | undefined;
+  let failed: unknown;
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (out) {
-        if (!out.write(chunk)) await new Promise<void>((r) => out!.once('drain', () => r()));
+      if (failed !== undefined || stream.sizeExceeded) {
+        // Refused (too big) or the spool failed: drain to the dot, keep nothing.
+        chunks.length = 0;
+        if (out) await out.abort();
+        out = undefined;
         continue;
       }
       chunks.push(chunk);
-      if (size > SPILL_BYTES) {
-        const dir = path.join(spoolDir(dataRoot), 'tmp');
-        await mkdir(dir, { recursive: true });
-        file = path.join(dir, `${spoolName()}.in`);
-        out = createWriteStream(file, { flags: 'wx' });
-        for (const c of chunks) out.write(c);
-        chunks.length = 0;
+      pending += chunk.length;
+      if (!out && size <= SPILL_BYTES) continue;
+      if (pending < WRITE_BATCH && out) continue;
+      try {
+        out ??= await SpoolWriter.create(io, '.in');
+        await out.write(Buffer.concat(chunks, pending));
+      } catch (err) {
+        failed = err;
+        out = undefined; // the writer removed its file
       }
+      chunks.length = 0;
+      pending = 0;
     }
+    if (failed !== undefined) throw failed;
+    if (stream.sizeExceeded) return new MemoryMessage(Buffer.alloc(0));
     if (out) {
-      await new Promise<void>((resolve, reject) => {
-        out!.on('error', reject);
-        out!.end(() => resolve());
-      });
-      return new FileMessage(file!, size);
+      if (pending > 0) await out.write(Buffer.concat(chunks, pending));
+      await out.finish(false);
+      return new FileMessage(out.file, size);
     }
     return new MemoryMessage(Buffer.concat(chunks, size));
   } catch (err) {
-    out?.destroy();
-    if (file) await unlink(file).catch(() => undefined);
+    await out?.abort();
     throw err;
   }
 }
@@ -153,60 +313,40 @@ export async function finalData(prefix: string, msg: SpooledMessage, filterHeade
 /**
  * Writes prefix + filtered header + body to a new fsynced spool file and returns its
  * path and size. `filterHeader` may drop or rewrite header lines (forged
- * Authentication-Results); it gets and returns the raw header block.
+ * Authentication-Results); it gets and returns the raw header block. Rejects (file
+ * removed) when a step fails or stalls.
  */
 export async function writeFinal(
-  dataRoot: string,
+  io: SpoolIo,
   prefix: string,
   msg: SpooledMessage,
   filterHeader?: (header: Buffer) => Buffer,
 ): Promise<{ path: string; size: number }> {
-  const dir = path.join(spoolDir(dataRoot), 'tmp');
-  const file = path.join(dir, `${spoolName()}.msg`);
   const data = await finalData(prefix, msg, filterHeader);
-  if (data) return writeSmall(dir, file, data);
-  const head = await msg.header();
-  const filtered = filterHeader ? filterHeader(head) : head;
-  const pre = Buffer.from(prefix, 'utf8');
-  let fh;
+  const out = await SpoolWriter.create(io, '.msg');
   try {
-    fh = await open(file, 'wx', 0o640);
+    if (data) {
+      await out.write(data);
+      await out.finish(true);
+      return { path: out.file, size: data.length };
+    }
+    const head = await msg.header();
+    const filtered = filterHeader ? filterHeader(head) : head;
+    const pre = Buffer.concat([Buffer.from(prefix, 'utf8'), filtered]);
+    await out.write(pre);
+    // The body, read back from the temp file in 256 KB pieces: memory stays flat.
+    const rest = createReadStream((msg as FileMessage).file, { start: head.length, highWaterMark: WRITE_BATCH });
+    try {
+      for await (const chunk of rest as AsyncIterable<Buffer>) await out.write(chunk);
+    } finally {
+      rest.destroy();
+    }
+    await out.finish(true);
+    return { path: out.file, size: pre.length + msg.size - head.length };
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    await mkdir(dir, { recursive: true });
-    fh = await open(file, 'wx', 0o640);
-  }
-  let size = 0;
-  try {
-    await fh.write(Buffer.concat([pre, filtered]));
-    size = pre.length + filtered.length;
-    const rest = createReadStream((msg as FileMessage).file, { start: head.length, highWaterMark: 256 * 1024 });
-    const ws = fh.createWriteStream({ autoClose: false });
-    await pipeline(rest, ws);
-    size += msg.size - head.length;
-    await fh.sync();
-  } catch (err) {
-    await fh.close().catch(() => undefined);
-    await unlink(file).catch(() => undefined);
+    await out.abort();
     throw err;
   }
-  await fh.close();
-  return { path: file, size };
-}
-
-/**
- * writeFinal for a message held in memory: one fsynced file written through plain
- * descriptors (writeFileSynced of src/util/fs.ts, which the store uses too).
- */
-async function writeSmall(dir: string, file: string, data: Buffer): Promise<{ path: string; size: number }> {
-  try {
-    await writeFileSynced(file, data, true);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    await mkdir(dir, { recursive: true });
-    await writeFileSynced(file, data, true);
-  }
-  return { path: file, size: data.length };
 }
 
 /** Removes spool temp files left by a crash (none of them was acknowledged with 250). */

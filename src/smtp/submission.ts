@@ -43,7 +43,7 @@ import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.j
 import { resolveTargets } from './deliver.js';
 import { PerIpLimit } from './limits.js';
 import { Rejects, replyFromData, Reply, SmtpReject } from './reply.js';
-import { receive, writeFinal, type SpooledMessage } from './spool.js';
+import { receive, spoolIo, writeFinal, type SpooledMessage } from './spool.js';
 import { newQueueId, protocolName, receivedHeader, rfc5322Date } from './trace.js';
 import { authenticate, BANNED_TEXT, connectRefusal, loginAllowed, type LoginResult } from '../accounts/login.js';
 
@@ -381,7 +381,7 @@ async function handleData(ctx: ServerContext, st: ConnState, stream: SMTPServerD
   timer.unref();
   let msg: SpooledMessage;
   try {
-    msg = await receive(stream, ctx.config.dataRoot);
+    msg = await receive(stream, spoolIo(ctx));
   } finally {
     clearTimeout(timer);
   }
@@ -449,7 +449,7 @@ async function handleData(ctx: ServerContext, st: ConnState, stream: SMTPServerD
     }
 
     phase('sign');
-    const final = await writeFinal(ctx.config.dataRoot, signature + prefix, msg);
+    const final = await writeFinal(spoolIo(ctx), signature + prefix, msg);
     spoolFile = final.path;
     phase('write');
 
