@@ -188,6 +188,8 @@ export async function startSubmission(ctx: ServerContext, opts: SubmissionOption
     authOptional: false,
     authRequiredMessage: '5.7.0 Authentication required',
     hideSTARTTLS: Boolean(opts.implicitTls),
+    // RFC 2034: every reply carries its enhanced status code (552 5.3.4, 530 5.7.0, ...).
+    hideENHANCEDSTATUSCODES: false,
     size: config.limits.maxMessageSize,
     rejectOversized: true,
     socketTimeout: config.limits.smtpIdleTimeoutMs,

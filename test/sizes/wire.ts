@@ -1,0 +1,83 @@
+/**
+ * Line-and-literal reading over a real socket for the size matrix's IMAP and POP3
+ * checks: lines as they come, and literals of any size copied once into one buffer
+ * (a 50 MB FETCH or RETR is not gathered by repeated concatenation).
+ */
+import net from 'node:net';
+
+export class WireReader {
+  private head: Buffer = Buffer.alloc(0);
+  private queue: Buffer[] = [];
+  private wake?: () => void;
+  private closed = false;
+
+  private constructor(readonly socket: net.Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.queue.push(d);
+      this.wake?.();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake?.();
+    });
+    socket.on('error', () => undefined);
+  }
+
+  static async connect(port: number, host = '127.0.0.1'): Promise<WireReader> {
+    const socket = net.connect(port, host);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    return new WireReader(socket);
+  }
+
+  private async pull(): Promise<void> {
+    while (this.queue.length === 0) {
+      if (this.closed) throw new Error(`connection closed; unread: ${JSON.stringify(this.head.toString('latin1').slice(0, 200))}`);
+      await new Promise<void>((r) => (this.wake = r));
+      this.wake = undefined;
+    }
+    const next = this.queue.shift()!;
+    this.head = this.head.length ? Buffer.concat([this.head, next]) : next;
+  }
+
+  /** The next line without its CRLF, as bytes. */
+  async lineBytes(): Promise<Buffer> {
+    for (let from = 0; ; ) {
+      const i = this.head.indexOf('\r\n', from);
+      if (i >= 0) {
+        const l = this.head.subarray(0, i);
+        this.head = this.head.subarray(i + 2);
+        return l;
+      }
+      from = Math.max(0, this.head.length - 1);
+      await this.pull();
+    }
+  }
+
+  async line(): Promise<string> {
+    return (await this.lineBytes()).toString('latin1');
+  }
+
+  /** Exactly n bytes. */
+  async bytes(n: number): Promise<Buffer> {
+    const out = Buffer.allocUnsafe(n);
+    for (let o = 0; o < n; ) {
+      if (this.head.length === 0) await this.pull();
+      const k = Math.min(n - o, this.head.length);
+      this.head.copy(out, o, 0, k);
+      this.head = this.head.subarray(k);
+      o += k;
+    }
+    return out;
+  }
+
+  write(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
