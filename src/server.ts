@@ -7,6 +7,7 @@
  * -1 disables it, 0 picks a free one (tests).
  */
 import { accessSync, constants, mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { BanList } from './accounts/bans.js';
 import { AccountsRepo } from './accounts/repo.js';
 import { LoginThrottle } from './accounts/throttle.js';
@@ -26,6 +27,7 @@ import { QuotaService } from './quota/index.js';
 import { startInbound, type InboundChecks } from './smtp/inbound.js';
 import { checkConnection, checkInbound } from './smtp/policy.js';
 import { cleanSpool } from './smtp/spool.js';
+import { removeStaleFiles } from './util/fs.js';
 import { createStore } from './store/index.js';
 import { createTlsHolder } from './tls/index.js';
 
@@ -87,8 +89,11 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const ctx: ServerContext = { config, log, db, accounts, store, tls, resolver, quota, loginThrottle };
   quota.start().catch((err: unknown) => log.warn({ err }, 'quota usage scan failed'));
 
-  const removed = await cleanSpool(config.dataRoot);
-  if (removed > 0) log.info({ removed }, 'removed unacknowledged spool files left by a previous run');
+  // What the temp directories hold belongs to transactions that never got their reply
+  // (a crash, a kill): SMTP's spool/tmp and IMAP's tmp/imap (APPEND literals) are
+  // emptied before the listeners open; the queue spool's orphans in startQueue.
+  const removed = (await cleanSpool(config.dataRoot)) + (await removeStaleFiles(path.join(config.dataRoot, 'tmp', 'imap'), 0));
+  if (removed > 0) log.info({ removed }, 'removed unacknowledged temp files left by a previous run');
 
   const checks: InboundChecks = {
     checkConnection,

@@ -133,7 +133,8 @@ export function startQueue(ctx: ServerContext, opts: { pollMs?: number } = {}): 
     if (p !== undefined) await removeQueueFile(config.dataRoot, p);
   }
 
-  void cleanOrphans(config.dataRoot, referencedSpoolFiles(db, config.dataRoot), 10_000)
+  // Listed now, before the listeners open (server.ts starts the queue first).
+  void cleanOrphans(config.dataRoot, referencedSpoolFiles(db, config.dataRoot))
     .then((n) => {
       if (n > 0) log.info({ removed: n }, 'removed queue files no queue row referenced');
     })

@@ -10,6 +10,7 @@
  * Crash windows: a file linked here whose row was never committed is an orphan;
  * `cleanOrphans()` removes such files at start (the client got no 250 for them).
  */
+import { readdirSync } from 'node:fs';
 import { mkdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncPath, linkOrCopy, removeStaleFiles, writeFileSynced } from '../util/fs.js';
@@ -51,8 +52,19 @@ export async function removeQueueFile(dataRoot: string, rel: string): Promise<vo
   await unlink(path.resolve(dataRoot, rel)).catch(() => undefined);
 }
 
-/** Removes files in the queue spool that no row references (left by a crash before commit). */
-export function cleanOrphans(dataRoot: string, referenced: Set<string>, olderThanMs = 60_000): Promise<number> {
-  // Only old ones: a file linked a moment ago may belong to an enqueue still committing.
-  return removeStaleFiles(queueDir(dataRoot), olderThanMs, referenced);
+/**
+ * Removes the files in the queue spool that no row references (left by a crash between
+ * the link and the commit), whatever their age. Call it before anything can enqueue (at
+ * start, before the listeners open): the directory is listed at once, synchronously, so
+ * a file linked by a later enqueue is never among the names looked at.
+ */
+export function cleanOrphans(dataRoot: string, referenced: Set<string>): Promise<number> {
+  const dir = queueDir(dataRoot);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return Promise.resolve(0);
+  }
+  return removeStaleFiles(dir, 0, referenced, names);
 }

@@ -79,15 +79,17 @@ export function isEnoent(e: unknown): boolean {
 
 /**
  * Removes the files of `dir` whose mtime is at least `olderThanMs` old, except those in
- * `keep` (absolute paths). A missing directory or a file gone meanwhile is not an error.
- * Returns how many were removed. Used at start to clear what a crash left behind.
+ * `keep` (absolute paths); only among `names` when given (a listing taken earlier). A
+ * missing directory or a file gone meanwhile is not an error. Returns how many were
+ * removed. Used at start to clear what a crash left behind.
  */
-export async function removeStaleFiles(dir: string, olderThanMs: number, keep?: Set<string>): Promise<number> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return 0;
+export async function removeStaleFiles(dir: string, olderThanMs: number, keep?: Set<string>, names?: string[]): Promise<number> {
+  if (!names) {
+    try {
+      names = await readdir(dir);
+    } catch {
+      return 0;
+    }
   }
   let n = 0;
   const now = Date.now();

@@ -180,20 +180,23 @@ export function storedMessage(dataRoot: string, address: string, tag: string): B
   return undefined;
 }
 
-/** Files left in the temp directories a message passes through (spool/tmp, every Maildir tmp/). */
+/** Files left in the temp directories a message passes through (spool/tmp, tmp/imap, every Maildir tmp/). */
 export function leftovers(dataRoot: string): string[] {
   const out: string[] = [];
-  const walk = (dir: string, depth: number) => {
+  const list = (dir: string) => {
+    if (existsSync(dir)) out.push(...readdirSync(dir).map((f) => path.relative(dataRoot, path.join(dir, f))));
+  };
+  const maildirs = (dir: string, depth: number) => {
     if (!existsSync(dir)) return;
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       if (!e.isDirectory()) continue;
-      const p = path.join(dir, e.name);
-      if (e.name === 'tmp') out.push(...readdirSync(p).map((f) => path.relative(dataRoot, path.join(p, f))));
-      else if (depth > 0) walk(p, depth - 1);
+      if (e.name === 'tmp') list(path.join(dir, e.name));
+      else if (depth > 0) maildirs(path.join(dir, e.name), depth - 1);
     }
   };
-  walk(path.join(dataRoot, 'spool'), 0);
-  walk(path.join(dataRoot, 'maildir'), 3); // maildir/<domain>/<local>/[.Folder/]tmp
+  list(path.join(dataRoot, 'spool', 'tmp'));
+  list(path.join(dataRoot, 'tmp', 'imap'));
+  maildirs(path.join(dataRoot, 'maildir'), 3); // maildir/<domain>/<local>/[.Folder/]tmp
   return out;
 }
 

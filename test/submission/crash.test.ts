@@ -63,7 +63,9 @@ afterAll(async () => {
   await rm(dataRoot, { recursive: true, force: true });
 });
 
-it('delivers a message accepted just before SIGKILL after the restart', async () => {
+// Two starts of the built server (each loads its modules and opens its listeners): on a
+// loaded 2-core machine that alone took 25-30 s, so the default 30 s was a coin toss.
+it('delivers a message accepted just before SIGKILL after the restart', { timeout: 120_000 }, async () => {
   expect(existsSync(BIN), 'build first: npm run build').toBe(true);
   const bPort = await freePort('127.0.0.3'); // B is down for now: nothing listens here
   const subPort = await freePort('127.0.0.2');
