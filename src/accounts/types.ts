@@ -59,6 +59,8 @@ export interface Accounts {
   /** The enabled account for a right name and password; undefined on any failure (no reason leaked). */
   verifyCredentials(username: string, password: string): Promise<AccountRecord | undefined>;
   getAccount(address: string): AccountRecord | undefined;
+  /** A domain's accounts (every account without a domain); postmaster's fallback (src/smtp/postmaster.ts) takes the oldest. */
+  listAccounts(domain?: string): AccountRecord[];
   /** The addresses an account may send as: its own, aliases and catch-alls that deliver to it. */
   ownedAddresses(account: AccountRecord): { addresses: Set<string>; catchAllDomains: Set<string> };
 }

@@ -34,6 +34,12 @@ export interface Config {
   dataRoot: string;
   /** The name this server gives itself: HELO/EHLO, greetings, authserv-id, certificates. */
   hostname: string;
+  /**
+   * The server's administrator (`quickstart` writes it): where mail to postmaster goes
+   * for a domain with no postmaster alias or account of its own (src/smtp/postmaster.ts).
+   * Empty: the domain's first account.
+   */
+  adminAddress: string;
   /** True when the development profile's ports are in force. */
   dev: boolean;
   /** Address every listener binds to. */
@@ -183,6 +189,7 @@ const port: Kind = { type: 'int', min: -1, max: 65535 };
 /** Every configurable key, once. Keep config/mailserver.example.toml in step. */
 export const SCHEMA: readonly Key[] = [
   { toml: 'hostname', prop: 'hostname', kind: { type: 'string' }, env: 'MAILSERVER_HOSTNAME' },
+  { toml: 'admin_address', prop: 'adminAddress', kind: { type: 'string' }, env: 'MAILSERVER_ADMIN_ADDRESS' },
   { toml: 'listen.address', prop: 'listenAddress', kind: { type: 'string' }, env: 'MAILSERVER_LISTEN_ADDRESS' },
   { toml: 'listen.smtp', prop: 'ports.smtp', kind: port, env: 'MAILSERVER_PORT_SMTP' },
   { toml: 'listen.submission', prop: 'ports.submission', kind: port, env: 'MAILSERVER_PORT_SUBMISSION' },
@@ -265,6 +272,7 @@ export function defaults(dataRoot: string, production: boolean): Config {
   return {
     dataRoot,
     hostname: production ? osHostname() : 'localhost',
+    adminAddress: '',
     dev: !production,
     listenAddress: production ? '0.0.0.0' : '127.0.0.1',
     ports: { ...(production ? PRODUCTION_PORTS : DEV_PORTS) },

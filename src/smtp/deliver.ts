@@ -9,6 +9,7 @@
  */
 import type { ServerContext } from '../context.js';
 import type { DeliveryResult, DeliveryTarget } from '../store/types.js';
+import { resolveWithPostmaster } from './postmaster.js';
 
 export interface LocalDeliveryRequest {
   /** Envelope recipients, canonical (as accepted at RCPT TO). */
@@ -33,7 +34,7 @@ export function resolveTargets(ctx: ServerContext, rcpts: string[], mailbox?: st
   const forward = new Set<string>();
   const unknown: string[] = [];
   for (const rcpt of rcpts) {
-    const r = ctx.accounts.resolveRecipient(rcpt);
+    const r = resolveWithPostmaster(ctx.accounts, ctx.config, rcpt);
     if (r.kind !== 'deliver') {
       unknown.push(rcpt);
       continue;

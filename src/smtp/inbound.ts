@@ -26,6 +26,8 @@ import { TLS12_CIPHERS } from '../tls/index.js';
 import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.js';
 import { resolveTargets } from './deliver.js';
 import { PerIpLimit } from './limits.js';
+import { checkMailParams, checkRcptParams } from './params.js';
+import { envelopeRecipient, isPostmaster, resolveWithPostmaster } from './postmaster.js';
 import { Rejects, replyFromData, Reply, SmtpReject } from './reply.js';
 import { finalData, receive, spoolIo, writeFinal, type SpooledMessage } from './spool.js';
 import type { MessageSource } from '../store/types.js';
@@ -104,6 +106,9 @@ export async function startInbound(ctx: ServerContext, opts: InboundOptions): Pr
     authOptional: true,
     hideENHANCEDSTATUSCODES: false,
     hideSTARTTLS: false,
+    // REQUIRETLS (RFC 8689) binds every later hop to verified TLS; the queue does not
+    // enforce that, so it is not offered.
+    hideREQUIRETLS: true,
     size: config.limits.maxMessageSize,
     rejectOversized: true,
     maxRecipients: config.limits.maxRecipients,
@@ -141,6 +146,8 @@ export async function startInbound(ctx: ServerContext, opts: InboundOptions): Pr
     },
 
     onMailFrom(address: SMTPServerAddress, _session, cb) {
+      const bad = checkMailParams(address);
+      if (bad) return cb(bad);
       if (address.address === '') return cb(); // null sender (bounces), RFC 5321 §4.5.5
       try {
         parseAddress(address.address);
@@ -155,6 +162,8 @@ export async function startInbound(ctx: ServerContext, opts: InboundOptions): Pr
         state(session).log.error({ err }, 'recipient check failed');
         cb(Rejects.localError());
       };
+      const bad = checkRcptParams(address, session);
+      if (bad) return cb(bad);
       try {
         const { refused, resolution } = recipientVerdict(ctx, address.address);
         if (refused) return cb(refused);
@@ -211,6 +220,13 @@ export function checkRecipient(ctx: ServerContext, raw: string): SmtpReject | un
 
 /** RCPT TO policy, with the recipient's resolution when it was looked up. */
 function recipientVerdict(ctx: ServerContext, raw: string): { refused?: SmtpReject; resolution?: Resolution } {
+  // RFC 5321 §4.5.1: postmaster, bare or at any local domain, is always taken.
+  if (isPostmaster(raw) && (!raw.includes('@') || isLocalPostmaster(ctx, raw))) {
+    const r = resolveWithPostmaster(ctx.accounts, ctx.config, raw);
+    if (r.kind === 'deliver') return forwardable(ctx, r);
+    // No mailbox on the whole server: nobody could read it.
+    return { refused: new SmtpReject(Reply.MailboxUnavailable, '5.1.1', `<${raw}>: no mailbox for postmaster here yet`) };
+  }
   const at = raw.lastIndexOf('@');
   const domainPart = at >= 0 ? raw.slice(at + 1) : '';
   // Address literals ("user@[192.0.2.1]") name a host, not a domain we serve.
@@ -233,11 +249,24 @@ function recipientVerdict(ctx: ServerContext, raw: string): { refused?: SmtpReje
     case 'unknownUser':
       return { refused: Rejects.unknownUser(addr) };
     case 'deliver':
-      if (r.forward.length > 0 && !ctx.queue) {
-        return { refused: new SmtpReject(Reply.LocalError, '4.3.0', 'Forwarding is not available right now, try again later') };
-      }
-      return { resolution: r };
+      return forwardable(ctx, r);
   }
+}
+
+function isLocalPostmaster(ctx: ServerContext, raw: string): boolean {
+  try {
+    return ctx.accounts.isLocalDomain(parseAddress(raw).domain);
+  } catch {
+    return false;
+  }
+}
+
+/** A resolution that forwards outside needs the queue. */
+function forwardable(ctx: ServerContext, r: Resolution): { refused?: SmtpReject; resolution?: Resolution } {
+  if (r.kind === 'deliver' && r.forward.length > 0 && !ctx.queue) {
+    return { refused: new SmtpReject(Reply.LocalError, '4.3.0', 'Forwarding is not available right now, try again later') };
+  }
+  return { resolution: r };
 }
 
 
@@ -270,7 +299,7 @@ async function handleData(
       return 'refused';
     }
     const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-    const rcpts = session.envelope.rcptTo.map((r) => parseAddress(r.address).address);
+    const rcpts = session.envelope.rcptTo.map((r) => envelopeRecipient(r.address));
     const helo = session.hostNameAppearsAs || '';
     const utf8 = Boolean((session.envelope as { smtpUtf8?: boolean }).smtpUtf8);
 

@@ -42,6 +42,8 @@ import type { QueueRunner } from '../queue/index.js';
 import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.js';
 import { resolveTargets } from './deliver.js';
 import { PerIpLimit } from './limits.js';
+import { checkMailParams, checkRcptParams } from './params.js';
+import { envelopeRecipient, resolveWithPostmaster } from './postmaster.js';
 import { Rejects, replyFromData, Reply, SmtpReject } from './reply.js';
 import { receive, spoolIo, writeFinal, type SpooledMessage } from './spool.js';
 import { newQueueId, protocolName, receivedHeader, rfc5322Date } from './trace.js';
@@ -190,6 +192,9 @@ export async function startSubmission(ctx: ServerContext, opts: SubmissionOption
     hideSTARTTLS: Boolean(opts.implicitTls),
     // RFC 2034: every reply carries its enhanced status code (552 5.3.4, 530 5.7.0, ...).
     hideENHANCEDSTATUSCODES: false,
+    // REQUIRETLS (RFC 8689) binds every later hop to verified TLS; the queue does not
+    // enforce that, so it is not offered.
+    hideREQUIRETLS: true,
     size: config.limits.maxMessageSize,
     rejectOversized: true,
     socketTimeout: config.limits.smtpIdleTimeoutMs,
@@ -243,6 +248,9 @@ export async function startSubmission(ctx: ServerContext, opts: SubmissionOption
     onMailFrom(address: SMTPServerAddress, session, cb) {
       const st = state(session);
       if (!st.account) return cb(SubmissionRejects.authRequired());
+      // AUTH= (RFC 4954 §5) is a submission parameter: AUTH is offered here.
+      const bad = checkMailParams(address, ['AUTH']);
+      if (bad) return cb(bad);
       const account = st.account;
       // RFC 6409 §4.3 / §6.1: the MSA may refuse senders the user is not entitled to.
       if (!address.address || !ownsAddress(ctx, account, address.address)) {
@@ -261,15 +269,17 @@ export async function startSubmission(ctx: ServerContext, opts: SubmissionOption
       const st = state(session);
       if (!st.account) return cb(SubmissionRejects.authRequired());
       if (session.envelope.rcptTo.length >= maxRcpts) return cb(SubmissionRejects.tooManyRecipients(maxRcpts));
+      const bad = checkRcptParams(address, session);
+      if (bad) return cb(bad);
       let addr: string;
       try {
-        addr = parseAddress(address.address).address;
+        addr = envelopeRecipient(address.address);
       } catch (err) {
         if (err instanceof AddressError) return cb(Rejects.badAddress(address.address));
         return cb(Rejects.localError());
       }
       try {
-        const r = ctx.accounts.resolveRecipient(addr);
+        const r = resolveWithPostmaster(ctx.accounts, ctx.config, addr);
         // Our own domain but nobody there: say so now rather than bounce later.
         if (r.kind === 'unknownUser') return cb(Rejects.unknownUser(addr));
         if ((r.kind === 'notLocal' || (r.kind === 'deliver' && r.forward.length > 0)) && !ctx.queue) return cb(SubmissionRejects.queueUnavailable());
@@ -402,7 +412,7 @@ async function handleData(ctx: ServerContext, st: ConnState, stream: SMTPServerD
       return 'refused';
     }
     const mailFrom = session.envelope.mailFrom ? parseAddress(session.envelope.mailFrom.address).address : '';
-    const rcpts = session.envelope.rcptTo.map((r) => parseAddress(r.address).address);
+    const rcpts = session.envelope.rcptTo.map((r) => envelopeRecipient(r.address));
 
     const fields = headerFields(await msg.header());
     const get = (n: string) => fields.filter(([k]) => k === n).map(([, v]) => v);
@@ -457,7 +467,7 @@ async function handleData(ctx: ServerContext, st: ConnState, stream: SMTPServerD
 
     const remote: string[] = [];
     const localRcpts: string[] = [];
-    for (const r of rcpts) (ctx.accounts.resolveRecipient(r).kind === 'notLocal' ? remote : localRcpts).push(r);
+    for (const r of rcpts) (resolveWithPostmaster(ctx.accounts, ctx.config, r).kind === 'notLocal' ? remote : localRcpts).push(r);
     const { targets, forward } = resolveTargets(ctx, localRcpts);
     const toQueue = [...new Set([...remote, ...forward])];
     let qid: number | undefined;

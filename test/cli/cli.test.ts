@@ -58,7 +58,7 @@ describe('domain', { timeout: 120_000 }, () => {
     const list = JSON.parse(ok(await t.cli(['domain', 'list', '--json'])).stdout);
     expect(list.map((d: { name: string }) => d.name)).toEqual(['example.test', 'xn--bcher-kva.example']);
     expect(list[0]).toMatchObject({ accounts: 0, aliases: 0, quotaBytes: null });
-    expect(ok(await t.cli(['domain', 'list'])).stdout).toMatch(/^DOMAIN\s+ACCOUNTS\s+ALIASES\s+QUOTA\nexample\.test\s+0\s+0\s+-\n/);
+    expect(ok(await t.cli(['domain', 'list'])).stdout).toMatch(/^DOMAIN\s+ACCOUNTS\s+ALIASES\s+QUOTA\s+POSTMASTER\nexample\.test\s+0\s+0\s+-\s+nobody yet: add an account\n/);
 
     ok(await t.cli(['domain', 'remove', 'xn--bcher-kva.example']));
     const gone = await t.cli(['domain', 'remove', 'xn--bcher-kva.example']);

@@ -3,7 +3,9 @@
  */
 import { normalizeDomain } from '../../accounts/address.js';
 import type { DomainRecord } from '../../accounts/types.js';
+import { loadConfig } from '../../config/index.js';
 import { ensureDomainKey } from '../../dkim/keys.js';
+import { postmasterRoute } from '../../smtp/postmaster.js';
 import type { CliContext } from '../context.js';
 import { quotaOption } from './account.js';
 import { formatSize, table } from '../format.js';
@@ -57,21 +59,30 @@ Point the domain's MX record at this server so mail arrives here.`,
     params: '',
     args: { min: 0, max: 0 },
     options: [JSON_OPTION],
-    help: `List the domains, with their number of accounts and aliases.`,
+    help: `List the domains, with their number of accounts and aliases, and where mail to
+their postmaster goes (RFC 5321 §4.5.1: every domain takes it): its postmaster alias or
+account, else the admin address (admin_address, set by quickstart), else the domain's
+first account, else the server's first account.`,
     async run(ctx, _args, opts) {
       const repo = await ctx.accounts();
       const db = ctx.db();
+      const adminAddress = loadConfig({ dataRoot: ctx.dataRoot, env: ctx.io.env }).adminAddress;
       const count = (table: string, id: number) => db.prepare(`SELECT count(*) FROM ${table} WHERE domain_id = ?`).pluck().get(id) as number;
-      const rows = repo.listDomains().map((d) => ({
-        name: d.name,
-        quotaBytes: d.quotaBytes,
-        accounts: count('accounts', d.id),
-        aliases: count('aliases', d.id),
-        createdAt: d.createdAt.toISOString(),
-      }));
+      const rows = repo.listDomains().map((d) => {
+        const pm = postmasterRoute(repo, adminAddress, d.name);
+        return {
+          name: d.name,
+          quotaBytes: d.quotaBytes,
+          accounts: count('accounts', d.id),
+          aliases: count('aliases', d.id),
+          postmaster: pm ? { to: pm.target, via: pm.via } : null,
+          createdAt: d.createdAt.toISOString(),
+        };
+      });
       if (opts.json) return ctx.out(JSON.stringify(rows, null, 2));
       if (rows.length === 0) return ctx.out('no domains; add one with: mailserver domain add <domain>');
-      for (const line of table([['DOMAIN', 'ACCOUNTS', 'ALIASES', 'QUOTA'], ...rows.map((r) => [r.name, String(r.accounts), String(r.aliases), formatSize(r.quotaBytes)])])) {
+      const pmText = (p: (typeof rows)[number]['postmaster']) => (p ? `${p.to} (${p.via})` : 'nobody yet: add an account');
+      for (const line of table([['DOMAIN', 'ACCOUNTS', 'ALIASES', 'QUOTA', 'POSTMASTER'], ...rows.map((r) => [r.name, String(r.accounts), String(r.aliases), formatSize(r.quotaBytes), pmText(r.postmaster)])])) {
         ctx.out(line);
       }
     },

@@ -74,9 +74,10 @@ export const setupCommands: Command[] = [
     options: [{ name: 'hostname', value: '<name>', help: 'the mail host name (default: mail.<domain>)' }, ...ipOptions, { name: 'force', help: 'overwrite an existing config file' }],
     help: `Set up a new server in one step and print the DNS records to create.
 
-Writes config/mailserver.toml (hostname), adds the domain with a DKIM key, creates the
-admin account with a generated password (printed once), adds postmaster@ and abuse@
-aliases to the admin, and prints every DNS record to publish, each with why.
+Writes config/mailserver.toml (hostname, admin_address), adds the domain with a DKIM key,
+creates the admin account with a generated password (printed once), adds postmaster@ and
+abuse@ aliases to the admin, and prints every DNS record to publish, each with why. Mail
+to postmaster@ a domain added later without a postmaster alias goes to the admin too.
 
 Then start the server with: mailserver serve`,
     async run(ctx, [admin], opts) {
@@ -87,7 +88,8 @@ Then start the server with: mailserver serve`,
       if (existsSync(file) && !opts.force) throw new CliError(`${file} exists; use --force to overwrite it`);
       writeFileAtomic(
         file,
-        `# Written by mailserver quickstart; see config/mailserver.example.toml for every key.\nhostname = "${hostname}"\n`,
+        // admin_address: where postmaster mail of domains without their own goes (src/smtp/postmaster.ts).
+        `# Written by mailserver quickstart; see config/mailserver.example.toml for every key.\nhostname = "${hostname}"\nadmin_address = "${a.address}"\n`,
         0o640,
       );
       // Check the file we wrote loads, before touching the database.
