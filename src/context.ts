@@ -9,6 +9,7 @@ import type { Config } from './config/index.js';
 import type { Db } from './db/index.js';
 import type { Resolver } from './dns/resolver.js';
 import type { Logger } from './log.js';
+import type { DsnEnvelope, DsnRecipientParams } from './queue/dsn.js';
 import type { QuotaService } from './quota/index.js';
 import type { SpoolSinkFactory } from './smtp/spool.js';
 import type { MailStore } from './store/types.js';
@@ -36,14 +37,23 @@ export interface ServerContext {
   spoolSink?: SpoolSinkFactory;
 }
 
+/** What a message to queue carries besides its file: the envelope and its RFC 3461 parameters. */
+export interface QueueRequest {
+  mailFrom: string;
+  rcpts: string[];
+  file: string;
+  dsn?: DsnEnvelope;
+  rcptDsn?: ReadonlyMap<string, DsnRecipientParams>;
+}
+
 export interface OutboundQueue {
-  enqueue(req: { mailFrom: string; rcpts: string[]; file: string }): Promise<void>;
+  enqueue(req: QueueRequest): Promise<void>;
   /**
    * Queues durably but holds the message until `release(id)`; `discard(id)` takes it
    * back. Port 25 queues an alias's remote forwards this way before storing the local
    * copies, so that a failure of either answers 451 with nothing left behind.
    */
-  hold(req: { mailFrom: string; rcpts: string[]; file: string }): Promise<number>;
+  hold(req: QueueRequest): Promise<number>;
   /** Lets a held message go (throws if the database refuses). */
   release(id: number): void;
   discard(id: number): Promise<void>;

@@ -119,6 +119,8 @@ export interface Config {
     retryMaxSeconds: number;
     /** How long a message may stay queued before it bounces, in seconds. */
     lifetimeSeconds: number;
+    /** A "delayed" DSN (RFC 3464) goes to the sender once a message has waited this long; 0: never. */
+    delayWarningSeconds: number;
     /** Port of remote MX hosts (25; tests point it elsewhere). */
     mxPort: number;
     /** Verify the remote's certificate when using STARTTLS (and require TLS). */
@@ -238,6 +240,7 @@ export const SCHEMA: readonly Key[] = [
   { toml: 'queue.retry_base_seconds', prop: 'queue.retryBaseSeconds', kind: { type: 'int', min: 1 } },
   { toml: 'queue.retry_max_seconds', prop: 'queue.retryMaxSeconds', kind: { type: 'int', min: 1 } },
   { toml: 'queue.lifetime_seconds', prop: 'queue.lifetimeSeconds', kind: { type: 'int', min: 1 } },
+  { toml: 'queue.delay_warning_seconds', prop: 'queue.delayWarningSeconds', kind: { type: 'int', min: 0 } },
   { toml: 'queue.mx_port', prop: 'queue.mxPort', kind: { type: 'int', min: 1, max: 65535 } },
   { toml: 'queue.verify_tls', prop: 'queue.verifyTls', kind: { type: 'bool' } },
   { toml: 'queue.local_address', prop: 'queue.localAddress', kind: { type: 'string' } },
@@ -317,6 +320,7 @@ export function defaults(dataRoot: string, production: boolean): Config {
       retryBaseSeconds: 300,
       retryMaxSeconds: 4 * 3600,
       lifetimeSeconds: 5 * 86_400,
+      delayWarningSeconds: 4 * 3600,
       mxPort: 25,
       verifyTls: false,
       localAddress: '',

@@ -93,6 +93,19 @@ export const MIGRATIONS: Migration[] = [
     `,
   },
   {
+    version: 11,
+    name: 'queue DSN parameters',
+    sql: `
+      -- RFC 3461 parameters given at MAIL FROM / RCPT TO, kept for the bounces, delay
+      -- notices and success reports, and passed on to a next hop that offers DSN.
+      ALTER TABLE queue_messages ADD COLUMN dsn_ret TEXT;      -- FULL | HDRS | NULL (not given)
+      ALTER TABLE queue_messages ADD COLUMN dsn_envid TEXT;    -- ENVID, xtext decoded
+      ALTER TABLE queue_recipients ADD COLUMN dsn_notify TEXT; -- NEVER | SUCCESS,FAILURE,DELAY (any of) | NULL
+      ALTER TABLE queue_recipients ADD COLUMN dsn_orcpt TEXT;  -- ORCPT "addr-type;address", decoded
+      ALTER TABLE queue_recipients ADD COLUMN delay_notified INTEGER NOT NULL DEFAULT 0; -- a "delayed" DSN went out
+    `,
+  },
+  {
     version: 20,
     name: 'quota warnings',
     sql: `

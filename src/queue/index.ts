@@ -22,12 +22,10 @@
  * before the recipient's state changes, so a crash can repeat a DSN but never lose one.
  */
 import { existsSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import path from 'node:path';
 import type { OutboundQueue, ServerContext } from '../context.js';
-import { resolveTargets } from '../smtp/deliver.js';
-import { headerEnd } from '../smtp/spool.js';
-import { buildDsn, statusOf, type FailedRecipient } from './dsn.js';
+import { statusOf, wants, type DsnEnvelope, type DsnRecipient, type DsnRecipientParams } from './dsn.js';
+import { report } from './report.js';
 import {
   deleteMessage,
   dueGroups,
@@ -41,13 +39,15 @@ import {
   releaseMessage,
   type DueGroup,
   type QueuedMessage,
+  type QueuedRecipient,
   type RecipientUpdate,
 } from './repo.js';
 import { addressesOf, relayRoute, routeFor, type Route } from './route.js';
 import { nextAttempt } from './schedule.js';
 // The SMTP client (nodemailer's, ~15 MB resident) is loaded by the first delivery attempt.
 const loadSmtpClient = () => import('./smtp-client.js');
-import { adopt, cleanOrphans, removeQueueFile, writeQueueFile } from './spool.js';
+import { adopt, cleanOrphans, removeQueueFile } from './spool.js';
+import type { OutboundSession } from './smtp-client.js';
 
 export interface EnqueueRequest {
   mailFrom: string;
@@ -59,6 +59,10 @@ export interface EnqueueRequest {
   headerMessageId?: string;
   /** Held until release (OutboundQueue.hold). */
   held?: boolean;
+  /** RFC 3461 RET / ENVID given at MAIL FROM. */
+  dsn?: DsnEnvelope;
+  /** RFC 3461 NOTIFY / ORCPT per recipient. */
+  rcptDsn?: ReadonlyMap<string, DsnRecipientParams>;
 }
 
 /** The running queue: what server.ts keeps, and what goes into `ctx.queue`. */
@@ -77,27 +81,10 @@ export async function enqueueMessage(ctx: Pick<ServerContext, 'config' | 'db'>, 
   if (req.rcpts.length === 0) throw new Error('enqueue: no recipients');
   const { rel, size } = await adopt(ctx.config.dataRoot, req.file);
   try {
-    return insertMessage(ctx.db, { spoolPath: rel, mailFrom: req.mailFrom, account: req.account, size, headerMessageId: req.headerMessageId, rcpts: req.rcpts, held: req.held });
+    return insertMessage(ctx.db, { spoolPath: rel, mailFrom: req.mailFrom, account: req.account, size, headerMessageId: req.headerMessageId, rcpts: req.rcpts, held: req.held, dsn: req.dsn, rcptDsn: req.rcptDsn });
   } catch (err) {
     await removeQueueFile(ctx.config.dataRoot, rel);
     throw err;
-  }
-}
-
-/** The original message's header block, for the DSN's text/rfc822-headers part. */
-async function readHeaderBlock(file: string, max = 64 * 1024): Promise<Buffer> {
-  try {
-    const fh = await open(file, 'r');
-    try {
-      const buf = Buffer.alloc(max);
-      const { bytesRead } = await fh.read(buf, 0, max, 0);
-      const b = buf.subarray(0, bytesRead);
-      return b.subarray(0, headerEnd(b));
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    return Buffer.alloc(0);
   }
 }
 
@@ -108,6 +95,8 @@ interface Outcome {
   /** The reply came from a remote SMTP server (vs. our own reason: DNS, unreachable). */
   fromRemote: boolean;
   status?: string;
+  /** The remote offers DSN: the RFC 3461 parameters went on, reporting is its job now. */
+  remoteDsn?: boolean;
 }
 
 export function startQueue(ctx: ServerContext, opts: { pollMs?: number } = {}): QueueRunner {
@@ -273,18 +262,17 @@ export function startQueue(ctx: ServerContext, opts: { pollMs?: number } = {}): 
         try {
           while (rest.length > 0 && session.usable) {
             const it = rest[0]!;
-            const res = await session.send({ mailFrom: it.msg.mailFrom, rcpts: it.g.recipients.map((x) => x.rcpt), file: it.file, size: it.msg.size });
-            if (res.kind === 'unreachable') {
-              last = res.reply;
-              log.info({ qid: it.msg.id, host: where, reply: res.reply }, 'session broke');
+            const { answered, left, broke } = await sendItem(session, it, where);
+            if (answered.size > 0) {
+              const some = { ...it, g: { ...it.g, recipients: it.g.recipients.filter((x) => answered.has(x.rcpt)) } };
+              await record(some, (rcpt) => answered.get(rcpt)!);
+            }
+            rest = left.length > 0 ? [{ ...it, g: { ...it.g, recipients: left } }, ...rest.slice(1)] : rest.slice(1);
+            if (broke) {
+              last = broke;
+              log.info({ qid: it.msg.id, host: where, reply: broke }, 'session broke');
               break;
             }
-            rest = rest.slice(1);
-            const byRcpt = new Map(res.replies.map((x) => [x.rcpt, x]));
-            await record(it, (rcpt) => {
-              const x = byRcpt.get(rcpt);
-              return x ? { klass: x.klass, reply: x.reply, host: where, fromRemote: true } : { klass: 4, reply: 'no reply for this recipient', fromRemote: false };
-            });
           }
         } finally {
           session.close();
@@ -295,25 +283,68 @@ export function startQueue(ctx: ServerContext, opts: { pollMs?: number } = {}): 
     return all(rest, { klass: 4, reply: last, fromRemote: false });
   }
 
-  /** Applies one attempt's outcome to a message's recipients: state, DSN, cleanup. */
-  async function record(it: Item, outcomeOf: (rcpt: string) => Outcome & { rcpt?: string }): Promise<void> {
+  /**
+   * Sends one message to its recipients at one destination over an open session: one
+   * transaction per distinct NOTIFY/ORCPT (RFC 3461; nodemailer sends one set of DSN
+   * parameters per transaction, and most messages have one set). Returns the outcome of
+   * each recipient answered, and those left when the session broke or closed.
+   */
+  async function sendItem(session: OutboundSession, it: Item, where: string): Promise<{ answered: Map<string, Outcome>; left: QueuedRecipient[]; broke?: string }> {
+    const groups = new Map<string, QueuedRecipient[]>();
+    for (const r of it.g.recipients) {
+      const key = `${r.dsn.notify?.join(',') ?? ''}\0${r.dsn.orcpt ?? ''}`;
+      groups.set(key, [...(groups.get(key) ?? []), r]);
+    }
+    const answered = new Map<string, Outcome>();
+    const left: QueuedRecipient[] = [];
+    let broke: string | undefined;
+    for (const rcpts of groups.values()) {
+      if (broke !== undefined || !session.usable) {
+        left.push(...rcpts);
+        continue;
+      }
+      const { msg, file } = it;
+      const res = await session.send({ mailFrom: msg.mailFrom, rcpts: rcpts.map((x) => x.rcpt), file, size: msg.size, dsn: { ...msg.dsn, ...rcpts[0]!.dsn } });
+      if (res.kind === 'unreachable') {
+        broke = res.reply;
+        left.push(...rcpts);
+        continue;
+      }
+      const byRcpt = new Map(res.replies.map((x) => [x.rcpt, x]));
+      for (const r of rcpts) {
+        const x = byRcpt.get(r.rcpt);
+        answered.set(r.rcpt, x ? { klass: x.klass, reply: x.reply, host: where, fromRemote: true, remoteDsn: res.dsn } : { klass: 4, reply: 'no reply for this recipient', fromRemote: false });
+      }
+    }
+    return { answered, left, broke };
+  }
+
+  /**
+   * Applies one attempt's outcome to a message's recipients: state, reports (RFC 3461:
+   * failures unless NOTIFY said otherwise, one "delayed" notice after
+   * queue.delay_warning_seconds, "relayed" to a next hop without DSN when SUCCESS was
+   * asked), cleanup.
+   */
+  async function record(it: Item, outcomeOf: (rcpt: string) => Outcome): Promise<void> {
     const { g, msg, file } = it;
     const now = Date.now();
     const updates: RecipientUpdate[] = [];
-    const failed: FailedRecipient[] = [];
+    const reports: DsnRecipient[] = [];
     let expiredAny = false;
     let failedAny = false;
     for (const r of g.recipients) {
       const o = outcomeOf(r.rcpt);
-      const hostName = o.host?.replace(/\[.*$/, '');
+      const base = { rcpt: r.rcpt, orcpt: r.dsn.orcpt, diagnostic: o.reply, remoteMta: o.host?.replace(/\[.*$/, ''), fromRemote: o.fromRemote, lastAttempt: new Date(now) };
       if (o.klass === 2) {
         updates.push({ id: r.id, state: 'delivered', attempted: true, reply: o.reply, host: o.host });
+        // RFC 3461 §5.2.2: a next hop without DSN cannot report success; we say "relayed".
+        if (!o.remoteDsn && wants(r.dsn.notify, 'SUCCESS')) reports.push({ ...base, action: 'relayed', status: '2.0.0' });
         log.info({ qid: msg.id, rcpt: r.rcpt, host: o.host, reply: o.reply, attempts: r.attempts + 1, result: 'delivered' }, 'delivered');
         continue;
       }
       if (o.klass === 5) {
         failedAny = true;
-        failed.push({ rcpt: r.rcpt, status: o.status ?? statusOf(o.reply, true), diagnostic: o.reply, remoteMta: hostName, fromRemote: o.fromRemote, lastAttempt: new Date(now) });
+        if (wants(r.dsn.notify, 'FAILURE')) reports.push({ ...base, action: 'failed', status: o.status ?? statusOf(o.reply, true) });
         updates.push({ id: r.id, state: 'failed', attempted: true, reply: o.reply, host: o.host });
         log.info({ qid: msg.id, rcpt: r.rcpt, host: o.host, reply: o.reply, result: 'bounced' }, 'permanent failure');
         continue;
@@ -322,60 +353,20 @@ export function startQueue(ctx: ServerContext, opts: { pollMs?: number } = {}): 
       if (next.expired) {
         expiredAny = true;
         // RFC 3463 X.4.7: delivery time expired.
-        failed.push({ rcpt: r.rcpt, status: '5.4.7', diagnostic: o.reply, remoteMta: hostName, fromRemote: o.fromRemote, lastAttempt: new Date(now) });
+        if (wants(r.dsn.notify, 'FAILURE')) reports.push({ ...base, action: 'failed', status: '5.4.7' });
         updates.push({ id: r.id, state: 'failed', attempted: true, reply: `expired after ${r.attempts + 1} attempts: ${o.reply}`, host: o.host });
         log.info({ qid: msg.id, rcpt: r.rcpt, reply: o.reply, attempts: r.attempts + 1, result: 'expired' }, 'delivery time expired');
         continue;
       }
-      updates.push({ id: r.id, state: 'queued', attempted: true, nextAttemptAt: next.at, reply: o.reply, host: o.host });
+      const warn = q.delayWarningSeconds > 0 && !r.delayNotified && now - msg.createdAt.getTime() >= q.delayWarningSeconds * 1000 && wants(r.dsn.notify, 'DELAY');
+      if (warn) reports.push({ ...base, action: 'delayed', status: o.status ?? statusOf(o.reply, false), willRetryUntil: new Date(msg.createdAt.getTime() + q.lifetimeSeconds * 1000) });
+      updates.push({ id: r.id, state: 'queued', attempted: true, nextAttemptAt: next.at, reply: o.reply, host: o.host, delayNotified: warn });
       log.info({ qid: msg.id, rcpt: r.rcpt, host: o.host, reply: o.reply, attempts: r.attempts + 1, next: new Date(next.at).toISOString(), result: 'deferred' }, 'deferred');
     }
-
-    if (failed.length > 0) {
-      if (msg.mailFrom === '') {
-        log.info({ qid: msg.id, rcpts: failed.map((f) => f.rcpt) }, 'failed message had the null sender: no DSN');
-      } else {
-        try {
-          await sendDsn(msg, file, failed, expiredAny && !failedAny ? 'expired' : 'failed');
-        } catch (err) {
-          // E.g. the sender's mailbox is over quota. The recipients' outcome stands (a retry
-          // would only repeat the remote delivery); the DSN is lost, and the log says so.
-          log.error({ err, qid: msg.id, to: msg.mailFrom, rcpts: failed.map((f) => f.rcpt) }, 'DSN could not be delivered');
-        }
-      }
-    }
+    // The report is stored before the recipients' state changes: a crash can repeat one, never lose one.
+    await report(ctx, log, { mailFrom: msg.mailFrom, original: { file }, arrival: msg.createdAt, dsn: msg.dsn, queueId: msg.id, reason: expiredAny && !failedAny ? 'expired' : 'failed' }, reports);
     const done = finishAttempt(db, msg.id, updates, now);
     if (done !== undefined) await removeQueueFile(config.dataRoot, done);
-  }
-
-  async function sendDsn(msg: QueuedMessage, file: string, failed: FailedRecipient[], reason: 'failed' | 'expired'): Promise<void> {
-    const dsn = buildDsn({
-      reportingMta: config.hostname,
-      to: msg.mailFrom,
-      arrivalDate: msg.createdAt,
-      recipients: failed,
-      originalHeaders: await readHeaderBlock(file),
-      reason,
-      queueId: msg.id,
-    });
-    const { targets, forward } = resolveTargets(ctx, [msg.mailFrom]);
-    const remote = ctx.accounts.resolveRecipient(msg.mailFrom).kind === 'notLocal' ? [msg.mailFrom] : forward;
-    if (targets.length > 0) {
-      // RFC 5321 §4.4: Return-Path at final delivery; a DSN's is empty.
-      await ctx.store.deliver(targets, { data: Buffer.concat([Buffer.from('Return-Path: <>\r\n'), dsn]) });
-      log.info({ qid: msg.id, to: msg.mailFrom, rcpts: failed.map((f) => f.rcpt) }, 'DSN delivered to sender');
-    }
-    if (remote.length > 0) {
-      const f = await writeQueueFile(config.dataRoot, dsn);
-      try {
-        const id = insertMessage(db, { spoolPath: f.rel, mailFrom: '', size: f.size, rcpts: remote });
-        log.info({ qid: msg.id, dsn: id, to: remote }, 'DSN queued for the remote sender');
-      } catch (err) {
-        await removeQueueFile(config.dataRoot, f.rel);
-        throw err;
-      }
-    }
-    if (targets.length === 0 && remote.length === 0) log.warn({ qid: msg.id, to: msg.mailFrom }, 'DSN has nowhere to go (sender unknown); dropped');
   }
 
   const runner: QueueRunner = {

@@ -1,5 +1,5 @@
 /**
- * The queue's tables (migration 10): one `queue_messages` row per message (its body is
+ * The queue's tables (migrations 10, 11): one `queue_messages` row per message (its body is
  * a file under `<data>/queue/`), one `queue_recipients` row per recipient with its own
  * state, attempt count, next try and last reply. Shared by the worker (in the server)
  * and the CLI (another process; SQLite WAL makes that safe).
@@ -12,6 +12,7 @@
  */
 import path from 'node:path';
 import type { Db } from '../db/index.js';
+import type { DsnEnvelope, DsnRecipientParams } from './dsn.js';
 
 export type RecipientState = 'queued' | 'delivered' | 'failed' | 'held';
 
@@ -26,6 +27,10 @@ export interface QueuedRecipient {
   lastAttemptAt?: Date;
   lastReply?: string;
   lastHost?: string;
+  /** RFC 3461 NOTIFY / ORCPT given for it (migration 11). */
+  dsn: DsnRecipientParams;
+  /** A "delayed" DSN went out for it. */
+  delayNotified: boolean;
 }
 
 export interface QueuedMessage {
@@ -37,6 +42,8 @@ export interface QueuedMessage {
   size: number;
   headerMessageId?: string;
   createdAt: Date;
+  /** RFC 3461 RET / ENVID given at MAIL FROM. */
+  dsn: DsnEnvelope;
   recipients: QueuedRecipient[];
 }
 
@@ -48,6 +55,8 @@ interface MessageRow {
   size: number;
   header_message_id: string | null;
   created_at: number;
+  dsn_ret: string | null;
+  dsn_envid: string | null;
 }
 
 interface RecipientRow {
@@ -61,6 +70,9 @@ interface RecipientRow {
   last_attempt_at: number | null;
   last_reply: string | null;
   last_host: string | null;
+  dsn_notify: string | null;
+  dsn_orcpt: string | null;
+  delay_notified: number;
 }
 
 function toRecipient(r: RecipientRow): QueuedRecipient {
@@ -75,6 +87,8 @@ function toRecipient(r: RecipientRow): QueuedRecipient {
     lastAttemptAt: r.last_attempt_at === null ? undefined : new Date(r.last_attempt_at),
     lastReply: r.last_reply ?? undefined,
     lastHost: r.last_host ?? undefined,
+    dsn: { notify: r.dsn_notify ? r.dsn_notify.split(',') : undefined, orcpt: r.dsn_orcpt ?? undefined },
+    delayNotified: r.delay_notified === 1,
   };
 }
 
@@ -87,6 +101,7 @@ function toMessage(m: MessageRow, rcpts: RecipientRow[]): QueuedMessage {
     size: m.size,
     headerMessageId: m.header_message_id ?? undefined,
     createdAt: new Date(m.created_at),
+    dsn: { ret: (m.dsn_ret as DsnEnvelope['ret']) ?? undefined, envid: m.dsn_envid ?? undefined },
     recipients: rcpts.map(toRecipient),
   };
 }
@@ -105,6 +120,10 @@ export interface NewMessage {
   now?: number;
   /** Insert as `held` (not picked up until releaseMessage). */
   held?: boolean;
+  /** RFC 3461 RET / ENVID. */
+  dsn?: DsnEnvelope;
+  /** RFC 3461 NOTIFY / ORCPT per recipient (canonical address). */
+  rcptDsn?: ReadonlyMap<string, DsnRecipientParams>;
 }
 
 /** Inserts a message and its recipients in one transaction (due at once). Returns the id. */
@@ -112,10 +131,15 @@ export function insertMessage(db: Db, m: NewMessage): number {
   const now = m.now ?? Date.now();
   return db.transaction(() => {
     const id = db
-      .prepare('INSERT INTO queue_messages (spool_path, mail_from, account, size, header_message_id, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(m.spoolPath, m.mailFrom, m.account ?? null, m.size, m.headerMessageId ?? null, now).lastInsertRowid as number;
-    const ins = db.prepare('INSERT INTO queue_recipients (message_id, rcpt, domain, state, attempts, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?)');
-    for (const r of new Set(m.rcpts)) ins.run(id, r, domainOf(r), m.held ? 'held' : 'queued', now, now);
+      .prepare('INSERT INTO queue_messages (spool_path, mail_from, account, size, header_message_id, created_at, dsn_ret, dsn_envid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(m.spoolPath, m.mailFrom, m.account ?? null, m.size, m.headerMessageId ?? null, now, m.dsn?.ret ?? null, m.dsn?.envid ?? null).lastInsertRowid as number;
+    const ins = db.prepare(
+      'INSERT INTO queue_recipients (message_id, rcpt, domain, state, attempts, next_attempt_at, updated_at, dsn_notify, dsn_orcpt) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?)',
+    );
+    for (const r of new Set(m.rcpts)) {
+      const p = m.rcptDsn?.get(r);
+      ins.run(id, r, domainOf(r), m.held ? 'held' : 'queued', now, now, p?.notify?.join(',') ?? null, p?.orcpt ?? null);
+    }
     return id;
   })();
 }
@@ -184,15 +208,17 @@ export interface RecipientUpdate {
   nextAttemptAt?: number;
   reply: string;
   host?: string;
+  /** A "delayed" DSN went out for it with this attempt. */
+  delayNotified?: boolean;
 }
 
 /** Records the outcome of one attempt for some recipients, in one transaction. */
 export function updateRecipients(db: Db, updates: RecipientUpdate[], now = Date.now()): void {
   const st = db.prepare(
-    'UPDATE queue_recipients SET state = ?, attempts = attempts + ?, next_attempt_at = COALESCE(?, next_attempt_at), last_attempt_at = ?, last_reply = ?, last_host = COALESCE(?, last_host), updated_at = ? WHERE id = ?',
+    'UPDATE queue_recipients SET state = ?, attempts = attempts + ?, next_attempt_at = COALESCE(?, next_attempt_at), last_attempt_at = ?, last_reply = ?, last_host = COALESCE(?, last_host), delay_notified = MAX(delay_notified, ?), updated_at = ? WHERE id = ?',
   );
   db.transaction(() => {
-    for (const u of updates) st.run(u.state, u.attempted ? 1 : 0, u.nextAttemptAt ?? null, now, u.reply.slice(0, 1000), u.host ?? null, now, u.id);
+    for (const u of updates) st.run(u.state, u.attempted ? 1 : 0, u.nextAttemptAt ?? null, now, u.reply.slice(0, 1000), u.host ?? null, u.delayNotified ? 1 : 0, now, u.id);
   })();
 }
 

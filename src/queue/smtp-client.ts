@@ -13,6 +13,7 @@
  */
 import { createReadStream } from 'node:fs';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
+import type { DsnEnvelope, DsnRecipientParams } from './dsn.js';
 
 export interface SessionOptions {
   ip: string;
@@ -36,6 +37,11 @@ export interface Transaction {
   rcpts: string[];
   file: string;
   size: number;
+  /**
+   * RFC 3461 parameters, sent when the server offers DSN: RET/ENVID of the message,
+   * NOTIFY/ORCPT shared by every recipient of this transaction (callers group them).
+   */
+  dsn?: DsnEnvelope & DsnRecipientParams;
 }
 
 export type AttemptOptions = SessionOptions & Transaction;
@@ -48,7 +54,8 @@ export interface RcptReply {
   reply: string;
 }
 
-export type AttemptResult = { kind: 'unreachable'; reply: string } | { kind: 'replies'; replies: RcptReply[]; tls: boolean };
+/** `dsn`: the server offers DSN (RFC 3461), so the parameters went on with the message. */
+export type AttemptResult = { kind: 'unreachable'; reply: string } | { kind: 'replies'; replies: RcptReply[]; tls: boolean; dsn: boolean };
 
 type SmtpErr = SMTPConnection.SMTPError & { recipient?: string; rejectedErrors?: Array<SMTPConnection.SMTPError & { recipient?: string }> };
 
@@ -121,13 +128,27 @@ export class OutboundSession {
     return !this.broken;
   }
 
+  /** Whether the server's EHLO offered DSN (nodemailer keeps the list; it has no accessor). */
+  get offersDsn(): boolean {
+    return ((this.conn as unknown as { _supportedExtensions?: string[] })._supportedExtensions ?? []).includes('DSN');
+  }
+
+  private envelope(t: Transaction): SMTPConnection.Envelope {
+    const d = t.dsn;
+    const dsn =
+      d && (d.ret || d.envid || d.notify || d.orcpt)
+        ? { ret: d.ret as SMTPConnection.DSNOptions['ret'], envid: d.envid, notify: d.notify as SMTPConnection.DSNOptions['notify'], orcpt: d.orcpt }
+        : undefined;
+    return { from: t.mailFrom, to: t.rcpts, size: t.size, use8BitMime: true, dsn };
+  }
+
   /** One transaction. After a refused one the session is reset (RSET) for the next. */
   async send(t: Transaction): Promise<AttemptResult> {
     const { conn, o } = this;
     const tls = conn.secure;
     const info = await this.step(
       new Promise<SMTPConnection.SentMessageInfo>((resolve, reject) => {
-        conn.send({ from: t.mailFrom, to: t.rcpts, size: t.size, use8BitMime: true }, createReadStream(t.file), (err, res) => (err ? reject(err) : resolve(res)));
+        conn.send(this.envelope(t), createReadStream(t.file), (err, res) => (err ? reject(err) : resolve(res)));
       }),
     ).catch((err: SmtpErr) => err);
     if (info instanceof Error) {
@@ -146,14 +167,14 @@ export class OutboundSession {
       // RFC 5321 §4.1.1.5: RSET aborts the half-done transaction before the next one.
       if (e.responseCode === 421) this.broken = true;
       else await this.step(new Promise<void>((resolve, reject) => conn.reset((err) => (err ? reject(err) : resolve())))).catch(() => (this.broken = true));
-      return { kind: 'replies', replies, tls };
+      return { kind: 'replies', replies, tls, dsn: this.offersDsn };
     }
     const rejected = new Map<string, RcptReply>();
     for (const r of (info.rejectedErrors ?? []) as SmtpErr[]) {
       if (r.recipient) rejected.set(r.recipient, { rcpt: r.recipient, klass: klassOf(r.responseCode), reply: clean(r.response) });
     }
     const replies = t.rcpts.map((rcpt) => rejected.get(rcpt) ?? { rcpt, klass: 2 as const, reply: clean(info.response) });
-    return { kind: 'replies', replies, tls };
+    return { kind: 'replies', replies, tls, dsn: this.offersDsn };
   }
 
   /** QUIT (or just close when the session is broken). */

@@ -54,3 +54,4 @@ export async function deliverLocal(ctx: ServerContext, req: LocalDeliveryRequest
   const delivered = targets.length > 0 ? await ctx.store.deliver(targets, { path: req.file }) : [];
   return { delivered, forward, unknown };
 }
+

@@ -26,7 +26,8 @@ import { TLS12_CIPHERS } from '../tls/index.js';
 import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.js';
 import { resolveTargets } from './deliver.js';
 import { PerIpLimit } from './limits.js';
-import { checkMailParams, checkRcptParams } from './params.js';
+import { dsnPlan, reportLocalSuccess } from './dsn.js';
+import { checkMailParams, checkRcptParams, envelopeDsn, recipientsDsn } from './params.js';
 import { envelopeRecipient, isPostmaster, resolveWithPostmaster } from './postmaster.js';
 import { Rejects, replyFromData, Reply, SmtpReject } from './reply.js';
 import { finalData, receive, spoolIo, writeFinal, type SpooledMessage } from './spool.js';
@@ -109,6 +110,8 @@ export async function startInbound(ctx: ServerContext, opts: InboundOptions): Pr
     // REQUIRETLS (RFC 8689) binds every later hop to verified TLS; the queue does not
     // enforce that, so it is not offered.
     hideREQUIRETLS: true,
+    // DSN (RFC 3461): RET, ENVID, NOTIFY, ORCPT, checked by smtp-server and src/smtp/params.ts.
+    hideDSN: false,
     size: config.limits.maxMessageSize,
     rejectOversized: true,
     maxRecipients: config.limits.maxRecipients,
@@ -340,6 +343,9 @@ async function handleData(
 
     const filter = checks?.filterHeader ? (h: Buffer) => checks.filterHeader!(ctx, h) : undefined;
     const mailbox = verdict.action === 'junk' ? 'Junk' : undefined;
+    // RFC 3461 parameters: carried by the forwards, honoured for success reports.
+    const dsn = envelopeDsn(session);
+    const rcptDsn = recipientsDsn(session);
     const { targets, forward, unknown } = resolveTargets(ctx, rcpts, mailbox);
     // Local mailboxes only, message in memory: the store writes it once, straight into
     // the mailbox (tmp/ → fsync → new/). A spool file is written only when the queue
@@ -364,7 +370,7 @@ async function handleData(
     let held: number | undefined;
     if (forward.length > 0) {
       if (!ctx.queue || !spoolFile) throw new SmtpReject(Reply.LocalError, '4.3.0', 'Forwarding is not available right now, try again later');
-      held = await ctx.queue.hold({ mailFrom, rcpts: forward, file: spoolFile });
+      held = await ctx.queue.hold({ mailFrom, rcpts: forward, file: spoolFile, dsn, rcptDsn: dsnPlan(ctx, rcpts, rcptDsn).forwardDsn });
     }
     let overQuota: string[];
     try {
@@ -375,6 +381,7 @@ async function handleData(
       if (held !== undefined) await ctx.queue!.discard(held).catch((e: unknown) => log.error({ err: e, qid: held }, 'taking back a held forward failed'));
       throw err;
     }
+    await reportLocalSuccess(ctx, log, { mailFrom, rcpts, params: rcptDsn, dsn, skipped: overQuota, original: spoolFile ? { file: spoolFile } : { data: data! } });
     log.info(
       {
         from: mailFrom,

@@ -42,7 +42,8 @@ import type { QueueRunner } from '../queue/index.js';
 import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.js';
 import { resolveTargets } from './deliver.js';
 import { PerIpLimit } from './limits.js';
-import { checkMailParams, checkRcptParams } from './params.js';
+import { dsnPlan, reportLocalSuccess } from './dsn.js';
+import { checkMailParams, checkRcptParams, envelopeDsn, recipientsDsn } from './params.js';
 import { envelopeRecipient, resolveWithPostmaster } from './postmaster.js';
 import { Rejects, replyFromData, Reply, SmtpReject } from './reply.js';
 import { receive, spoolIo, writeFinal, type SpooledMessage } from './spool.js';
@@ -195,6 +196,8 @@ export async function startSubmission(ctx: ServerContext, opts: SubmissionOption
     // REQUIRETLS (RFC 8689) binds every later hop to verified TLS; the queue does not
     // enforce that, so it is not offered.
     hideREQUIRETLS: true,
+    // DSN (RFC 3461): RET, ENVID, NOTIFY, ORCPT, checked by smtp-server and src/smtp/params.ts.
+    hideDSN: false,
     size: config.limits.maxMessageSize,
     rejectOversized: true,
     socketTimeout: config.limits.smtpIdleTimeoutMs,
@@ -470,16 +473,22 @@ async function handleData(ctx: ServerContext, st: ConnState, stream: SMTPServerD
     for (const r of rcpts) (resolveWithPostmaster(ctx.accounts, ctx.config, r).kind === 'notLocal' ? remote : localRcpts).push(r);
     const { targets, forward } = resolveTargets(ctx, localRcpts);
     const toQueue = [...new Set([...remote, ...forward])];
+    // RFC 3461: remote recipients keep their own NOTIFY/ORCPT, an alias's forwards get theirs from dsnPlan.
+    const dsn = envelopeDsn(session);
+    const params = recipientsDsn(session);
+    const rcptDsn = new Map([...dsnPlan(ctx, localRcpts, params).forwardDsn, ...[...params].filter(([r]) => remote.includes(r))]);
     let qid: number | undefined;
     if (toQueue.length > 0) {
       const queue = ctx.queue as QueueRunner | undefined;
       if (!queue) throw SubmissionRejects.queueUnavailable();
-      if (typeof queue.add === 'function') qid = await queue.add({ mailFrom, rcpts: toQueue, file: final.path, account: account.address, headerMessageId: messageId });
-      else await queue.enqueue({ mailFrom, rcpts: toQueue, file: final.path });
+      if (typeof queue.add === 'function') qid = await queue.add({ mailFrom, rcpts: toQueue, file: final.path, account: account.address, headerMessageId: messageId, dsn, rcptDsn });
+      else await queue.enqueue({ mailFrom, rcpts: toQueue, file: final.path, dsn, rcptDsn });
     }
     phase('queue');
     // Quota rules at end of DATA (src/quota/smtp.ts); a refusal only when nothing was queued.
-    if (targets.length > 0) await deliverWithQuota(ctx, targets, { path: final.path }, { othersAccepted: toQueue.length > 0, log, size: final.size });
+    let overQuota: string[] = [];
+    if (targets.length > 0) ({ overQuota } = await deliverWithQuota(ctx, targets, { path: final.path }, { othersAccepted: toQueue.length > 0, log, size: final.size }));
+    await reportLocalSuccess(ctx, log, { mailFrom, rcpts: localRcpts, params, dsn, skipped: overQuota, original: { file: final.path } });
     phase('local');
     rateFor(ctx).add(account.address);
     log.info(

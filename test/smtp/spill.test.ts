@@ -13,15 +13,12 @@ import { fdSink, SPILL_BYTES, type SpoolSinkFactory } from '../../src/smtp/spool
 import { SmtpTestClient } from '../helpers/smtp-client.js';
 import { startTestServer, type TestServer } from '../helpers/servers.js';
 
-const STEP_TIMEOUT_MS = 400;
+const STEP_TIMEOUT_MS = 1000;
 let t: TestServer;
 
 beforeAll(async () => {
   t = await startTestServer({
-    configure: (c) => {
-      c.checks.enabled = false;
-      c.limits.spoolWriteTimeoutMs = STEP_TIMEOUT_MS;
-    },
+    configure: (c) => (c.checks.enabled = false),
   });
   await t.addAccount('alice@example.test');
   await t.addAccount('bob@example.test');
@@ -31,6 +28,7 @@ beforeAll(async () => {
 
 afterEach(() => {
   t.ctx.spoolSink = undefined;
+  t.config.limits.spoolWriteTimeoutMs = 30_000;
 });
 
 afterAll(async () => {
@@ -101,6 +99,8 @@ describe('a spool writer that stalls', () => {
   ];
   for (const k of cases) {
     it(`${k.name}: 451 after the step timeout, no file left, other connections served`, async () => {
+      // Read per message: only this test's messages get the short step timeout.
+      t.config.limits.spoolWriteTimeoutMs = STEP_TIMEOUT_MS;
       t.ctx.spoolSink = k.sink;
       const subject = `stall ${k.name}`;
       const sending = sendRaw(k.to, message(subject, k.size));
@@ -118,6 +118,7 @@ describe('a spool writer that stalls', () => {
       expect(ms).toBeLessThan(STEP_TIMEOUT_MS + 15_000);
       // The session is still in step: the next transaction on it works.
       t.ctx.spoolSink = undefined;
+      t.config.limits.spoolWriteTimeoutMs = 30_000;
       expect((await c.cmd('MAIL FROM:<big@remote.example>')).code).toBe(250);
       expect((await c.cmd('QUIT')).code).toBe(221);
       expect(spoolTmp()).toEqual([]);
