@@ -10,7 +10,8 @@ export default defineConfig({
     // machine the default (cores - 1 = one worker) leaves it idle most of the time.
     maxWorkers: 3,
     setupFiles: ['test/helpers/setup.ts'],
-    reporters: ['default', 'json'],
+    // peer-reporter: after the summary, the tests skipped for a missing Debian peer and why.
+    reporters: ['default', 'json', './test/helpers/peer-reporter.ts'],
     outputFile: { json: 'test-results.json' },
   },
 });

@@ -14,7 +14,7 @@ import { defaults, type Config } from '../../src/config/index.js';
 import { startHttp, type HttpListener } from '../../src/http/index.js';
 import { certPaths, createTlsHolder, type TlsContextHolder } from '../../src/tls/index.js';
 import { startImplicitTlsEcho, startStarttlsSmtpLike, type TestListener } from './listeners.js';
-import { pebbleMissing, startPebble, type Pebble } from './pebble.js';
+import { NEEDS_PEBBLE, startPebble, type Pebble } from './pebble.js';
 import { chainsTo, connectTls, probe } from '../tls/probe.js';
 import { captureLog } from '../helpers/log-capture.js';
 
@@ -42,7 +42,7 @@ async function cli(argv: string[]): Promise<{ code: number; stdout: string; stde
   return { code, stdout, stderr };
 }
 
-describe.skipIf(Boolean(pebbleMissing))('ACME with Pebble', () => {
+describe('ACME with Pebble', NEEDS_PEBBLE, () => {
   let dataRoot: string;
   let config: Config;
   let http: HttpListener;

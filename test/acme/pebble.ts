@@ -11,19 +11,16 @@
  * management API (/roots/0) so tests can check the served chain against it.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { needs, peer } from '../helpers/peers.js';
 
-export const PEBBLE = ['/usr/bin/pebble', '/usr/local/bin/pebble'].find((p) => existsSync(p));
-export const CHALLTESTSRV = ['/usr/bin/pebble-challtestsrv', '/usr/local/bin/pebble-challtestsrv'].find((p) => existsSync(p));
-export const pebbleMissing = !PEBBLE || !CHALLTESTSRV
-  ? 'pebble / pebble-challtestsrv not installed (Debian package "pebble"); ACME tests skipped'
-  : '';
-if (pebbleMissing) console.warn(pebbleMissing);
+/** What an ACME test needs (test/helpers/peers.ts): Pebble, its DNS server, openssl for its certificate. */
+export const NEEDS_PEBBLE = needs('pebble', 'pebble-challtestsrv', 'openssl');
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -96,9 +93,10 @@ function post(url: string, data: unknown): Promise<number> {
 
 /** Starts challtestsrv and Pebble; Pebble validates http-01 on `httpPort`. */
 export async function startPebble(httpPort: number): Promise<Pebble> {
-  if (!PEBBLE || !CHALLTESTSRV) throw new Error(pebbleMissing);
+  const PEBBLE = peer('pebble');
+  const CHALLTESTSRV = peer('pebble-challtestsrv');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pebble-'));
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  const ssl = (...args: string[]) => execFileSync(peer('openssl'), args, { cwd: dir, stdio: 'pipe' });
   ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-subj', '/CN=pebble test https CA', '-days', '2');
   ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=localhost');
   writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');

@@ -12,12 +12,12 @@ import { startHttp, type HttpListener } from '../../src/http/index.js';
 import { silentLogger } from '../../src/log.js';
 import { startTestServer, type TestServer } from '../helpers/servers.js';
 import { chainsTo, connectTls, probe, TLS_LISTENERS } from '../tls/probe.js';
-import { freePort, pebbleMissing, startPebble, type Pebble } from './pebble.js';
+import { freePort, NEEDS_PEBBLE, startPebble, type Pebble } from './pebble.js';
 
 const HOST = 'mail.example.test';
 
 
-describe.skipIf(Boolean(pebbleMissing))('ACME certificates on every listener', () => {
+describe('ACME certificates on every listener', NEEDS_PEBBLE, () => {
   let pebble: Pebble;
   let t: TestServer;
   let http: HttpListener;
@@ -137,7 +137,7 @@ describe('TLS settings on every listener of the server', () => {
   });
 });
 
-describe.skipIf(Boolean(pebbleMissing))('startServer in acme mode', () => {
+describe('startServer in acme mode', NEEDS_PEBBLE, () => {
   let pebble: Pebble;
   let t: TestServer;
 

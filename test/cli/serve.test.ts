@@ -10,6 +10,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { AccountsRepo } from '../../src/accounts/repo.js';
 import { dbPath, openDb } from '../../src/db/index.js';
 import { BIN, ROOT, tempRoot } from './run.js';
+import { needs, peer } from '../helpers/peers.js';
 
 let t: ReturnType<typeof tempRoot>;
 let server: ChildProcess | undefined;
@@ -93,7 +94,7 @@ it('serves, lets other verbs change the same database meanwhile, and exits 0 on 
   expect(await exited).toBe(0);
 });
 
-it('prompts for the password on a terminal without echoing it', { timeout: 120_000 }, async () => {
+it('prompts for the password on a terminal without echoing it', { ...needs('python3'), timeout: 120_000 }, async () => {
   const db = openDb(dbPath(t.dir));
   new AccountsRepo(db).addDomain('example.test');
   db.close();
@@ -125,7 +126,7 @@ sys.stdout.write(out.decode())
 sys.exit(os.waitstatus_to_exitcode(status))
 `;
   const res = await new Promise<{ code: number; stdout: string }>((resolve) => {
-    execFile('python3', ['-c', py, process.execPath, BIN, t.dir], { cwd: ROOT }, (e, stdout) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, stdout }));
+    execFile(peer('python3'), ['-c', py, process.execPath, BIN, t.dir], { cwd: ROOT }, (e, stdout) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, stdout }));
   });
   expect(res.stdout).toContain('added account tty@example.test');
   expect(res.stdout).not.toContain('tty secret');

@@ -9,18 +9,19 @@ import { sendText, startHttp, type HttpListener } from '../../src/http/index.js'
 import { silentLogger } from '../../src/log.js';
 import { makeSelfSigned, TlsContextHolder } from '../../src/tls/index.js';
 import { probe } from '../tls/probe.js';
+import { needs, peer } from '../helpers/peers.js';
 
 const run = promisify(execFile);
 
 /** curl: status, headers and body. */
 async function curl(url: string, ...args: string[]): Promise<{ status: number; headers: string; body: string }> {
-  const { stdout } = await run('curl', ['-s', '-i', '--max-time', '10', ...args, url]);
+  const { stdout } = await run(peer('curl'), ['-s', '-i', '--max-time', '10', ...args, url]);
   const sep = stdout.indexOf('\r\n\r\n');
   const headers = stdout.slice(0, sep);
   return { status: Number(/^HTTP\/[\d.]+ (\d+)/.exec(headers)![1]), headers, body: stdout.slice(sep + 4) };
 }
 
-describe('HTTP listener', () => {
+describe('HTTP listener', needs('curl'), () => {
   let http: HttpListener;
   let base: string;
   beforeAll(async () => {
@@ -82,7 +83,7 @@ describe('HTTP listener', () => {
   });
 });
 
-describe('HTTPS listener', () => {
+describe('HTTPS listener', needs('curl'), () => {
   it('serves the shared route table with the holder certificate, and takes reloads', async () => {
     const config = defaults('/nonexistent', false);
     const holder = new TlsContextHolder(makeSelfSigned('mail.example.test'));

@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchAttrs, valueText } from '../helpers/imap-client.js';
 import { message, startImapFixture, type ImapFixture } from './fixture.js';
+import { needs, peer } from '../helpers/peers.js';
 
 const run = promisify(execFile);
 let f: ImapFixture;
@@ -51,12 +52,12 @@ M.logout()
 print(json.dumps(out))
 `;
 
-describe('python3 imaplib', () => {
+describe('python3 imaplib', needs('python3'), () => {
   it('logs in, lists, appends, searches, fetches, stores, copies and expunges', async () => {
     const user = 'py@example.test';
     await f.addAccount(user, 'pw');
     await f.deliver(user, message(1));
-    const { stdout } = await run('python3', ['-c', PY, String(f.port), user, 'pw']);
+    const { stdout } = await run(peer('python3'), ['-c', PY, String(f.port), user, 'pw']);
     const out = JSON.parse(stdout) as Record<string, unknown>;
     expect(out.login).toBe('OK');
     expect(out.create).toBe('OK');
@@ -91,7 +92,7 @@ async function messageIds(files: string[]): Promise<string[]> {
   return ids.sort();
 }
 
-describe('mbsync', () => {
+describe('mbsync', needs('mbsync'), () => {
   it('syncs several folders both ways, twice, with flags, nothing lost or duplicated', async () => {
     const user = 'sync@example.test';
     await f.addAccount(user, 'pw');
@@ -138,7 +139,7 @@ describe('mbsync', () => {
           '',
         ].join('\n'),
       );
-      const sync = () => run('mbsync', ['-c', rc, '-a'], { timeout: 60_000 });
+      const sync = () => run(peer('mbsync'), ['-c', rc, '-a'], { timeout: 60_000 });
       await sync();
       const localOf = (name: string) => path.join(local, name);
       for (const [name, count] of Object.entries(folders)) {

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { dkimSign, sealMessage } from 'mailauth';
 import type { Zone } from '../helpers/dns-server.js';
+import { peer } from '../helpers/peers.js';
 
 export const OUR_HOST = 'mx.ours.test';
 export const LOCAL_DOMAIN = 'ours.test';
@@ -122,7 +123,7 @@ export async function signWithDkimpy(msg: string, o: { domain: string; selector:
     const keyFile = path.join(dir, 'key.pem');
     await writeFile(keyFile, o.keyPem, { mode: 0o600 });
     return await new Promise<string>((resolve, reject) => {
-      const child = execFile('dkimsign', ['--hcanon', 'relaxed', '--bcanon', 'relaxed', o.selector, o.domain, keyFile], { encoding: 'latin1' }, (err, stdout, stderr) => {
+      const child = execFile(peer('dkimsign'), ['--hcanon', 'relaxed', '--bcanon', 'relaxed', o.selector, o.domain, keyFile], { encoding: 'latin1' }, (err, stdout, stderr) => {
         if (err) reject(new Error(`dkimsign failed: ${stderr || err.message}`));
         else resolve(stdout);
       });

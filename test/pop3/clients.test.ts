@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { message, startPop3Env, type Pop3Env } from './env.js';
+import { needs, peer } from '../helpers/peers.js';
 
 const run = promisify(execFile);
 
@@ -49,13 +50,13 @@ interface PoplibResult {
 }
 
 async function poplib(env: Pop3Env, port: number, user: string, pass: string, mode: 'plain' | 'stls' | 'ssl'): Promise<PoplibResult> {
-  const { stdout } = await run('python3', ['-c', POPLIB, env.host, String(port), user, pass, mode], { timeout: 30_000 });
+  const { stdout } = await run(peer('python3'), ['-c', POPLIB, env.host, String(port), user, pass, mode], { timeout: 30_000 });
   return JSON.parse(stdout) as PoplibResult;
 }
 
 const DOTTED = 'From: a@example.org\r\nSubject: dotted\r\n\r\n.\r\n..double\r\n.x\r\nend\r\n';
 
-describe('python3 poplib', () => {
+describe('python3 poplib', needs('python3'), () => {
   let env: Pop3Env;
   beforeAll(async () => {
     env = await startPop3Env();
@@ -88,7 +89,7 @@ describe('python3 poplib', () => {
   });
 });
 
-describe('curl pop3:// and pop3s://', () => {
+describe('curl pop3:// and pop3s://', needs('curl'), () => {
   let env: Pop3Env;
   beforeAll(async () => {
     env = await startPop3Env();
@@ -97,7 +98,7 @@ describe('curl pop3:// and pop3s://', () => {
     await env?.close();
   });
 
-  const curl = async (args: string[]) => (await run('curl', ['-sS', '--max-time', '20', ...args], { timeout: 30_000, encoding: 'latin1' })).stdout;
+  const curl = async (args: string[]) => (await run(peer('curl'), ['-sS', '--max-time', '20', ...args], { timeout: 30_000, encoding: 'latin1' })).stdout;
 
   it('lists and retrieves over plain POP3 on loopback, over STLS (--ssl-reqd) and over pop3s', async () => {
     const { user, pass } = await env.newAccount();

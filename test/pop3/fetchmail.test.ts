@@ -14,6 +14,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPop3Env, type Pop3Env } from './env.js';
+import { needs, peer } from '../helpers/peers.js';
 
 const run = promisify(execFile);
 
@@ -50,7 +51,7 @@ const MDA = `#!/bin/sh
 exec cat > "$(mktemp "$1/msg.XXXXXXXX")"
 `;
 
-describe('fetchmail', () => {
+describe('fetchmail', needs('fetchmail'), () => {
   let env: Pop3Env;
   let dir: string;
   beforeAll(async () => {
@@ -83,7 +84,7 @@ poll ${env.host} service ${port} protocol pop3 auth password timeout 60
 `,
     );
     await chmod(rc, 0o600); // fetchmail refuses a run control file others can read
-    const { stdout, stderr } = await run('fetchmail', ['-f', rc, '-N', '-d0', '-v', '--nosyslog'], {
+    const { stdout, stderr } = await run(peer('fetchmail'), ['-f', rc, '-N', '-d0', '-v', '--nosyslog'], {
       timeout: 120_000,
       env: { ...process.env, FETCHMAILHOME: dir, HOME: dir },
       maxBuffer: 20 * 1024 * 1024,

@@ -16,6 +16,7 @@ import { startPop3 } from '../../src/pop3/server.js';
 import type { StoreChange, Uid } from '../../src/store/types.js';
 import { Pop3Client } from '../helpers/pop3-client.js';
 import { message, startPop3Env, type Pop3Env } from './env.js';
+import { needs, peerPath } from '../helpers/peers.js';
 
 const run = promisify(execFile);
 
@@ -264,7 +265,7 @@ describe('POP3 over sockets', () => {
     await c2.quit();
   });
 
-  it('a new certificate applies to new pop3s and STLS connections, with and without SNI', async () => {
+  it('a new certificate applies to new pop3s and STLS connections, with and without SNI', needs('openssl'), async () => {
     const peer = async (connect: () => Promise<tls.TLSSocket>) => {
       const s = await connect();
       const fp = s.getPeerX509Certificate()?.fingerprint256;
@@ -285,7 +286,7 @@ describe('POP3 over sockets', () => {
     expect(await peer(implicit())).toBe(before);
     // openssl makes a P-256 pair in milliseconds (forge's RSA keygen takes seconds).
     const dir = await mkdtemp(path.join(tmpdir(), 'pop3-cert-'));
-    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=renewed.example.test', '-days', '2', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')]);
+    await run(peerPath('openssl')!, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=renewed.example.test', '-days', '2', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')]);
     env.t.ctx.tls.setCertificate({ key: await readFile(path.join(dir, 'key.pem'), 'utf8'), cert: await readFile(path.join(dir, 'cert.pem'), 'utf8') });
     await rm(dir, { recursive: true, force: true });
     const after = env.t.ctx.tls.describe().fingerprint256;

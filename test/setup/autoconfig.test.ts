@@ -4,12 +4,13 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/servers.js';
+import { needs, peer } from '../helpers/peers.js';
 
 const run = promisify(execFile);
 let t: TestServer;
 
 async function py(script: string, input: string): Promise<unknown> {
-  const child = run('python3', ['-c', script]);
+  const child = run(peer('python3'), ['-c', script]);
   child.child.stdin!.end(input);
   const { stdout } = await child;
   return JSON.parse(stdout);
@@ -35,7 +36,7 @@ afterAll(async () => t?.close());
 const base = () => `http://127.0.0.1:${t.port('http')}`;
 
 describe('autoconfig', () => {
-  it.each(['/mail/config-v1.1.xml', '/.well-known/autoconfig/mail/config-v1.1.xml'])('Thunderbird %s names the right hosts, ports and socket types', async (path) => {
+  it.each(['/mail/config-v1.1.xml', '/.well-known/autoconfig/mail/config-v1.1.xml'])('Thunderbird %s names the right hosts, ports and socket types', needs('python3'), async (path) => {
     const res = await fetch(`${base()}${path}?emailaddress=alice%40example.test`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/xml/);
@@ -69,7 +70,7 @@ describe('autoconfig', () => {
     expect(res.status).toBe(404);
   });
 
-  it('Outlook POX autodiscover', async () => {
+  it('Outlook POX autodiscover', needs('python3'), async () => {
     const body = `<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>Alice@Example.test</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>`;
     const res = await fetch(`${base()}/autodiscover/autodiscover.xml`, { method: 'POST', body, headers: { 'content-type': 'text/xml' } });
     expect(res.status).toBe(200);
@@ -89,7 +90,7 @@ print(json.dumps([[p.findtext('r:Type', namespaces=ns), p.findtext('r:Server', n
     ]);
   });
 
-  it('the Apple .mobileconfig is a valid plist with the account settings', async () => {
+  it('the Apple .mobileconfig is a valid plist with the account settings', needs('python3'), async () => {
     const res = await fetch(`${base()}/apple/mail.mobileconfig?emailaddress=alice%40example.test`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/application\/x-apple-aspen-config/);

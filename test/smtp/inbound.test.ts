@@ -8,6 +8,7 @@ import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SmtpTestClient } from '../helpers/smtp-client.js';
 import { startTestServer, type TestServer } from '../helpers/servers.js';
+import { needs, peer } from '../helpers/peers.js';
 
 const run = promisify(execFile);
 
@@ -94,7 +95,7 @@ describe('port 25 delivery', () => {
     expect(statSync(inboxFiles('alice@example.test').find((f) => readFileSync(f, 'utf8').includes('hello from nodemailer'))!).nlink).toBe(1);
   });
 
-  it('python3 smtplib delivers, with STARTTLS', async () => {
+  it('python3 smtplib delivers, with STARTTLS', needs('python3'), async () => {
     const script = `
 import smtplib, ssl, sys
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
@@ -103,15 +104,15 @@ s.ehlo('py.example.net'); s.starttls(context=ctx); s.ehlo('py.example.net')
 s.sendmail('py@remote.example', ['bob@example.test'], b'From: py@remote.example\\r\\nTo: bob@example.test\\r\\nSubject: from python\\r\\n\\r\\nbody over tls\\r\\n')
 s.quit()
 `;
-    await run('python3', ['-c', script, String(t.port('smtp'))]);
+    await run(peer('python3'), ['-c', script, String(t.port('smtp'))]);
     const msg = contents('bob@example.test').find((c) => c.includes('from python'));
     expect(msg).toBeDefined();
     expect(msg).toMatch(/with ESMTPS id/);
     expect(msg).toMatch(/\(using TLSv1\.[23] with cipher /);
   });
 
-  it.skipIf(!existsSync('/usr/bin/swaks'))('swaks delivers', async () => {
-    const { stdout } = await run('swaks', ['--server', '127.0.0.1', '--port', String(t.port('smtp')), '--from', 'swaks@remote.example', '--to', 'alice@example.test', '--header', 'Subject: swaks test', '--body', 'via swaks', '--helo', 'swaks.example.net']);
+  it('swaks delivers', needs('swaks'), async () => {
+    const { stdout } = await run(peer('swaks'), ['--server', '127.0.0.1', '--port', String(t.port('smtp')), '--from', 'swaks@remote.example', '--to', 'alice@example.test', '--header', 'Subject: swaks test', '--body', 'via swaks', '--helo', 'swaks.example.net']);
     expect(stdout).toMatch(/<- {2}250 2\.\d\.\d Ok: queued as/);
     expect(contents('alice@example.test').some((c) => c.includes('Subject: swaks test'))).toBe(true);
   });

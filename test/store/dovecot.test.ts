@@ -3,13 +3,14 @@
 // (modified UTF-7 names), same flags from the file names, same sizes and bytes.
 // Skipped when dovecot-imapd is not installed.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { chmod, chown, cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createStore } from '../../src/store/index.js';
 import { nameOfFolder } from '../../src/store/maildir/index.js';
+import { needs } from '../helpers/peers.js';
 
 const IMAP_BIN = '/usr/lib/dovecot/imap';
 const root = mkdtempSync(path.join(os.tmpdir(), 'store-dovecot-'));
@@ -23,7 +24,7 @@ async function chownTree(p: string, uid: number, gid: number): Promise<void> {
   if ((await stat(p)).isDirectory()) for (const e of await readdir(p)) await chownTree(path.join(p, e), uid, gid);
 }
 
-describe.skipIf(!existsSync(IMAP_BIN))('Dovecot reads our Maildir++ tree', () => {
+describe('Dovecot reads our Maildir++ tree', needs('dovecot-imap'), () => {
   it('lists the folders and shows the same flags, sizes and bytes', async () => {
     const store = createStore({ dataRoot: path.join(root, 'data') });
     const A = 'u@x.test';

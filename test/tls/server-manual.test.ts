@@ -9,12 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/index.js';
 import { startTestServer, type TestServer } from '../helpers/servers.js';
 import { makeTestCa, type TestCa } from './certs.js';
+import { needs } from '../helpers/peers.js';
 import { chainsTo, connectTls, probe, TLS_LISTENERS } from './probe.js';
 
 const HOST = 'mail.example.test';
 const serialOf = (pem: string): string => new X509Certificate(pem).serialNumber;
 
-describe('manual mode on the whole server', () => {
+describe('manual mode on the whole server', needs('openssl'), () => {
   let dir: string;
   let ca: TestCa;
   let t: TestServer;

@@ -16,6 +16,7 @@ import { silentLogger } from '../../src/log.js';
 import { certPaths, createTlsHolder, TLS12_CIPHERS, TlsConfigError, type TlsContextHolder } from '../../src/tls/index.js';
 import { startImplicitTlsEcho, startStarttlsSmtpLike, type TestListener } from '../acme/listeners.js';
 import { makeTestCa, type TestCa } from './certs.js';
+import { hasPeer, needs } from '../helpers/peers.js';
 import { chainsTo, connectTls, probe } from './probe.js';
 import { captureLog } from '../helpers/log-capture.js';
 
@@ -44,7 +45,7 @@ const cleanups: Array<() => Promise<void> | void> = [];
 
 beforeAll(() => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'tls-test-'));
-  ca = makeTestCa(tmp);
+  if (hasPeer('openssl')) ca = makeTestCa(tmp); // the tests that use it need openssl
 });
 afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
@@ -80,7 +81,7 @@ describe('self-signed mode', () => {
   });
 });
 
-describe('manual mode', () => {
+describe('manual mode', needs('openssl'), () => {
   function setup(tag: string) {
     const dir = mkdtempSync(path.join(tmp, `manual-${tag}-`));
     const keyFile = path.join(dir, 'privkey.pem');
@@ -231,7 +232,7 @@ describe('TLS settings', () => {
     expect(cbc?.code).toBe('ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE');
   });
 
-  it('the holder refuses a bad pair and keeps serving the old one', async () => {
+  it('the holder refuses a bad pair and keeps serving the old one', needs('openssl'), async () => {
     const dataRoot = mkdtempSync(path.join(tmp, 'set-'));
     const holder = createTlsHolder(configFor('self-signed', dataRoot), silentLogger);
     const before = holder.describe().serial;
@@ -253,7 +254,7 @@ describe('TLS settings', () => {
   });
 });
 
-describe('mailserver tls status / renew outside acme mode', () => {
+describe('mailserver tls status / renew outside acme mode', needs('openssl'), () => {
   async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     let stdout = '';
     let stderr = '';
