@@ -28,7 +28,7 @@ import path from 'node:path';
 import { startDnsServer } from '../../test/helpers/dns-server.js';
 import { hasPeer, peerPath } from '../../test/helpers/peers.js';
 import { buildMessage, KiB, MAX, MiB, sendRaw, SIZES, smtpTransport, storedMessage } from '../../test/sizes/messages.js';
-import { WireReader } from '../../test/sizes/wire.js';
+import { ImapSession, WireReader, type ImapAnswer } from '../../test/sizes/wire.js';
 // @ts-expect-error plain ESM helper without types
 import { freePort, procMem, startServer } from '../lib.mjs';
 
@@ -131,33 +131,15 @@ async function toRemote(port: number, tls: 'starttls' | undefined, from: string,
   return { ms: onB.result, aboveB: onB.aboveMB, note: `on B after ${((performance.now() - t0) / 1000).toFixed(2)} s` };
 }
 
-/** A logged-in IMAP session on A's INBOX; cmd() returns the tagged line and the last literal. */
-async function imapSession() {
-  const w = await WireReader.connect(ports.imap);
-  await w.line();
-  let n = 0;
-  const cmd = async (line: string, literal?: Buffer): Promise<{ tagged: string; literal?: Buffer }> => {
-    const tag = `b${++n}`;
-    w.write(`${tag} ${line}\r\n`);
-    let got: Buffer | undefined;
-    for (;;) {
-      const l = await w.line();
-      if (l.startsWith('+ ') && literal) {
-        w.write(literal);
-        w.write('\r\n');
-        continue;
-      }
-      if (l.startsWith(`${tag} `)) return { tagged: l, literal: got };
-      const m = /~?\{(\d+)\}$/.exec(l);
-      if (m) {
-        got = await w.bytes(Number(m[1]));
-        await w.line();
-      }
-    }
-  };
-  await cmd(`LOGIN bob@a.test ${PASS}`);
-  await cmd('SELECT INBOX');
-  return { cmd, close: () => w.close() };
+/** One IMAP command on a new session of bob@a.test, timed from the command (not the login). */
+async function timedImap(line: string, literal?: Buffer): Promise<{ ms: number; answer: ImapAnswer }> {
+  const s = await ImapSession.open(ports.imap, 'bob@a.test', PASS);
+  const t0 = performance.now();
+  const answer = await s.command(line, literal);
+  const ms = performance.now() - t0;
+  s.close();
+  if (!/ OK /.test(answer.tagged)) throw new Error(`${line}: ${answer.tagged}`);
+  return { ms, answer };
 }
 
 /** RETR of the last message in bob@a.test's maildrop; the bytes served (stuffing undone). */
@@ -189,30 +171,15 @@ const paths: Path[] = [
   { name: '465 → mailbox', key: '465', from: 'alice@a.test', run: async (raw) => ({ ms: await smtpSend(ports.submissions, 'implicit', 'alice@a.test', 'bob@a.test', raw) }) },
   { name: '587 → queue → B', key: 'queue', from: 'alice@a.test', run: (raw, tag) => toRemote(ports.submission, 'starttls', 'alice@a.test', 'bob@b.test', raw, tag) },
   { name: '25 → alias → queue → B', key: 'alias', from: 'someone@remote.example', run: (raw, tag) => toRemote(ports.smtp, undefined, 'someone@remote.example', 'fwd@a.test', raw, tag) },
-  {
-    name: 'IMAP APPEND',
-    key: 'imap',
-    from: 'someone@remote.example',
-    run: async (raw) => {
-      const s = await imapSession();
-      const t0 = performance.now();
-      const r = await s.cmd(`APPEND INBOX {${raw.length}}`, raw);
-      s.close();
-      if (!/ OK /.test(r.tagged)) throw new Error(r.tagged);
-      return { ms: performance.now() - t0 };
-    },
-  },
+  { name: 'IMAP APPEND', key: 'imap', from: 'someone@remote.example', run: async (raw) => ({ ms: (await timedImap(`APPEND INBOX {${raw.length}}`, raw)).ms }) },
   {
     name: 'IMAP FETCH BODY[] (the same)',
     key: 'imap',
     from: '',
     run: async (raw) => {
-      const s = await imapSession();
-      const t0 = performance.now();
-      const r = await s.cmd('FETCH * (BODY.PEEK[])');
-      s.close();
-      if (!r.literal?.equals(raw)) throw new Error('FETCH gave other bytes');
-      return { ms: performance.now() - t0 };
+      const { ms, answer } = await timedImap('FETCH * (BODY.PEEK[])');
+      if (!answer.literals.get('BODY[]')?.equals(raw)) throw new Error('FETCH gave other bytes');
+      return { ms };
     },
   },
   {

@@ -5,21 +5,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/servers.js';
 import { buildMessage, generatedAttachment, JPEG, leftovers, MAX, PDF, SIZES } from './messages.js';
-import { WireReader } from './wire.js';
+import { ImapSession, WireReader } from './wire.js';
 
 const USER = 'bob@example.test';
 const PASS = 'size-matrix-pw';
 let t: TestServer;
-let imap: WireReader;
-let tagNo = 0;
+let imap: ImapSession;
 
 beforeAll(async () => {
   t = await startTestServer();
   await t.addAccount(USER, PASS);
-  imap = await WireReader.connect(t.port('imap'));
-  await imap.line(); // greeting
-  await command(`LOGIN ${USER} ${PASS}`);
-  await command('SELECT INBOX');
+  imap = await ImapSession.open(t.port('imap'), USER, PASS);
 });
 
 afterAll(async () => {
@@ -27,30 +23,8 @@ afterAll(async () => {
   await t?.close();
 });
 
-/**
- * Sends a command and reads to its tagged reply; untagged lines are returned, literals
- * read whole and named by the item before them ("BODY[]", "BINARY[2]").
- */
-async function command(line: string, literal?: Buffer): Promise<{ tagged: string; untagged: string[]; literals: Map<string, Buffer> }> {
-  const tag = `s${++tagNo}`;
-  imap.write(`${tag} ${line}\r\n`);
-  const untagged: string[] = [];
-  const literals = new Map<string, Buffer>();
-  for (;;) {
-    let l = await imap.line();
-    if (l.startsWith('+ ') && literal) {
-      imap.write(literal);
-      imap.write('\r\n');
-      continue;
-    }
-    if (l.startsWith(`${tag} `)) return { tagged: l, untagged, literals };
-    // A line may carry literals ({n} or ~{n} for BINARY, RFC 3516 §4.2) and go on after each.
-    for (let m = /(\S+) ~?\{(\d+)\}$/.exec(l); m; m = /(\S+) ~?\{(\d+)\}$/.exec(l)) {
-      literals.set(m[1]!, await imap.bytes(Number(m[2])));
-      l = `${l.slice(0, m.index)}<literal> ${await imap.line()}`;
-    }
-    untagged.push(l);
-  }
+function command(line: string, literal?: Buffer) {
+  return imap.command(line, literal);
 }
 
 async function pop3Retr(n: number): Promise<Buffer> {
@@ -107,8 +81,8 @@ describe('IMAP APPEND → FETCH BODY[] / BINARY[] → POP3 RETR', () => {
   }
 
   it('max + 1: NO [TOOBIG] before the literal is sent (RFC 7889)', async () => {
-    imap.write(`big APPEND INBOX {${MAX + 1}}\r\n`);
-    expect(await imap.line()).toMatch(/^big NO \[TOOBIG\]/);
+    imap.w.write(`big APPEND INBOX {${MAX + 1}}\r\n`);
+    expect(await imap.w.line()).toMatch(/^big NO \[TOOBIG\]/);
     expect((await command('NOOP')).tagged).toMatch(/ OK /);
   });
 });

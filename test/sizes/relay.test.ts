@@ -9,31 +9,23 @@
 // to a message that was exactly at the limit, so between two servers with the same
 // limit a message at the maximum is refused by the second (at MAIL FROM SIZE=, 552
 // 5.3.4) and bounced to its sender, as with Postfix (message_size_limit counts them too).
-import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listMessages } from '../../src/queue/repo.js';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
-import { PASSWORD, publishDomain, startInstance, waitFor, type Instance } from '../submission/harness.js';
+import { PASSWORD, startPair, waitFor, type Instance, type Pair } from '../submission/harness.js';
 import { buildMessage, leftovers, MAX, MiB, sendRaw, SIZES, smtpTransport, storedMessage, traceOnlyDifference } from './messages.js';
 
-let dns: TestDnsServer;
+let pair: Pair;
 let a: Instance;
 let b: Instance;
 
 beforeAll(async () => {
-  dns = await startDnsServer({});
-  publishDomain(dns, 'a.test', '127.0.0.2');
-  publishDomain(dns, 'b.test', '127.0.0.3');
-  b = await startInstance({ host: '127.0.0.3', domain: 'b.test', dns, accounts: ['bob@b.test'], keepData: true, configure: (c) => (c.limits.maxMessageSize = MAX + MiB) });
-  a = await startInstance({ host: '127.0.0.2', domain: 'a.test', dns, accounts: ['alice@a.test'], mxPort: b.smtpPort });
+  pair = await startPair({ aAccounts: ['alice@a.test'], bAccounts: ['bob@b.test'], configureB: (c) => (c.limits.maxMessageSize = MAX + MiB) });
+  ({ a, b } = pair);
   a.t.accounts.addAlias('fwd@a.test', ['bob@b.test']);
 });
 
 afterAll(async () => {
-  await a?.close();
-  await b?.close();
-  if (b) await rm(b.t.dataRoot, { recursive: true, force: true });
-  await dns?.close();
+  await pair?.close();
 });
 
 const PATHS = [

@@ -81,3 +81,53 @@ export class WireReader {
     this.socket.destroy();
   }
 }
+
+/** The answer to one IMAP command: the tagged line, the untagged lines, literals by the item before them ("BODY[]", "BINARY[2]"). */
+export interface ImapAnswer {
+  tagged: string;
+  untagged: string[];
+  literals: Map<string, Buffer>;
+}
+
+/** A logged-in IMAP session (plaintext on loopback) on its selected INBOX, reading literals whole. */
+export class ImapSession {
+  private n = 0;
+  private constructor(readonly w: WireReader) {}
+
+  static async open(port: number, user: string, pass: string): Promise<ImapSession> {
+    const s = new ImapSession(await WireReader.connect(port));
+    await s.w.line(); // greeting
+    for (const c of [`LOGIN ${user} ${pass}`, 'SELECT INBOX']) {
+      const r = await s.command(c);
+      if (!/ OK /.test(r.tagged)) throw new Error(`${c}: ${r.tagged}`);
+    }
+    return s;
+  }
+
+  /** Sends a command (and its literal after the server's "+") and reads to its tagged reply. */
+  async command(line: string, literal?: Buffer): Promise<ImapAnswer> {
+    const tag = `s${++this.n}`;
+    this.w.write(`${tag} ${line}\r\n`);
+    const untagged: string[] = [];
+    const literals = new Map<string, Buffer>();
+    for (;;) {
+      let l = await this.w.line();
+      if (l.startsWith('+ ') && literal) {
+        this.w.write(literal);
+        this.w.write('\r\n');
+        continue;
+      }
+      if (l.startsWith(`${tag} `)) return { tagged: l, untagged, literals };
+      // A line may carry literals ({n}, or ~{n} for BINARY, RFC 3516 §4.2) and go on after each.
+      for (let m = /(\S+) ~?\{(\d+)\}$/.exec(l); m; m = /(\S+) ~?\{(\d+)\}$/.exec(l)) {
+        literals.set(m[1]!, await this.w.bytes(Number(m[2])));
+        l = `${l.slice(0, m.index)}<literal> ${await this.w.line()}`;
+      }
+      untagged.push(l);
+    }
+  }
+
+  close(): void {
+    this.w.close();
+  }
+}

@@ -8,13 +8,14 @@
  * them with the same functions server.ts is meant to call (startSubmission, startQueue).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Config } from '../../src/config/index.js';
 import { dnsRecordName, dnsRecordValue, ensureDomainKey, splitTxt } from '../../src/dkim/keys.js';
 import { startQueue, type QueueRunner } from '../../src/queue/index.js';
 import { startSubmission } from '../../src/smtp/submission.js';
-import type { TestDnsServer } from '../helpers/dns-server.js';
+import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { startTestServer, type TestServer } from '../helpers/servers.js';
 
 export const PASSWORD = 'correct horse battery';
@@ -101,6 +102,35 @@ export async function startInstance(o: InstanceOptions): Promise<Instance> {
     async close() {
       for (const f of extra) await f();
       await t.close();
+    },
+  };
+}
+
+export interface Pair {
+  dns: TestDnsServer;
+  /** a.test on 127.0.0.2; its queue delivers to B's port 25. */
+  a: Instance;
+  /** b.test on 127.0.0.3. */
+  b: Instance;
+  close(): Promise<void>;
+}
+
+/** The usual rig: a DNS server, B started first, then A with B as the MX of b.test. */
+export async function startPair(o: { aAccounts: string[]; bAccounts: string[]; configureB?: (c: Config) => void }): Promise<Pair> {
+  const dns = await startDnsServer({});
+  publishDomain(dns, 'a.test', '127.0.0.2');
+  publishDomain(dns, 'b.test', '127.0.0.3');
+  const b = await startInstance({ host: '127.0.0.3', domain: 'b.test', dns, accounts: o.bAccounts, keepData: true, configure: o.configureB });
+  const a = await startInstance({ host: '127.0.0.2', domain: 'a.test', dns, accounts: o.aAccounts, mxPort: b.smtpPort });
+  return {
+    dns,
+    a,
+    b,
+    async close() {
+      await a.close();
+      await b.close();
+      await rm(b.t.dataRoot, { recursive: true, force: true });
+      await dns.close();
     },
   };
 }
