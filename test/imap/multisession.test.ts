@@ -78,6 +78,8 @@ describe('multi-session', () => {
     const fr = await b.waitFor((r) => r.type === 'FETCH', 1000);
     expect(fetchAttrs(fr).FLAGS).toEqual(['\\Seen']);
     await a.transact('ok', 'STORE 2 +FLAGS.SILENT (\\Deleted)');
+    const del = await b.waitFor((r) => r.type === 'FETCH', 1000);
+    expect([del.num, fetchAttrs(del).FLAGS]).toEqual([2, ['\\Deleted']]);
     await a.transact('ok', 'EXPUNGE');
     expect((await b.waitFor((r) => r.type === 'EXPUNGE', 1000)).num).toBe(2);
     b.write('DONE\r\n');
