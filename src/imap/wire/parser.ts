@@ -267,7 +267,11 @@ export class Parser {
       const sys = ['Answered', 'Flagged', 'Deleted', 'Seen', 'Draft', 'Recent'].find((f) => f.toLowerCase() === a.toLowerCase());
       return '\\' + (sys ?? a);
     }
-    return this.atom();
+    const a = this.atom();
+    // NIL is IMAP's null token: a keyword of that name would read as "no value" in
+    // FETCH responses, and "FLAGS (NIL)" is not a way to clear flags (RFC 9051 §4.5, §9 nil).
+    if (a.toUpperCase() === 'NIL') throw new ImapBad('NIL is not a flag');
+    return a;
   }
 
   /** flag-list = "(" [flag *(SP flag)] ")"; a single flag without parens is accepted too. */

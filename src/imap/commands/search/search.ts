@@ -18,6 +18,8 @@ const RETURN_OPTS = new Set(['MIN', 'MAX', 'COUNT', 'ALL', 'SAVE']);
 
 interface Ctx {
   meta: MessageMeta;
+  /** This session's \Recent (RFC 3501 §2.3.2). */
+  recent: boolean;
   seq: number;
   maxSeq: number;
   maxUid: number;
@@ -57,7 +59,6 @@ function evaluateSync(c: Criterion, x: Ctx): boolean {
   const m = x.meta;
   switch (c.k) {
     case 'all':
-    case 'old':
       return true;
     case 'flag': {
       const want = c.flag.toLowerCase();
@@ -65,9 +66,13 @@ function evaluateSync(c: Criterion, x: Ctx): boolean {
       for (const f of m.flags) if (f === c.flag || f.toLowerCase() === want) has = true;
       return has === c.set;
     }
-    case 'new':
+    // RFC 3501 §6.4.4: NEW = RECENT UNSEEN, OLD = NOT RECENT.
     case 'recent':
-      return false;
+      return x.recent;
+    case 'old':
+      return !x.recent;
+    case 'new':
+      return x.recent && !m.flags.includes('\\Seen');
     case 'seq':
       return SelectedView.inSet(c.set, x.seq, x.maxSeq);
     case 'uid':
@@ -167,7 +172,7 @@ async function runSearch(c: CommandContext, p: Parser, byUid: boolean): Promise<
   for (const meta of metas) {
     const seq = view.seqOf(meta.uid);
     if (seq === 0) continue; // not yet announced to this client
-    const x: Ctx = { meta, seq, maxSeq: view.exists, maxUid, open: () => store.readMessage(account, view.mailboxId, meta.uid) };
+    const x: Ctx = { meta, recent: view.showsRecent && view.isRecent(meta.uid), seq, maxSeq: view.exists, maxUid, open: () => store.readMessage(account, view.mailboxId, meta.uid) };
     if (indexOnly) {
       if (evaluateSync(crit, x)) hits.push(meta);
       continue;
