@@ -9,7 +9,7 @@ import type { Parser } from '../wire/parser.js';
 
 async function selectOrExamine(c: CommandContext, p: Parser, readOnly: boolean): Promise<void> {
   p.sp();
-  const name = p.mailbox();
+  const rawName = p.astring();
   if (p.trySp()) {
     p.parenList(() => {
       const param = p.atom().toUpperCase();
@@ -25,6 +25,7 @@ async function selectOrExamine(c: CommandContext, p: Parser, readOnly: boolean):
     conn.state = { name: 'authenticated', account };
     if (conn.rev2 || conn.condstore) await conn.write(['* OK [CLOSED] Previous mailbox closed\r\n']);
   }
+  const name = p.decodeMailbox(rawName); // an invalid name is NO (and the old mailbox is closed)
   // selectMailbox: UIDs, keywords and first unseen from the index, no per-message objects.
   const snap = await conn.ctx.store.selectMailbox(account, name);
   const mb = snap.mailbox;
