@@ -135,6 +135,24 @@ export const SCENARIOS: Record<string, (env: ScenarioEnv) => Promise<void>> = {
     expect(b.checker.selected!.exists).toBe(3);
   },
 
+  async 'COPY of a message expunged elsewhere fails whole: NO [EXPUNGEISSUED], nothing copied (RFC 5530 §3)'(env) {
+    const a = await env.open();
+    const b = await env.open();
+    await a.transact('ok', 'CREATE Target');
+    await appendN(a, 'INBOX', 3);
+    await a.transact('ok', 'SELECT INBOX');
+    await b.transact('ok', 'SELECT INBOX');
+    await a.transact('ok', 'STORE 1 +FLAGS.SILENT (\\Deleted)');
+    await a.transact('ok', 'EXPUNGE');
+    await b.transact('ok', 'FETCH 1:3 (UID)'); // b still knows 3 messages
+    const r = await b.transact('no', 'COPY 1:2 Target');
+    expect(r.tagged.code).toBe('EXPUNGEISSUED');
+    const st = await a.transact('ok', 'STATUS Target (MESSAGES)');
+    expect(of(st.untagged, 'STATUS')[0]!.raw).toMatch(/MESSAGES 0/);
+    await b.transact('ok', 'NOOP');
+    expect(b.checker.selected!.exists).toBe(2);
+  },
+
   async 'IMAP4rev1: a new message is \\Recent in exactly one session (RFC 3501 §2.3.2)'(env) {
     const a = await env.open();
     const b = await env.open();

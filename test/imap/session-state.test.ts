@@ -18,7 +18,16 @@ describe('multi-session scenarios', () => {
   it.each(Object.keys(SCENARIOS))('%s', async (name) => {
     const user = `ss${++n}@example.test`;
     await f.addAccount(user, 'pw');
-    const open = (): Promise<ImapTestClient> => f.client(user, 'pw');
+    const opened: ImapTestClient[] = [];
+    const open = async (): Promise<ImapTestClient> => {
+      const c = await f.client(user, 'pw');
+      opened.push(c);
+      return c;
+    };
     await SCENARIOS[name]!({ open });
+    for (const c of opened) {
+      c.leftover();
+      await c.close(); // (the per-address connection limit)
+    }
   });
 });

@@ -22,6 +22,11 @@ async function copyOrMove(c: CommandContext, p: Parser, byUid: boolean, move: bo
   if (move && view.readOnly) throw new ImapNo('Mailbox is read-only', 'READ-ONLY');
   if (uids.length === 0) return;
   const store = c.conn.ctx.store;
+  // All or nothing: a message expunged by another session (the client still knows it)
+  // fails the command and nothing is copied (RFC 5530 §3 EXPUNGEISSUED; Dovecot does
+  // the same). The EXPUNGEs go out after the NO: COPY and MOVE may be followed by them.
+  const present = await store.fetchMeta(account, view.mailboxId, { uids, fields: 'flags' });
+  if (present.length < uids.length) throw new ImapNo('Some of the requested messages no longer exist', 'EXPUNGEISSUED');
   let mapping;
   try {
     mapping = move ? await store.move(account, view.mailboxId, uids, dest) : await store.copy(account, view.mailboxId, uids, dest);
@@ -38,7 +43,8 @@ async function copyOrMove(c: CommandContext, p: Parser, byUid: boolean, move: bo
   }
 }
 
-export const copy: CommandSpec = { name: 'COPY', states: SELECTED, usesSeqs: true, handle: (c, p) => copyOrMove(c, p, false, false) };
+// Not usesSeqs: only FETCH, STORE and SEARCH hold back EXPUNGE (RFC 9051 §7.5.1).
+export const copy: CommandSpec = { name: 'COPY', states: SELECTED, handle: (c, p) => copyOrMove(c, p, false, false) };
 export const uidCopy: CommandSpec = { name: 'UID COPY', states: SELECTED, handle: (c, p) => copyOrMove(c, p, true, false) };
-export const move: CommandSpec = { name: 'MOVE', states: SELECTED, usesSeqs: true, handle: (c, p) => copyOrMove(c, p, false, true) };
+export const move: CommandSpec = { name: 'MOVE', states: SELECTED, handle: (c, p) => copyOrMove(c, p, false, true) };
 export const uidMove: CommandSpec = { name: 'UID MOVE', states: SELECTED, handle: (c, p) => copyOrMove(c, p, true, true) };
