@@ -91,8 +91,15 @@ const NO_EXPUNGE = new Set(['FETCH', 'STORE', 'SEARCH']);
 /** Response codes of untagged OK allowed during a command (besides PERMANENTFLAGS, HIGHESTMODSEQ). */
 const SELECT_CODES = new Set(['UIDVALIDITY', 'UIDNEXT', 'UNSEEN', 'NOMODSEQ', 'CLOSED', 'URLMECH', 'READ-ONLY', 'READ-WRITE', 'MAILBOXID']);
 
+/** What the session learnt, for tests that keep a model of the mailbox (soak.test.ts). */
+export type CheckerEvent =
+  | { kind: 'fetch'; mailbox: string; uid: number; flags?: string[]; modseq?: number }
+  | { kind: 'expunge'; mailbox: string; uid: number | undefined };
+
 export class ImapChecker {
   readonly violations: string[] = [];
+  /** Called for each FETCH of a known UID and each EXPUNGE/VANISHED (with the UID when known). */
+  listener: ((e: CheckerEvent) => void) | undefined;
   rev2 = false;
   condstore = false;
   qresync = false;
@@ -303,6 +310,7 @@ export class ImapChecker {
     const n = r.num!;
     if (cmd && NO_EXPUNGE.has(cmd.name)) this.violate(`EXPUNGE during ${cmd.name} (RFC 9051 §7.5.1)`, r);
     if (n < 1 || n > mb.exists) return this.violate(`EXPUNGE of message ${n}, session knows ${mb.exists}`, r);
+    this.listener?.({ kind: 'expunge', mailbox: mb.name, uid: mb.uids[n - 1] });
     mb.uids.splice(n - 1, 1);
     mb.flags.splice(n - 1, 1);
     mb.exists--;
@@ -316,6 +324,7 @@ export class ImapChecker {
     for (const uid of expandSet(String(r.values[0]))) {
       const seq = mb.seqOfUid(uid);
       if (seq === 0) continue;
+      this.listener?.({ kind: 'expunge', mailbox: mb.name, uid });
       mb.uids.splice(seq - 1, 1);
       mb.flags.splice(seq - 1, 1);
       mb.exists--;
@@ -361,7 +370,12 @@ export class ImapChecker {
       mb.flags[n - 1] = list;
     }
     const modseq = attrs.MODSEQ;
-    if (Array.isArray(modseq) && typeof modseq[0] === 'number' && (mb.highestModseq ?? 0) < modseq[0]) mb.highestModseq = modseq[0];
+    const ms = Array.isArray(modseq) && typeof modseq[0] === 'number' ? modseq[0] : undefined;
+    if (ms !== undefined && (mb.highestModseq ?? 0) < ms) mb.highestModseq = ms;
+    const known = mb.uids[n - 1];
+    if (known !== undefined && this.listener) {
+      this.listener({ kind: 'fetch', mailbox: mb.name, uid: known, ...(flags !== undefined && Array.isArray(flags) ? { flags: mb.flags[n - 1]! } : {}), ...(ms !== undefined ? { modseq: ms } : {}) });
+    }
   }
 
   private checkFlags(r: Response, mb: MailboxModel, seq: number, list: string[]): void {
