@@ -22,11 +22,6 @@ async function copyOrMove(c: CommandContext, p: Parser, byUid: boolean, move: bo
   if (move && view.readOnly) throw new ImapNo('Mailbox is read-only', 'READ-ONLY');
   if (uids.length === 0) return;
   const store = c.conn.ctx.store;
-  // All or nothing: a message expunged by another session (the client still knows it)
-  // fails the command and nothing is copied (RFC 5530 §3 EXPUNGEISSUED; Dovecot does
-  // the same). The EXPUNGEs go out after the NO: COPY and MOVE may be followed by them.
-  const present = await store.fetchMeta(account, view.mailboxId, { uids, fields: 'flags' });
-  if (present.length < uids.length) throw new ImapNo('Some of the requested messages no longer exist', 'EXPUNGEISSUED');
   let mapping;
   try {
     mapping = move ? await store.move(account, view.mailboxId, uids, dest) : await store.copy(account, view.mailboxId, uids, dest);
@@ -34,10 +29,14 @@ async function copyOrMove(c: CommandContext, p: Parser, byUid: boolean, move: bo
     if (err instanceof StoreError && err.kind === 'nonexistent') throw new ImapNo('Mailbox does not exist', 'TRYCREATE'); // RFC 9051 §6.4.7
     throw err;
   }
+  // All or nothing (the store's copy/move): a message expunged by another session (the
+  // client still knows it) fails the command and nothing is copied (RFC 5530 §3
+  // EXPUNGEISSUED, as Dovecot). The EXPUNGEs follow the NO: COPY and MOVE may carry them.
+  if (mapping.from.length < uids.length) throw new ImapNo('Some of the requested messages no longer exist', 'EXPUNGEISSUED');
   const code = mapping.from.length > 0 ? `COPYUID ${mapping.uidValidity} ${compactSet(mapping.from)} ${compactSet(mapping.to)}` : undefined;
   if (move) {
     if (code) await c.conn.write([`* OK [${code}] Moved\r\n`]);
-    await announceExpunged(c, mapping.from.length > 0 ? mapping.from : uids);
+    await announceExpunged(c, mapping.from);
   } else if (code) {
     c.okCode = code;
   }

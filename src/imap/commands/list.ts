@@ -124,7 +124,7 @@ async function runList(c: CommandContext, p: Parser, lsub: boolean): Promise<voi
   const account = accountOf(c);
   const store = conn.ctx.store;
   const boxes = await store.listMailboxes(account);
-  const subscribed = new Set(boxes.filter((b) => b.subscribed).map((b) => b.name));
+  const subscribed = new Set(await store.listSubscriptions(account));
   const entries = collect(o, conn.rev2, patterns, boxes, subscribed);
   const enc = conn.encoder();
   for (const e of entries) {

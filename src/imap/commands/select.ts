@@ -32,7 +32,7 @@ async function selectOrExamine(c: CommandContext, p: Parser, readOnly: boolean):
   // \Recent (RFC 3501 §2.3.2): an IMAP4rev1 SELECT claims the messages no session has
   // been told of; EXAMINE and IMAP4rev2 sessions leave them to others (recent.ts).
   const registry = recentRegistry(conn.ctx.store);
-  const recent = !readOnly && !conn.rev2 ? { registry, claimed: registry.claimAtSelect(account, mb.id, snap.uids, mb.uidNext, snap.uids.slice(snap.uids.length - (mb.recent ?? 0))) } : undefined;
+  const recent = !readOnly && !conn.rev2 ? { registry, claimed: registry.claimAtSelect(account, mb.id, snap.uids, mb.uidNext, snap.recentUids ?? []) } : undefined;
   const view = new SelectedView({
     account,
     mailboxId: mb.id,
