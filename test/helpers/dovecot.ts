@@ -27,7 +27,8 @@ export function dovecotMissing(): string | undefined {
   return existsSync(DOVECOT) && existsSync('/usr/lib/dovecot/imap') ? undefined : 'dovecot-imapd';
 }
 
-async function freePort(): Promise<number> {
+/** A loopback port nothing listens on right now (for servers that need a fixed one). */
+export async function freePort(): Promise<number> {
   const s = net.createServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
   const port = (s.address() as net.AddressInfo).port;

@@ -5,12 +5,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, watch } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { AccountsRepo } from '../../src/accounts/repo.js';
 import { dbPath, openDb } from '../../src/db/index.js';
+import { freePort } from '../helpers/dovecot.js';
 import { ImapTestClient } from '../helpers/imap-client.js';
 import { BIN } from '../cli/run.js';
 
@@ -19,14 +19,6 @@ const COUNT = 200;
 let dataRoot: string;
 let child: ChildProcess | undefined;
 let port: number;
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
 async function start(): Promise<ChildProcess> {
   const proc = spawn(process.execPath, [BIN, 'serve', '--data', dataRoot], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MAILSERVER_DATA: '' } });

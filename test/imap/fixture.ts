@@ -4,6 +4,7 @@
  * implicit TLS) on loopback port 0. `client()` gives a logged-in ImapTestClient.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import { afterAll, beforeAll } from 'vitest';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AccountsRepo } from '../../src/accounts/repo.js';
@@ -105,6 +106,31 @@ export async function startImapFixture(opts: { configure?: (c: Config) => void; 
   };
   await f.addAccount(USER);
   return f;
+}
+
+/**
+ * One fixture for a whole test file (started before its tests, closed after them) and
+ * fresh accounts from it: `const t = fixtureForFile(); … const user = await t.account();`
+ */
+export function fixtureForFile(opts?: Parameters<typeof startImapFixture>[0]): { readonly f: ImapFixture; account(prefix?: string): Promise<string> } {
+  let f: ImapFixture | undefined;
+  let n = 0;
+  beforeAll(async () => {
+    f = await startImapFixture(opts);
+  });
+  afterAll(async () => {
+    await f?.close();
+  });
+  return {
+    get f() {
+      return f!;
+    },
+    async account(prefix = 'user') {
+      const user = `${prefix}${++n}@example.test`;
+      await f!.addAccount(user, 'pw');
+      return user;
+    },
+  };
 }
 
 /** A simple RFC 5322 message. */

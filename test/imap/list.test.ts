@@ -1,24 +1,15 @@
 // LIST and LSUB: LIST-EXTENDED with subscriptions (RFC 5258), LSUB (RFC 3501 §6.3.9),
 // and patterns that used to freeze the server (a backtracking regular expression): they
 // must answer at once while another client's NOOPs keep answering.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ImapTestClient, Response } from '../helpers/imap-client.js';
-import { startImapFixture, type ImapFixture } from './fixture.js';
+import { fixtureForFile } from './fixture.js';
 
-let f: ImapFixture;
-let n = 0;
-beforeAll(async () => {
-  f = await startImapFixture();
-});
-afterAll(async () => {
-  await f.close();
-});
-
+const t = fixtureForFile();
 let user = '';
 async function fresh(): Promise<ImapTestClient> {
-  user = `list${++n}@example.test`;
-  await f.addAccount(user, 'pw');
-  return f.client(user, 'pw');
+  user = await t.account('list');
+  return t.f.client(user, 'pw');
 }
 
 /** "* LIST (\A \B) "/" name [ext]" → "name (\A \B) [ext]", in order. */
@@ -83,9 +74,9 @@ describe('patterns that froze the regex matcher', () => {
     const c = await fresh();
     // The deepest hierarchy the store allows (32 levels, names.ts) and 200 mailboxes in all.
     const deep = Array.from({ length: 32 }, () => 'l').join('/');
-    await f.ctx.store.createMailbox(user, deep);
-    for (let i = 0; i < 200 - 32 - 6 - 1; i++) await f.ctx.store.createMailbox(user, `w/${'x'.repeat(40)}${i}`);
-    const other = await f.client();
+    await t.f.ctx.store.createMailbox(user, deep);
+    for (let i = 0; i < 200 - 32 - 6 - 1; i++) await t.f.ctx.store.createMailbox(user, `w/${'x'.repeat(40)}${i}`);
+    const other = await t.f.client();
     let stop = false;
     const noop: number[] = [];
     const noops = (async () => {
@@ -116,7 +107,7 @@ describe('patterns that froze the regex matcher', () => {
   it('a pattern too costly for the budget gets NO [LIMIT], the connection goes on', async () => {
     const c = await fresh();
     // ~250² / 2 steps per name: 200 names are over the 5 000 000 steps of one LIST.
-    for (let i = 0; i < 200; i++) await f.ctx.store.createMailbox(user, `${'a'.repeat(245)}${i}`);
+    for (let i = 0; i < 200; i++) await t.f.ctx.store.createMailbox(user, `${'a'.repeat(245)}${i}`);
     const r = await c.transact('no', `LIST "" "*${'a'.repeat(1000)}Z"`);
     expect(r.tagged.code).toBe('LIMIT');
     await c.transact('ok', 'NOOP');

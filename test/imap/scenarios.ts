@@ -24,13 +24,14 @@ async function appendN(c: ImapTestClient, box: string, n: number, from = 1): Pro
 const of = (rs: Response[], type: string): Response[] => rs.filter((r) => r.type === type);
 const flagsOf = (r: Response): string[] => (fetchAttrs(r).FLAGS as string[]).map(String);
 
-async function two(env: ScenarioEnv, n: number, box = 'INBOX'): Promise<[ImapTestClient, ImapTestClient]> {
+/** Two sessions, n messages in INBOX; a selects INBOX, b `bBox` (INBOX); `create` made first. */
+async function two(env: ScenarioEnv, n: number, o: { create?: string; bBox?: string } = {}): Promise<[ImapTestClient, ImapTestClient]> {
   const a = await env.open();
   const b = await env.open();
-  if (box !== 'INBOX') await a.transact('ok', `CREATE ${box}`);
-  await appendN(a, box, n);
-  await a.transact('ok', `SELECT ${box}`);
-  await b.transact('ok', `SELECT ${box}`);
+  if (o.create) await a.transact('ok', `CREATE ${o.create}`);
+  await appendN(a, 'INBOX', n);
+  await a.transact('ok', 'SELECT INBOX');
+  await b.transact('ok', `SELECT ${o.bBox ?? 'INBOX'}`);
   return [a, b];
 }
 
@@ -103,12 +104,7 @@ export const SCENARIOS: Record<string, (env: ScenarioEnv) => Promise<void>> = {
   },
 
   async 'COPY and MOVE into a mailbox selected elsewhere: COPYUID here, EXISTS there'(env) {
-    const a = await env.open();
-    const b = await env.open();
-    await a.transact('ok', 'CREATE Target');
-    await appendN(a, 'INBOX', 4);
-    await a.transact('ok', 'SELECT INBOX');
-    await b.transact('ok', 'SELECT Target');
+    const [a, b] = await two(env, 4, { create: 'Target', bBox: 'Target' });
     const copy = await a.transact('ok', 'COPY 1 Target');
     expect(copy.tagged.code).toMatch(/^COPYUID \d+ 1 1$/);
     const uidCopy = await a.transact('ok', 'UID COPY 2 Target');
@@ -136,12 +132,7 @@ export const SCENARIOS: Record<string, (env: ScenarioEnv) => Promise<void>> = {
   },
 
   async 'COPY of a message expunged elsewhere fails whole: NO [EXPUNGEISSUED], nothing copied (RFC 5530 §3)'(env) {
-    const a = await env.open();
-    const b = await env.open();
-    await a.transact('ok', 'CREATE Target');
-    await appendN(a, 'INBOX', 3);
-    await a.transact('ok', 'SELECT INBOX');
-    await b.transact('ok', 'SELECT INBOX');
+    const [a, b] = await two(env, 3, { create: 'Target' });
     await a.transact('ok', 'STORE 1 +FLAGS.SILENT (\\Deleted)');
     await a.transact('ok', 'EXPUNGE');
     await b.transact('ok', 'FETCH 1:3 (UID)'); // b still knows 3 messages
