@@ -406,12 +406,7 @@ export class ImapConnection {
 
   private onStoreChange(c: StoreChange): void {
     if (this.state.name !== 'selected') return;
-    const view = this.state.view;
-    if (!('mailboxId' in c) || c.mailboxId !== view.mailboxId) return;
-    if (c.kind === 'added') view.pending.push({ kind: 'added', uids: c.uids });
-    else if (c.kind === 'expunged') view.pending.push({ kind: 'expunged', uids: c.uids });
-    else if (c.kind === 'flags') view.pending.push({ kind: 'flags', changes: c.changes });
-    if (this.idling) this.idleWake?.();
+    if (this.state.view.enqueue(c) && this.idling) this.idleWake?.();
   }
 
   /**

@@ -99,51 +99,16 @@ async function badCommand(conn: ImapConnection, tag: string, text: string, untag
 }
 
 /**
- * Sends pending changes of the selected mailbox: new messages as EXISTS, flag changes
- * of other sessions as FETCH, and expunges as EXPUNGE (VANISHED is not implemented)
- * only when `allowExpunge` — after FETCH/STORE/SEARCH the expunges wait (RFC 9051
- * §7.5.1). Own changes the client already saw are skipped by comparing flags.
+ * The post-command (and IDLE) point where queued changes of the selected mailbox go
+ * out; what may go out is decided by the view (session.ts): no EXPUNGE after FETCH,
+ * STORE or SEARCH without UID (RFC 9051 §7.5.1).
  */
 export async function flushPending(conn: ImapConnection, allowExpunge: boolean): Promise<void> {
   if (conn.state.name !== 'selected') return;
   const view = conn.state.view;
   if (view.pending.length === 0) return;
   const enc = conn.encoder();
-  const kept: typeof view.pending = [];
-  let added = 0;
-  for (const ch of view.pending) {
-    if (ch.kind === 'expunged') {
-      if (!allowExpunge) {
-        kept.push(ch);
-        continue;
-      }
-      // "* n EXPUNGE" (RFC 9051 §7.5.1): sequence numbers shift after each one.
-      for (const uid of ch.uids) {
-        const seq = view.remove(uid);
-        if (seq > 0) enc.raw(`* ${seq} EXPUNGE\r\n`);
-      }
-    } else if (ch.kind === 'added') {
-      added += view.addUids(ch.uids);
-    } else {
-      for (const fc of ch.changes) {
-        if (fc.modseq > view.highestModseq) view.highestModseq = fc.modseq;
-        const seq = view.seqOf(fc.uid);
-        if (seq === 0) continue;
-        const own = view.own.get(fc.uid);
-        if (own !== undefined && own >= fc.modseq) {
-          if (own === fc.modseq) view.own.delete(fc.uid);
-          continue;
-        }
-        view.noteKeywords(fc.flags);
-        // "* n FETCH (FLAGS (...) UID u [MODSEQ (m)])" (RFC 9051 §7.5.2, RFC 7162 §3.2.4)
-        enc.raw(`* ${seq} FETCH (FLAGS (${fc.flags.join(' ')}) UID ${fc.uid}${conn.condstore ? ` MODSEQ (${fc.modseq})` : ''})\r\n`);
-      }
-    }
-  }
-  view.pending.length = 0;
-  if (view.own.size > 100_000) view.own.clear(); // bound memory; worst case an echoed FETCH
-  view.pending.push(...kept);
-  if (added > 0) enc.raw(`* ${view.exists} EXISTS\r\n`); // RFC 9051 §7.4.1
+  view.flush(enc, { expunge: allowExpunge, condstore: conn.condstore });
   const chunks = enc.done();
   if (chunks.length > 0) await conn.write(chunks);
 }

@@ -64,6 +64,8 @@ export interface MailboxView {
   mailbox: MailboxInfo;
   /** Ascending. */
   uids: Uid[];
+  /** The messages this open took out of Maildir new/ (never opened before), ascending. */
+  recentUids?: Uid[];
   /** Keywords set on at least one message (for the FLAGS response). */
   keywords: string[];
   firstUnseen?: Uid;
@@ -207,7 +209,14 @@ export interface MailStore {
   deleteMailbox(account: AccountId, name: string): Promise<void>;
   /** RENAME; renaming INBOX moves its messages to the new mailbox and leaves INBOX empty (RFC 9051 §6.3.6). */
   renameMailbox(account: AccountId, from: string, to: string): Promise<void>;
+  /**
+   * SUBSCRIBE needs an existing mailbox (StoreError 'nonexistent' otherwise);
+   * unsubscribing works for any valid name, subscribed or not, existing or not.
+   * A subscription outlives its mailbox (RFC 3501 §6.3.6) and follows a RENAME.
+   */
   setSubscribed(account: AccountId, name: string, subscribed: boolean): Promise<void>;
+  /** Every subscribed name, including those whose mailbox no longer exists (RFC 5258 §3.1). */
+  listSubscriptions(account: AccountId): Promise<string[]>;
 
   /** Picks up files dropped into new/ by other tools, then returns the mailbox state. */
   openMailbox(account: AccountId, name: string): Promise<MailboxSnapshot>;
@@ -245,6 +254,11 @@ export interface MailStore {
    * \Deleted itself), or all \Deleted ones when uids is omitted; returns the removed UIDs.
    */
   expunge(account: AccountId, mailboxId: MailboxId, uids?: Uid[]): Promise<Uid[]>;
+  /**
+   * COPY and MOVE, all or nothing: when one of `uids` is no longer in `from` (expunged
+   * meanwhile), nothing is done and the mapping is empty; a COPY cut off by a crash is
+   * undone at the next start (RFC 9051 §6.4.7).
+   */
   copy(account: AccountId, from: MailboxId, uids: Uid[], to: string): Promise<UidMapping>;
   move(account: AccountId, from: MailboxId, uids: Uid[], to: string): Promise<UidMapping>;
 

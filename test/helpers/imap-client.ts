@@ -2,10 +2,19 @@
  * A small typed IMAP test client (mox testconn style): `transact('ok', 'CREATE a/b')`
  * sends one command, collects the untagged responses, checks the tagged status, and
  * returns parsed responses. Literals are read by length; `+` continuations are handled
- * for literals in commands. `leftover()` fails a test on unread untagged responses.
+ * for literals in commands.
+ *
+ * Strict by default: every command written and every response read goes through an
+ * ImapChecker (./imap-checker.ts), which keeps the session's view of the selected
+ * mailbox and records responses that contradict it or that the command did not call
+ * for. `transact` throws on a violation seen during its command; `leftover()` throws on
+ * violations seen elsewhere (IDLE, raw reads) and on untagged responses received while
+ * no command ran that no test took (`waitFor`, `drain`). Test fixtures call it when
+ * they close. `strict = false` turns the checks off for tests that feed garbage.
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import { ImapChecker } from './imap-checker.js';
 
 export type Value = string | number | null | Value[] | { literal: Buffer };
 
@@ -35,6 +44,12 @@ export class ImapTestClient {
   greeting!: Response;
   /** Untagged responses received and not yet taken. */
   pending: Response[] = [];
+  /** The session model and the violations found so far. */
+  readonly checker = new ImapChecker();
+  /** Throw on violations (transact, leftover). */
+  strict = true;
+  /** Violations already reported by a throw. */
+  private reported = 0;
 
   private constructor(public socket: net.Socket) {
     this.attach(socket);
@@ -121,7 +136,30 @@ export class ImapTestClient {
 
   async readResponse(timeoutMs?: number): Promise<Response> {
     const { text, literals } = await this.readRaw(timeoutMs);
-    return parseResponse(text, literals);
+    const r = parseResponse(text, literals);
+    this.checker.received(r);
+    return r;
+  }
+
+  /** Throws the violations not reported yet (strict mode). */
+  check(context: string): void {
+    if (!this.strict) return;
+    const v = this.checker.violations;
+    if (v.length <= this.reported) return;
+    const fresh = v.slice(this.reported);
+    this.reported = v.length;
+    throw new Error(`IMAP protocol violation (${context}):\n  ${fresh.join('\n  ')}`);
+  }
+
+  /**
+   * Fails on what a test left unchecked: violations not yet thrown, and untagged
+   * responses that arrived while no command ran and that no test took.
+   */
+  leftover(): void {
+    this.check('leftover');
+    if (!this.strict) return;
+    const left = this.pending.filter((r) => r.tag === '*');
+    if (left.length > 0) throw new Error(`untagged responses nobody expected:\n  ${left.map((r) => r.raw.slice(0, 200)).join('\n  ')}`);
   }
 
   nextTag(): string {
@@ -129,6 +167,7 @@ export class ImapTestClient {
   }
 
   write(data: string | Buffer): void {
+    this.checker.wrote(data);
     this.socket.write(data);
   }
 
@@ -162,6 +201,7 @@ export class ImapTestClient {
     for (;;) {
       const r = await this.readResponse();
       if (r.tag === tag) {
+        this.check(String(parts[0]).slice(0, 80));
         if (expect && r.type !== expect.toUpperCase()) throw new Error(`expected ${expect.toUpperCase()} for "${String(parts[0]).slice(0, 80)}", got: ${r.raw}`);
         return { tagged: r, untagged };
       }

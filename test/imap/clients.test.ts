@@ -64,7 +64,8 @@ describe('python3 imaplib', needs('python3'), () => {
     expect((out.list as string[]).some((l) => l.endsWith('"/" Py/Sub'))).toBe(true);
     expect(out.exists).toBe(2);
     expect(out.search).toBe('2');
-    expect(out.fetch_flags).toContain('FLAGS (\\Flagged)');
+    // imaplib speaks IMAP4rev1: the first session to see new mail sees it \Recent (RFC 3501 §2.3.2).
+    expect(out.fetch_flags).toContain('FLAGS (\\Flagged \\Recent)');
     expect(out.fetch_text).toBe('hello python\r\n');
     expect(out.store).toContain('\\Seen');
     expect(out.copy).toBe('OK');

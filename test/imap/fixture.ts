@@ -4,6 +4,7 @@
  * implicit TLS) on loopback port 0. `client()` gives a logged-in ImapTestClient.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import { afterAll, beforeAll } from 'vitest';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AccountsRepo } from '../../src/accounts/repo.js';
@@ -29,7 +30,8 @@ export interface ImapFixture {
   addAccount(address: string, password?: string): Promise<void>;
   /** A connected, logged-in client (user defaults to the first account). */
   client(user?: string, password?: string): Promise<ImapTestClient>;
-  connect(opts?: { tls?: boolean }): Promise<ImapTestClient>;
+  /** A connected client; strict (imap-checker.ts) unless `strict: false`. */
+  connect(opts?: { tls?: boolean; strict?: boolean }): Promise<ImapTestClient>;
   /** Stores a message in a mailbox the way SMTP delivery does. */
   deliver(account: string, message: string | Buffer, mailbox?: string): Promise<void>;
   close(): Promise<void>;
@@ -71,6 +73,7 @@ export async function startImapFixture(opts: { configure?: (c: Config) => void; 
     },
     async connect(o = {}) {
       const c = await ImapTestClient.connect(o.tls ? f.tlsPort : f.port, { tls: o.tls });
+      c.strict = o.strict ?? true;
       clients.push(c);
       return c;
     },
@@ -84,15 +87,50 @@ export async function startImapFixture(opts: { configure?: (c: Config) => void; 
       await store.deliver([{ account, mailbox }], { data });
     },
     async close() {
+      // Every client's leftovers fail the test file (imap-client.ts leftover()).
+      const problems: string[] = [];
+      for (const c of clients) {
+        try {
+          c.leftover();
+        } catch (e) {
+          problems.push((e as Error).message);
+        }
+      }
       await Promise.all(clients.map((c) => c.close()));
       await Promise.all(listeners.map((l) => l.close(0)));
       await store.close();
       db.close();
       await rm(dataRoot, { recursive: true, force: true, maxRetries: 5 });
+      if (problems.length > 0) throw new Error(problems.join('\n'));
     },
   };
   await f.addAccount(USER);
   return f;
+}
+
+/**
+ * One fixture for a whole test file (started before its tests, closed after them) and
+ * fresh accounts from it: `const t = fixtureForFile(); … const user = await t.account();`
+ */
+export function fixtureForFile(opts?: Parameters<typeof startImapFixture>[0]): { readonly f: ImapFixture; account(prefix?: string): Promise<string> } {
+  let f: ImapFixture | undefined;
+  let n = 0;
+  beforeAll(async () => {
+    f = await startImapFixture(opts);
+  });
+  afterAll(async () => {
+    await f?.close();
+  });
+  return {
+    get f() {
+      return f!;
+    },
+    async account(prefix = 'user') {
+      const user = `${prefix}${++n}@example.test`;
+      await f!.addAccount(user, 'pw');
+      return user;
+    },
+  };
 }
 
 /** A simple RFC 5322 message. */

@@ -74,10 +74,14 @@ describe('multi-session', () => {
     expect((await b.readResponse()).tag).toBe('+');
     await f.deliver(user, message(3));
     expect((await b.waitFor((r) => r.type === 'EXISTS', 1000)).num).toBe(3);
+    // b is the first session told of message 3: it is \Recent there (RFC 3501 §2.3.2).
+    expect((await b.waitFor((r) => r.type === 'RECENT', 1000)).num).toBe(1);
     await a.transact('ok', 'STORE 1 +FLAGS (\\Seen)');
     const fr = await b.waitFor((r) => r.type === 'FETCH', 1000);
     expect(fetchAttrs(fr).FLAGS).toEqual(['\\Seen']);
     await a.transact('ok', 'STORE 2 +FLAGS.SILENT (\\Deleted)');
+    const del = await b.waitFor((r) => r.type === 'FETCH', 1000);
+    expect([del.num, fetchAttrs(del).FLAGS]).toEqual([2, ['\\Deleted']]);
     await a.transact('ok', 'EXPUNGE');
     expect((await b.waitFor((r) => r.type === 'EXPUNGE', 1000)).num).toBe(2);
     b.write('DONE\r\n');

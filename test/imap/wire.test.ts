@@ -1,6 +1,6 @@
 // Pure wire codec tests: the framer at every split offset, parser readers, modified UTF-7.
 import { describe, expect, it } from 'vitest';
-import { ImapBad } from '../../src/imap/errors.js';
+import { ImapBad, ImapNo } from '../../src/imap/errors.js';
 import { Framer, type FramerHandler } from '../../src/imap/wire/framer.js';
 import { Parser } from '../../src/imap/wire/parser.js';
 import type { FramedCommand } from '../../src/imap/wire/types.js';
@@ -87,7 +87,8 @@ describe('parser', () => {
     expect(parser('inbox').mailbox()).toBe('INBOX');
     expect(parser('Inbox/Sub').mailbox()).toBe('INBOX/Sub');
     expect(parser('&AOQA9gD8-').mailbox()).toBe('äöü');
-    expect(() => parser('&Jjo').mailbox()).toThrow(ImapBad);
+    // A name that is not modified UTF-7 cannot exist: NO, not BAD (RFC 9051 §6.3.2).
+    expect(() => parser('&Jjo').mailbox()).toThrow(ImapNo);
   });
   it('parses date-time and date', () => {
     expect(parser('"17-Jul-1996 02:44:25 -0700"').dateTime().toISOString()).toBe('1996-07-17T09:44:25.000Z');
@@ -98,6 +99,7 @@ describe('parser', () => {
   it('flag lists', () => {
     expect(parser('(\\seen $Junk \\Flagged)').flagList()).toEqual(['\\Seen', '$Junk', '\\Flagged']);
     expect(parser('()').flagList()).toEqual([]);
+    expect(() => parser('(NIL)').flagList()).toThrow(ImapBad); // NIL is IMAP's null, not a keyword
   });
   it('end() refuses leftovers', () => {
     const p = parser('x y');

@@ -153,6 +153,22 @@ describe('accounts and mailboxes', () => {
     expect((await store.getMailbox(A, 'Sent')).subscribed).toBe(false);
     expect((await storeError(store.setSubscribed(A, 'Missing', true))).kind).toBe('nonexistent');
   });
+
+  it('a subscription outlives its mailbox (RFC 3501 §6.3.6), follows a rename, and can be removed by name', async () => {
+    await store.createMailbox(A, 'Old/Child');
+    await store.setSubscribed(A, 'Old/Child', true);
+    await store.renameMailbox(A, 'Old', 'New');
+    expect(await store.listSubscriptions(A)).toContain('New/Child');
+    expect(await store.listSubscriptions(A)).not.toContain('Old/Child');
+    await store.deleteMailbox(A, 'New/Child');
+    expect(await store.listSubscriptions(A)).toContain('New/Child');
+    await store.createMailbox(A, 'New/Child'); // made again: subscribed, as the name is
+    expect((await store.getMailbox(A, 'New/Child')).subscribed).toBe(true);
+    await store.deleteMailbox(A, 'New/Child');
+    await store.setSubscribed(A, 'New/Child', false);
+    expect(await store.listSubscriptions(A)).not.toContain('New/Child');
+    await store.setSubscribed(A, 'Never/Subscribed', false); // no error
+  });
 });
 
 describe('delivery and append', () => {
@@ -377,7 +393,10 @@ describe('copy and move', () => {
     const { mailbox } = await store.openMailbox(A, 'INBOX');
     await store.updateFlags(A, mailbox.id, [2 as Uid], 'add', ['\\Seen', 'Work']);
     await store.append(A, 'Archive', { data: MSG(9) });
-    const cp = await store.copy(A, mailbox.id, [2, 3, 77] as Uid[], 'Archive');
+    // All or nothing: UID 77 is not there, so nothing is copied.
+    expect((await store.copy(A, mailbox.id, [2, 3, 77] as Uid[], 'Archive')).from).toEqual([]);
+    expect((await store.getMailbox(A, 'Archive')).messages).toBe(1);
+    const cp = await store.copy(A, mailbox.id, [2, 3] as Uid[], 'Archive');
     const arch = await store.getMailbox(A, 'Archive');
     expect(cp).toEqual({ uidValidity: arch.uidValidity, from: [2, 3], to: [2, 3] });
     const archMeta = await store.fetchMeta(A, arch.id, { uids: [2 as Uid] });

@@ -29,16 +29,21 @@ async function copyOrMove(c: CommandContext, p: Parser, byUid: boolean, move: bo
     if (err instanceof StoreError && err.kind === 'nonexistent') throw new ImapNo('Mailbox does not exist', 'TRYCREATE'); // RFC 9051 §6.4.7
     throw err;
   }
+  // All or nothing (the store's copy/move): a message expunged by another session (the
+  // client still knows it) fails the command and nothing is copied (RFC 5530 §3
+  // EXPUNGEISSUED, as Dovecot). The EXPUNGEs follow the NO: COPY and MOVE may carry them.
+  if (mapping.from.length < uids.length) throw new ImapNo('Some of the requested messages no longer exist', 'EXPUNGEISSUED');
   const code = mapping.from.length > 0 ? `COPYUID ${mapping.uidValidity} ${compactSet(mapping.from)} ${compactSet(mapping.to)}` : undefined;
   if (move) {
     if (code) await c.conn.write([`* OK [${code}] Moved\r\n`]);
-    await announceExpunged(c, mapping.from.length > 0 ? mapping.from : uids);
+    await announceExpunged(c, mapping.from);
   } else if (code) {
     c.okCode = code;
   }
 }
 
-export const copy: CommandSpec = { name: 'COPY', states: SELECTED, usesSeqs: true, handle: (c, p) => copyOrMove(c, p, false, false) };
+// Not usesSeqs: only FETCH, STORE and SEARCH hold back EXPUNGE (RFC 9051 §7.5.1).
+export const copy: CommandSpec = { name: 'COPY', states: SELECTED, handle: (c, p) => copyOrMove(c, p, false, false) };
 export const uidCopy: CommandSpec = { name: 'UID COPY', states: SELECTED, handle: (c, p) => copyOrMove(c, p, true, false) };
-export const move: CommandSpec = { name: 'MOVE', states: SELECTED, usesSeqs: true, handle: (c, p) => copyOrMove(c, p, false, true) };
+export const move: CommandSpec = { name: 'MOVE', states: SELECTED, handle: (c, p) => copyOrMove(c, p, false, true) };
 export const uidMove: CommandSpec = { name: 'UID MOVE', states: SELECTED, handle: (c, p) => copyOrMove(c, p, true, true) };

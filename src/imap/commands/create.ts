@@ -1,7 +1,7 @@
 // CREATE — RFC 9051 §6.3.4, RFC 3501 §6.3.3; CREATE-SPECIAL-USE RFC 6154 §3
 // create = "CREATE" SP mailbox [create-params]; create-params = SP "(" "USE" SP "(" use-attr ")" ")"
 import type { SpecialUse } from '../../store/types.js';
-import { ImapBad, ImapNo } from '../errors.js';
+import { ImapNo } from '../errors.js';
 import { accountOf, checkMailboxName } from './helpers.js';
 import { AUTH_OR_SELECTED, type CommandSpec } from './types.js';
 
@@ -31,7 +31,7 @@ export const create: CommandSpec = {
     // RFC 9051 §6.3.4: a trailing delimiter declares intent to create inferiors.
     if (name.endsWith('/') && name.length > 1) name = name.slice(0, -1);
     if (name === 'INBOX') throw new ImapNo('INBOX always exists', 'ALREADYEXISTS'); // RFC 9051 §6.3.4
-    if (name.length === 0) throw new ImapBad('Empty mailbox name');
+    if (name.length === 0) throw new ImapNo('Empty mailbox name', 'CANNOT');
     checkMailboxName(name);
     await c.conn.ctx.store.createMailbox(accountOf(c), name, specialUse ? { specialUse } : undefined);
   },

@@ -14,6 +14,7 @@ export async function announceExpunged(c: CommandContext, uids: readonly Uid[]):
     const seq = view.remove(u);
     if (seq > 0) enc.raw(`* ${seq} EXPUNGE\r\n`);
   }
+  view.writeRecent(enc); // the RECENT count changes with the expunged recent messages (RFC 3501 §7.3.2)
   await c.conn.send(enc);
 }
 

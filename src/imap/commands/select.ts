@@ -1,16 +1,15 @@
 // SELECT / EXAMINE — RFC 9051 §6.3.2, §6.3.3; CONDSTORE parameter RFC 7162 §3.1.8
 // select = "SELECT" SP mailbox [select-params]; select-params = SP "(" "CONDSTORE" ")"
 import { ImapBad } from '../errors.js';
+import { recentRegistry } from '../recent.js';
 import { SelectedView } from '../session.js';
 import { accountOf } from './helpers.js';
 import { AUTH_OR_SELECTED, type CommandContext, type CommandSpec } from './types.js';
 import type { Parser } from '../wire/parser.js';
 
-const SYSTEM = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
-
 async function selectOrExamine(c: CommandContext, p: Parser, readOnly: boolean): Promise<void> {
   p.sp();
-  const name = p.mailbox();
+  const rawName = p.astring();
   if (p.trySp()) {
     p.parenList(() => {
       const param = p.atom().toUpperCase();
@@ -26,18 +25,31 @@ async function selectOrExamine(c: CommandContext, p: Parser, readOnly: boolean):
     conn.state = { name: 'authenticated', account };
     if (conn.rev2 || conn.condstore) await conn.write(['* OK [CLOSED] Previous mailbox closed\r\n']);
   }
+  const name = p.decodeMailbox(rawName); // an invalid name is NO (and the old mailbox is closed)
   // selectMailbox: UIDs, keywords and first unseen from the index, no per-message objects.
   const snap = await conn.ctx.store.selectMailbox(account, name);
   const mb = snap.mailbox;
-  const view = new SelectedView(mb.id, mb.name, readOnly, mb.uidValidity, mb.uidNext, snap.uids, mb.highestModseq);
-  view.noteKeywords(snap.keywords);
+  // \Recent (RFC 3501 §2.3.2): an IMAP4rev1 SELECT claims the messages no session has
+  // been told of; EXAMINE and IMAP4rev2 sessions leave them to others (recent.ts).
+  const registry = recentRegistry(conn.ctx.store);
+  const recent = !readOnly && !conn.rev2 ? { registry, claimed: registry.claimAtSelect(account, mb.id, snap.uids, mb.uidNext, snap.recentUids ?? []) } : undefined;
+  const view = new SelectedView({
+    account,
+    mailboxId: mb.id,
+    name: mb.name,
+    readOnly,
+    uidValidity: mb.uidValidity,
+    uidNext: mb.uidNext,
+    uids: snap.uids,
+    highestModseq: mb.highestModseq,
+    keywords: snap.keywords,
+    ...(recent ? { recent } : {}),
+  });
   const firstUnseen = snap.firstUnseen !== undefined ? view.seqOf(snap.firstUnseen) : 0;
-  const flags = [...SYSTEM, ...view.keywords].join(' ');
   const enc = conn.encoder();
   enc.raw(`* ${view.exists} EXISTS\r\n`); // RFC 9051 §7.4.1
-  if (!conn.rev2) enc.raw(`* ${mb.recent ?? 0} RECENT\r\n`); // RFC 3501 §7.3.2
-  enc.raw(`* FLAGS (${flags})\r\n`); // RFC 9051 §7.3.5
-  enc.raw(`* OK [PERMANENTFLAGS (${readOnly ? '' : flags + ' \\*'})] Flags permitted\r\n`);
+  if (!conn.rev2) enc.raw(`* ${view.recentCount} RECENT\r\n`); // RFC 3501 §7.3.2
+  view.writeFlags(enc); // FLAGS and PERMANENTFLAGS, RFC 9051 §7.3.5, §7.1
   if (!conn.rev2 && firstUnseen > 0) enc.raw(`* OK [UNSEEN ${firstUnseen}] First unseen\r\n`);
   enc.raw(`* OK [UIDVALIDITY ${mb.uidValidity}] UIDs valid\r\n`);
   enc.raw(`* OK [UIDNEXT ${mb.uidNext}] Predicted next UID\r\n`);

@@ -1,8 +1,9 @@
 // STATUS — RFC 9051 §6.3.11, STATUS=SIZE RFC 8438, HIGHESTMODSEQ RFC 7162 §3.1.3
 // status = "STATUS" SP mailbox SP "(" status-att *(SP status-att) ")"
-import type { MailboxInfo } from '../../store/types.js';
+import type { MailboxInfo, Uid } from '../../store/types.js';
 import type { ImapConnection } from '../connection.js';
 import { ImapBad } from '../errors.js';
+import { recentRegistry } from '../recent.js';
 import type { Encoder } from '../wire/encoder.js';
 import type { Parser } from '../wire/parser.js';
 import { accountOf } from './helpers.js';
@@ -23,6 +24,7 @@ export function parseStatusItems(p: Parser): string[] {
 /** Writes "* STATUS name (ITEM n ...)" for one mailbox (RFC 9051 §7.3.4). */
 export async function statusResponse(conn: ImapConnection, account: string, info: MailboxInfo, items: string[], enc: Encoder): Promise<void> {
   let deleted = 0;
+  const recent = items.includes('RECENT') ? await recentCount(conn, account, info) : 0;
   if (items.includes('DELETED')) {
     const metas = await conn.ctx.store.fetchMeta(account, info.id, { fields: 'flags' });
     deleted = metas.filter((m) => m.flags.includes('\\Deleted')).length;
@@ -36,12 +38,25 @@ export async function statusResponse(conn: ImapConnection, account: string, info
       : it === 'UNSEEN' ? info.unseen
       : it === 'DELETED' ? deleted
       : it === 'SIZE' ? info.size
-      : it === 'RECENT' ? (info.recent ?? 0)
+      : it === 'RECENT' ? recent
       : info.highestModseq;
     vals.push(`${it} ${v}`);
   }
   if (items.includes('HIGHESTMODSEQ')) conn.condstore = true;
   enc.raw('* STATUS ').mailbox(info.name).raw(` (${vals.join(' ')})\r\n`);
+}
+
+/**
+ * RECENT (RFC 3501 §6.3.10): the messages no session has claimed as \Recent yet
+ * (recent.ts); for a mailbox nobody selected since the start, those never opened.
+ */
+async function recentCount(conn: ImapConnection, account: string, info: MailboxInfo): Promise<number> {
+  const first = recentRegistry(conn.ctx.store).firstUnclaimed(account, info.id);
+  if (first === undefined) return info.recent ?? 0;
+  if (first >= info.uidNext) return 0;
+  // Bounded: at most 10 000 UIDs asked for (a mailbox flooded while nobody looked).
+  const uids = Array.from({ length: Math.min(info.uidNext - first, 10_000) }, (_, i) => (first + i) as Uid);
+  return (await conn.ctx.store.fetchMeta(account, info.id, { uids, fields: 'flags' })).length;
 }
 
 export const status: CommandSpec = {

@@ -46,30 +46,26 @@ async function runStore(c: CommandContext, p: Parser, byUid: boolean): Promise<v
   const res = await c.conn.ctx.store.updateFlags(account, view.mailboxId, uids, op, flags, unchangedSince !== undefined ? { unchangedSince } : undefined);
   const enc = c.conn.encoder();
   const changedSet = new Set<Uid>(res.changed.map((x) => x.uid));
+  const condstore = c.conn.condstore;
   for (const ch of res.changed) {
-    view.noteOwnChange(ch.uid, ch.modseq, ch.flags);
-    if (ch.modseq > view.highestModseq) view.highestModseq = ch.modseq;
+    view.noteOwnChange(ch.uid, ch.modseq);
     // RFC 7162 §3.2: with UNCHANGEDSINCE the FETCH goes out even with .SILENT (it carries MODSEQ).
     if (silent && unchangedSince === undefined) continue;
-    const seq = view.seqOf(ch.uid);
-    if (seq === 0) continue;
-    const parts = [];
-    if (!silent) parts.push(`FLAGS (${ch.flags.join(' ')})`);
-    if (byUid) parts.push(`UID ${ch.uid}`);
-    if (c.conn.condstore) parts.push(`MODSEQ (${ch.modseq})`);
-    // * 3 FETCH (FLAGS (\Seen) UID 7 MODSEQ (12))
-    enc.raw(`* ${seq} FETCH (${parts.join(' ')})\r\n`);
+    if (silent) {
+      const seq = view.seqOf(ch.uid);
+      // * 3 FETCH (UID 7 MODSEQ (12))
+      if (seq > 0) enc.raw(`* ${seq} FETCH (${byUid ? `UID ${ch.uid} ` : ''}MODSEQ (${ch.modseq}))\r\n`);
+      continue;
+    }
+    // * 3 FETCH (FLAGS (\Seen) UID 7 MODSEQ (12)), with FLAGS first if a keyword is new (RFC 3501 §7.2.6)
+    view.writeFlagsFetch(enc, ch.uid, ch.flags, { uid: byUid, ...(condstore ? { modseq: ch.modseq } : {}) });
   }
   // Messages whose flags did not change still get their flags shown (RFC 9051 §6.4.6).
   if (!silent && unchangedSince === undefined) {
     const unchanged = uids.filter((u) => !changedSet.has(u) && !res.failed.includes(u));
     if (unchanged.length > 0 && unchanged.length <= 10_000) {
       const metas = await c.conn.ctx.store.fetchMeta(account, view.mailboxId, { uids: unchanged, fields: 'flags' });
-      for (const m of metas) {
-        const seq = view.seqOf(m.uid);
-        if (seq === 0) continue;
-        enc.raw(`* ${seq} FETCH (FLAGS (${m.flags.join(' ')})${byUid ? ` UID ${m.uid}` : ''})\r\n`);
-      }
+      for (const m of metas) view.writeFlagsFetch(enc, m.uid, m.flags, { uid: byUid });
     }
   }
   await c.conn.send(enc);

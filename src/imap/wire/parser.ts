@@ -7,7 +7,7 @@
  * A string argument may be a literal: when the reader reaches "{n}" at the end of a
  * line, the value is the framed literal and parsing continues on the next line.
  */
-import { ImapBad } from '../errors.js';
+import { ImapBad, ImapNo } from '../errors.js';
 import { decodeUtf7, Utf7Error } from './utf7.js';
 import type { FramedCommand, Literal } from './types.js';
 
@@ -209,7 +209,8 @@ export class Parser {
       try {
         name = decodeUtf7(raw);
       } catch (e) {
-        if (e instanceof Utf7Error) throw new ImapBad('Mailbox name is not valid modified UTF-7');
+        // A name that cannot exist is refused, not a syntax error (RFC 9051 §6.3.2: NO).
+        if (e instanceof Utf7Error) throw new ImapNo('Mailbox name is not valid modified UTF-7', 'CANNOT');
         throw e;
       }
     }
@@ -267,7 +268,11 @@ export class Parser {
       const sys = ['Answered', 'Flagged', 'Deleted', 'Seen', 'Draft', 'Recent'].find((f) => f.toLowerCase() === a.toLowerCase());
       return '\\' + (sys ?? a);
     }
-    return this.atom();
+    const a = this.atom();
+    // NIL is IMAP's null token: a keyword of that name would read as "no value" in
+    // FETCH responses, and "FLAGS (NIL)" is not a way to clear flags (RFC 9051 §4.5, §9 nil).
+    if (a.toUpperCase() === 'NIL') throw new ImapBad('NIL is not a flag');
+    return a;
   }
 
   /** flag-list = "(" [flag *(SP flag)] ")"; a single flag without parens is accepted too. */

@@ -19,6 +19,7 @@ import type { Acct, StoreCtx } from './context.js';
 import { Mutex } from './fsio.js';
 import { accountSegments } from './names.js';
 import { IndexQueries } from './queries.js';
+import { rollbackCopies } from './copy.js';
 import { cleanTmp, openIndexOrRebuild } from './sync.js';
 
 export class AccountCache {
@@ -27,7 +28,7 @@ export class AccountCache {
 
   /** `init` runs under the lock at the first open of an account whose index was never initialised. */
   constructor(
-    private readonly ctx: Pick<StoreCtx, 'log'>,
+    private readonly ctx: Pick<StoreCtx, 'log' | 'doFsync'>,
     private readonly dataRoot: string,
     private readonly maxOpen: number,
     private readonly init: (a: Acct) => Promise<void>,
@@ -127,6 +128,9 @@ export class AccountCache {
     const db = await openIndexOrRebuild(this.ctx.log, account, root);
     const a: Acct = { id: account, root, ix: new IndexQueries(db), lock: new Mutex(), inflight: new Map(), uidNext: new Map(), refs: 1, closed: false };
     try {
+      // A COPY cut off by a crash is undone before anything scans the folders (copy.ts).
+      const undone = await rollbackCopies(a, this.ctx.doFsync);
+      if (undone > 0) this.ctx.log?.warn({ account, files: undone }, 'removed the files of a COPY that did not complete');
       if (a.ix.meta('initialized') === undefined) await a.lock.run(() => this.init(a));
     } catch (e) {
       this.closeAcct(a);

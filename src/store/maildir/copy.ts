@@ -7,7 +7,15 @@
  *   UID with its flags; MOVE (RFC 6851) renames it, and the source rows go in the same
  *   transaction as the destination rows. Both run under the account lock and are all
  *   or nothing on the files: a failed link or rename undoes those done (a source file
- *   gone meanwhile is only left out of a MOVE).
+ *   gone meanwhile is only left out of a MOVE), and a UID no longer in the mailbox
+ *   (expunged by another session) makes the whole command do nothing.
+ * - COPY is all or nothing across a crash too (RFC 9051 §6.4.7: a failed COPY leaves the
+ *   destination as it was): before the first link, the names to be linked are written
+ *   to the index's `pending_copies` journal (WAL fsynced); the transaction that inserts
+ *   the rows deletes them. A kill between the two leaves journal entries without rows,
+ *   and the next open of the account unlinks those files (rollbackCopies) before any
+ *   scan could index them. A MOVE interrupted that way loses nothing either: each file
+ *   is in the source or the destination, and the next scans index it where it is.
  * - Quota: a copy adds usage and is checked; a move within the account does not change
  *   usage and is always allowed (so an over-quota user can still move mail to Trash).
  * - EXPUNGE removes files first, then rows: a crash after the unlink leaves a row the
@@ -18,7 +26,7 @@
 import { rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { AccountId, MailboxId, Uid, UidMapping } from '../types.js';
-import { isEnoent, linkOrCopy } from '../../util/fs.js';
+import { fsyncPath, isEnoent, linkOrCopy } from '../../util/fs.js';
 import { FS_PARALLEL, checkQuota, dirOf, msgPath, mustMailbox, mustMailboxId, type Acct, type StoreCtx } from './context.js';
 import { baseOf, curName, withUid } from './filename.js';
 import { settleLimit } from './fsio.js';
@@ -44,7 +52,8 @@ export async function transfer(ctx: StoreCtx, account: AccountId, from: MailboxI
     const dst = mustMailbox(a, canon);
     const rows = a.ix.rowsOfUids(from, uids);
     const mapping: UidMapping = { uidValidity: dst.uidvalidity, from: [], to: [] };
-    if (rows.length === 0) return mapping;
+    // All or nothing: one UID gone (expunged meanwhile) and nothing is done.
+    if (rows.length === 0 || rows.length < new Set(uids).size) return mapping;
     if (!isMove) checkQuota(ctx, a, rows.reduce((s, r) => s + r.size, 0), rows.length);
     const first = reserveUids(a, dst.id, rows.length);
     const ddir = dirOf(a, dst.folder);
@@ -70,7 +79,9 @@ export async function transfer(ctx: StoreCtx, account: AccountId, from: MailboxI
 async function transferFiles(ctx: StoreCtx, a: Acct, src: MailboxRow, dst: MailboxRow, plan: Transfer[], isMove: boolean, mapping: UidMapping): Promise<void> {
   const ddir = dirOf(a, dst.folder);
   for (const p of plan) a.inflight.set(p.dest, [dst.id, p.uid]);
+  const journal = plan.map((p) => p.filename);
   try {
+    if (!isMove) a.ix.addPendingCopies(dst.id, journal); // before the first link (module notes)
     const res = await settleLimit(plan, FS_PARALLEL, async (p) => {
       if (isMove) await rename(p.from, p.dest);
       else await linkOrCopy(p.from, p.dest, path.join(ddir, 'tmp'), ctx.doFsync);
@@ -80,11 +91,14 @@ async function transferFiles(ctx: StoreCtx, a: Acct, src: MailboxRow, dst: Mailb
     const bad = res.find((x) => !x.ok);
     if (bad && !bad.ok && !(isMove && isEnoent(bad.error))) {
       // Undo: nothing of a failed copy/move may stay half done.
-      await Promise.all(ok.map((p) => (isMove ? rename(p.dest, p.from) : unlink(p.dest)).catch(() => undefined)));
+      const undone = await Promise.all(ok.map((p) => (isMove ? rename(p.dest, p.from) : unlink(p.dest)).then(() => true, () => false)));
+      // A link that could not be undone stays in the journal: the next open removes it.
+      if (!isMove) a.ix.removePendingCopies(dst.id, plan.filter((p) => !ok.includes(p) || undone[ok.indexOf(p)]).map((p) => p.filename));
       throw bad.error;
     }
     await Promise.all([ctx.syncer.sync(path.join(ddir, 'cur')), isMove ? ctx.syncer.sync(path.join(dirOf(a, src.folder), 'cur')) : Promise.resolve()]);
     a.ix.tx(() => {
+      if (!isMove) a.ix.removePendingCopies(dst.id, journal); // the commit point of a COPY
       const modseq = a.ix.bumpModseq(dst.id);
       if (isMove) a.ix.bumpModseq(src.id);
       for (const p of ok) {
@@ -97,6 +111,34 @@ async function transferFiles(ctx: StoreCtx, a: Acct, src: MailboxRow, dst: Mailb
   } finally {
     for (const p of plan) a.inflight.delete(p.dest);
   }
+}
+
+/**
+ * At the open of an account, before anything scans its folders: the files of a COPY
+ * that never committed (journal entries without a row) are unlinked, so the copy is
+ * undone whole (module notes). Returns how many files were removed.
+ */
+export async function rollbackCopies(a: Acct, doFsync: boolean): Promise<number> {
+  const entries = a.ix.pendingCopies();
+  if (entries.length === 0) return 0;
+  const dirs = new Set<string>();
+  let removed = 0;
+  for (const e of entries) {
+    if (e.indexed) continue; // committed (the journal entry outlived a crash after the commit): keep
+    const mb = a.ix.mailboxById(e.mailbox_id);
+    if (!mb) continue;
+    const cur = path.join(dirOf(a, mb.folder), 'cur');
+    try {
+      await unlink(path.join(cur, e.filename));
+      removed++;
+      dirs.add(cur);
+    } catch (err) {
+      if (!isEnoent(err)) throw err;
+    }
+  }
+  if (doFsync) for (const d of dirs) await fsyncPath(d);
+  a.ix.clearPendingCopies();
+  return removed;
 }
 
 /** EXPUNGE: the given UIDs, or every message flagged \Deleted. Returns the UIDs removed. */

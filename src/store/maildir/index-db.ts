@@ -9,6 +9,17 @@
  * are kept by triggers, so every code path that inserts, deletes or updates a message
  * row keeps them exact without doing its own arithmetic.
  *
+ * Subscriptions are names, not mailboxes (RFC 3501 §6.3.6: deleting a mailbox does not
+ * unsubscribe it): the `subscriptions` table holds them; `mailboxes.subscribed` mirrors
+ * it for existing mailboxes, kept by triggers (a row made, renamed or marked carries the
+ * subscription along), so the code paths that set `subscribed` need no change.
+ *
+ * `pending_copies` is the journal that makes COPY all or nothing across a crash
+ * (copy.ts): the files a COPY is about to link into a mailbox, committed (fsynced)
+ * before the first link and deleted in the transaction that inserts their rows. An
+ * entry found at the next open names a file of a COPY that never committed: it is
+ * removed (sync.ts rollbackCopies) before any scan could index it.
+ *
  * Pragmas: WAL, and `synchronous = NORMAL`. With NORMAL a commit is not fsynced until
  * the next checkpoint, so a power loss can lose the last few index transactions, but
  * never corrupts the database. That is safe here because the index is never the only
@@ -84,6 +95,31 @@ CREATE TRIGGER IF NOT EXISTS messages_upd AFTER UPDATE OF mailbox_id, flags, in_
     unseen = unseen + ((NEW.flags & 1) = 0), recent = recent + NEW.in_new WHERE id = NEW.mailbox_id;
   UPDATE usage SET bytes = bytes - OLD.size + NEW.size WHERE id = 1;
 END;
+
+CREATE TABLE IF NOT EXISTS subscriptions (name TEXT PRIMARY KEY);
+-- Indexes made before the table existed: their subscribed mailboxes, once.
+INSERT OR IGNORE INTO subscriptions (name)
+  SELECT name FROM mailboxes WHERE subscribed = 1 AND NOT EXISTS (SELECT 1 FROM meta WHERE key = 'subscriptions_table');
+INSERT OR IGNORE INTO meta (key, value) VALUES ('subscriptions_table', '1');
+CREATE TRIGGER IF NOT EXISTS mailboxes_sub_ins AFTER INSERT ON mailboxes BEGIN
+  INSERT OR IGNORE INTO subscriptions (name) SELECT NEW.name WHERE NEW.subscribed = 1;
+  UPDATE mailboxes SET subscribed = 1 WHERE id = NEW.id AND NEW.subscribed = 0 AND EXISTS (SELECT 1 FROM subscriptions WHERE name = NEW.name);
+END;
+CREATE TRIGGER IF NOT EXISTS mailboxes_sub_upd AFTER UPDATE OF subscribed ON mailboxes WHEN NEW.subscribed <> OLD.subscribed BEGIN
+  INSERT OR IGNORE INTO subscriptions (name) SELECT NEW.name WHERE NEW.subscribed = 1;
+  DELETE FROM subscriptions WHERE name = NEW.name AND NEW.subscribed = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS mailboxes_sub_ren AFTER UPDATE OF name ON mailboxes WHEN NEW.name <> OLD.name BEGIN
+  DELETE FROM subscriptions WHERE name = OLD.name AND OLD.subscribed = 1;
+  INSERT OR IGNORE INTO subscriptions (name) SELECT NEW.name WHERE OLD.subscribed = 1;
+  UPDATE mailboxes SET subscribed = 1 WHERE id = NEW.id AND OLD.subscribed = 0 AND EXISTS (SELECT 1 FROM subscriptions WHERE name = NEW.name);
+END;
+
+CREATE TABLE IF NOT EXISTS pending_copies (
+  mailbox_id INTEGER NOT NULL,
+  filename TEXT NOT NULL,
+  PRIMARY KEY (mailbox_id, filename)
+);
 `;
 
 export function openIndex(file: string): IndexDb {

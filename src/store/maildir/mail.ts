@@ -25,19 +25,19 @@ import { canonicalName } from './names.js';
 import { syncMailbox } from './sync.js';
 
 /** The pick-up part of an open (under the lock); the mailbox info with this open's \Recent. */
-async function openLocked(ctx: StoreCtx, a: Acct, canon: string): Promise<MailboxInfo> {
+async function openLocked(ctx: StoreCtx, a: Acct, canon: string): Promise<{ info: MailboxInfo; recentUids: Uid[] }> {
   const mb = mustMailbox(a, canon);
   const { recent } = await syncMailbox(ctx, a, mb.id, false);
   const info = mailboxInfo(mustMailboxId(a, mb.id));
   // \Recent (RFC 3501 §2.3.2): the messages this open moved out of new/.
-  info.recent = recent;
-  return info;
+  info.recent = recent.length;
+  return { info, recentUids: recent as Uid[] };
 }
 
 export async function openMailbox(ctx: StoreCtx, account: AccountId, name: string): Promise<MailboxSnapshot> {
   const canon = canonicalName(name);
   return ctx.accounts.locked(account, async (a) => {
-    const info = await openLocked(ctx, a, canon);
+    const { info } = await openLocked(ctx, a, canon);
     // 100 000 messages: raw rows, and one frozen flags array per flag combination
     // for messages without keywords (the common case), shared between messages.
     const shared = new Map<number, string[]>();
@@ -49,13 +49,13 @@ export async function openMailbox(ctx: StoreCtx, account: AccountId, name: strin
 export async function selectMailbox(ctx: StoreCtx, account: AccountId, name: string): Promise<MailboxView> {
   const canon = canonicalName(name);
   return ctx.accounts.locked(account, async (a) => {
-    const info = await openLocked(ctx, a, canon);
+    const { info, recentUids } = await openLocked(ctx, a, canon);
     // From the (mailbox_id, uid) index alone: no row is read for the UID list.
     const uids = a.ix.uids(info.id) as Uid[];
     const keywords = new Set<string>();
     for (const k of a.ix.keywordSets(info.id)) for (const w of JSON.parse(k) as string[]) keywords.add(w);
     const firstUnseen = a.ix.firstUnseen(info.id);
-    return { mailbox: info, uids, keywords: [...keywords], ...(firstUnseen !== null ? { firstUnseen: firstUnseen as Uid } : {}) };
+    return { mailbox: info, uids, recentUids, keywords: [...keywords], ...(firstUnseen !== null ? { firstUnseen: firstUnseen as Uid } : {}) };
   });
 }
 

@@ -230,9 +230,14 @@ async function renameInbox(ctx: StoreCtx, a: Acct, inbox: MailboxRow, dst: strin
   }
 }
 
+/** SUBSCRIBE needs the mailbox; UNSUBSCRIBE takes any valid name (RFC 3501 §6.3.6, §6.3.7). */
 export async function setSubscribed(ctx: StoreCtx, account: AccountId, name: string, subscribed: boolean): Promise<void> {
   await ctx.accounts.use(account, async (a) => {
-    const mb = mustMailbox(a, name);
-    a.ix.setSubscribed(mb.id, subscribed);
+    if (subscribed) a.ix.setSubscribed(mustMailbox(a, name).id, true);
+    else a.ix.unsubscribeName(canonicalName(name));
   });
+}
+
+export async function listSubscriptions(ctx: StoreCtx, account: AccountId): Promise<string[]> {
+  return ctx.accounts.use(account, async (a) => a.ix.subscriptions());
 }

@@ -142,8 +142,58 @@ export class IndexQueries {
     this.q('UPDATE mailboxes SET name = ?, folder = ? WHERE id = ?').run(name, folder, id);
   }
 
+  /** Marks an existing mailbox (un)subscribed; the subscriptions table follows (index-db.ts triggers). */
   setSubscribed(id: number, subscribed: boolean): void {
     this.q('UPDATE mailboxes SET subscribed = ? WHERE id = ?').run(subscribed ? 1 : 0, id);
+  }
+
+  /** Every subscribed name, existing or not, by name. */
+  subscriptions(): string[] {
+    return this.q('SELECT name FROM subscriptions ORDER BY name').pluck().all() as string[];
+  }
+
+  /** Removes a subscription whatever its mailbox (a deleted mailbox's name too). */
+  unsubscribeName(name: string): void {
+    this.tx(() => {
+      this.q('DELETE FROM subscriptions WHERE name = ?').run(name);
+      this.q('UPDATE mailboxes SET subscribed = 0 WHERE name = ?').run(name);
+    });
+  }
+
+  // ------------------------------------------------------------ the COPY journal
+
+  /**
+   * Files a COPY is about to link into a mailbox (index-db.ts `pending_copies`),
+   * committed with the WAL fsynced (synchronous = FULL for this one commit): the entries
+   * must be on disk before the first link is.
+   */
+  addPendingCopies(mailboxId: number, filenames: readonly string[]): void {
+    const ins = this.q('INSERT OR IGNORE INTO pending_copies (mailbox_id, filename) VALUES (?, ?)');
+    this.db.pragma('synchronous = FULL');
+    try {
+      this.tx(() => {
+        for (const f of filenames) ins.run(mailboxId, f);
+      });
+    } finally {
+      this.db.pragma('synchronous = NORMAL');
+    }
+  }
+
+  /** Forgets journal entries (in the caller's transaction, with the rows of the copies). */
+  removePendingCopies(mailboxId: number, filenames: readonly string[]): void {
+    const del = this.q('DELETE FROM pending_copies WHERE mailbox_id = ? AND filename = ?');
+    for (const f of filenames) del.run(mailboxId, f);
+  }
+
+  /** Journal entries left by a COPY that never committed (none has a message row). */
+  pendingCopies(): Array<{ mailbox_id: number; filename: string; indexed: number }> {
+    return this.q(
+      'SELECT p.mailbox_id, p.filename, EXISTS (SELECT 1 FROM messages m WHERE m.mailbox_id = p.mailbox_id AND m.filename = p.filename) AS indexed FROM pending_copies p',
+    ).all() as Array<{ mailbox_id: number; filename: string; indexed: number }>;
+  }
+
+  clearPendingCopies(): void {
+    this.q('DELETE FROM pending_copies').run();
   }
 
   /** Gives a mailbox its special use (RFC 6154) and subscribes it. */

@@ -173,6 +173,10 @@ export class MaildirStore implements MailStore {
     return mailboxes.setSubscribed(this.ctx, account, name, subscribed);
   }
 
+  listSubscriptions(account: AccountId): Promise<string[]> {
+    return mailboxes.listSubscriptions(this.ctx, account);
+  }
+
   // ---------------------------------------------------------------- reading
 
   openMailbox(account: AccountId, name: string): Promise<MailboxSnapshot> {

@@ -79,10 +79,10 @@ async function storeCurMtime(a: Acct, mailboxId: number, cur: string, known?: bi
  * move to cur/; files nobody indexed (dropped by another tool, or left by a crash after
  * the link) are indexed, keeping a valid `,U=` UID; with a full scan (`force`, or cur/
  * changed since the last one), flag changes made by renames of other tools are taken
- * over and rows of vanished files are removed. `recent` counts the messages this call
- * took out of new/ (\Recent, RFC 3501 §2.3.2).
+ * over and rows of vanished files are removed. `recent` lists the messages this call
+ * took out of new/ (never opened before: \Recent, RFC 3501 §2.3.2).
  */
-export async function syncMailbox(ctx: StoreCtx, a: Acct, mailboxId: number, force: boolean): Promise<{ recent: number; added: number; removed: number }> {
+export async function syncMailbox(ctx: StoreCtx, a: Acct, mailboxId: number, force: boolean): Promise<{ recent: number[]; added: number; removed: number }> {
   const mb = mustMailboxId(a, mailboxId);
   const dir = dirOf(a, mb.folder);
   for (const d of ['cur', 'new', 'tmp']) await mkdir(path.join(dir, d), { recursive: true });
@@ -105,14 +105,15 @@ export async function syncMailbox(ctx: StoreCtx, a: Acct, mailboxId: number, for
     needCur = stored === null || stored !== String(m.mtimeNs);
   }
 
-  let recent = 0;
+  const recent: number[] = [];
   let added = 0;
   await trackCur(a, mb, async () => {
-    recent += await moveNewToCur(a, mb, toMove);
+    recent.push(...(await moveNewToCur(a, mb, toMove)));
     const picked = await pickup(ctx, a, mb, unknown);
-    recent += picked;
-    added += picked;
+    recent.push(...picked);
+    added += picked.length;
   });
+  recent.sort((x, y) => x - y);
   let removed = 0;
   if (needCur) {
     const r = await rescanCur(ctx, a, mb);
@@ -122,8 +123,8 @@ export async function syncMailbox(ctx: StoreCtx, a: Acct, mailboxId: number, for
   return { recent, added, removed };
 }
 
-/** Dovecot semantics: a message leaves new/ the first time a mailbox is opened. Returns how many moved. */
-async function moveNewToCur(a: Acct, mb: MailboxRow, rows: MsgKey[]): Promise<number> {
+/** Dovecot semantics: a message leaves new/ the first time a mailbox is opened. Returns the UIDs moved. */
+async function moveNewToCur(a: Acct, mb: MailboxRow, rows: MsgKey[]): Promise<number[]> {
   const dir = dirOf(a, mb.folder);
   const res = await settleLimit(rows, FS_PARALLEL, async (r) => {
     const target = curName(baseOf(r.filename), r.flags);
@@ -134,7 +135,7 @@ async function moveNewToCur(a: Acct, mb: MailboxRow, rows: MsgKey[]): Promise<nu
   a.ix.tx(() => {
     for (const [r, target] of ok) a.ix.setMovedToCur(mb.id, r.uid, target);
   });
-  return ok.length;
+  return ok.map(([r]) => r.uid);
 }
 
 /** The names in cur/ against the rows: exact matches, renames (same base, other flags), unknown files, rows whose file is gone. */
@@ -194,7 +195,7 @@ async function rescanCur(ctx: StoreCtx, a: Acct, mb: MailboxRow): Promise<{ adde
       for (const uid of gone) a.ix.deleteMessage(mb.id, uid);
     });
   }
-  const added = await pickup(ctx, a, mb, unknown);
+  const added = (await pickup(ctx, a, mb, unknown)).length;
   await storeCurMtime(a, mb.id, curDir, added > 0 ? undefined : m0);
   if (gone.length > 0) {
     const cur = mustMailboxId(a, mb.id);
@@ -240,9 +241,9 @@ function planPickup(a: Acct, mb: MailboxRow, found: Found[]) {
   return plan;
 }
 
-/** Indexes files nobody indexed; keeps their `,U=` UID when it is free, else gives a new one. Moves them to cur/. */
-async function pickup(ctx: StoreCtx, a: Acct, mb: MailboxRow, found: Found[]): Promise<number> {
-  if (found.length === 0) return 0;
+/** Indexes files nobody indexed; keeps their `,U=` UID when it is free, else gives a new one. Moves them to cur/. Returns their UIDs. */
+async function pickup(ctx: StoreCtx, a: Acct, mb: MailboxRow, found: Found[]): Promise<number[]> {
+  if (found.length === 0) return [];
   const dir = dirOf(a, mb.folder);
   const plan = planPickup(a, mb, found);
   const res = await settleLimit(plan, FS_PARALLEL, async (p) => {
@@ -257,7 +258,7 @@ async function pickup(ctx: StoreCtx, a: Acct, mb: MailboxRow, found: Found[]): P
   });
   const ok = res.flatMap((x) => (x.ok && x.value ? [x.value] : []));
   for (const x of res) if (!x.ok && !isEnoent(x.error)) ctx.log?.warn({ err: x.error, account: a.id }, 'indexing a foreign file failed');
-  if (ok.length === 0) return 0;
+  if (ok.length === 0) return [];
   await ctx.syncer.sync(path.join(dir, 'cur'));
   a.ix.tx(() => {
     const modseq = a.ix.bumpModseq(mb.id);
@@ -278,8 +279,9 @@ async function pickup(ctx: StoreCtx, a: Acct, mb: MailboxRow, found: Found[]): P
     }
   });
   ctx.log?.info({ account: a.id, mailbox: mb.name, count: ok.length }, 'indexed files added by another tool');
-  ctx.changes.publish({ kind: 'added', account: a.id, mailboxId: mb.id as MailboxId, uids: ok.map((x) => x.p.uid as Uid).sort((x, y) => x - y) });
-  return ok.length;
+  const uids = ok.map((x) => x.p.uid as Uid).sort((x, y) => x - y);
+  ctx.changes.publish({ kind: 'added', account: a.id, mailboxId: mb.id as MailboxId, uids });
+  return uids;
 }
 
 // ---------------------------------------------------------------- the account

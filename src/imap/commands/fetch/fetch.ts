@@ -10,6 +10,7 @@ import { binaryOf, binarySizeOf, bodyStructureOf, envelopeOf, sectionOf, type Op
 import type { SectionContent } from '../../mime/index.js';
 import { formatDateTime, type Chunk, type Encoder } from '../../wire/encoder.js';
 import type { Parser } from '../../wire/parser.js';
+import type { SelectedView } from '../../session.js';
 import { accountOf, viewOf } from '../helpers.js';
 import { SELECTED, type CommandContext, type CommandSpec } from '../types.js';
 import { parseFetchItems, type FetchItem } from './items.js';
@@ -65,7 +66,7 @@ async function runFetch(c: CommandContext, p: Parser, byUid: boolean): Promise<v
       for (const m of metas) {
         const ch = byUidMap.get(m.uid);
         if (ch) {
-          view.noteOwnChange(ch.uid, ch.modseq, ch.flags);
+          view.noteOwnChange(ch.uid, ch.modseq);
           m.flags = ch.flags;
           m.modseq = ch.modseq;
           seenChanged.add(m.uid);
@@ -77,7 +78,9 @@ async function runFetch(c: CommandContext, p: Parser, byUid: boolean): Promise<v
   let enc = conn.encoder();
   let pendingMsgs = 0;
   const heavy = items.some((i) => i.kind === 'section' || i.kind === 'RFC822' || i.kind === 'RFC822.TEXT' || i.kind === 'RFC822.HEADER' || i.kind === 'binarySize');
+  const showsFlags = want.has('FLAGS') || setsSeen;
   const writeMessage = async (e: Encoder, meta: MessageMeta, seq: number): Promise<void> => {
+    if (showsFlags) view.announce(e, meta.flags); // FLAGS before a new keyword (RFC 3501 §7.2.6)
     e.raw(`* ${seq} FETCH (`);
     let first = true;
     // RFC 9051 §6.4.9: UID FETCH always includes UID.
@@ -88,11 +91,11 @@ async function runFetch(c: CommandContext, p: Parser, byUid: boolean): Promise<v
     for (const it of items) {
       if (!first) e.sp();
       first = false;
-      const cheap = cheapItem(it, meta);
+      const cheap = cheapItem(it, meta, view);
       if (cheap !== undefined) e.raw(cheap);
       else await writeItem(e, it, meta, opener(store, account, view.mailboxId, meta.uid));
     }
-    if (seenChanged.has(meta.uid) && !want.has('FLAGS')) e.raw(` FLAGS (${meta.flags.join(' ')})`);
+    if (seenChanged.has(meta.uid) && !want.has('FLAGS')) e.raw(` FLAGS ${view.flagList(meta.uid, meta.flags)}`);
     if (changedSince !== undefined && !want.has('MODSEQ')) e.raw(` MODSEQ (${meta.modseq})`); // RFC 7162 §3.1.4.1
     e.raw(')\r\n');
   };
@@ -101,6 +104,7 @@ async function runFetch(c: CommandContext, p: Parser, byUid: boolean): Promise<v
     for (const meta of metas) {
       const seq = view.seqOf(meta.uid);
       if (seq === 0) continue;
+      if (showsFlags) view.announce(enc, meta.flags); // RFC 3501 §7.2.6
       enc.raw(`* ${seq} FETCH (`);
       let first = true;
       if (byUid && !want.has('UID')) {
@@ -110,7 +114,7 @@ async function runFetch(c: CommandContext, p: Parser, byUid: boolean): Promise<v
       for (const it of items) {
         if (!first) enc.sp();
         first = false;
-        enc.raw(cheapItem(it, meta)!);
+        enc.raw(cheapItem(it, meta, view)!);
       }
       if (changedSince !== undefined && !want.has('MODSEQ')) enc.raw(` MODSEQ (${meta.modseq})`); // RFC 7162 §3.1.4.1
       enc.raw(')\r\n');
@@ -170,12 +174,12 @@ function rfc822Size(meta: MessageMeta): number {
 }
 
 /** The items that need no message data, without an await per message. */
-function cheapItem(it: FetchItem, meta: MessageMeta): string | undefined {
+function cheapItem(it: FetchItem, meta: MessageMeta, view: SelectedView): string | undefined {
   switch (it.kind) {
     case 'UID':
       return `UID ${meta.uid}`;
     case 'FLAGS':
-      return `FLAGS (${meta.flags.join(' ')})`;
+      return `FLAGS ${view.flagList(meta.uid, meta.flags)}`; // \Recent for IMAP4rev1 (RFC 3501 §2.3.2)
     case 'RFC822.SIZE':
       return `RFC822.SIZE ${rfc822Size(meta)}`;
     case 'MODSEQ':

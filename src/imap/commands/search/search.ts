@@ -9,6 +9,7 @@ import { ImapBad, ImapNo } from '../../errors.js';
 import type { Address, Envelope } from '../../mime/index.js';
 import { headerText, matchHeader, matchText, sentDayOf, type OpenMessage } from '../../mime-adapter.js';
 import { SelectedView } from '../../session.js';
+import type { Encoder } from '../../wire/encoder.js';
 import type { Parser } from '../../wire/parser.js';
 import { accountOf, compactSet, viewOf } from '../helpers.js';
 import { SELECTED, type CommandContext, type CommandSpec } from '../types.js';
@@ -18,6 +19,8 @@ const RETURN_OPTS = new Set(['MIN', 'MAX', 'COUNT', 'ALL', 'SAVE']);
 
 interface Ctx {
   meta: MessageMeta;
+  /** This session's \Recent (RFC 3501 §2.3.2). */
+  recent: boolean;
   seq: number;
   maxSeq: number;
   maxUid: number;
@@ -57,7 +60,6 @@ function evaluateSync(c: Criterion, x: Ctx): boolean {
   const m = x.meta;
   switch (c.k) {
     case 'all':
-    case 'old':
       return true;
     case 'flag': {
       const want = c.flag.toLowerCase();
@@ -65,9 +67,13 @@ function evaluateSync(c: Criterion, x: Ctx): boolean {
       for (const f of m.flags) if (f === c.flag || f.toLowerCase() === want) has = true;
       return has === c.set;
     }
-    case 'new':
+    // RFC 3501 §6.4.4: NEW = RECENT UNSEEN, OLD = NOT RECENT.
     case 'recent':
-      return false;
+      return x.recent;
+    case 'old':
+      return !x.recent;
+    case 'new':
+      return x.recent && !m.flags.includes('\\Seen');
     case 'seq':
       return SelectedView.inSet(c.set, x.seq, x.maxSeq);
     case 'uid':
@@ -167,7 +173,7 @@ async function runSearch(c: CommandContext, p: Parser, byUid: boolean): Promise<
   for (const meta of metas) {
     const seq = view.seqOf(meta.uid);
     if (seq === 0) continue; // not yet announced to this client
-    const x: Ctx = { meta, seq, maxSeq: view.exists, maxUid, open: () => store.readMessage(account, view.mailboxId, meta.uid) };
+    const x: Ctx = { meta, recent: view.showsRecent && view.isRecent(meta.uid), seq, maxSeq: view.exists, maxUid, open: () => store.readMessage(account, view.mailboxId, meta.uid) };
     if (indexOnly) {
       if (evaluateSync(crit, x)) hits.push(meta);
       continue;
@@ -179,29 +185,49 @@ async function runSearch(c: CommandContext, p: Parser, byUid: boolean): Promise<
       if (!(err instanceof StoreError && err.kind === 'nonexistent')) throw err;
     }
   }
-  const nums = hits.map((m) => (byUid ? m.uid : view.seqOf(m.uid))).sort((a, b) => a - b);
-  const maxModseq = hits.reduce((a, m) => Math.max(a, m.modseq), 0);
+  hits.sort((a, b) => a.uid - b.uid); // sequence order is UID order
+  const nums = hits.map((m) => (byUid ? m.uid : view.seqOf(m.uid)));
   const enc = conn.encoder();
-  if (ret || conn.rev2) {
-    const opts = ret ?? new Set(['ALL']);
-    // * ESEARCH (TAG "a1") UID MIN 2 MAX 9 COUNT 3 ALL 2,5:9 (RFC 4731 §3.1)
-    enc.raw('* ESEARCH (TAG ').quoted(c.tag).raw(')');
-    if (byUid) enc.raw(' UID');
-    if (nums.length > 0) {
-      if (opts.has('MIN')) enc.raw(` MIN ${nums[0]}`);
-      if (opts.has('MAX')) enc.raw(` MAX ${nums[nums.length - 1]}`);
-      if (opts.has('ALL')) enc.raw(` ALL ${compactSet(nums)}`);
-    }
-    if (opts.has('COUNT')) enc.raw(` COUNT ${nums.length}`);
-    if (modseq && nums.length > 0) enc.raw(` MODSEQ ${maxModseq}`); // RFC 7162 §3.1.5
-    enc.crlf();
-  } else {
+  if (ret || conn.rev2) writeEsearch(enc, c.tag, byUid, ret ?? new Set(['ALL']), hits, nums, modseq);
+  else {
     enc.raw('* SEARCH');
     for (const n of nums) enc.raw(' ' + n);
-    if (modseq && nums.length > 0) enc.raw(` (MODSEQ ${maxModseq})`);
+    // RFC 7162 §3.1.5: "(MODSEQ n)", the highest mod-sequence of the messages returned
+    if (modseq && hits.length > 0) enc.raw(` (MODSEQ ${maxModseq(hits)})`);
     enc.crlf();
   }
   await conn.send(enc);
+}
+
+function maxModseq(ms: readonly MessageMeta[]): number {
+  let max = 0;
+  for (const m of ms) if (m.modseq > max) max = m.modseq;
+  return max;
+}
+
+/**
+ * "* ESEARCH (TAG "a1") UID MIN 2 MAX 9 COUNT 3 ALL 2,5:9 MODSEQ 17" (RFC 4731 §3.1).
+ * SAVE alone gets no ESEARCH (RFC 9051 §6.4.4.2). MODSEQ when the search used it
+ * (RFC 7162 §3.1.5, RFC 4731 §3.2): with MIN or MAX alone, the mod-sequence of that
+ * message; with MIN and MAX alone, the higher of the two; else the highest of all
+ * messages found.
+ */
+function writeEsearch(enc: Encoder, tag: string, byUid: boolean, opts: Set<string>, hits: MessageMeta[], nums: number[], modseq: boolean): void {
+  if (opts.size === 1 && opts.has('SAVE')) return;
+  enc.raw('* ESEARCH (TAG ').quoted(tag).raw(')');
+  if (byUid) enc.raw(' UID');
+  if (nums.length > 0) {
+    if (opts.has('MIN')) enc.raw(` MIN ${nums[0]}`);
+    if (opts.has('MAX')) enc.raw(` MAX ${nums[nums.length - 1]}`);
+    if (opts.has('ALL')) enc.raw(` ALL ${compactSet(nums)}`);
+  }
+  if (opts.has('COUNT')) enc.raw(` COUNT ${nums.length}`);
+  if (modseq && hits.length > 0) {
+    const onlyMinMax = !opts.has('ALL') && !opts.has('COUNT') && (opts.has('MIN') || opts.has('MAX'));
+    const returned = onlyMinMax ? [...(opts.has('MIN') ? [hits[0]!] : []), ...(opts.has('MAX') ? [hits[hits.length - 1]!] : [])] : hits;
+    enc.raw(` MODSEQ ${maxModseq(returned)}`);
+  }
+  enc.crlf();
 }
 
 export const search: CommandSpec = { name: 'SEARCH', states: SELECTED, usesSeqs: true, handle: (c, p) => runSearch(c, p, false) };
