@@ -1,6 +1,7 @@
 /**
  * Reads the answers recorded from Dovecot by scripts/record-dovecot-mime.py:
- * records of `<item> <length>\n<value bytes>\n`.
+ * records of `<item> <length>\n<value bytes>\n`; and a seeded generator for tests that
+ * draw random cases.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -38,4 +39,17 @@ export function loadRecorded(name: string, dir = FIXTURES): Recorded {
     pos = nl + 1 + len + 1;
   }
   return { name, eml, items };
+}
+
+/** xorshift32: a seeded generator, so that failures reproduce. */
+export function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 0x100000000;
+  };
 }
