@@ -186,3 +186,20 @@ describe('the section grammar on the wire (RFC 9051 §9, the one parser: mime/sp
     },
   );
 });
+
+describe('BINARY (RFC 3516): advertised, and APPEND takes a literal8', () => {
+  it('lists BINARY in CAPABILITY', async () => {
+    expect((await raw.cmd('CAPABILITY')).toString()).toMatch(/^\* CAPABILITY .* BINARY[ \r]/);
+  });
+
+  it('stores a literal8 with NUL bytes as sent; BINARY[] gives them back, BODY[] shows them as 0x80', async () => {
+    const msg = Buffer.from('Subject: nul\r\nContent-Transfer-Encoding: binary\r\n\r\na\0b\r\n', 'latin1');
+    const append = Buffer.concat([Buffer.from(`APPEND grammar ~{${msg.length}+}\r\n`), msg]);
+    await raw.cmd(append);
+    await raw.cmd('NOOP');
+    const bin = await raw.cmd('FETCH 2 (BINARY.PEEK[])');
+    expect(bin.equals(Buffer.concat([Buffer.from(`* 2 FETCH (BINARY[] ~{${msg.length}}\r\n`), msg, Buffer.from(')\r\n')]))).toBe(true);
+    const body = await raw.cmd('FETCH 2 (BODY.PEEK[TEXT])');
+    expect(body.toString('latin1')).toBe('* 2 FETCH (BODY[TEXT] {5}\r\na\x80b\r\n)\r\n');
+  });
+});
