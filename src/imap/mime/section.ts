@@ -16,7 +16,7 @@
  *   part's encapsulated message.
  * - HEADER.FIELDS (.NOT) output ends with an empty line when the header had one or when
  *   any field was selected.
- * - BODY sections turn NUL into 0x80 (a NUL cannot be sent in a literal, RFC 9051 §4.3).
+ * - BODY sections turn NUL into 0x80 (a literal's CHAR8 excludes NUL: RFC 9051 §4.3.1, §9).
  */
 import type { Readable } from 'node:stream';
 import { CRLF, CrlfTransform, lazyReadable, NulTransform, pipeErr, readAll, replaceNul, SliceTransform, toCrlf, type RangeReader } from './bytes.js';
