@@ -19,7 +19,6 @@ import {
   envelopeOf,
   fetchBinarySection,
   fetchBodySection,
-  fileRangeReader,
   MimeError,
   parseSection,
   rfc822Size,
@@ -28,7 +27,7 @@ import {
   type OpenMessage,
 } from '../../src/imap/mime/index.js';
 import type { MessageMeta, Uid } from '../../src/store/types.js';
-import { loadRecorded } from './recorded.js';
+import { fileRangeReader, loadRecorded } from './recorded.js';
 
 describe('parseSection', () => {
   it.each([

@@ -14,11 +14,10 @@ import {
   envelopeToImap,
   fetchBinarySection,
   fetchBodySection,
-  fileRangeReader,
   parseSection,
   streamRangeReader,
 } from '../../src/imap/mime/index.js';
-import { fixtureNames, loadRecorded, RANDOM_FIXTURES } from './recorded.js';
+import { fileRangeReader, fixtureNames, loadRecorded, RANDOM_FIXTURES } from './recorded.js';
 
 /**
  * Known difference: an encoded part with an empty body at the end of a truncated message

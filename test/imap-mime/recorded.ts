@@ -3,9 +3,11 @@
  * records of `<item> <length>\n<value bytes>\n`; and a seeded generator for tests that
  * draw random cases.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { createReadStream, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import type { RangeReader } from '../../src/imap/mime/index.js';
 
 export const FIXTURES = fileURLToPath(new URL('../fixtures/mime/', import.meta.url));
 
@@ -52,4 +54,9 @@ export function rng(seed: number): () => number {
     x >>>= 0;
     return x / 0x100000000;
   };
+}
+
+/** A RangeReader over a file (positioned reads), as the store's readMessageRange reads a message file. */
+export function fileRangeReader(path: string): RangeReader {
+  return (start, end) => (end > start ? createReadStream(path, { start, end: end - 1 }) : Readable.from([]));
 }

@@ -1,18 +1,13 @@
 /**
- * Byte plumbing of section fetches: reading a range of the stored message (seeking, or
- * from a stream that starts at byte 0), line ends to CRLF, NUL replacement, slicing,
- * and a lazy stream that opens its source on the first read.
+ * Byte plumbing of section fetches: reading a range of the stored message (the store's
+ * positioned reads, or a stream from byte 0), line ends to CRLF, NUL replacement,
+ * slicing, and a lazy stream that opens its source on the first read. No file is
+ * opened here: bytes come from the store (src/store/types.ts).
  */
-import { createReadStream } from 'node:fs';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 
 /** Reads bytes [start, end) of the stored message. */
 export type RangeReader = (start: number, end: number) => Readable | Promise<Readable>;
-
-/** A RangeReader over a file path (positioned reads). */
-export function fileRangeReader(path: string): RangeReader {
-  return (start, end) => (end > start ? createReadStream(path, { start, end: end - 1 }) : Readable.from([]));
-}
 
 /**
  * A RangeReader over a function that opens the whole message as a stream (e.g.

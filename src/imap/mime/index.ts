@@ -27,7 +27,7 @@
  *
  * Lower level: envelopeToImap(env), bodyStructureToImap(bs, extended) → Buffer;
  *   fetchBodySection (section.ts) / fetchBinarySection / binarySize (binary.ts) over a
- *   RangeReader; fileRangeReader(path), streamRangeReader(open) (bytes.ts);
+ *   RangeReader; streamRangeReader(open) (bytes.ts);
  *   headerValues, searchHeader, matchesText, sentDate, sentDay, headerText (search.ts).
  *
  * Wire text is returned as Buffers of exact bytes (strings already quoted or sent as
@@ -45,7 +45,7 @@
  */
 export { analyzeMessage, analyzeBuffer, MimeScanner } from './analyze.js';
 export { binarySize, fetchBinarySection } from './binary.js';
-export { fileRangeReader, streamRangeReader, type RangeReader } from './bytes.js';
+export { streamRangeReader, type RangeReader } from './bytes.js';
 export { Base64Decoder, QpDecoder } from './decode.js';
 export { envelopeToImap, bodyStructureToImap } from './format.js';
 export { contentToBuffer, fetchBodySection, filterHeader, findPart, type SectionContent } from './section.js';
