@@ -20,6 +20,17 @@ import nodemailer from 'nodemailer';
 
 const BIN = path.join(ROOT, 'dist', 'cli', 'main.js');
 
+/**
+ * Waits for one step (a cold start of the child, the delivery after the restart) with a
+ * budget inside the test's, so a slow step fails naming what it waited for, with the
+ * child's output as it is then, not with the test's bare timeout.
+ */
+async function step(what: string, c: { output: () => string }, done: () => boolean): Promise<void> {
+  await waitFor(what, done, 45_000).catch((e: Error) => {
+    throw new Error(`${e.message}; child output:\n${c.output()}`);
+  });
+}
+
 let dns: TestDnsServer;
 let dataRoot: string;
 let b: Instance | undefined;
@@ -63,7 +74,9 @@ afterAll(async () => {
   await rm(dataRoot, { recursive: true, force: true });
 });
 
-it('delivers a message accepted just before SIGKILL after the restart', async () => {
+// Two starts of the built server (each loads its modules and opens its listeners): on a
+// loaded 2-core machine that alone took 25-30 s, so the default 30 s was a coin toss.
+it('delivers a message accepted just before SIGKILL after the restart', { timeout: 120_000 }, async () => {
   expect(existsSync(BIN), 'build first: npm run build').toBe(true);
   const bPort = await freePort('127.0.0.3'); // B is down for now: nothing listens here
   const subPort = await freePort('127.0.0.2');
@@ -111,7 +124,7 @@ level = "warn"
 
   const first = startChild();
   child = first.proc;
-  await waitFor(`the child server to listen (output: ${first.output()})`, () => first.output().includes('listening: submission'), 30_000);
+  await step('the child server to listen', first, () => first.output().includes('listening: submission'));
 
   const transport = nodemailer.createTransport({ host: '127.0.0.2', port: subPort, secure: false, ignoreTLS: true, auth: { user: 'alice@a.test', pass: PASSWORD } });
   const info = await transport.sendMail({ from: 'alice@a.test', to: 'bob@b.test', subject: 'survives SIGKILL', text: 'x' });
@@ -129,7 +142,7 @@ level = "warn"
   b = await startInstance({ host: '127.0.0.3', domain: 'b.test', dns, accounts: ['bob@b.test'], smtpPort: bPort });
   const second = startChild();
   child = second.proc;
-  await waitFor(`bob to receive the message (child output: ${second.output()})`, () => mailbox(b!, 'bob@b.test').some((m) => m.includes('Subject: survives SIGKILL')), 30_000);
+  await step('bob to receive the message', second, () => mailbox(b!, 'bob@b.test').some((m) => m.includes('Subject: survives SIGKILL')));
   expect(mailbox(b, 'bob@b.test').filter((m) => m.includes('Subject: survives SIGKILL'))).toHaveLength(1);
   await killed(second.proc, 'SIGTERM');
   expect(second.proc.exitCode).toBe(0);
