@@ -305,7 +305,7 @@ export function startAcme(
       state.nextRenewal = new Date(now() + delay).toISOString();
       saveState();
       log.error(
-        { err: msg, names, directoryUrl, failures: state.failures, retryAt: state.nextRenewal, keptSerial: ctx.tls.describe().serial },
+        { err: msg, names, directoryUrl, failures: state.failures, retryInMs: delay, retryAt: state.nextRenewal, keptSerial: ctx.tls.describe().serial },
         'certificate order failed; keeping the current certificate',
       );
       return { ok: false, error: msg };

@@ -398,7 +398,7 @@ export class ImapConnection {
     this.onClosed(this);
   }
 
-  /** After login: listen to the account's store changes (RFC 9051 §7.5 unilateral updates). */
+  /** After login: listen to the account's store changes (unilateral EXISTS, EXPUNGE, FETCH: RFC 9051 §5.2, §7.4, §7.5). */
   subscribeChanges(account: string): void {
     this.unsubscribe?.();
     this.unsubscribe = this.ctx.store.changes.subscribe(account, (c) => this.onStoreChange(c));

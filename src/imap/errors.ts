@@ -1,7 +1,7 @@
 /**
  * IMAP protocol errors. Handlers throw these; dispatch.ts maps them to responses in
  * exactly one place (go-imap readCommand, mox command() recover):
- * - ImapBad → tagged BAD (syntax, RFC 9051 §7.1.5);
+ * - ImapBad → tagged BAD (syntax, RFC 9051 §7.1.3);
  * - ImapNo → tagged NO [CODE] (operational failure, RFC 9051 §7.1.2);
  * - ImapBye → untagged BYE, then the connection closes (RFC 9051 §7.1.5).
  * StoreError from the store is mapped to NO with a response code in dispatch.ts.

@@ -267,3 +267,23 @@ export interface MailStore {
   reindex(account: AccountId): Promise<ReindexReport>;
   close(): Promise<void>;
 }
+
+/** Bytes [start, end) of a stored message. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/**
+ * Reading part of a message without reading what comes before it: FETCH of one MIME
+ * part (BODY[2], BINARY[1.3], BODY[]<partial>) reads only that part's bytes, at the
+ * offsets the analyzer cached at delivery. A store without it is read from byte 0.
+ */
+export interface SupportsRangeRead {
+  /** Bytes [start, end) of the message as stored (fewer when the message is shorter), by positioned reads. */
+  readMessageRange(account: AccountId, mailboxId: MailboxId, uid: Uid, range: ByteRange): Promise<Readable>;
+}
+
+export function supportsRangeRead(s: MailStore): s is MailStore & SupportsRangeRead {
+  return typeof (s as Partial<SupportsRangeRead>).readMessageRange === 'function';
+}

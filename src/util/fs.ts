@@ -51,13 +51,19 @@ export async function writeFileSynced(file: string, data: Buffer, doSync: boolea
 const NO_LINK = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK']);
 
 /**
+ * The link(2) linkOrCopy calls. Tests swap it for one that refuses (EXDEV), so the
+ * copy fallback runs on a machine where everything is on one file system.
+ */
+export const linker: { link: (src: string, dest: string) => Promise<void> } = { link };
+
+/**
  * Hard-links src to dest; when the file system refuses (another device, no hard
  * links, too many links) copies src into tmpDir, fsyncs the copy and renames it to dest,
  * so dest never exists half written. The caller fsyncs dest's directory.
  */
 export async function linkOrCopy(src: string, dest: string, tmpDir: string, doSync: boolean): Promise<void> {
   try {
-    await link(src, dest);
+    await linker.link(src, dest);
     return;
   } catch (e) {
     if (!NO_LINK.has((e as NodeJS.ErrnoException).code ?? '')) throw e;

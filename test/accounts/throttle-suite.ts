@@ -3,7 +3,7 @@
  * POP3 and submission (src/accounts/throttle.ts, login.ts); throttle.<protocol>.test.ts
  * run them, one file per protocol so they run side by side. Each test logs in from its
  * own loopback source address (127.0.x.y), so each is a fresh client. Timings are lower
- * bounds, except where a gap was a wait that must now be gone (generous).
+ * bounds only (a penalty was waited); a wait that must be gone is shown by what was counted.
  */
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -99,12 +99,10 @@ export function throttleSuite(p: Proto): void {
       quitters.forEach((s, i) => s.send(VICTIM, `gone ${i}`));
       await new Promise((r) => setTimeout(r, 200));
       for (const s of quitters) s.destroy();
-      const started = Date.now();
       expect(await loginOnce(p, port(t, p), a, OWN, RIGHT)).toBe('ok');
-      // Behind six attempts that are still checked it waits about 7 · MAX; now only
-      // its own MAX (the bound is loose: only the old behaviour can reach it).
-      expect(Date.now() - started).toBeLessThan(6 * MAX);
-      // Nothing was checked for the clients that left: still the two failures on VICTIM.
+      // Nothing was checked for the clients that left: still the two failures on VICTIM
+      // (had their six guesses been checked, 8, and the login would have waited behind
+      // them, about 7 · MAX). Counted, not timed: a loaded machine stretches any wait.
       expect(failures(a)).toBe(2);
     }, 30_000);
 

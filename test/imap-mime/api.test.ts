@@ -19,7 +19,6 @@ import {
   envelopeOf,
   fetchBinarySection,
   fetchBodySection,
-  fileRangeReader,
   MimeError,
   parseSection,
   rfc822Size,
@@ -28,7 +27,7 @@ import {
   type OpenMessage,
 } from '../../src/imap/mime/index.js';
 import type { MessageMeta, Uid } from '../../src/store/types.js';
-import { loadRecorded } from './recorded.js';
+import { fileRangeReader, loadRecorded } from './recorded.js';
 
 describe('parseSection', () => {
   it.each([
@@ -45,12 +44,19 @@ describe('parseSection', () => {
     expect(parseSection(input)).toEqual(want);
   });
 
-  it.each(['MIME', '0', '1.', '1..2', 'HEADER.FIELDS ()', 'HEADER.FIELDS Subject', 'BOGUS', '1.2.FOO', 'HEADER.FIELDS (a"b)'])(
+  it.each(['MIME', '0', '01', '1.0', '4294967296', '1.', '1..2', 'HEADER.FIELDS ()', 'HEADER.FIELDS Subject', 'BOGUS', '1.2.FOO', 'HEADER.FIELDS (a"b)', 'HEADERX'])(
     'rejects %j as a bad section',
     (input) => {
       expect(() => parseSection(input)).toThrow(MimeError);
     },
   );
+
+  it('takes part numbers up to 2^32 - 1; BINARY takes part numbers only (RFC 3516 §4.1)', () => {
+    expect(parseSection('4294967295.1')).toEqual({ part: [4294967295, 1], text: '' });
+    expect(parseSection('1.2', true)).toEqual({ part: [1, 2], text: '' });
+    expect(() => parseSection('1.HEADER', true)).toThrow(MimeError);
+    expect(() => parseSection('TEXT', true)).toThrow(MimeError);
+  });
 
   it('echoes the section as Dovecot does (field names upper-cased)', () => {
     expect(sectionToString(parseSection('1.2.header.fields (Subject x-Mailer)'))).toBe('1.2.HEADER.FIELDS (SUBJECT X-MAILER)');

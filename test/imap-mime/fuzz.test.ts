@@ -17,20 +17,7 @@ import {
   streamRangeReader,
   type BodyPart,
 } from '../../src/imap/mime/index.js';
-import { fixtureNames, loadRecorded } from './recorded.js';
-
-/** xorshift32, so that failures reproduce. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-}
+import { fixtureNames, loadRecorded, rng } from './recorded.js';
 
 const PIECES = ['\r\n', '\n', '--', '\r\n--', ':', ';', '"', '=', '\r\n\r\n', '\0', '\xff', '(', '<', 'Content-Type: multipart/mixed; boundary=x\r\n'];
 

@@ -1,10 +1,13 @@
 /**
  * Reads the answers recorded from Dovecot by scripts/record-dovecot-mime.py:
- * records of `<item> <length>\n<value bytes>\n`.
+ * records of `<item> <length>\n<value bytes>\n`; and a seeded generator for tests that
+ * draw random cases.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { createReadStream, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import type { RangeReader } from '../../src/imap/mime/index.js';
 
 export const FIXTURES = fileURLToPath(new URL('../fixtures/mime/', import.meta.url));
 
@@ -38,4 +41,22 @@ export function loadRecorded(name: string, dir = FIXTURES): Recorded {
     pos = nl + 1 + len + 1;
   }
   return { name, eml, items };
+}
+
+/** xorshift32: a seeded generator, so that failures reproduce. */
+export function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 0x100000000;
+  };
+}
+
+/** A RangeReader over a file (positioned reads), as the store's readMessageRange reads a message file. */
+export function fileRangeReader(path: string): RangeReader {
+  return (start, end) => (end > start ? createReadStream(path, { start, end: end - 1 }) : Readable.from([]));
 }

@@ -12,14 +12,13 @@ import {
   contentToBuffer,
   fetchBinarySection,
   fetchBodySection,
-  fileRangeReader,
   MimeError,
   parseSection,
   sectionToString,
   streamRangeReader,
   type RangeReader,
 } from '../../src/imap/mime/index.js';
-import { FIXTURES, fixtureNames, loadRecorded } from './recorded.js';
+import { fileRangeReader, fixtureNames, FIXTURES, loadRecorded } from './recorded.js';
 
 /** `BODY[1.2]<5>` → kind, section text, origin. */
 function splitItem(item: string): { kind: string; section: string; origin?: number } {

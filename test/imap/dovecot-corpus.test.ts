@@ -2,9 +2,9 @@
 // must give exactly the answers Dovecot gave for the same files (recorded in
 // test/fixtures/mime/*.dovecot.txt by scripts/record-dovecot-mime.py).
 import { readdirSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RawImap } from '../helpers/raw-imap.js';
 import { PASS, startImapFixture, USER, type ImapFixture } from './fixture.js';
 
 const DIR = path.join(import.meta.dirname, '../fixtures/mime');
@@ -29,54 +29,19 @@ function records(file: string): Array<[string, Buffer]> {
   return out;
 }
 
-/** A raw session returning the exact bytes of each response up to its tagged line. */
-class Raw {
-  private buf = Buffer.alloc(0);
-  private wake: (() => void) | undefined;
-  private n = 0;
-  constructor(private s: net.Socket) {
-    s.on('data', (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      this.wake?.();
-    });
-  }
-  async cmd(text: string, expectNo = false): Promise<Buffer> {
-    const tag = `r${++this.n}`;
-    this.s.write(`${tag} ${text}\r\n`);
-    const marker = Buffer.from(`${tag} `);
-    for (;;) {
-      const i = this.buf.indexOf(marker);
-      if (i === 0 || (i > 0 && this.buf[i - 1] === 10)) {
-        const end = this.buf.indexOf('\r\n', i);
-        if (end > 0) {
-          const out = this.buf.subarray(0, i);
-          const status = this.buf.subarray(i, end).toString();
-          this.buf = this.buf.subarray(end + 2);
-          if (!(expectNo ? / NO /.test(status) : / OK /.test(status))) throw new Error(`${text}: ${status}`);
-          return expectNo ? Buffer.from(status.slice(marker.length)) : out;
-        }
-      }
-      await new Promise<void>((r) => (this.wake = r));
-    }
-  }
-}
-
 let f: ImapFixture;
-let raw: Raw;
-let sock: net.Socket;
+let raw: RawImap;
 beforeAll(async () => {
   f = await startImapFixture();
   for (const name of cases) {
     await f.ctx.store.createMailbox(USER, `corpus/${name}`);
     await f.ctx.store.append(USER, `corpus/${name}`, { data: readFileSync(path.join(DIR, `${name}.eml`)) });
   }
-  sock = net.connect(f.port, '127.0.0.1');
-  await new Promise((r) => sock.once('data', r));
-  raw = new Raw(sock);
+  raw = await RawImap.connect(f.port);
   await raw.cmd(`LOGIN ${USER} ${PASS}`);
 });
 afterAll(async () => {
-  sock.destroy();
+  raw.close();
   await f.close();
 });
 

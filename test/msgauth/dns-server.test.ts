@@ -104,12 +104,12 @@ describe('test DNS server', () => {
     expect(isNotFound(nx)).toBe(true);
 
     dns.mode('slow.test', 'timeout');
-    const started = process.hrtime.bigint();
+    // The resolver gives up by itself (ETIMEOUT, its own timer); were it to hang, the
+    // test's timeout would say so. How long it takes is not asserted: a loaded machine
+    // stretches it, and speed belongs in bench/.
     const err = await resolve('slow.test', 'TXT').catch((e: unknown) => e);
-    const ms = Number(process.hrtime.bigint() - started) / 1e6;
     expect((err as NodeJS.ErrnoException).code).toBe('ETIMEOUT');
     expect(isNotFound(err)).toBe(false);
-    expect(ms).toBeLessThan(10_000); // bounded, not hanging (a generous bound, not a speed assertion)
     expect(dns.queries.filter((q) => q.name === 'slow.test').length).toBeGreaterThanOrEqual(1);
   });
 });

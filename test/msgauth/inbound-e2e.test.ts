@@ -248,7 +248,8 @@ describe('port 25 with a dead DNS server', () => {
     });
     try {
       await dead.addAccount(RCPT);
-      const started = Date.now();
+      // A hang would fail by the test's own timeout; the time taken is not asserted
+      // (a loaded machine stretches it; speed belongs in bench/).
       const tr = nodemailer.createTransport({ host: '127.0.0.1', port: dead.port('smtp'), secure: false, ignoreTLS: true, name: 'client.sender.test' });
       const err = await tr.sendMail({ envelope: { from: 'a@pass.test', to: [RCPT] }, raw: message({ from: 'a@pass.test' }) }).then(
         () => undefined,
@@ -257,7 +258,6 @@ describe('port 25 with a dead DNS server', () => {
       tr.close();
       expect(err?.responseCode).toBe(451);
       expect(err?.response).toMatch(/^451 4\.7\.0 /);
-      expect(Date.now() - started).toBeLessThan(15_000); // a bound against hanging, not a speed target
     } finally {
       await dead.close();
       sink.close();

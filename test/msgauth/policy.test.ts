@@ -297,11 +297,11 @@ describe('dead DNS', () => {
     await new Promise<void>((r) => sink.bind(0, '127.0.0.1', () => r()));
     try {
       const ctx = makeCtx({ timeoutMs: 800 }, [`127.0.0.1:${sink.address().port}`], 5000);
-      const started = Date.now();
       const v = await checkInbound(ctx, input('a@pass.test', message({ from: 'a@pass.test' })));
       expect(v).toMatchObject({ action: 'tempfail', code: 451 });
+      // 'timeout' is the check's own timer (CheckTimeout after checks.timeout_ms), not the
+      // resolver's 5 s, which would give 'error': the schedule, not the wall clock.
       expect(v.log.msgauth).toBe('timeout');
-      expect(Date.now() - started).toBeLessThan(5000); // bounded by the check timeout, not the resolver's 5 s
     } finally {
       sink.close();
     }

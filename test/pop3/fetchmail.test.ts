@@ -51,9 +51,19 @@ const MDA = `#!/bin/sh
 exec cat > "$(mktemp "$1/msg.XXXXXXXX")"
 `;
 
+/**
+ * fetchmail's own limit for one run, below the test's timeout: a run that overruns is
+ * killed by us, not left behind by vitest. Each run has its own FETCHMAILHOME and lock
+ * file (--pidfile): as root, fetchmail's default lock is one file for the whole machine
+ * (/var/run/fetchmail.pid), so a run left behind by one test (or by another test run on
+ * the same machine) made the next fail with "another foreground fetchmail is running".
+ */
+const RUN_MS = 150_000;
+
 describe('fetchmail', needs('fetchmail'), () => {
   let env: Pop3Env;
   let dir: string;
+  let runs = 0;
   beforeAll(async () => {
     env = await startPop3Env();
     dir = await mkdtemp(path.join(tmpdir(), 'pop3-fetchmail-'));
@@ -65,9 +75,11 @@ describe('fetchmail', needs('fetchmail'), () => {
 
   async function fetch(mode: 'pop3' | 'pop3s', user: string, pass: string, out: string): Promise<string> {
     await mkdir(out, { recursive: true });
-    const mda = path.join(dir, 'mda.sh');
+    const home = path.join(dir, `home-${++runs}`);
+    await mkdir(home, { mode: 0o700 });
+    const mda = path.join(home, 'mda.sh');
     await writeFile(mda, MDA, { mode: 0o755 });
-    const rc = path.join(dir, `fetchmailrc-${mode}`);
+    const rc = path.join(home, 'fetchmailrc');
     const port = mode === 'pop3s' ? env.pop3s : env.pop3;
     // pop3s: TLS without certificate checks (self-signed); pop3: plaintext on loopback,
     // no opportunistic STLS (sslproto '').
@@ -84,9 +96,9 @@ poll ${env.host} service ${port} protocol pop3 auth password timeout 60
 `,
     );
     await chmod(rc, 0o600); // fetchmail refuses a run control file others can read
-    const { stdout, stderr } = await run(peer('fetchmail'), ['-f', rc, '-N', '-d0', '-v', '--nosyslog'], {
-      timeout: 120_000,
-      env: { ...process.env, FETCHMAILHOME: dir, HOME: dir },
+    const { stdout, stderr } = await run(peer('fetchmail'), ['-f', rc, '--pidfile', path.join(home, 'fetchmail.pid'), '-N', '-d0', '-v', '--nosyslog'], {
+      timeout: RUN_MS,
+      env: { ...process.env, FETCHMAILHOME: home, HOME: home },
       maxBuffer: 20 * 1024 * 1024,
     });
     return stdout + stderr;
@@ -102,7 +114,9 @@ poll ${env.host} service ${port} protocol pop3 auth password timeout 60
     return got;
   }
 
-  it('downloads and deletes 300 messages over pop3s, byte-identical', async () => {
+  // 300 deliveries, then fetchmail starting its MDA (sh, mktemp, cat) once per message:
+  // 30-48 s on this 2-core machine at load 15-25, over the default 30 s.
+  it('downloads and deletes 300 messages over pop3s, byte-identical', { timeout: RUN_MS + 60_000 }, async () => {
     const { user, pass } = await env.newAccount();
     const msgs = corpus(300);
     for (const m of msgs) await env.deliver(m, user);
@@ -120,7 +134,7 @@ poll ${env.host} service ${port} protocol pop3 auth password timeout 60
     expect((await env.t.ctx.store.openMailbox(user, 'INBOX')).messages).toHaveLength(0);
   });
 
-  it('plain pop3 on loopback works too (and a second run finds nothing)', async () => {
+  it('plain pop3 on loopback works too (and a second run finds nothing)', { timeout: 2 * RUN_MS + 30_000 }, async () => {
     const { user, pass } = await env.newAccount();
     const msgs = corpus(20);
     for (const m of msgs) await env.deliver(m, user);

@@ -312,7 +312,12 @@ describe('connection reuse', () => {
       mxPort: port,
       configure(c) {
         c.queue.concurrency = 1;
-        c.queue.retryBaseSeconds = 3600; // no automatic retry during the test
+        // No automatic retry during the test: base and cap both (the harness caps retries
+        // at 2 s). With retries every 2 s, a retry still under way when the test saw all
+        // five deferred reached the sink once it was up and delivered its messages over a
+        // connection of its own, before the test's kick sent the rest over another.
+        c.queue.retryBaseSeconds = 3600;
+        c.queue.retryMaxSeconds = 3600;
       },
     });
     let sink: Awaited<ReturnType<typeof startSink>> | undefined;

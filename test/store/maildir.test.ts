@@ -218,34 +218,6 @@ describe('delivery and append', () => {
     expect(await text((await store.readMessage(B, snap.mailbox.id, 1 as Uid)).stream)).toBe(MSG(7).toString());
   });
 
-  it('copies (and fsyncs) a source on another file system instead of linking it (EXDEV)', async () => {
-    const shm = '/dev/shm';
-    const other = await stat(shm).then(
-      async (s) => s.dev !== (await stat(root)).dev,
-      () => false,
-    );
-    if (!other) return; // no second file system on this machine
-    const dir = mkdtempSync(path.join(shm, 'store-src-'));
-    try {
-      const src = path.join(dir, 'm');
-      await writeFile(src, MSG(4));
-      await store.ensureAccount(B);
-      const res = await store.deliver([{ account: A }, { account: B }], { path: src });
-      expect(res).toHaveLength(2);
-      expect((await stat(src)).nlink).toBe(1);
-      const inodes = new Set<number>();
-      for (const acc of [A, B]) {
-        const names = await files(path.join(acctDir(acc), 'new'));
-        expect(await readFile(path.join(acctDir(acc), 'new', names[0]))).toEqual(MSG(4));
-        inodes.add((await stat(path.join(acctDir(acc), 'new', names[0]))).ino);
-        expect(await files(path.join(acctDir(acc), 'tmp'))).toEqual([]);
-      }
-      expect(inodes.size).toBe(1); // one copy, then hard links from it
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
-
   it('runs the analyzer once per delivered message and stores its result for every copy', async () => {
     await store.close();
     let calls = 0;

@@ -20,6 +20,17 @@ import nodemailer from 'nodemailer';
 
 const BIN = path.join(ROOT, 'dist', 'cli', 'main.js');
 
+/**
+ * Waits for one step (a cold start of the child, the delivery after the restart) with a
+ * budget inside the test's, so a slow step fails naming what it waited for, with the
+ * child's output as it is then, not with the test's bare timeout.
+ */
+async function step(what: string, c: { output: () => string }, done: () => boolean): Promise<void> {
+  await waitFor(what, done, 45_000).catch((e: Error) => {
+    throw new Error(`${e.message}; child output:\n${c.output()}`);
+  });
+}
+
 let dns: TestDnsServer;
 let dataRoot: string;
 let b: Instance | undefined;
@@ -113,7 +124,7 @@ level = "warn"
 
   const first = startChild();
   child = first.proc;
-  await waitFor(`the child server to listen (output: ${first.output()})`, () => first.output().includes('listening: submission'), 30_000);
+  await step('the child server to listen', first, () => first.output().includes('listening: submission'));
 
   const transport = nodemailer.createTransport({ host: '127.0.0.2', port: subPort, secure: false, ignoreTLS: true, auth: { user: 'alice@a.test', pass: PASSWORD } });
   const info = await transport.sendMail({ from: 'alice@a.test', to: 'bob@b.test', subject: 'survives SIGKILL', text: 'x' });
@@ -131,7 +142,7 @@ level = "warn"
   b = await startInstance({ host: '127.0.0.3', domain: 'b.test', dns, accounts: ['bob@b.test'], smtpPort: bPort });
   const second = startChild();
   child = second.proc;
-  await waitFor(`bob to receive the message (child output: ${second.output()})`, () => mailbox(b!, 'bob@b.test').some((m) => m.includes('Subject: survives SIGKILL')), 30_000);
+  await step('bob to receive the message', second, () => mailbox(b!, 'bob@b.test').some((m) => m.includes('Subject: survives SIGKILL')));
   expect(mailbox(b, 'bob@b.test').filter((m) => m.includes('Subject: survives SIGKILL'))).toHaveLength(1);
   await killed(second.proc, 'SIGTERM');
   expect(second.proc.exitCode).toBe(0);

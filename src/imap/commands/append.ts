@@ -1,5 +1,6 @@
 // APPEND — RFC 9051 §6.3.12, UIDPLUS APPENDUID RFC 4315 §3, APPENDLIMIT RFC 7889
 // append = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal
+//   (or a literal8 "~{n}", BINARY: RFC 3516 §4.4)
 // The size check happens in the framer before the "+" (NO [TOOBIG], connection.ts);
 // large literals arrive as a spooled file and are handed to the store by path.
 import { StoreError, type MessageSource } from '../../store/types.js';

@@ -21,7 +21,7 @@ export function parseStatusItems(p: Parser): string[] {
   return items;
 }
 
-/** Writes "* STATUS name (ITEM n ...)" for one mailbox (RFC 9051 §7.3.4). */
+/** Writes "* STATUS name (ITEM n ...)" for one mailbox (RFC 9051 §7.3.3). */
 export async function statusResponse(conn: ImapConnection, account: string, info: MailboxInfo, items: string[], enc: Encoder): Promise<void> {
   let deleted = 0;
   const recent = items.includes('RECENT') ? await recentCount(conn, account, info) : 0;

@@ -23,10 +23,10 @@
  *   boundaries and line breaks only, so a 50 MB body costs no more than a small one.
  */
 import type { Readable } from 'node:stream';
+import { parseAddressList } from './address.js';
 import {
   lastField,
   nolf,
-  parseAddressList,
   parseContentType,
   parseDisposition,
   parseEncoding,

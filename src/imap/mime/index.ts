@@ -15,14 +15,20 @@
  *   matchHeader(meta, src, name, needle): Promise<boolean>          SEARCH HEADER/FROM/TO/CC/BCC/SUBJECT
  *   sentDateOf(meta, src): Promise<{ date; day } | undefined>       SENTON / SENTBEFORE / SENTSINCE (use `day`)
  *   rfc822Size(bodyStructure): number                               RFC822.SIZE (bare LF counted as CRLF)
- *   where src is `() => store.readMessage(account, mailboxId, uid)` (or { open, read } with a seeking RangeReader).
+ *   where src is `() => store.readMessage(account, mailboxId, uid)` (reads from byte 0),
+ *   or `{ open, read }` with a seeking RangeReader (reads only the section's bytes:
+ *   FETCH passes one over the store's readMessageRange, SupportsRangeRead).
+ *
+ * The section grammar, one parser for FETCH and the tests (spec.ts):
+ *   readSection(input, binary) reads `[section]` from the wire parser (literals too);
+ *   parseSection('1.2.HEADER.FIELDS (Subject From)') → SectionSpec from a string;
+ *   sectionToString(spec) is the form echoed in the response (field names upper-cased
+ *   as Dovecot does).
  *
  * Lower level: envelopeToImap(env), bodyStructureToImap(bs, extended) → Buffer;
- *   parseSection('1.2.HEADER.FIELDS (Subject From)') → SectionSpec, sectionToString(spec)
- *   (the form echoed in the response, field names upper-cased as Dovecot does);
- *   fetchBodySection / fetchBinarySection / binarySize over a RangeReader;
- *   fileRangeReader(path), streamRangeReader(open); headerValues, searchHeader,
- *   matchesText, sentDate, sentDay, headerText.
+ *   fetchBodySection (section.ts) / fetchBinarySection / binarySize (binary.ts) over a
+ *   RangeReader; streamRangeReader(open) (bytes.ts);
+ *   headerValues, searchHeader, matchesText, sentDate, sentDay, headerText (search.ts).
  *
  * Wire text is returned as Buffers of exact bytes (strings already quoted or sent as
  * literals; header bytes kept raw): write them with Encoder.rawBuffer(). SectionContent
@@ -35,11 +41,15 @@
  * the few known differences are listed in the tests that skip them.
  *
  * Errors: MimeError('unknownCte') → `NO [UNKNOWN-CTE]` (RFC 3516 §4.3);
- * MimeError('badSection') from parseSection → BAD.
+ * MimeError('badSection') from readSection / parseSection → BAD.
  */
 export { analyzeMessage, analyzeBuffer, MimeScanner } from './analyze.js';
+export { binarySize, fetchBinarySection } from './binary.js';
+export { streamRangeReader, type RangeReader } from './bytes.js';
+export { Base64Decoder, QpDecoder } from './decode.js';
 export { envelopeToImap, bodyStructureToImap } from './format.js';
-export * from './section.js';
+export { contentToBuffer, fetchBodySection, filterHeader, findPart, type SectionContent } from './section.js';
+export { parseSection, readSection, sectionToString, type PartialRange, type SectionInput, type SectionSpec, type SectionText } from './spec.js';
 export { headerText, headerValues, matchesText, readHeaderBlock, searchHeader, sentDate, sentDay, parseRfc5322Date } from './search.js';
 export * from './message.js';
 export * from './types.js';

@@ -1,28 +1,24 @@
 /**
  * The entry points FETCH and SEARCH call per message: they take the store's MessageMeta
- * (with the analysis cached at delivery) and an opener of the stored message, and use
- * the cached envelope / body structure when present, analysing the message on the fly
- * otherwise (messages stored before an analyzer was configured).
+ * (with the analysis cached at delivery) and the message's bytes, and use the cached
+ * envelope / body structure when present, analysing the message on the fly otherwise
+ * (messages stored before an analyzer was configured, or whose cache is of an older
+ * format).
  *
- * Bytes of sections are read through a RangeReader; by default one built on the opener
- * (reads from the start and skips), or a seeking one if the caller passes it (e.g.
- * `fileRangeReader(path)` when the file path is known).
+ * Bytes of sections are read through a RangeReader: the caller's seeking one when it
+ * gives one (`{ open, read }`, e.g. FETCH over a store with SupportsRangeRead: only the
+ * section's bytes are read), else one built on the opener, which reads from byte 0 and
+ * skips (SEARCH reads a message in one pass anyway).
  */
 import type { Readable } from 'node:stream';
 import type { MessageMeta } from '../../store/types.js';
 import { analyzeMessage } from './analyze.js';
 import { bodyStructureToImap, envelopeToImap } from './format.js';
 import { matchesText, readHeaderBlock, searchHeader, sentDate, sentDay } from './search.js';
-import {
-  binarySize,
-  fetchBinarySection,
-  fetchBodySection,
-  streamRangeReader,
-  type Partial,
-  type RangeReader,
-  type SectionContent,
-  type SectionSpec,
-} from './section.js';
+import { binarySize, fetchBinarySection } from './binary.js';
+import { streamRangeReader, type RangeReader } from './bytes.js';
+import { fetchBodySection, type SectionContent } from './section.js';
+import type { PartialRange, SectionSpec } from './spec.js';
 import type { BodyPart, MessageAnalysis } from './types.js';
 
 /** Opens the stored message (whole file), as MailStore.readMessage does. */
@@ -98,13 +94,13 @@ export async function bodyStructureOf(meta: MessageMeta, src: MessageBytes, exte
 }
 
 /** BODY[section]<partial> content (RFC 3501 §6.4.5); a missing part gives an empty string. */
-export async function sectionOf(meta: MessageMeta, src: MessageBytes, spec: SectionSpec, partial?: Partial): Promise<SectionContent> {
+export async function sectionOf(meta: MessageMeta, src: MessageBytes, spec: SectionSpec, partial?: PartialRange): Promise<SectionContent> {
   const { bodyStructure } = await analysisOf(meta, src);
   return fetchBodySection(rangeReaderOf(src), bodyStructure, spec, partial);
 }
 
 /** BINARY[part]<partial> content (RFC 3516); throws MimeError('unknownCte'). */
-export async function binaryOf(meta: MessageMeta, src: MessageBytes, part: number[], partial?: Partial): Promise<SectionContent> {
+export async function binaryOf(meta: MessageMeta, src: MessageBytes, part: number[], partial?: PartialRange): Promise<SectionContent> {
   const { bodyStructure } = await analysisOf(meta, src);
   return fetchBinarySection(rangeReaderOf(src), bodyStructure, part, partial);
 }

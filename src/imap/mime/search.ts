@@ -26,7 +26,8 @@ import type Libmime from 'libmime';
 let libmimeModule: typeof Libmime | undefined;
 const libmime = (): typeof Libmime => (libmimeModule ??= createRequire(import.meta.url)('libmime') as typeof Libmime);
 import { parseHeaderBlock } from './header.js';
-import { Base64Core, QpCore, type RangeReader, type SyncDecoder } from './section.js';
+import type { RangeReader } from './bytes.js';
+import { Base64Core, QpCore, type SyncDecoder } from './decode.js';
 import type { BodyPart, Envelope } from './types.js';
 
 /** A binary string (header bytes) as readable Unicode: UTF-8 if valid, else latin1; encoded-words decoded. */

@@ -8,7 +8,7 @@
  *   "{n+}" announces a literal of n octets that follows the CRLF.
  * - A synchronizing literal "{n}" needs a "+ " continuation from the server before the
  *   client sends it; we ask the handler first (size check, e.g. APPENDLIMIT → NO
- *   [TOOBIG]) and send "+ " only when it accepts (RFC 7889 §4, RFC 9051 §7.5).
+ *   [TOOBIG]) and send "+ " only when it accepts (RFC 7889 §4, RFC 9051 §7.6).
  * - A non-synchronizing literal "{n+}" (LITERAL+) arrives at once; a rejected one is
  *   read and discarded when small, otherwise the connection is closed.
  * - Lines longer than maxLine end the connection (we cannot resynchronise safely).
@@ -177,7 +177,7 @@ export class Framer {
       return;
     }
     this.sink = decision.sink ?? new MemorySink();
-    if (!nonSync) this.handler.continuation(); // RFC 9051 §7.5: "+" only after the checks
+    if (!nonSync) this.handler.continuation(); // RFC 9051 §7.6: "+" only after the checks
     if (size === 0) {
       this.literals.push(this.sink.end());
       this.sink = undefined;

@@ -332,8 +332,13 @@ export class Parser {
     }
   }
 
-  /** A message literal for APPEND (the literal as framed, possibly spooled to a file). */
+  /**
+   * A message literal for APPEND (the literal as framed, possibly spooled to a file):
+   * a literal, or a literal8 "~{n}" whose bytes may include NUL (RFC 3516 §4.4,
+   * RFC 9051 §6.3.12 append-data).
+   */
   messageLiteral(): Literal {
+    this.tryTake('~');
     return this.literal();
   }
 }

@@ -13,8 +13,8 @@
  *   another tool after a rescan.
  */
 import { open } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
-import { StoreError, type AccountId, type FetchMetaOptions, type MailboxId, type MailboxInfo, type MailboxSnapshot, type MailboxView, type MessageMeta, type Uid } from '../types.js';
+import { Readable } from 'node:stream';
+import { StoreError, type AccountId, type ByteRange, type FetchMetaOptions, type MailboxId, type MailboxInfo, type MailboxSnapshot, type MailboxView, type MessageMeta, type Uid } from '../types.js';
 import { isEnoent } from '../../util/fs.js';
 import { msgPath, mustMailbox, mustMailboxId, type Acct, type StoreCtx } from './context.js';
 import { flagList } from './filename.js';
@@ -74,7 +74,11 @@ export async function fetchMeta(ctx: StoreCtx, account: AccountId, mailboxId: Ma
   });
 }
 
-export async function readMessage(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId, uid: Uid): Promise<{ stream: Readable; size: number }> {
+/**
+ * The message file as a stream: whole, or bytes [range.start, range.end) read with
+ * positioned reads (FETCH of one MIME part seeks to its offsets, never reads from 0).
+ */
+export async function readMessage(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId, uid: Uid, range?: ByteRange): Promise<{ stream: Readable; size: number }> {
   return ctx.accounts.use(account, async (a) => {
     const tryOpen = async (): Promise<{ stream: Readable; size: number } | undefined> => {
       const mb = mustMailboxId(a, mailboxId);
@@ -82,7 +86,12 @@ export async function readMessage(ctx: StoreCtx, account: AccountId, mailboxId: 
       if (!r) throw new StoreError('nonexistent', 'no such message');
       try {
         const fh = await open(msgPath(a, mb, r), 'r');
-        return { stream: fh.createReadStream(), size: r.size };
+        if (!range) return { stream: fh.createReadStream(), size: r.size };
+        if (range.end <= range.start) {
+          await fh.close();
+          return { stream: Readable.from([]), size: r.size };
+        }
+        return { stream: fh.createReadStream({ start: range.start, end: range.end - 1 }), size: r.size };
       } catch (e) {
         if (isEnoent(e)) return undefined;
         throw e;

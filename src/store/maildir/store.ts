@@ -37,6 +37,7 @@ import { InProcessChangeBus } from '../changes.js';
 import type {
   AccountId,
   AppendOptions,
+  ByteRange,
   DeliveryResult,
   DeliveryTarget,
   FetchMetaOptions,
@@ -53,6 +54,7 @@ import type {
   Quota,
   ReindexReport,
   SpecialUse,
+  SupportsRangeRead,
   Uid,
   UidMapping,
   Usage,
@@ -83,7 +85,7 @@ export interface MaildirStoreOptions {
   maxOpenAccounts?: number;
 }
 
-export class MaildirStore implements MailStore {
+export class MaildirStore implements MailStore, SupportsRangeRead {
   readonly changes: InProcessChangeBus;
   private readonly ctx: StoreCtx;
   private readonly accounts: AccountCache;
@@ -193,6 +195,10 @@ export class MaildirStore implements MailStore {
 
   readMessage(account: AccountId, mailboxId: MailboxId, uid: Uid): Promise<{ stream: Readable; size: number }> {
     return mail.readMessage(this.ctx, account, mailboxId, uid);
+  }
+
+  async readMessageRange(account: AccountId, mailboxId: MailboxId, uid: Uid, range: ByteRange): Promise<Readable> {
+    return (await mail.readMessage(this.ctx, account, mailboxId, uid, range)).stream;
   }
 
   // ---------------------------------------------------------------- writing

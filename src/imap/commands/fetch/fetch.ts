@@ -4,10 +4,9 @@
 // Body sections are written as literals streamed from the message file (never buffered
 // whole). A non-PEEK body fetch sets \Seen and reports the new FLAGS (RFC 9051 §6.4.5).
 import type { Readable } from 'node:stream';
-import { StoreError, type MailboxId, type MailStore, type MessageMeta, type Uid } from '../../../store/types.js';
+import { StoreError, type MessageMeta } from '../../../store/types.js';
 import { ImapBad } from '../../errors.js';
-import { binaryOf, binarySizeOf, bodyStructureOf, envelopeOf, sectionOf, type OpenMessage } from '../../mime-adapter.js';
-import type { SectionContent } from '../../mime/index.js';
+import { binaryOf, binarySizeOf, bodyStructureOf, envelopeOf, messageBytes, sectionOf, type MessageBytes, type SectionContent } from '../../mime-adapter.js';
 import { formatDateTime, type Chunk, type Encoder } from '../../wire/encoder.js';
 import type { Parser } from '../../wire/parser.js';
 import type { SelectedView } from '../../session.js';
@@ -93,7 +92,7 @@ async function runFetch(c: CommandContext, p: Parser, byUid: boolean): Promise<v
       first = false;
       const cheap = cheapItem(it, meta, view);
       if (cheap !== undefined) e.raw(cheap);
-      else await writeItem(e, it, meta, opener(store, account, view.mailboxId, meta.uid));
+      else await writeItem(e, it, meta, messageBytes(store, account, view.mailboxId, meta.uid));
     }
     if (seenChanged.has(meta.uid) && !want.has('FLAGS')) e.raw(` FLAGS ${view.flagList(meta.uid, meta.flags)}`);
     if (changedSince !== undefined && !want.has('MODSEQ')) e.raw(` MODSEQ (${meta.modseq})`); // RFC 7162 §3.1.4.1
@@ -159,10 +158,6 @@ async function runFetch(c: CommandContext, p: Parser, byUid: boolean): Promise<v
   if (pendingMsgs > 0 && !mayRead) await conn.send(enc);
 }
 
-function opener(store: MailStore, account: string, mailboxId: MailboxId, uid: Uid): OpenMessage {
-  return () => store.readMessage(account, mailboxId, uid);
-}
-
 /**
  * RFC822.SIZE counts line ends as CRLF (RFC 9051 §2.3.4): the analysed sizes do, the
  * file size does not when a file was dropped in with bare LFs.
@@ -191,7 +186,7 @@ function cheapItem(it: FetchItem, meta: MessageMeta, view: SelectedView): string
   }
 }
 
-async function writeItem(e: Encoder, it: FetchItem, meta: MessageMeta, open: OpenMessage): Promise<void> {
+async function writeItem(e: Encoder, it: FetchItem, meta: MessageMeta, open: MessageBytes): Promise<void> {
   switch (it.kind) {
     case 'UID':
       e.raw(`UID ${meta.uid}`);
@@ -230,7 +225,7 @@ async function writeItem(e: Encoder, it: FetchItem, meta: MessageMeta, open: Ope
     case 'section': {
       const d = it.binary ? await binaryOf(meta, open, it.section.part, it.partial) : await sectionOf(meta, open, it.section, it.partial);
       // "BODY[1.2]<0> {n}" — only the partial origin is echoed (RFC 9051 §7.5.2)
-      e.raw(`${it.binary ? 'BINARY' : 'BODY'}[${it.label}]${it.partial ? `<${it.partial[0]}>` : ''} `);
+      e.raw(`${it.binary ? 'BINARY' : 'BODY'}[${it.label}]${it.partial ? `<${it.partial.origin}>` : ''} `);
       writeData(e, d, d.literal8); // literal8 "~{n}" when decoded content was asked for (RFC 3516 §4.2)
       return;
     }

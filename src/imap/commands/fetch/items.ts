@@ -4,14 +4,14 @@
 //             "BINARY" [".PEEK"] section-binary [partial] / "BINARY.SIZE" section-binary / "MODSEQ"
 // section = "[" [section-spec] "]"; partial = "<" number64 "." nz-number64 ">"
 import { ImapBad } from '../../errors.js';
-import type { SectionSpec } from '../../mime-adapter.js';
+import { readSection, sectionToString, type PartialRange, type SectionSpec } from '../../mime-adapter.js';
 import type { Parser } from '../../wire/parser.js';
 
 export type SimpleItem = 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODY' | 'BODYSTRUCTURE' | 'UID' | 'MODSEQ' | 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT';
 
 export type FetchItem =
   | { kind: SimpleItem }
-  | { kind: 'section'; binary: boolean; peek: boolean; section: SectionSpec; label: string; partial?: [number, number] }
+  | { kind: 'section'; binary: boolean; peek: boolean; section: SectionSpec; label: string; partial?: PartialRange }
   | { kind: 'binarySize'; section: SectionSpec; label: string };
 
 const SIMPLE = new Set<string>(['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODY', 'BODYSTRUCTURE', 'UID', 'MODSEQ', 'RFC822', 'RFC822.HEADER', 'RFC822.TEXT']);
@@ -29,52 +29,20 @@ function name(p: Parser): string {
   return m[0].toUpperCase();
 }
 
-/** section-spec inside "[...]"; returns the spec and its canonical label. */
+/** "[section]" (or "[section-part]" for BINARY), by the one section grammar (mime/spec.ts), and its echo label. */
 function section(p: Parser, binary: boolean): { section: SectionSpec; label: string } {
-  p.take('[');
-  const m = /^\d+(?:\.\d+)*/.exec(p.rest());
-  const part: number[] = [];
-  let label = '';
-  if (m) {
-    p.take(m[0]);
-    for (const n of m[0].split('.')) {
-      const v = Number(n);
-      if (v === 0 || !Number.isSafeInteger(v)) throw new ImapBad('Invalid section part');
-      part.push(v);
-    }
-    label = m[0];
-  }
-  const spec: SectionSpec = { part };
-  if (!p.tryTake(']')) {
-    if (part.length > 0) p.take('.');
-    if (binary) throw new ImapBad('BINARY takes part numbers only');
-    const t = /^(HEADER\.FIELDS\.NOT|HEADER\.FIELDS|HEADER|TEXT|MIME)/i.exec(p.rest());
-    if (!t) throw new ImapBad('Invalid section text');
-    p.take(t[1]!);
-    const text = t[1]!.toUpperCase() as NonNullable<SectionSpec['text']>;
-    if (text === 'MIME' && part.length === 0) throw new ImapBad('MIME needs a part number'); // RFC 9051 §6.4.5
-    spec.text = text;
-    label += (label ? '.' : '') + text;
-    if (text === 'HEADER.FIELDS' || text === 'HEADER.FIELDS.NOT') {
-      p.sp();
-      const fields: string[] = [];
-      p.parenList(() => fields.push(p.astring()), false);
-      spec.fields = fields;
-      label += ' (' + fields.map((f) => f.toUpperCase()).join(' ') + ')';
-    }
-    p.take(']');
-  }
-  return { section: spec, label };
+  const spec = readSection(p, binary);
+  return { section: spec, label: sectionToString(spec) };
 }
 
-function partial(p: Parser): [number, number] | undefined {
+function partial(p: Parser): PartialRange | undefined {
   if (!p.tryTake('<')) return undefined;
-  const start = p.number(true);
+  const origin = p.number(true);
   p.take('.');
-  const len = p.number(true);
-  if (len === 0) throw new ImapBad('Partial length must be non-zero');
+  const length = p.number(true);
+  if (length === 0) throw new ImapBad('Partial length must be non-zero');
   p.take('>');
-  return [start, len];
+  return { origin, length };
 }
 
 function item(p: Parser): FetchItem {
