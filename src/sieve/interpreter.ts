@@ -32,7 +32,9 @@ export const DEFAULT_RUN_LIMITS: RunLimits = {
   maxRedirects: 4,
   maxActions: 32,
   cpuBudget: 20_000_000,
-  timeMs: 250,
+  // A backstop: the budget bounds the work; the clock also counts a busy machine and
+  // lazily loaded modules, so it is generous.
+  timeMs: 1000,
   maxVariables: 255,
   maxVariableSize: 4096,
 };

@@ -38,6 +38,12 @@ export class Lexer {
     return { line: this.line, column: this.i - this.lineStart + 1 };
   }
 
+  /** Where the script ends: unterminated strings and comments are reported there (as Pigeonhole does). */
+  private get endPos(): Position {
+    const lines = this.src.split('\n');
+    return { line: lines.length, column: lines[lines.length - 1]!.length + 1 };
+  }
+
   private fail(reason: string, pos = this.pos): never {
     throw new SieveCompileError(pos, reason);
   }
@@ -103,7 +109,7 @@ export class Lexer {
         const start = this.pos;
         this.i += 2;
         for (;;) {
-          if (this.i >= s.length) this.fail('unterminated comment', start);
+          if (this.i >= s.length) this.fail(`unterminated comment (started at line ${start.line})`, this.endPos);
           if (s[this.i] === '*' && s[this.i + 1] === '/') {
             this.i += 2;
             break;
@@ -146,7 +152,7 @@ export class Lexer {
     let out = '';
     let run = this.i;
     for (;;) {
-      if (this.i >= s.length) this.fail('unterminated string', pos);
+      if (this.i >= s.length) this.fail(`unterminated string (started at line ${pos.line})`, this.endPos);
       const ch = s[this.i];
       if (ch === '"') {
         out += s.slice(run, this.i);
@@ -155,7 +161,7 @@ export class Lexer {
       }
       if (ch === '\\') {
         out += s.slice(run, this.i);
-        if (this.i + 1 >= s.length) this.fail('unterminated string', pos);
+        if (this.i + 1 >= s.length) this.fail(`unterminated string (started at line ${pos.line})`, this.endPos);
         if (s[this.i + 1] === '\n') this.newline(this.i + 1);
         out += s[this.i + 1];
         this.i += 2;
@@ -180,7 +186,7 @@ export class Lexer {
     this.i++;
     const lines: string[] = [];
     for (;;) {
-      if (this.i >= s.length) this.fail('unterminated multi-line string', pos);
+      if (this.i >= s.length) this.fail(`unterminated multi-line string (started at line ${pos.line})`, this.endPos);
       let nl = s.indexOf('\n', this.i);
       if (nl < 0) nl = s.length;
       let line = s.slice(this.i, nl);

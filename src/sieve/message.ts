@@ -194,6 +194,8 @@ export function parseAddresses(raw: string): SieveAddress[] {
     }
     out.push({ local: headerText(a.mailbox ?? ''), domain: a.host });
   }
-  if (broken) out.push({ local: null, domain: null, raw: headerText(value).trim() });
+  // An unparsable address, or a group with no member ("undisclosed-recipients:;"), is one
+  // entry that only :all sees, with the field's text (as Pigeonhole does).
+  if (broken || out.length === 0) out.push({ local: null, domain: null, raw: headerText(value).trim() });
   return out;
 }

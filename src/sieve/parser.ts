@@ -83,7 +83,9 @@ class Parser {
       node.block = this.block(depth + 1);
       return node;
     }
-    this.fail(`expected ";" or "{" after the ${node.name} command, found ${this.describe(this.tok)}`);
+    // Reported at the command's last token: the semicolon is missing after it.
+    const last = this.toks[this.i - 1]!;
+    this.fail(`missing ";" after the ${node.name} command (found ${this.describe(this.tok)})`, this.tok.kind === 'eof' ? this.tok : last);
   }
 
   private block(depth: number): CommandNode[] {

@@ -104,7 +104,7 @@ export class Result {
         break;
       }
       case 'redirect': {
-        const same = this.actions.find((x): x is RedirectAction => x.type === 'redirect' && x.address.toLowerCase() === a.address.toLowerCase());
+        const same = this.actions.find((x): x is RedirectAction => x.type === 'redirect' && sameAddress(x.address, a.address));
         if (same) {
           same.copy &&= a.copy;
           return;
@@ -125,6 +125,13 @@ export class Result {
     if (this.actions.length >= this.limits.maxActions) throw new SieveRuntimeError(`too many actions (more than ${this.limits.maxActions})`, a.pos);
     this.actions.push(a);
   }
+}
+
+/** RFC 5321 §2.4: the local part is case-sensitive, the domain is not. */
+function sameAddress(a: string, b: string): boolean {
+  const i = a.lastIndexOf('@');
+  const j = b.lastIndexOf('@');
+  return a.slice(0, i) === b.slice(0, j) && a.slice(i).toLowerCase() === b.slice(j).toLowerCase();
 }
 
 /** INBOX is case-insensitive (RFC 9051 §5.1); other names are compared as written. */

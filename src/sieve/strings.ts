@@ -58,3 +58,9 @@ export function isTemplate(s: Str): s is Template {
 export function quoteWildcard(s: string): string {
   return s.replace(/[*?\\]/g, (c) => `\\${c}`);
 }
+
+/** The string as written in the script, references included ("Re: ${subject}"). */
+export function sourceText(s: Str): string {
+  if (typeof s === 'string') return s;
+  return s.parts.map((p) => (typeof p === 'string' ? p : 'match' in p ? `\${${p.match}}` : `\${${p.name}}`)).join('');
+}

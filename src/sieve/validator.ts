@@ -129,7 +129,8 @@ class Validator implements ValidatorApi {
       c.tests = n.tests.map((t) => this.test(t));
       c.block = this.commands(n.block);
     } else {
-      if (n.tests.length > 0) this.error(n.tests[0]!.pos, `the ${n.name} command takes no test`);
+      // "keep\ndiscard;" parses as keep with a test: what is missing is the semicolon.
+      if (n.tests.length > 0) this.error(n.pos, `missing ";" after the ${n.name} command`);
       if (n.block) this.error(n.pos, `the ${n.name} command takes no block`);
     }
     def.validate?.(c, this);

@@ -60,7 +60,8 @@ export function datePart(part: string, instant: number, offset: number): string 
     case 'time':
       return time;
     case 'iso8601':
-      return `${date}T${time}${zone.slice(0, 3)}:${zone.slice(3)}`;
+      // RFC 3339 §5.6, as Pigeonhole writes it: "Z" for UTC.
+      return `${date}T${time}${offset === 0 ? 'Z' : `${zone.slice(0, 3)}:${zone.slice(3)}`}`;
     case 'std11':
       return `${DAYS[d.getUTCDay()]}, ${D} ${MONTHS[M]} ${Y} ${time} ${zone}`;
     case 'zone':

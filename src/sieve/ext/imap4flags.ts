@@ -108,7 +108,9 @@ const hasflag: TestDef = {
     // RFC 5232 §4: the flags of the named variables (or the internal one) against the keys.
     const vars = node.args[0] ? it.list(node, 0) : [undefined];
     const values = flagList(vars.flatMap((n) => current(it, n)));
-    return evalMatch(it, node.data as MatchSpec, values, it.list(node, 1));
+    // The keys are flags too: split on spaces, unknown system flags dropped (Pigeonhole).
+    const keys = flagList(it.list(node, 1)).filter((f) => !f.startsWith('\\') || SYSTEM.has(f.toLowerCase()));
+    return evalMatch(it, node.data as MatchSpec, values, keys);
   },
 };
 

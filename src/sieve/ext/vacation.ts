@@ -5,7 +5,8 @@
  * SMTP level for reject (src/sieve/deliver.ts).
  */
 import { SieveRuntimeError } from '../errors.js';
-import type { CommandDef, Extension } from '../types.js';
+import { sourceText } from '../strings.js';
+import type { CommandDef, CompiledNode, CValue, Extension } from '../types.js';
 import { parseSingleAddress } from './common.js';
 
 const rejectCommand = (name: 'reject' | 'ereject'): CommandDef => ({
@@ -56,11 +57,18 @@ const vacation: CommandDef = {
     const mime = node.tags.has('mime');
     // RFC 5230 §4.2: invalid :addresses entries are ignored (Pigeonhole warns and goes on).
     const addresses = (it.tagList(node, 'addresses') ?? []).map((a) => parseSingleAddress(a)).filter((a): a is string => a !== undefined);
-    // RFC 5230 §4.2: without :handle, the reason (and Pigeonhole adds subject, from, mime).
-    const handle = it.tagString(node, 'handle') ?? `${reason}${subject ?? '<default-subject>'}${from ?? '<default-from>'}${mime ? '<MIME>' : '<NO-MIME>'}`;
+    // RFC 5230 §4.2: without :handle, the reason (Pigeonhole adds subject, from and mime,
+    // as written in the script: variables unexpanded).
+    const handle = it.tagString(node, 'handle') ?? defaultHandle(node, mime);
     it.result.add({ type: 'vacation', reason, seconds, subject, from, addresses, mime, handle, pos: node.pos });
   },
 };
+
+function defaultHandle(node: CompiledNode, mime: boolean): string {
+  const src = (v: CValue | true | undefined) => (v !== undefined && v !== true && v.kind === 'string' ? sourceText(v.s) : undefined);
+  const reason = node.args[0]?.kind === 'string' ? sourceText(node.args[0].s) : '';
+  return `${reason}${src(node.tags.get('subject')) ?? '<default-subject>'}${src(node.tags.get('from')) ?? '<default-from>'}${mime ? '<MIME>' : '<NO-MIME>'}`;
+}
 
 export const rejectExtensions: Extension[] = [
   { name: 'reject', commands: [rejectCommand('reject')] },
