@@ -23,14 +23,29 @@ export type RelOp = 'gt' | 'ge' | 'lt' | 'le' | 'eq' | 'ne';
 export const COMPARATORS: readonly ComparatorName[] = ['i;octet', 'i;ascii-casemap', 'i;ascii-numeric'];
 export const REL_OPS: readonly RelOp[] = ['gt', 'ge', 'lt', 'le', 'eq', 'ne'];
 
-/** Work left to a script run, in characters visited; exhausting it is a runtime error. */
+/**
+ * Work left to a script run, in characters visited; exhausting it is a runtime error.
+ * `check` (the run's CPU-time limit) is called every CHECK_EVERY units of work.
+ */
 export class Budget {
-  constructor(public left: number) {}
+  private nextCheck: number;
+  constructor(
+    public left: number,
+    private readonly check?: () => void,
+  ) {
+    this.nextCheck = left - CHECK_EVERY;
+  }
   charge(n: number): void {
     this.left -= n;
     if (this.left < 0) throw new SieveRuntimeError('script exceeded its CPU limit');
+    if (this.left < this.nextCheck) {
+      this.nextCheck = this.left - CHECK_EVERY;
+      this.check?.();
+    }
   }
 }
+
+const CHECK_EVERY = 100_000;
 
 export interface MatchSpec {
   comparator: ComparatorName;
@@ -45,6 +60,13 @@ export function asciiLower(s: string): string {
 
 function fold(cmp: ComparatorName, s: string): string {
   return cmp === 'i;ascii-casemap' ? asciiLower(s) : s;
+}
+
+/** Folding costs a pass over the string too. */
+function folded(cmp: ComparatorName, s: string, budget: Budget): string {
+  if (cmp !== 'i;ascii-casemap') return s;
+  budget.charge(s.length);
+  return asciiLower(s);
 }
 
 /** RFC 4790 §9.1.1: the leading digits as a number; none → positive infinity. */
@@ -179,10 +201,10 @@ export function matchOne(spec: MatchSpec, value: string, key: string, budget: Bu
       return { ok: compare(cmp, value, key) === 0 };
     case 'contains': {
       budget.charge(value.length + key.length + 1);
-      return { ok: fold(cmp, value).includes(fold(cmp, key)) };
+      return { ok: folded(cmp, value, budget).includes(fold(cmp, key)) };
     }
     case 'matches': {
-      const caps = globMatch(value, fold(cmp, value), fold(cmp, key), budget);
+      const caps = globMatch(value, folded(cmp, value, budget), fold(cmp, key), budget);
       return caps ? { ok: true, captures: caps } : { ok: false };
     }
     case 'value':

@@ -7,8 +7,8 @@
  * - Each string of a flag list may hold several flags separated by spaces (§3); flags
  *   compare case-insensitively, duplicates are dropped, the first spelling is kept.
  * - System flags are spelled as IMAP does ("\Seen"); "\Recent" and unknown backslash
- *   flags, and keywords that are not IMAP atoms, are dropped when stored (§5: invalid
- *   flags are ignored), as Pigeonhole does.
+ *   flags, and keywords that are not IMAP atoms, are dropped by setflag/addflag and
+ *   :flags (§3: invalid flags are ignored), as Pigeonhole does.
  * - keep/fileinto without :flags take the internal variable's value at that moment;
  *   the implicit keep takes its value at the end (§3).
  */
@@ -84,8 +84,9 @@ function flagCommand(name: 'setflag' | 'addflag' | 'removeflag'): CommandDef {
       const variable = node.args[0] ? it.arg(node, 0) : undefined;
       const given = flagList(it.list(node, 1));
       const have = current(it, variable);
-      if (name === 'setflag') return assign(it, variable, given);
-      if (name === 'addflag') return assign(it, variable, flagList([...have, ...given]));
+      // RFC 5232 §3: invalid flags are ignored (Pigeonhole warns and drops them here).
+      if (name === 'setflag') return assign(it, variable, storableFlags(given));
+      if (name === 'addflag') return assign(it, variable, flagList([...have, ...storableFlags(given)]));
       const drop = new Set(given.map((f) => f.toLowerCase()));
       assign(it, variable, have.filter((f) => !drop.has(f.toLowerCase())));
     },
