@@ -58,7 +58,7 @@ export interface ReloadResult {
 }
 
 /** Config sections read afresh by every connection, message or queue run. */
-const HOT_SECTIONS = ['auth', 'checks', 'submission', 'queue', 'log', 'quota'] as const;
+const HOT_SECTIONS = ['auth', 'checks', 'submission', 'queue', 'log', 'quota', 'sieve'] as const;
 
 export class StartupError extends Error {}
 
@@ -132,6 +132,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     ['imaps', config.ports.imaps, async (c, port, host) => (await import('./imap/server.js')).startImap(c, { port, host, implicitTls: true })],
     ['pop3', config.ports.pop3, async (c, port, host) => (await import('./pop3/server.js')).startPop3(c, { port, host })],
     ['pop3s', config.ports.pop3s, async (c, port, host) => (await import('./pop3/server.js')).startPop3(c, { port, host, implicitTls: true })],
+    ['managesieve', config.ports.managesieve, async (c, port, host) => (await import('./managesieve/server.js')).startManageSieve(c, { port, host })],
   ];
 
   let acme: AcmeManager | undefined;
