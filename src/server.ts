@@ -26,6 +26,8 @@ import { QuotaService } from './quota/index.js';
 import { startInbound, type InboundChecks } from './smtp/inbound.js';
 import { checkConnection, checkInbound } from './smtp/policy.js';
 import { cleanSpool } from './smtp/spool.js';
+import { srsOf } from './sieve/deliver.js';
+import { withSrsRecipients } from './sieve/srs.js';
 import { createStore } from './store/index.js';
 import { createTlsHolder } from './tls/index.js';
 
@@ -85,6 +87,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const resolver = createResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeoutMs });
   const loginThrottle = new LoginThrottle(config.auth, new BanList(db), log.child({ component: 'auth' }));
   const ctx: ServerContext = { config, log, db, accounts, store, tls, resolver, quota, loginThrottle };
+  // Sieve redirects send with SRS senders; bounces to those resolve to the original sender.
+  ctx.accounts = withSrsRecipients(accounts, srsOf(ctx));
   quota.start().catch((err: unknown) => log.warn({ err }, 'quota usage scan failed'));
 
   const removed = await cleanSpool(config.dataRoot);

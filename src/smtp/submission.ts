@@ -41,6 +41,7 @@ import type { Logger } from '../log.js';
 import type { QueueRunner } from '../queue/index.js';
 import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.js';
 import { resolveTargets } from './deliver.js';
+import { planSieveDelivery } from '../sieve/deliver.js';
 import { PerIpLimit } from './limits.js';
 import { Rejects, replyFromData, Reply, SmtpReject } from './reply.js';
 import { receive, writeFinal, type SpooledMessage } from './spool.js';
@@ -458,6 +459,8 @@ async function handleData(ctx: ServerContext, st: ConnState, stream: SMTPServerD
     for (const r of rcpts) (ctx.accounts.resolveRecipient(r).kind === 'notLocal' ? remote : localRcpts).push(r);
     const { targets, forward } = resolveTargets(ctx, localRcpts);
     const toQueue = [...new Set([...remote, ...forward])];
+    // Local recipients' Sieve scripts (src/sieve/deliver.ts); the submitter is authenticated.
+    const sieve = await planSieveDelivery(ctx, { mailFrom, rcpts: localRcpts, targets, source: { path: final.path }, size: final.size, senderVerified: true, othersAccepted: toQueue.length > 0, authUser: account.address, log });
     let qid: number | undefined;
     if (toQueue.length > 0) {
       const queue = ctx.queue as QueueRunner | undefined;
@@ -467,7 +470,13 @@ async function handleData(ctx: ServerContext, st: ConnState, stream: SMTPServerD
     }
     phase('queue');
     // Quota rules at end of DATA (src/quota/smtp.ts); a refusal only when nothing was queued.
-    if (targets.length > 0) await deliverWithQuota(ctx, targets, { path: final.path }, { othersAccepted: toQueue.length > 0, log, size: final.size });
+    try {
+      const stored = sieve.targets.length > 0 ? await deliverWithQuota(ctx, sieve.targets, { path: final.path }, { othersAccepted: toQueue.length > 0 || sieve.othersAccepted, log, size: final.size }) : undefined;
+      await sieve.commit(stored?.delivered ?? []);
+    } catch (err) {
+      await sieve.abort();
+      throw err;
+    }
     phase('local');
     rateFor(ctx).add(account.address);
     log.info(
