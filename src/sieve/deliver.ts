@@ -31,6 +31,7 @@
  * and treated as absent.
  */
 import { unlink } from 'node:fs/promises';
+import type { Statement } from 'better-sqlite3';
 import type { ServerContext } from '../context.js';
 import type { Logger } from '../log.js';
 import { buildDsn } from '../queue/dsn.js';
@@ -85,11 +86,13 @@ export const REDIRECT_MARKER = 'X-Sieve-Redirected-From';
 interface State {
   compiled: Map<string, CompiledScript | null>;
   srs: Srs;
+  /** The per-delivery lookup, prepared once. */
+  lookup: Statement;
 }
 const states = new WeakMap<ServerContext, State>();
 function stateOf(ctx: ServerContext): State {
   let s = states.get(ctx);
-  if (!s) states.set(ctx, (s = { compiled: new Map(), srs: new Srs(ctx.db) }));
+  if (!s) states.set(ctx, (s = { compiled: new Map(), srs: new Srs(ctx.db), lookup: ctx.db.prepare(LOOKUP) }));
   return s;
 }
 
@@ -112,9 +115,9 @@ const LOOKUP = `SELECT s.id, s.updated_at AS updated, v.updated_at AS vupdated
 
 /** The account's compiled scripts (cached by id and change time); undefined when it has none. */
 function scriptsOf(ctx: ServerContext, account: string, log: Logger): Scripts | undefined {
-  const row = ctx.db.prepare(LOOKUP).get(account) as { id: number | null; updated: number | null; vupdated: number | null } | undefined;
-  if (!row || (row.id === null && row.vupdated === null)) return undefined;
   const st = stateOf(ctx);
+  const row = st.lookup.get(account) as { id: number | null; updated: number | null; vupdated: number | null } | undefined;
+  if (!row || (row.id === null && row.vupdated === null)) return undefined;
   const cached = (key: string, text: () => string): CompiledScript | undefined => {
     let c = st.compiled.get(key);
     if (c === undefined) {

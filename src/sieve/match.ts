@@ -79,6 +79,12 @@ function numericValue(s: string): number {
   return digits.length > 15 ? Number.MAX_SAFE_INTEGER : Number(digits);
 }
 
+/** Equality under a comparator (the :is match). */
+export function equal(cmp: ComparatorName, a: string, b: string): boolean {
+  if (cmp === 'i;ascii-numeric') return numericValue(a) === numericValue(b);
+  return fold(cmp, a) === fold(cmp, b);
+}
+
 /** Ordering of two values under a comparator: <0, 0, >0. */
 export function compare(cmp: ComparatorName, a: string, b: string): number {
   if (cmp === 'i;ascii-numeric') {
@@ -89,7 +95,9 @@ export function compare(cmp: ComparatorName, a: string, b: string): number {
   const x = fold(cmp, a);
   const y = fold(cmp, b);
   if (x === y) return 0;
-  // Code point order is UTF-8 byte order (RFC 3629 §1).
+  // Code point order is UTF-8 byte order (RFC 3629 §1); UTF-16 order differs from it only
+  // where surrogates meet U+E000…U+FFFF.
+  if (!/[\ud800-\udfff]/.test(x) && !/[\ud800-\udfff]/.test(y)) return x < y ? -1 : 1;
   return Buffer.compare(Buffer.from(x, 'utf8'), Buffer.from(y, 'utf8'));
 }
 
@@ -198,7 +206,7 @@ export function matchOne(spec: MatchSpec, value: string, key: string, budget: Bu
   switch (spec.type) {
     case 'is':
       budget.charge(value.length + key.length + 1);
-      return { ok: compare(cmp, value, key) === 0 };
+      return { ok: equal(cmp, value, key) };
     case 'contains': {
       budget.charge(value.length + key.length + 1);
       return { ok: folded(cmp, value, budget).includes(fold(cmp, key)) };

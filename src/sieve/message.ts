@@ -58,6 +58,8 @@ export type BodyTransform = { kind: 'raw' } | { kind: 'text' } | { kind: 'conten
 export class SieveMessage {
   readonly size: number;
   private fieldsCache?: HeaderField[];
+  /** Lower-cased field name → its fields, built on first lookup. */
+  private byName?: Map<string, HeaderField[]>;
   private readonly decoded = new Map<string, string[]>();
   private readonly addrs = new Map<string, SieveAddress[][]>();
 
@@ -73,17 +75,26 @@ export class SieveMessage {
     return (this.fieldsCache ??= parseHeaderBlock(this.input.header).filter((f) => f.hasColon));
   }
 
+  private named(name: string): HeaderField[] {
+    if (!this.byName) {
+      this.byName = new Map();
+      for (const f of this.fields()) {
+        const k = f.name.toLowerCase();
+        const l = this.byName.get(k);
+        if (l) l.push(f);
+        else this.byName.set(k, [f]);
+      }
+    }
+    return this.byName.get(name.toLowerCase()) ?? [];
+  }
+
   /** Raw unfolded values of every field with this name (case-insensitive), in order. */
   rawValues(name: string): string[] {
-    const lower = name.toLowerCase();
-    return this.fields()
-      .filter((f) => f.name.toLowerCase() === lower)
-      .map((f) => f.value);
+    return this.named(name).map((f) => f.value);
   }
 
   exists(name: string): boolean {
-    const lower = name.toLowerCase();
-    return this.fields().some((f) => f.name.toLowerCase() === lower);
+    return this.named(name).length > 0;
   }
 
   /** RFC 5228 §5.7: decoded values of a header field. */

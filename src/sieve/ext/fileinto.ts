@@ -83,7 +83,7 @@ const envelope: TestDef = {
         if (part === 'all') values.push('');
         continue;
       }
-      const addrs: SieveAddress[] = parseAddresses(raw.includes('<') ? raw : `<${raw}>`);
+      const addrs: SieveAddress[] = it.memo(`envelope:${raw}`, () => parseAddresses(raw.includes('<') ? raw : `<${raw}>`));
       for (const a of addrs) {
         const p = addressPart(a, part);
         if (p !== undefined) values.push(p);
