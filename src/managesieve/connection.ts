@@ -19,7 +19,7 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import type { ServerContext } from '../context.js';
 import type { Logger } from '../log.js';
-import { isLoopback } from '../util/net.js';
+import { drained, isLoopback } from '../util/net.js';
 import { Framer, response, type FramerLimits, type ResponseCode, type Unit } from './wire.js';
 
 export interface ConnectionOptions {
@@ -255,19 +255,6 @@ export class MsConnection {
     if (socket.write(data)) return;
     // Backpressure: wait for the client to read (the idle timer still runs).
     this.arm(this.opts.idleTimeoutMs);
-    await new Promise<void>((resolve, reject) => {
-      const done = () => {
-        socket.off('drain', done);
-        socket.off('close', gone);
-        resolve();
-      };
-      const gone = () => {
-        socket.off('drain', done);
-        socket.off('close', gone);
-        reject(new ConnectionClosed());
-      };
-      socket.on('drain', done);
-      socket.on('close', gone);
-    });
+    if (!(await drained(socket))) throw new ConnectionClosed();
   }
 }

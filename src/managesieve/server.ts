@@ -16,6 +16,7 @@
 import net from 'node:net';
 import type { Listener, ServerContext } from '../context.js';
 import { childFor } from '../log.js';
+import { PerIpLimit } from '../smtp/limits.js';
 import { capabilities, dispatch } from './commands.js';
 import { MsConnection } from './connection.js';
 
@@ -34,22 +35,19 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 60_000;
 export async function startManageSieve(ctx: ServerContext, opts: ManageSieveOptions): Promise<Listener> {
   const log = ctx.log.child({ listener: 'managesieve' });
   const conns = new Set<MsConnection>();
-  const perIp = new Map<string, number>();
+  const perIp = new PerIpLimit(() => ctx.config.limits.maxConnectionsPerIp);
+  let seq = 0;
 
+  /** Counts the connection in (out at close); false, and a BYE, when its address is at the limit. */
   const admit = (socket: net.Socket): boolean => {
+    const id = String(++seq);
     const ip = socket.remoteAddress ?? '';
-    const n = (perIp.get(ip) ?? 0) + 1;
-    if (n > ctx.config.limits.maxConnectionsPerIp) {
+    if (!perIp.enter(id, ip)) {
       log.warn({ ip }, 'managesieve too many connections from one address');
       socket.end('BYE (TRYLATER) "Too many connections from your address"\r\n');
       return false;
     }
-    perIp.set(ip, n);
-    socket.once('close', () => {
-      const left = (perIp.get(ip) ?? 1) - 1;
-      if (left <= 0) perIp.delete(ip);
-      else perIp.set(ip, left);
-    });
+    socket.once('close', () => perIp.leave(id, ip));
     return true;
   };
 

@@ -9,6 +9,7 @@ import { getVacation, putScript, setVacation, SieveScriptInvalid } from '../../s
 import { SieveStore, SieveStoreError, type SieveLimits } from '../../sieve/store.js';
 import { CliError, type CliContext } from '../context.js';
 import { table } from '../format.js';
+import { readAll } from '../password.js';
 import { JSON_OPTION, type Command } from '../types.js';
 
 function limits(ctx: CliContext): SieveLimits {
@@ -32,15 +33,6 @@ async function guarded<T>(fn: () => T | Promise<T>): Promise<T> {
     if (err instanceof SieveScriptInvalid) throw new CliError(`the script is not valid Sieve: ${err.reason}`);
     throw err;
   }
-}
-
-function readAll(stream: NodeJS.ReadableStream): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer | string) => chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c)));
-    stream.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    stream.on('error', reject);
-  });
 }
 
 /** A file's text, or standard input for "-". */
