@@ -8,11 +8,11 @@
  *
  * For every target account with an active script (and/or the admin's vacation setting,
  * run after it as Pigeonhole runs a sieve_after script), the script runs on the message
- * and its actions become: store targets (fileinto, keep, the implicit keep; the policy's
- * Junk folder is the "keep" of a message judged junk), redirects (held in the queue
- * before the store, released by commit, discarded by abort: the same all-or-nothing as
- * an alias's forwards), and after the store: IMAP flags, vacation replies, rejection
- * notices. Accounts without a script are passed through untouched, at the cost of one
+ * and its actions become: store targets with their IMAP flags (fileinto, keep, the
+ * implicit keep; the policy's Junk folder is the "keep" of a message judged junk),
+ * redirects (held in the queue before the store, released by commit, discarded by
+ * abort: the same all-or-nothing as an alias's forwards), and after the store: vacation
+ * replies and rejection notices. Accounts without a script are passed through untouched, at the cost of one
  * indexed query each.
  *
  * reject/ereject (RFC 5429 §2.1) at SMTP time, so we never create backscatter:
@@ -70,7 +70,7 @@ export interface SieveDeliveryPlan {
   targets: DeliveryTarget[];
   /** Redirects hold the message in the queue: refusing it is no longer an option. */
   othersAccepted: boolean;
-  /** After the store: flags, held redirects released, replies and notices sent. */
+  /** After the store: held redirects released, replies and notices sent. */
   commit(delivered: DeliveryResult[]): Promise<void>;
   /** The store failed: held redirects are taken back. */
   abort(): Promise<void>;
@@ -173,7 +173,6 @@ interface Redirect {
 /** The decisions of every script run for one message, and the plan made of them. */
 class Decisions {
   readonly targets: DeliveryTarget[] = [];
-  readonly flags: Array<{ account: string; mailbox: string; flags: string[] }> = [];
   readonly creates: Array<{ account: string; mailbox: string }> = [];
   readonly redirects: Redirect[] = [];
   readonly rejects: Array<{ account: string; rcpt: string; reason: string }> = [];
@@ -236,9 +235,9 @@ class Decisions {
     this.log[s.account] = out.error ? `error, kept: ${out.error}` : done.join(', ') || 'discard';
   }
 
+  /** A copy to store, with its own flags (RFC 5232 :flags / the internal variable). */
   private store(account: string, mailbox: string, flags: string[], create: boolean): void {
-    if (!this.targets.some((t) => t.account === account && sameMailbox(t.mailbox ?? 'INBOX', mailbox))) this.targets.push({ account, mailbox });
-    if (flags.length) this.flags.push({ account, mailbox, flags });
+    if (!this.targets.some((t) => t.account === account && sameMailbox(t.mailbox ?? 'INBOX', mailbox))) this.targets.push({ account, mailbox, flags: flags.length ? flags : undefined });
     if (create) this.creates.push({ account, mailbox });
   }
 
@@ -271,7 +270,7 @@ class Decisions {
     return {
       targets: this.targets,
       othersAccepted: this.redirects.length > 0,
-      commit: (delivered) => this.commit(delivered),
+      commit: () => this.commit(),
       abort: () => this.abort(),
       log: this.log,
     };
@@ -300,27 +299,12 @@ class Decisions {
     }
   }
 
-  private async commit(delivered: DeliveryResult[]): Promise<void> {
+  private async commit(): Promise<void> {
     const { ctx, input } = this;
     for (const r of this.redirects) if (r.held !== undefined) ctx.queue!.release(r.held);
-    await this.applyFlags(delivered);
     for (const v of this.vacations) await this.vacation(v.account, v.action).catch((err: unknown) => input.log.error({ err, account: v.account }, 'vacation reply failed'));
     // Recipients that rejected got nothing stored; the others did (the mixed case).
     if (this.rejects.length > 0) await this.notifyRejection(this.rejects).catch((err: unknown) => input.log.error({ err }, 'rejection notice failed'));
-  }
-
-  /** RFC 5232: flags of fileinto/keep, set on the stored copies. */
-  private async applyFlags(delivered: DeliveryResult[]): Promise<void> {
-    for (const f of this.flags) {
-      const r = delivered.find((d) => d.account === f.account && sameMailbox(d.mailbox, f.mailbox)) ?? delivered.find((d) => d.account === f.account && d.mailbox === 'INBOX');
-      if (!r) continue;
-      try {
-        const mb = await this.ctx.store.getMailbox(f.account, r.mailbox);
-        await this.ctx.store.updateFlags(f.account, mb.id, [r.uid], 'add', f.flags);
-      } catch (err) {
-        this.input.log.warn({ account: f.account, mailbox: r.mailbox, err: (err as Error).message }, 'setting Sieve flags failed; message stored without them');
-      }
-    }
   }
 
   private async vacation(account: string, action: VacationAction): Promise<void> {
