@@ -147,7 +147,7 @@ export async function planSieveDelivery(ctx: ServerContext, input: SieveDelivery
   const accounts = [...new Set(input.targets.map((t) => t.account))];
   const runs = accounts.map((a) => scriptsOf(ctx, a, input.log)).filter((s): s is Scripts => s !== undefined);
   if (runs.length === 0) return { targets: input.targets, othersAccepted: false, commit: async () => undefined, abort: async () => undefined };
-  const needsBody = runs.some((r) => r.user?.required.has('body'));
+  const needsBody = runs.some((r) => r.user?.uses.has('body'));
   const { header, raw } = await readHead(input.source, needsBody ? MAX_BODY_BYTES : MAX_HEADER_BYTES);
   const message = new SieveMessage({ header: header.subarray(0, headerEnd(header)), size: input.size, raw: needsBody ? raw : undefined });
   const d = new Decisions(ctx, input, message);
@@ -190,7 +190,8 @@ class Decisions {
     const keepMailbox = input.targets.find((t) => t.account === s.account)?.mailbox ?? 'INBOX';
     const to = envelopeTo(ctx, input.rcpts, s.account);
     let mailboxes: Set<string> | undefined;
-    if (s.user?.required.has('mailbox')) mailboxes = new Set((await ctx.store.listMailboxes(s.account)).map((m) => m.name));
+    // mailboxexists (RFC 5490) is answered from a list fetched before the run, only for scripts that test it.
+    if (s.user?.uses.has('mailboxexists')) mailboxes = new Set((await ctx.store.listMailboxes(s.account)).map((m) => m.name));
     const env = {
       message: this.message,
       envelope: { from: input.mailFrom, to, auth: input.authUser },

@@ -73,7 +73,3 @@ export function runSieve(script: CompiledScript, env: SieveEnv, limits: RunLimit
   return new Interpreter(env, script, limits).run();
 }
 
-/** Whether a compiled script uses the body test (the caller then hands in the body). */
-export function usesBody(script: CompiledScript): boolean {
-  return script.required.has('body');
-}

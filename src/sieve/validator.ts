@@ -54,6 +54,8 @@ export interface CompiledScript {
   commands: CompiledNode[];
   /** Capabilities the script required. */
   required: Set<string>;
+  /** Names of the commands and tests it uses (the delivery path prepares only what they need). */
+  uses: Set<string>;
 }
 
 const KIND_NAMES: Record<ArgKind | Argument['kind'], string> = { string: 'a string', stringList: 'a string list', number: 'a number', tag: 'a tag' };
@@ -64,6 +66,7 @@ export function validateScript(ast: ScriptNode, reg: Registry): CompiledScript {
 
 class Validator implements ValidatorApi {
   private readonly required = new Set<string>();
+  private readonly uses = new Set<string>();
 
   constructor(private readonly reg: Registry) {}
 
@@ -84,7 +87,7 @@ class Validator implements ValidatorApi {
     // RFC 5228 §3.2: require only at the beginning.
     for (; i < ast.commands.length && ast.commands[i]!.name === 'require'; i++) this.require(ast.commands[i]!);
     const commands = this.commands(ast.commands.slice(i));
-    return { commands, required: this.required };
+    return { commands, required: this.required, uses: this.uses };
   }
 
   private require(node: CommandNode): void {
@@ -156,6 +159,7 @@ class Validator implements ValidatorApi {
   /** Tags, then positional arguments, checked against the definition. */
   private node(n: TestNode, def: CommandDef | TestDef): CompiledNode {
     const what = `${def.name} ${def.kind}`;
+    this.uses.add(def.name);
     const c: CompiledNode = { def, pos: n.pos, tags: new Map(), groups: new Map(), args: [], tests: [] };
     const positional: Argument[] = [];
     for (let i = 0; i < n.args.length; i++) {
