@@ -9,13 +9,13 @@
  *   DELETESCRIPT name, RENAMESCRIPT old new      §2.10, §2.11.1
  *   CHECKSCRIPT script, UNAUTHENTICATE           §2.12, §2.14.1
  *
- * Logins follow IMAP's rules (src/imap/commands/login.ts): only over TLS (loopback
- * excepted by config), the cross-protocol penalty for failed logins, the failure
- * delay, disabled accounts refused, authzid only as oneself; three failures end the
- * connection.
+ * Logins go through the one login flow of every protocol (src/accounts/login.ts): only
+ * over TLS (loopback excepted by config), bans and the cross-protocol penalty for failed
+ * logins, the failure delay, disabled accounts refused, authzid only as oneself; three
+ * failures end the connection here.
  */
-import { penalised } from '../accounts/penalty.js';
-import { authzidAllowed, decodePlain, isCancel, SaslError } from '../sasl/index.js';
+import { authenticate, BANNED_TEXT } from '../accounts/login.js';
+import { decodePlain, isCancel, SaslError } from '../sasl/index.js';
 import { checkSieve, SIEVE_CAPABILITIES } from '../sieve/engine.js';
 import { SieveStore, SieveStoreError } from '../sieve/store.js';
 import { SieveNo, type MsConnection } from './connection.js';
@@ -74,10 +74,10 @@ function args(list: Token[], sig: string, name: string): Array<string | number> 
   });
 }
 
-async function authenticate(c: MsConnection, list: Token[]): Promise<void> {
+async function authenticateCommand(c: MsConnection, list: Token[]): Promise<void> {
   const mech = list[0];
   if (!mech || mech.kind !== 'string' || list.length > 2 || (list[1] && list[1].kind !== 'string')) throw new SieveNo('AUTHENTICATE "PLAIN" ["initial response"]', undefined, { bad: true });
-  // RFC 5804 §2.1 / RFC 8314 §3: no credentials in cleartext.
+  // RFC 5804 §2.1 / RFC 8314 §3: no credentials in cleartext (before reading any).
   if (!c.authAllowed) throw new SieveNo('Authentication requires TLS: use STARTTLS first', 'ENCRYPT-NEEDED');
   if (mech.value.toUpperCase() !== 'PLAIN') throw new SieveNo('Unsupported SASL mechanism');
   let resp = list[1]?.value as string | undefined;
@@ -99,21 +99,33 @@ async function authenticate(c: MsConnection, list: Token[]): Promise<void> {
     if (err instanceof SaslError) throw new SieveNo('Invalid SASL response', 'SASL', { bad: true });
     throw err;
   }
-  const account = await penalised(c.ctx.authPenalty, c.remoteAddress, async () => {
-    try {
-      const a = await c.ctx.accounts.verifyCredentials(cred.username, cred.password);
-      return a && !a.disabled && authzidAllowed(cred, a.address) ? a : undefined;
-    } catch (err) {
-      c.log.error({ err }, 'credential check failed');
-      return undefined;
-    }
+  // The one login flow of every protocol (src/accounts/login.ts), mapped per its table.
+  const r = await authenticate(c.ctx, {
+    protocol: 'managesieve',
+    remoteAddress: c.remoteAddress,
+    secure: c.secure,
+    username: cred.username,
+    password: cred.password,
+    authzid: cred.authzid,
+    gone: () => c.gone,
+    log: c.log,
   });
-  if (!account) {
-    c.log.info({ user: cred.username }, 'managesieve authentication failed');
-    await new Promise((r) => setTimeout(r, c.ctx.config.auth.failureDelayMs).unref());
-    const bye = ++c.authFailures >= MAX_AUTH_FAILURES;
-    throw new SieveNo(bye ? 'Authentication failed; too many failures' : 'Authentication failed', undefined, { bye });
+  switch (r.kind) {
+    case 'ok':
+      break;
+    case 'failed': {
+      const bye = ++c.authFailures >= MAX_AUTH_FAILURES;
+      throw new SieveNo(bye ? 'Authentication failed; too many failures' : 'Authentication failed', undefined, { bye });
+    }
+    case 'unavailable':
+      throw new SieveNo('Authentication is temporarily unavailable, try again later', 'TRYLATER');
+    case 'tlsRequired':
+      throw new SieveNo('Authentication requires TLS: use STARTTLS first', 'ENCRYPT-NEEDED');
+    case 'banned':
+    case 'gone': // nobody reads this one
+      throw new SieveNo(BANNED_TEXT, undefined, { bye: true });
   }
+  const account = r.account;
   c.user = account.address;
   c.log = c.log.child({ user: account.address });
   c.log.info('managesieve authenticated');
@@ -145,7 +157,7 @@ export const COMMANDS = new Map<string, CommandSpec>([
       },
     },
   ],
-  ['AUTHENTICATE', { states: ['anonymous'], handle: authenticate }],
+  ['AUTHENTICATE', { states: ['anonymous'], handle: authenticateCommand }],
   [
     'LOGOUT',
     {

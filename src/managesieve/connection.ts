@@ -19,7 +19,8 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import type { ServerContext } from '../context.js';
 import type { Logger } from '../log.js';
-import { drained, isLoopback } from '../util/net.js';
+import { loginAllowed } from '../accounts/login.js';
+import { drained } from '../util/net.js';
 import { Framer, response, type FramerLimits, type ResponseCode, type Unit } from './wire.js';
 
 export interface ConnectionOptions {
@@ -82,9 +83,14 @@ export class MsConnection {
     return this.isSecure;
   }
 
-  /** Same rule as IMAP (RFC 8314 §3): credentials only over TLS, loopback excepted by config. */
+  /** Same rule as every protocol (RFC 8314 §3): credentials only over TLS, loopback excepted by config. */
   get authAllowed(): boolean {
-    return this.isSecure || (this.ctx.config.auth.allowPlaintextOnLoopback && isLoopback(this.remoteAddress));
+    return loginAllowed(this.ctx.config, this.isSecure, this.remoteAddress);
+  }
+
+  /** The client has gone (a login waiting its turn is dropped). */
+  get gone(): boolean {
+    return this.closed;
   }
 
   whenClosed(): Promise<void> {

@@ -14,6 +14,7 @@
  * finish, destroy what is left after the grace period.
  */
 import net from 'node:net';
+import { BANNED_TEXT, connectRefusal } from '../accounts/login.js';
 import type { Listener, ServerContext } from '../context.js';
 import { childFor } from '../log.js';
 import { PerIpLimit } from '../smtp/limits.js';
@@ -53,6 +54,11 @@ export async function startManageSieve(ctx: ServerContext, opts: ManageSieveOpti
 
   const server = net.createServer((socket) => {
     socket.on('error', () => undefined);
+    // A banned client is told so and let go before anything else (src/accounts/bans.ts).
+    if (connectRefusal(ctx, socket.remoteAddress, 'managesieve')) {
+      socket.end(`BYE (TRYLATER) "${BANNED_TEXT}"\r\n`);
+      return;
+    }
     if (!admit(socket)) return;
     const clog = childFor(ctx.log, 'managesieve');
     clog.info({ remote: socket.remoteAddress }, 'managesieve connect');
