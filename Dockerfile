@@ -34,7 +34,7 @@ ENV NODE_ENV=production \
     MAILSERVER_DATA=/data \
     MAILSERVER_PROFILE=production
 VOLUME /data
-EXPOSE 25 80 110 143 443 465 587 993 995
+EXPOSE 25 80 110 143 443 465 587 993 995 4190
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
   CMD node -e "fetch('http://127.0.0.1:' + (process.env.MAILSERVER_PORT_HTTP || 80) + '/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
 ENTRYPOINT ["tini", "--"]

@@ -25,7 +25,7 @@ export function freePort() {
 export async function startServer(ports, extraToml = '', opts = {}) {
   const data = opts.data ?? mkdtempSync(path.join(tmpdir(), 'mailserver-bench-'));
   mkdirSync(path.join(data, 'config'), { recursive: true });
-  const all = ['smtp', 'submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s', 'http', 'https'];
+  const all = ['smtp', 'submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s', 'http', 'https', 'managesieve'];
   const listen = all.map((k) => `${k} = ${ports[k] ?? -1}`).join('\n');
   writeFileSync(
     path.join(data, 'config', 'mailserver.toml'),

@@ -28,6 +28,8 @@ import { startInbound, type InboundChecks } from './smtp/inbound.js';
 import { checkConnection, checkInbound } from './smtp/policy.js';
 import { cleanSpool } from './smtp/spool.js';
 import { removeStaleFiles } from './util/fs.js';
+import { srsOf } from './sieve/deliver.js';
+import { withSrsRecipients } from './sieve/srs.js';
 import { createStore } from './store/index.js';
 import { createTlsHolder } from './tls/index.js';
 
@@ -60,7 +62,7 @@ export interface ReloadResult {
 }
 
 /** Config sections read afresh by every connection, message or queue run. */
-const HOT_SECTIONS = ['auth', 'checks', 'submission', 'queue', 'log', 'quota'] as const;
+const HOT_SECTIONS = ['auth', 'checks', 'submission', 'queue', 'log', 'quota', 'sieve'] as const;
 
 export class StartupError extends Error {}
 
@@ -87,6 +89,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const resolver = createResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeoutMs });
   const loginThrottle = new LoginThrottle(config.auth, new BanList(db), log.child({ component: 'auth' }));
   const ctx: ServerContext = { config, log, db, accounts, store, tls, resolver, quota, loginThrottle };
+  // Sieve redirects send with SRS senders; bounces to those resolve to the original sender.
+  ctx.accounts = withSrsRecipients(accounts, srsOf(ctx));
   quota.start().catch((err: unknown) => log.warn({ err }, 'quota usage scan failed'));
 
   // What the temp directories hold belongs to transactions that never got their reply
@@ -137,6 +141,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     ['imaps', config.ports.imaps, async (c, port, host) => (await import('./imap/server.js')).startImap(c, { port, host, implicitTls: true })],
     ['pop3', config.ports.pop3, async (c, port, host) => (await import('./pop3/server.js')).startPop3(c, { port, host })],
     ['pop3s', config.ports.pop3s, async (c, port, host) => (await import('./pop3/server.js')).startPop3(c, { port, host, implicitTls: true })],
+    ['managesieve', config.ports.managesieve, async (c, port, host) => (await import('./managesieve/server.js')).startManageSieve(c, { port, host })],
   ];
 
   let acme: AcmeManager | undefined;

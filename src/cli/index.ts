@@ -21,6 +21,7 @@ import { logsCommands } from './commands/logs.js';
 import { reindexCommands } from './commands/reindex.js';
 import { serveCommands } from './commands/serve.js';
 import { setupCommands } from './commands/setup.js';
+import { sieveCommands } from './commands/sieve.js';
 import { tlsCommands } from './commands/tls.js';
 import { CliContext, CliError, type CliIo } from './context.js';
 import type { Command, OptionSpec, ParsedOptions } from './types.js';
@@ -44,6 +45,7 @@ export const COMMANDS: Command[] = [
   ...dkimCommands,
   ...queueCommands,
   ...banCommands,
+  ...sieveCommands,
   ...tlsCommands,
   ...backupCommands,
   ...logsCommands,

@@ -50,7 +50,8 @@ export function generatePassword(): string {
   return randomBytes(15).toString('base64url');
 }
 
-function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+/** All of a stream as UTF-8 text (standard input for --password-stdin, scripts for `sieve put -`). */
+export function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     stream.on('data', (c: Buffer | string) => chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c)));

@@ -27,6 +27,8 @@ export interface Ports {
   pop3s: number;
   http: number;
   https: number;
+  /** ManageSieve (RFC 5804). */
+  managesieve: number;
 }
 
 export interface Config {
@@ -166,6 +168,15 @@ export interface Config {
     /** Usage (bytes or messages) in percent of the quota that delivers a warning message once; 0 = off. */
     warnPercent: number;
   };
+  /** Server-side filtering (src/sieve/) and ManageSieve (src/managesieve/). */
+  sieve: {
+    /** Scripts an account may keep (ManageSieve PUTSCRIPT answers NO [QUOTA/MAXSCRIPTS] beyond). */
+    maxScripts: number;
+    /** Largest script in bytes (Pigeonhole's sieve_max_script_size). */
+    maxScriptSize: number;
+    /** Distinct redirects one message may cause per recipient (Pigeonhole's sieve_max_redirects). */
+    maxRedirects: number;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -202,6 +213,7 @@ export const SCHEMA: readonly Key[] = [
   { toml: 'listen.pop3s', prop: 'ports.pop3s', kind: port, env: 'MAILSERVER_PORT_POP3S' },
   { toml: 'listen.http', prop: 'ports.http', kind: port, env: 'MAILSERVER_PORT_HTTP' },
   { toml: 'listen.https', prop: 'ports.https', kind: port, env: 'MAILSERVER_PORT_HTTPS' },
+  { toml: 'listen.managesieve', prop: 'ports.managesieve', kind: port, env: 'MAILSERVER_PORT_MANAGESIEVE' },
   { toml: 'tls.mode', prop: 'tls.mode', kind: { type: 'string', allowed: ['self-signed', 'manual', 'acme'] }, env: 'MAILSERVER_TLS_MODE' },
   { toml: 'tls.cert_file', prop: 'tls.certFile', kind: { type: 'string' }, env: 'MAILSERVER_TLS_CERT_FILE' },
   { toml: 'tls.key_file', prop: 'tls.keyFile', kind: { type: 'string' }, env: 'MAILSERVER_TLS_KEY_FILE' },
@@ -259,16 +271,19 @@ export const SCHEMA: readonly Key[] = [
   { toml: 'checks.timeout_ms', prop: 'checks.timeoutMs', kind: { type: 'int', min: 100, max: 120_000 } },
   { toml: 'quota.grace_percent', prop: 'quota.gracePercent', kind: { type: 'int', min: 0, max: 100 } },
   { toml: 'quota.warn_percent', prop: 'quota.warnPercent', kind: { type: 'int', min: 0, max: 100 } },
+  { toml: 'sieve.max_scripts', prop: 'sieve.maxScripts', kind: { type: 'int', min: 1, max: 1000 } },
+  { toml: 'sieve.max_script_size', prop: 'sieve.maxScriptSize', kind: { type: 'size' } },
+  { toml: 'sieve.max_redirects', prop: 'sieve.maxRedirects', kind: { type: 'int', min: 0, max: 100 } },
 ];
 
 /** Production ports (root, or a container with CAP_NET_BIND_SERVICE). */
 export const PRODUCTION_PORTS: Ports = {
-  smtp: 25, submission: 587, submissions: 465, imap: 143, imaps: 993, pop3: 110, pop3s: 995, http: 80, https: 443,
+  smtp: 25, submission: 587, submissions: 465, imap: 143, imaps: 993, pop3: 110, pop3s: 995, http: 80, https: 443, managesieve: 4190,
 };
 
 /** The development profile's ports. Documented and relied on by users' scripts: keep stable. */
 export const DEV_PORTS: Ports = {
-  smtp: 2525, submission: 2587, submissions: 2465, imap: 1143, imaps: 1993, pop3: 1110, pop3s: 1995, http: 8080, https: 8443,
+  smtp: 2525, submission: 2587, submissions: 2465, imap: 1143, imaps: 1993, pop3: 1110, pop3s: 1995, http: 8080, https: 8443, managesieve: 14190,
 };
 
 export function defaults(dataRoot: string, production: boolean): Config {
@@ -341,6 +356,7 @@ export function defaults(dataRoot: string, production: boolean): Config {
       timeoutMs: 8000,
     },
     quota: { gracePercent: 10, warnPercent: 90 },
+    sieve: { maxScripts: 20, maxScriptSize: 256 * 1024, maxRedirects: 4 },
   };
 }
 

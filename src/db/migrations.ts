@@ -133,4 +133,47 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 60,
+    name: 'sieve',
+    sql: `
+      -- Sieve scripts per account (src/sieve/store.ts): ManageSieve and the CLI write
+      -- them, delivery runs the active one. At most one active script per account.
+      CREATE TABLE sieve_scripts (
+        id INTEGER PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,                 -- RFC 5804 §1.6 script name
+        content TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 0,
+        updated_at INTEGER NOT NULL,        -- ms, raised on every change of content: with id, the key of the compiled-script cache
+        UNIQUE (account_id, name)
+      );
+      CREATE UNIQUE INDEX sieve_scripts_active ON sieve_scripts (account_id) WHERE active = 1;
+      -- The vacation auto-reply an admin sets with "mailserver vacation" (or the web
+      -- admin): run after the user's own script.
+      CREATE TABLE sieve_vacation (
+        account_id INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+        enabled INTEGER NOT NULL,
+        subject TEXT,
+        message TEXT NOT NULL,
+        days INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      -- RFC 5230 §4.2: one reply per sender and handle per period.
+      CREATE TABLE sieve_vacation_sent (
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        handle TEXT NOT NULL,
+        sender TEXT NOT NULL,               -- lower-cased envelope sender
+        expires_at INTEGER NOT NULL,        -- ms: no new reply to this sender before
+        PRIMARY KEY (account_id, handle, sender)
+      );
+      CREATE INDEX sieve_vacation_sent_expiry ON sieve_vacation_sent (expires_at);
+      -- Keys of the Sender Rewriting Scheme (src/sieve/srs.ts): the newest signs, all verify.
+      CREATE TABLE srs_keys (
+        id INTEGER PRIMARY KEY,
+        secret TEXT NOT NULL,               -- base64, 32 random bytes; never logged
+        created_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];

@@ -31,6 +31,7 @@ import { COMMANDS } from './commands.js';
 import { Pop3Error, type Pop3Conn, type SessionState } from './session.js';
 import { LineFramer, MultilineEncoder, parseCommand, type FramedUnit } from './wire.js';
 import { loginAllowed } from '../accounts/login.js';
+import { drained } from '../util/net.js';
 
 export interface ConnectionOptions {
   /** The socket is already TLS (port 995). */
@@ -398,20 +399,7 @@ export class Pop3Connection implements Pop3Conn {
     if (!socket.write(data)) {
       this.waitingOnClient = true;
       try {
-        await new Promise<void>((resolve, reject) => {
-          const done = () => {
-            socket.off('drain', done);
-            socket.off('close', gone);
-            resolve();
-          };
-          const gone = () => {
-            socket.off('drain', done);
-            socket.off('close', gone);
-            reject(new ConnectionClosed());
-          };
-          socket.on('drain', done);
-          socket.on('close', gone);
-        });
+        if (!(await drained(socket))) throw new ConnectionClosed();
       } finally {
         this.waitingOnClient = false;
       }

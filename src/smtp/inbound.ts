@@ -25,6 +25,7 @@ import type { Logger } from '../log.js';
 import { TLS12_CIPHERS } from '../tls/index.js';
 import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.js';
 import { resolveTargets } from './deliver.js';
+import { planSieveDelivery } from '../sieve/deliver.js';
 import { PerIpLimit } from './limits.js';
 import { dsnPlan, reportLocalSuccess } from './dsn.js';
 import { checkMailParams, checkRcptParams, envelopeDsn, recipientsDsn } from './params.js';
@@ -362,6 +363,9 @@ async function handleData(
       source = { path: final.path };
       size = final.size;
     }
+    // The recipients' Sieve scripts decide where the message goes (src/sieve/deliver.ts);
+    // a reject by all of them refuses it here, before anything is stored or held.
+    const sieve = await planSieveDelivery(ctx, { mailFrom, rcpts, targets, source, size, senderVerified: verdict.log.spf === 'pass', othersAccepted: forward.length > 0, log });
     // An alias's remote targets are queued first, held; then the local copies are
     // stored; then the forward is released. A failure at any step answers 451 with
     // nothing left behind (the held forward is discarded), so the sender's retry
@@ -375,9 +379,12 @@ async function handleData(
     let overQuota: string[];
     try {
       // Quota rules at end of DATA (452/552 or delivery over quota): src/quota/smtp.ts.
-      ({ overQuota } = await deliverWithQuota(ctx, targets, source, { othersAccepted: forward.length > 0, log, size }));
+      let delivered;
+      ({ overQuota, delivered } = await deliverWithQuota(ctx, sieve.targets, source, { othersAccepted: forward.length > 0 || sieve.othersAccepted, log, size }));
+      await sieve.commit(delivered);
       if (held !== undefined) ctx.queue!.release(held);
     } catch (err) {
+      await sieve.abort();
       if (held !== undefined) await ctx.queue!.discard(held).catch((e: unknown) => log.error({ err: e, qid: held }, 'taking back a held forward failed'));
       throw err;
     }
@@ -387,6 +394,7 @@ async function handleData(
         from: mailFrom,
         rcpts,
         mailboxes: targets.map((t) => t.account),
+        sieve: sieve.log,
         forward: forward.length ? forward : undefined,
         unknown: unknown.length ? unknown : undefined,
         overQuota: overQuota.length ? overQuota : undefined,

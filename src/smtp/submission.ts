@@ -41,6 +41,7 @@ import type { Logger } from '../log.js';
 import type { QueueRunner } from '../queue/index.js';
 import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.js';
 import { resolveTargets } from './deliver.js';
+import { planSieveDelivery } from '../sieve/deliver.js';
 import { PerIpLimit } from './limits.js';
 import { dsnPlan, reportLocalSuccess } from './dsn.js';
 import { checkMailParams, checkRcptParams, envelopeDsn, recipientsDsn } from './params.js';
@@ -477,6 +478,8 @@ async function handleData(ctx: ServerContext, st: ConnState, stream: SMTPServerD
     const dsn = envelopeDsn(session);
     const params = recipientsDsn(session);
     const rcptDsn = new Map([...dsnPlan(ctx, localRcpts, params).forwardDsn, ...[...params].filter(([r]) => remote.includes(r))]);
+    // Local recipients' Sieve scripts (src/sieve/deliver.ts); the submitter is authenticated.
+    const sieve = await planSieveDelivery(ctx, { mailFrom, rcpts: localRcpts, targets, source: { path: final.path }, size: final.size, senderVerified: true, othersAccepted: toQueue.length > 0, authUser: account.address, log });
     let qid: number | undefined;
     if (toQueue.length > 0) {
       const queue = ctx.queue as QueueRunner | undefined;
@@ -487,7 +490,14 @@ async function handleData(ctx: ServerContext, st: ConnState, stream: SMTPServerD
     phase('queue');
     // Quota rules at end of DATA (src/quota/smtp.ts); a refusal only when nothing was queued.
     let overQuota: string[] = [];
-    if (targets.length > 0) ({ overQuota } = await deliverWithQuota(ctx, targets, { path: final.path }, { othersAccepted: toQueue.length > 0, log, size: final.size }));
+    try {
+      const stored = sieve.targets.length > 0 ? await deliverWithQuota(ctx, sieve.targets, { path: final.path }, { othersAccepted: toQueue.length > 0 || sieve.othersAccepted, log, size: final.size }) : undefined;
+      overQuota = stored?.overQuota ?? [];
+      await sieve.commit(stored?.delivered ?? []);
+    } catch (err) {
+      await sieve.abort();
+      throw err;
+    }
     await reportLocalSuccess(ctx, log, { mailFrom, rcpts: localRcpts, params, dsn, skipped: overQuota, original: { file: final.path } });
     phase('local');
     rateFor(ctx).add(account.address);

@@ -105,6 +105,8 @@ export interface DeliveryTarget {
   account: AccountId;
   /** Mailbox name; defaults to INBOX. A missing non-INBOX mailbox falls back to INBOX. */
   mailbox?: string;
+  /** Flags of this copy (Sieve's fileinto :flags); absent: the delivery's `opts.flags`. */
+  flags?: string[];
 }
 
 export interface DeliveryResult {

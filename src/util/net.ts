@@ -69,3 +69,22 @@ export function clientKey(addr: string): string {
     .map((w) => w.replace(/^0+(?=.)/, ''))
     .join(':')}::/64`;
 }
+
+/**
+ * After a write() that returned false: resolves true when the socket drains, false when
+ * it closes first (the peer went away), so a writer honours backpressure without
+ * leaking listeners.
+ */
+export function drained(socket: import('node:net').Socket): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => () => {
+      socket.off('drain', onDrain);
+      socket.off('close', onClose);
+      resolve(ok);
+    };
+    const onDrain = done(true);
+    const onClose = done(false);
+    socket.on('drain', onDrain);
+    socket.on('close', onClose);
+  });
+}

@@ -1,6 +1,6 @@
 /**
- * Minimal line clients for the login tests: IMAP LOGIN, POP3 USER/PASS and SMTP AUTH
- * PLAIN over a real socket bound to a chosen loopback source address (127.0.x.y, so each
+ * Minimal line clients for the login tests: IMAP LOGIN, POP3 USER/PASS, SMTP AUTH
+ * PLAIN and ManageSieve AUTHENTICATE "PLAIN" over a real socket bound to a chosen loopback source address (127.0.x.y, so each
  * test is a fresh client to the throttle), each reply reduced to what the login flow
  * decided: ok, failed, unavailable, banned, or the raw line when it is none of those.
  */
@@ -21,7 +21,7 @@ export interface Session {
 }
 
 export interface Proto {
-  name: 'imap' | 'pop3' | 'submission';
+  name: 'imap' | 'pop3' | 'submission' | 'managesieve';
   open(port: number, from: string): Promise<Session>;
 }
 
@@ -166,7 +166,31 @@ export const SUBMISSION: Proto = {
   },
 };
 
-export const PROTOCOLS: Proto[] = [IMAP, POP3, SUBMISSION];
+export const MANAGESIEVE: Proto = {
+  name: 'managesieve',
+  async open(port, from) {
+    const l = await connect(port, from);
+    // RFC 5804 §1.7: the capability lines, then OK (a banned client gets BYE instead).
+    let greeting = '';
+    while (!/^(OK|NO|BYE)\b/.test(greeting)) {
+      greeting = await l.next();
+      if (greeting === '') break;
+    }
+    const send = (user: string, pass: string) => l.write(`AUTHENTICATE "PLAIN" "${Buffer.from(`\0${user}\0${pass}`).toString('base64')}"\r\n`);
+    const login = async (user: string, pass: string): Promise<LoginReply> => {
+      send(user, pass);
+      const line = await l.next();
+      if (line.startsWith('OK')) return 'ok';
+      if (line.startsWith('NO (TRYLATER)')) return 'unavailable';
+      if (line.startsWith('BYE') && BANNED.test(line)) return 'banned';
+      if (line.startsWith('NO ')) return 'failed';
+      return line || 'closed';
+    };
+    return session(l, greeting, greeting.startsWith('BYE'), login, send);
+  },
+};
+
+export const PROTOCOLS: Proto[] = [IMAP, POP3, SUBMISSION, MANAGESIEVE];
 
 /** One login on a fresh connection, closed afterwards. */
 export async function loginOnce(p: Proto, port: number, from: string, user: string, pass: string): Promise<LoginReply> {

@@ -1,6 +1,6 @@
 /**
  * The login throttle and the one login flow over real sockets, the same tests on IMAP,
- * POP3 and submission (src/accounts/throttle.ts, login.ts); throttle.<protocol>.test.ts
+ * POP3, submission and ManageSieve (src/accounts/throttle.ts, login.ts); throttle.<protocol>.test.ts
  * run them, one file per protocol so they run side by side. Each test logs in from its
  * own loopback source address (127.0.x.y), so each is a fresh client. Timings are lower
  * bounds only (a penalty was waited); a wait that must be gone is shown by what was counted.

@@ -53,7 +53,7 @@ it('serves, lets other verbs change the same database meanwhile, and exits 0 on 
   mkdirSync(path.join(t.dir, 'config'), { recursive: true });
   writeFileSync(
     path.join(t.dir, 'config', 'mailserver.toml'),
-    ['hostname = "mx.example.test"', '[listen]', 'address = "127.0.0.1"', 'smtp = 0', 'submission = -1', 'submissions = -1', 'imap = -1', 'imaps = -1', 'pop3 = -1', 'pop3s = -1', 'http = -1', 'https = -1', '[log]', 'level = "silent"', ''].join('\n'),
+    ['hostname = "mx.example.test"', '[listen]', 'address = "127.0.0.1"', 'smtp = 0', 'submission = -1', 'submissions = -1', 'imap = -1', 'imaps = -1', 'pop3 = -1', 'pop3s = -1', 'http = -1', 'https = -1', 'managesieve = -1', '[log]', 'level = "silent"', ''].join('\n'),
   );
   const db = openDb(dbPath(t.dir));
   const repo = new AccountsRepo(db);

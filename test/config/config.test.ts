@@ -22,7 +22,7 @@ function dataRootWith(toml?: string): string {
 describe('config', () => {
   it('no file, not root: the development profile on the documented ports', () => {
     const c = loadConfig({ dataRoot: dataRootWith(), env: {}, root: false });
-    expect(c.ports).toEqual({ smtp: 2525, submission: 2587, submissions: 2465, imap: 1143, imaps: 1993, pop3: 1110, pop3s: 1995, http: 8080, https: 8443 });
+    expect(c.ports).toEqual({ smtp: 2525, submission: 2587, submissions: 2465, imap: 1143, imaps: 1993, pop3: 1110, pop3s: 1995, http: 8080, https: 8443, managesieve: 14190 });
     expect(c.hostname).toBe('localhost');
     expect(c.dev).toBe(true);
     expect(c.auth.allowPlaintextOnLoopback).toBe(true);

@@ -18,7 +18,7 @@ export interface TestServer {
   dataRoot: string;
   host: string;
   accounts: AccountsRepo;
-  /** The bound port of a listener ('smtp', 'submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s', 'http', 'https'). */
+  /** The bound port of a listener ('smtp', 'submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s', 'http', 'https', 'managesieve'). */
   port(name: string): number;
   /** Adds the domain if needed, then the account. */
   addAccount(address: string, password?: string): Promise<void>;

@@ -35,7 +35,7 @@ afterEach(() => {
 
 function writeConfig(dir: string, ports: Record<string, number>, extra = '[checks]\nenabled = false\n'): void {
   mkdirSync(path.join(dir, 'config'), { recursive: true });
-  const all = ['smtp', 'submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s', 'http', 'https'];
+  const all = ['smtp', 'submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s', 'http', 'https', 'managesieve'];
   writeFileSync(
     path.join(dir, 'config', 'mailserver.toml'),
     `hostname = "mail.example.test"\n[listen]\naddress = "127.0.0.1"\n${all.map((k) => `${k} = ${ports[k] ?? -1}`).join('\n')}\n` +

@@ -218,6 +218,22 @@ describe('delivery and append', () => {
     expect(await text((await store.readMessage(B, snap.mailbox.id, 1 as Uid)).stream)).toBe(MSG(7).toString());
   });
 
+  it('gives each target its own flags when it has some (Sieve fileinto :flags), in one delivery', async () => {
+    await store.ensureAccount(B);
+    const res = await store.deliver([{ account: A }, { account: A, mailbox: 'Archive', flags: ['\\Seen', '$Label1'] }, { account: B, flags: ['\\Flagged'] }], { data: MSG(8) }, { flags: ['\\Answered'] });
+    const flagsOf = async (acct: string, mailbox: string) => {
+      const mb = await store.getMailbox(acct, mailbox);
+      return (await store.fetchMeta(acct, mb.id))[0]!.flags.slice().sort();
+    };
+    expect(res.map((r) => [r.account, r.mailbox])).toEqual([[A, 'INBOX'], [A, 'Archive'], [B, 'INBOX']]);
+    expect(await flagsOf(A, 'INBOX')).toEqual(['\\Answered']);
+    expect(await flagsOf(A, 'Archive')).toEqual(['$Label1', '\\Seen']);
+    expect(await flagsOf(B, 'INBOX')).toEqual(['\\Flagged']);
+    // System flags live in the name: each copy is in cur/ with its own letters.
+    expect((await files(path.join(acctDir(A), '.Archive', 'cur')))[0]).toMatch(/:2,S$/);
+    expect((await files(path.join(acctDir(B), 'cur')))[0]).toMatch(/:2,F$/);
+  });
+
   it('runs the analyzer once per delivered message and stores its result for every copy', async () => {
     await store.close();
     let calls = 0;

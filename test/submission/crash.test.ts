@@ -105,6 +105,7 @@ pop3 = -1
 pop3s = -1
 http = -1
 https = -1
+managesieve = -1
 [auth]
 allow_plaintext_on_loopback = true
 failure_delay_ms = 10

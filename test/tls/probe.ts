@@ -1,5 +1,5 @@
 /**
- * Connects to a TLS listener (implicit TLS, or STARTTLS for SMTP/IMAP/POP3) and reports
+ * Connects to a TLS listener (implicit TLS, or STARTTLS for SMTP/IMAP/POP3/ManageSieve) and reports
  * the certificate chain it serves, as a real client sees it. Certificate verification is
  * left to the tests (`verifyChain`), so they can check the serial, the issuer and that
  * the whole chain up to a given root was sent.
@@ -8,7 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 
-export type Starttls = 'smtp' | 'imap' | 'pop3';
+export type Starttls = 'smtp' | 'imap' | 'pop3' | 'managesieve';
 
 export interface Served {
   /** Leaf first, as sent by the server. */
@@ -55,6 +55,11 @@ async function starttls(sock: net.Socket, proto: Starttls): Promise<void> {
     await readUntil(sock, /^\* (OK|PREAUTH)/, /^\* BYE/);
     sock.write('a1 STARTTLS\r\n');
     await readUntil(sock, /^a1 OK/, /^a1 (NO|BAD)/);
+  } else if (proto === 'managesieve') {
+    // RFC 5804 §2.2: the capability listing ends with OK; STARTTLS is answered OK.
+    await readUntil(sock, /^OK/, /^(NO|BYE)/);
+    sock.write('STARTTLS\r\n');
+    await readUntil(sock, /^OK/, /^(NO|BYE)/);
   } else {
     await readUntil(sock, /^\+OK/, /^-ERR/);
     sock.write('STLS\r\n');
@@ -82,6 +87,7 @@ export const TLS_LISTENERS: Record<string, Pick<ProbeOptions, 'starttls'>> = {
   pop3: { starttls: 'pop3' },
   pop3s: {},
   https: {},
+  managesieve: { starttls: 'managesieve' },
 };
 
 /** Opens a TLS connection, returns what was served, and closes it. */

@@ -8,7 +8,7 @@ export const serveCommands: Command[] = [
     name: 'serve',
     params: '',
     args: { min: 0, max: 0 },
-    options: [{ name: 'dev', help: 'development ports (2525, 2587, 2465, 1143, 1993, 1110, 1995, 8080, 8443) and plaintext login from loopback' }],
+    options: [{ name: 'dev', help: 'development ports (2525, 2587, 2465, 1143, 1993, 1110, 1995, 8080, 8443, 14190) and plaintext login from loopback' }],
     help: `Run the mail server: SMTP, submission, IMAP, POP3 and HTTP in one process.
 
 Settings come from config/mailserver.toml in the data root and MAILSERVER_* environment

@@ -155,6 +155,9 @@ interface Plan {
   uid: number;
   filename: string;
   dest: string;
+  /** This copy's flags (a target's own, else the delivery's). */
+  bits: number;
+  keywords: string[];
 }
 
 interface Delivery {
@@ -163,8 +166,6 @@ interface Delivery {
   accounts: Acct[];
   base: string;
   size: number;
-  bits: number;
-  keywords: string[];
   internalDate?: Date;
   /** The file every target is linked from. */
   src: string;
@@ -179,7 +180,7 @@ interface Delivery {
  */
 export async function deliver(ctx: StoreCtx, targets: DeliveryTarget[], source: MessageSource, opts: { flags?: string[]; internalDate?: Date }): Promise<DeliveryResult[]> {
   if (targets.length === 0) return [];
-  const wanted = targets.map((t) => ({ account: t.account, name: canonicalName(t.mailbox ?? 'INBOX') }));
+  const wanted = targets.map((t) => ({ account: t.account, name: canonicalName(t.mailbox ?? 'INBOX'), ...parseFlags(t.flags ?? opts.flags ?? []) }));
   const acquired: Acct[] = [];
   try {
     for (const id of new Set(wanted.map((w) => w.account))) acquired.push(await ctx.accounts.acquire(id));
@@ -193,7 +194,7 @@ export async function deliver(ctx: StoreCtx, targets: DeliveryTarget[], source: 
     const analysis = analyze(ctx, source);
     const base = uniqueBase(size);
     const staged = await stageSource(ctx, plans[0].a, source, srcStat, base);
-    const d: Delivery = { plans, accounts: acquired, base, size, ...parseFlags(opts.flags ?? []), internalDate: opts.internalDate, ...staged };
+    const d: Delivery = { plans, accounts: acquired, base, size, internalDate: opts.internalDate, ...staged };
     await placeAndIndex(ctx, d, analysis);
     for (const p of plans) ctx.changes.publish({ kind: 'added', account: p.a.id, mailboxId: p.mb.id as MailboxId, uids: [p.uid as Uid] });
     return plans.map((p) => ({ account: p.a.id, mailbox: p.mb.name, uid: p.uid as Uid }));
@@ -203,7 +204,7 @@ export async function deliver(ctx: StoreCtx, targets: DeliveryTarget[], source: 
 }
 
 /** One plan per distinct mailbox. */
-function planTargets(ctx: StoreCtx, acquired: Acct[], wanted: Array<{ account: AccountId; name: string }>): Plan[] {
+function planTargets(ctx: StoreCtx, acquired: Acct[], wanted: Array<{ account: AccountId; name: string; bits: number; keywords: string[] }>): Plan[] {
   const byId = new Map(acquired.map((a) => [a.id, a]));
   const plans: Plan[] = [];
   const seen = new Set<string>();
@@ -219,7 +220,7 @@ function planTargets(ctx: StoreCtx, acquired: Acct[], wanted: Array<{ account: A
     const key = `${a.id}\0${mb.id}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    plans.push({ a, mb, uid: 0, filename: '', dest: '' });
+    plans.push({ a, mb, uid: 0, filename: '', dest: '', bits: w.bits, keywords: w.keywords });
   }
   return plans;
 }
@@ -264,8 +265,8 @@ async function placeAndIndex(ctx: StoreCtx, d: Delivery, analysis: Promise<Analy
 async function linkOne(ctx: StoreCtx, d: Delivery, p: Plan): Promise<void> {
   const dir = dirOf(p.a, p.mb.folder);
   const b = withUid(d.base, p.uid);
-  p.filename = d.bits === 0 ? b : curName(b, d.bits);
-  p.dest = path.join(dir, d.bits === 0 ? 'new' : 'cur', p.filename);
+  p.filename = p.bits === 0 ? b : curName(b, p.bits);
+  p.dest = path.join(dir, p.bits === 0 ? 'new' : 'cur', p.filename);
   p.a.inflight.set(p.dest, [p.mb.id, p.uid]);
   if (d.ownTmp && d.plans.length === 1) {
     // Our own fsynced file for one mailbox: rename it in (Maildir's tmp/ → new/).
@@ -287,7 +288,7 @@ async function indexDelivery(ctx: StoreCtx, d: Delivery, meta: Analysis): Promis
           // Another process (CLI reindex) may have indexed our file already.
           if (a.ix.filenameOf(p.mb.id, p.uid) === p.filename) continue;
           const modseq = a.ix.bumpModseqForUid(p.mb.id, p.uid);
-          a.ix.insertMessage(newRow(p.mb, p.uid, p.filename, { bits: d.bits, keywords: d.keywords, size: d.size, date, meta }, modseq));
+          a.ix.insertMessage(newRow(p.mb, p.uid, p.filename, { bits: p.bits, keywords: p.keywords, size: d.size, date, meta }, modseq));
         }
       }),
     ),
