@@ -2,9 +2,9 @@
  * `domain add|list|quota|remove`: the mail domains this server receives mail for.
  */
 import { normalizeDomain } from '../../accounts/address.js';
+import type { AccountsRepo } from '../../accounts/repo.js';
 import type { DomainRecord } from '../../accounts/types.js';
 import { ensureDomainKey } from '../../dkim/keys.js';
-import type { CliContext } from '../context.js';
 import { quotaOption } from './account.js';
 import { formatSize, table } from '../format.js';
 import { JSON_OPTION, type Command } from '../types.js';
@@ -18,11 +18,10 @@ export interface DomainSetupResult {
 /**
  * Adds a domain with everything a new domain gets by default. Extend this (not the
  * command) when a domain should get more at creation, e.g. a DKIM key and the DNS
- * records to publish; `domain add` prints the notes.
+ * records to publish; `domain add` prints the notes. The web admin adds domains here too.
  */
-export async function addDomainWithDefaults(ctx: CliContext, name: string): Promise<DomainSetupResult> {
-  const repo = await ctx.accounts();
-  const db = ctx.db();
+export function addDomainWithDefaults(repo: AccountsRepo, name: string): DomainSetupResult {
+  const db = repo.db;
   // One transaction: a domain never exists without its defaults (nested transactions
   // become savepoints in better-sqlite3).
   const domain = db.transaction(() => {
@@ -33,6 +32,20 @@ export async function addDomainWithDefaults(ctx: CliContext, name: string): Prom
     return d;
   }).immediate();
   return { domain, notes: [] };
+}
+
+export interface DomainSummary {
+  name: string;
+  quotaBytes: number | null;
+  accounts: number;
+  aliases: number;
+  createdAt: Date;
+}
+
+/** Every domain with its number of accounts and aliases (`domain list`, the web admin). */
+export function domainSummaries(repo: AccountsRepo): DomainSummary[] {
+  const count = (table: string, id: number) => repo.db.prepare(`SELECT count(*) FROM ${table} WHERE domain_id = ?`).pluck().get(id) as number;
+  return repo.listDomains().map((d) => ({ name: d.name, quotaBytes: d.quotaBytes, accounts: count('accounts', d.id), aliases: count('aliases', d.id), createdAt: d.createdAt }));
 }
 
 export const domainCommands: Command[] = [
@@ -47,7 +60,7 @@ The name is normalised: lower-cased, with international names converted to punyc
 
 Point the domain's MX record at this server so mail arrives here.`,
     async run(ctx, [name]) {
-      const { domain, notes } = await addDomainWithDefaults(ctx, name!);
+      const { domain, notes } = addDomainWithDefaults(await ctx.accounts(), name!);
       ctx.out(`added domain ${domain.name}`);
       for (const n of notes) ctx.out(n);
     },
@@ -59,17 +72,8 @@ Point the domain's MX record at this server so mail arrives here.`,
     options: [JSON_OPTION],
     help: `List the domains, with their number of accounts and aliases.`,
     async run(ctx, _args, opts) {
-      const repo = await ctx.accounts();
-      const db = ctx.db();
-      const count = (table: string, id: number) => db.prepare(`SELECT count(*) FROM ${table} WHERE domain_id = ?`).pluck().get(id) as number;
-      const rows = repo.listDomains().map((d) => ({
-        name: d.name,
-        quotaBytes: d.quotaBytes,
-        accounts: count('accounts', d.id),
-        aliases: count('aliases', d.id),
-        createdAt: d.createdAt.toISOString(),
-      }));
-      if (opts.json) return ctx.out(JSON.stringify(rows, null, 2));
+      const rows = domainSummaries(await ctx.accounts());
+      if (opts.json) return ctx.out(JSON.stringify(rows.map((r) => ({ ...r, createdAt: r.createdAt.toISOString() })), null, 2));
       if (rows.length === 0) return ctx.out('no domains; add one with: mailserver domain add <domain>');
       for (const line of table([['DOMAIN', 'ACCOUNTS', 'ALIASES', 'QUOTA'], ...rows.map((r) => [r.name, String(r.accounts), String(r.aliases), formatSize(r.quotaBytes)])])) {
         ctx.out(line);
