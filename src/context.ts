@@ -9,6 +9,7 @@ import type { Config } from './config/index.js';
 import type { Db } from './db/index.js';
 import type { Resolver } from './dns/resolver.js';
 import type { Logger } from './log.js';
+import type { Metrics } from './metrics/index.js';
 import type { QuotaService } from './quota/index.js';
 import type { MailStore } from './store/types.js';
 import type { TlsContextHolder } from './tls/index.js';
@@ -31,6 +32,8 @@ export interface ServerContext {
   quota?: QuotaService;
   /** Login penalty, serialisation and bans per client across protocols (src/accounts/throttle.ts); absent = none. */
   loginThrottle?: LoginThrottle;
+  /** Counters and timings for /metrics (src/metrics/); absent = nothing counted. */
+  metrics?: Metrics;
 }
 
 export interface OutboundQueue {

@@ -344,6 +344,7 @@ export function startQueue(ctx: ServerContext, opts: { pollMs?: number } = {}): 
       }
     }
     const done = finishAttempt(db, msg.id, updates, now);
+    ctx.metrics?.queueOutcomes(msg, g.recipients, updates);
     if (done !== undefined) await removeQueueFile(config.dataRoot, done);
   }
 

@@ -4,6 +4,7 @@
 import { normalizeDomain } from '../../accounts/address.js';
 import type { AccountsRepo } from '../../accounts/repo.js';
 import type { DomainRecord } from '../../accounts/types.js';
+import type { Db } from '../../db/index.js';
 import { ensureDomainKey } from '../../dkim/keys.js';
 import { quotaOption } from './account.js';
 import { formatSize, table } from '../format.js';
@@ -20,8 +21,7 @@ export interface DomainSetupResult {
  * command) when a domain should get more at creation, e.g. a DKIM key and the DNS
  * records to publish; `domain add` prints the notes. The web admin adds domains here too.
  */
-export function addDomainWithDefaults(repo: AccountsRepo, name: string): DomainSetupResult {
-  const db = repo.db;
+export function addDomainWithDefaults(db: Db, repo: AccountsRepo, name: string): DomainSetupResult {
   // One transaction: a domain never exists without its defaults (nested transactions
   // become savepoints in better-sqlite3).
   const domain = db.transaction(() => {
@@ -43,8 +43,8 @@ export interface DomainSummary {
 }
 
 /** Every domain with its number of accounts and aliases (`domain list`, the web admin). */
-export function domainSummaries(repo: AccountsRepo): DomainSummary[] {
-  const count = (table: string, id: number) => repo.db.prepare(`SELECT count(*) FROM ${table} WHERE domain_id = ?`).pluck().get(id) as number;
+export function domainSummaries(db: Db, repo: AccountsRepo): DomainSummary[] {
+  const count = (table: string, id: number) => db.prepare(`SELECT count(*) FROM ${table} WHERE domain_id = ?`).pluck().get(id) as number;
   return repo.listDomains().map((d) => ({ name: d.name, quotaBytes: d.quotaBytes, accounts: count('accounts', d.id), aliases: count('aliases', d.id), createdAt: d.createdAt }));
 }
 
@@ -60,7 +60,7 @@ The name is normalised: lower-cased, with international names converted to punyc
 
 Point the domain's MX record at this server so mail arrives here.`,
     async run(ctx, [name]) {
-      const { domain, notes } = addDomainWithDefaults(await ctx.accounts(), name!);
+      const { domain, notes } = addDomainWithDefaults(ctx.db(), await ctx.accounts(), name!);
       ctx.out(`added domain ${domain.name}`);
       for (const n of notes) ctx.out(n);
     },
@@ -72,7 +72,7 @@ Point the domain's MX record at this server so mail arrives here.`,
     options: [JSON_OPTION],
     help: `List the domains, with their number of accounts and aliases.`,
     async run(ctx, _args, opts) {
-      const rows = domainSummaries(await ctx.accounts());
+      const rows = domainSummaries(ctx.db(), await ctx.accounts());
       if (opts.json) return ctx.out(JSON.stringify(rows.map((r) => ({ ...r, createdAt: r.createdAt.toISOString() })), null, 2));
       if (rows.length === 0) return ctx.out('no domains; add one with: mailserver domain add <domain>');
       for (const line of table([['DOMAIN', 'ACCOUNTS', 'ALIASES', 'QUOTA'], ...rows.map((r) => [r.name, String(r.accounts), String(r.aliases), formatSize(r.quotaBytes)])])) {
