@@ -15,9 +15,11 @@ h1 { font-size: 1.4rem; margin: 0 0 1rem; }
 h2 { font-size: 1.1rem; margin: 1.8rem 0 .6rem; }
 a { color: var(--accent); }
 table { border-collapse: collapse; width: 100%; background: #fff; border: 1px solid var(--line); margin-bottom: 1rem; }
-th, td { text-align: left; padding: .4rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+th, td { text-align: left; padding: .4rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: break-word; }
+td code { overflow-wrap: anywhere; }
 th { background: #eef1f4; font-weight: 600; font-size: .9rem; }
 td.num, th.num { text-align: right; }
+td.nowrap { white-space: nowrap; }
 table.facts { width: auto; min-width: 32rem; }
 table.facts th { background: none; width: 11rem; }
 pre, code { font: 13px/1.4 ui-monospace, "DejaVu Sans Mono", monospace; }
@@ -26,12 +28,14 @@ form { margin: 0 0 1rem; }
 form.inline { display: inline; margin: 0; }
 fieldset { border: 1px solid var(--line); background: #fff; padding: .8rem 1rem; margin: 0 0 1rem; }
 legend { font-weight: 600; padding: 0 .3rem; }
-label { display: inline-flex; flex-direction: column; gap: .15rem; margin: 0 .8rem .6rem 0; font-size: .9rem; color: var(--muted); }
+label { display: inline-flex; flex-direction: column; gap: .15rem; margin: 0 .8rem .5rem 0; font-size: .9rem; color: var(--muted); }
+label, button { vertical-align: bottom; }
 label.check { flex-direction: row; align-items: center; gap: .35rem; }
 input[type=text], input[type=password], input[type=email], select { font: inherit; padding: .35rem .5rem; border: 1px solid #b9c1ca; border-radius: 4px; min-width: 14rem; color: var(--fg); }
-button { font: inherit; padding: .35rem .9rem; border: 1px solid var(--accent); background: var(--accent); color: #fff; border-radius: 4px; cursor: pointer; }
+button { font: inherit; margin: 0 0 .5rem; padding: .35rem .9rem; border: 1px solid var(--accent); background: var(--accent); color: #fff; border-radius: 4px; cursor: pointer; }
+td button { font-size: .85rem; padding: .1rem .5rem; margin: 0 0 .2rem .3rem; vertical-align: baseline; }
 button.danger { background: #fff; color: var(--bad); border-color: var(--bad); }
-button.link { background: none; border: none; color: var(--accent); padding: 0; text-decoration: underline; }
+button.link { background: none; border: none; color: var(--accent); margin: 0; padding: 0; text-decoration: underline; }
 .flash { padding: .6rem .9rem; border-radius: 4px; border: 1px solid; }
 .flash.ok { background: #e8f5ec; border-color: #9fd3b0; color: var(--ok); }
 .flash.error { background: #fbeaea; border-color: #e3a5a1; color: var(--bad); }

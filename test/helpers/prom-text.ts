@@ -30,7 +30,6 @@ export interface Family {
 export class PromParseError extends Error {}
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 /** What Go's strconv.ParseFloat reads (Prometheus parses values with it): NaN and Inf in any case. */
 const FLOAT = /^[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)$/i;
 
