@@ -75,17 +75,27 @@ function userMessage(err: unknown): string | undefined {
   return undefined;
 }
 
-async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
+/**
+ * The urlencoded body of a POST. Beyond MAX_FORM the rest is read and dropped (not the
+ * socket destroyed, so the client gets its 413); the server's request timeout bounds a
+ * body that never ends.
+ */
+function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type !== 'application/x-www-form-urlencoded') throw new WebError('forms are sent as application/x-www-form-urlencoded', 415);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_FORM) throw new WebError('form too large', 413);
-    chunks.push(chunk);
-  }
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  if (type !== 'application/x-www-form-urlencoded') return Promise.reject(new WebError('forms are sent as application/x-www-form-urlencoded', 415));
+  return new Promise((resolve, reject) => {
+    let chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      if (size > MAX_FORM) return;
+      size += chunk.length;
+      if (size <= MAX_FORM) return void chunks.push(chunk);
+      chunks = [];
+      reject(new WebError('form too large', 413));
+    });
+    req.on('end', () => resolve(new URLSearchParams(Buffer.concat(chunks).toString('utf8'))));
+    req.on('error', reject);
+  });
 }
 
 export class WebApp {
@@ -119,6 +129,7 @@ export class WebApp {
     try {
       if (method === 'POST') form = await readForm(req);
     } catch (err) {
+      res.setHeader('Connection', 'close');
       return sendText(res, err instanceof WebError ? err.status : 400, `${(err as Error).message}\n`);
     }
     if (path === `/${area}/login`) {

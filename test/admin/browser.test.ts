@@ -15,50 +15,55 @@ import { startTestServer, type TestServer } from '../helpers/servers.js';
 const ADMIN = 'root@admin.test';
 const ADMIN_PW = 'root-password-1';
 
+let t: TestServer;
+let b: TestBrowser;
+let page: Page;
+let base: string;
+
+const text = (sel: string) => page.$eval(sel, (el) => el.textContent ?? '');
+/** Fills the form that posts to `action` and submits it; resolves to the final response's status. */
+async function submit(action: string, fields: Record<string, string>): Promise<number> {
+  // One round trip fills the form (typing key by key costs seconds on a busy machine).
+  const form = `form[action="${action}"]`;
+  await page.$eval(form, (f, values) => {
+    for (const [name, value] of Object.entries(values)) ((f as HTMLFormElement).elements.namedItem(name) as HTMLInputElement).value = value;
+  }, fields);
+  const [res] = await Promise.all([page.waitForNavigation(), page.click(`form[action="${action}"] button`)]);
+  return res?.status() ?? 0;
+}
+async function login(area: 'admin' | 'account', user: string, password: string): Promise<number> {
+  await page.goto(`${base}/${area}/login`);
+  return submit(`/${area}/login`, { username: user, password });
+}
+
+/** The whole server with the web admin on, an admin made with the CLI, and one browser page. */
+async function setUp(): Promise<void> {
+  t = await startTestServer({
+    configure: (c) => {
+      c.admin.enabled = true;
+      c.checks.enabled = false;
+      // Loopback is exempt from the login penalty by default; here it is the client to count.
+      c.auth.penaltyExempt = [];
+      c.auth.penaltyBaseMs = 50;
+      c.auth.penaltyMaxMs = 200;
+    },
+  });
+  await t.addAccount(ADMIN, ADMIN_PW);
+  const cli = await run(['--data', t.dataRoot, 'account', 'admin', ADMIN, 'on']);
+  expect(cli.stdout).toBe(`${ADMIN}: admin on\n`);
+  b = await launchBrowser();
+  page = await b.browser.newPage();
+  base = `https://127.0.0.1:${t.port('https')}`;
+}
+
+async function tearDown(): Promise<void> {
+  await b?.close();
+  await t?.close();
+}
+
 describe.skipIf(Boolean(chromiumMissing))('the web admin in a real browser', () => {
-  let t: TestServer;
-  let b: TestBrowser;
-  let page: Page;
-  let base: string;
-
-  const text = (sel: string) => page.$eval(sel, (el) => el.textContent ?? '');
-  /** Fills the form that posts to `action` and submits it; resolves to the final response's status. */
-  async function submit(action: string, fields: Record<string, string>): Promise<number> {
-    // One round trip fills the form (typing key by key costs seconds on a busy machine).
-    const form = `form[action="${action}"]`;
-    await page.$eval(form, (f, values) => {
-      for (const [name, value] of Object.entries(values)) ((f as HTMLFormElement).elements.namedItem(name) as HTMLInputElement).value = value;
-    }, fields);
-    const [res] = await Promise.all([page.waitForNavigation(), page.click(`form[action="${action}"] button`)]);
-    return res?.status() ?? 0;
-  }
-  async function login(area: 'admin' | 'account', user: string, password: string): Promise<number> {
-    await page.goto(`${base}/${area}/login`);
-    return submit(`/${area}/login`, { username: user, password });
-  }
-
-  beforeAll(async () => {
-    t = await startTestServer({
-      configure: (c) => {
-        c.admin.enabled = true;
-        c.checks.enabled = false;
-        // Loopback is exempt from the login penalty by default; here it is the client to count.
-        c.auth.penaltyExempt = [];
-        c.auth.penaltyBaseMs = 50;
-        c.auth.penaltyMaxMs = 200;
-      },
-    });
-    await t.addAccount(ADMIN, ADMIN_PW);
-    const cli = await run(['--data', t.dataRoot, 'account', 'admin', ADMIN, 'on']);
-    expect(cli.stdout).toBe(`${ADMIN}: admin on\n`);
-    b = await launchBrowser();
-    page = await b.browser.newPage();
-    base = `https://127.0.0.1:${t.port('https')}`;
-  });
-  afterAll(async () => {
-    await b?.close();
-    await t?.close();
-  });
+  beforeAll(setUp);
+  afterAll(tearDown);
 
   it('shows an error for a wrong password, and the login penalty counts it', async () => {
     await page.goto(`${base}/admin/`);

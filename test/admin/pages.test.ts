@@ -4,7 +4,7 @@
 // remote servers wrote, and the actions the browser test does not click through
 // (queue delete, DKIM keys, quotas, the admin flag, TLS renewal outside acme mode).
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -30,12 +30,17 @@ let t: TestServer;
 let jarDir: string;
 
 /** curl over HTTPS (or HTTP with `http: true`) with this file's cookie jar. */
-async function curl(pathname: string, opts: { form?: Record<string, string>; headers?: string[]; http?: boolean; jar?: string } = {}): Promise<Res> {
+async function curl(pathname: string, opts: { form?: Record<string, string>; body?: string; headers?: string[]; http?: boolean; jar?: string } = {}): Promise<Res> {
   const jar = path.join(jarDir, opts.jar ?? 'jar');
   const url = opts.http ? `http://127.0.0.1:${t.port('http')}${pathname}` : `https://127.0.0.1:${t.port('https')}${pathname}`;
   const args = ['-s', '-k', '-i', '--max-time', '20', '-b', jar, '-c', jar];
   for (const h of opts.headers ?? []) args.push('-H', h);
   for (const [k, v] of Object.entries(opts.form ?? {})) args.push('--data-urlencode', `${k}=${v}`);
+  if (opts.body !== undefined) {
+    const file = path.join(jarDir, 'body');
+    writeFileSync(file, opts.body);
+    args.push('--data-binary', `@${file}`);
+  }
   const { stdout } = await exec('curl', [...args, url]);
   const sep = stdout.indexOf('\r\n\r\n');
   const headers = stdout.slice(0, sep);
@@ -122,6 +127,14 @@ describe('who reaches the pages', () => {
     expect(penalty.failuresOf('203.0.113.9')).toBe(1);
     expect(penalty.failuresOf('127.0.0.1')).toBe(loopback + 1);
     t.ctx.config.admin.trustedProxies = [];
+  });
+
+  it('refuses forms over 64 KiB and other encodings, before looking at the session', async () => {
+    const big = await curl('/admin/domains', { body: `_csrf=x&domain=${'a'.repeat(70 * 1024)}` });
+    expect(big.status).toBe(413);
+    const json = await curl('/admin/domains', { headers: ['Content-Type: application/json'], form: { x: '1' } });
+    expect(json.status).toBe(415);
+    expect((await curl('/admin/domains')).status).toBe(200);
   });
 
   it('sends a login form without its token back to the form', async () => {

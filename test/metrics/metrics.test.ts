@@ -45,6 +45,48 @@ function message(size: number, subject: string): string {
   return head + body;
 }
 
+/**
+ * The traffic the counters must show: port 25 (one message accepted, two recipients
+ * refused, one message one byte over the size limit; then nodemailer, a message just
+ * under it), IMAP (a wrong password, then the right one), POP3, and submission of a
+ * message to a remote recipient.
+ */
+async function mailFlows(): Promise<void> {
+  const c = await SmtpTestClient.connect(t.port('smtp'));
+  expect((await c.hello()).code).toBe(250);
+  expect((await c.cmd('MAIL FROM:<sender@remote.example>')).code).toBe(250);
+  expect((await c.cmd('RCPT TO:<alice@example.test>')).code).toBe(250);
+  expect((await c.cmd("RCPT TO:<o'brien&co@example.test>")).text).toMatch(/^550 5\.1\.1/);
+  expect((await c.cmd('RCPT TO:<someone@elsewhere.example>')).text).toMatch(/^554 5\.7\.1/);
+  expect((await c.cmd('DATA')).code).toBe(354);
+  c.write(message(1000, 'small') + '.\r\n');
+  expect((await c.reply()).code).toBe(250);
+  expect((await c.cmd('MAIL FROM:<sender@remote.example>')).code).toBe(250);
+  expect((await c.cmd('RCPT TO:<alice@example.test>')).code).toBe(250);
+  expect((await c.cmd('DATA')).code).toBe(354);
+  c.write(message(MAX_SIZE + 1, 'one byte too big') + '.\r\n');
+  expect((await c.reply()).text).toMatch(/^552 5\.3\.4/);
+  await c.cmd('QUIT');
+  c.close();
+  // nodemailer, a message just under the limit.
+  const mx = nodemailer.createTransport({ host: '127.0.0.1', port: t.port('smtp'), secure: false, ignoreTLS: true });
+  await mx.sendMail({ envelope: { from: 'sender@remote.example', to: ['alice@example.test'] }, raw: message(MAX_SIZE - 1000, 'just under') });
+  mx.close();
+
+  // Logins: IMAP wrong then right, POP3 right; submission right, to a remote recipient.
+  const imap = await ImapTestClient.connect(t.port('imap'));
+  await imap.transact('no', 'LOGIN "alice@example.test" "wrong"');
+  await imap.login('alice@example.test', 'alice-password');
+  await imap.transact('ok', 'LOGOUT');
+  await imap.close();
+  const pop = await Pop3Client.connect(t.port('pop3'));
+  expect((await pop.login('alice@example.test', 'alice-password')).ok).toBe(true);
+  await pop.quit();
+  const sub = nodemailer.createTransport({ host: '127.0.0.1', port: t.port('submission'), secure: false, ignoreTLS: true, auth: { user: 'alice@example.test', pass: 'alice-password' } });
+  await sub.sendMail({ from: 'alice@example.test', to: 'bob@remote.example', subject: 'out', text: 'hello' });
+  sub.close();
+}
+
 beforeAll(async () => {
   t = await startTestServer({
     configure: (c) => {
@@ -64,40 +106,7 @@ describe('/metrics', () => {
     expect(before.type).toMatch(/^text\/plain; version=0\.0\.4; charset=utf-8$/);
     const b = before.families;
 
-    // Port 25: one accepted, two recipients refused, one message just over the size limit.
-    const c = await SmtpTestClient.connect(t.port('smtp'));
-    expect((await c.hello()).code).toBe(250);
-    expect((await c.cmd('MAIL FROM:<sender@remote.example>')).code).toBe(250);
-    expect((await c.cmd('RCPT TO:<alice@example.test>')).code).toBe(250);
-    expect((await c.cmd("RCPT TO:<o'brien&co@example.test>")).text).toMatch(/^550 5\.1\.1/);
-    expect((await c.cmd('RCPT TO:<someone@elsewhere.example>')).text).toMatch(/^554 5\.7\.1/);
-    expect((await c.cmd('DATA')).code).toBe(354);
-    c.write(message(1000, 'small') + '.\r\n');
-    expect((await c.reply()).code).toBe(250);
-    expect((await c.cmd('MAIL FROM:<sender@remote.example>')).code).toBe(250);
-    expect((await c.cmd('RCPT TO:<alice@example.test>')).code).toBe(250);
-    expect((await c.cmd('DATA')).code).toBe(354);
-    c.write(message(MAX_SIZE + 1, 'one byte too big') + '.\r\n');
-    expect((await c.reply()).text).toMatch(/^552 5\.3\.4/);
-    await c.cmd('QUIT');
-    c.close();
-    // nodemailer, a message just under the limit.
-    const mx = nodemailer.createTransport({ host: '127.0.0.1', port: t.port('smtp'), secure: false, ignoreTLS: true });
-    await mx.sendMail({ envelope: { from: 'sender@remote.example', to: ['alice@example.test'] }, raw: message(MAX_SIZE - 1000, 'just under') });
-    mx.close();
-
-    // Logins: IMAP wrong then right, POP3 right; submission right, to a remote recipient.
-    const imap = await ImapTestClient.connect(t.port('imap'));
-    await imap.transact('no', 'LOGIN "alice@example.test" "wrong"');
-    await imap.login('alice@example.test', 'alice-password');
-    await imap.transact('ok', 'LOGOUT');
-    await imap.close();
-    const pop = await Pop3Client.connect(t.port('pop3'));
-    expect((await pop.login('alice@example.test', 'alice-password')).ok).toBe(true);
-    await pop.quit();
-    const sub = nodemailer.createTransport({ host: '127.0.0.1', port: t.port('submission'), secure: false, ignoreTLS: true, auth: { user: 'alice@example.test', pass: 'alice-password' } });
-    await sub.sendMail({ from: 'alice@example.test', to: 'bob@remote.example', subject: 'out', text: 'hello' });
-    sub.close();
+    await mailFlows();
 
     // The queue tries at once; DNS does not answer here, so the attempt is deferred.
     let a!: Map<string, Family>;
