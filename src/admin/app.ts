@@ -139,7 +139,7 @@ export class WebApp {
     const session = this.sessionOf(req);
     if (!session) {
       if (method === 'POST') return this.redirect(res, `/${area}/login`);
-      return this.redirect(res, `/${area}/login?next=${encodeURIComponent(path)}`);
+      return this.redirect(res, `/${area}/login?next=${encodeURIComponent(match.url.pathname + match.url.search)}`);
     }
     if (method === 'POST' && !tokenMatches(form.get('_csrf'), session.csrf)) {
       this.log.warn({ user: session.account, path }, 'POST without a valid CSRF token refused');

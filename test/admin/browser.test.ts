@@ -61,8 +61,9 @@ async function tearDown(): Promise<void> {
   await t?.close();
 }
 
-describe.skipIf(Boolean(chromiumMissing))('the web admin in a real browser', () => {
-  beforeAll(setUp);
+// Chromium's start is the slow part on a busy machine: more room than the default 30 s.
+describe.skipIf(Boolean(chromiumMissing))('the web admin in a real browser', { timeout: 60_000 }, () => {
+  beforeAll(setUp, 60_000);
   afterAll(tearDown);
 
   it('shows an error for a wrong password, and the login penalty counts it', async () => {
