@@ -15,6 +15,7 @@ import type { Page } from 'puppeteer-core';
 import { setAdmin } from '../src/admin/flag.js';
 import type { AccountsRepo } from '../src/accounts/repo.js';
 import { addDomainWithDefaults } from '../src/cli/commands/domain.js';
+import type { Db } from '../src/db/index.js';
 import { dnsRecordName, dnsRecordValue, listKeys } from '../src/dkim/keys.js';
 import { createLogger } from '../src/log.js';
 import { startServer } from '../src/server.js';
@@ -42,10 +43,10 @@ const PAGES: Array<[string, string]> = [
   ['account', '/account'],
 ];
 
-async function seed(repo: AccountsRepo, ports: { smtp: number; submission: number }): Promise<void> {
-  for (const d of ['example.org', 'example.net']) addDomainWithDefaults(repo, d);
+async function seed(db: Db, repo: AccountsRepo, ports: { smtp: number; submission: number }): Promise<void> {
+  for (const d of ['example.org', 'example.net']) addDomainWithDefaults(db, repo, d);
   await repo.addAccount('admin@example.org', 'admin-password', {});
-  setAdmin(repo.db, 'admin@example.org', true);
+  setAdmin(db, 'admin@example.org', true);
   await repo.addAccount('anna@example.org', 'anna-password', { quotaBytes: 2 * 1024 ** 3 });
   await repo.addAccount('bob@example.org', 'bob-password', { quotaBytes: 512 * 1024 ** 2, quotaMessages: 10_000 });
   await repo.addAccount('carla@example.net', 'carla-password', {});
@@ -93,7 +94,7 @@ async function main(): Promise<void> {
     // The partner's MX resolves, but nothing answers on queue.mx_port: the message waits.
     dns.set('partner.example', 'MX', [{ priority: 10, exchange: 'mx.partner.example' }]);
     dns.set('mx.partner.example', 'A', ['127.0.0.1']);
-    await seed(server.ctx.accounts as AccountsRepo, { smtp: port('smtp'), submission: port('submission') });
+    await seed(server.ctx.db, server.ctx.accounts as AccountsRepo, { smtp: port('smtp'), submission: port('submission') });
     // Some of example.org's records are published, some not: the domain page shows both.
     dns.set('example.org', 'MX', [{ priority: 10, exchange: HOST }]);
     dns.set('example.org', 'TXT', ['v=spf1 mx -all']);

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAdmin, setAdmin } from '../../src/admin/flag.js';
 import { listKeys } from '../../src/dkim/keys.js';
 import { listMessages } from '../../src/queue/repo.js';
+import { parsePrometheusText, seriesValue } from '../helpers/prom-text.js';
 import { startTestServer, type TestServer } from '../helpers/servers.js';
 
 const exec = promisify(execFile);
@@ -135,6 +136,26 @@ describe('who reaches the pages', () => {
     const json = await curl('/admin/domains', { headers: ['Content-Type: application/json'], form: { x: '1' } });
     expect(json.status).toBe(415);
     expect((await curl('/admin/domains')).status).toBe(200);
+  });
+
+  it('bans a client after auth.ban_failures failed logins, shows it, and /metrics counts it', async () => {
+    t.ctx.config.admin.trustedProxies = ['127.0.0.1'];
+    t.ctx.config.auth.banFailures = 2;
+    const from = ['X-Forwarded-For: 198.51.100.7'];
+    try {
+      for (let i = 0; i < 2; i++) expect((await login(ADMIN, 'wrong', { jar: 'banned', headers: from })).status).toBe(401);
+      const r = await login(ADMIN, PW, { jar: 'banned', headers: from });
+      expect(r.status).toBe(403);
+      expect(r.body).toContain('Too many failed logins from your address');
+      expect(t.ctx.loginThrottle!.banOf('198.51.100.7')).toBeDefined();
+    } finally {
+      t.ctx.config.admin.trustedProxies = [];
+      t.ctx.config.auth.banFailures = 10;
+    }
+    const metrics = parsePrometheusText((await curl('/metrics', { http: true })).body);
+    expect(seriesValue(metrics, 'mailserver_login_bans_total')).toBe(1);
+    expect(seriesValue(metrics, 'mailserver_login_bans_active')).toBe(1);
+    expect(seriesValue(metrics, 'mailserver_logins_total', { result: 'banned' })).toBe(1);
   });
 
   it('sends a login form without its token back to the form', async () => {
