@@ -10,6 +10,7 @@ import type { Db } from './db/index.js';
 import type { Resolver } from './dns/resolver.js';
 import type { Logger } from './log.js';
 import type { DsnEnvelope, DsnRecipientParams } from './queue/dsn.js';
+import type { Metrics } from './metrics/index.js';
 import type { QuotaService } from './quota/index.js';
 import type { SpoolSinkFactory } from './smtp/spool.js';
 import type { MailStore } from './store/types.js';
@@ -35,6 +36,8 @@ export interface ServerContext {
   loginThrottle?: LoginThrottle;
   /** How SMTP writes its spool files (src/smtp/spool.ts); absent = plain descriptors. Tests put a stalling one here. */
   spoolSink?: SpoolSinkFactory;
+  /** Counters and timings for /metrics (src/metrics/); absent = nothing counted. */
+  metrics?: Metrics;
 }
 
 /** What a message to queue carries besides its file: the envelope and its RFC 3461 parameters. */

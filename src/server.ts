@@ -21,6 +21,8 @@ import { createServerLogger, type Logger } from './log.js';
 import type { AcmeManager } from './acme/index.js';
 import type { HttpListener } from './http/index.js';
 import { analyzeMessage } from './imap/mime/analyze.js';
+import { Metrics } from './metrics/index.js';
+import { instrumentStore } from './metrics/store.js';
 import { stripForgedAuthResults } from './msgauth/forged-headers.js';
 import { startQueue, type QueueRunner } from './queue/index.js';
 import { QuotaService } from './quota/index.js';
@@ -62,7 +64,7 @@ export interface ReloadResult {
 }
 
 /** Config sections read afresh by every connection, message or queue run. */
-const HOT_SECTIONS = ['auth', 'checks', 'submission', 'queue', 'log', 'quota', 'sieve'] as const;
+const HOT_SECTIONS = ['auth', 'checks', 'submission', 'queue', 'log', 'quota', 'sieve', 'metrics', 'admin'] as const;
 
 export class StartupError extends Error {}
 
@@ -74,21 +76,26 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const log = opts.log ?? logs!.log;
   checkDataRoot(config.dataRoot);
   const { db, lock } = openDataRoot(config, log, opts.migrations, () => logs?.flush());
+  const metrics = new Metrics();
   // The store asks the quota service (built right after it) for limits.
   const late: { quota?: QuotaService } = {};
-  const store = createStore({
-    dataRoot: config.dataRoot,
-    log: log.child({ component: 'store' }),
-    analyzer: analyzeMessage,
-    quotaOf: (account) => late.quota?.quotaOf(account),
-  });
+  const store = instrumentStore(
+    createStore({
+      dataRoot: config.dataRoot,
+      log: log.child({ component: 'store' }),
+      analyzer: analyzeMessage,
+      quotaOf: (account) => late.quota?.quotaOf(account),
+    }),
+    metrics,
+  );
   // config.auth is replaced in place on reload: hashing cost, cache lifetime, penalty and bans follow it.
   const accounts = new AccountsRepo(db, store, { passwords: () => config.auth });
   const quota = (late.quota = new QuotaService({ db, accounts, store, config, log }));
   const tls = createTlsHolder(config, log);
   const resolver = createResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeoutMs });
   const loginThrottle = new LoginThrottle(config.auth, new BanList(db), log.child({ component: 'auth' }));
-  const ctx: ServerContext = { config, log, db, accounts, store, tls, resolver, quota, loginThrottle };
+  metrics.observeLogins(loginThrottle);
+  const ctx: ServerContext = { config, log, db, accounts, store, tls, resolver, quota, loginThrottle, metrics };
   // Sieve redirects send with SRS senders; bounces to those resolve to the original sender.
   ctx.accounts = withSrsRecipients(accounts, srsOf(ctx));
   quota.start().catch((err: unknown) => log.warn({ err }, 'quota usage scan failed'));
@@ -106,6 +113,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   };
 
   const listeners = new Map<string, Listener>();
+  metrics.watch({ config, db, tls, listeners });
   let http: HttpListener | undefined;
   const starters: Array<[string, number, Starter]> = [
     [
@@ -160,6 +168,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     db.close();
     lock.release();
     logs?.flush();
+    metrics.close();
   };
 
   try {
@@ -173,6 +182,12 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
         if (e.code === 'EACCES') throw new StartupError(`${name}: no permission to listen on port ${port} (use ports above 1024, run as root, or grant CAP_NET_BIND_SERVICE)`);
         throw err;
       }
+    }
+    // /metrics (HTTP and HTTPS) and the web admin (HTTPS only): one route table serves both.
+    const web = http ?? (listeners.get('https') as HttpListener | undefined);
+    if (web) {
+      (await import('./metrics/http.js')).registerMetricsRoute(web.routes, ctx, metrics);
+      (await import('./admin/register.js')).registerWebRoutes(web.routes, { ctx, accounts });
     }
     if (config.tls.mode === 'acme') {
       if (!http) throw new StartupError('tls.mode = "acme" needs the HTTP listener for http-01 challenges');

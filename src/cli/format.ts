@@ -25,3 +25,12 @@ export function when(d: Date | undefined, now = Date.now()): string {
   const rel = abs < 90 ? `${abs}s` : abs < 5400 ? `${Math.round(abs / 60)}m` : abs < 172_800 ? `${Math.round(abs / 3600)}h` : `${Math.round(abs / 86_400)}d`;
   return `${d.toISOString().replace(/\.\d+Z$/, 'Z')} (${s >= 0 ? `in ${rel}` : `${rel} ago`})`;
 }
+
+/** 1288490 → "1.2M": a measured size, rounded to one decimal. */
+export function formatUsage(n: number): string {
+  if (n < 1024) return String(n);
+  for (const [unit, mult] of [['T', 1024 ** 4], ['G', 1024 ** 3], ['M', 1024 ** 2], ['K', 1024]] as const) {
+    if (n >= mult) return `${(n / mult).toFixed(1).replace(/\.0$/, '')}${unit}`;
+  }
+  return String(n);
+}

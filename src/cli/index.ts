@@ -9,6 +9,7 @@
  */
 import { resolveDataRoot } from '../config/index.js';
 import { accountCommands } from './commands/account.js';
+import { adminCommands } from './commands/admin.js';
 import { aliasCommands } from './commands/alias.js';
 import { backupCommands } from './commands/backup.js';
 import { banCommands } from './commands/ban.js';
@@ -39,6 +40,7 @@ export const COMMANDS: Command[] = [
   ...setupCommands,
   ...domainCommands,
   ...accountCommands,
+  ...adminCommands,
   ...aliasCommands,
   ...reindexCommands,
   ...importCommands,

@@ -10,6 +10,7 @@
  * bad value fails at start with the key, the value and what is allowed.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { SCRYPT_MAXMEM, scryptMemory } from '../accounts/passwords.js';
@@ -177,6 +178,22 @@ export interface Config {
     /** Distinct redirects one message may cause per recipient (Pigeonhole's sieve_max_redirects). */
     maxRedirects: number;
   };
+  /** Prometheus metrics at `/metrics` on the HTTP listener (src/metrics/). */
+  metrics: {
+    enabled: boolean;
+    /** Client networks that may fetch /metrics (CIDRs or addresses). */
+    allow: string[];
+  };
+  /** The web admin at `/admin` and the users' `/account` pages on the HTTPS listener (src/admin/). */
+  admin: {
+    enabled: boolean;
+    /** Client networks that may reach the pages; a reverse proxy or an SSH tunnel is the way in from elsewhere. */
+    allow: string[];
+    /** A session ends after this many minutes without a request. */
+    sessionMinutes: number;
+    /** Reverse proxies whose X-Forwarded-For names the client (for login throttling and the log). */
+    trustedProxies: string[];
+  };
 }
 
 export class ConfigError extends Error {}
@@ -186,7 +203,9 @@ type Kind =
   | { type: 'int'; min?: number; max?: number }
   | { type: 'bool' }
   | { type: 'size' }
-  | { type: 'stringList' };
+  | { type: 'stringList' }
+  /** Addresses and CIDR networks ("127.0.0.0/8", "::1"). */
+  | { type: 'networkList' };
 
 interface Key {
   /** Dotted path in the TOML file, e.g. "limits.max_message_size". */
@@ -274,6 +293,12 @@ export const SCHEMA: readonly Key[] = [
   { toml: 'sieve.max_scripts', prop: 'sieve.maxScripts', kind: { type: 'int', min: 1, max: 1000 } },
   { toml: 'sieve.max_script_size', prop: 'sieve.maxScriptSize', kind: { type: 'size' } },
   { toml: 'sieve.max_redirects', prop: 'sieve.maxRedirects', kind: { type: 'int', min: 0, max: 100 } },
+  { toml: 'metrics.enabled', prop: 'metrics.enabled', kind: { type: 'bool' }, env: 'MAILSERVER_METRICS_ENABLED' },
+  { toml: 'metrics.allow', prop: 'metrics.allow', kind: { type: 'networkList' }, env: 'MAILSERVER_METRICS_ALLOW' },
+  { toml: 'admin.enabled', prop: 'admin.enabled', kind: { type: 'bool' }, env: 'MAILSERVER_ADMIN_ENABLED' },
+  { toml: 'admin.allow', prop: 'admin.allow', kind: { type: 'networkList' }, env: 'MAILSERVER_ADMIN_ALLOW' },
+  { toml: 'admin.session_minutes', prop: 'admin.sessionMinutes', kind: { type: 'int', min: 1, max: 7 * 24 * 60 } },
+  { toml: 'admin.trusted_proxies', prop: 'admin.trustedProxies', kind: { type: 'networkList' } },
 ];
 
 /** Production ports (root, or a container with CAP_NET_BIND_SERVICE). */
@@ -357,6 +382,8 @@ export function defaults(dataRoot: string, production: boolean): Config {
     },
     quota: { gracePercent: 10, warnPercent: 90 },
     sieve: { maxScripts: 20, maxScriptSize: 256 * 1024, maxRedirects: 4 },
+    metrics: { enabled: true, allow: ['127.0.0.0/8', '::1'] },
+    admin: { enabled: false, allow: ['127.0.0.0/8', '::1'], sessionMinutes: 120, trustedProxies: [] },
   };
 }
 
@@ -460,6 +487,8 @@ function describe(kind: Kind): string {
       return 'a size in bytes, or a number with K, M or G (e.g. "50M")';
     case 'stringList':
       return 'a list of strings';
+    case 'networkList':
+      return 'a list of addresses or CIDR networks, e.g. ["127.0.0.0/8", "::1"]';
   }
 }
 
@@ -501,6 +530,9 @@ function validate(key: Key, v: unknown, where: string): unknown {
     case 'stringList':
       if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) throw bad(where, v, kind);
       return v;
+    case 'networkList':
+      if (!Array.isArray(v) || !v.every((s) => typeof s === 'string' && isNetwork(s))) throw bad(where, v, kind);
+      return v;
   }
 }
 
@@ -517,9 +549,20 @@ function coerceEnv(key: Key, raw: string): unknown {
     }
     case 'stringList':
       return raw.split(',').map((s) => s.trim()).filter(Boolean);
+    case 'networkList':
+      return validate(key, raw.split(',').map((s) => s.trim()).filter(Boolean), where);
     default:
       return validate(key, raw, where);
   }
+}
+
+/** "192.0.2.1", "192.0.2.0/24", "2001:db8::/32": an address, or a network with a prefix length in range. */
+function isNetwork(s: string): boolean {
+  const [addr, bits, extra] = s.trim().split('/');
+  const fam = isIP(addr ?? '');
+  if (fam === 0 || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (fam === 4 ? 32 : 128);
 }
 
 function setProp(obj: object, dotted: string, value: unknown): void {

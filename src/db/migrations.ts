@@ -176,4 +176,12 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 80,
+    name: 'admin flag',
+    sql: `
+      -- Accounts that may log in to the web admin (/admin); set with "mailserver account admin <address> on".
+      ALTER TABLE accounts ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];

@@ -6,7 +6,11 @@
  * - `/.well-known/acme-challenge/<token>`: ACME http-01 answers (RFC 8555 §8.3),
  *   registered by src/acme/ when `tls.mode = "acme"`;
  * - `/health`: 200 `{"status":"ok"}` for container health checks;
- * - later: client autoconfig, MTA-STS policy (RFC 8461 §3.2 wants HTTPS for that one).
+ * - client autoconfig and the MTA-STS policy (src/http/autoconfig.ts; RFC 8461 §3.2
+ *   wants HTTPS for that one);
+ * - `/metrics`: Prometheus metrics, to `metrics.allow` networks (src/metrics/http.ts);
+ * - `/admin/…` and `/account/…`: the web admin and the users' pages, HTTPS only, to
+ *   `admin.allow` networks, when `admin.enabled` (src/admin/).
  *
  * Routing: `routes.add(method, pathOrPrefix, handler)`. A path ending in `/` is a
  * prefix; the longest matching prefix wins, an exact path beats any prefix. A `GET`

@@ -47,6 +47,7 @@ export async function dispatch(conn: ImapConnection, cmd: FramedCommand): Promis
     return badCommand(conn, tag, 'Missing or invalid command', true);
   }
   const spec = COMMANDS.get(name);
+  conn.ctx.metrics?.command('imap', spec ? name : 'UNKNOWN');
   if (!spec) {
     // Cross-protocol defence (go-imap, mox): unknown input before login ends the session.
     if (conn.state.name === 'notAuthenticated') {

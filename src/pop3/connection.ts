@@ -206,6 +206,7 @@ export class Pop3Connection implements Pop3Conn {
     }
     const cmd = parseCommand(u.line);
     const spec = cmd && COMMANDS.get(cmd.name);
+    this.ctx.metrics?.command('pop3', spec ? spec.name : 'UNKNOWN');
     if (!cmd || !spec) {
       this.log.debug({ cmd: cmd?.name }, 'pop3 unknown command');
       await this.reply(new Pop3Error('Unknown command', undefined, { bad: true }));

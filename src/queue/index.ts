@@ -366,6 +366,7 @@ export function startQueue(ctx: ServerContext, opts: { pollMs?: number } = {}): 
     // The report is stored before the recipients' state changes: a crash can repeat one, never lose one.
     await report(ctx, log, { mailFrom: msg.mailFrom, original: { file }, arrival: msg.createdAt, dsn: msg.dsn, queueId: msg.id, reason: expiredAny && !failedAny ? 'expired' : 'failed' }, reports);
     const done = finishAttempt(db, msg.id, updates, now);
+    ctx.metrics?.queueOutcomes(msg, g.recipients, updates);
     if (done !== undefined) await removeQueueFile(config.dataRoot, done);
   }
 

@@ -277,3 +277,22 @@ export function referencedSpoolFiles(db: Db, dataRoot: string): Set<string> {
   const ps = db.prepare('SELECT spool_path FROM queue_messages').pluck().all() as string[];
   return new Set(ps.map((p) => path.resolve(dataRoot, p)));
 }
+
+export interface QueueStats {
+  messages: number;
+  /** Recipients per state. */
+  recipients: Record<string, number>;
+  /** Creation time (ms) of the oldest message with a recipient still queued. */
+  oldestWaiting?: number;
+}
+
+/** Sizes and ages of the queue, for /metrics: three aggregate queries, no rows loaded. */
+export function queueStats(db: Db): QueueStats {
+  const messages = db.prepare('SELECT COUNT(*) FROM queue_messages').pluck().get() as number;
+  const rows = db.prepare('SELECT state, COUNT(*) AS n FROM queue_recipients GROUP BY state').all() as Array<{ state: string; n: number }>;
+  const oldest = db
+    .prepare("SELECT MIN(created_at) FROM queue_messages m WHERE EXISTS (SELECT 1 FROM queue_recipients r WHERE r.message_id = m.id AND r.state = 'queued')")
+    .pluck()
+    .get() as number | null;
+  return { messages, recipients: Object.fromEntries(rows.map((r) => [r.state, r.n])), oldestWaiting: oldest ?? undefined };
+}

@@ -119,7 +119,7 @@ export async function startInbound(ctx: ServerContext, opts: InboundOptions): Pr
     socketTimeout: config.limits.smtpIdleTimeoutMs,
     closeTimeout: 5_000,
     disableReverseLookup: true,
-    logger: false,
+    logger: ctx.metrics?.smtpLogger('smtp') ?? false,
 
     onConnect(session, cb) {
       const ip = session.remoteAddress;

@@ -204,7 +204,7 @@ export async function startSubmission(ctx: ServerContext, opts: SubmissionOption
     socketTimeout: config.limits.smtpIdleTimeoutMs,
     closeTimeout: 5_000,
     disableReverseLookup: true,
-    logger: false,
+    logger: ctx.metrics?.smtpLogger('submission') ?? false,
 
     onConnect(session, cb) {
       const ip = session.remoteAddress;

@@ -4,6 +4,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AccountsRepo } from '../../src/accounts/repo.js';
+import { isAdmin } from '../../src/admin/flag.js';
 import { dbPath, openDb } from '../../src/db/index.js';
 import { createStore } from '../../src/store/index.js';
 import { oneErrorLine, run, tempRoot, type RunResult } from './run.js';
@@ -17,6 +18,16 @@ afterEach(() => t.cleanup());
 function ok(r: RunResult): RunResult {
   if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr}`);
   return r;
+}
+
+/** The web admin flag of an account, read from the data root's database. */
+function adminFlag(address: string): boolean {
+  const db = openDb(dbPath(t.dir));
+  try {
+    return isAdmin(db, address);
+  } finally {
+    db.close();
+  }
 }
 
 /** Opens the data root's database in this process, as the server would. */
@@ -198,6 +209,20 @@ describe('account', { timeout: 120_000 }, () => {
     expect(JSON.parse(ok(await t.cli(['account', 'list', '--json'])).stdout)[0]).toMatchObject({ quotaBytes: 500 * 1024 * 1024, quotaMessages: 1000 });
     ok(await t.cli(['account', 'quota', 'bob@example.test', '--quota', 'none']));
     expect(JSON.parse(ok(await t.cli(['account', 'list', '--json'])).stdout)[0]).toMatchObject({ quotaBytes: null, quotaMessages: 1000 });
+  });
+
+  it('sets, shows and clears the admin flag of the web admin', async () => {
+    await seed((repo) => repo.addAccount('bob@example.test', 'pw').then(() => undefined));
+    expect(ok(await t.cli(['account', 'admin', 'Bob@Example.test'])).stdout).toBe('bob@example.test: admin off\n');
+    expect(ok(await t.cli(['account', 'admin', 'bob@example.test', 'on'])).stdout).toBe('bob@example.test: admin on\n');
+    expect(adminFlag('bob@example.test')).toBe(true);
+    expect(ok(await t.cli(['account', 'admin', 'bob@example.test'])).stdout).toBe('bob@example.test: admin on\n');
+    ok(await t.cli(['account', 'admin', 'bob@example.test', 'off']));
+    expect(adminFlag('bob@example.test')).toBe(false);
+    const unknown = await t.cli(['account', 'admin', 'nobody@example.test', 'on']);
+    expect(unknown.code).toBe(1);
+    expect(oneErrorLine(unknown)).toBe('mailserver: error: unknown account nobody@example.test');
+    expect((await t.cli(['account', 'admin', 'bob@example.test', 'yes'])).code).toBe(2);
   });
 });
 

@@ -48,6 +48,8 @@ describe('config', () => {
     expect(c.limits.maxMessageSize).toBe(50 * 1024 * 1024);
     // It states the defaults, so loading it changes nothing of the auth section.
     expect(c.auth).toEqual({ ...defaults(c.dataRoot, true).auth, allowPlaintextOnLoopback: false });
+    expect(c.admin).toEqual({ enabled: false, allow: ['127.0.0.0/8', '::1'], sessionMinutes: 120, trustedProxies: [] });
+    expect(c.metrics).toEqual({ enabled: true, allow: ['127.0.0.0/8', '::1'] });
   });
 
   it('environment variables override the file', () => {
@@ -70,8 +72,17 @@ describe('config', () => {
     ['[auth]\nscrypt_ln = 20\nscrypt_r = 8\n', /auth\.scrypt_ln = 20 with auth\.scrypt_r = 8 needs more than 256 MiB per hash/],
     ['[auth]\nban_failures = -1\n', /auth\.ban_failures: invalid value -1; allowed: an integer >= 0/],
     ['this is not toml', /mailserver\.toml/],
+    ['[admin]\nallow = ["10.0.0.0/33"]\n', /admin\.allow: invalid value \["10\.0\.0\.0\/33"\]; allowed: a list of addresses or CIDR networks/],
+    ['[metrics]\nallow = ["localhost"]\n', /metrics\.allow: invalid value/],
   ])('invalid config fails with the key, the value and what is allowed: %s', (toml, msg) => {
     expect(() => loadConfig({ dataRoot: dataRootWith(toml), env: {}, root: false })).toThrowError(msg);
+  });
+
+  it('network lists from the environment are comma-separated and checked', () => {
+    const c = loadConfig({ dataRoot: dataRootWith(), env: { MAILSERVER_ADMIN_ALLOW: '192.0.2.0/24, 2001:db8::/32', MAILSERVER_ADMIN_ENABLED: 'yes' }, root: false });
+    expect(c.admin.allow).toEqual(['192.0.2.0/24', '2001:db8::/32']);
+    expect(c.admin.enabled).toBe(true);
+    expect(() => loadConfig({ dataRoot: dataRootWith(), env: { MAILSERVER_METRICS_ALLOW: '192.0.2.0/24,nonsense' }, root: false })).toThrowError(/MAILSERVER_METRICS_ALLOW/);
   });
 
   it('a bad environment value names the variable', () => {

@@ -4,9 +4,9 @@
 import { parseAddress } from '../../accounts/address.js';
 import type { AccountRecord } from '../../accounts/types.js';
 import { parseSize } from '../../config/index.js';
-import type { Usage } from '../../store/types.js';
+import type { MailStore, Usage } from '../../store/types.js';
 import { CliError, type CliContext } from '../context.js';
-import { formatSize, table } from '../format.js';
+import { formatSize, formatUsage, table } from '../format.js';
 import { newPassword, type PasswordOptions } from '../password.js';
 import { JSON_OPTION, type Command, type OptionSpec, type ParsedOptions } from '../types.js';
 
@@ -31,7 +31,7 @@ export function quotaOption(v: string | boolean | undefined, what: string): numb
   return n;
 }
 
-function countOption(v: string | boolean | undefined, what: string): number | null | undefined {
+export function countOption(v: string | boolean | undefined, what: string): number | null | undefined {
   if (v === undefined || typeof v === 'boolean') return undefined;
   if (/^(none|unlimited)$/i.test(v.trim())) return null;
   if (!/^\d+$/.test(v.trim())) throw new CliError(`invalid ${what} "${v}": use a whole number, or "none"`, true);
@@ -62,9 +62,12 @@ function json(a: AccountRecord, u: Usage | undefined) {
 
 /** Exact usage per account from the store's index (undefined when the Maildir is missing or unreadable). */
 async function usages(ctx: CliContext, accounts: AccountRecord[]): Promise<Map<string, Usage | undefined>> {
+  return accounts.length === 0 ? new Map() : accountUsages(await ctx.store(), accounts);
+}
+
+/** Usage of each account (`account list`, the web admin's disk page). */
+export async function accountUsages(store: MailStore, accounts: AccountRecord[]): Promise<Map<string, Usage | undefined>> {
   const out = new Map<string, Usage | undefined>();
-  if (accounts.length === 0) return out;
-  const store = await ctx.store();
   for (const a of accounts) out.set(a.address, await store.usage(a.address).catch(() => undefined));
   return out;
 }
@@ -74,14 +77,6 @@ function usedColumn(used: number | undefined, limit: number | null, size: boolea
   if (used === undefined) return '?';
   const text = size ? formatUsage(used) : String(used);
   return limit != null && limit > 0 ? `${text} (${Math.floor((used * 100) / limit)}%)` : text;
-}
-
-function formatUsage(n: number): string {
-  if (n < 1024) return String(n);
-  for (const [unit, mult] of [['T', 1024 ** 4], ['G', 1024 ** 3], ['M', 1024 ** 2], ['K', 1024]] as const) {
-    if (n >= mult) return `${(n / mult).toFixed(1).replace(/\.0$/, '')}${unit}`;
-  }
-  return String(n);
 }
 
 export const accountCommands: Command[] = [

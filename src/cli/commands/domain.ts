@@ -2,11 +2,12 @@
  * `domain add|list|quota|remove`: the mail domains this server receives mail for.
  */
 import { normalizeDomain } from '../../accounts/address.js';
+import type { AccountsRepo } from '../../accounts/repo.js';
 import type { DomainRecord } from '../../accounts/types.js';
+import type { Db } from '../../db/index.js';
 import { loadConfig } from '../../config/index.js';
 import { ensureDomainKey } from '../../dkim/keys.js';
 import { postmasterRoute } from '../../smtp/postmaster.js';
-import type { CliContext } from '../context.js';
 import { quotaOption } from './account.js';
 import { formatSize, table } from '../format.js';
 import { JSON_OPTION, type Command } from '../types.js';
@@ -20,11 +21,9 @@ export interface DomainSetupResult {
 /**
  * Adds a domain with everything a new domain gets by default. Extend this (not the
  * command) when a domain should get more at creation, e.g. a DKIM key and the DNS
- * records to publish; `domain add` prints the notes.
+ * records to publish; `domain add` prints the notes. The web admin adds domains here too.
  */
-export async function addDomainWithDefaults(ctx: CliContext, name: string): Promise<DomainSetupResult> {
-  const repo = await ctx.accounts();
-  const db = ctx.db();
+export function addDomainWithDefaults(db: Db, repo: AccountsRepo, name: string): DomainSetupResult {
   // One transaction: a domain never exists without its defaults (nested transactions
   // become savepoints in better-sqlite3).
   const domain = db.transaction(() => {
@@ -35,6 +34,25 @@ export async function addDomainWithDefaults(ctx: CliContext, name: string): Prom
     return d;
   }).immediate();
   return { domain, notes: [] };
+}
+
+export interface DomainSummary {
+  name: string;
+  quotaBytes: number | null;
+  accounts: number;
+  aliases: number;
+  /** Where mail to postmaster@ goes (RFC 5321 §4.5.1), and why; null when the server has no account yet. */
+  postmaster: { to: string; via: string } | null;
+  createdAt: Date;
+}
+
+/** Every domain with its number of accounts and aliases (`domain list`, the web admin). */
+export function domainSummaries(db: Db, repo: AccountsRepo, adminAddress: string): DomainSummary[] {
+  const count = (table: string, id: number) => db.prepare(`SELECT count(*) FROM ${table} WHERE domain_id = ?`).pluck().get(id) as number;
+  return repo.listDomains().map((d) => {
+    const pm = postmasterRoute(repo, adminAddress, d.name);
+    return { name: d.name, quotaBytes: d.quotaBytes, accounts: count('accounts', d.id), aliases: count('aliases', d.id), postmaster: pm ? { to: pm.target, via: pm.via } : null, createdAt: d.createdAt };
+  });
 }
 
 export const domainCommands: Command[] = [
@@ -49,7 +67,7 @@ The name is normalised: lower-cased, with international names converted to punyc
 
 Point the domain's MX record at this server so mail arrives here.`,
     async run(ctx, [name]) {
-      const { domain, notes } = await addDomainWithDefaults(ctx, name!);
+      const { domain, notes } = addDomainWithDefaults(ctx.db(), await ctx.accounts(), name!);
       ctx.out(`added domain ${domain.name}`);
       for (const n of notes) ctx.out(n);
     },
@@ -64,22 +82,9 @@ their postmaster goes (RFC 5321 §4.5.1: every domain takes it): its postmaster 
 account, else the admin address (admin_address, set by quickstart), else the domain's
 first account, else the server's first account.`,
     async run(ctx, _args, opts) {
-      const repo = await ctx.accounts();
-      const db = ctx.db();
       const adminAddress = loadConfig({ dataRoot: ctx.dataRoot, env: ctx.io.env }).adminAddress;
-      const count = (table: string, id: number) => db.prepare(`SELECT count(*) FROM ${table} WHERE domain_id = ?`).pluck().get(id) as number;
-      const rows = repo.listDomains().map((d) => {
-        const pm = postmasterRoute(repo, adminAddress, d.name);
-        return {
-          name: d.name,
-          quotaBytes: d.quotaBytes,
-          accounts: count('accounts', d.id),
-          aliases: count('aliases', d.id),
-          postmaster: pm ? { to: pm.target, via: pm.via } : null,
-          createdAt: d.createdAt.toISOString(),
-        };
-      });
-      if (opts.json) return ctx.out(JSON.stringify(rows, null, 2));
+      const rows = domainSummaries(ctx.db(), await ctx.accounts(), adminAddress);
+      if (opts.json) return ctx.out(JSON.stringify(rows.map((r) => ({ ...r, createdAt: r.createdAt.toISOString() })), null, 2));
       if (rows.length === 0) return ctx.out('no domains; add one with: mailserver domain add <domain>');
       const pmText = (p: (typeof rows)[number]['postmaster']) => (p ? `${p.to} (${p.via})` : 'nobody yet: add an account');
       for (const line of table([['DOMAIN', 'ACCOUNTS', 'ALIASES', 'QUOTA', 'POSTMASTER'], ...rows.map((r) => [r.name, String(r.accounts), String(r.aliases), formatSize(r.quotaBytes), pmText(r.postmaster)])])) {

@@ -3,6 +3,7 @@
  * the server database. Works while the server runs: `retry` makes recipients due now
  * and the running worker picks them up within its poll interval.
  */
+import type { Db } from '../../db/index.js';
 import type { QueuedMessage } from '../../queue/repo.js';
 import { deleteMessage, getMessage, listMessages, retryNow } from '../../queue/repo.js';
 import { removeQueueFile } from '../../queue/spool.js';
@@ -51,6 +52,14 @@ function describe(ctx: CliContext, m: QueuedMessage): void {
     if (r.lastAttemptAt) ctx.out(`    last try:  ${when(r.lastAttemptAt)}${r.lastHost ? ` to ${r.lastHost}` : ''}`);
     ctx.out(`    last reply: ${r.lastReply ?? '-'}`);
   }
+}
+
+/** Removes a message and its spool file from the queue (`queue delete`, the web admin); false when there is no such id. */
+export async function deleteQueued(db: Db, dataRoot: string, id: number): Promise<boolean> {
+  const rel = deleteMessage(db, id);
+  if (rel === undefined) return false;
+  await removeQueueFile(dataRoot, rel);
+  return true;
 }
 
 export const queueCommands: Command[] = [
@@ -118,9 +127,7 @@ toward the queue lifetime.`,
     help: `Delete a message from the outbound queue without delivering it and without a bounce.`,
     async run(ctx, [raw]) {
       const id = parseId(raw!);
-      const rel = deleteMessage(ctx.db(), id);
-      if (rel === undefined) throw new CliError(`no queued message with id ${id}`);
-      await removeQueueFile(ctx.dataRoot, rel);
+      if (!(await deleteQueued(ctx.db(), ctx.dataRoot, id))) throw new CliError(`no queued message with id ${id}`);
       ctx.out(`deleted message ${id} from the queue`);
     },
   },

@@ -95,7 +95,7 @@ Then start the server with: mailserver serve`,
       // Check the file we wrote loads, before touching the database.
       config(ctx);
       const repo = await ctx.accounts({ withStore: true });
-      if (!repo.listDomains().some((d) => d.name === a.domain)) await addDomainWithDefaults(ctx, a.domain);
+      if (!repo.listDomains().some((d) => d.name === a.domain)) addDomainWithDefaults(ctx.db(), repo, a.domain);
       const password = generatePassword();
       await repo.addAccount(a.address, password);
       for (const alias of ['postmaster', 'abuse']) {

@@ -61,8 +61,17 @@ function when(d: Date): string {
 export async function tlsStatus(opts: TlsCommandOptions): Promise<void> {
   const out = opts.out ?? ((s: string) => process.stdout.write(s + '\n'));
   const config = opts.config ?? loadConfig({ dataRoot: opts.dataRoot });
+  for (const [k, v] of tlsStatusRows(config)) out(`${(k + ':').padEnd(14)}${v}`);
+}
+
+/**
+ * The rows `tls status` prints (also the web admin's TLS page): mode, file, names,
+ * issuer, serial, validity, renewal. CliError when there is no readable certificate.
+ */
+export function tlsStatusRows(config: Config): Array<[string, string]> {
+  const rows: Array<[string, string]> = [];
+  const row = (k: string, v: string) => rows.push([k, v]);
   const { file, info, note } = servedCertificate(config);
-  const row = (k: string, v: string) => out(`${(k + ':').padEnd(14)}${v}`);
   row('mode', config.tls.mode);
   if (!info) throw new CliError(`no readable certificate at ${file} (it is made or loaded when the server starts)`);
   row('file', file);
@@ -84,18 +93,28 @@ export async function tlsStatus(opts: TlsCommandOptions): Promise<void> {
   } else {
     row('next renewal', 'none: self-signed, made once at first start (set tls.mode = "acme" for a CA certificate)');
   }
+  return rows;
+}
+
+/**
+ * Leaves a renewal request for the running server's ACME manager (see the module
+ * comment) and returns its id; the outcome appears in `readAcmeState()` under
+ * `handledRequest === id`. CliError unless tls.mode is "acme".
+ */
+export function requestRenewal(config: Config): string {
+  if (config.tls.mode !== 'acme') {
+    throw new CliError(`tls renew needs tls.mode = "acme" (this server uses "${config.tls.mode}"; in manual mode replace the files, the server reloads them)`);
+  }
+  const id = randomBytes(8).toString('hex');
+  writeFileAtomic(certPaths(config.dataRoot).acmeRenewRequest, JSON.stringify({ id, at: new Date().toISOString() }) + '\n', 0o644);
+  return id;
 }
 
 /** Asks the running server for a new ACME certificate now and waits for the outcome (CliError unless installed). */
 export async function tlsRenew(opts: TlsCommandOptions): Promise<void> {
   const out = opts.out ?? ((s: string) => process.stdout.write(s + '\n'));
   const config = opts.config ?? loadConfig({ dataRoot: opts.dataRoot });
-  if (config.tls.mode !== 'acme') {
-    throw new CliError(`tls renew needs tls.mode = "acme" (this server uses "${config.tls.mode}"; in manual mode replace the files, the server reloads them)`);
-  }
-  const p = certPaths(config.dataRoot);
-  const id = randomBytes(8).toString('hex');
-  writeFileAtomic(p.acmeRenewRequest, JSON.stringify({ id, at: new Date().toISOString() }) + '\n', 0o644);
+  const id = requestRenewal(config);
   out(`renewal requested (${id}); waiting for the server…`);
   const deadline = Date.now() + (opts.waitMs ?? 180_000);
   while (Date.now() < deadline) {
