@@ -15,9 +15,9 @@ import { makeTestConfig } from '../helpers/servers.js';
 import { silentLogger } from '../../src/log.js';
 import { makeDataRoot, serve, killHard, type Serving } from './harness.js';
 
-const OK_80: Migration = { version: 80, name: 'test: a table', sql: 'CREATE TABLE upgrade_test_a (x INTEGER); INSERT INTO upgrade_test_a VALUES (1);' };
+const OK_990: Migration = { version: 990, name: 'test: a table', sql: 'CREATE TABLE upgrade_test_a (x INTEGER); INSERT INTO upgrade_test_a VALUES (1);' };
 // Fails halfway: the first statement runs, the second names a table that does not exist.
-const FAILS_81: Migration = { version: 81, name: 'test: fails halfway', sql: 'CREATE TABLE upgrade_test_b (x INTEGER); INSERT INTO no_such_table VALUES (1);' };
+const FAILS_991: Migration = { version: 991, name: 'test: fails halfway', sql: 'CREATE TABLE upgrade_test_b (x INTEGER); INSERT INTO no_such_table VALUES (1);' };
 
 const cleanups: Array<() => void> = [];
 let running: Serving | undefined;
@@ -56,9 +56,9 @@ describe('schema upgrades', () => {
     cleanups.push(root.cleanup);
     const before = versions(root.dir);
 
-    await expect(start(root.dir, [...MIGRATIONS, OK_80, FAILS_81])).rejects.toThrow(StartupError);
-    await expect(start(root.dir, [...MIGRATIONS, OK_80, FAILS_81])).rejects.toThrow(/migration 81 \(test: fails halfway\) failed: no such table: no_such_table; the database was put back/);
-    // 80 had been committed before 81 failed: the snapshot took it back too.
+    await expect(start(root.dir, [...MIGRATIONS, OK_990, FAILS_991])).rejects.toThrow(StartupError);
+    await expect(start(root.dir, [...MIGRATIONS, OK_990, FAILS_991])).rejects.toThrow(/migration 991 \(test: fails halfway\) failed: no such table: no_such_table; the database was put back/);
+    // 990 had been committed before 991 failed: the snapshot took it back too.
     expect(versions(root.dir)).toEqual(before);
     expect(tables(root.dir)).toEqual([]);
     expect(existsSync(path.join(root.dir, 'backups', 'migrating.json'))).toBe(false);
@@ -77,19 +77,19 @@ describe('schema upgrades', () => {
     const root = await makeDataRoot(['ann@example.test']);
     cleanups.push(root.cleanup);
     const before = versions(root.dir);
-    // What a process that crashed between migrations 80 and 81 leaves behind.
+    // What a process that crashed between migrations 990 and 991 leaves behind.
     const db = openRaw(dbPath(root.dir));
-    const snap = takeSnapshot(db, root.dir, 'pre-migrate', { applied: before, pending: [80, 81] });
-    writeMarker(root.dir, { pid: await deadPid(), snapshot: snap.name, pending: [80, 81], since: new Date().toISOString() });
-    migrate(db, [...MIGRATIONS, OK_80]);
+    const snap = takeSnapshot(db, root.dir, 'pre-migrate', { applied: before, pending: [990, 991] });
+    writeMarker(root.dir, { pid: await deadPid(), snapshot: snap.name, pending: [990, 991], since: new Date().toISOString() });
+    migrate(db, [...MIGRATIONS, OK_990]);
     db.close();
 
-    await expect(start(root.dir, [...MIGRATIONS, OK_80, { ...FAILS_81, sql: 'CREATE TABLE upgrade_test_b (x INTEGER);' }])).rejects.toThrow(/half-migrated.*mailserver rollback/);
+    await expect(start(root.dir, [...MIGRATIONS, OK_990, { ...FAILS_991, sql: 'CREATE TABLE upgrade_test_b (x INTEGER);' }])).rejects.toThrow(/half-migrated.*mailserver rollback/);
     const refused = await root.cli(['account', 'list']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/half-migrated/);
     const v = await root.cli(['verify']);
-    expect(v.stdout).toMatch(/error: backups\/migrating.json: an upgrade to schema version 81 did not finish/);
+    expect(v.stdout).toMatch(/error: backups\/migrating.json: an upgrade to schema version 991 did not finish/);
 
     const r = await root.cli(['rollback']);
     expect(r.code, r.stderr).toBe(0);
@@ -104,11 +104,11 @@ describe('schema upgrades', () => {
     const root = await makeDataRoot(['ann@example.test']);
     cleanups.push(root.cleanup);
     const before = versions(root.dir);
-    // The upgrade: a new version with migration 80 starts, takes a snapshot, migrates.
-    const up = await start(root.dir, [...MIGRATIONS, OK_80]);
+    // The upgrade: a new version with migration 990 starts, takes a snapshot, migrates.
+    const up = await start(root.dir, [...MIGRATIONS, OK_990]);
     await up.close(0);
     const snaps = listSnapshots(root.dir, 'pre-migrate');
-    expect(snaps.map((x) => x.name)).toEqual([expect.stringMatching(/^pre-migrate-80-\d{8}T\d{9}Z$/)]);
+    expect(snaps.map((x) => x.name)).toEqual([expect.stringMatching(/^pre-migrate-990-\d{8}T\d{9}Z$/)]);
     expect(tables(root.dir)).toEqual(['upgrade_test_a']);
     // Life goes on after the upgrade: a new account.
     expect((await root.cli(['account', 'add', 'late@example.test', '--password-stdin'], 'pw-late-12345\n')).code).toBe(0);
@@ -121,7 +121,7 @@ describe('schema upgrades', () => {
     running = undefined;
 
     // A message queued after the upgrade: the snapshot does not know it.
-    const db = openDb(dbPath(root.dir), { migrations: [...MIGRATIONS, OK_80] });
+    const db = openDb(dbPath(root.dir), { migrations: [...MIGRATIONS, OK_990] });
     mkdirSync(path.join(root.dir, 'queue'), { recursive: true });
     writeFileSync(path.join(root.dir, 'queue', 'late.eml'), 'Subject: queued late\r\n\r\nx\r\n');
     db.prepare("INSERT INTO queue_messages (spool_path, mail_from, size, created_at) VALUES ('queue/late.eml', 'ann@example.test', 30, 0)").run();
@@ -159,12 +159,12 @@ describe('schema upgrades', () => {
   it('keeps the newest backup.keep_snapshots snapshots', { timeout: 60_000 }, async () => {
     const root = await makeDataRoot([]);
     cleanups.push(root.cleanup);
-    const extra = (v: number): Migration => ({ version: 80 + v, name: `test ${v}`, sql: `CREATE TABLE upgrade_test_${v} (x INTEGER);` });
+    const extra = (v: number): Migration => ({ version: 990 + v, name: `test ${v}`, sql: `CREATE TABLE upgrade_test_${v} (x INTEGER);` });
     const all: Migration[] = [...MIGRATIONS];
     for (let v = 0; v < 4; v++) {
       all.push(extra(v));
       openDb(dbPath(root.dir), { migrations: all, keepSnapshots: 2 }).close();
     }
-    expect(listSnapshots(root.dir, 'pre-migrate').map((s) => s.name.split('-')[2])).toEqual(['83', '82']);
+    expect(listSnapshots(root.dir, 'pre-migrate').map((s) => s.name.split('-')[2])).toEqual(['993', '992']);
   });
 });
