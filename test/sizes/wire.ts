@@ -119,7 +119,7 @@ export class ImapSession {
       }
       if (l.startsWith(`${tag} `)) return { tagged: l, untagged, literals };
       // A line may carry literals ({n}, or ~{n} for BINARY, RFC 3516 §4.2) and go on after each.
-      for (let m = /(\S+) ~?\{(\d+)\}$/.exec(l); m; m = /(\S+) ~?\{(\d+)\}$/.exec(l)) {
+      for (let m = /([^\s(]+) ~?\{(\d+)\}$/.exec(l); m; m = /([^\s(]+) ~?\{(\d+)\}$/.exec(l)) {
         literals.set(m[1]!, await this.w.bytes(Number(m[2])));
         l = `${l.slice(0, m.index)}<literal> ${await this.w.line()}`;
       }
