@@ -1,6 +1,6 @@
-// Mailbox name validation and the reversible Maildir++ folder encoding (src/store/maildir/names.ts).
+// Mailbox name validation and the reversible Maildir++ folder encoding (src/store/names.ts).
 import { describe, expect, it } from 'vitest';
-import { accountSegments, canonicalName, folderOf, nameOfFolder, utf7Decode, utf7Encode } from '../../src/store/maildir/names.js';
+import { accountSegments, canonicalName, folderOf, nameOfFolder, utf7Decode, utf7Encode } from '../../src/store/names.js';
 import { StoreError } from '../../src/store/types.js';
 
 describe('mailbox names', () => {

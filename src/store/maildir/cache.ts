@@ -17,7 +17,7 @@ import path from 'node:path';
 import { StoreError, type AccountId } from '../types.js';
 import type { Acct, StoreCtx } from './context.js';
 import { Mutex } from './fsio.js';
-import { accountSegments } from './names.js';
+import { accountSegments } from '../names.js';
 import { IndexQueries } from './queries.js';
 import { rollbackCopies } from './copy.js';
 import { cleanTmp, openIndexOrRebuild } from './sync.js';

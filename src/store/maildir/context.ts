@@ -13,7 +13,7 @@ import type { Logger } from '../../log.js';
 import type { AccountCache } from './cache.js';
 import type { DirSyncer, Mutex } from './fsio.js';
 import type { MailboxRow, MessageRow } from './index-db.js';
-import { canonicalName } from './names.js';
+import { canonicalName } from '../names.js';
 import type { IndexQueries } from './queries.js';
 
 /** Renames, unlinks or links run at most this many at a time per operation. */

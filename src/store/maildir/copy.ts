@@ -31,7 +31,7 @@ import { FS_PARALLEL, checkQuota, dirOf, msgPath, mustMailbox, mustMailboxId, ty
 import { baseOf, curName, withUid } from './filename.js';
 import { settleLimit } from './fsio.js';
 import type { MailboxRow, MessageRow } from './index-db.js';
-import { canonicalName } from './names.js';
+import { canonicalName } from '../names.js';
 import { trackCur } from './sync.js';
 import { reserveUids, writeUidFile } from './uidlist.js';
 

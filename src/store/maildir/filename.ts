@@ -10,19 +10,12 @@
  *   D Draft → \Draft      F Flagged → \Flagged   P Passed → $Forwarded (keyword)
  *   R Replied → \Answered S Seen → \Seen         T Trashed → \Deleted
  *
- * Inside the index the system flags are a bit mask (FLAG_*); other keywords are kept
- * in the index only (lower-case Dovecot keyword letters of foreign files are dropped
- * when we rename the file).
+ * Inside the index the system flags are a bit mask (FLAG_* of ../flags.ts); other
+ * keywords are kept in the index only (lower-case Dovecot keyword letters of foreign
+ * files are dropped when we rename the file).
  */
 import os from 'node:os';
-
-export const FLAG_SEEN = 1;
-export const FLAG_ANSWERED = 2;
-export const FLAG_FLAGGED = 4;
-export const FLAG_DELETED = 8;
-export const FLAG_DRAFT = 16;
-/** Maildir "P" (passed); exposed as the keyword $Forwarded (RFC 5788 registry). */
-export const FLAG_FORWARDED = 32;
+import { FLAG_ANSWERED, FLAG_DELETED, FLAG_DRAFT, FLAG_FLAGGED, FLAG_FORWARDED, FLAG_SEEN } from '../flags.js';
 
 /** In the order the letters must appear in a file name. */
 const LETTERS: ReadonlyArray<readonly [string, number]> = [
@@ -34,16 +27,6 @@ const LETTERS: ReadonlyArray<readonly [string, number]> = [
   ['T', FLAG_DELETED],
 ];
 
-const NAMES: ReadonlyArray<readonly [string, number]> = [
-  ['\\Seen', FLAG_SEEN],
-  ['\\Answered', FLAG_ANSWERED],
-  ['\\Flagged', FLAG_FLAGGED],
-  ['\\Deleted', FLAG_DELETED],
-  ['\\Draft', FLAG_DRAFT],
-  ['$Forwarded', FLAG_FORWARDED],
-];
-const NAME_BITS = new Map(NAMES.map(([n, b]) => [n.toLowerCase(), b]));
-
 export function lettersOf(bits: number): string {
   let s = '';
   for (const [l, b] of LETTERS) if (bits & b) s += l;
@@ -54,33 +37,6 @@ export function bitsOfLetters(info: string): number {
   let bits = 0;
   for (const [l, b] of LETTERS) if (info.includes(l)) bits |= b;
   return bits;
-}
-
-/**
- * Splits IMAP-style flags into the system bit mask and keywords (case-insensitively
- * de-duplicated, first spelling kept). Unknown backslash flags (and \Recent) are dropped.
- */
-export function parseFlags(flags: readonly string[]): { bits: number; keywords: string[] } {
-  let bits = 0;
-  const keywords: string[] = [];
-  const seen = new Set<string>();
-  for (const f of flags) {
-    const lower = f.toLowerCase();
-    const b = NAME_BITS.get(lower);
-    if (b !== undefined) bits |= b;
-    else if (f.startsWith('\\') || f === '') continue;
-    else if (!seen.has(lower)) {
-      seen.add(lower);
-      keywords.push(f);
-    }
-  }
-  return { bits, keywords };
-}
-
-export function flagList(bits: number, keywords: readonly string[]): string[] {
-  const out: string[] = [];
-  for (const [n, b] of NAMES) if (bits & b) out.push(n);
-  return out.concat(keywords);
 }
 
 /** The base of a file name: everything before the ":2," info. */

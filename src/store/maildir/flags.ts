@@ -21,7 +21,8 @@ import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { AccountId, FlagChange, FlagOp, MailboxId, Uid } from '../types.js';
 import { FS_PARALLEL, dirOf, mustMailboxId, type StoreCtx } from './context.js';
-import { baseOf, curName, flagList, parseFlags } from './filename.js';
+import { applyFlagOp, flagList, parseFlags } from '../flags.js';
+import { baseOf, curName } from './filename.js';
 import { settleLimit } from './fsio.js';
 import type { MessageRow } from './index-db.js';
 import { trackCur } from './sync.js';
@@ -40,17 +41,6 @@ export function sharedFlags(shared: Map<number, string[]>, bits: number, kw: str
     shared.set(bits, flags);
   }
   return flags;
-}
-
-/** The system flags and keywords after applying a STORE operation to one message's. */
-export function applyFlagOp(op: FlagOp, bits: number, keywords: string[], oldBits: number, oldKw: string[]): { bits: number; kw: string[] } {
-  if (op === 'set') return { bits, kw: keywords };
-  if (op === 'add') {
-    const have = new Set(oldKw.map((k) => k.toLowerCase()));
-    return { bits: oldBits | bits, kw: oldKw.concat(keywords.filter((k) => !have.has(k.toLowerCase()))) };
-  }
-  const drop = new Set(keywords.map((k) => k.toLowerCase()));
-  return { bits: oldBits & ~bits, kw: oldKw.filter((k) => !drop.has(k.toLowerCase())) };
 }
 
 interface FlagWork {

@@ -4,7 +4,7 @@
  * download nothing again when their server name stays the same.
  *
  * What is read, per folder (the root is INBOX, `.A.B` is "A/B", names in Dovecot's
- * Maildir++ encoding, the same as ours: src/store/maildir/names.ts):
+ * Maildir++ encoding, the same as ours: src/store/names.ts):
  * - `cur/` and `new/`: the messages; flags from the `:2,` letters (D F P R S T), keywords
  *   from the lower-case letters `a`…`z` through `dovecot-keywords` ("0 $Label1" lines);
  *   the internal date from the file's mtime, as Dovecot takes it;
@@ -22,8 +22,9 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StoreError, type AccountId, type MailStore } from '../types.js';
-import { bitsOfLetters, flagList } from './filename.js';
-import { nameOfFolder } from './names.js';
+import { flagList } from '../flags.js';
+import { bitsOfLetters } from './filename.js';
+import { nameOfFolder } from '../names.js';
 
 export interface FolderImport {
   mailbox: string;

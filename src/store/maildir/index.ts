@@ -5,7 +5,7 @@
  *   <data>/maildir/<domain>/<local>/         one account (domain lower-case, as AccountId)
  *     cur/ new/ tmp/                         INBOX
  *     .Sent/ .Drafts/ .Junk/ .Trash/ .Archive/   special-use folders made with the account
- *     .Archive.2024/                         "Archive/2024" (names encoded as in ./names.ts:
+ *     .Archive.2024/                         "Archive/2024" (names encoded as in ../names.ts:
  *                                            "/" → ".", modified UTF-7, "%" and "." escaped)
  *       cur/ new/ tmp/ maildirfolder         Maildir++ subfolder (empty maildirfolder file)
  *       mailserver-uidvalidity               "V<uidvalidity> N<uidnext>\n" (also in the root for INBOX;
@@ -44,4 +44,4 @@
  * (StoreError 'hasChildren', as Dovecot does) — delete the children first.
  */
 export { MaildirStore, SPECIAL_FOLDERS, UIDVALIDITY_FILE, type MaildirStoreOptions } from './store.js';
-export { canonicalName, folderOf, nameOfFolder } from './names.js';
+export { canonicalName, folderOf, nameOfFolder } from '../names.js';

@@ -17,11 +17,11 @@ import { Readable } from 'node:stream';
 import { StoreError, type AccountId, type ByteRange, type FetchMetaOptions, type MailboxId, type MailboxInfo, type MailboxSnapshot, type MailboxView, type MessageMeta, type Uid } from '../types.js';
 import { isEnoent } from '../../util/fs.js';
 import { msgPath, mustMailbox, mustMailboxId, type Acct, type StoreCtx } from './context.js';
-import { flagList } from './filename.js';
+import { flagList } from '../flags.js';
 import { sharedFlags } from './flags.js';
 import type { MessageRow } from './index-db.js';
 import { mailboxInfo } from './mailboxes.js';
-import { canonicalName } from './names.js';
+import { canonicalName } from '../names.js';
 import { syncMailbox } from './sync.js';
 
 /** The pick-up part of an open (under the lock); the mailbox info with this open's \Recent. */

@@ -1,7 +1,7 @@
 /**
  * The mailbox tree of an account: list, create, rename, delete, subscribe, the UID state
  * an import sets, and the folders every account starts with. Names are validated and
- * mapped to Maildir++ folders by ./names.ts (no name reaches the file system before
+ * mapped to Maildir++ folders by ../names.ts (no name reaches the file system before
  * that); a mailbox is its folder (`cur/ new/ tmp/`, `maildirfolder`,
  * mailserver-uidvalidity) plus its row in the index.
  *
@@ -22,18 +22,12 @@ import { FS_PARALLEL, dirOf, msgPath, mustMailbox, mustMailboxId, type Acct, typ
 import { settleLimit } from './fsio.js';
 import type { MailboxRow } from './index-db.js';
 import { isEnoent } from '../../util/fs.js';
-import { canonicalName, folderOf, parentsOf } from './names.js';
+import { SPECIAL_FOLDERS, canonicalName, folderOf, parentsOf } from '../names.js';
+
+export { SPECIAL_FOLDERS };
 import { reindexLocked, syncFolders, trackCur } from './sync.js';
 import { MAX_UID, nextUidValidity, raiseUidNext, uidNextOf, writeUidFile } from './uidlist.js';
 
-/** The special-use folders every account gets (RFC 6154). */
-export const SPECIAL_FOLDERS: ReadonlyArray<readonly [string, SpecialUse]> = [
-  ['Drafts', '\\Drafts'],
-  ['Sent', '\\Sent'],
-  ['Junk', '\\Junk'],
-  ['Trash', '\\Trash'],
-  ['Archive', '\\Archive'],
-];
 
 export function mailboxInfo(r: MailboxRow): MailboxInfo {
   return {

@@ -16,7 +16,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { Usage } from '../types.js';
-import { FLAG_DELETED } from './filename.js';
+import { FLAG_DELETED } from '../flags.js';
 import type { IndexDb, MailboxRow, MessageRow } from './index-db.js';
 
 /** The columns that locate a message's file and give its system flags. */

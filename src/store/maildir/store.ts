@@ -13,7 +13,7 @@
  *   mail.ts       open/select, cached metadata, message bytes
  *   copy.ts       COPY, MOVE, EXPUNGE
  *   uidlist.ts    UID reservation, UIDVALIDITY, mailserver-uidvalidity
- *   names.ts      mailbox name validation and the Maildir++ folder mapping
+ *   ../names.ts   mailbox name validation and the Maildir++ folder mapping
  *
  * Implementation notes (the invariants every part keeps)
  * - Order of every write: files first (written, fsynced, linked/renamed, directory

@@ -28,10 +28,11 @@ import { type FlagChange, type MailboxId, type ReindexReport, type Uid } from '.
 import type { Logger } from '../../log.js';
 import { isEnoent } from '../../util/fs.js';
 import { FS_PARALLEL, analyze, dirOf, mustMailboxId, type Acct, type StoreCtx } from './context.js';
-import { baseOf, bitsOfLetters, curName, fieldsOf, flagList, infoOf, withUid } from './filename.js';
+import { flagList } from '../flags.js';
+import { baseOf, bitsOfLetters, curName, fieldsOf, infoOf, withUid } from './filename.js';
 import { settleLimit } from './fsio.js';
 import { openIndex, type IndexDb, type MailboxRow } from './index-db.js';
-import { nameOfFolder } from './names.js';
+import { nameOfFolder } from '../names.js';
 import type { MsgKey } from './queries.js';
 import { MAX_UID, nextUidValidity, raiseUidNext, readUidFile, reserveUids, writeUidFile } from './uidlist.js';
 

@@ -1,6 +1,7 @@
 /**
- * Mailbox names ↔ Maildir++ folder names, and the checks that keep every mailbox
- * inside its account directory.
+ * Mailbox names: the rules every store applies (what a valid name is, its canonical
+ * form, its parents, the mailboxes every account starts with), and their Maildir++
+ * folder form, which is also what keeps every mailbox inside its account directory.
  *
  * API names use "/" as the hierarchy separator ("Archive/2024"). On disk, Maildir++
  * keeps every mailbox as one flat directory `.<seg>.<seg>…` directly under the account
@@ -26,8 +27,8 @@
  * surrogates, a leading "~", more than 512 UTF-8 bytes, more than 32 levels, and names
  * whose encoded folder would exceed 255 bytes (one directory entry).
  */
-import { encodeUtf7 } from '../../util/mutf7.js';
-import { StoreError } from '../types.js';
+import { encodeUtf7 } from '../util/mutf7.js';
+import { StoreError, type SpecialUse } from './types.js';
 
 export const MAX_NAME_BYTES = 512;
 export const MAX_NAME_LEVELS = 32;
@@ -134,3 +135,12 @@ export function accountSegments(account: string): { local: string; domain: strin
   }
   return { local, domain };
 }
+
+/** The special-use mailboxes every account gets, besides INBOX (RFC 6154). */
+export const SPECIAL_FOLDERS: ReadonlyArray<readonly [string, SpecialUse]> = [
+  ['Drafts', '\\Drafts'],
+  ['Sent', '\\Sent'],
+  ['Junk', '\\Junk'],
+  ['Trash', '\\Trash'],
+  ['Archive', '\\Archive'],
+];
