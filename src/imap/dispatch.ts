@@ -27,6 +27,8 @@ const STORE_CODES: Record<StoreErrorKind, string> = {
   noPermission: 'NOPERM',
   tooBig: 'TOOBIG',
   modified: 'MODIFIED',
+  uidsExhausted: 'LIMIT', // RFC 5530 §3: an implementation limit
+  closed: 'UNAVAILABLE', // RFC 5530 §3: temporary, the server is stopping
 };
 
 export async function dispatch(conn: ImapConnection, cmd: FramedCommand): Promise<void> {

@@ -149,7 +149,11 @@ export type StoreErrorKind =
   | 'invalidName'
   | 'noPermission'
   | 'tooBig'
-  | 'modified';
+  | 'modified'
+  /** The mailbox has given its last UID (2^32 - 1, RFC 9051 §2.3.1.1): it takes no more messages. */
+  | 'uidsExhausted'
+  /** The store was closed (server stopping): try again later. */
+  | 'closed';
 
 export class StoreError extends Error {
   constructor(
@@ -229,7 +233,10 @@ export interface MailStore {
   /** The raw message as stored (RFC 5322 bytes). Streams; never buffers the whole file. */
   readMessage(account: AccountId, mailboxId: MailboxId, uid: Uid): Promise<{ stream: Readable; size: number }>;
 
-  /** Durable append: the reply may be sent once this resolves. Enforces quota → StoreError('overQuota'). */
+  /**
+   * Durable append: the reply may be sent once this resolves. Enforces quota →
+   * StoreError('overQuota'); a mailbox whose UIDs are used up → 'uidsExhausted'.
+   */
   append(account: AccountId, mailbox: string, source: MessageSource, opts?: AppendOptions): Promise<{ uid: Uid; uidValidity: number; mailboxId: MailboxId }>;
   /**
    * Durable delivery of one message to several mailboxes (SMTP), stored once per
@@ -267,7 +274,11 @@ export interface MailStore {
   usage(account: AccountId): Promise<Usage>;
   /** Rebuilds the index from the files, keeping UIDs of files it already knew. */
   reindex(account: AccountId): Promise<ReindexReport>;
-  close(): Promise<void>;
+  /**
+   * Lets the operations under way finish (at most `graceMs`, default 10 s), then
+   * releases everything; calls made meanwhile or later fail with StoreError('closed').
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** Bytes [start, end) of a stored message. */

@@ -10,28 +10,48 @@
  *   move, append, open/rescan, mailbox create/rename/delete). Deliveries only `use` the
  *   account (they add fresh names under freshly reserved UIDs, see uidlist.ts).
  * - An account in use (refs > 0) or with deliveries linking (inflight) is never evicted.
- * - Concurrent first opens of one account share one promise.
+ * - Concurrent first opens of one account share one promise; every caller waiting for
+ *   it holds a reference from the moment the account is cached, so a small cache cannot
+ *   evict an account under the callers that opened it.
+ * - removeAccount waits for a first open under way and for the lock holders, and opens
+ *   asked for during a removal wait until it is done (then start afresh).
  */
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { closedError } from '../gate.js';
 import { StoreError, type AccountId } from '../types.js';
-import type { Acct, StoreCtx } from './context.js';
+import { makeMaildirDirs, type Acct, type StoreCtx } from './context.js';
 import { Mutex } from './fsio.js';
 import { accountSegments } from '../names.js';
 import { IndexQueries } from './queries.js';
 import { rollbackCopies } from './copy.js';
 import { cleanTmp, openIndexOrRebuild } from './sync.js';
 
+/** What the first open of an account runs, under the account lock. */
+export interface OpenHooks {
+  /** An index that was never initialised (new account, or an index rebuilt): index what is on disk, add the standard mailboxes. */
+  init: (a: Acct) => Promise<void>;
+  /** Every open: take in what a crash or another tool left (files without rows), so counters are right before anyone reads them. */
+  recover: (a: Acct) => Promise<void>;
+}
+
+interface Opening {
+  p: Promise<Acct>;
+  /** Callers waiting for this open; they hold a reference from the moment it is cached. */
+  waiters: number;
+}
+
 export class AccountCache {
   private readonly cache = new Map<AccountId, Acct>();
-  private readonly opening = new Map<AccountId, Promise<Acct>>();
+  private readonly opening = new Map<AccountId, Opening>();
+  private readonly removing = new Map<AccountId, Promise<void>>();
+  private closed = false;
 
-  /** `init` runs under the lock at the first open of an account whose index was never initialised. */
   constructor(
     private readonly ctx: Pick<StoreCtx, 'log' | 'doFsync'>,
     private readonly dataRoot: string,
     private readonly maxOpen: number,
-    private readonly init: (a: Acct) => Promise<void>,
+    private readonly hooks: OpenHooks,
   ) {}
 
   /** `<data>/maildir/<domain>/<local>` of an account (validated). */
@@ -54,7 +74,7 @@ export class AccountCache {
   async locked<T>(account: AccountId, fn: (a: Acct) => Promise<T>): Promise<T> {
     return this.use(account, (a) =>
       a.lock.run(async () => {
-        if (a.closed) throw new StoreError('nonexistent', 'account removed');
+        if (a.closed) throw this.closed ? closedError() : new StoreError('nonexistent', 'account removed');
         return fn(a);
       }),
     );
@@ -63,6 +83,13 @@ export class AccountCache {
   /** Opens (or takes from the cache) an account and counts a reference; pair with release. */
   async acquire(account: AccountId): Promise<Acct> {
     for (;;) {
+      if (this.closed) throw closedError();
+      // An account being removed is opened again (fresh) only once the removal is done.
+      const removal = this.removing.get(account);
+      if (removal) {
+        await removal.catch(() => undefined);
+        continue;
+      }
       const cached = this.cache.get(account);
       if (cached && !cached.closed) {
         this.cache.delete(account);
@@ -70,16 +97,20 @@ export class AccountCache {
         cached.refs++;
         return cached;
       }
-      let p = this.opening.get(account);
-      if (!p) {
-        p = this.openAccount(account).finally(() => this.opening.delete(account));
-        this.opening.set(account, p);
+      let o = this.opening.get(account);
+      if (!o) {
+        const opening: Opening = { p: Promise.resolve() as unknown as Promise<Acct>, waiters: 0 };
+        opening.p = this.openAccount(account, opening).finally(() => {
+          if (this.opening.get(account) === opening) this.opening.delete(account);
+        });
+        this.opening.set(account, opening);
+        o = opening;
       }
-      const a = await p;
-      if (!a.closed) {
-        a.refs++;
-        return a;
-      }
+      // Counted before the open finishes: the open gives the account one reference per
+      // waiter before it can be evicted, so a tiny cache cannot close it under them.
+      o.waiters++;
+      const a = await o.p;
+      if (!a.closed) return a;
     }
   }
 
@@ -93,21 +124,37 @@ export class AccountCache {
     return a.dev;
   }
 
-  /** Closes the account's index (after the operations holding its lock) and removes its directory. */
-  async removeAccount(account: AccountId): Promise<void> {
+  /**
+   * Closes the account's index (after a first open under way and the operations holding
+   * its lock) and removes its directory; opens asked for meanwhile wait for the removal.
+   */
+  removeAccount(account: AccountId): Promise<void> {
     const root = this.accountRoot(account);
-    const cached = this.cache.get(account);
-    if (cached) {
-      await cached.lock.run(async () => {
-        this.cache.delete(account);
-        this.closeAcct(cached);
+    const prev = this.removing.get(account) ?? Promise.resolve();
+    const removal = prev
+      .catch(() => undefined)
+      .then(async () => {
+        await this.opening.get(account)?.p.catch(() => undefined);
+        const cached = this.cache.get(account);
+        if (cached) {
+          await cached.lock.run(async () => {
+            this.cache.delete(account);
+            this.closeAcct(cached);
+          });
+        }
+        await rm(root, { recursive: true, force: true });
+      })
+      .finally(() => {
+        if (this.removing.get(account) === removal) this.removing.delete(account);
       });
-    }
-    await rm(root, { recursive: true, force: true });
+    this.removing.set(account, removal);
+    return removal;
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([...this.opening.values()]);
+    this.closed = true;
+    await Promise.allSettled([...this.opening.values()].map((o) => o.p));
+    await Promise.allSettled([...this.removing.values()]);
     for (const a of this.cache.values()) this.closeAcct(a);
     this.cache.clear();
   }
@@ -122,24 +169,31 @@ export class AccountCache {
     }
   }
 
-  private async openAccount(account: AccountId): Promise<Acct> {
+  private async openAccount(account: AccountId, o: Opening): Promise<Acct> {
     const root = this.accountRoot(account);
-    for (const d of ['cur', 'new', 'tmp']) await mkdir(path.join(root, d), { recursive: true, mode: 0o750 });
+    await makeMaildirDirs(root);
     const db = await openIndexOrRebuild(this.ctx.log, account, root);
-    const a: Acct = { id: account, root, ix: new IndexQueries(db), lock: new Mutex(), inflight: new Map(), uidNext: new Map(), refs: 1, closed: false };
+    const a: Acct = { id: account, root, ix: new IndexQueries(db), lock: new Mutex(), inflight: new Map(), uidNext: new Map(), uidFileNext: new Map(), refs: 0, closed: false };
     try {
-      // A COPY cut off by a crash is undone before anything scans the folders (copy.ts).
-      const undone = await rollbackCopies(a, this.ctx.doFsync);
-      if (undone > 0) this.ctx.log?.warn({ account, files: undone }, 'removed the files of a COPY that did not complete');
-      if (a.ix.meta('initialized') === undefined) await a.lock.run(() => this.init(a));
+      await a.lock.run(async () => {
+        // A COPY cut off by a crash is undone before anything scans the folders (copy.ts).
+        const undone = await rollbackCopies(a, this.ctx.doFsync);
+        if (undone > 0) this.ctx.log?.warn({ account, files: undone }, 'removed the files of a COPY that did not complete');
+        if (a.ix.meta('initialized') === undefined) await this.hooks.init(a);
+        await this.hooks.recover(a);
+      });
+      if (this.closed) throw closedError();
     } catch (e) {
       this.closeAcct(a);
       throw e;
     }
-    a.refs--;
+    // From here on synchronously: every waiter holds a reference before eviction runs,
+    // and later callers find the account in the cache.
+    a.refs += o.waiters;
+    this.opening.delete(account);
     this.cache.set(account, a);
     this.evict();
-    await cleanTmp(a).catch((err: unknown) => this.ctx.log?.warn({ err, account }, 'cleaning tmp/ failed'));
+    await cleanTmp(a, this.ctx.log).catch((err: unknown) => this.ctx.log?.warn({ err, account }, 'cleaning tmp/ failed'));
     return a;
   }
 

@@ -6,6 +6,7 @@
  * one-time message analysis).
  */
 import { createReadStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { InProcessChangeBus } from '../changes.js';
 import { StoreError, type AccountId, type MessageAnalyzer, type MessageSource, type Quota } from '../types.js';
@@ -45,6 +46,10 @@ export interface Acct {
   closed: boolean;
   /** UIDNEXT per mailbox id including UIDs reserved by deliveries not yet indexed. */
   uidNext: Map<number, number>;
+  /** N of each mailbox's mailserver-uidvalidity as last written or read (uidlist.ts coverUids). */
+  uidFileNext: Map<number, number>;
+  /** The write of a mailbox's mailserver-uidvalidity under way, if any (they run one at a time). */
+  uidFileWrite?: Map<number, Promise<void>>;
   /** st_dev of the account root (deliver: link or copy). */
   dev?: number;
   /** Index writes of deliveries waiting for the next group commit (save.ts indexWrite). */
@@ -55,6 +60,14 @@ export interface PendingWrite {
   run: () => void;
   resolve: () => void;
   reject: (e: unknown) => void;
+}
+
+/** Mode of the directories the store makes: the server's user and group only. */
+export const DIR_MODE = 0o750;
+
+/** Makes (or remakes) the cur/ new/ tmp/ of a Maildir folder, mode DIR_MODE. */
+export async function makeMaildirDirs(dir: string): Promise<void> {
+  for (const d of ['cur', 'new', 'tmp']) await mkdir(path.join(dir, d), { recursive: true, mode: DIR_MODE });
 }
 
 /** The directory of a Maildir++ folder ('' is INBOX, the account root). */

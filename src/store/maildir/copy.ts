@@ -20,8 +20,8 @@
  *   usage and is always allowed (so an over-quota user can still move mail to Trash).
  * - EXPUNGE removes files first, then rows: a crash after the unlink leaves a row the
  *   next scan drops; the other order could bring an expunged message back.
- * - Both rewrite the source's mailserver-uidvalidity (uidlist.ts), so N covers the
- *   removed UIDs.
+ * - The destination's mailserver-uidvalidity covers the new UIDs before the files are
+ *   linked, and the source's covers the removed ones (uidlist.ts coverUids).
  */
 import { rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -33,7 +33,7 @@ import { settleLimit } from './fsio.js';
 import type { MailboxRow, MessageRow } from './index-db.js';
 import { canonicalName } from '../names.js';
 import { trackCur } from './sync.js';
-import { reserveUids, writeUidFile } from './uidlist.js';
+import { coverUids, reserveUids } from './uidlist.js';
 
 interface Transfer {
   r: MessageRow;
@@ -56,6 +56,7 @@ export async function transfer(ctx: StoreCtx, account: AccountId, from: MailboxI
     if (rows.length === 0 || rows.length < new Set(uids).size) return mapping;
     if (!isMove) checkQuota(ctx, a, rows.reduce((s, r) => s + r.size, 0), rows.length);
     const first = reserveUids(a, dst.id, rows.length);
+    await coverUids(ctx, a, dst.id, first + rows.length);
     const ddir = dirOf(a, dst.folder);
     const plan = rows.map((r, i): Transfer => {
       const uid = first + i;
@@ -64,7 +65,7 @@ export async function transfer(ctx: StoreCtx, account: AccountId, from: MailboxI
     });
     const work = (): Promise<void> => transferFiles(ctx, a, src, dst, plan, isMove, mapping);
     await trackCur(a, dst, () => (isMove && src.id !== dst.id ? trackCur(a, src, work) : work()));
-    if (isMove) await writeUidFile(dirOf(a, src.folder), src.uidvalidity, mustMailboxId(a, src.id).uidnext);
+    if (isMove) await coverUids(ctx, a, src.id, 0);
     if (mapping.to.length > 0) {
       if (isMove) events.push(() => ctx.changes.publish({ kind: 'expunged', account, mailboxId: from, uids: [...mapping.from] }));
       events.push(() => ctx.changes.publish({ kind: 'added', account, mailboxId: dst.id as MailboxId, uids: [...mapping.to] }));
@@ -164,7 +165,7 @@ export async function expunge(ctx: StoreCtx, account: AccountId, mailboxId: Mail
       a.ix.bumpModseq(mailboxId);
       for (const r of ok) a.ix.deleteMessage(mailboxId, r.uid);
     });
-    await writeUidFile(dirOf(a, mb.folder), mb.uidvalidity, mb.uidnext);
+    await coverUids(ctx, a, mb.id, 0);
     return ok.map((r) => r.uid as Uid);
   });
   if (removed.length > 0) ctx.changes.publish({ kind: 'expunged', account, mailboxId, uids: removed });

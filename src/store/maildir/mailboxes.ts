@@ -15,10 +15,10 @@
  *   children first); INBOX cannot be deleted (§6.3.5), and renaming it moves its
  *   messages to the new mailbox and leaves it empty (§6.3.6).
  */
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { StoreError, type AccountId, type MailboxId, type MailboxInfo, type SpecialUse, type Uid } from '../types.js';
-import { FS_PARALLEL, dirOf, msgPath, mustMailbox, mustMailboxId, type Acct, type StoreCtx } from './context.js';
+import { FS_PARALLEL, dirOf, makeMaildirDirs, msgPath, mustMailbox, mustMailboxId, type Acct, type StoreCtx } from './context.js';
 import { settleLimit } from './fsio.js';
 import type { MailboxRow } from './index-db.js';
 import { isEnoent } from '../../util/fs.js';
@@ -26,7 +26,7 @@ import { SPECIAL_FOLDERS, canonicalName, folderOf, parentsOf } from '../names.js
 
 export { SPECIAL_FOLDERS };
 import { reindexLocked, syncFolders, trackCur } from './sync.js';
-import { MAX_UID, nextUidValidity, raiseUidNext, uidNextOf, writeUidFile } from './uidlist.js';
+import { MAX_UID, coverUids, nextUidValidity, raiseUidNext, setUidFile, uidNextOf, writeUidFile } from './uidlist.js';
 
 
 export function mailboxInfo(r: MailboxRow): MailboxInfo {
@@ -96,15 +96,16 @@ async function createMailboxLocked(
 ): Promise<MailboxRow> {
   const folder = folderOf(canon);
   const dir = dirOf(a, folder);
-  for (const d of ['cur', 'new', 'tmp']) await mkdir(path.join(dir, d), { recursive: true, mode: 0o750 });
+  await makeMaildirDirs(dir);
   // Maildir++: subfolders carry an empty `maildirfolder` file.
   if (folder !== '') await writeFile(path.join(dir, 'maildirfolder'), '', { flag: 'a' });
   const uidvalidity = nextUidValidity(a, opts.uidValidity);
   const uidnext = opts.uidNext ?? 1;
-  await writeUidFile(dir, uidvalidity, uidnext);
+  await writeUidFile(ctx, dir, uidvalidity, uidnext);
   if (ctx.doFsync && folder !== '') await ctx.syncer.sync(a.root);
   a.ix.insertMailbox({ name: canon, folder, uidvalidity, uidnext, subscribed: opts.subscribed ?? false, specialUse: opts.specialUse });
   const row = a.ix.mailboxByName(canon)!;
+  a.uidFileNext.set(row.id, uidnext);
   ctx.changes.publish({ kind: 'mailboxAdded', account: a.id, name: canon });
   return row;
 }
@@ -125,7 +126,7 @@ export async function setUidState(ctx: StoreCtx, account: AccountId, name: strin
     }
     if (state.uidNext !== undefined) raiseUidNext(a, mb.id, state.uidNext);
     const row = mustMailboxId(a, mb.id);
-    await writeUidFile(dirOf(a, row.folder), row.uidvalidity, Math.max(row.uidnext, uidNextOf(a, row)));
+    await setUidFile(ctx, a, row);
     return mailboxInfo(row);
   });
 }
@@ -149,6 +150,7 @@ export async function deleteMailbox(ctx: StoreCtx, account: AccountId, name: str
     }
     await ctx.syncer.sync(a.root);
     a.ix.removeMailbox(mb.id);
+    a.uidFileNext.delete(mb.id);
     if (moved) await rm(trash, { recursive: true, force: true });
     ctx.changes.publish({ kind: 'mailboxRemoved', account: a.id, name: canon });
   });
@@ -217,7 +219,7 @@ async function renameInbox(ctx: StoreCtx, a: Acct, inbox: MailboxRow, dst: strin
       });
     }),
   );
-  await writeUidFile(a.root, inbox.uidvalidity, inbox.uidnext);
+  await coverUids(ctx, a, inbox.id, 0);
   if (moved.length > 0) {
     ctx.changes.publish({ kind: 'expunged', account: a.id, mailboxId: inbox.id as MailboxId, uids: moved.map((r) => r.uid as Uid) });
     ctx.changes.publish({ kind: 'added', account: a.id, mailboxId: target.id as MailboxId, uids: moved.map((r) => r.uid as Uid) });

@@ -35,7 +35,7 @@ import type { MailboxRow } from './index-db.js';
 import { canonicalName } from '../names.js';
 import type { NewMessage } from './queries.js';
 import { trackCur } from './sync.js';
-import { MAX_UID, reserveUidInMemory, reserveUids, setUidNext, uidNextOf } from './uidlist.js';
+import { MAX_UID, coverUids, reserveUidInMemory, reserveUids, setUidNext, uidNextOf } from './uidlist.js';
 
 type Analysis = Awaited<ReturnType<typeof analyze>>;
 
@@ -88,6 +88,7 @@ export async function append(
     } else {
       uid = reserveUids(a, mb.id, 1);
     }
+    await coverUids(ctx, a, mb.id, uid + 1);
     const base = withUid(uniqueBase(size), uid);
     const filename = bits === 0 ? base : curName(base, bits);
     const place = async (): Promise<void> => {
@@ -246,10 +247,12 @@ async function placeAndIndex(ctx: StoreCtx, d: Delivery, analysis: Promise<Analy
   const linked: Plan[] = [];
   try {
     for (const p of d.plans) p.uid = reserveUidInMemory(p.a, p.mb);
+    await Promise.all(d.plans.map((p) => coverUids(ctx, p.a, p.mb.id, p.uid + 1)));
     const results = await Promise.allSettled(d.plans.map((p) => linkOne(ctx, d, p).then(() => linked.push(p))));
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
-    if (d.internalDate) await utimes(d.plans[0].dest, d.internalDate, d.internalDate);
+    // Every name: one that had to be copied (another file system, no hard links) is its own inode.
+    if (d.internalDate) await Promise.all(d.plans.map((p) => utimes(p.dest, d.internalDate!, d.internalDate!)));
     await Promise.all([...new Set(d.plans.map((p) => path.dirname(p.dest)))].map((dir) => ctx.syncer.sync(dir)));
     await indexDelivery(ctx, d, await analysis);
   } catch (e) {

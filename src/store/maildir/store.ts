@@ -31,6 +31,9 @@
  *   fresh names under freshly reserved UIDs); the paths they are linking are kept in
  *   `inflight` so a concurrent scan does not index them twice.
  * - Cheap open: new/ is always listed, cur/ only when its mtime changed (sync.ts).
+ * - Every public call runs through an OpGate (../gate.ts): close() lets the calls under
+ *   way finish (bounded) before the indexes are closed; later calls get
+ *   StoreError('closed').
  */
 import path from 'node:path';
 import { InProcessChangeBus } from '../changes.js';
@@ -59,6 +62,7 @@ import type {
   UidMapping,
   Usage,
 } from '../types.js';
+import { OpGate } from '../gate.js';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../../log.js';
 import { AccountCache } from './cache.js';
@@ -69,7 +73,7 @@ import { DirSyncer } from './fsio.js';
 import * as mail from './mail.js';
 import * as mailboxes from './mailboxes.js';
 import { append, deliver } from './save.js';
-import { reindexLocked } from './sync.js';
+import { recoverAccount, reindexLocked } from './sync.js';
 
 export { SPECIAL_FOLDERS } from './mailboxes.js';
 export { UIDVALIDITY_FILE } from './uidlist.js';
@@ -89,6 +93,7 @@ export class MaildirStore implements MailStore, SupportsRangeRead {
   readonly changes: InProcessChangeBus;
   private readonly ctx: StoreCtx;
   private readonly accounts: AccountCache;
+  private readonly gate = new OpGate();
 
   constructor(opts: MaildirStoreOptions) {
     const doFsync = opts.fsync ?? true;
@@ -104,7 +109,10 @@ export class MaildirStore implements MailStore, SupportsRangeRead {
       indexCommits: 0,
     };
     this.ctx = ctx as StoreCtx;
-    ctx.accounts = new AccountCache(ctx, path.resolve(opts.dataRoot), Math.max(1, opts.maxOpenAccounts ?? 64), (a) => mailboxes.initAccount(this.ctx, a));
+    ctx.accounts = new AccountCache(ctx, path.resolve(opts.dataRoot), Math.max(1, opts.maxOpenAccounts ?? 64), {
+      init: (a) => mailboxes.initAccount(this.ctx, a),
+      recover: (a) => recoverAccount(this.ctx, a),
+    });
     this.accounts = ctx.accounts;
   }
 
@@ -125,54 +133,55 @@ export class MaildirStore implements MailStore, SupportsRangeRead {
 
   // ---------------------------------------------------------------- accounts
 
-  async ensureAccount(account: AccountId): Promise<void> {
-    await this.accounts.use(account, async () => undefined);
+  ensureAccount(account: AccountId): Promise<void> {
+    return this.gate.run(() => this.accounts.use(account, async () => undefined));
   }
 
   removeAccount(account: AccountId): Promise<void> {
-    return this.accounts.removeAccount(account);
+    return this.gate.run(() => this.accounts.removeAccount(account));
   }
 
-  close(): Promise<void> {
-    return this.accounts.close();
+  async close(graceMs?: number): Promise<void> {
+    await this.gate.close(graceMs);
+    await this.accounts.close();
   }
 
-  async usage(account: AccountId): Promise<Usage> {
-    return this.accounts.use(account, async (a) => a.ix.usage());
+  usage(account: AccountId): Promise<Usage> {
+    return this.gate.run(() => this.accounts.use(account, async (a) => a.ix.usage()));
   }
 
-  async reindex(account: AccountId): Promise<ReindexReport> {
-    return this.accounts.locked(account, (a) => reindexLocked(this.ctx, a));
+  reindex(account: AccountId): Promise<ReindexReport> {
+    return this.gate.run(() => this.accounts.locked(account, (a) => reindexLocked(this.ctx, a)));
   }
 
   // ---------------------------------------------------------------- mailboxes
 
   listMailboxes(account: AccountId): Promise<MailboxInfo[]> {
-    return mailboxes.listMailboxes(this.ctx, account);
+    return this.gate.run(() => mailboxes.listMailboxes(this.ctx, account));
   }
 
-  async getMailbox(account: AccountId, name: string): Promise<MailboxInfo> {
-    return this.accounts.use(account, async (a) => mailboxes.mailboxInfo(mustMailbox(a, name)));
+  getMailbox(account: AccountId, name: string): Promise<MailboxInfo> {
+    return this.gate.run(() => this.accounts.use(account, async (a) => mailboxes.mailboxInfo(mustMailbox(a, name))));
   }
 
   createMailbox(account: AccountId, name: string, opts: { specialUse?: SpecialUse; uidValidity?: number } = {}): Promise<MailboxInfo> {
-    return mailboxes.createMailbox(this.ctx, account, name, opts);
+    return this.gate.run(() => mailboxes.createMailbox(this.ctx, account, name, opts));
   }
 
   setUidState(account: AccountId, name: string, state: { uidValidity?: number; uidNext?: number }): Promise<MailboxInfo> {
-    return mailboxes.setUidState(this.ctx, account, name, state);
+    return this.gate.run(() => mailboxes.setUidState(this.ctx, account, name, state));
   }
 
   deleteMailbox(account: AccountId, name: string): Promise<void> {
-    return mailboxes.deleteMailbox(this.ctx, account, name);
+    return this.gate.run(() => mailboxes.deleteMailbox(this.ctx, account, name));
   }
 
   renameMailbox(account: AccountId, from: string, to: string): Promise<void> {
-    return mailboxes.renameMailbox(this.ctx, account, from, to);
+    return this.gate.run(() => mailboxes.renameMailbox(this.ctx, account, from, to));
   }
 
   setSubscribed(account: AccountId, name: string, subscribed: boolean): Promise<void> {
-    return mailboxes.setSubscribed(this.ctx, account, name, subscribed);
+    return this.gate.run(() => mailboxes.setSubscribed(this.ctx, account, name, subscribed));
   }
 
   listSubscriptions(account: AccountId): Promise<string[]> {
@@ -182,19 +191,19 @@ export class MaildirStore implements MailStore, SupportsRangeRead {
   // ---------------------------------------------------------------- reading
 
   openMailbox(account: AccountId, name: string): Promise<MailboxSnapshot> {
-    return mail.openMailbox(this.ctx, account, name);
+    return this.gate.run(() => mail.openMailbox(this.ctx, account, name));
   }
 
   selectMailbox(account: AccountId, name: string): Promise<MailboxView> {
-    return mail.selectMailbox(this.ctx, account, name);
+    return this.gate.run(() => mail.selectMailbox(this.ctx, account, name));
   }
 
   fetchMeta(account: AccountId, mailboxId: MailboxId, opts: FetchMetaOptions = {}): Promise<MessageMeta[]> {
-    return mail.fetchMeta(this.ctx, account, mailboxId, opts);
+    return this.gate.run(() => mail.fetchMeta(this.ctx, account, mailboxId, opts));
   }
 
   readMessage(account: AccountId, mailboxId: MailboxId, uid: Uid): Promise<{ stream: Readable; size: number }> {
-    return mail.readMessage(this.ctx, account, mailboxId, uid);
+    return this.gate.run(() => mail.readMessage(this.ctx, account, mailboxId, uid));
   }
 
   async readMessageRange(account: AccountId, mailboxId: MailboxId, uid: Uid, range: ByteRange): Promise<Readable> {
@@ -204,11 +213,11 @@ export class MaildirStore implements MailStore, SupportsRangeRead {
   // ---------------------------------------------------------------- writing
 
   append(account: AccountId, mailbox: string, source: MessageSource, opts: AppendOptions = {}): Promise<{ uid: Uid; uidValidity: number; mailboxId: MailboxId }> {
-    return append(this.ctx, account, mailbox, source, opts);
+    return this.gate.run(() => append(this.ctx, account, mailbox, source, opts));
   }
 
   deliver(targets: DeliveryTarget[], source: MessageSource, opts: { flags?: string[]; internalDate?: Date } = {}): Promise<DeliveryResult[]> {
-    return deliver(this.ctx, targets, source, opts);
+    return this.gate.run(() => deliver(this.ctx, targets, source, opts));
   }
 
   updateFlags(
@@ -219,18 +228,18 @@ export class MaildirStore implements MailStore, SupportsRangeRead {
     flags: string[],
     opts: { unchangedSince?: number } = {},
   ): Promise<{ changed: FlagChange[]; failed: Uid[] }> {
-    return updateFlags(this.ctx, account, mailboxId, uids, op, flags, opts);
+    return this.gate.run(() => updateFlags(this.ctx, account, mailboxId, uids, op, flags, opts));
   }
 
   expunge(account: AccountId, mailboxId: MailboxId, uids?: Uid[]): Promise<Uid[]> {
-    return expunge(this.ctx, account, mailboxId, uids);
+    return this.gate.run(() => expunge(this.ctx, account, mailboxId, uids));
   }
 
   copy(account: AccountId, from: MailboxId, uids: Uid[], to: string): Promise<UidMapping> {
-    return transfer(this.ctx, account, from, uids, to, false);
+    return this.gate.run(() => transfer(this.ctx, account, from, uids, to, false));
   }
 
   move(account: AccountId, from: MailboxId, uids: Uid[], to: string): Promise<UidMapping> {
-    return transfer(this.ctx, account, from, uids, to, true);
+    return this.gate.run(() => transfer(this.ctx, account, from, uids, to, true));
   }
 }

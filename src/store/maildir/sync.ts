@@ -22,19 +22,20 @@
  *   mailbox (a crash between link and commit, or an index rebuilt), else it gets a new
  *   UID and is renamed to carry it.
  */
-import { mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { lstat, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { type FlagChange, type MailboxId, type ReindexReport, type Uid } from '../types.js';
 import type { Logger } from '../../log.js';
 import { isEnoent } from '../../util/fs.js';
-import { FS_PARALLEL, analyze, dirOf, mustMailboxId, type Acct, type StoreCtx } from './context.js';
+import { FS_PARALLEL, analyze, dirOf, makeMaildirDirs, mustMailboxId, type Acct, type StoreCtx } from './context.js';
 import { flagList } from '../flags.js';
 import { baseOf, bitsOfLetters, curName, fieldsOf, infoOf, withUid } from './filename.js';
 import { settleLimit } from './fsio.js';
 import { openIndex, type IndexDb, type MailboxRow } from './index-db.js';
 import { nameOfFolder } from '../names.js';
 import type { MsgKey } from './queries.js';
-import { MAX_UID, nextUidValidity, raiseUidNext, readUidFile, reserveUids, writeUidFile } from './uidlist.js';
+import { MAX_UID, coverUids, nextUidValidity, raiseUidNext, readUidFile, reserveUids, writeUidFile } from './uidlist.js';
 
 export const INDEX_FILE = 'index.sqlite';
 /** Directory mtimes younger than this are not trusted (coarse timestamps). */
@@ -81,12 +82,20 @@ async function storeCurMtime(a: Acct, mailboxId: number, cur: string, known?: bi
  * the link) are indexed, keeping a valid `,U=` UID; with a full scan (`force`, or cur/
  * changed since the last one), flag changes made by renames of other tools are taken
  * over and rows of vanished files are removed. `recent` lists the messages this call
- * took out of new/ (never opened before: \Recent, RFC 3501 §2.3.2).
+ * took out of new/ (never opened before: \Recent, RFC 3501 §2.3.2). With `keepNew`
+ * (recovery at open) nothing leaves new/: files found there are indexed where they
+ * are, so the next SELECT still reports them as \Recent (and `recent` is empty).
  */
-export async function syncMailbox(ctx: StoreCtx, a: Acct, mailboxId: number, force: boolean): Promise<{ recent: number[]; added: number; removed: number }> {
+export async function syncMailbox(
+  ctx: StoreCtx,
+  a: Acct,
+  mailboxId: number,
+  force: boolean,
+  opts: { keepNew?: boolean } = {},
+): Promise<{ recent: number[]; added: number; removed: number }> {
   const mb = mustMailboxId(a, mailboxId);
   const dir = dirOf(a, mb.folder);
-  for (const d of ['cur', 'new', 'tmp']) await mkdir(path.join(dir, d), { recursive: true });
+  await makeMaildirDirs(dir);
   const newNames = (await readdir(path.join(dir, 'new'))).filter((n) => !n.startsWith('.'));
   // Synchronous from here to the classification, so a delivery cannot commit in between.
   const newRows = a.ix.keysInNew(mailboxId);
@@ -109,9 +118,9 @@ export async function syncMailbox(ctx: StoreCtx, a: Acct, mailboxId: number, for
   const recent: number[] = [];
   let added = 0;
   await trackCur(a, mb, async () => {
-    recent.push(...(await moveNewToCur(a, mb, toMove)));
-    const picked = await pickup(ctx, a, mb, unknown);
-    recent.push(...picked);
+    if (!opts.keepNew) recent.push(...(await moveNewToCur(a, mb, toMove)));
+    const picked = await pickup(ctx, a, mb, unknown, opts.keepNew === true);
+    if (!opts.keepNew) recent.push(...picked);
     added += picked.length;
   });
   recent.sort((x, y) => x - y);
@@ -199,8 +208,7 @@ async function rescanCur(ctx: StoreCtx, a: Acct, mb: MailboxRow): Promise<{ adde
   const added = (await pickup(ctx, a, mb, unknown)).length;
   await storeCurMtime(a, mb.id, curDir, added > 0 ? undefined : m0);
   if (gone.length > 0) {
-    const cur = mustMailboxId(a, mb.id);
-    await writeUidFile(dir, cur.uidvalidity, cur.uidnext);
+    await coverUids(ctx, a, mb.id, 0);
     ctx.changes.publish({ kind: 'expunged', account: a.id, mailboxId: mb.id as MailboxId, uids: gone as Uid[] });
   }
   if (flagChanges.length > 0) ctx.changes.publish({ kind: 'flags', account: a.id, mailboxId: mb.id as MailboxId, changes: flagChanges });
@@ -242,25 +250,32 @@ function planPickup(a: Acct, mb: MailboxRow, found: Found[]) {
   return plan;
 }
 
-/** Indexes files nobody indexed; keeps their `,U=` UID when it is free, else gives a new one. Moves them to cur/. Returns their UIDs. */
-async function pickup(ctx: StoreCtx, a: Acct, mb: MailboxRow, found: Found[]): Promise<number[]> {
+/**
+ * Indexes files nobody indexed; keeps their `,U=` UID when it is free, else gives a new
+ * one. Moves them to cur/ (with keepNew, files in new/ stay there, renamed only to carry
+ * their UID). Returns their UIDs.
+ */
+async function pickup(ctx: StoreCtx, a: Acct, mb: MailboxRow, found: Found[], keepNew = false): Promise<number[]> {
   if (found.length === 0) return [];
   const dir = dirOf(a, mb.folder);
   const plan = planPickup(a, mb, found);
+  await coverUids(ctx, a, mb.id, 0);
   const res = await settleLimit(plan, FS_PARALLEL, async (p) => {
     const from = path.join(dir, p.inNew ? 'new' : 'cur', p.name);
     const st = await stat(from);
     if (!st.isFile()) return undefined;
-    const target = curName(withUid(p.base, p.uid), p.bits);
-    if (target !== p.name || p.inNew) await rename(from, path.join(dir, 'cur', target));
+    const inNew = keepNew && p.inNew;
+    const target = inNew ? withUid(p.base, p.uid) : curName(withUid(p.base, p.uid), p.bits);
+    const sub = inNew ? 'new' : 'cur';
+    if (target !== p.name || p.inNew !== inNew) await rename(from, path.join(dir, sub, target));
     const size = p.fields.size ?? st.size;
-    const meta = await analyze(ctx, { path: path.join(dir, 'cur', target) });
-    return { p, target, size, date: st.mtimeMs, meta };
+    const meta = await analyze(ctx, { path: path.join(dir, sub, target) });
+    return { p, target, inNew, size, date: st.mtimeMs, meta };
   });
   const ok = res.flatMap((x) => (x.ok && x.value ? [x.value] : []));
   for (const x of res) if (!x.ok && !isEnoent(x.error)) ctx.log?.warn({ err: x.error, account: a.id }, 'indexing a foreign file failed');
   if (ok.length === 0) return [];
-  await ctx.syncer.sync(path.join(dir, 'cur'));
+  await Promise.all([...new Set(ok.map((x) => (x.inNew ? 'new' : 'cur')))].map((sub) => ctx.syncer.sync(path.join(dir, sub))));
   a.ix.tx(() => {
     const modseq = a.ix.bumpModseq(mb.id);
     for (const x of ok) {
@@ -268,7 +283,7 @@ async function pickup(ctx: StoreCtx, a: Acct, mb: MailboxRow, found: Found[]): P
         mailbox_id: mb.id,
         uid: x.p.uid,
         filename: x.target,
-        in_new: 0,
+        in_new: x.inNew ? 1 : 0,
         flags: x.p.bits,
         keywords: null,
         modseq,
@@ -292,7 +307,11 @@ export async function reindexLocked(ctx: StoreCtx, a: Acct): Promise<ReindexRepo
   const report: ReindexReport = { mailboxes: 0, messages: 0, added: 0, removed: 0 };
   for (const row of await syncFolders(ctx, a)) {
     const uf = await readUidFile(dirOf(a, row.folder));
-    if (uf.uidnext !== undefined && uf.uidnext > row.uidnext) raiseUidNext(a, row.id, uf.uidnext);
+    if (uf.uidnext !== undefined && uf.uidvalidity === row.uidvalidity) {
+      // N is at or above every UID ever given (uidlist.ts): a rebuilt or restored index starts there.
+      if (uf.uidnext > row.uidnext) raiseUidNext(a, row.id, uf.uidnext);
+      a.uidFileNext.set(row.id, uf.uidnext);
+    }
     const r = await syncMailbox(ctx, a, row.id, true);
     report.mailboxes++;
     report.added += r.added;
@@ -343,7 +362,8 @@ async function adoptFolder(ctx: StoreCtx, a: Acct, folder: string): Promise<Mail
   const uidvalidity = nextUidValidity(a, uf.uidvalidity);
   a.ix.insertMailbox({ name, folder, uidvalidity, uidnext: uf.uidnext ?? 1, subscribed: false });
   const row = a.ix.mailboxByName(name)!;
-  if (uf.uidvalidity === undefined) await writeUidFile(dir, uidvalidity, row.uidnext);
+  if (uf.uidvalidity === undefined) await writeUidFile(ctx, dir, uidvalidity, row.uidnext);
+  a.uidFileNext.set(row.id, uf.uidvalidity === undefined ? row.uidnext : (uf.uidnext ?? 0));
   ctx.changes.publish({ kind: 'mailboxAdded', account: a.id, name });
   return row;
 }
@@ -371,16 +391,57 @@ export async function openIndexOrRebuild(log: Logger | undefined, account: strin
 }
 
 /**
- * Maildir: files in tmp/ untouched for 36 hours are leftovers of interrupted writes
- * (a crash before the link); `.deleted-*` are mailboxes whose removal was interrupted.
- * Only the account root's tmp/ is looked at.
+ * Recovery at every open of an account: files linked by deliveries whose index rows a
+ * crash lost (the name carries the reserved UID), and files other tools dropped in
+ * while the server was down, are indexed before anyone reads the counters, so STATUS
+ * and LIST see them without a SELECT first. New mail stays in new/ (it is still \Recent
+ * for the next SELECT); cur/ is rescanned only if it changed since the last scan.
+ * Folders gone from the disk are left to the next LIST (syncFolders).
  */
-export async function cleanTmp(a: Acct): Promise<void> {
-  const tmp = path.join(a.root, 'tmp');
+export async function recoverAccount(ctx: StoreCtx, a: Acct): Promise<void> {
+  for (const row of a.ix.mailboxes()) {
+    const cur = path.join(dirOf(a, row.folder), 'cur');
+    if (!(await stat(cur).then((st) => st.isDirectory(), () => false))) continue;
+    try {
+      const r = await syncMailbox(ctx, a, row.id, false, { keepNew: true });
+      if (r.added > 0 || r.removed > 0) ctx.log?.info({ account: a.id, mailbox: row.name, added: r.added, removed: r.removed }, 'index brought up to date at open');
+    } catch (err) {
+      ctx.log?.warn({ err, account: a.id, mailbox: row.name }, 'recovery of a mailbox at open failed');
+    }
+  }
+}
+
+/**
+ * Maildir: files in a folder's tmp/ untouched for 36 hours are leftovers of interrupted
+ * writes (a crash before the link: deliveries and APPEND write into the target folder's
+ * tmp/, copies across file systems too); `.deleted-*` under the account root's tmp/ are
+ * mailboxes whose removal was interrupted. Every folder's tmp/ is looked at. Names are
+ * read as bytes (a name that is not UTF-8 is still removed), and an entry that vanishes
+ * or cannot be removed is passed over, never ending the cleaning.
+ */
+export async function cleanTmp(a: Acct, log?: Logger): Promise<void> {
+  const dirs = [a.root];
+  for (const e of await readdir(a.root, { withFileTypes: true })) {
+    if (e.isDirectory() && e.name.startsWith('.') && e.name !== '.' && e.name !== '..') dirs.push(path.join(a.root, e.name));
+  }
   const cutoff = Date.now() - TMP_STALE_MS;
-  for (const e of await readdir(tmp, { withFileTypes: true })) {
-    const p = path.join(tmp, e.name);
-    if (e.isDirectory() && e.name.startsWith('.deleted-')) await rm(p, { recursive: true, force: true });
-    else if (e.isFile() && (await stat(p)).mtimeMs < cutoff) await unlink(p).catch(() => undefined);
+  for (const dir of dirs) {
+    const tmp = Buffer.from(path.join(dir, 'tmp') + path.sep);
+    let entries: Dirent<Buffer>[];
+    try {
+      entries = await readdir(tmp, { withFileTypes: true, encoding: 'buffer' });
+    } catch (err) {
+      if (!isEnoent(err)) log?.warn({ err, account: a.id, dir }, 'cannot list tmp/');
+      continue;
+    }
+    for (const e of entries) {
+      const p = Buffer.concat([tmp, e.name]);
+      try {
+        if (e.isDirectory() && dir === a.root && e.name.toString('latin1').startsWith('.deleted-')) await rm(p.toString(), { recursive: true, force: true });
+        else if (!e.isDirectory() && (await lstat(p)).mtimeMs < cutoff) await unlink(p);
+      } catch (err) {
+        if (!isEnoent(err)) log?.warn({ err, account: a.id, dir }, 'cannot remove a leftover in tmp/');
+      }
+    }
   }
 }
