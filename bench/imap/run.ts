@@ -18,6 +18,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ImapTestClient } from '../../test/helpers/imap-client.js';
+import { openSnapshot } from '../../src/store/types.js';
 
 const MESSAGES = Number(process.env.BENCH_IMAP_MESSAGES ?? 100_000);
 const SECONDS = Number(process.env.BENCH_IMAP_SECONDS ?? 30);
@@ -52,7 +53,7 @@ async function serverMain(): Promise<void> {
         const body = `Hello ${words[i % words.length]} ${i}.\r\n` + 'lorem ipsum dolor sit amet '.repeat(8) + (i === m.count - 7 ? ' needleword' : '');
         writeFileSync(path.join(dir, `${1700000000 + i}.M${i}P${process.pid}.bench`), message(i + 1, { subject: `bench ${i}`, body, to: m.user }));
       }
-      const snap = await f.ctx.store.openMailbox(m.user, 'INBOX');
+      const snap = await openSnapshot(f.ctx.store, m.user, 'INBOX');
       const seen = snap.messages.filter((_x, i) => i % 4 !== 0).map((x) => x.uid);
       for (let i = 0; i < seen.length; i += 5000) await f.ctx.store.updateFlags(m.user, snap.mailbox.id, seen.slice(i, i + 5000), 'add', ['\\Seen']);
       reply({ messages: snap.messages.length });

@@ -23,6 +23,7 @@ import { startInbound } from '../../src/smtp/inbound.js';
 import { checkConnection, checkInbound, filterHeader } from '../../src/smtp/policy.js';
 import type { Zone } from '../../test/helpers/dns-server.js';
 import { startTestServer } from '../../test/helpers/servers.js';
+import { openSnapshot } from '../../src/store/types.js';
 
 const COUNT = Number(process.env.BENCH_COUNT ?? 3000);
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 20);
@@ -165,7 +166,7 @@ try {
     console.log(`  ${name}: ${r.rate.toFixed(0)} msg/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms (${r.secs.toFixed(1)} s)`);
   }
   // Sanity: the last message delivered through the checked listener carries passing results.
-  const box = await t.ctx.store.openMailbox('user0@bench.test' as never, 'INBOX');
+  const box = await openSnapshot(t.ctx.store, 'user0@bench.test' as never, 'INBOX');
   const last = box.messages[box.messages.length - 1]!;
   const { stream } = await t.ctx.store.readMessage('user0@bench.test' as never, box.mailbox.id, last.uid);
   let head = '';

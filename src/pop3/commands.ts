@@ -14,6 +14,7 @@ import { authenticate, BANNED_TEXT } from '../accounts/login.js';
 import { SaslError, decodeBase64, decodePlain, isCancel, type Credentials } from '../sasl/index.js';
 import { Maildrop, Pop3Error, lockMaildrop, type Pop3Conn, type StateName } from './session.js';
 import { parseNumber, type ParsedCommand } from './wire.js';
+import { openSnapshot } from '../store/types.js';
 
 export interface CommandSpec {
   name: string;
@@ -114,7 +115,7 @@ async function login(c: Pop3Conn, creds: Credentials): Promise<void> {
   }
   let drop: Maildrop;
   try {
-    const snap = await ctx.store.openMailbox(account.address, 'INBOX');
+    const snap = await openSnapshot(ctx.store, account.address, 'INBOX');
     drop = new Maildrop(account.address, snap.mailbox.id, snap.mailbox.uidValidity, snap.messages);
   } catch (err) {
     unlock();

@@ -1,26 +1,38 @@
 /**
- * The store entry point: `createStore` builds the one MailStore the server uses (the
- * Maildir++ store with its SQLite index) and re-exports the protocol-neutral types.
- * Front ends import types from ./types.js and never reach into ./maildir.
+ * The store entry point: `createStore` builds the MailStore the server uses and
+ * re-exports the protocol-neutral types. Front ends import types from ./types.js and
+ * never reach into an implementation.
+ *
+ * Backends:
+ * - 'maildir' (the default, the only one for real mail): Maildir++ with a SQLite index
+ *   per account under `<dataRoot>/maildir/` (./maildir/);
+ * - 'memory': everything in memory, gone when the process ends (./memory/), for fast
+ *   protocol tests. It passes the same contract suite (test/store/contract.ts).
  */
 import type { Logger } from '../log.js';
 import { MaildirStore } from './maildir/index.js';
+import { MemoryStore } from './memory/index.js';
 import type { AccountId, MailStore, MessageAnalyzer, Quota } from './types.js';
 
 export * from './types.js';
 export { InProcessChangeBus } from './changes.js';
 
+export type StoreBackend = 'maildir' | 'memory';
+
 export interface CreateStoreOptions {
   dataRoot: string;
+  /** 'maildir' by default. */
+  backend?: StoreBackend;
   log?: Logger;
   /** Parses each delivered/appended message once (envelope, body structure). */
   analyzer?: MessageAnalyzer;
   /** The account's quota; undefined = unlimited. Called on every append/copy/deliver. */
   quotaOf?: (account: AccountId) => Quota | undefined;
-  /** fsync files and directories (default true). */
+  /** fsync files and directories (default true; Maildir only). */
   fsync?: boolean;
 }
 
 export function createStore(opts: CreateStoreOptions): MailStore {
+  if (opts.backend === 'memory') return new MemoryStore({ analyzer: opts.analyzer, quotaOf: opts.quotaOf });
   return new MaildirStore(opts);
 }

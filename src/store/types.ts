@@ -97,8 +97,6 @@ export type MessageSource = { path: string } | { data: Buffer };
 export interface AppendOptions {
   flags?: string[];
   internalDate?: Date;
-  /** Import: keep this UID (must be >= uidNext). */
-  uid?: number;
 }
 
 export interface DeliveryTarget {
@@ -195,23 +193,28 @@ export interface ReindexReport {
   removed: number;
 }
 
+/**
+ * The store as every front end sees it (IMAP, POP3, SMTP delivery, quota, the CLI): the
+ * narrow, protocol-neutral boundary every implementation passes the contract suite
+ * (test/store/contract.ts) over. What only some callers need, or what only makes an
+ * implementation faster, is in the optional interfaces below, each with a type guard
+ * (go-imap's SessionMove style): SupportsImport (UIDs kept from another server) and
+ * SupportsSnapshot (a mailbox's metadata in one call).
+ *
+ * After close() every call fails with StoreError('closed').
+ */
 export interface MailStore {
   readonly changes: ChangeBus;
 
-  /** Creates the account's Maildir with INBOX and the special-use folders; idempotent. */
+  /** Creates the account's storage with INBOX and the special-use mailboxes; idempotent. */
   ensureAccount(account: AccountId): Promise<void>;
-  /** Removes the account's Maildir and index. */
+  /** Removes the account's mailboxes and messages. */
   removeAccount(account: AccountId): Promise<void>;
 
   listMailboxes(account: AccountId): Promise<MailboxInfo[]>;
   /** Current counters of one mailbox (STATUS). */
   getMailbox(account: AccountId, name: string): Promise<MailboxInfo>;
-  createMailbox(account: AccountId, name: string, opts?: { specialUse?: SpecialUse; uidValidity?: number }): Promise<MailboxInfo>;
-  /**
-   * Imports: gives a mailbox that has never held a message the UIDVALIDITY of its
-   * origin (StoreError 'exists' otherwise), and raises UIDNEXT (never lowers it).
-   */
-  setUidState(account: AccountId, name: string, state: { uidValidity?: number; uidNext?: number }): Promise<MailboxInfo>;
+  createMailbox(account: AccountId, name: string, opts?: { specialUse?: SpecialUse }): Promise<MailboxInfo>;
   deleteMailbox(account: AccountId, name: string): Promise<void>;
   /** RENAME; renaming INBOX moves its messages to the new mailbox and leaves INBOX empty (RFC 9051 §6.3.6). */
   renameMailbox(account: AccountId, from: string, to: string): Promise<void>;
@@ -224,9 +227,11 @@ export interface MailStore {
   /** Every subscribed name, including those whose mailbox no longer exists (RFC 5258 §3.1). */
   listSubscriptions(account: AccountId): Promise<string[]>;
 
-  /** Picks up files dropped into new/ by other tools, then returns the mailbox state. */
-  openMailbox(account: AccountId, name: string): Promise<MailboxSnapshot>;
-  /** Same pick-up as openMailbox, returning only what SELECT needs (cheap on 100 000 messages). */
+  /**
+   * Opens a mailbox for a session (SELECT, a POP3 maildrop): picks up messages other
+   * tools dropped in, and returns what SELECT needs (cheap on 100 000 messages):
+   * `mailbox.recent` is the number of messages this open saw first (\Recent).
+   */
   selectMailbox(account: AccountId, name: string): Promise<MailboxView>;
   /** Metadata of some or all messages, optionally only those changed since a modseq (CONDSTORE). */
   fetchMeta(account: AccountId, mailboxId: MailboxId, opts?: FetchMetaOptions): Promise<MessageMeta[]>;
@@ -272,7 +277,7 @@ export interface MailStore {
   move(account: AccountId, from: MailboxId, uids: Uid[], to: string): Promise<UidMapping>;
 
   usage(account: AccountId): Promise<Usage>;
-  /** Rebuilds the index from the files, keeping UIDs of files it already knew. */
+  /** Rebuilds the index from the stored messages, keeping the UIDs it already knew. */
   reindex(account: AccountId): Promise<ReindexReport>;
   /**
    * Lets the operations under way finish (at most `graceMs`, default 10 s), then
@@ -299,4 +304,49 @@ export interface SupportsRangeRead {
 
 export function supportsRangeRead(s: MailStore): s is MailStore & SupportsRangeRead {
   return typeof (s as Partial<SupportsRangeRead>).readMessageRange === 'function';
+}
+
+/** Options of an import's append: the origin's UID kept (it must be >= UIDNEXT). */
+export interface ImportAppendOptions extends AppendOptions {
+  uid?: number;
+}
+
+/**
+ * Imports from another server (`mailserver import maildir`), keeping its UIDs and
+ * UIDVALIDITY so clients keep their caches (RFC 9051 §2.3.1.1).
+ */
+export interface SupportsImport {
+  /**
+   * Gives a mailbox that has never held a message the UIDVALIDITY of its origin
+   * (StoreError 'exists' otherwise), and raises UIDNEXT (never lowers it).
+   */
+  setUidState(account: AccountId, name: string, state: { uidValidity?: number; uidNext?: number }): Promise<MailboxInfo>;
+  /** append with the origin's UID (StoreError 'exists' when it is below UIDNEXT). */
+  importMessage(account: AccountId, mailbox: string, source: MessageSource, opts: ImportAppendOptions): Promise<{ uid: Uid; uidValidity: number; mailboxId: MailboxId }>;
+}
+
+export function supportsImport(s: MailStore): s is MailStore & SupportsImport {
+  const x = s as Partial<SupportsImport>;
+  return typeof x.setUidState === 'function' && typeof x.importMessage === 'function';
+}
+
+/** A faster openMailbox: the pick-up of selectMailbox and every message's metadata in one call. */
+export interface SupportsSnapshot {
+  openMailbox(account: AccountId, name: string): Promise<MailboxSnapshot>;
+}
+
+export function supportsSnapshot(s: MailStore): s is MailStore & SupportsSnapshot {
+  return typeof (s as Partial<SupportsSnapshot>).openMailbox === 'function';
+}
+
+/**
+ * Opens a mailbox and returns the metadata of every message (POP3's maildrop): one call
+ * where the store supports it, else selectMailbox then fetchMeta of the UIDs it listed.
+ */
+export async function openSnapshot(store: MailStore, account: AccountId, name: string): Promise<MailboxSnapshot> {
+  if (supportsSnapshot(store)) return store.openMailbox(account, name);
+  const view = await store.selectMailbox(account, name);
+  const listed = new Set<number>(view.uids);
+  const metas = view.uids.length === 0 ? [] : await store.fetchMeta(account, view.mailbox.id, { fields: 'flags' });
+  return { mailbox: view.mailbox, messages: metas.filter((m) => listed.has(m.uid)) };
 }

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStore } from '../../src/store/index.js';
 import type { MailStore } from '../../src/store/types.js';
 import { tempRoot } from './run.js';
+import { openSnapshot } from '../../src/store/types.js';
 
 const msg = (n: string) => `From: old@example.test\r\nTo: alice@example.test\r\nSubject: ${n}\r\n\r\nbody of ${n}\r\n`;
 
@@ -57,7 +58,7 @@ describe('import maildir', () => {
     expect(r.stdout).toContain('Sent: 1 message(s), new UIDs');
 
     store = createStore({ dataRoot: t.dir });
-    const inbox = await store.openMailbox('alice@example.test', 'INBOX');
+    const inbox = await openSnapshot(store, 'alice@example.test', 'INBOX');
     expect(inbox.mailbox.uidValidity).toBe(1600000000);
     // Listed UIDs kept; the unlisted message comes after the origin's UIDNEXT (10).
     expect(inbox.messages.map((m) => m.uid)).toEqual([3, 5, 7, 10]);
@@ -70,7 +71,7 @@ describe('import maildir', () => {
     const { stream } = await store.readMessage('alice@example.test', inbox.mailbox.id, 5 as never);
     expect(await text(stream)).toBe(msg('two'));
 
-    const archive = await store.openMailbox('alice@example.test', 'Archive/2023');
+    const archive = await openSnapshot(store, 'alice@example.test', 'Archive/2023');
     expect(archive.mailbox.uidValidity).toBe(1500000000);
     expect(archive.messages.map((m) => m.uid)).toEqual([1]);
     expect(archive.mailbox.uidNext).toBe(2);
@@ -93,7 +94,7 @@ describe('import maildir', () => {
     expect(r.stdout).toContain('Archive/2023: 0 message(s), 1 already here, UIDs kept (UIDVALIDITY 1500000000)');
     expect(r.stdout).toContain('Sent: skipped: it holds mail here already');
     store = createStore({ dataRoot: t.dir });
-    const inbox = await store.openMailbox('alice@example.test', 'INBOX');
+    const inbox = await openSnapshot(store, 'alice@example.test', 'INBOX');
     expect(inbox.messages.map((m) => m.uid)).toEqual([3, 5, 7, 10, 11]);
     expect(inbox.mailbox.uidNext).toBe(12);
     expect((await store.getMailbox('alice@example.test', 'Sent')).messages).toBe(1);

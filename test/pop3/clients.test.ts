@@ -38,6 +38,7 @@ p.dele(1)
 p.quit()
 print(json.dumps(out))
 `;
+import { openSnapshot } from '../../src/store/types.js';
 
 interface PoplibResult {
   welcome: string;
@@ -69,7 +70,7 @@ describe('python3 poplib', needs('python3'), () => {
     const { user, pass } = await env.newAccount();
     await env.deliver(message(1), user);
     await env.deliver(DOTTED, user);
-    const snap = await env.t.ctx.store.openMailbox(user, 'INBOX');
+    const snap = await openSnapshot(env.t.ctx.store, user, 'INBOX');
     const r = await poplib(env, mode === 'ssl' ? env.pop3s : env.pop3, user, pass, mode);
     expect(r.welcome).toMatch(/^\+OK /);
     expect(r.capa).toEqual(expect.arrayContaining(['TOP', 'UIDL', 'USER', 'PIPELINING', 'RESP-CODES']));
@@ -78,7 +79,7 @@ describe('python3 poplib', needs('python3'), () => {
     expect(r.messages).toEqual([message(1), DOTTED]);
     expect(r.top).toEqual(['From: sender@example.org', `To: pop@example.test`, 'Subject: message 1', 'Message-ID: <m1@example.org>', '', 'body of message 1']);
     // QUIT applied the DELE.
-    const after = await env.t.ctx.store.openMailbox(user, 'INBOX');
+    const after = await openSnapshot(env.t.ctx.store, user, 'INBOX');
     expect(after.messages.map((m) => m.uid)).toEqual([snap.messages[1]!.uid]);
   });
 
@@ -112,11 +113,11 @@ describe('curl pop3:// and pop3s://', needs('curl'), () => {
     expect(await curl([...auth, '--ssl-reqd', '-k', `${plainUrl}/1`])).toBe(message(1));
     expect(await curl([...auth, '-k', `${sslUrl}/2`])).toBe(DOTTED);
     const uidl = await curl([...auth, '-k', '-X', 'UIDL', `${sslUrl}/`]);
-    const snap = await env.t.ctx.store.openMailbox(user, 'INBOX');
+    const snap = await openSnapshot(env.t.ctx.store, user, 'INBOX');
     expect(uidl).toBe(snap.messages.map((m, i) => `${i + 1} ${snap.mailbox.uidValidity}.${m.uid}\r\n`).join(''));
     // DELE via curl (-X DELE, no transfer), applied at curl's QUIT.
     await curl([...auth, '-k', '-X', 'DELE', '-I', `${sslUrl}/1`]);
-    expect((await env.t.ctx.store.openMailbox(user, 'INBOX')).messages).toHaveLength(1);
+    expect((await openSnapshot(env.t.ctx.store, user, 'INBOX')).messages).toHaveLength(1);
   });
 
   it('curl with SASL PLAIN (AUTH with initial response, RFC 5034)', async () => {

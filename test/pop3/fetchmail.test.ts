@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPop3Env, type Pop3Env } from './env.js';
 import { needs, peer } from '../helpers/peers.js';
+import { openSnapshot } from '../../src/store/types.js';
 
 const run = promisify(execFile);
 
@@ -131,7 +132,7 @@ poll ${env.host} service ${port} protocol pop3 auth password timeout 60
       expect(g!.equals(m), `message ${i} differs`).toBe(true);
     });
     // nokeep: all gone from the server after fetchmail's QUIT.
-    expect((await env.t.ctx.store.openMailbox(user, 'INBOX')).messages).toHaveLength(0);
+    expect((await openSnapshot(env.t.ctx.store, user, 'INBOX')).messages).toHaveLength(0);
   });
 
   it('plain pop3 on loopback works too (and a second run finds nothing)', { timeout: 2 * RUN_MS + 30_000 }, async () => {

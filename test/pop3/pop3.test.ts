@@ -17,6 +17,7 @@ import type { StoreChange, Uid } from '../../src/store/types.js';
 import { Pop3Client } from '../helpers/pop3-client.js';
 import { message, startPop3Env, type Pop3Env } from './env.js';
 import { needs, peerPath } from '../helpers/peers.js';
+import { openSnapshot } from '../../src/store/types.js';
 
 const run = promisify(execFile);
 
@@ -102,7 +103,7 @@ describe('POP3 over sockets', () => {
     const c2 = await loginWhenFree(env, user, pass);
     expect((await c2.cmd('STAT')).text).toBe('3 357');
     await c2.quit();
-    const snap = await env.t.ctx.store.openMailbox(user, 'INBOX');
+    const snap = await openSnapshot(env.t.ctx.store, user, 'INBOX');
     expect(snap.messages.map((m) => m.flags.includes('\\Seen'))).toEqual([false, false, false]);
   });
 
@@ -121,7 +122,7 @@ describe('POP3 over sockets', () => {
       expect(q).toMatchObject({ ok: true, text: 'Bye, 2 messages deleted' });
       const expunged = changes.filter((ch) => ch.kind === 'expunged').flatMap((ch) => (ch.kind === 'expunged' ? ch.uids : []));
       expect(expunged.sort((a, b) => a - b)).toEqual([uids[1], uids[3]]);
-      const snap = await env.t.ctx.store.openMailbox(user, 'INBOX');
+      const snap = await openSnapshot(env.t.ctx.store, user, 'INBOX');
       expect(snap.messages.map((m) => m.uid)).toEqual([uids[0], uids[2]]);
     } finally {
       unsub();
@@ -163,16 +164,16 @@ describe('POP3 over sockets', () => {
     await c.multi('TOP 2 5');
     await c.multi('RETR 3');
     await c.cmd('DELE 3');
-    expect((await env.t.ctx.store.openMailbox(user, 'INBOX')).messages.every((m) => !m.flags.includes('\\Seen'))).toBe(true);
+    expect((await openSnapshot(env.t.ctx.store, user, 'INBOX')).messages.every((m) => !m.flags.includes('\\Seen'))).toBe(true);
     await c.quit();
-    const snap = await env.t.ctx.store.openMailbox(user, 'INBOX');
+    const snap = await openSnapshot(env.t.ctx.store, user, 'INBOX');
     expect(snap.messages.map((m) => m.flags.includes('\\Seen'))).toEqual([true, false]);
   });
 
   it('UIDL is "<uidvalidity>.<uid>", the pair IMAP identifies the message by', async () => {
     const { user, pass } = await env.newAccount();
     for (let i = 1; i <= 3; i++) await env.deliver(message(i), user);
-    const snap = await env.t.ctx.store.openMailbox(user, 'INBOX');
+    const snap = await openSnapshot(env.t.ctx.store, user, 'INBOX');
     const c = await env.login(user, pass);
     const u = await c.multi('UIDL');
     expect(u.lines).toEqual(snap.messages.map((m, i) => `${i + 1} ${snap.mailbox.uidValidity}.${m.uid}`));
@@ -197,14 +198,14 @@ describe('POP3 over sockets', () => {
     await env.deliver(message(1), user);
     await env.deliver(message(2), user);
     const c = await env.login(user, pass);
-    const snap = await env.t.ctx.store.openMailbox(user, 'INBOX');
+    const snap = await openSnapshot(env.t.ctx.store, user, 'INBOX');
     await env.t.ctx.store.expunge(user, snap.mailbox.id, [snap.messages[0]!.uid]);
     const r = await c.cmd('RETR 1');
     expect(r.ok).toBe(false);
     expect((await c.cmd('DELE 1')).ok).toBe(true);
     expect((await c.multi('RETR 2')).ok).toBe(true);
     expect((await c.quit()).ok).toBe(true);
-    expect((await env.t.ctx.store.openMailbox(user, 'INBOX')).messages).toHaveLength(1);
+    expect((await openSnapshot(env.t.ctx.store, user, 'INBOX')).messages).toHaveLength(1);
   });
 
   it('pop3s (implicit TLS) logs in and retrieves', async () => {

@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createStore } from '../../src/store/index.js';
 import { nameOfFolder } from '../../src/store/maildir/index.js';
 import { needs } from '../helpers/peers.js';
+import { openSnapshot } from '../../src/store/types.js';
 
 const IMAP_BIN = '/usr/lib/dovecot/imap';
 const root = mkdtempSync(path.join(os.tmpdir(), 'store-dovecot-'));
@@ -34,7 +35,7 @@ describe('Dovecot reads our Maildir++ tree', needs('dovecot-imap'), () => {
     const two = Buffer.from('Subject: two\r\n\r\nbody two, longer\r\n');
     await store.deliver([{ account: A }, { account: A, mailbox: 'Entwürfe/v1.2' }], { data: one });
     const { mailboxId, uid } = await store.append(A, 'INBOX', { data: two }, { flags: ['\\Seen', '\\Flagged'] });
-    await store.openMailbox(A, 'INBOX');
+    await openSnapshot(store, A, 'INBOX');
     await store.updateFlags(A, mailboxId, [uid], 'add', ['\\Answered']);
     const ours = (await store.listMailboxes(A)).map((m) => m.name).sort();
     const acct = (store as unknown as { accountRoot(a: string): string }).accountRoot(A);

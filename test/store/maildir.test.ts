@@ -10,18 +10,18 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createStore } from '../../src/store/index.js';
 import { MaildirStore } from '../../src/store/maildir/index.js';
 import { UID_FILE_AHEAD } from '../../src/store/maildir/uidlist.js';
-import { StoreError, type MailboxId, type MailStore, type Quota, type StoreChange, type Uid } from '../../src/store/types.js';
+import { StoreError, type MailboxId, type Quota, type StoreChange, type Uid, openSnapshot } from '../../src/store/types.js';
 
 const A = 'alice@example.test';
 const B = 'bob@example.test';
 const MSG = (n = 0): Buffer => Buffer.from(`From: x@y.test\r\nTo: alice@example.test\r\nSubject: test ${n}\r\n\r\nHello ${n}\r\n`);
 
 let root: string;
-let store: MailStore;
+let store: MaildirStore;
 let quotas: Map<string, Quota>;
 
-function make(opts: { analyzer?: Parameters<typeof createStore>[0]['analyzer'] } = {}): MailStore {
-  return createStore({ dataRoot: root, quotaOf: (a) => quotas.get(a), ...opts });
+function make(opts: { analyzer?: Parameters<typeof createStore>[0]['analyzer'] } = {}): MaildirStore {
+  return new MaildirStore({ dataRoot: root, quotaOf: (a) => quotas.get(a), ...opts });
 }
 
 const acctDir = (account = A): string => {
@@ -106,10 +106,10 @@ describe('accounts and mailboxes', () => {
     const changes: StoreChange[] = [];
     store.changes.subscribe(A, (c) => changes.push(c));
     await store.renameMailbox(A, 'INBOX', 'Old Inbox');
-    const inbox = await store.openMailbox(A, 'INBOX');
+    const inbox = await openSnapshot(store, A, 'INBOX');
     expect(inbox.messages).toEqual([]);
     expect(inbox.mailbox.uidNext).toBe(3);
-    const moved = await store.openMailbox(A, 'Old Inbox');
+    const moved = await openSnapshot(store, A, 'Old Inbox');
     expect(moved.messages.map((m) => m.uid)).toEqual([1, 2]);
     expect(await text((await store.readMessage(A, moved.mailbox.id, 2 as Uid)).stream)).toBe(MSG(2).toString());
     expect(await files(path.join(acctDir(), 'cur'))).toEqual([]);
@@ -215,7 +215,7 @@ describe('delivery and append', () => {
     expect((await stat(src)).nlink).toBe(4);
     // The caller still owns the spool file; removing it leaves the mailbox copies intact.
     await unlink(src);
-    const snap = await store.openMailbox(B, 'INBOX');
+    const snap = await openSnapshot(store, B, 'INBOX');
     expect(await text((await store.readMessage(B, snap.mailbox.id, 1 as Uid)).stream)).toBe(MSG(7).toString());
   });
 
@@ -272,15 +272,16 @@ describe('delivery and append', () => {
     for (const d of ['new', 'cur', 'tmp', '.Sent/new', '.Sent/cur']) expect(await files(path.join(acctDir(A), d)), d).toEqual([]);
     expect(await files(path.join(acctDir(B), 'tmp'))).toEqual([]);
     expect(await store.usage(A)).toEqual({ bytes: 0, messages: 0 });
-    expect((await store.openMailbox(A, 'INBOX')).messages).toEqual([]);
+    expect((await openSnapshot(store, A, 'INBOX')).messages).toEqual([]);
     expect((await stat(spool)).nlink).toBe(1);
   });
 
   it('append stores flags in the name (cur/), keeps internal date, accepts UIDVALIDITY and UIDs from outside', async () => {
-    const mb = await store.createMailbox(A, 'Imported', { uidValidity: 12345 });
+    await store.createMailbox(A, 'Imported');
+    const mb = await store.setUidState(A, 'Imported', { uidValidity: 12345 });
     expect(mb.uidValidity).toBe(12345);
     const date = new Date('2020-02-03T04:05:06Z');
-    const r = await store.append(A, 'Imported', { data: MSG(1) }, { flags: ['\\Seen', '\\Flagged', 'Work'], internalDate: date, uid: 100 });
+    const r = await store.importMessage(A, 'Imported', { data: MSG(1) }, { flags: ['\\Seen', '\\Flagged', 'Work'], internalDate: date, uid: 100 });
     expect(r).toEqual({ uid: 100, uidValidity: 12345, mailboxId: mb.id });
     const cur = await files(path.join(acctDir(), '.Imported', 'cur'));
     expect(cur).toHaveLength(1);
@@ -288,7 +289,7 @@ describe('delivery and append', () => {
     expect((await stat(path.join(acctDir(), '.Imported', 'cur', cur[0]))).mtime.getTime()).toBe(date.getTime());
     const r2 = await store.append(A, 'Imported', { data: MSG(2) });
     expect(r2.uid).toBe(101);
-    expect((await storeError(store.append(A, 'Imported', { data: MSG(3) }, { uid: 50 }))).kind).toBe('exists');
+    expect((await storeError(store.importMessage(A, 'Imported', { data: MSG(3) }, { uid: 50 }))).kind).toBe('exists');
     const meta = await store.fetchMeta(A, mb.id);
     expect(meta.map((m) => [m.uid, m.flags, m.internalDate.getTime()])).toEqual([
       [100, ['\\Seen', '\\Flagged', 'Work'], date.getTime()],
@@ -321,7 +322,7 @@ describe('delivery and append', () => {
 describe('flags, modseq, expunge', () => {
   it('maps flags to sorted Maildir letters and back (DFPRST)', async () => {
     await store.deliver([{ account: A }], { data: MSG() });
-    const snap = await store.openMailbox(A, 'INBOX');
+    const snap = await openSnapshot(store, A, 'INBOX');
     expect(snap.mailbox.recent).toBe(1);
     const id = snap.mailbox.id;
     const name = async (): Promise<string> => (await files(path.join(acctDir(), 'cur')))[0];
@@ -345,7 +346,7 @@ describe('flags, modseq, expunge', () => {
 
   it('bumps modseqs per change and honours UNCHANGEDSINCE (RFC 7162 §3.1.3)', async () => {
     for (let i = 0; i < 3; i++) await store.deliver([{ account: A }], { data: MSG(i) });
-    const { mailbox } = await store.openMailbox(A, 'INBOX');
+    const { mailbox } = await openSnapshot(store, A, 'INBOX');
     const h0 = mailbox.highestModseq;
     const r1 = await store.updateFlags(A, mailbox.id, [1, 2] as Uid[], 'add', ['\\Seen']);
     expect(r1.changed.map((c) => c.modseq)).toEqual([h0 + 1, h0 + 1]);
@@ -361,7 +362,7 @@ describe('flags, modseq, expunge', () => {
 
   it('expunges \\Deleted messages (files and rows) and never reuses their UIDs', async () => {
     for (let i = 0; i < 4; i++) await store.deliver([{ account: A }], { data: MSG(i) });
-    const { mailbox } = await store.openMailbox(A, 'INBOX');
+    const { mailbox } = await openSnapshot(store, A, 'INBOX');
     await store.updateFlags(A, mailbox.id, [2, 4] as Uid[], 'add', ['\\Deleted']);
     const changes: StoreChange[] = [];
     store.changes.subscribe(A, (c) => changes.push(c));
@@ -370,7 +371,7 @@ describe('flags, modseq, expunge', () => {
     expect(await files(path.join(acctDir(), 'cur'))).toHaveLength(2);
     expect(await store.usage(A)).toEqual({ bytes: MSG(0).length + MSG(2).length, messages: 2 });
     expect(await store.expunge(A, mailbox.id, [1 as Uid])).toEqual([1]);
-    expect((await store.openMailbox(A, 'INBOX')).messages.map((m) => m.uid)).toEqual([3]);
+    expect((await openSnapshot(store, A, 'INBOX')).messages.map((m) => m.uid)).toEqual([3]);
     const [d] = await store.deliver([{ account: A }], { data: MSG(5) });
     expect(d.uid).toBe(5);
   });
@@ -379,7 +380,7 @@ describe('flags, modseq, expunge', () => {
 describe('copy and move', () => {
   it('copy hard-links with new UIDs and kept flags; move renames and expunges the source', async () => {
     for (let i = 0; i < 3; i++) await store.deliver([{ account: A }], { data: MSG(i) });
-    const { mailbox } = await store.openMailbox(A, 'INBOX');
+    const { mailbox } = await openSnapshot(store, A, 'INBOX');
     await store.updateFlags(A, mailbox.id, [2 as Uid], 'add', ['\\Seen', 'Work']);
     await store.append(A, 'Archive', { data: MSG(9) });
     // All or nothing: UID 77 is not there, so nothing is copied.
@@ -403,7 +404,7 @@ describe('copy and move', () => {
     const trash = await store.getMailbox(A, 'Trash');
     expect(mv).toEqual({ uidValidity: trash.uidValidity, from: [1, 2], to: [1, 2] });
     expect(events.map((e) => e.kind)).toEqual(['expunged', 'added']);
-    expect((await store.openMailbox(A, 'INBOX')).messages.map((m) => m.uid)).toEqual([3]);
+    expect((await openSnapshot(store, A, 'INBOX')).messages.map((m) => m.uid)).toEqual([3]);
     expect(await files(path.join(acctDir(), 'cur'))).toHaveLength(1);
     expect(await files(path.join(acctDir(), '.Trash', 'cur'))).toEqual([expect.stringMatching(/,U=1:2,$/), expect.stringMatching(/,U=2:2,S$/)]);
     expect((await store.fetchMeta(A, trash.id)).map((m) => m.flags)).toEqual([[], ['\\Seen', 'Work']]);
@@ -442,13 +443,13 @@ describe('files of other tools and reindex', () => {
   it('picks up files dropped into new/ and cur/, takes over flag renames and notices deletions', async () => {
     const dir = acctDir();
     await store.deliver([{ account: A }], { data: MSG(1) });
-    let snap = await store.openMailbox(A, 'INBOX');
+    let snap = await openSnapshot(store, A, 'INBOX');
     const events: StoreChange[] = [];
     store.changes.subscribe(A, (c) => events.push(c));
     // Another MDA writes tmp/ → new/ (plain fs), mutt drops a read message into cur/.
     await writeFile(path.join(dir, 'new', '1700000000.P1Q1.otherhost'), MSG(2));
     await writeFile(path.join(dir, 'cur', '1700000001.P1Q2.otherhost:2,S'), MSG(3));
-    snap = await store.openMailbox(A, 'INBOX');
+    snap = await openSnapshot(store, A, 'INBOX');
     expect(snap.messages.map((m) => [m.uid, m.flags])).toEqual([
       [1, []],
       [2, []],
@@ -466,7 +467,7 @@ describe('files of other tools and reindex', () => {
     const n2 = cur.find((n) => n.includes(',U=2:'))!;
     await rename(path.join(dir, 'cur', n2), path.join(dir, 'cur', n2.replace(/:2,.*$/, ':2,F')));
     await unlink(path.join(dir, 'cur', cur.find((n) => n.includes(',U=1:'))!));
-    snap = await store.openMailbox(A, 'INBOX');
+    snap = await openSnapshot(store, A, 'INBOX');
     expect(snap.messages.map((m) => [m.uid, m.flags])).toEqual([
       [2, ['\\Flagged']],
       [3, ['\\Seen']],
@@ -486,7 +487,7 @@ describe('files of other tools and reindex', () => {
     const list = await store.listMailboxes(A);
     const found = list.find((m) => m.name === 'Lists/node.js');
     expect(found).toMatchObject({ uidValidity: 4242, uidNext: 7 });
-    const snap = await store.openMailbox(A, 'Lists/node.js');
+    const snap = await openSnapshot(store, A, 'Lists/node.js');
     expect(snap.messages.map((m) => m.uid)).toEqual([7]);
     await rm(path.join(acctDir(), '.Trash'), { recursive: true });
     await utimes(acctDir(), new Date(Date.now() + 9000), new Date(Date.now() + 9000));
@@ -499,7 +500,7 @@ describe('files of other tools and reindex', () => {
     await writeFile(path.join(acctDir(), 'new', `1700000000.M1P9Q9.host,S=${MSG(4).length},U=4`), MSG(4));
     // A concurrent file of another tool carrying a UID that is taken gets a new one.
     await writeFile(path.join(acctDir(), 'new', `1700000000.M2P9Q9.host,S=${MSG(5).length},U=1`), MSG(5));
-    const snap = await store.openMailbox(A, 'INBOX');
+    const snap = await openSnapshot(store, A, 'INBOX');
     expect(snap.messages.map((m) => [m.uid, m.size])).toEqual([
       [1, MSG(1).length],
       [4, MSG(4).length],
@@ -515,20 +516,20 @@ describe('files of other tools and reindex', () => {
     const cur = path.join(acctDir(), 'cur');
     const old = new Date(Date.now() - 60_000);
     await utimes(cur, old, old);
-    await store.openMailbox(A, 'INBOX');
+    await openSnapshot(store, A, 'INBOX');
     await writeFile(path.join(cur, 'hidden.P1.host:2,'), MSG(1));
     await utimes(cur, old, old);
-    expect((await store.openMailbox(A, 'INBOX')).messages).toEqual([]);
+    expect((await openSnapshot(store, A, 'INBOX')).messages).toEqual([]);
     const rep = await store.reindex(A);
     expect(rep.added).toBe(1);
-    expect((await store.openMailbox(A, 'INBOX')).messages.map((m) => m.uid)).toEqual([1]);
+    expect((await openSnapshot(store, A, 'INBOX')).messages.map((m) => m.uid)).toEqual([1]);
   });
 
   it('rebuilds a deleted index from the files with the same UIDVALIDITY and UIDs', async () => {
     await store.createMailbox(A, 'Lists/Node.js');
     for (let i = 0; i < 4; i++) await store.deliver([{ account: A }], { data: MSG(i) });
     await store.deliver([{ account: A, mailbox: 'Lists/Node.js' }], { data: MSG(10) });
-    const { mailbox } = await store.openMailbox(A, 'INBOX');
+    const { mailbox } = await openSnapshot(store, A, 'INBOX');
     await store.updateFlags(A, mailbox.id, [3 as Uid], 'add', ['\\Seen', '\\Answered']);
     await store.expunge(A, mailbox.id, [4 as Uid]);
     await store.deliver([{ account: A }], { data: MSG(5) }); // uid 5, still in new/
@@ -539,7 +540,7 @@ describe('files of other tools and reindex', () => {
     store = make();
     const after = await store.listMailboxes(A);
     expect(after.map((m) => [m.name, m.uidValidity, m.specialUse])).toEqual(before.map((m) => [m.name, m.uidValidity, m.specialUse]));
-    const inbox = await store.openMailbox(A, 'INBOX');
+    const inbox = await openSnapshot(store, A, 'INBOX');
     expect(inbox.messages.map((m) => [m.uid, m.flags])).toEqual([
       [1, []],
       [2, []],
@@ -550,7 +551,7 @@ describe('files of other tools and reindex', () => {
     // only have to ascend; N runs up to UID_FILE_AHEAD beyond the UIDs given).
     expect(inbox.mailbox.uidNext).toBeGreaterThanOrEqual(6);
     expect(inbox.mailbox.uidNext).toBeLessThanOrEqual(6 + UID_FILE_AHEAD);
-    expect((await store.openMailbox(A, 'Lists/Node.js')).messages.map((m) => m.uid)).toEqual([1]);
+    expect((await openSnapshot(store, A, 'Lists/Node.js')).messages.map((m) => m.uid)).toEqual([1]);
     expect(await store.usage(A)).toEqual({ bytes: MSG(0).length * 3 + MSG(5).length + MSG(10).length, messages: 5 });
     // An expunged top UID is not handed out again.
     await store.expunge(A, inbox.mailbox.id, [5 as Uid]);
@@ -574,14 +575,14 @@ describe('light reads for SELECT and FETCH of flags', () => {
       },
     });
     for (let i = 1; i <= 6; i++) await store.deliver([{ account: A }], { data: MSG(i) });
-    const { mailbox } = await store.openMailbox(A, 'INBOX');
+    const { mailbox } = await openSnapshot(store, A, 'INBOX');
     await store.updateFlags(A, mailbox.id, [1, 2, 4] as Uid[], 'add', ['\\Seen']);
     await store.updateFlags(A, mailbox.id, [4] as Uid[], 'add', ['$Work', '\\Flagged']);
     await store.updateFlags(A, mailbox.id, [5] as Uid[], 'add', ['$Later']);
     await store.expunge(A, mailbox.id, [6 as Uid]);
 
     const view = await store.selectMailbox(A, 'INBOX');
-    const snap = await store.openMailbox(A, 'INBOX');
+    const snap = await openSnapshot(store, A, 'INBOX');
     expect(view.uids).toEqual([1, 2, 3, 4, 5]);
     expect(view.uids).toEqual(snap.messages.map((m) => m.uid));
     expect(view.keywords.sort()).toEqual(['$Later', '$Work']);
@@ -628,13 +629,13 @@ describe('light reads for SELECT and FETCH of flags', () => {
 describe('index damage', () => {
   it('moves an unreadable index aside and rebuilds it from the files', async () => {
     for (let i = 0; i < 3; i++) await store.deliver([{ account: A }], { data: MSG(i) });
-    const { mailbox } = await store.openMailbox(A, 'INBOX');
+    const { mailbox } = await openSnapshot(store, A, 'INBOX');
     await store.updateFlags(A, mailbox.id, [2 as Uid], 'add', ['\\Seen']);
     await store.close();
     for (const f of ['index.sqlite-wal', 'index.sqlite-shm']) await rm(path.join(acctDir(), f), { force: true });
     await writeFile(path.join(acctDir(), 'index.sqlite'), Buffer.alloc(8192, 0x5a));
     store = make();
-    const snap = await store.openMailbox(A, 'INBOX');
+    const snap = await openSnapshot(store, A, 'INBOX');
     expect(snap.mailbox.uidValidity).toBe(mailbox.uidValidity);
     expect(snap.messages.map((m) => [m.uid, m.flags])).toEqual([
       [1, []],
@@ -673,7 +674,7 @@ describe('change bus', () => {
     expect(await files(path.join(acctDir(), 'tmp'))).toEqual([]);
     expect(s.dirFsyncs - before).toBeLessThan(50);
     expect(s.indexCommits - commits).toBeLessThan(50);
-    const snap = await store.openMailbox(A, 'INBOX');
+    const snap = await openSnapshot(store, A, 'INBOX');
     expect(snap.messages).toHaveLength(50);
     expect(snap.mailbox.recent).toBe(50);
     expect((await store.getMailbox(A, 'INBOX')).recent).toBe(0);
@@ -685,13 +686,13 @@ describe('change bus', () => {
     const deliveries = Promise.all(Array.from({ length: 120 }, (_, i) => store.deliver([{ account: A }, { account: A, mailbox: 'Archive' }], { data: MSG(i) })));
     const racing = (async () => {
       for (let i = 0; i < 15; i++) {
-        const snap = await store.openMailbox(A, 'INBOX');
+        const snap = await openSnapshot(store, A, 'INBOX');
         if (snap.messages.length) await store.updateFlags(A, id, [snap.messages[0].uid], i % 2 ? 'add' : 'remove', ['\\Seen']);
         await new Promise((r) => setImmediate(r));
       }
     })();
     const [res] = await Promise.all([deliveries, racing]);
-    const snap = await store.openMailbox(A, 'INBOX');
+    const snap = await openSnapshot(store, A, 'INBOX');
     expect(snap.messages.map((m) => m.uid)).toEqual(res.map((r) => r[0].uid).sort((x, y) => x - y));
     expect(new Set(snap.messages.map((m) => m.uid)).size).toBe(120);
     expect(await files(path.join(acctDir(), 'cur'))).toHaveLength(120);

@@ -4,6 +4,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { supportsImport } from '../../store/types.js';
 import { CliError } from '../context.js';
 import type { Command } from '../types.js';
 
@@ -34,6 +35,7 @@ with the server running or not; import the password hash with
       if (!existsSync(root) || !statSync(root).isDirectory()) throw new CliError(`${dir} is not a directory`);
       const { importMaildir } = await import('../../store/maildir/import.js');
       const store = await ctx.store();
+      if (!supportsImport(store)) throw new CliError('this message store cannot import with UIDs kept');
       const reports = await importMaildir(store, account.address, root, (r) =>
         ctx.out(
           r.folderSkipped

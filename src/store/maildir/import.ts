@@ -21,7 +21,7 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { StoreError, type AccountId, type MailStore } from '../types.js';
+import { StoreError, type AccountId, type MailStore, type SupportsImport } from '../types.js';
 import { flagList } from '../flags.js';
 import { bitsOfLetters } from './filename.js';
 import { nameOfFolder } from '../names.js';
@@ -132,7 +132,7 @@ async function foldersOf(root: string): Promise<Array<[string, string]>> {
  * Imports every folder of the Maildir++ tree at `root` into `account`. `progress` gets
  * one report per folder as it finishes.
  */
-export async function importMaildir(store: MailStore, account: AccountId, root: string, progress?: (r: FolderImport) => void): Promise<FolderImport[]> {
+export async function importMaildir(store: MailStore & SupportsImport, account: AccountId, root: string, progress?: (r: FolderImport) => void): Promise<FolderImport[]> {
   const reports: FolderImport[] = [];
   const existing = new Map((await store.listMailboxes(account)).map((m) => [m.name, m]));
   for (const [name, dir] of await foldersOf(root)) {
@@ -151,7 +151,9 @@ export async function importMaildir(store: MailStore, account: AccountId, root: 
       continue;
     }
     if (!have) {
-      await store.createMailbox(account, name, keep ? { uidValidity: uidlist.uidValidity } : {});
+      await store.createMailbox(account, name);
+      // A mailbox just made has held no message: it takes the origin's UIDVALIDITY.
+      if (keep) await store.setUidState(account, name, { uidValidity: uidlist.uidValidity });
     } else if (keep && !again) {
       try {
         await store.setUidState(account, name, { uidValidity: uidlist.uidValidity });
@@ -197,7 +199,7 @@ export async function importMaildir(store: MailStore, account: AccountId, root: 
         await store.setUidState(account, name, { uidNext: uidlist.uidNext });
         raised = true;
       }
-      await store.append(account, name, { path: f.file }, { uid, flags: flagsOfName(f.name, keywords), internalDate: st.mtime });
+      await store.importMessage(account, name, { path: f.file }, { uid, flags: flagsOfName(f.name, keywords), internalDate: st.mtime });
       count++;
     }
     const info = keep && uidlist.uidNext && !raised ? await store.setUidState(account, name, { uidNext: uidlist.uidNext }) : await store.getMailbox(account, name);

@@ -25,7 +25,7 @@
 import { rename, stat, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { Stats } from 'node:fs';
-import { StoreError, type AccountId, type AppendOptions, type DeliveryResult, type DeliveryTarget, type MailboxId, type MessageSource, type Uid } from '../types.js';
+import { StoreError, type AccountId, type ImportAppendOptions, type DeliveryResult, type DeliveryTarget, type MailboxId, type MessageSource, type Uid } from '../types.js';
 import { linkOrCopy, writeFileSynced } from '../../util/fs.js';
 import { analyze, checkQuota, dirOf, mustMailbox, type Acct, type StoreCtx } from './context.js';
 import { parseFlags } from '../flags.js';
@@ -69,7 +69,7 @@ export async function append(
   account: AccountId,
   mailbox: string,
   source: MessageSource,
-  opts: AppendOptions,
+  opts: ImportAppendOptions,
 ): Promise<{ uid: Uid; uidValidity: number; mailboxId: MailboxId }> {
   const canon = canonicalName(mailbox);
   if (opts.uid !== undefined && !(Number.isInteger(opts.uid) && opts.uid >= 1 && opts.uid <= MAX_UID)) throw new StoreError('invalidName', 'UID out of range');

@@ -46,6 +46,7 @@ import type {
   FetchMetaOptions,
   FlagChange,
   FlagOp,
+  ImportAppendOptions,
   MailboxId,
   MailboxInfo,
   MailboxSnapshot,
@@ -57,7 +58,9 @@ import type {
   Quota,
   ReindexReport,
   SpecialUse,
+  SupportsImport,
   SupportsRangeRead,
+  SupportsSnapshot,
   Uid,
   UidMapping,
   Usage,
@@ -89,7 +92,7 @@ export interface MaildirStoreOptions {
   maxOpenAccounts?: number;
 }
 
-export class MaildirStore implements MailStore, SupportsRangeRead {
+export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRead, SupportsSnapshot {
   readonly changes: InProcessChangeBus;
   private readonly ctx: StoreCtx;
   private readonly accounts: AccountCache;
@@ -164,8 +167,8 @@ export class MaildirStore implements MailStore, SupportsRangeRead {
     return this.gate.run(() => this.accounts.use(account, async (a) => mailboxes.mailboxInfo(mustMailbox(a, name))));
   }
 
-  createMailbox(account: AccountId, name: string, opts: { specialUse?: SpecialUse; uidValidity?: number } = {}): Promise<MailboxInfo> {
-    return this.gate.run(() => mailboxes.createMailbox(this.ctx, account, name, opts));
+  createMailbox(account: AccountId, name: string, opts: { specialUse?: SpecialUse } = {}): Promise<MailboxInfo> {
+    return this.gate.run(() => mailboxes.createMailbox(this.ctx, account, name, { specialUse: opts.specialUse }));
   }
 
   setUidState(account: AccountId, name: string, state: { uidValidity?: number; uidNext?: number }): Promise<MailboxInfo> {
@@ -213,6 +216,10 @@ export class MaildirStore implements MailStore, SupportsRangeRead {
   // ---------------------------------------------------------------- writing
 
   append(account: AccountId, mailbox: string, source: MessageSource, opts: AppendOptions = {}): Promise<{ uid: Uid; uidValidity: number; mailboxId: MailboxId }> {
+    return this.gate.run(() => append(this.ctx, account, mailbox, source, { flags: opts.flags, internalDate: opts.internalDate }));
+  }
+
+  importMessage(account: AccountId, mailbox: string, source: MessageSource, opts: ImportAppendOptions): Promise<{ uid: Uid; uidValidity: number; mailboxId: MailboxId }> {
     return this.gate.run(() => append(this.ctx, account, mailbox, source, opts));
   }
 

@@ -1,0 +1,448 @@
+/**
+ * MemoryStore: the MailStore interface over plain objects in memory, for fast protocol
+ * tests (go-imap's imapmemserver). It passes the same contract suite as the Maildir
+ * store (test/store/contract.ts), so a protocol test that runs against it tests the
+ * protocol, not a shortcut; what it does not have is durability: everything is gone
+ * when the process ends. Never use it for real mail.
+ *
+ * Implementation notes
+ * - Every operation does its checks, then changes the state synchronously, then
+ *   publishes on the change bus, then resolves: the order of the Maildir store (commit,
+ *   publish, reply) with no await between the change and the publish.
+ * - A {path} source is read into memory once (the caller's file is left alone).
+ * - Names, flags, UIDVALIDITY, quota and the mailbox tree follow the Maildir store's
+ *   rules through the shared modules (../names.ts, ../flags.ts).
+ */
+import { readFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { InProcessChangeBus } from '../changes.js';
+import { FLAG_DELETED, FLAG_SEEN, applyFlagOp, flagList, parseFlags } from '../flags.js';
+import { OpGate } from '../gate.js';
+import { accountSegments, canonicalName } from '../names.js';
+import {
+  StoreError,
+  type AccountId,
+  type AppendOptions,
+  type DeliveryResult,
+  type DeliveryTarget,
+  type FetchMetaOptions,
+  type FlagChange,
+  type FlagOp,
+  type ImportAppendOptions,
+  type MailboxId,
+  type MailboxInfo,
+  type MailboxView,
+  type MailStore,
+  type MessageAnalyzer,
+  type MessageMeta,
+  type MessageSource,
+  type Quota,
+  type ReindexReport,
+  type SpecialUse,
+  type SupportsImport,
+  type Uid,
+  type UidMapping,
+  type Usage,
+} from '../types.js';
+import { renameMailbox } from './rename.js';
+import {
+  MAX_UID,
+  addMailbox,
+  addParents,
+  bumpModseq,
+  checkUidsLeft,
+  listOrder,
+  mailboxInfo,
+  metaOf,
+  mustMailbox,
+  mustMailboxId,
+  newAccount,
+  nextUidValidity,
+  reserveUids,
+  type MemAccount,
+  type MemMailbox,
+  type MemMessage,
+  type Tree,
+} from './state.js';
+
+export interface MemoryStoreOptions {
+  /** Parses each stored message once (envelope, body structure), as the Maildir store does. */
+  analyzer?: MessageAnalyzer;
+  /** The account's quota; undefined = unlimited. */
+  quotaOf?: (account: AccountId) => Quota | undefined;
+}
+
+type Analysis = { envelope?: string; bodyStructure?: string };
+
+export class MemoryStore implements MailStore, SupportsImport {
+  readonly changes = new InProcessChangeBus();
+  private readonly accounts = new Map<AccountId, MemAccount>();
+  private readonly gate = new OpGate();
+  private mailboxSeq = 0;
+  private readonly tree: Tree = {
+    nextMailboxId: () => ++this.mailboxSeq,
+    publishAdded: (acct, name) => this.changes.publish({ kind: 'mailboxAdded', account: acct.id, name }),
+  };
+
+  constructor(private readonly opts: MemoryStoreOptions = {}) {}
+
+  // ---------------------------------------------------------------- accounts
+
+  ensureAccount(account: AccountId): Promise<void> {
+    return this.op(async () => void this.acct(account));
+  }
+
+  removeAccount(account: AccountId): Promise<void> {
+    return this.op(async () => {
+      accountSegments(account);
+      this.accounts.delete(account);
+    });
+  }
+
+  usage(account: AccountId): Promise<Usage> {
+    return this.op(async () => this.usageOf(this.acct(account)));
+  }
+
+  reindex(account: AccountId): Promise<ReindexReport> {
+    // Nothing to rebuild from: the messages are the index.
+    return this.op(async () => {
+      const a = this.acct(account);
+      return { mailboxes: a.byId.size, messages: this.usageOf(a).messages, added: 0, removed: 0 };
+    });
+  }
+
+  async close(graceMs?: number): Promise<void> {
+    await this.gate.close(graceMs);
+    this.accounts.clear();
+  }
+
+  // ---------------------------------------------------------------- mailboxes
+
+  listMailboxes(account: AccountId): Promise<MailboxInfo[]> {
+    return this.op(async () => [...this.acct(account).byId.values()].sort(listOrder).map(mailboxInfo));
+  }
+
+  getMailbox(account: AccountId, name: string): Promise<MailboxInfo> {
+    return this.op(async () => mailboxInfo(mustMailbox(this.acct(account), name)));
+  }
+
+  createMailbox(account: AccountId, name: string, opts: { specialUse?: SpecialUse } = {}): Promise<MailboxInfo> {
+    return this.op(async () => {
+      const canon = canonicalName(name);
+      const a = this.acct(account);
+      if (a.byName.has(canon)) throw new StoreError('exists', 'mailbox exists');
+      addParents(a, this.tree, canon);
+      return mailboxInfo(addMailbox(a, this.tree, canon, { specialUse: opts.specialUse }));
+    });
+  }
+
+  deleteMailbox(account: AccountId, name: string): Promise<void> {
+    return this.op(async () => {
+      const canon = canonicalName(name);
+      // RFC 9051 §6.3.5: it is an error to delete INBOX.
+      if (canon === 'INBOX') throw new StoreError('noPermission', 'INBOX cannot be deleted');
+      const a = this.acct(account);
+      const mb = mustMailbox(a, canon);
+      // As the Maildir store (and Dovecot): a mailbox with inferior names is refused.
+      for (const n of a.byName.keys()) if (n.startsWith(canon + '/')) throw new StoreError('hasChildren', 'mailbox has children');
+      a.byName.delete(canon);
+      a.byId.delete(mb.id);
+      this.changes.publish({ kind: 'mailboxRemoved', account: a.id, name: canon });
+    });
+  }
+
+  renameMailbox(account: AccountId, from: string, to: string): Promise<void> {
+    return this.op(async () => renameMailbox(this.acct(account), this.tree, this.changes, from, to));
+  }
+
+  setSubscribed(account: AccountId, name: string, subscribed: boolean): Promise<void> {
+    return this.op(async () => {
+      mustMailbox(this.acct(account), name).subscribed = subscribed;
+    });
+  }
+
+  setUidState(account: AccountId, name: string, state: { uidValidity?: number; uidNext?: number }): Promise<MailboxInfo> {
+    return this.op(async () => {
+      for (const v of [state.uidValidity, state.uidNext]) {
+        if (v !== undefined && !(Number.isInteger(v) && v >= 1 && v <= MAX_UID + 1)) throw new StoreError('invalidName', 'UIDVALIDITY or UIDNEXT out of range');
+      }
+      const a = this.acct(account);
+      const mb = mustMailbox(a, name);
+      if (state.uidValidity !== undefined && state.uidValidity !== mb.uidValidity) {
+        // RFC 9051 §2.3.1.1: a UIDVALIDITY may change only with every UID; here no UID was ever given.
+        if (mb.messages.size > 0 || mb.uidNext > 1) throw new StoreError('exists', `mailbox ${mb.name} has held messages; its UIDVALIDITY stays`);
+        mb.uidValidity = nextUidValidity(a, state.uidValidity);
+      }
+      if (state.uidNext !== undefined) mb.uidNext = Math.max(mb.uidNext, state.uidNext);
+      return mailboxInfo(mb);
+    });
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  selectMailbox(account: AccountId, name: string): Promise<MailboxView> {
+    return this.op(async () => {
+      const mb = mustMailbox(this.acct(account), name);
+      // \Recent (RFC 3501 §2.3.2): the messages this open is the first to see.
+      let recent = 0;
+      const keywords = new Map<string, string>();
+      let firstUnseen: number | undefined;
+      for (const m of mb.messages.values()) {
+        if (m.inNew) {
+          m.inNew = false;
+          recent++;
+        }
+        for (const k of m.keywords) if (!keywords.has(k)) keywords.set(k, k);
+        if (firstUnseen === undefined && !(m.bits & FLAG_SEEN)) firstUnseen = m.uid;
+      }
+      const info = { ...mailboxInfo(mb), recent };
+      return { mailbox: info, uids: [...mb.messages.keys()] as Uid[], keywords: [...keywords.keys()], ...(firstUnseen !== undefined ? { firstUnseen: firstUnseen as Uid } : {}) };
+    });
+  }
+
+  fetchMeta(account: AccountId, mailboxId: MailboxId, opts: FetchMetaOptions = {}): Promise<MessageMeta[]> {
+    return this.op(async () => {
+      const mb = mustMailboxId(this.acct(account), mailboxId);
+      const since = opts.changedSince ?? 0;
+      const wanted = opts.uids ? new Set<number>(opts.uids) : undefined;
+      const out: MessageMeta[] = [];
+      for (const m of mb.messages.values()) {
+        if ((wanted && !wanted.has(m.uid)) || m.modseq <= since) continue;
+        const meta = metaOf(m, opts.fields !== 'flags');
+        if (opts.fields === 'flags' && opts.rfc822Size) meta.rfc822Size = rfc822Size(m);
+        out.push(meta);
+      }
+      return out;
+    });
+  }
+
+  readMessage(account: AccountId, mailboxId: MailboxId, uid: Uid): Promise<{ stream: Readable; size: number }> {
+    return this.op(async () => {
+      const m = mustMailboxId(this.acct(account), mailboxId).messages.get(uid);
+      if (!m) throw new StoreError('nonexistent', 'no such message');
+      return { stream: Readable.from([m.data]), size: m.data.length };
+    });
+  }
+
+  // ---------------------------------------------------------------- writing
+
+  append(account: AccountId, mailbox: string, source: MessageSource, opts: AppendOptions = {}): Promise<{ uid: Uid; uidValidity: number; mailboxId: MailboxId }> {
+    return this.op(() => this.store(account, mailbox, source, { flags: opts.flags, internalDate: opts.internalDate }));
+  }
+
+  importMessage(account: AccountId, mailbox: string, source: MessageSource, opts: ImportAppendOptions): Promise<{ uid: Uid; uidValidity: number; mailboxId: MailboxId }> {
+    return this.op(() => this.store(account, mailbox, source, opts));
+  }
+
+  deliver(targets: DeliveryTarget[], source: MessageSource, opts: { flags?: string[]; internalDate?: Date } = {}): Promise<DeliveryResult[]> {
+    return this.op(async () => {
+      if (targets.length === 0) return [];
+      const wanted = targets.map((t) => ({ a: this.acct(t.account), name: canonicalName(t.mailbox ?? 'INBOX') }));
+      const data = await this.bytes(source);
+      const meta = await this.analyze(data);
+      // One copy per distinct mailbox; a missing one (a filing target the user deleted) is INBOX.
+      const plans: Array<{ a: MemAccount; mb: MemMailbox }> = [];
+      for (const w of wanted) {
+        const mb = w.a.byName.get(w.name) ?? mustMailbox(w.a, 'INBOX');
+        if (!plans.some((p) => p.mb === mb)) plans.push({ a: w.a, mb });
+      }
+      for (const a of new Set(plans.map((p) => p.a))) {
+        const n = plans.filter((p) => p.a === a).length;
+        this.checkQuota(a, n * data.length, n);
+      }
+      for (const p of plans) checkUidsLeft(p.mb, 1); // before anything is stored
+      const { bits, keywords } = parseFlags(opts.flags ?? []);
+      const date = (opts.internalDate ?? new Date()).getTime();
+      const out = plans.map((p) => ({ p, uid: this.put(p.mb, reserveUids(p.mb, 1), { bits, keywords, data, internalDate: date, meta }) }));
+      for (const { p, uid } of out) this.changes.publish({ kind: 'added', account: p.a.id, mailboxId: p.mb.id as MailboxId, uids: [uid as Uid] });
+      return out.map(({ p, uid }) => ({ account: p.a.id, mailbox: p.mb.name, uid: uid as Uid }));
+    });
+  }
+
+  updateFlags(
+    account: AccountId,
+    mailboxId: MailboxId,
+    uids: Uid[],
+    op: FlagOp,
+    flags: string[],
+    opts: { unchangedSince?: number } = {},
+  ): Promise<{ changed: FlagChange[]; failed: Uid[] }> {
+    return this.op(async () => {
+      const mb = mustMailboxId(this.acct(account), mailboxId);
+      const { bits, keywords } = parseFlags(flags);
+      const failed: Uid[] = [];
+      const work: Array<{ m: MemMessage; bits: number; kw: string[] }> = [];
+      for (const uid of [...new Set(uids)].sort((x, y) => x - y)) {
+        const m = mb.messages.get(uid);
+        if (!m) continue;
+        // RFC 7162 §3.1.3: UNCHANGEDSINCE fails messages modified after the given modseq.
+        if (opts.unchangedSince !== undefined && m.modseq > opts.unchangedSince) {
+          failed.push(uid);
+          continue;
+        }
+        const n = applyFlagOp(op, bits, keywords, m.bits, m.keywords);
+        const sameKw = n.kw.length === m.keywords.length && n.kw.every((k, i) => k === m.keywords[i]);
+        if (n.bits !== m.bits || !sameKw) work.push({ m, ...n });
+      }
+      const changed: FlagChange[] = [];
+      if (work.length > 0) {
+        const modseq = bumpModseq(mb);
+        for (const w of work) {
+          // As in Maildir, a system flag takes a message out of new/ (no longer \Recent).
+          if (w.bits !== w.m.bits) w.m.inNew = false;
+          Object.assign(w.m, { bits: w.bits, keywords: w.kw, modseq });
+          changed.push({ uid: w.m.uid as Uid, flags: flagList(w.bits, w.kw), modseq });
+        }
+        this.changes.publish({ kind: 'flags', account, mailboxId, changes: changed });
+      }
+      return { changed, failed };
+    });
+  }
+
+  expunge(account: AccountId, mailboxId: MailboxId, uids?: Uid[]): Promise<Uid[]> {
+    return this.op(async () => {
+      const mb = mustMailboxId(this.acct(account), mailboxId);
+      const wanted = uids ? new Set<number>(uids) : undefined;
+      const removed = [...mb.messages.values()].filter((m) => (wanted ? wanted.has(m.uid) : (m.bits & FLAG_DELETED) !== 0)).map((m) => m.uid as Uid);
+      if (removed.length === 0) return [];
+      bumpModseq(mb);
+      for (const uid of removed) mb.messages.delete(uid);
+      this.changes.publish({ kind: 'expunged', account, mailboxId, uids: removed });
+      return removed;
+    });
+  }
+
+  copy(account: AccountId, from: MailboxId, uids: Uid[], to: string): Promise<UidMapping> {
+    return this.op(async () => this.transfer(account, from, uids, to, false));
+  }
+
+  move(account: AccountId, from: MailboxId, uids: Uid[], to: string): Promise<UidMapping> {
+    return this.op(async () => this.transfer(account, from, uids, to, true));
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private op<T>(fn: () => Promise<T>): Promise<T> {
+    return this.gate.run(fn);
+  }
+
+  /** The account, made on first use with its standard mailboxes (as the Maildir store does). */
+  private acct(account: AccountId): MemAccount {
+    let a = this.accounts.get(account);
+    if (!a) {
+      accountSegments(account);
+      a = newAccount(account, this.tree);
+      this.accounts.set(account, a);
+    }
+    return a;
+  }
+
+  private usageOf(a: MemAccount): Usage {
+    let bytes = 0;
+    let messages = 0;
+    for (const mb of a.byId.values()) {
+      messages += mb.messages.size;
+      for (const m of mb.messages.values()) bytes += m.data.length;
+    }
+    return { bytes, messages };
+  }
+
+  private checkQuota(a: MemAccount, bytes: number, count: number): void {
+    const q = this.opts.quotaOf?.(a.id);
+    if (!q) return;
+    const u = this.usageOf(a);
+    if (q.bytes != null && u.bytes + bytes > q.bytes) throw new StoreError('overQuota', `quota exceeded (storage) for ${a.id}`, a.id);
+    if (q.messages != null && u.messages + count > q.messages) throw new StoreError('overQuota', `quota exceeded (messages) for ${a.id}`, a.id);
+  }
+
+  private async bytes(source: MessageSource): Promise<Buffer> {
+    return 'data' in source ? Buffer.from(source.data) : readFile(source.path);
+  }
+
+  private async analyze(data: Buffer): Promise<Analysis> {
+    if (!this.opts.analyzer) return {};
+    try {
+      const r = await this.opts.analyzer(data);
+      return {
+        envelope: r.envelope === undefined ? undefined : JSON.stringify(r.envelope),
+        bodyStructure: r.bodyStructure === undefined ? undefined : JSON.stringify(r.bodyStructure),
+      };
+    } catch {
+      return {};
+    }
+  }
+
+  /** Adds a message under `uid`; returns the uid. */
+  private put(mb: MemMailbox, uid: number, m: { bits: number; keywords: string[]; data: Buffer; internalDate: number; meta: Analysis }): number {
+    mb.messages.set(uid, {
+      uid,
+      bits: m.bits,
+      keywords: [...m.keywords],
+      modseq: bumpModseq(mb),
+      data: m.data,
+      internalDate: m.internalDate,
+      inNew: m.bits === 0,
+      envelope: m.meta.envelope,
+      bodyStructure: m.meta.bodyStructure,
+    });
+    return uid;
+  }
+
+  private async store(account: AccountId, mailbox: string, source: MessageSource, opts: ImportAppendOptions): Promise<{ uid: Uid; uidValidity: number; mailboxId: MailboxId }> {
+    const canon = canonicalName(mailbox);
+    if (opts.uid !== undefined && !(Number.isInteger(opts.uid) && opts.uid >= 1 && opts.uid <= MAX_UID)) throw new StoreError('invalidName', 'UID out of range');
+    const a = this.acct(account);
+    mustMailbox(a, canon);
+    const data = await this.bytes(source);
+    const meta = await this.analyze(data);
+    // Looked up again after the awaits: the mailbox may have gone meanwhile.
+    const mb = mustMailbox(a, canon);
+    this.checkQuota(a, data.length, 1);
+    let uid: number;
+    if (opts.uid !== undefined) {
+      if (opts.uid < mb.uidNext) throw new StoreError('exists', 'UID already used in this mailbox');
+      uid = opts.uid;
+      mb.uidNext = uid + 1;
+    } else {
+      uid = reserveUids(mb, 1);
+    }
+    const { bits, keywords } = parseFlags(opts.flags ?? []);
+    this.put(mb, uid, { bits, keywords, data, internalDate: (opts.internalDate ?? new Date()).getTime(), meta });
+    this.changes.publish({ kind: 'added', account, mailboxId: mb.id as MailboxId, uids: [uid as Uid] });
+    return { uid: uid as Uid, uidValidity: mb.uidValidity, mailboxId: mb.id as MailboxId };
+  }
+
+  private transfer(account: AccountId, from: MailboxId, uids: Uid[], to: string, isMove: boolean): UidMapping {
+    const canon = canonicalName(to);
+    const a = this.acct(account);
+    const src = mustMailboxId(a, from);
+    const dst = mustMailbox(a, canon);
+    const wanted = new Set<number>(uids);
+    const rows = [...src.messages.values()].filter((m) => wanted.has(m.uid));
+    const mapping: UidMapping = { uidValidity: dst.uidValidity, from: [], to: [] };
+    if (rows.length === 0) return mapping;
+    // A move within the account does not change usage: allowed over quota (mail to Trash).
+    if (!isMove) this.checkQuota(a, rows.reduce((s, m) => s + m.data.length, 0), rows.length);
+    let next = reserveUids(dst, rows.length);
+    const modseq = bumpModseq(dst);
+    if (isMove) bumpModseq(src);
+    for (const m of rows) {
+      if (isMove) src.messages.delete(m.uid);
+      dst.messages.set(next, { ...m, keywords: [...m.keywords], uid: next, modseq, inNew: false });
+      mapping.from.push(m.uid as Uid);
+      mapping.to.push(next++ as Uid);
+    }
+    if (isMove) this.changes.publish({ kind: 'expunged', account, mailboxId: from, uids: [...mapping.from] });
+    this.changes.publish({ kind: 'added', account, mailboxId: dst.id as MailboxId, uids: [...mapping.to] });
+    return mapping;
+  }
+}
+
+/** RFC822.SIZE as the analyzer measured it (bare LFs counted as CRLF), else the stored size. */
+function rfc822Size(m: MemMessage): number {
+  if (m.bodyStructure) {
+    const bs = JSON.parse(m.bodyStructure) as { headerSize?: unknown; bodySize?: unknown };
+    if (typeof bs.headerSize === 'number' && typeof bs.bodySize === 'number') return bs.headerSize + bs.bodySize;
+  }
+  return m.data.length;
+}

@@ -1,0 +1,5 @@
+// The store contract (./contract.ts) over the in-memory store the fast protocol tests use.
+import { createStore } from '../../src/store/index.js';
+import { runStoreContract } from './contract.js';
+
+runStoreContract('memory', async ({ quotaOf }) => ({ store: createStore({ dataRoot: '', backend: 'memory', quotaOf }), cleanup: async () => undefined }));

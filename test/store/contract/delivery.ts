@@ -1,0 +1,134 @@
+// Contract: delivery to several targets (all or nothing), quota errors, and message bytes
+// read back exactly as stored at every size.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { StoreError, type MailboxId, type StoreChange, type Uid } from '../../../src/store/types.js';
+import { A, B, bytesOf, fill, kindOf, msg, uidsOf, type Env } from './env.js';
+
+/** Messages that must come back byte for byte: empty, tiny, odd line ends, every byte value, 1 KB, 1 MB. */
+function sizes(): Array<[string, Buffer]> {
+  const all = Buffer.alloc(256);
+  for (let i = 0; i < 256; i++) all[i] = i;
+  const kb = Buffer.concat([Buffer.from('Subject: 1 KB\r\n\r\n'), Buffer.alloc(1024 - 17, 'k')]);
+  const mb = Buffer.concat([Buffer.from('Subject: 1 MB\r\n\r\n'), randomBytes(1024 * 1024 - 17)]);
+  return [
+    ['0 bytes', Buffer.alloc(0)],
+    ['1 byte', Buffer.from('x')],
+    ['bare LF, bare CR, no final newline', Buffer.from('Subject: lf\n\nline\rcr\r\nlast')],
+    ['every byte value', all],
+    ['1 KB', kb],
+    ['1 MB', mb],
+  ];
+}
+
+export function deliveryAndBytes(env: Env): void {
+  describe('delivery', () => {
+    it('stores one copy per distinct mailbox, in target order; a missing mailbox is INBOX', async () => {
+      await env.store.ensureAccount(B);
+      const r = await env.store.deliver(
+        [{ account: A }, { account: A, mailbox: 'Sent' }, { account: B }, { account: A, mailbox: 'inbox' }, { account: A, mailbox: 'No/Such' }],
+        { data: msg(1) },
+      );
+      expect(r.map((x) => [x.account, x.mailbox, x.uid])).toEqual([
+        [A, 'INBOX', 1],
+        [A, 'Sent', 1],
+        [B, 'INBOX', 1],
+      ]);
+      expect(await env.store.usage(A)).toEqual({ bytes: 2 * msg(1).length, messages: 2 });
+      expect(await env.store.usage(B)).toEqual({ bytes: msg(1).length, messages: 1 });
+      expect(await env.store.deliver([], { data: msg(2) })).toEqual([]);
+    });
+
+    it('applies flags and the internal date to every target', async () => {
+      const date = new Date('2021-06-07T08:09:10Z');
+      const r = await env.store.deliver([{ account: A }, { account: B, mailbox: 'Junk' }], { data: msg(1) }, { flags: ['\\Seen', '$Junk'], internalDate: date });
+      for (const d of r) {
+        const mb = await env.store.getMailbox(d.account, d.mailbox);
+        const [m] = await env.store.fetchMeta(d.account, mb.id);
+        expect([...m!.flags].sort()).toEqual(['$Junk', '\\Seen']);
+        expect(m!.internalDate.getTime()).toBe(date.getTime());
+      }
+    });
+
+    it('is all or nothing: one account over quota stores nothing anywhere, and names it', async () => {
+      await env.store.ensureAccount(B);
+      env.quotas.set(B, { messages: 0 });
+      const seen: StoreChange[] = [];
+      const off = env.store.changes.subscribe(A, (c) => seen.push(c));
+      let err: unknown;
+      try {
+        await env.store.deliver([{ account: A }, { account: A, mailbox: 'Sent' }, { account: B }], { data: msg(1) });
+      } catch (e) {
+        err = e;
+      }
+      off();
+      expect(err).toBeInstanceOf(StoreError);
+      expect((err as StoreError).kind).toBe('overQuota');
+      expect((err as StoreError).account).toBe(B);
+      expect(await env.store.usage(A)).toEqual({ bytes: 0, messages: 0 });
+      expect(await env.store.usage(B)).toEqual({ bytes: 0, messages: 0 });
+      expect(seen.filter((c) => c.kind === 'added')).toEqual([]);
+      // Without B it goes through.
+      expect(await env.store.deliver([{ account: A }], { data: msg(1) })).toHaveLength(1);
+    });
+  });
+
+  describe('quota', () => {
+    it('append, copy and deliver are refused over quota; move is allowed (to Trash when full)', async () => {
+      const [u1] = await fill(env.store, A, 'INBOX', 2);
+      const used = await env.store.usage(A);
+      env.quotas.set(A, { bytes: used.bytes + 10 });
+      expect(await kindOf(env.store.append(A, 'INBOX', { data: msg('big', 'x'.repeat(100)) }))).toBe('overQuota');
+      expect(await kindOf(env.store.deliver([{ account: A }], { data: msg('big', 'x'.repeat(100)) }))).toBe('overQuota');
+      const inbox = await env.store.getMailbox(A, 'INBOX');
+      expect(await kindOf(env.store.copy(A, inbox.id, [u1!], 'Archive'))).toBe('overQuota');
+      expect(await uidsOf(env.store, A, 'Archive')).toEqual([]);
+      const mv = await env.store.move(A, inbox.id, [u1!], 'Trash');
+      expect(mv.from).toEqual([u1]);
+      expect(await env.store.usage(A)).toEqual(used);
+      env.quotas.set(A, { messages: 2 });
+      expect(await kindOf(env.store.append(A, 'INBOX', { data: Buffer.from('x') }))).toBe('overQuota');
+      env.quotas.set(A, { messages: 3, bytes: null });
+      await env.store.append(A, 'INBOX', { data: Buffer.from('x') });
+      expect((await env.store.usage(A)).messages).toBe(3);
+    });
+  });
+
+  describe('message bytes', () => {
+    it.each(sizes())('%s: read back identical through append and deliver, from bytes and from a file', async (_what, data) => {
+      const dir = await mkdtemp(path.join(tmpdir(), 'store-contract-src-'));
+      try {
+        const file = path.join(dir, 'message');
+        await writeFile(file, data);
+        const got: Array<{ mailboxId: MailboxId; uid: Uid; account: string }> = [];
+        got.push({ account: A, ...(await env.store.append(A, 'INBOX', { data })) });
+        got.push({ account: A, ...(await env.store.append(A, 'Drafts', { path: file }, { flags: ['\\Draft'] })) });
+        for (const src of [{ data }, { path: file }]) {
+          for (const d of await env.store.deliver([{ account: A, mailbox: 'Sent' }, { account: B }], src)) {
+            got.push({ account: d.account, mailboxId: (await env.store.getMailbox(d.account, d.mailbox)).id, uid: d.uid });
+          }
+        }
+        for (const g of got) {
+          expect((await bytesOf(env.store, g.account, g.mailboxId, g.uid)).equals(data)).toBe(true);
+          const [meta] = await env.store.fetchMeta(g.account, g.mailboxId, { uids: [g.uid] });
+          expect(meta!.size).toBe(data.length);
+        }
+        expect((await env.store.usage(A)).bytes).toBe(4 * data.length);
+        expect((await env.store.getMailbox(A, 'Sent')).size).toBe(2 * data.length);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('reading an unknown UID or mailbox fails with nonexistent', async () => {
+      const { mailboxId } = await env.store.append(A, 'INBOX', { data: msg(1) });
+      expect(await kindOf(env.store.readMessage(A, mailboxId, 99 as Uid))).toBe('nonexistent');
+      expect(await kindOf(env.store.readMessage(A, 123456 as MailboxId, 1 as Uid))).toBe('nonexistent');
+      expect(await kindOf(env.store.fetchMeta(A, 123456 as MailboxId))).toBe('nonexistent');
+      expect(await kindOf(env.store.append(A, 'No/Such', { data: msg(1) }))).toBe('nonexistent');
+    });
+  });
+}
