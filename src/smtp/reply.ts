@@ -8,6 +8,7 @@
  * instead of adding a second.
  */
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { StoreError } from '../store/types.js';
 
 export const Reply = {
   Ok: 250,
@@ -53,9 +54,30 @@ if (!proto.__enhancedPatched) {
 }
 
 /**
+ * The reply for a store error that reached the end of DATA (the store's kinds are
+ * protocol-neutral, src/store/types.ts): a mailbox that cannot take more mail is 452
+ * 4.2.2 (RFC 3463 "mailbox full": over quota, or its UIDs are used up), a store that is
+ * shutting down 451 4.3.2 (RFC 3463 "system not accepting network messages"), anything
+ * else undefined (the caller's generic 451).
+ */
+export function storeReject(err: StoreError): SmtpReject | undefined {
+  switch (err.kind) {
+    case 'overQuota':
+      return new SmtpReject(Reply.StorageFull, '4.2.2', 'Mailbox full, try again later');
+    case 'uidsExhausted':
+      return new SmtpReject(Reply.StorageFull, '4.2.2', 'Mailbox cannot take more messages, try again later');
+    case 'closed':
+      return new SmtpReject(Reply.LocalError, '4.3.2', 'Shutting down, try again later');
+    default:
+      return undefined;
+  }
+}
+
+/**
  * Answers an smtp-server onData callback from a handler's promise: its reply text on
- * success, an SmtpReject as it is, and anything else as a logged `451` (a client that
- * went away mid-DATA is logged as such: nothing was stored, nobody is told).
+ * success, an SmtpReject as it is, a store error by its kind (storeReject), and
+ * anything else as a logged `451` (a client that went away mid-DATA is logged as such:
+ * nothing was stored, nobody is told).
  */
 export function replyFromData(
   work: Promise<string>,
@@ -67,6 +89,11 @@ export function replyFromData(
     (reply) => cb(null, reply),
     (err: unknown) => {
       if (err instanceof SmtpReject) return cb(err);
+      const mapped = err instanceof StoreError ? storeReject(err) : undefined;
+      if (mapped) {
+        log.error({ err }, `message not accepted: ${mapped.message}`);
+        return cb(mapped);
+      }
       if (stream.destroyed || (err as NodeJS.ErrnoException)?.code === 'ERR_STREAM_PREMATURE_CLOSE') {
         log.info('client went away during DATA; nothing stored');
         return cb(Rejects.localError());
