@@ -2,10 +2,9 @@
 // in its data root), accepts a message for a remote recipient whose MX is down, and is
 // killed with SIGKILL right after the 250. Restarted, it delivers the message once the
 // destination is up: "accepted means durable" (spool file + queue rows before the 250).
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -13,12 +12,10 @@ import { AccountsRepo } from '../../src/accounts/repo.js';
 import { dbPath, openDb } from '../../src/db/index.js';
 import { dnsRecordName, dnsRecordValue, ensureDomainKey, splitTxt } from '../../src/dkim/keys.js';
 import { listMessages } from '../../src/queue/repo.js';
-import { ROOT } from '../cli/run.js';
+import { BIN, freePort, killed, startChildServer } from '../helpers/child-server.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { PASSWORD, mailbox, publishDomain, startInstance, waitFor, type Instance } from './harness.js';
 import nodemailer from 'nodemailer';
-
-const BIN = path.join(ROOT, 'dist', 'cli', 'main.js');
 
 /**
  * Waits for one step (a cold start of the child, the delivery after the restart) with a
@@ -35,30 +32,6 @@ let dns: TestDnsServer;
 let dataRoot: string;
 let b: Instance | undefined;
 let child: ChildProcess | undefined;
-
-async function freePort(host: string): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, host, () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-function startChild(): { proc: ChildProcess; output: () => string } {
-  const proc = spawn(process.execPath, [BIN, 'serve', '--data', dataRoot], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MAILSERVER_DATA: '' } });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  return { proc, output: () => out };
-}
-
-async function killed(proc: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  await new Promise<void>((r) => {
-    proc.once('exit', () => r());
-    proc.kill(signal);
-  });
-}
 
 beforeAll(async () => {
   dns = await startDnsServer({});
@@ -123,7 +96,7 @@ level = "warn"
 `,
   );
 
-  const first = startChild();
+  const first = startChildServer(dataRoot);
   child = first.proc;
   await step('the child server to listen', first, () => first.output().includes('listening: submission'));
 
@@ -141,7 +114,7 @@ level = "warn"
 
   // B comes up, then A restarts and resumes its queue.
   b = await startInstance({ host: '127.0.0.3', domain: 'b.test', dns, accounts: ['bob@b.test'], smtpPort: bPort });
-  const second = startChild();
+  const second = startChildServer(dataRoot);
   child = second.proc;
   await step('bob to receive the message', second, () => mailbox(b!, 'bob@b.test').some((m) => m.includes('Subject: survives SIGKILL')));
   expect(mailbox(b, 'bob@b.test').filter((m) => m.includes('Subject: survives SIGKILL'))).toHaveLength(1);
