@@ -2,7 +2,7 @@
  * Open accounts of the Maildir store: an LRU cache of account indexes (at most
  * `maxOpen` kept open when idle), the per-account lock, and the first open of an
  * account (directories made, the index opened or rebuilt, the account initialised,
- * leftovers of interrupted writes removed).
+ * files without index rows taken in, leftovers of interrupted writes removed).
  *
  * Implementation notes
  * - Concurrency: one async mutex per account (`locked`) serialises everything that

@@ -21,20 +21,22 @@
  * - U= is the message's IMAP UID in that folder. It is how UIDs survive the loss of the
  *   index: `reindex` (and the first open of an account whose index is missing) gives
  *   each file the UID in its name when it is free, and sets UIDNEXT above every UID
- *   seen and above N of mailserver-uidvalidity. N is rewritten when messages are
- *   expunged, so a UID that was expunged is never handed out again with the same
- *   UIDVALIDITY. Files without U= (dropped by other tools) get a new UID and are renamed
- *   to carry it. Dovecot ignores the U= field (it keeps its own dovecot-uidlist).
+ *   seen and at least to N of mailserver-uidvalidity. N is kept at or above every UID
+ *   ever given (written before a file is linked under a new UID, 64 ahead), so a UID
+ *   that was expunged, or removed by another tool, is never handed out again with the
+ *   same UIDVALIDITY. Files without U= (dropped by other tools) get a new UID and are
+ *   renamed to carry it. Dovecot ignores the U= field (it keeps its own dovecot-uidlist).
  * - Flags: D=\Draft F=\Flagged P=$Forwarded R=\Answered S=\Seen T=\Deleted; keywords
  *   are kept in the index only (no dovecot-keywords file).
  * - Hard links: one delivery to several mailboxes is one inode with one name per folder.
- * - tmp/ holds files being written; `.deleted-*` under the root tmp/ are mailboxes being
- *   removed.
+ * - tmp/ holds files being written (each folder's own); `.deleted-*` under the root
+ *   tmp/ are mailboxes being removed. Leftovers older than 36 hours go at open.
  *
- * Other tools: files they drop into new/ or cur/ are indexed by the next openMailbox
- * (new/ is always listed, cur/ when its mtime changed); folders they create or remove
- * show up in the next listMailboxes (the account root's mtime is compared); `reindex`
- * does all of it at once.
+ * Other tools: files they drop into new/ or cur/ are indexed at the next open of the
+ * account and by the next select (new/ is always listed, cur/ when its mtime changed;
+ * mail found in new/ at the account's open stays there, still \Recent for the next
+ * SELECT); folders they create or remove show up in the next listMailboxes (the account
+ * root's mtime is compared); `reindex` does all of it at once.
  *
  * Dovecot reads this tree as is (`mail_location = maildir:<account dir>`; with
  * `mailbox_list_escape_char = %` it also shows "." inside names): see
