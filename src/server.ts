@@ -32,7 +32,7 @@ import { cleanSpool } from './smtp/spool.js';
 import { removeStaleFiles } from './util/fs.js';
 import { srsOf } from './sieve/deliver.js';
 import { withSrsRecipients } from './sieve/srs.js';
-import { createStore } from './store/index.js';
+import { createStore, type StoreBackend } from './store/index.js';
 import { createTlsHolder } from './tls/index.js';
 
 export interface StartOptions {
@@ -40,6 +40,8 @@ export interface StartOptions {
   dev?: boolean;
   /** A complete config (tests); otherwise loaded from the data root. */
   config?: Config;
+  /** The message store: Maildir (default), or in memory for fast protocol tests (src/store/index.ts). */
+  storeBackend?: StoreBackend;
   log?: Logger;
   /** The schema migrations (tests add one that fails); MIGRATIONS by default. */
   migrations?: readonly Migration[];
@@ -82,6 +84,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const store = instrumentStore(
     createStore({
       dataRoot: config.dataRoot,
+      backend: opts.storeBackend,
       log: log.child({ component: 'store' }),
       analyzer: analyzeMessage,
       quotaOf: (account) => late.quota?.quotaOf(account),

@@ -10,6 +10,8 @@ import { defaults, type Config } from '../../src/config/index.js';
 import type { ServerContext } from '../../src/context.js';
 import { createLogger } from '../../src/log.js';
 import { startServer, type RunningServer } from '../../src/server.js';
+import type { StoreBackend } from '../../src/store/index.js';
+import { certsDir, makeSelfSigned, writeFileAtomic, type CertificatePair } from '../../src/tls/index.js';
 
 export interface TestServer {
   server: RunningServer;
@@ -33,6 +35,41 @@ export interface TestServerOptions {
   /** Keep the data root on close (restart tests). */
   keepData?: boolean;
   configure?: (c: Config) => void;
+  /**
+   * The message store: 'maildir' (default) or 'memory' (src/store/memory/, passes the
+   * same contract suite) for protocol tests that do not depend on the disk.
+   * MAILSERVER_TEST_STORE=maildir runs those against Maildir too (testStore()).
+   */
+  store?: StoreBackend;
+  /** Let the server make its own self-signed certificate (by default a new data root gets this process's cached one). */
+  freshCertificate?: boolean;
+}
+
+/**
+ * The store a test asked for; MAILSERVER_TEST_STORE=maildir runs the protocol tests
+ * that asked for the memory store against Maildir instead (or times them both ways)
+ * without editing them.
+ */
+export function testStore(asked: StoreBackend | undefined): StoreBackend | undefined {
+  return asked === 'memory' && process.env.MAILSERVER_TEST_STORE === 'maildir' ? 'maildir' : asked;
+}
+
+const certificates = new Map<string, CertificatePair>();
+
+/**
+ * Puts this process's self-signed pair for `hostname` into a new data root, so the
+ * server loads it instead of making one: RSA key generation in JavaScript is seconds
+ * per server start (5-11 s measured on a loaded 2-core machine), more than most tests
+ * take. The server still reads it the way it reads its own (src/tls, self-signed mode).
+ */
+function seedCertificate(dataRoot: string, hostname: string): void {
+  let pair = certificates.get(hostname);
+  if (!pair) {
+    pair = makeSelfSigned(hostname);
+    certificates.set(hostname, pair);
+  }
+  writeFileAtomic(path.join(certsDir(dataRoot), 'key.pem'), pair.key, 0o600);
+  writeFileAtomic(path.join(certsDir(dataRoot), 'cert.pem'), pair.cert, 0o644);
 }
 
 export async function makeTestConfig(dataRoot: string, host = '127.0.0.1'): Promise<Config> {
@@ -52,7 +89,8 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const host = opts.host ?? '127.0.0.1';
   const config = await makeTestConfig(dataRoot, host);
   opts.configure?.(config);
-  const server = await startServer({ dataRoot, config, log: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent') });
+  if (!opts.dataRoot && !opts.freshCertificate && config.tls.mode === 'self-signed') seedCertificate(dataRoot, config.hostname);
+  const server = await startServer({ dataRoot, config, log: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), storeBackend: testStore(opts.store) });
   const accounts = server.ctx.accounts as AccountsRepo;
   return {
     server,

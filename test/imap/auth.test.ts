@@ -13,7 +13,7 @@ const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
 describe('authentication', () => {
   it('AUTHENTICATE PLAIN with and without SASL-IR, and LOGIN', async () => {
-    f = await startImapFixture();
+    f = await startImapFixture({ store: 'memory' });
     const c1 = await f.connect();
     await c1.transact('ok', `AUTHENTICATE PLAIN ${b64(`\0${USER}\0${PASS}`)}`);
     const c2 = await f.connect();
@@ -34,7 +34,7 @@ describe('authentication', () => {
   });
 
   it('wrong credentials → NO [AUTHENTICATIONFAILED]; cancel → BAD; other authzid refused', async () => {
-    f = await startImapFixture();
+    f = await startImapFixture({ store: 'memory' });
     const c = await f.connect();
     const r = await c.transact('no', `LOGIN ${USER} wrong`);
     expect(r.tagged.code).toBe('AUTHENTICATIONFAILED');
@@ -51,7 +51,7 @@ describe('authentication', () => {
   });
 
   it('LOGINDISABLED before STARTTLS when plaintext is not allowed; works after STARTTLS', async () => {
-    f = await startImapFixture({ configure: (c) => (c.auth.allowPlaintextOnLoopback = false) });
+    f = await startImapFixture({ store: 'memory', configure: (c) => (c.auth.allowPlaintextOnLoopback = false) });
     const c = await f.connect();
     expect(c.greeting.code).toContain('LOGINDISABLED');
     expect(c.greeting.code).toContain('STARTTLS');
@@ -69,7 +69,7 @@ describe('authentication', () => {
   });
 
   it('implicit TLS allows login at once', async () => {
-    f = await startImapFixture({ configure: (c) => (c.auth.allowPlaintextOnLoopback = false) });
+    f = await startImapFixture({ store: 'memory', configure: (c) => (c.auth.allowPlaintextOnLoopback = false) });
     const c = await f.connect({ tls: true });
     expect(c.greeting.code).not.toContain('STARTTLS');
     await c.login(USER, PASS);
@@ -77,7 +77,7 @@ describe('authentication', () => {
   });
 
   it('discards commands pipelined after STARTTLS (RFC 9051 §6.2.1)', async () => {
-    f = await startImapFixture();
+    f = await startImapFixture({ store: 'memory' });
     const c = await f.connect();
     const t = c.nextTag();
     c.write(`${t} STARTTLS\r\nx1 LOGIN ${USER} ${PASS}\r\n`);

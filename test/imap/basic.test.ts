@@ -4,7 +4,7 @@ import { message, startImapFixture, USER, type ImapFixture } from './fixture.js'
 
 let f: ImapFixture;
 beforeEach(async () => {
-  f = await startImapFixture();
+  f = await startImapFixture({ store: 'memory' });
 });
 afterEach(async () => {
   await f.close();

@@ -14,7 +14,7 @@ import { needs, peer } from '../helpers/peers.js';
 const run = promisify(execFile);
 let f: ImapFixture;
 beforeAll(async () => {
-  f = await startImapFixture();
+  f = await startImapFixture({ store: 'memory' });
 });
 afterAll(async () => {
   await f.close();

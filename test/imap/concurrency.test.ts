@@ -4,7 +4,7 @@ import { message, startImapFixture, USER, type ImapFixture } from './fixture.js'
 
 let f: ImapFixture;
 beforeAll(async () => {
-  f = await startImapFixture();
+  f = await startImapFixture({ store: 'memory' });
 });
 afterAll(async () => {
   await f.close();

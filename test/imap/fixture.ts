@@ -15,9 +15,10 @@ import { createResolver } from '../../src/dns/resolver.js';
 import { createLogger } from '../../src/log.js';
 import { analyzeMessage } from '../../src/imap/mime/index.js';
 import { startImap, type ImapListenOptions } from '../../src/imap/server.js';
-import { createStore } from '../../src/store/index.js';
+import { createStore, type StoreBackend } from '../../src/store/index.js';
 import { makeSelfSigned, TlsContextHolder, type CertificatePair } from '../../src/tls/index.js';
 import { ImapTestClient } from '../helpers/imap-client.js';
+import { testStore } from '../helpers/servers.js';
 
 let pair: CertificatePair | undefined;
 
@@ -40,7 +41,14 @@ export interface ImapFixture {
 export const USER = 'mjl@example.test';
 export const PASS = 'test-password';
 
-export async function startImapFixture(opts: { configure?: (c: Config) => void; listen?: Partial<ImapListenOptions> } = {}): Promise<ImapFixture> {
+export interface ImapFixtureOptions {
+  configure?: (c: Config) => void;
+  listen?: Partial<ImapListenOptions>;
+  /** 'memory' for tests that do not depend on the disk (test/helpers/servers.ts); Maildir by default. */
+  store?: StoreBackend;
+}
+
+export async function startImapFixture(opts: ImapFixtureOptions = {}): Promise<ImapFixture> {
   const dataRoot = await mkdtemp(path.join(tmpdir(), 'imap-test-'));
   const config = defaults(dataRoot, false);
   config.hostname = 'mail.example.test';
@@ -51,7 +59,7 @@ export async function startImapFixture(opts: { configure?: (c: Config) => void; 
   opts.configure?.(config);
   const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
   const db = openDb(dbPath(dataRoot));
-  const store = createStore({ dataRoot, log, fsync: false, analyzer: analyzeMessage });
+  const store = createStore({ dataRoot, log, fsync: false, analyzer: analyzeMessage, backend: testStore(opts.store) });
   const accounts = new AccountsRepo(db, store);
   pair ??= makeSelfSigned(config.hostname);
   const tls = new TlsContextHolder(pair);

@@ -6,7 +6,7 @@ import { message, PASS, startImapFixture, USER, type ImapFixture } from './fixtu
 
 let f: ImapFixture;
 beforeAll(async () => {
-  f = await startImapFixture();
+  f = await startImapFixture({ store: 'memory' });
 });
 afterAll(async () => {
   await f.close();

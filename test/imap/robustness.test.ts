@@ -6,7 +6,7 @@ import { message, startImapFixture, type ImapFixture } from './fixture.js';
 
 let f: ImapFixture;
 beforeAll(async () => {
-  f = await startImapFixture({ configure: (c) => (c.limits.maxMessageSize = 100_000) });
+  f = await startImapFixture({ store: 'memory', configure: (c) => (c.limits.maxMessageSize = 100_000) });
 });
 afterAll(async () => {
   await f.close();

@@ -10,7 +10,7 @@ const PASS = 'ann password';
 let t: TestServer;
 
 beforeAll(async () => {
-  t = await startTestServer({ configure: (c) => (c.auth.allowPlaintextOnLoopback = true) });
+  t = await startTestServer({ store: 'memory', configure: (c) => (c.auth.allowPlaintextOnLoopback = true) });
   await t.addAccount(USER, PASS);
 });
 afterAll(async () => {

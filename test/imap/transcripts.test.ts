@@ -28,7 +28,7 @@ const files = readdirSync(DIR).filter((f) => f.endsWith('.txt')).sort();
 let f: ImapFixture;
 let n = 0;
 beforeAll(async () => {
-  f = await startImapFixture();
+  f = await startImapFixture({ store: 'memory' });
 });
 afterAll(async () => {
   await f.close();

@@ -60,7 +60,7 @@ const DOTTED = 'From: a@example.org\r\nSubject: dotted\r\n\r\n.\r\n..double\r\n.
 describe('python3 poplib', needs('python3'), () => {
   let env: Pop3Env;
   beforeAll(async () => {
-    env = await startPop3Env();
+    env = await startPop3Env({ store: 'memory' });
   });
   afterAll(async () => {
     await env?.close();
@@ -93,7 +93,7 @@ describe('python3 poplib', needs('python3'), () => {
 describe('curl pop3:// and pop3s://', needs('curl'), () => {
   let env: Pop3Env;
   beforeAll(async () => {
-    env = await startPop3Env();
+    env = await startPop3Env({ store: 'memory' });
   });
   afterAll(async () => {
     await env?.close();

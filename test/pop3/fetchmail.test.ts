@@ -66,7 +66,7 @@ describe('fetchmail', needs('fetchmail'), () => {
   let dir: string;
   let runs = 0;
   beforeAll(async () => {
-    env = await startPop3Env();
+    env = await startPop3Env({ store: 'memory' });
     dir = await mkdtemp(path.join(tmpdir(), 'pop3-fetchmail-'));
   });
   afterAll(async () => {

@@ -42,7 +42,7 @@ async function loginWhenFree(env: Pop3Env, user: string, pass: string): Promise<
 describe('POP3 over sockets', () => {
   let env: Pop3Env;
   beforeAll(async () => {
-    env = await startPop3Env();
+    env = await startPop3Env({ store: 'memory' });
   });
   afterAll(async () => {
     await env?.close();
@@ -302,6 +302,7 @@ describe('POP3 with plaintext login refused (allowPlaintextOnLoopback = false)',
   let env: Pop3Env;
   beforeAll(async () => {
     env = await startPop3Env({
+      store: 'memory',
       configure: (c) => {
         c.auth.allowPlaintextOnLoopback = false;
         c.auth.failureDelayMs = 300;
@@ -360,7 +361,7 @@ describe('POP3 with plaintext login refused (allowPlaintextOnLoopback = false)',
 describe('POP3 limits', () => {
   let env: Pop3Env;
   beforeAll(async () => {
-    env = await startPop3Env({ listen: { idleTimeoutMs: 300 }, configure: (c) => (c.limits.maxConnectionsPerIp = 3) });
+    env = await startPop3Env({ store: 'memory', listen: { idleTimeoutMs: 300 }, configure: (c) => (c.limits.maxConnectionsPerIp = 3) });
   });
   afterAll(async () => {
     await env?.close();

@@ -120,7 +120,7 @@ describe('POP3 transcripts', () => {
   let env: Pop3Env;
   let n = 0;
   beforeAll(async () => {
-    env = await startPop3Env({ noAccount: true });
+    env = await startPop3Env({ store: 'memory', noAccount: true });
   });
   afterAll(async () => {
     await env?.close();
