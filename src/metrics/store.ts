@@ -8,11 +8,15 @@
 import { StoreError, type MailStore } from '../store/types.js';
 import type { Metrics } from './index.js';
 
-/** The operations timed; all of MailStore's asynchronous methods but close. */
+/**
+ * The operations timed; all of MailStore's asynchronous methods but close, and those of
+ * the optional interfaces (SupportsImport, SupportsSnapshot, SupportsRangeRead). The
+ * proxy passes the optional methods through, so their type guards still see them.
+ */
 const TIMED = new Set<string>([
   'ensureAccount', 'removeAccount', 'listMailboxes', 'getMailbox', 'createMailbox', 'setUidState', 'deleteMailbox', 'renameMailbox',
-  'setSubscribed', 'openMailbox', 'selectMailbox', 'fetchMeta', 'readMessage', 'append', 'deliver', 'updateFlags', 'expunge',
-  'copy', 'move', 'usage', 'reindex',
+  'setSubscribed', 'listSubscriptions', 'openMailbox', 'selectMailbox', 'fetchMeta', 'readMessage', 'readMessageRange', 'append',
+  'importMessage', 'deliver', 'updateFlags', 'expunge', 'copy', 'move', 'usage', 'reindex',
 ]);
 
 export function instrumentStore(store: MailStore, metrics: Pick<Metrics, 'storeOperation' | 'localDeliveries'>): MailStore {

@@ -64,8 +64,8 @@ export interface MailboxView {
   mailbox: MailboxInfo;
   /** Ascending. */
   uids: Uid[];
-  /** The messages this open took out of Maildir new/ (never opened before), ascending. */
-  recentUids?: Uid[];
+  /** The messages this open is the first to see (\Recent; Maildir: took out of new/), ascending. */
+  recentUids: Uid[];
   /** Keywords set on at least one message (for the FLAGS response). */
   keywords: string[];
   firstUnseen?: Uid;
@@ -198,8 +198,9 @@ export interface ReindexReport {
  * narrow, protocol-neutral boundary every implementation passes the contract suite
  * (test/store/contract.ts) over. What only some callers need, or what only makes an
  * implementation faster, is in the optional interfaces below, each with a type guard
- * (go-imap's SessionMove style): SupportsImport (UIDs kept from another server) and
- * SupportsSnapshot (a mailbox's metadata in one call).
+ * (go-imap's SessionMove style): SupportsImport (UIDs kept from another server),
+ * SupportsSnapshot (a mailbox's metadata in one call) and SupportsRangeRead (a byte
+ * range of a message without reading what comes before it).
  *
  * After close() every call fails with StoreError('closed').
  */

@@ -2,7 +2,7 @@
  * RENAME in the memory store, with the Maildir store's rules (RFC 9051 §6.3.6): the
  * children move with their parent, the superior names of the new name are created,
  * and renaming INBOX moves its messages (same UIDs) to a new mailbox and leaves INBOX
- * empty.
+ * empty. Subscriptions of the renamed mailboxes follow them (RFC 3501 §6.3.6).
  */
 import type { InProcessChangeBus } from '../changes.js';
 import { canonicalName } from '../names.js';
@@ -25,6 +25,8 @@ export function renameMailbox(a: MemAccount, t: Tree, changes: InProcessChangeBu
   for (const p of plan) a.byName.delete(p.mb.name);
   const renamed = plan.map((p) => ({ from: p.mb.name, to: p.name }));
   for (const p of plan) {
+    // A subscription follows its mailbox (as Maildir's index triggers do).
+    if (a.subscriptions.delete(p.mb.name)) a.subscriptions.add(p.name);
     p.mb.name = p.name;
     a.byName.set(p.name, p.mb);
   }

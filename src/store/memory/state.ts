@@ -35,7 +35,6 @@ export interface MemMailbox {
   uidValidity: number;
   uidNext: number;
   highestModseq: number;
-  subscribed: boolean;
   specialUse?: SpecialUse;
   messages: Map<number, MemMessage>;
 }
@@ -44,10 +43,15 @@ export interface MemAccount {
   id: AccountId;
   byName: Map<string, MemMailbox>;
   byId: Map<number, MemMailbox>;
+  /**
+   * Subscribed names, not mailboxes (RFC 3501 §6.3.6): a subscription outlives its
+   * mailbox, and a mailbox made again under a subscribed name is subscribed.
+   */
+  subscriptions: Set<string>;
   lastUidValidity: number;
 }
 
-export function mailboxInfo(mb: MemMailbox): MailboxInfo {
+export function mailboxInfo(acct: MemAccount, mb: MemMailbox): MailboxInfo {
   let unseen = 0;
   let size = 0;
   let recent = 0;
@@ -60,7 +64,7 @@ export function mailboxInfo(mb: MemMailbox): MailboxInfo {
     id: mb.id as MailboxId,
     name: mb.name,
     ...(mb.specialUse ? { specialUse: mb.specialUse } : {}),
-    subscribed: mb.subscribed,
+    subscribed: acct.subscriptions.has(mb.name),
     uidValidity: mb.uidValidity,
     uidNext: mb.uidNext,
     messages: mb.messages.size,
@@ -135,12 +139,12 @@ export function addMailbox(acct: MemAccount, t: Tree, name: string, opts: { spec
     uidValidity: nextUidValidity(acct),
     uidNext: opts.uidNext ?? 1,
     highestModseq: 1,
-    subscribed: opts.subscribed ?? false,
     specialUse: opts.specialUse,
     messages: new Map(),
   };
   acct.byName.set(name, mb);
   acct.byId.set(mb.id, mb);
+  if (opts.subscribed) acct.subscriptions.add(name);
   t.publishAdded(acct, name);
   return mb;
 }
@@ -152,7 +156,7 @@ export function addParents(acct: MemAccount, t: Tree, canon: string): void {
 
 /** A new account: INBOX and the special-use mailboxes, subscribed. */
 export function newAccount(id: AccountId, t: Tree): MemAccount {
-  const acct: MemAccount = { id, byName: new Map(), byId: new Map(), lastUidValidity: 0 };
+  const acct: MemAccount = { id, byName: new Map(), byId: new Map(), subscriptions: new Set(), lastUidValidity: 0 };
   addMailbox(acct, t, 'INBOX', { subscribed: true });
   for (const [name, use] of SPECIAL_FOLDERS) addMailbox(acct, t, name, { specialUse: use, subscribed: true });
   return acct;

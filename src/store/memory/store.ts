@@ -23,6 +23,7 @@ import {
   StoreError,
   type AccountId,
   type AppendOptions,
+  type ByteRange,
   type DeliveryResult,
   type DeliveryTarget,
   type FetchMetaOptions,
@@ -40,6 +41,7 @@ import {
   type ReindexReport,
   type SpecialUse,
   type SupportsImport,
+  type SupportsRangeRead,
   type Uid,
   type UidMapping,
   type Usage,
@@ -74,7 +76,7 @@ export interface MemoryStoreOptions {
 
 type Analysis = { envelope?: string; bodyStructure?: string };
 
-export class MemoryStore implements MailStore, SupportsImport {
+export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead {
   readonly changes = new InProcessChangeBus();
   private readonly accounts = new Map<AccountId, MemAccount>();
   private readonly gate = new OpGate();
@@ -119,11 +121,14 @@ export class MemoryStore implements MailStore, SupportsImport {
   // ---------------------------------------------------------------- mailboxes
 
   listMailboxes(account: AccountId): Promise<MailboxInfo[]> {
-    return this.op(async () => [...this.acct(account).byId.values()].sort(listOrder).map(mailboxInfo));
+    return this.op(async () => [...this.acct(account).byId.values()].sort(listOrder).map((mb) => mailboxInfo(this.acct(account), mb)));
   }
 
   getMailbox(account: AccountId, name: string): Promise<MailboxInfo> {
-    return this.op(async () => mailboxInfo(mustMailbox(this.acct(account), name)));
+    return this.op(async () => {
+      const a = this.acct(account);
+      return mailboxInfo(a, mustMailbox(a, name));
+    });
   }
 
   createMailbox(account: AccountId, name: string, opts: { specialUse?: SpecialUse } = {}): Promise<MailboxInfo> {
@@ -132,7 +137,7 @@ export class MemoryStore implements MailStore, SupportsImport {
       const a = this.acct(account);
       if (a.byName.has(canon)) throw new StoreError('exists', 'mailbox exists');
       addParents(a, this.tree, canon);
-      return mailboxInfo(addMailbox(a, this.tree, canon, { specialUse: opts.specialUse }));
+      return mailboxInfo(a, addMailbox(a, this.tree, canon, { specialUse: opts.specialUse }));
     });
   }
 
@@ -157,8 +162,16 @@ export class MemoryStore implements MailStore, SupportsImport {
 
   setSubscribed(account: AccountId, name: string, subscribed: boolean): Promise<void> {
     return this.op(async () => {
-      mustMailbox(this.acct(account), name).subscribed = subscribed;
+      const a = this.acct(account);
+      // SUBSCRIBE needs the mailbox; UNSUBSCRIBE takes any valid name (it may be gone).
+      if (subscribed) a.subscriptions.add(mustMailbox(a, name).name);
+      else a.subscriptions.delete(canonicalName(name));
     });
+  }
+
+  listSubscriptions(account: AccountId): Promise<string[]> {
+    // By the UTF-8 bytes of the name, as the Maildir index orders them.
+    return this.op(async () => [...this.acct(account).subscriptions].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y))));
   }
 
   setUidState(account: AccountId, name: string, state: { uidValidity?: number; uidNext?: number }): Promise<MailboxInfo> {
@@ -174,7 +187,7 @@ export class MemoryStore implements MailStore, SupportsImport {
         mb.uidValidity = nextUidValidity(a, state.uidValidity);
       }
       if (state.uidNext !== undefined) mb.uidNext = Math.max(mb.uidNext, state.uidNext);
-      return mailboxInfo(mb);
+      return mailboxInfo(a, mb);
     });
   }
 
@@ -182,21 +195,22 @@ export class MemoryStore implements MailStore, SupportsImport {
 
   selectMailbox(account: AccountId, name: string): Promise<MailboxView> {
     return this.op(async () => {
-      const mb = mustMailbox(this.acct(account), name);
+      const a = this.acct(account);
+      const mb = mustMailbox(a, name);
       // \Recent (RFC 3501 §2.3.2): the messages this open is the first to see.
-      let recent = 0;
+      const recentUids: Uid[] = [];
       const keywords = new Map<string, string>();
       let firstUnseen: number | undefined;
       for (const m of mb.messages.values()) {
         if (m.inNew) {
           m.inNew = false;
-          recent++;
+          recentUids.push(m.uid as Uid);
         }
         for (const k of m.keywords) if (!keywords.has(k)) keywords.set(k, k);
         if (firstUnseen === undefined && !(m.bits & FLAG_SEEN)) firstUnseen = m.uid;
       }
-      const info = { ...mailboxInfo(mb), recent };
-      return { mailbox: info, uids: [...mb.messages.keys()] as Uid[], keywords: [...keywords.keys()], ...(firstUnseen !== undefined ? { firstUnseen: firstUnseen as Uid } : {}) };
+      const info = { ...mailboxInfo(a, mb), recent: recentUids.length };
+      return { mailbox: info, uids: [...mb.messages.keys()] as Uid[], recentUids, keywords: [...keywords.keys()], ...(firstUnseen !== undefined ? { firstUnseen: firstUnseen as Uid } : {}) };
     });
   }
 
@@ -218,10 +232,13 @@ export class MemoryStore implements MailStore, SupportsImport {
 
   readMessage(account: AccountId, mailboxId: MailboxId, uid: Uid): Promise<{ stream: Readable; size: number }> {
     return this.op(async () => {
-      const m = mustMailboxId(this.acct(account), mailboxId).messages.get(uid);
-      if (!m) throw new StoreError('nonexistent', 'no such message');
+      const m = this.message(account, mailboxId, uid);
       return { stream: Readable.from([m.data]), size: m.data.length };
     });
+  }
+
+  readMessageRange(account: AccountId, mailboxId: MailboxId, uid: Uid, range: ByteRange): Promise<Readable> {
+    return this.op(async () => Readable.from([this.message(account, mailboxId, uid).data.subarray(range.start, Math.max(range.start, range.end))]));
   }
 
   // ---------------------------------------------------------------- writing
@@ -237,23 +254,23 @@ export class MemoryStore implements MailStore, SupportsImport {
   deliver(targets: DeliveryTarget[], source: MessageSource, opts: { flags?: string[]; internalDate?: Date } = {}): Promise<DeliveryResult[]> {
     return this.op(async () => {
       if (targets.length === 0) return [];
-      const wanted = targets.map((t) => ({ a: this.acct(t.account), name: canonicalName(t.mailbox ?? 'INBOX') }));
+      // Each copy's flags: its target's own (Sieve's fileinto :flags), else the delivery's.
+      const wanted = targets.map((t) => ({ a: this.acct(t.account), name: canonicalName(t.mailbox ?? 'INBOX'), ...parseFlags(t.flags ?? opts.flags ?? []) }));
       const data = await this.bytes(source);
       const meta = await this.analyze(data);
       // One copy per distinct mailbox; a missing one (a filing target the user deleted) is INBOX.
-      const plans: Array<{ a: MemAccount; mb: MemMailbox }> = [];
+      const plans: Array<{ a: MemAccount; mb: MemMailbox; bits: number; keywords: string[] }> = [];
       for (const w of wanted) {
         const mb = w.a.byName.get(w.name) ?? mustMailbox(w.a, 'INBOX');
-        if (!plans.some((p) => p.mb === mb)) plans.push({ a: w.a, mb });
+        if (!plans.some((p) => p.mb === mb)) plans.push({ a: w.a, mb, bits: w.bits, keywords: w.keywords });
       }
       for (const a of new Set(plans.map((p) => p.a))) {
         const n = plans.filter((p) => p.a === a).length;
         this.checkQuota(a, n * data.length, n);
       }
       for (const p of plans) checkUidsLeft(p.mb, 1); // before anything is stored
-      const { bits, keywords } = parseFlags(opts.flags ?? []);
       const date = (opts.internalDate ?? new Date()).getTime();
-      const out = plans.map((p) => ({ p, uid: this.put(p.mb, reserveUids(p.mb, 1), { bits, keywords, data, internalDate: date, meta }) }));
+      const out = plans.map((p) => ({ p, uid: this.put(p.mb, reserveUids(p.mb, 1), { bits: p.bits, keywords: p.keywords, data, internalDate: date, meta }) }));
       for (const { p, uid } of out) this.changes.publish({ kind: 'added', account: p.a.id, mailboxId: p.mb.id as MailboxId, uids: [uid as Uid] });
       return out.map(({ p, uid }) => ({ account: p.a.id, mailbox: p.mb.name, uid: uid as Uid }));
     });
@@ -324,6 +341,12 @@ export class MemoryStore implements MailStore, SupportsImport {
 
   private op<T>(fn: () => Promise<T>): Promise<T> {
     return this.gate.run(fn);
+  }
+
+  private message(account: AccountId, mailboxId: MailboxId, uid: Uid): MemMessage {
+    const m = mustMailboxId(this.acct(account), mailboxId).messages.get(uid);
+    if (!m) throw new StoreError('nonexistent', 'no such message');
+    return m;
   }
 
   /** The account, made on first use with its standard mailboxes (as the Maildir store does). */
@@ -420,7 +443,8 @@ export class MemoryStore implements MailStore, SupportsImport {
     const wanted = new Set<number>(uids);
     const rows = [...src.messages.values()].filter((m) => wanted.has(m.uid));
     const mapping: UidMapping = { uidValidity: dst.uidValidity, from: [], to: [] };
-    if (rows.length === 0) return mapping;
+    // All or nothing (RFC 9051 §6.4.7): one UID gone (expunged meanwhile) and nothing is done.
+    if (rows.length === 0 || rows.length < wanted.size) return mapping;
     // A move within the account does not change usage: allowed over quota (mail to Trash).
     if (!isMove) this.checkQuota(a, rows.reduce((s, m) => s + m.data.length, 0), rows.length);
     let next = reserveUids(dst, rows.length);

@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { StoreError, type MailboxId, type StoreChange, type Uid } from '../../../src/store/types.js';
+import { StoreError, supportsRangeRead, type MailboxId, type StoreChange, type Uid } from '../../../src/store/types.js';
 import { A, B, bytesOf, fill, kindOf, msg, uidsOf, type Env } from './env.js';
 
 /** Messages that must come back byte for byte: empty, tiny, odd line ends, every byte value, 1 KB, 1 MB. */
@@ -51,6 +51,29 @@ export function deliveryAndBytes(env: Env): void {
         expect([...m!.flags].sort()).toEqual(['$Junk', '\\Seen']);
         expect(m!.internalDate.getTime()).toBe(date.getTime());
       }
+    });
+
+    it("gives a target its own flags when it has some (Sieve's fileinto :flags), others the delivery's", async () => {
+      await env.store.ensureAccount(B);
+      const r = await env.store.deliver(
+        [{ account: A }, { account: A, mailbox: 'Archive', flags: ['\\Seen', '$Label1'] }, { account: B, flags: [] }, { account: A, mailbox: 'inbox', flags: ['\\Draft'] }],
+        { data: msg(1) },
+        { flags: ['\\Answered'] },
+      );
+      const got: Array<[string, string, string[]]> = [];
+      for (const d of r) {
+        const [m] = await env.store.fetchMeta(d.account, (await env.store.getMailbox(d.account, d.mailbox)).id);
+        got.push([d.account, d.mailbox, [...m!.flags].sort()]);
+      }
+      // The same mailbox twice is one copy, with the first target's flags.
+      expect(got).toEqual([
+        [A, 'INBOX', ['\\Answered']],
+        [A, 'Archive', ['$Label1', '\\Seen']],
+        [B, 'INBOX', []],
+      ]);
+      // A copy without flags is new (\Recent); one with flags is not, as in Maildir's new/ and cur/.
+      expect((await env.store.getMailbox(B, 'INBOX')).recent).toBe(1);
+      expect((await env.store.getMailbox(A, 'Archive')).recent).toBe(0);
     });
 
     it('is all or nothing: one account over quota stores nothing anywhere, and names it', async () => {
@@ -121,6 +144,20 @@ export function deliveryAndBytes(env: Env): void {
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
+    });
+
+    it('a byte range reads [start, end) of the message, fewer at its end (SupportsRangeRead, where offered)', async () => {
+      const store = env.store;
+      if (!supportsRangeRead(store)) return; // optional: FETCH then reads from byte 0
+      const data = Buffer.concat([Buffer.from('Subject: range\r\n\r\n'), randomBytes(200_000)]);
+      const { uid, mailboxId } = await store.append(A, 'INBOX', { data });
+      const read = async (start: number, end: number) => Buffer.concat(await (await store.readMessageRange(A, mailboxId, uid, { start, end })).toArray());
+      expect((await read(0, data.length)).equals(data)).toBe(true);
+      expect((await read(17, 150_017)).equals(data.subarray(17, 150_017))).toBe(true);
+      expect((await read(data.length - 5, data.length + 100)).equals(data.subarray(data.length - 5))).toBe(true);
+      expect(await read(10, 10)).toHaveLength(0);
+      expect(await read(data.length + 1, data.length + 9)).toHaveLength(0);
+      expect(await kindOf(store.readMessageRange(A, mailboxId, (uid + 1) as Uid, { start: 0, end: 1 }))).toBe('nonexistent');
     });
 
     it('reading an unknown UID or mailbox fails with nonexistent', async () => {

@@ -11,7 +11,7 @@ export function transfers(env: Env): void {
       const inbox = await env.store.getMailbox(A, 'INBOX');
       await fill(env.store, A, 'Archive', 1);
       const arch = await env.store.getMailbox(A, 'Archive');
-      const map = await env.store.copy(A, inbox.id, [src[2]!, src[0]!, 999 as Uid], 'Archive');
+      const map = await env.store.copy(A, inbox.id, [src[2]!, src[0]!, src[2]!], 'Archive');
       expect(map.uidValidity).toBe(arch.uidValidity);
       expect(map.from).toEqual([src[0], src[2]]);
       expect(map.to).toEqual([2, 3]);
@@ -24,6 +24,21 @@ export function transfers(env: Env): void {
       expect(await uidsOf(env.store, A, 'INBOX')).toEqual(src);
       expect((await env.store.getMailbox(A, 'Archive')).messages).toBe(3);
       expect((await env.store.usage(A)).messages).toBe(6);
+    });
+
+    it('COPY and MOVE are all or nothing: one UID gone from the source (expunged meanwhile) and nothing is done', async () => {
+      const src = await fill(env.store, A, 'INBOX', 3);
+      const inbox = await env.store.getMailbox(A, 'INBOX');
+      await env.store.expunge(A, inbox.id, [src[1]!]);
+      const seen: StoreChange[] = [];
+      const off = env.store.changes.subscribe(A, (c) => seen.push(c));
+      const arch = await env.store.getMailbox(A, 'Archive');
+      expect(await env.store.copy(A, inbox.id, [src[0]!, src[1]!], 'Archive')).toEqual({ uidValidity: arch.uidValidity, from: [], to: [] });
+      expect(await env.store.move(A, inbox.id, [src[2]!, src[1]!], 'Archive')).toEqual({ uidValidity: arch.uidValidity, from: [], to: [] });
+      off();
+      expect(seen).toEqual([]);
+      expect(await uidsOf(env.store, A, 'INBOX')).toEqual([src[0], src[2]]);
+      expect(await env.store.getMailbox(A, 'Archive')).toMatchObject({ messages: 0, uidNext: 1 });
     });
 
     it('MOVE removes from the source, adds to the destination, publishes expunged then added', async () => {

@@ -95,6 +95,26 @@ export function treeAndNames(env: Env): void {
       await env.store.setSubscribed(A, 'Lists', false);
       expect((await env.store.getMailbox(A, 'Lists')).subscribed).toBe(false);
       expect(await kindOf(env.store.setSubscribed(A, 'Nope', true))).toBe('nonexistent');
+      expect(await env.store.listSubscriptions(A)).toEqual(['Archive', 'Drafts', 'INBOX', 'Junk', 'Sent', 'Trash']);
+    });
+
+    it('a subscription is a name: it outlives its mailbox, follows a RENAME, is removed by name (RFC 3501 §6.3.6)', async () => {
+      await env.store.createMailbox(A, 'Old/Child');
+      await env.store.setSubscribed(A, 'Old/Child', true);
+      await env.store.renameMailbox(A, 'Old', 'New');
+      expect(await env.store.listSubscriptions(A)).toContain('New/Child');
+      expect(await env.store.listSubscriptions(A)).not.toContain('Old/Child');
+      expect((await env.store.getMailbox(A, 'New/Child')).subscribed).toBe(true);
+      await env.store.deleteMailbox(A, 'New/Child');
+      expect(await env.store.listSubscriptions(A)).toContain('New/Child');
+      await env.store.createMailbox(A, 'New/Child'); // made again: subscribed, as its name is
+      expect((await env.store.getMailbox(A, 'New/Child')).subscribed).toBe(true);
+      await env.store.deleteMailbox(A, 'New/Child');
+      await env.store.setSubscribed(A, 'New/Child', false);
+      expect(await env.store.listSubscriptions(A)).not.toContain('New/Child');
+      await env.store.setSubscribed(A, 'Never/Subscribed', false); // no error
+      await env.store.setSubscribed(A, 'Trash', false);
+      expect(await env.store.listSubscriptions(A)).toEqual(['Archive', 'Drafts', 'INBOX', 'Junk', 'Sent']);
     });
 
     it('publishes mailboxAdded, mailboxRenamed and mailboxRemoved to the account only', async () => {

@@ -68,11 +68,17 @@ export function uids(env: Env): void {
       expect((await env.store.getMailbox(A, 'INBOX')).recent).toBe(2);
       const first = await env.store.selectMailbox(A, 'INBOX');
       expect(first.mailbox.recent).toBe(2);
+      expect(first.recentUids).toEqual([1, 2]);
       expect((await env.store.getMailbox(A, 'INBOX')).recent).toBe(0);
       const second = await env.store.selectMailbox(A, 'INBOX');
       expect(second.mailbox.recent).toBe(0);
-      await env.store.deliver([{ account: A }], { data: msg(3) });
-      expect((await env.store.selectMailbox(A, 'INBOX')).mailbox.recent).toBe(1);
+      expect(second.recentUids).toEqual([]);
+      await env.store.append(A, 'INBOX', { data: msg(3) }, { flags: ['\\Seen'] }); // stored with flags: not new
+      await env.store.deliver([{ account: A }], { data: msg(4) });
+      const third = await env.store.selectMailbox(A, 'INBOX');
+      expect(third.mailbox.recent).toBe(1);
+      expect(third.recentUids).toEqual([4]);
+      expect(third.uids).toEqual([1, 2, 3, 4]);
     });
   });
 }
