@@ -1,11 +1,13 @@
 /**
  * The built server as a child process (`node dist/cli/main.js serve --data <root>`), for
  * tests that must kill it for real (SIGKILL) and start it again on the same data root.
- * The test writes the data root's config first (ports from freePort).
+ * The test writes the data root's config first (writeChildConfig, ports from freePort).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { defaults } from '../../src/config/index.js';
 import { ROOT } from '../cli/run.js';
 
 export const BIN = path.join(ROOT, 'dist', 'cli', 'main.js');
@@ -35,4 +37,28 @@ export async function killed(proc: ChildProcess, signal: NodeJS.Signals): Promis
     proc.once('exit', () => r());
     proc.kill(signal);
   });
+}
+
+/**
+ * Writes `<dataRoot>/config/mailserver.toml` for a child server: the listeners in
+ * `ports` on `address`, every other listener the server has off (-1: none of them
+ * binds its default port on a machine where other tests run), plaintext login on
+ * loopback, warnings only, then `extra` (more TOML sections).
+ */
+export async function writeChildConfig(dataRoot: string, opts: { hostname: string; address: string; ports: Record<string, number>; extra?: string }): Promise<void> {
+  const listen = Object.keys(defaults(dataRoot, false).ports).map((k) => `${k} = ${opts.ports[k] ?? -1}`);
+  const toml = [
+    `hostname = "${opts.hostname}"`,
+    '[listen]',
+    `address = "${opts.address}"`,
+    ...listen,
+    '[auth]',
+    'allow_plaintext_on_loopback = true',
+    'failure_delay_ms = 10',
+    '[log]',
+    'level = "warn"',
+    opts.extra ?? '',
+  ];
+  await mkdir(path.join(dataRoot, 'config'), { recursive: true });
+  await writeFile(path.join(dataRoot, 'config', 'mailserver.toml'), toml.join('\n'));
 }

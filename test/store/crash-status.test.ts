@@ -15,13 +15,13 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, watch } from 'node:fs';
 import Database from 'better-sqlite3';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { AccountsRepo } from '../../src/accounts/repo.js';
 import { dbPath, openDb } from '../../src/db/index.js';
-import { BIN, freePort, killed, startChildServer } from '../helpers/child-server.js';
+import { BIN, freePort, killed, startChildServer, writeChildConfig } from '../helpers/child-server.js';
 import { ImapTestClient, fetchAttrs, valueText } from '../helpers/imap-client.js';
 import { SmtpTestClient } from '../helpers/smtp-client.js';
 
@@ -95,32 +95,12 @@ beforeAll(async () => {
   repo.addDomain('crash.test');
   await repo.addAccount(USER, PASS);
   db.close();
-  await mkdir(path.join(dataRoot, 'config'), { recursive: true });
-  await writeFile(
-    path.join(dataRoot, 'config', 'mailserver.toml'),
-    `hostname = "mx.crash.test"
-[listen]
-address = "127.0.0.1"
-smtp = ${ports.smtp}
-imap = ${ports.imap}
-submission = -1
-submissions = -1
-imaps = -1
-pop3 = -1
-pop3s = -1
-http = -1
-https = -1
-[auth]
-allow_plaintext_on_loopback = true
-failure_delay_ms = 10
-[checks]
-enabled = false
-[dns]
-servers = ["127.0.0.1:9"]
-[log]
-level = "warn"
-`,
-  );
+  await writeChildConfig(dataRoot, {
+    hostname: 'mx.crash.test',
+    address: '127.0.0.1',
+    ports: { smtp: ports.smtp, imap: ports.imap },
+    extra: ['[checks]', 'enabled = false', '[dns]', 'servers = ["127.0.0.1:9"]'].join('\n'),
+  });
 });
 
 afterAll(async () => {

@@ -4,7 +4,7 @@
 // destination is up: "accepted means durable" (spool file + queue rows before the 250).
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import { AccountsRepo } from '../../src/accounts/repo.js';
 import { dbPath, openDb } from '../../src/db/index.js';
 import { dnsRecordName, dnsRecordValue, ensureDomainKey, splitTxt } from '../../src/dkim/keys.js';
 import { listMessages } from '../../src/queue/repo.js';
-import { BIN, freePort, killed, startChildServer } from '../helpers/child-server.js';
+import { BIN, freePort, killed, startChildServer, writeChildConfig } from '../helpers/child-server.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { PASSWORD, mailbox, publishDomain, startInstance, waitFor, type Instance } from './harness.js';
 import nodemailer from 'nodemailer';
@@ -63,38 +63,22 @@ it('delivers a message accepted just before SIGKILL after the restart', { timeou
   const key = ensureDomainKey(db, 'a.test');
   dns.set(dnsRecordName(key), 'TXT', [splitTxt(dnsRecordValue(key))]);
   db.close();
-  await mkdir(path.join(dataRoot, 'config'), { recursive: true });
-  await writeFile(
-    path.join(dataRoot, 'config', 'mailserver.toml'),
-    `hostname = "mx.a.test"
-[listen]
-address = "127.0.0.2"
-smtp = ${smtpPort}
-submission = ${subPort}
-submissions = -1
-imap = -1
-imaps = -1
-pop3 = -1
-pop3s = -1
-http = -1
-https = -1
-managesieve = -1
-[auth]
-allow_plaintext_on_loopback = true
-failure_delay_ms = 10
-[dns]
-servers = ["${dns.servers[0]}"]
-timeout_ms = 2000
-[queue]
-mx_port = ${bPort}
-local_address = "127.0.0.2"
-retry_base_seconds = 1
-retry_max_seconds = 1
-connect_timeout_ms = 2000
-[log]
-level = "warn"
-`,
-  );
+  await writeChildConfig(dataRoot, {
+    hostname: 'mx.a.test',
+    address: '127.0.0.2',
+    ports: { smtp: smtpPort, submission: subPort },
+    extra: [
+      '[dns]',
+      `servers = ["${dns.servers[0]}"]`,
+      'timeout_ms = 2000',
+      '[queue]',
+      `mx_port = ${bPort}`,
+      'local_address = "127.0.0.2"',
+      'retry_base_seconds = 1',
+      'retry_max_seconds = 1',
+      'connect_timeout_ms = 2000',
+    ].join('\n'),
+  });
 
   const first = startChildServer(dataRoot);
   child = first.proc;
