@@ -54,6 +54,8 @@ export interface Acct {
   dev?: number;
   /** Index writes of deliveries waiting for the next group commit (save.ts indexWrite). */
   pendingWrites?: PendingWrite[];
+  /** What the recovery at open took in, not yet reported by a reindex (sync.ts recoverAccount). */
+  recovered?: { added: number; removed: number };
 }
 
 export interface PendingWrite {

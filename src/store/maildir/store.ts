@@ -76,7 +76,7 @@ import { DirSyncer } from './fsio.js';
 import * as mail from './mail.js';
 import * as mailboxes from './mailboxes.js';
 import { append, deliver } from './save.js';
-import { recoverAccount, reindexLocked } from './sync.js';
+import { recoverAccount, reindexReported } from './sync.js';
 
 export { SPECIAL_FOLDERS } from './mailboxes.js';
 export { UIDVALIDITY_FILE } from './uidlist.js';
@@ -154,7 +154,7 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
   }
 
   reindex(account: AccountId): Promise<ReindexReport> {
-    return this.gate.run(() => this.accounts.locked(account, (a) => reindexLocked(this.ctx, a)));
+    return this.gate.run(() => this.accounts.locked(account, (a) => reindexReported(this.ctx, a)));
   }
 
   // ---------------------------------------------------------------- mailboxes

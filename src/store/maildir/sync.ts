@@ -302,6 +302,19 @@ async function pickup(ctx: StoreCtx, a: Acct, mb: MailboxRow, found: Found[], ke
 
 // ---------------------------------------------------------------- the account
 
+/**
+ * `reindex`: every folder and every message, under the account lock. The report counts
+ * what the recovery at this account's open took in too (files another tool dropped in
+ * are found there first), so the operator sees them either way.
+ */
+export async function reindexReported(ctx: StoreCtx, a: Acct): Promise<ReindexReport> {
+  const report = await reindexLocked(ctx, a);
+  report.added += a.recovered?.added ?? 0;
+  report.removed += a.recovered?.removed ?? 0;
+  a.recovered = undefined;
+  return report;
+}
+
 /** Every folder and every message, under the account lock (`reindex`, and the first open of an account). */
 export async function reindexLocked(ctx: StoreCtx, a: Acct): Promise<ReindexReport> {
   const report: ReindexReport = { mailboxes: 0, messages: 0, added: 0, removed: 0 };
@@ -404,7 +417,10 @@ export async function recoverAccount(ctx: StoreCtx, a: Acct): Promise<void> {
     if (!(await stat(cur).then((st) => st.isDirectory(), () => false))) continue;
     try {
       const r = await syncMailbox(ctx, a, row.id, false, { keepNew: true });
-      if (r.added > 0 || r.removed > 0) ctx.log?.info({ account: a.id, mailbox: row.name, added: r.added, removed: r.removed }, 'index brought up to date at open');
+      if (r.added > 0 || r.removed > 0) {
+        a.recovered = { added: (a.recovered?.added ?? 0) + r.added, removed: (a.recovered?.removed ?? 0) + r.removed };
+        ctx.log?.info({ account: a.id, mailbox: row.name, added: r.added, removed: r.removed }, 'index brought up to date at open');
+      }
     } catch (err) {
       ctx.log?.warn({ err, account: a.id, mailbox: row.name }, 'recovery of a mailbox at open failed');
     }
