@@ -13,6 +13,9 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import type { AccountId, ChangeBus, StoreChange } from './types.js';
 
+/** The event of subscribeAll (account ids always contain "@"). */
+const ALL = '*';
+
 export class InProcessChangeBus implements ChangeBus {
   private readonly emitter = new EventEmitter();
 
@@ -27,22 +30,31 @@ export class InProcessChangeBus implements ChangeBus {
   }
 
   subscribe(account: AccountId, fn: (c: StoreChange) => void): () => void {
+    return this.on(account, fn);
+  }
+
+  subscribeAll(fn: (c: StoreChange) => void): () => void {
+    return this.on(ALL, fn);
+  }
+
+  private on(event: string, fn: (c: StoreChange) => void): () => void {
     const wrapped = (c: StoreChange): void => {
       try {
         fn(c);
       } catch (err) {
-        this.log?.error({ err, account }, 'change listener failed');
+        this.log?.error({ err, account: c.account }, 'change listener failed');
       }
     };
-    this.emitter.on(account, wrapped);
+    this.emitter.on(event, wrapped);
     return () => {
-      this.emitter.off(account, wrapped);
+      this.emitter.off(event, wrapped);
     };
   }
 
   /** Call only after the index transaction that made the change has committed. */
   publish(change: StoreChange): void {
     this.emitter.emit(change.account, change);
+    this.emitter.emit(ALL, change);
   }
 
   listenerCount(account: AccountId): number {

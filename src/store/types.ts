@@ -165,8 +165,18 @@ export class StoreError extends Error {
   }
 }
 
+/**
+ * Where the messages of an 'added' change came from (for listeners that care, such as the
+ * spam trainer): a delivery (SMTP), an APPEND, a COPY or MOVE from `from`, files another
+ * tool dropped into the Maildir ('scan'), or INBOX's messages moved by a RENAME.
+ */
+export interface AddedOrigin {
+  via: 'deliver' | 'append' | 'copy' | 'move' | 'scan' | 'rename';
+  from?: MailboxId;
+}
+
 export type StoreChange =
-  | { kind: 'added'; account: AccountId; mailboxId: MailboxId; uids: Uid[] }
+  | { kind: 'added'; account: AccountId; mailboxId: MailboxId; uids: Uid[]; origin?: AddedOrigin }
   | { kind: 'expunged'; account: AccountId; mailboxId: MailboxId; uids: Uid[] }
   | { kind: 'flags'; account: AccountId; mailboxId: MailboxId; changes: FlagChange[] }
   | { kind: 'mailboxAdded'; account: AccountId; name: string }
@@ -179,6 +189,8 @@ export type StoreChange =
  */
 export interface ChangeBus extends Pick<EventEmitter, 'setMaxListeners'> {
   subscribe(account: AccountId, fn: (c: StoreChange) => void): () => void;
+  /** Every account's changes (server-wide listeners: the spam trainer). */
+  subscribeAll(fn: (c: StoreChange) => void): () => void;
   publish(change: StoreChange): void;
 }
 

@@ -178,7 +178,7 @@ describe('delivery and append', () => {
     store.changes.subscribe(A, (c) => seen.push(c));
     const [r] = await store.deliver([{ account: A }], { data: MSG(1) });
     expect(r).toEqual({ account: A, mailbox: 'INBOX', uid: 1 });
-    expect(seen).toEqual([{ kind: 'added', account: A, mailboxId: expect.any(Number), uids: [1] }]);
+    expect(seen).toEqual([{ kind: 'added', account: A, mailboxId: expect.any(Number), uids: [1], origin: { via: 'deliver' } }]);
     const names = await files(path.join(acctDir(), 'new'));
     expect(names).toHaveLength(1);
     expect(names[0]).toMatch(new RegExp(`^\\d+\\.M\\d+P\\d+Q\\d+\\..+,S=${MSG(1).length},U=1$`));
@@ -404,6 +404,7 @@ describe('copy and move', () => {
     const trash = await store.getMailbox(A, 'Trash');
     expect(mv).toEqual({ uidValidity: trash.uidValidity, from: [1, 2], to: [1, 2] });
     expect(events.map((e) => e.kind)).toEqual(['expunged', 'added']);
+    expect(events[1]).toMatchObject({ mailboxId: trash.id, origin: { via: 'move', from: mailbox.id } });
     expect((await openSnapshot(store, A, 'INBOX')).messages.map((m) => m.uid)).toEqual([3]);
     expect(await files(path.join(acctDir(), 'cur'))).toHaveLength(1);
     expect(await files(path.join(acctDir(), '.Trash', 'cur'))).toEqual([expect.stringMatching(/,U=1:2,$/), expect.stringMatching(/,U=2:2,S$/)]);
@@ -652,14 +653,18 @@ describe('change bus', () => {
     const a: StoreChange[] = [];
     const b: StoreChange[] = [];
     const offA = store.changes.subscribe(A, (c) => a.push(c));
+    const all: StoreChange[] = [];
+    const offAll = store.changes.subscribeAll((c) => all.push(c));
     store.changes.subscribe(B, (c) => b.push(c));
     store.changes.subscribe(B, () => {
       throw new Error('a broken listener does not stop the others');
     });
     await store.deliver([{ account: B }], { data: MSG() });
     expect(a).toEqual([]);
-    expect(b).toEqual([{ kind: 'added', account: B, mailboxId: expect.any(Number), uids: [1] }]);
+    expect(b).toEqual([{ kind: 'added', account: B, mailboxId: expect.any(Number), uids: [1], origin: { via: 'deliver' } }]);
+    expect(all.map((c) => c.account)).toEqual([B]);
     offA();
+    offAll();
     await store.deliver([{ account: A }], { data: MSG() });
     expect(a).toEqual([]);
   });

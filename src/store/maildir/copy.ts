@@ -68,7 +68,7 @@ export async function transfer(ctx: StoreCtx, account: AccountId, from: MailboxI
     if (isMove) await coverUids(ctx, a, src.id, 0);
     if (mapping.to.length > 0) {
       if (isMove) events.push(() => ctx.changes.publish({ kind: 'expunged', account, mailboxId: from, uids: [...mapping.from] }));
-      events.push(() => ctx.changes.publish({ kind: 'added', account, mailboxId: dst.id as MailboxId, uids: [...mapping.to] }));
+      events.push(() => ctx.changes.publish({ kind: 'added', account, mailboxId: dst.id as MailboxId, uids: [...mapping.to], origin: { via: isMove ? 'move' : 'copy', from } }));
     }
     return mapping;
   });

@@ -222,7 +222,7 @@ async function renameInbox(ctx: StoreCtx, a: Acct, inbox: MailboxRow, dst: strin
   await coverUids(ctx, a, inbox.id, 0);
   if (moved.length > 0) {
     ctx.changes.publish({ kind: 'expunged', account: a.id, mailboxId: inbox.id as MailboxId, uids: moved.map((r) => r.uid as Uid) });
-    ctx.changes.publish({ kind: 'added', account: a.id, mailboxId: target.id as MailboxId, uids: moved.map((r) => r.uid as Uid) });
+    ctx.changes.publish({ kind: 'added', account: a.id, mailboxId: target.id as MailboxId, uids: moved.map((r) => r.uid as Uid), origin: { via: 'rename', from: inbox.id as MailboxId } });
   }
 }
 

@@ -109,7 +109,7 @@ export async function append(
     else await trackCur(a, mb, place);
     return { uid: uid as Uid, uidValidity: mb.uidvalidity, mailboxId: mb.id as MailboxId };
   });
-  ctx.changes.publish({ kind: 'added', account, mailboxId: out.mailboxId, uids: [out.uid] });
+  ctx.changes.publish({ kind: 'added', account, mailboxId: out.mailboxId, uids: [out.uid], origin: { via: 'append' } });
   return out;
 }
 
@@ -198,7 +198,7 @@ export async function deliver(ctx: StoreCtx, targets: DeliveryTarget[], source: 
     const staged = await stageSource(ctx, plans[0].a, source, srcStat, base);
     const d: Delivery = { plans, accounts: acquired, base, size, internalDate: opts.internalDate, ...staged };
     await placeAndIndex(ctx, d, analysis);
-    for (const p of plans) ctx.changes.publish({ kind: 'added', account: p.a.id, mailboxId: p.mb.id as MailboxId, uids: [p.uid as Uid] });
+    for (const p of plans) ctx.changes.publish({ kind: 'added', account: p.a.id, mailboxId: p.mb.id as MailboxId, uids: [p.uid as Uid], origin: { via: 'deliver' } });
     return plans.map((p) => ({ account: p.a.id, mailbox: p.mb.name, uid: p.uid as Uid }));
   } finally {
     for (const a of acquired) ctx.accounts.release(a);

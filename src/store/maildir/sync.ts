@@ -296,7 +296,7 @@ async function pickup(ctx: StoreCtx, a: Acct, mb: MailboxRow, found: Found[], ke
   });
   ctx.log?.info({ account: a.id, mailbox: mb.name, count: ok.length }, 'indexed files added by another tool');
   const uids = ok.map((x) => x.p.uid as Uid).sort((x, y) => x - y);
-  ctx.changes.publish({ kind: 'added', account: a.id, mailboxId: mb.id as MailboxId, uids });
+  ctx.changes.publish({ kind: 'added', account: a.id, mailboxId: mb.id as MailboxId, uids, origin: { via: 'scan' } });
   return uids;
 }
 
