@@ -194,6 +194,35 @@ export interface Config {
     /** Reverse proxies whose X-Forwarded-For names the client (for login throttling and the log). */
     trustedProxies: string[];
   };
+  /** Spam filtering on port 25 (src/spam/): the per-account classifier, reputation, Rspamd. */
+  spam: {
+    /** Score mail arriving on port 25 (false: no scoring, no headers; training still runs). */
+    enabled: boolean;
+    /** Score at or above which mail goes to Junk (0…1); accounts may override it. */
+    junkThreshold: number;
+    /** Score at or above which mail is refused at end of DATA with 550 5.7.1; 0 = never refuse (Junk instead). */
+    rejectThreshold: number;
+    /** Trained ham and spam messages (each) before the classifier's score moves mail at all. */
+    minTrained: number;
+    /** Bytes of a message read for scoring and training (the rest is not looked at). */
+    maxScanSize: number;
+    /** Messages per account and day trained as ham from implicit signs (replied to, kept in INBOX, filed). */
+    implicitHamPerDay: number;
+    /** Days a read message stays in INBOX before it counts as ham. */
+    keptInboxDays: number;
+    /** Greylisting (451 for the first delivery attempt of an unknown sender); accounts may override it. */
+    greylist: boolean;
+    greylistDelaySeconds: number;
+    /** Days a triplet that passed is remembered after its last message. */
+    greylistExpireDays: number;
+    /** Rspamd's normal worker, e.g. "http://127.0.0.1:11333" (/checkv2); empty: no Rspamd. */
+    rspamdUrl: string;
+    /** Rspamd's controller for learning (/learnspam, /learnham), e.g. "http://127.0.0.1:11334"; empty: no learning. */
+    rspamdControllerUrl: string;
+    /** The controller's password (sent as the Password header); never logged. */
+    rspamdPassword: string;
+    rspamdTimeoutMs: number;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -201,6 +230,7 @@ export class ConfigError extends Error {}
 type Kind =
   | { type: 'string'; allowed?: readonly string[] }
   | { type: 'int'; min?: number; max?: number }
+  | { type: 'number'; min?: number; max?: number }
   | { type: 'bool' }
   | { type: 'size' }
   | { type: 'stringList' }
@@ -299,6 +329,20 @@ export const SCHEMA: readonly Key[] = [
   { toml: 'admin.allow', prop: 'admin.allow', kind: { type: 'networkList' }, env: 'MAILSERVER_ADMIN_ALLOW' },
   { toml: 'admin.session_minutes', prop: 'admin.sessionMinutes', kind: { type: 'int', min: 1, max: 7 * 24 * 60 } },
   { toml: 'admin.trusted_proxies', prop: 'admin.trustedProxies', kind: { type: 'networkList' } },
+  { toml: 'spam.enabled', prop: 'spam.enabled', kind: { type: 'bool' }, env: 'MAILSERVER_SPAM_ENABLED' },
+  { toml: 'spam.junk_threshold', prop: 'spam.junkThreshold', kind: { type: 'number', min: 0, max: 1 } },
+  { toml: 'spam.reject_threshold', prop: 'spam.rejectThreshold', kind: { type: 'number', min: 0, max: 1 } },
+  { toml: 'spam.min_trained', prop: 'spam.minTrained', kind: { type: 'int', min: 0, max: 100_000 } },
+  { toml: 'spam.max_scan_size', prop: 'spam.maxScanSize', kind: { type: 'size' } },
+  { toml: 'spam.implicit_ham_per_day', prop: 'spam.implicitHamPerDay', kind: { type: 'int', min: 0, max: 10_000 } },
+  { toml: 'spam.kept_inbox_days', prop: 'spam.keptInboxDays', kind: { type: 'int', min: 1, max: 365 } },
+  { toml: 'spam.greylist', prop: 'spam.greylist', kind: { type: 'bool' } },
+  { toml: 'spam.greylist_delay_seconds', prop: 'spam.greylistDelaySeconds', kind: { type: 'int', min: 0, max: 86_400 } },
+  { toml: 'spam.greylist_expire_days', prop: 'spam.greylistExpireDays', kind: { type: 'int', min: 1, max: 365 } },
+  { toml: 'spam.rspamd_url', prop: 'spam.rspamdUrl', kind: { type: 'string' }, env: 'MAILSERVER_RSPAMD_URL' },
+  { toml: 'spam.rspamd_controller_url', prop: 'spam.rspamdControllerUrl', kind: { type: 'string' }, env: 'MAILSERVER_RSPAMD_CONTROLLER_URL' },
+  { toml: 'spam.rspamd_password', prop: 'spam.rspamdPassword', kind: { type: 'string' }, env: 'MAILSERVER_RSPAMD_PASSWORD' },
+  { toml: 'spam.rspamd_timeout_ms', prop: 'spam.rspamdTimeoutMs', kind: { type: 'int', min: 100, max: 120_000 } },
 ];
 
 /** Production ports (root, or a container with CAP_NET_BIND_SERVICE). */
@@ -384,6 +428,22 @@ export function defaults(dataRoot: string, production: boolean): Config {
     sieve: { maxScripts: 20, maxScriptSize: 256 * 1024, maxRedirects: 4 },
     metrics: { enabled: true, allow: ['127.0.0.0/8', '::1'] },
     admin: { enabled: false, allow: ['127.0.0.0/8', '::1'], sessionMinutes: 120, trustedProxies: [] },
+    spam: {
+      enabled: true,
+      junkThreshold: 0.9,
+      rejectThreshold: 0.9999,
+      minTrained: 20,
+      maxScanSize: 1024 * 1024,
+      implicitHamPerDay: 20,
+      keptInboxDays: 7,
+      greylist: false,
+      greylistDelaySeconds: 300,
+      greylistExpireDays: 35,
+      rspamdUrl: '',
+      rspamdControllerUrl: '',
+      rspamdPassword: '',
+      rspamdTimeoutMs: 5000,
+    },
   };
 }
 
@@ -481,6 +541,8 @@ function describe(kind: Kind): string {
       return kind.allowed ? `one of ${kind.allowed.map((a) => `"${a}"`).join(', ')}` : 'a string';
     case 'int':
       return `an integer${kind.min !== undefined ? ` >= ${kind.min}` : ''}${kind.max !== undefined ? ` and <= ${kind.max}` : ''}`;
+    case 'number':
+      return `a number${kind.min !== undefined ? ` >= ${kind.min}` : ''}${kind.max !== undefined ? ` and <= ${kind.max}` : ''}`;
     case 'bool':
       return 'true or false';
     case 'size':
@@ -519,6 +581,12 @@ function validate(key: Key, v: unknown, where: string): unknown {
       if ((kind.min !== undefined && n < kind.min) || (kind.max !== undefined && n > kind.max)) throw bad(where, v, kind);
       return n;
     }
+    case 'number': {
+      const n = typeof v === 'bigint' ? Number(v) : v;
+      if (typeof n !== 'number' || !Number.isFinite(n)) throw bad(where, v, kind);
+      if ((kind.min !== undefined && n < kind.min) || (kind.max !== undefined && n > kind.max)) throw bad(where, v, kind);
+      return n;
+    }
     case 'bool':
       if (typeof v !== 'boolean') throw bad(where, v, kind);
       return v;
@@ -541,6 +609,9 @@ function coerceEnv(key: Key, raw: string): unknown {
   switch (key.kind.type) {
     case 'int':
       if (!/^-?\d+$/.test(raw.trim())) throw bad(where, raw, key.kind);
+      return validate(key, Number(raw), where);
+    case 'number':
+      if (!/^-?\d+(\.\d+)?$/.test(raw.trim())) throw bad(where, raw, key.kind);
       return validate(key, Number(raw), where);
     case 'bool': {
       const b = { true: true, '1': true, yes: true, false: false, '0': false, no: false }[raw.trim().toLowerCase()];

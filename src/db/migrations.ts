@@ -177,6 +177,33 @@ export const MIGRATIONS: Migration[] = [
     `,
   },
   {
+    version: 70,
+    name: 'spam settings and greylisting',
+    sql: `
+      -- Per-account overrides of the [spam] config (src/spam/settings.ts); NULL = the default.
+      -- The classifier's own data is in each account's spam.sqlite (src/spam/db.ts).
+      CREATE TABLE spam_settings (
+        account TEXT PRIMARY KEY,           -- canonical address
+        enabled INTEGER,                    -- 0: this account's mail is not scored
+        junk_threshold REAL,
+        reject_threshold REAL,
+        greylist INTEGER,
+        updated_at INTEGER NOT NULL
+      );
+      -- Greylisting triplets (src/spam/greylist.ts): client network, envelope sender, recipient.
+      CREATE TABLE spam_greylist (
+        ip TEXT NOT NULL,                   -- /24 (IPv4) or /64 (IPv6) prefix
+        sender TEXT NOT NULL,               -- lower-case MAIL FROM, '' for the null sender
+        rcpt TEXT NOT NULL,
+        first_seen INTEGER NOT NULL,        -- ms
+        last_seen INTEGER NOT NULL,
+        passed INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (ip, sender, rcpt)
+      ) WITHOUT ROWID;
+      CREATE INDEX spam_greylist_last_seen ON spam_greylist (last_seen);
+    `,
+  },
+  {
     version: 80,
     name: 'admin flag',
     sql: `
