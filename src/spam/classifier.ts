@@ -1,0 +1,196 @@
+/**
+ * The per-account classifiers of one data root: opens each account's database on demand
+ * (a bounded set of handles), adds the shared base's counts, keeps recently used token
+ * counts in memory, and scores and trains messages.
+ *
+ * Scoring never creates a file: an account that has never been trained scores from the
+ * base alone (or 0.5, unsure). Training creates the account's database.
+ *
+ * The CLI trains while the server runs (same files, WAL): a change made by another
+ * connection shows in SQLite's data_version, and the cached counts are dropped then.
+ */
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../log.js';
+import { accountSegments } from '../store/maildir/names.js';
+import { classify, type Classification, type Counts, type Totals } from './bayes.js';
+import { SpamDb, tokenHash, type Verdict } from './db.js';
+
+/** Open account databases kept. */
+const MAX_OPEN = 32;
+/** Cached token counts per account. */
+const MAX_CACHED = 20_000;
+/** How often an open database's file is checked for having been removed with its account. */
+const RECHECK_MS = 5000;
+
+export const ACCOUNT_DB = 'spam.sqlite';
+
+export function accountDbPath(dataRoot: string, account: string): string {
+  const { local, domain } = accountSegments(account);
+  return path.join(dataRoot, 'maildir', domain, local, ACCOUNT_DB);
+}
+
+export function baseDbPath(dataRoot: string): string {
+  return path.join(dataRoot, 'config', 'spam-base.sqlite');
+}
+
+interface Handle {
+  db: SpamDb;
+  ino: number;
+  checked: number;
+  version: number;
+  cache: Map<number, Counts>;
+  totals?: Totals;
+}
+
+export interface Scored extends Classification {
+  totals: Totals;
+}
+
+export class Classifiers {
+  private readonly open = new Map<string, Handle>();
+  private base?: Handle;
+  private baseChecked = 0;
+
+  constructor(
+    readonly dataRoot: string,
+    private readonly log?: Logger,
+  ) {}
+
+  /** The account's database, opened (and created, when `create`) on demand; undefined if absent. */
+  handle(account: string, create = false): Handle | undefined {
+    const file = accountDbPath(this.dataRoot, account);
+    let h = this.open.get(account);
+    const now = Date.now();
+    if (h && now - h.checked > RECHECK_MS) {
+      h.checked = now;
+      // The account (and its Maildir with this file) was removed, maybe re-created.
+      if (!existsSync(file) || statSync(file).ino !== h.ino) {
+        this.drop(account);
+        h = undefined;
+      }
+    }
+    if (h) {
+      this.open.delete(account);
+      this.open.set(account, h);
+      return h;
+    }
+    if (!existsSync(file)) {
+      // Never create an account directory the store does not have (removed account).
+      if (!create || !existsSync(path.dirname(file))) return undefined;
+    }
+    h = { db: new SpamDb(file, { create: true }), ino: 0, checked: now, version: -1, cache: new Map() };
+    h.ino = statSync(file).ino;
+    this.open.set(account, h);
+    if (this.open.size > MAX_OPEN) this.drop(this.open.keys().next().value!);
+    return h;
+  }
+
+  /** The shared base, if an admin seeded one. */
+  baseHandle(): Handle | undefined {
+    const now = Date.now();
+    // Seeded later by the CLI: looked for again every few seconds.
+    if (!this.base && now - this.baseChecked > RECHECK_MS) {
+      this.baseChecked = now;
+      const file = baseDbPath(this.dataRoot);
+      if (existsSync(file)) this.base = { db: new SpamDb(file, { create: true }), ino: statSync(file).ino, checked: now, version: -1, cache: new Map() };
+    }
+    return this.base;
+  }
+
+  private drop(account: string): void {
+    const h = this.open.get(account);
+    this.open.delete(account);
+    try {
+      h?.db.close();
+    } catch (err) {
+      this.log?.warn({ err, account }, 'closing a classifier database failed');
+    }
+  }
+
+  /** Totals and counts for tokens from one handle, through its cache. */
+  private counts(h: Handle, hashes: number[]): { totals: Totals; counts: Map<number, Counts> } {
+    const v = h.db.dataVersion();
+    if (v !== h.version) {
+      h.cache.clear();
+      h.totals = undefined;
+      h.version = v;
+    }
+    h.totals ??= h.db.totals();
+    const out = new Map<number, Counts>();
+    const missing: number[] = [];
+    for (const x of hashes) {
+      const c = h.cache.get(x);
+      if (c) out.set(x, c);
+      else missing.push(x);
+    }
+    if (missing.length > 0) {
+      const found = h.db.lookup(missing);
+      if (h.cache.size + missing.length > MAX_CACHED) h.cache.clear();
+      for (const x of missing) {
+        const c = found.get(x) ?? ZERO;
+        h.cache.set(x, c);
+        out.set(x, c);
+      }
+    }
+    return { totals: h.totals, counts: out };
+  }
+
+  /** Scores tokens with the account's counts plus the base's. */
+  score(account: string, tokens: Set<string>): Scored {
+    const list = [...tokens];
+    const hashes = list.map(tokenHash);
+    const parts = [this.handle(account), this.baseHandle()].filter((h): h is Handle => h !== undefined).map((h) => this.counts(h, hashes));
+    const totals: Totals = { nham: 0, nspam: 0 };
+    for (const p of parts) {
+      totals.nham += p.totals.nham;
+      totals.nspam += p.totals.nspam;
+    }
+    const pairs: Array<[string, Counts]> = [];
+    for (let i = 0; i < list.length; i++) {
+      let ham = 0;
+      let spam = 0;
+      for (const p of parts) {
+        const c = p.counts.get(hashes[i]!);
+        if (c) {
+          ham += c.ham;
+          spam += c.spam;
+        }
+      }
+      if (ham + spam > 0) pairs.push([list[i]!, { ham, spam }]);
+    }
+    return { ...classify(pairs, totals), totals };
+  }
+
+  /** Trained totals of an account (without the base). */
+  totals(account: string): Totals {
+    const h = this.handle(account);
+    return h ? h.db.totals() : { nham: 0, nspam: 0 };
+  }
+
+  /**
+   * Changes an account's counts inside `fn`'s transaction: fn gets the database and a
+   * function that adds/removes a token set. The cache is dropped for the changed tokens.
+   */
+  update<T>(account: string, fn: (db: SpamDb, tokens: (t: Set<string>, v: Verdict, delta: 1 | -1) => void) => T): T | undefined {
+    const h = this.handle(account, true);
+    if (!h) return undefined;
+    const apply = (t: Set<string>, v: Verdict, delta: 1 | -1) => {
+      const hashes = [...t].map(tokenHash);
+      h.db.addTokens(hashes, v, delta);
+      for (const x of hashes) h.cache.delete(x);
+    };
+    const out = h.db.db.transaction(() => fn(h.db, apply))();
+    h.totals = undefined;
+    h.version = h.db.dataVersion();
+    return out;
+  }
+
+  close(): void {
+    for (const a of [...this.open.keys()]) this.drop(a);
+    if (this.base) this.base.db.close();
+    this.base = undefined;
+  }
+}
+
+const ZERO: Counts = Object.freeze({ ham: 0, spam: 0 });

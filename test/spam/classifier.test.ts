@@ -1,0 +1,173 @@
+// The classifier's parts on real messages: the SpamAssassin corpus and messages in the
+// charsets people actually send (ISO-2022-JP, GB2312, KOI8-R, UTF-8 Thai), built with
+// Python's email package (test/fixtures/spam).
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chi2Q, classify, combine, tokenProb } from '../../src/spam/bayes.js';
+import { Classifiers } from '../../src/spam/classifier.js';
+import { SpamDb, tokenHash } from '../../src/spam/db.js';
+import { htmlToText } from '../../src/spam/html.js';
+import { scan } from '../../src/spam/message.js';
+import { trainMessage } from '../../src/spam/train.js';
+import { corpus, rates } from './corpus.js';
+
+const fixture = (n: string) => readFileSync(path.join(import.meta.dirname, '../fixtures/spam', n));
+const tokensOf = (b: Buffer | string) => scan(Buffer.from(b), false, 'mx.ours.test').tokens;
+
+describe('tokenizer', () => {
+  it('Japanese in ISO-2022-JP: subject and body decoded to character bigrams', () => {
+    const t = tokensOf(fixture('ja-iso2022jp.eml'));
+    for (const bg of ['会議', '議の', '資料', 'subject:会議', 'subject:資料', '確認']) expect(t).toContain(bg);
+    expect(t).toContain('from:name:山田'); // an encoded-word display name
+    expect(t).toContain('charset:iso-2022-jp');
+  });
+
+  it('Chinese GB2312 in quoted-printable text and HTML; Thai in base64 UTF-8; Russian KOI8-R words', () => {
+    const zh = tokensOf(fixture('zh-gb2312.eml'));
+    expect(zh).toContain('发票');
+    expect(zh).toContain('免费');
+    expect(zh).toContain('点击');
+    expect(zh).toContain('url:promo.example.cn');
+    expect(zh).toContain('html:a');
+    const th = tokensOf(fixture('th-utf8.eml'));
+    expect(th).toContain('สว'); // code point bigrams (Thai vowel marks are code points of their own)
+    expect(th).toContain('ขอ');
+    expect(th).toContain('subject:ยื');
+    const ru = tokensOf(fixture('ru-koi8r.eml'));
+    expect(ru).toContain('отправляю');
+    expect(ru).toContain('skip:з 10'); // "здравствуйте!": 13 characters
+    expect(ru).toContain('квартал');
+    expect(ru).toContain('subject:отчёт');
+  });
+
+  it('a real HTML spam: words from the body, not from <style>; links; tags; long words as skip tokens', () => {
+    const spam = corpus('test').find((m) => m.name.startsWith('spam-2/00905.'))!;
+    const t = tokensOf(spam.bytes);
+    expect(t).toContain('birthday');
+    expect(t).toContain('anniversary');
+    expect(t).toContain('url:www.cardsinadvance.com');
+    expect(t).toContain('url:cardsinadvance.com');
+    expect(t).toContain('html:table');
+    expect(t).toContain('html:only');
+    expect(t).not.toContain('scrollbar-face-color:'); // CSS inside <style>
+    expect([...tokensOf('Subject: x\r\n\r\nsupercalifragilisticexpialidocious\r\n')]).toContain('skip:s 30');
+  });
+
+  it('our own trace fields are skipped: the same tokens before delivery and as stored', () => {
+    const raw = corpus('test', 3)[1]!.bytes;
+    const stored = Buffer.concat([
+      Buffer.from(
+        'Return-Path: <a@b.test>\r\nReceived-SPF: pass (x) client-ip=192.0.2.1;\r\n' +
+          'Authentication-Results: mx.ours.test;\r\n spf=pass smtp.mailfrom=a@b.test\r\n' +
+          'X-Spam-Status: Yes, score=1.000 required=0.900\r\n\ttests=GTUBE\r\nX-Spam-Score: 1.000\r\n' +
+          'Received: from c.test (c.test [192.0.2.1])\r\n\tby mx.ours.test with ESMTP id X;\r\n\tMon, 1 Jul 2024 00:00:00 +0000\r\n',
+      ),
+      raw,
+    ]);
+    expect([...tokensOf(stored)].sort()).toEqual([...tokensOf(raw)].sort());
+  });
+
+  it('hostile HTML (unclosed comments and tags, 2 MB) is read in one pass', () => {
+    const evil = '<!--'.repeat(200_000) + '<a href="'.repeat(100_000) + 'x';
+    const h = htmlToText(evil);
+    expect(h.comments).toBe(true);
+    expect(h.text).toBe('');
+    const tags = htmlToText('<p>one</p><style>p{}</style>two<script>var x="<p>";</script><B>three</B>');
+    expect(tags.text.split(/\s+/).filter(Boolean)).toEqual(['one', 'two', 'three']);
+  });
+});
+
+describe('Robinson/Fisher arithmetic', () => {
+  it('chi2Q and combining as SpamBayes computes them', () => {
+    // P(chi² ≥ 2) with 2 degrees of freedom = e^-1
+    expect(chi2Q(2, 2)).toBeCloseTo(Math.exp(-1), 12);
+    expect(chi2Q(0, 10)).toBe(1);
+    expect(combine([])).toBe(0.5);
+    expect(combine([0.99, 0.99, 0.99])).toBeGreaterThan(0.99);
+    expect(combine([0.01, 0.01, 0.01])).toBeLessThan(0.01);
+    // Strong evidence both ways: unsure.
+    expect(combine([0.99, 0.99, 0.01, 0.01])).toBeCloseTo(0.5, 6);
+    // Robinson: one sighting is weak, balanced by class sizes.
+    expect(tokenProb({ ham: 0, spam: 1 }, { nham: 100, nspam: 100 })).toBeCloseTo((0.45 * 0.5 + 1) / 1.45, 12);
+    expect(tokenProb({ ham: 10, spam: 10 }, { nham: 1000, nspam: 10 })).toBeGreaterThan(0.9);
+  });
+
+  it('keeps at most 150 clues, strongest first, ignoring those near 0.5', () => {
+    const tokens: Array<[string, { ham: number; spam: number }]> = [];
+    for (let i = 0; i < 300; i++) tokens.push([`s${i}`, { ham: 0, spam: 1 + (i % 5) }]);
+    tokens.push(['neutral', { ham: 5, spam: 5 }]);
+    const c = classify(tokens, { nham: 10, nspam: 10 });
+    expect(c.clues).toHaveLength(150);
+    expect(c.clues.map((x) => x.token)).not.toContain('neutral');
+    expect(c.clues[0]!.p).toBeGreaterThanOrEqual(c.clues[149]!.p);
+    expect(c.score).toBeGreaterThan(0.99);
+  });
+});
+
+describe('per-account database and training', () => {
+  let root: string;
+  beforeAll(() => {
+    root = mkdtempSync(path.join(tmpdir(), 'spam-db-'));
+    mkdirSync(path.join(root, 'maildir', 'example.test', 'u'), { recursive: true });
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('trains, untrains the old verdict when it changes, and trains a message once', () => {
+    const c = new Classifiers(root);
+    const m = scan(corpus('train', 2)[1]!.bytes, false, 'mx.ours.test');
+    const o = { how: 'moved to Junk', implicit: false, hostname: 'mx.ours.test', implicitPerDay: 5 };
+    expect(trainMessage(c, 'u@example.test', m, 'spam', o)).toBe('trained');
+    expect(trainMessage(c, 'u@example.test', m, 'spam', o)).toBe('same');
+    expect(c.totals('u@example.test')).toEqual({ nham: 0, nspam: 1 });
+    const db = c.handle('u@example.test')!.db;
+    const some = tokenHash([...m.tokens][0]!);
+    expect(db.lookup([some]).get(some)).toEqual({ ham: 0, spam: 1 });
+    // Out of Junk: ham now, the spam counts taken back.
+    expect(trainMessage(c, 'u@example.test', m, 'ham', { ...o, how: 'moved out of Junk' })).toBe('retrained');
+    expect(c.totals('u@example.test')).toEqual({ nham: 1, nspam: 0 });
+    expect(db.lookup([some]).get(some)).toEqual({ ham: 1, spam: 0 });
+    // Implicit ham never overrides a verdict the user gave.
+    expect(trainMessage(c, 'u@example.test', m, 'ham', { ...o, implicit: true, how: 'replied to' })).toBe('skipped');
+    expect(db.judgements(10).map((j) => [j.user, j.how])).toEqual([
+      ['ham', 'moved out of Junk'],
+      ['spam', 'moved to Junk'],
+    ]);
+    c.close();
+  });
+
+  it('implicit ham is bounded per day', () => {
+    const c = new Classifiers(root);
+    const msgs = corpus('train', 8).filter((x) => !x.spam);
+    const o = { how: 'kept in INBOX', implicit: true, hostname: 'mx.ours.test', implicitPerDay: 3 };
+    const outcomes = msgs.map((x) => trainMessage(c, 'u@example.test', scan(x.bytes, false, 'mx.ours.test'), 'ham', o));
+    expect(outcomes.filter((x) => x === 'trained')).toHaveLength(3);
+    expect(outcomes.slice(3).every((x) => x === 'skipped')).toBe(true);
+    c.close();
+  });
+
+  it('a removed account gets no database re-created; another connection’s training is seen', () => {
+    const c = new Classifiers(root);
+    expect(c.handle('gone@example.test', true)).toBeUndefined();
+    const other = new SpamDb(path.join(root, 'maildir', 'example.test', 'u', 'spam.sqlite'));
+    const before = c.score('u@example.test', new Set(['zzz-new-token'])).totals;
+    other.db.transaction(() => other.addTokens([tokenHash('zzz-new-token')], 'spam', 1))();
+    const after = c.score('u@example.test', new Set(['zzz-new-token']));
+    expect(after.totals.nspam).toBe(before.nspam + 1);
+    other.close();
+    c.close();
+  });
+
+  it('trained on 200 + 200 corpus messages, it files ≥ 85 % of 150 unseen spam and ≤ 2 % of 150 ham', () => {
+    mkdirSync(path.join(root, 'maildir', 'example.test', 'small'), { recursive: true });
+    const c = new Classifiers(root);
+    const o = { how: 'imported', implicit: false, hostname: 'mx.ours.test', implicitPerDay: 0 };
+    for (const x of corpus('train', 200)) trainMessage(c, 'small@example.test', scan(x.bytes, false, 'mx.ours.test'), x.spam ? 'spam' : 'ham', o);
+    const results = corpus('test', 150).map((x) => ({ spam: x.spam, junk: c.score('small@example.test', scan(x.bytes, false, 'mx.ours.test').tokens).score >= 0.9 }));
+    const r = rates(results);
+    expect(r.recall).toBeGreaterThanOrEqual(85);
+    expect(r.hamInJunk).toBeLessThanOrEqual(2);
+    c.close();
+  });
+});
