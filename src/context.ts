@@ -13,6 +13,7 @@ import type { DsnEnvelope, DsnRecipientParams } from './queue/dsn.js';
 import type { Metrics } from './metrics/index.js';
 import type { QuotaService } from './quota/index.js';
 import type { SpoolSinkFactory } from './smtp/spool.js';
+import type { SpamService } from './spam/index.js';
 import type { MailStore } from './store/types.js';
 import type { TlsContextHolder } from './tls/index.js';
 
@@ -38,6 +39,8 @@ export interface ServerContext {
   spoolSink?: SpoolSinkFactory;
   /** Counters and timings for /metrics (src/metrics/); absent = nothing counted. */
   metrics?: Metrics;
+  /** Spam scoring for port 25 and training from the user's moves (src/spam/); absent = none. */
+  spam?: SpamService;
 }
 
 /** What a message to queue carries besides its file: the envelope and its RFC 3461 parameters. */

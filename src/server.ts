@@ -32,6 +32,7 @@ import { cleanSpool } from './smtp/spool.js';
 import { removeStaleFiles } from './util/fs.js';
 import { srsOf } from './sieve/deliver.js';
 import { withSrsRecipients } from './sieve/srs.js';
+import { SpamService } from './spam/index.js';
 import { createStore, type StoreBackend } from './store/index.js';
 import { createTlsHolder } from './tls/index.js';
 
@@ -66,7 +67,7 @@ export interface ReloadResult {
 }
 
 /** Config sections read afresh by every connection, message or queue run. */
-const HOT_SECTIONS = ['auth', 'checks', 'submission', 'queue', 'log', 'quota', 'sieve', 'metrics', 'admin'] as const;
+const HOT_SECTIONS = ['auth', 'checks', 'submission', 'queue', 'log', 'quota', 'sieve', 'metrics', 'admin', 'spam'] as const;
 
 export class StartupError extends Error {}
 
@@ -102,6 +103,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   // Sieve redirects send with SRS senders; bounces to those resolve to the original sender.
   ctx.accounts = withSrsRecipients(accounts, srsOf(ctx));
   quota.start().catch((err: unknown) => log.warn({ err }, 'quota usage scan failed'));
+  // Trains on the store's changes whatever moves a message; scores port 25's mail.
+  ctx.spam = new SpamService({ config, log, db, store });
 
   // What the temp directories hold belongs to transactions that never got their reply
   // (a crash, a kill): SMTP's spool/tmp and IMAP's tmp/imap (APPEND literals) are
@@ -167,6 +170,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     tls.close();
     quota.close();
     await quota.settle();
+    await ctx.spam?.close();
     await store.close();
     db.close();
     lock.release();

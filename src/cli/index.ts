@@ -23,6 +23,7 @@ import { reindexCommands } from './commands/reindex.js';
 import { serveCommands } from './commands/serve.js';
 import { setupCommands } from './commands/setup.js';
 import { sieveCommands } from './commands/sieve.js';
+import { spamCommands } from './commands/spam.js';
 import { tlsCommands } from './commands/tls.js';
 import { CliContext, CliError, type CliIo } from './context.js';
 import type { Command, OptionSpec, ParsedOptions } from './types.js';
@@ -48,6 +49,7 @@ export const COMMANDS: Command[] = [
   ...queueCommands,
   ...banCommands,
   ...sieveCommands,
+  ...spamCommands,
   ...tlsCommands,
   ...backupCommands,
   ...logsCommands,

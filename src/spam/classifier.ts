@@ -12,7 +12,7 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../log.js';
-import { accountSegments } from '../store/maildir/names.js';
+import { accountSegments } from '../store/names.js';
 import { classify, type Classification, type Counts, type Totals } from './bayes.js';
 import { SpamDb, tokenHash, type Verdict } from './db.js';
 
@@ -51,6 +51,8 @@ export class Classifiers {
   private readonly open = new Map<string, Handle>();
   private base?: Handle;
   private baseChecked = 0;
+  /** Names trained into another file (the CLI seeds the shared base as "base"). */
+  private readonly files = new Map<string, string>();
 
   constructor(
     readonly dataRoot: string,
@@ -59,7 +61,7 @@ export class Classifiers {
 
   /** The account's database, opened (and created, when `create`) on demand; undefined if absent. */
   handle(account: string, create = false): Handle | undefined {
-    const file = accountDbPath(this.dataRoot, account);
+    const file = this.files.get(account) ?? accountDbPath(this.dataRoot, account);
     let h = this.open.get(account);
     const now = Date.now();
     if (h && now - h.checked > RECHECK_MS) {
@@ -84,6 +86,11 @@ export class Classifiers {
     this.open.set(account, h);
     if (this.open.size > MAX_OPEN) this.drop(this.open.keys().next().value!);
     return h;
+  }
+
+  /** Trains and reads `name` in the shared base's file (seeding). */
+  useBaseAsAccount(name: string): void {
+    this.files.set(name, baseDbPath(this.dataRoot));
   }
 
   /** The shared base, if an admin seeded one. */

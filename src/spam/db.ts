@@ -217,10 +217,20 @@ export class SpamDb {
     };
   }
 
+  /** Trained messages by verdict, and how many of the ham were implicit. */
+  trainedCounts(): { ham: number; spam: number; implicitHam: number } {
+    const r = this.q('SELECT sum(verdict = 0) AS ham, sum(verdict = 1) AS spam, sum(verdict = 0 AND implicit = 1) AS implicitHam FROM trained').get() as Record<string, number | null>;
+    return { ham: r.ham ?? 0, spam: r.spam ?? 0, implicitHam: r.implicitHam ?? 0 };
+  }
+
   watch(entries: Array<{ mailboxId: number; uid: number; at: number }>, max: number): void {
     const have = this.q('SELECT count(*) FROM watch').pluck().get() as number;
     const ins = this.q('INSERT OR IGNORE INTO watch (mailbox_id, uid, at) VALUES (?, ?, ?)');
     for (const e of entries.slice(0, Math.max(0, max - have))) ins.run(e.mailboxId, e.uid, e.at);
+  }
+
+  watchCount(): number {
+    return this.q('SELECT count(*) FROM watch').pluck().get() as number;
   }
 
   /** Watched deliveries older than `before`, oldest first, removed from the list. */

@@ -10,7 +10,8 @@
  * MAX_PARTS leaves are read and at most MAX_TEXT characters of text kept, so a hostile
  * message costs no more than a big ordinary one.
  */
-import { analyzeBuffer, Base64Core, QpCore, type BodyPart, type SyncDecoder } from '../imap/mime/index.js';
+import { analyzeBuffer, type BodyPart } from '../imap/mime/index.js';
+import { Base64Core, QpCore, type SyncDecoder } from '../imap/mime/decode.js';
 import { parseHeaderBlock, type HeaderField } from '../imap/mime/header.js';
 
 /** Leaves looked at per message. */

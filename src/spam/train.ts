@@ -108,6 +108,8 @@ export class Trainer {
   private dropped = 0;
   private readonly watch = new Map<AccountId, Array<{ mailboxId: number; uid: number; at: number }>>();
   private readonly answered = new Set<string>();
+  /** Accounts with watched deliveries in their database (swept even without new mail). */
+  private readonly watching = new Set<AccountId>();
   /** Outcomes so far (tests, logs). */
   readonly counts: Record<string, number> = {};
 
@@ -254,14 +256,18 @@ export class Trainer {
    */
   async sweep(now = Date.now()): Promise<void> {
     const cfg = this.d.config.spam;
-    const watched = [...this.watch];
+    const watched = new Map(this.watch);
     this.watch.clear();
+    for (const a of this.watching) if (!watched.has(a)) watched.set(a, []);
     for (const [account, list] of watched) {
       const inbox: Array<{ mailboxId: number; uid: number; at: number }> = [];
       for (const e of list) if ((await this.d.roles.roleOf(account, e.mailboxId as MailboxId).catch(() => 'other')) === 'inbox') inbox.push(e);
       const due = this.d.classifiers.update(account, (db) => {
         db.watch(inbox, cfg.implicitHamPerDay * (cfg.keptInboxDays + 1));
-        return db.takeWatched(now - cfg.keptInboxDays * DAY_MS, cfg.implicitHamPerDay);
+        const taken = db.takeWatched(now - cfg.keptInboxDays * DAY_MS, cfg.implicitHamPerDay);
+        if (db.watchCount() > 0) this.watching.add(account);
+        else this.watching.delete(account);
+        return taken;
       });
       for (const w of due ?? []) {
         const meta = await this.d.store.fetchMeta(account, w.mailboxId as MailboxId, { uids: [w.uid as Uid], fields: 'flags' }).catch(() => []);
