@@ -32,6 +32,7 @@ import { cleanSpool } from './smtp/spool.js';
 import { removeStaleFiles } from './util/fs.js';
 import { srsOf } from './sieve/deliver.js';
 import { withSrsRecipients } from './sieve/srs.js';
+import { stripSpamFields } from './spam/decide.js';
 import { SpamService } from './spam/index.js';
 import { createStore, type StoreBackend } from './store/index.js';
 import { createTlsHolder } from './tls/index.js';
@@ -115,7 +116,11 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const checks: InboundChecks = {
     checkConnection,
     checkInbound,
-    filterHeader: (c, header) => stripForgedAuthResults(header, c.config.hostname).header,
+    filterHeader: (c, header) => {
+      const h = stripForgedAuthResults(header, c.config.hostname).header;
+      // Only our own X-Spam-* fields may stand in a stored message (src/spam/decide.ts).
+      return c.config.spam.enabled ? stripSpamFields(h) : h;
+    },
   };
 
   const listeners = new Map<string, Listener>();

@@ -25,14 +25,16 @@ import type { Logger } from '../log.js';
 import { TLS12_CIPHERS } from '../tls/index.js';
 import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.js';
 import { resolveTargets } from './deliver.js';
-import { planSieveDelivery } from '../sieve/deliver.js';
+import { planSieveDelivery, type SieveDeliveryInput, type SieveDeliveryPlan } from '../sieve/deliver.js';
 import { PerIpLimit } from './limits.js';
 import { dsnPlan, reportLocalSuccess } from './dsn.js';
 import { checkMailParams, checkRcptParams, envelopeDsn, recipientsDsn } from './params.js';
 import { envelopeRecipient, isPostmaster, resolveWithPostmaster } from './postmaster.js';
 import { Rejects, replyFromData, Reply, SmtpReject } from './reply.js';
 import { finalData, receive, spoolIo, writeFinal, type SpooledMessage } from './spool.js';
-import type { MessageSource } from '../store/types.js';
+import type { DeliveryResult, MessageSource } from '../store/types.js';
+import { spamGroups } from '../spam/groups.js';
+import type { SpamCheckInput, SpamCheckResult } from '../spam/index.js';
 import { newQueueId, protocolName, receivedHeader, returnPathHeader } from './trace.js';
 import { unlink } from 'node:fs/promises';
 
@@ -328,19 +330,16 @@ async function handleData(
     }
 
     const tls = session.secure ? (session as unknown as { tlsOptions?: { name?: string; version?: string } }).tlsOptions : undefined;
-    const prefix =
-      returnPathHeader(mailFrom) +
-      verdict.headers +
-      receivedHeader({
-        helo,
-        clientHostname: st.fcrdns,
-        remoteAddress: session.remoteAddress,
-        byHostname: ctx.config.hostname,
-        protocol: protocolName({ tls: Boolean(session.secure), auth: false, utf8 }),
-        id: qid,
-        forRcpt: rcpts.length === 1 ? rcpts[0] : undefined,
-        tls: tls ? { version: tls.version, cipher: tls.name } : undefined,
-      });
+    const received = receivedHeader({
+      helo,
+      clientHostname: st.fcrdns,
+      remoteAddress: session.remoteAddress,
+      byHostname: ctx.config.hostname,
+      protocol: protocolName({ tls: Boolean(session.secure), auth: false, utf8 }),
+      id: qid,
+      forRcpt: rcpts.length === 1 ? rcpts[0] : undefined,
+      tls: tls ? { version: tls.version, cipher: tls.name } : undefined,
+    });
 
     const filter = checks?.filterHeader ? (h: Buffer) => checks.filterHeader!(ctx, h) : undefined;
     const mailbox = verdict.action === 'junk' ? 'Junk' : undefined;
@@ -348,6 +347,24 @@ async function handleData(
     const dsn = envelopeDsn(session);
     const rcptDsn = recipientsDsn(session);
     const { targets, forward, unknown } = resolveTargets(ctx, rcpts, mailbox);
+    // Spam score (src/spam/): after the policy, before Sieve and delivery; refuses, or
+    // gives each account its X-Spam-* fields and its default mailbox (see spamCheck).
+    const spam = await spamCheck(ctx, log, verdict, {
+      remoteAddress: session.remoteAddress,
+      clientHostname: st.fcrdns,
+      helo,
+      mailFrom,
+      rcpts,
+      accounts: targets.map((t) => t.account),
+      message: () => msg.open(),
+      size: msg.size,
+      authHeaders: verdict.headers,
+      policyJunk: verdict.action === 'junk' ? (verdict.log.junk ?? 'policy') : undefined,
+      queueId: qid,
+    });
+    const groups = spamGroups(targets, spam);
+    const prefixOf = (spamFields: string) => returnPathHeader(mailFrom) + verdict.headers + spamFields + received;
+    const prefix = prefixOf(groups[0]!.headers);
     // Local mailboxes only, message in memory: the store writes it once, straight into
     // the mailbox (tmp/ → fsync → new/). A spool file is written only when the queue
     // needs one too (forwards) or the message was spilled to disk.
@@ -365,11 +382,13 @@ async function handleData(
     }
     // The recipients' Sieve scripts decide where the message goes (src/sieve/deliver.ts);
     // a reject by all of them refuses it here, before anything is stored or held.
-    const sieve = await planSieveDelivery(ctx, { mailFrom, rcpts, targets, source, size, senderVerified: verdict.log.spf === 'pass', othersAccepted: forward.length > 0, log });
+    // Accounts whose spam fields differ get copies of their own, each planned the same way.
+    const sieveInput = { mailFrom, rcpts, senderVerified: verdict.log.spf === 'pass', othersAccepted: forward.length > 0 || groups.length > 1, log };
+    const sieve = await planSieveDelivery(ctx, { ...sieveInput, targets: groups[0]!.targets, source, size });
     // An alias's remote targets are queued first, held; then the local copies are
     // stored; then the forward is released. A failure at any step answers 451 with
-    // nothing left behind (the held forward is discarded), so the sender's retry
-    // duplicates nothing. (Between the release and the 250 lies the usual window of
+    // nothing left behind (the held forward is discarded, copies already stored are
+    // taken back), so the sender's retry duplicates nothing. (Between the release and the 250 lies the usual window of
     // RFC 1047, as for any acknowledged message.)
     let held: number | undefined;
     if (forward.length > 0) {
@@ -377,15 +396,20 @@ async function handleData(
       held = await ctx.queue.hold({ mailFrom, rcpts: forward, file: spoolFile, dsn, rcptDsn: dsnPlan(ctx, rcpts, rcptDsn).forwardDsn });
     }
     let overQuota: string[];
+    const plans = [sieve];
+    const stored: DeliveryResult[] = [];
     try {
       // Quota rules at end of DATA (452/552 or delivery over quota): src/quota/smtp.ts.
-      let delivered;
-      ({ overQuota, delivered } = await deliverWithQuota(ctx, sieve.targets, source, { othersAccepted: forward.length > 0 || sieve.othersAccepted, log, size }));
-      await sieve.commit(delivered);
+      const first = await deliverWithQuota(ctx, sieve.targets, source, { othersAccepted: sieveInput.othersAccepted || sieve.othersAccepted, log, size });
+      stored.push(...first.delivered);
+      overQuota = first.overQuota;
+      for (const g of groups.slice(1)) overQuota.push(...(await deliverCopy(ctx, { ...sieveInput, targets: g.targets }, prefixOf(g.headers), msg, filter, plans, stored)));
+      for (const p of plans) await p.commit(stored);
       if (held !== undefined) ctx.queue!.release(held);
     } catch (err) {
-      await sieve.abort();
+      for (const p of plans) await p.abort();
       if (held !== undefined) await ctx.queue!.discard(held).catch((e: unknown) => log.error({ err: e, qid: held }, 'taking back a held forward failed'));
+      if (groups.length > 1) await takeBack(ctx, stored, log);
       throw err;
     }
     await reportLocalSuccess(ctx, log, { mailFrom, rcpts, params: rcptDsn, dsn, skipped: overQuota, original: spoolFile ? { file: spoolFile } : { data: data! } });
@@ -403,6 +427,7 @@ async function handleData(
         ms: Date.now() - started,
         result: 'delivered',
         ...verdict.log,
+        ...spam?.log,
       },
       'delivered',
     );
@@ -410,5 +435,63 @@ async function handleData(
   } finally {
     await msg.dispose();
     if (spoolFile) await unlink(spoolFile).catch(() => undefined);
+  }
+}
+
+/**
+ * The spam filter's one call (src/spam/index.ts). It refuses the whole message at end of
+ * DATA (550 spam, 451 greylisting: thrown here, never a bounce after acceptance) or gives
+ * each account its X-Spam-* fields and, for spam, Junk as the mailbox of its "keep". As
+ * in a Dovecot + Rspamd setup, the user's Sieve script then runs on the message with
+ * those fields: its fileinto decides, and Junk is where the implicit keep goes
+ * (planSieveDelivery's keep mailbox, the same as for the policy's junk verdict).
+ */
+async function spamCheck(ctx: ServerContext, log: Logger, verdict: InboundVerdict, input: SpamCheckInput): Promise<SpamCheckResult | undefined> {
+  const spam = await ctx.spam?.check(input);
+  if (spam?.refuse) {
+    log.info({ from: input.mailFrom, rcpts: input.rcpts, size: input.size, result: 'refused', code: spam.refuse.code, ...verdict.log, ...spam.log }, 'message refused by the spam filter');
+    throw new SmtpReject(spam.refuse.code, spam.refuse.enhanced, spam.refuse.text);
+  }
+  return spam;
+}
+
+/**
+ * A copy of its own, with its own Sieve plan, for accounts whose spam fields differ from
+ * the first group's (spamGroups); its plan joins `plans` (committed or aborted with the
+ * others) and what it stored joins `stored` (taken back if a later step fails).
+ */
+async function deliverCopy(
+  ctx: ServerContext,
+  input: Omit<SieveDeliveryInput, 'source' | 'size'>,
+  prefix: string,
+  msg: SpooledMessage,
+  filter: ((h: Buffer) => Buffer) | undefined,
+  plans: SieveDeliveryPlan[],
+  stored: DeliveryResult[],
+): Promise<string[]> {
+  const data = await finalData(prefix, msg, filter);
+  const file = data ? undefined : await writeFinal(spoolIo(ctx), prefix, msg, filter);
+  try {
+    const source: MessageSource = data ? { data } : { path: file!.path };
+    const size = data?.length ?? file!.size;
+    const plan = await planSieveDelivery(ctx, { ...input, source, size });
+    plans.push(plan);
+    const r = await deliverWithQuota(ctx, plan.targets, source, { othersAccepted: true, log: input.log, size });
+    stored.push(...r.delivered);
+    return r.overQuota;
+  } finally {
+    if (file) await unlink(file.path).catch(() => undefined);
+  }
+}
+
+/** Removes copies stored before a later copy failed (the sender retries after our 451). */
+async function takeBack(ctx: ServerContext, stored: DeliveryResult[], log: Logger): Promise<void> {
+  for (const r of stored) {
+    try {
+      const mb = await ctx.store.getMailbox(r.account, r.mailbox);
+      await ctx.store.expunge(r.account, mb.id, [r.uid]);
+    } catch (err) {
+      log.error({ err, account: r.account, uid: r.uid }, 'taking back a stored copy failed; the retry may duplicate it');
+    }
   }
 }

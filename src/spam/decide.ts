@@ -24,7 +24,7 @@ import type { SpamSettings } from './settings.js';
 export const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
 
 /** A classifier refuses mail by content only once trained on this many ham and spam. */
-export const REJECT_MIN_TRAINED = 200;
+export const REJECT_MIN_TRAINED = 500;
 
 export interface Evidence {
   gtube: boolean;
@@ -160,4 +160,28 @@ export function deliveredVerdict(fields: Array<{ name: string; value: string; ha
   const m = /^\s*(yes|no)\b.*?\bscore=(-?[\d.]+)/is.exec(f.value);
   if (!m) return undefined;
   return { verdict: m[1]!.toLowerCase() === 'yes' ? 'spam' : 'ham', score: Number(m[2]) };
+}
+
+const OURS = /^x-spam-(status|score|reasons|flag|level)[ \t]*:/i;
+
+/**
+ * Removes the X-Spam-* fields a sender (or an earlier filter) wrote, so the first
+ * X-Spam-Status of a stored message is always ours (the accuracy of `spam status` reads
+ * it, and so may the user's Sieve rules). Other bytes are kept as they are.
+ */
+export function stripSpamFields(header: Buffer): Buffer {
+  const text = header.toString('latin1');
+  if (!/(^|\n)x-spam-/i.test(text)) return header;
+  const lines = text.split(/(?<=\n)/);
+  const out: string[] = [];
+  let dropping = false;
+  for (const line of lines) {
+    if (line.startsWith(' ') || line.startsWith('\t')) {
+      if (!dropping) out.push(line);
+      continue;
+    }
+    dropping = OURS.test(line);
+    if (!dropping) out.push(line);
+  }
+  return Buffer.from(out.join(''), 'latin1');
 }
