@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { AccountsRepo } from '../../src/accounts/repo.js';
 import { defaults, type Config } from '../../src/config/index.js';
 import type { ServerContext } from '../../src/context.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, type Logger } from '../../src/log.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import type { StoreBackend } from '../../src/store/index.js';
 import { certsDir, makeSelfSigned, writeFileAtomic, type CertificatePair } from '../../src/tls/index.js';
@@ -43,6 +43,8 @@ export interface TestServerOptions {
   store?: StoreBackend;
   /** Let the server make its own self-signed certificate (by default a new data root gets this process's cached one). */
   freshCertificate?: boolean;
+  /** The server's logger (default: silent, or TEST_LOG_LEVEL); tests that read the log pass captureLog's. */
+  log?: Logger;
 }
 
 /**
@@ -90,7 +92,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const config = await makeTestConfig(dataRoot, host);
   opts.configure?.(config);
   if (!opts.dataRoot && !opts.freshCertificate && config.tls.mode === 'self-signed') seedCertificate(dataRoot, config.hostname);
-  const server = await startServer({ dataRoot, config, log: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), storeBackend: testStore(opts.store) });
+  const server = await startServer({ dataRoot, config, log: opts.log ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), storeBackend: testStore(opts.store) });
   const accounts = server.ctx.accounts as AccountsRepo;
   return {
     server,

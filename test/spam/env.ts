@@ -5,13 +5,15 @@
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import type { Config } from '../../src/config/index.js';
+import type { Logger } from '../../src/log.js';
 import type { AccountId, MailboxId, StoreChange } from '../../src/store/types.js';
 import { startTestServer, type TestServer } from '../helpers/servers.js';
 
 export const PW = 'spam-test-password';
 
-export async function spamServer(configure?: (c: Config) => void): Promise<TestServer> {
+export async function spamServer(configure?: (c: Config) => void, log?: Logger): Promise<TestServer> {
   return startTestServer({
+    log,
     configure: (c) => {
       // No DNS in these tests: SPF/DKIM/DMARC are tested in test/msgauth; scoring is separate.
       c.checks.enabled = false;
