@@ -19,7 +19,7 @@ import { SpamDb, tokenHash, type Verdict } from './db.js';
 /** Open account databases kept. */
 const MAX_OPEN = 32;
 /** Cached token counts per account. */
-const MAX_CACHED = 20_000;
+const MAX_CACHED = 50_000;
 /** How often an open database's file is checked for having been removed with its account. */
 const RECHECK_MS = 5000;
 
@@ -39,7 +39,7 @@ interface Handle {
   ino: number;
   checked: number;
   version: number;
-  cache: Map<number, Counts>;
+  cache: Map<string, Counts>;
   totals?: Totals;
 }
 
@@ -115,8 +115,11 @@ export class Classifiers {
     }
   }
 
-  /** Totals and counts for tokens from one handle, through its cache. */
-  private counts(h: Handle, hashes: number[]): { totals: Totals; counts: Map<number, Counts> } {
+  /**
+   * Totals, and counts of the tokens in list order, through the handle's cache (keyed by
+   * the token itself: V8 keeps a string's hash, so a hit costs no hashing of ours).
+   */
+  private counts(h: Handle, list: string[]): { totals: Totals; counts: Counts[] } {
     const v = h.db.dataVersion();
     if (v !== h.version) {
       h.cache.clear();
@@ -124,21 +127,29 @@ export class Classifiers {
       h.version = v;
     }
     h.totals ??= h.db.totals();
-    const out = new Map<number, Counts>();
+    const out: Counts[] = new Array(list.length);
     const missing: number[] = [];
-    for (const x of hashes) {
-      const c = h.cache.get(x);
-      if (c) out.set(x, c);
-      else missing.push(x);
+    for (let i = 0; i < list.length; i++) {
+      const c = h.cache.get(list[i]!);
+      if (c) out[i] = c;
+      else missing.push(i);
     }
     if (missing.length > 0) {
-      const found = h.db.lookup(missing);
-      if (h.cache.size + missing.length > MAX_CACHED) h.cache.clear();
-      for (const x of missing) {
-        const c = found.get(x) ?? ZERO;
-        h.cache.set(x, c);
-        out.set(x, c);
+      const hashes = missing.map((i) => tokenHash(list[i]!));
+      const found = h.db.lookup(hashes);
+      // Oldest first out (a Map iterates in insertion order): a bounded, roughly LRU cache.
+      let excess = h.cache.size + missing.length - MAX_CACHED;
+      if (excess > 0) {
+        for (const k of h.cache.keys()) {
+          h.cache.delete(k);
+          if (--excess <= 0) break;
+        }
       }
+      missing.forEach((i, j) => {
+        const c = found.get(hashes[j]!) ?? ZERO;
+        h.cache.set(list[i]!, c);
+        out[i] = c;
+      });
     }
     return { totals: h.totals, counts: out };
   }
@@ -146,8 +157,7 @@ export class Classifiers {
   /** Scores tokens with the account's counts plus the base's. */
   score(account: string, tokens: Set<string>): Scored {
     const list = [...tokens];
-    const hashes = list.map(tokenHash);
-    const parts = [this.handle(account), this.baseHandle()].filter((h): h is Handle => h !== undefined).map((h) => this.counts(h, hashes));
+    const parts = [this.handle(account), this.baseHandle()].filter((h): h is Handle => h !== undefined).map((h) => this.counts(h, list));
     const totals: Totals = { nham: 0, nspam: 0 };
     for (const p of parts) {
       totals.nham += p.totals.nham;
@@ -158,11 +168,8 @@ export class Classifiers {
       let ham = 0;
       let spam = 0;
       for (const p of parts) {
-        const c = p.counts.get(hashes[i]!);
-        if (c) {
-          ham += c.ham;
-          spam += c.spam;
-        }
+        ham += p.counts[i]!.ham;
+        spam += p.counts[i]!.spam;
       }
       if (ham + spam > 0) pairs.push([list[i]!, { ham, spam }]);
     }
@@ -183,9 +190,8 @@ export class Classifiers {
     const h = this.handle(account, true);
     if (!h) return undefined;
     const apply = (t: Set<string>, v: Verdict, delta: 1 | -1) => {
-      const hashes = [...t].map(tokenHash);
-      h.db.addTokens(hashes, v, delta);
-      for (const x of hashes) h.cache.delete(x);
+      h.db.addTokens([...t].map(tokenHash), v, delta);
+      for (const x of t) h.cache.delete(x);
     };
     const out = h.db.db.transaction(() => fn(h.db, apply))();
     h.totals = undefined;

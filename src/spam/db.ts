@@ -104,7 +104,7 @@ export class SpamDb {
 
   /** Changes when another connection (the CLI) commits: cached counts are then stale. */
   dataVersion(): number {
-    return this.db.pragma('data_version', { simple: true }) as number;
+    return this.q('PRAGMA data_version').pluck().get() as number;
   }
 
   totals(): Totals {

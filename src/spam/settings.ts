@@ -7,6 +7,7 @@
  *   setSpamSettings(db, account, patch)  → changes overrides (null clears one)
  */
 import type { Config } from '../config/index.js';
+import type { Statement } from 'better-sqlite3';
 import type { Db } from '../db/index.js';
 
 export interface SpamSettings {
@@ -35,8 +36,47 @@ interface Row {
 
 export class SpamSettingsError extends Error {}
 
+/**
+ * Read for every scored message, so kept per database connection: the rows seen (an
+ * account without overrides as null), dropped when this process changes a row
+ * (setSpamSettings) or another one commits to the database (the CLI: data_version).
+ */
+interface RowCache {
+  select: Statement<[string]>;
+  version: Statement<[]>;
+  seen: number;
+  rows: Map<string, Row | null>;
+}
+const caches = new WeakMap<Db, RowCache>();
+const MAX_ROWS = 10_000;
+
+function rowOf(db: Db, account: string): Row | undefined {
+  let c = caches.get(db);
+  if (!c) {
+    c = {
+      select: db.prepare<[string]>('SELECT enabled, junk_threshold, reject_threshold, greylist FROM spam_settings WHERE account = ?'),
+      version: db.prepare<[]>('PRAGMA data_version').pluck(),
+      seen: -1,
+      rows: new Map(),
+    };
+    caches.set(db, c);
+  }
+  const v = c.version.get() as number;
+  if (v !== c.seen) {
+    c.rows.clear();
+    c.seen = v;
+  }
+  let row = c.rows.get(account);
+  if (row === undefined) {
+    row = (c.select.get(account) as Row | undefined) ?? null;
+    if (c.rows.size >= MAX_ROWS) c.rows.clear();
+    c.rows.set(account, row);
+  }
+  return row ?? undefined;
+}
+
 export function getSpamSettings(db: Db, config: Pick<Config, 'spam'>, account: string): EffectiveSpamSettings {
-  const row = db.prepare('SELECT enabled, junk_threshold, reject_threshold, greylist FROM spam_settings WHERE account = ?').get(account) as Row | undefined;
+  const row = rowOf(db, account);
   const d = config.spam;
   const out: EffectiveSpamSettings = {
     enabled: d.enabled,
@@ -87,4 +127,5 @@ export function setSpamSettings(db: Db, account: string, patch: SpamSettingsPatc
     // A row of nothing but defaults is removed.
     db.prepare('DELETE FROM spam_settings WHERE account = ? AND enabled IS NULL AND junk_threshold IS NULL AND reject_threshold IS NULL AND greylist IS NULL').run(account);
   })();
+  caches.get(db)?.rows.delete(account);
 }

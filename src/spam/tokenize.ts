@@ -32,10 +32,12 @@ const BIGRAM_SCRIPT = /[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u34
 const BIGRAM_RUNS = /([\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]+)|([^\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]+)/g;
 /** White space, including no-break and ideographic spaces, and CJK/fullwidth punctuation. */
 const SPLIT = /[\s\u00a0\u2000-\u200b\u3000-\u303f\uff01-\uff0f\uff1a-\uff20]+/;
-const LEAD = /^["'(<[{*`|~]+/;
-const TRAIL = /["')>\]}.,;:*`|~]+$/;
+/** Punctuation trimmed from the start and the end of a word. */
+const LEAD = new Set([...'"\'(<[{*`|~']);
+const TRAIL = new Set([...'"\')>]}.,;:*`|~']);
 const URL_RE = /\b(?:https?|ftp):\/\/[^\s<>"'()]{1,512}/gi;
-const EMAIL_RE = /[\w.+-]{1,64}@([a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63}){1,8})/gi;
+/** The domain of a mail address, right after its "@". */
+const EMAIL_DOMAIN = /[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63}){1,8}/iy;
 
 /** Header names never tokenised: our own trace and verdict fields, delivery artefacts. */
 const SKIP_HEADER = /^(return-path|delivered-to|x-spam-.*|x-rspamd-.*|x-original-to|envelope-to)$/;
@@ -83,8 +85,12 @@ function bodyTokens(text: string, t: Tokens): void {
   if (text.includes('://')) {
     for (const m of text.matchAll(URL_RE)) urlTokens(m[0], t);
   }
-  if (text.includes('@')) {
-    for (const m of text.matchAll(EMAIL_RE)) t.add(`email:${m[1]!.toLowerCase()}`);
+  // Mail addresses: from each "@" (a regex scanning for the local part first backtracks at every letter).
+  for (let at = text.indexOf('@'); at >= 0 && !t.full; at = text.indexOf('@', at + 1)) {
+    if (at === 0 || !/[\w.+-]/.test(text[at - 1]!)) continue;
+    EMAIL_DOMAIN.lastIndex = at + 1;
+    const d = EMAIL_DOMAIN.exec(text);
+    if (d) t.add(`email:${d[0].toLowerCase()}`);
   }
   words(text, '', t);
 }
@@ -93,15 +99,17 @@ function bodyTokens(text: string, t: Tokens): void {
 export function words(text: string, prefix: string, t: { add(s: string): void; readonly full: boolean }): void {
   for (const chunk of text.split(SPLIT)) {
     if (t.full) return;
-    if (chunk.length < 3 && !BIGRAM_SCRIPT.test(chunk)) continue;
+    const bigrams = BIGRAM_SCRIPT.test(chunk);
+    if (chunk.length < 3 && !bigrams) continue;
     if (chunk.includes('://') || (chunk.includes('@') && chunk.length > 5)) continue; // URLs and addresses: above
-    const w = chunk.replace(LEAD, '').replace(TRAIL, '').toLowerCase();
-    if (!w) continue;
-    if (BIGRAM_SCRIPT.test(w)) {
-      mixed(w, prefix, t);
-      continue;
-    }
-    word(w, prefix, t);
+    let a = 0;
+    let b = chunk.length;
+    while (a < b && LEAD.has(chunk[a]!)) a++;
+    while (b > a && TRAIL.has(chunk[b - 1]!)) b--;
+    if (a === b) continue;
+    const w = (a > 0 || b < chunk.length ? chunk.slice(a, b) : chunk).toLowerCase();
+    if (bigrams) mixed(w, prefix, t);
+    else word(w, prefix, t);
   }
 }
 
