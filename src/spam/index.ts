@@ -30,7 +30,9 @@ import { rspamdCheck, rspamdLearn, type RspamdResult } from './rspamd.js';
 import { getSpamSettings, type EffectiveSpamSettings } from './settings.js';
 import { Trainer } from './train.js';
 
+// For the admin's /account page: an account's thresholds, and what its filter learned.
 export { getSpamSettings, setSpamSettings, type SpamSettings, type EffectiveSpamSettings, type SpamSettingsPatch } from './settings.js';
+export { accountStatus, type AccountSpamStatus } from './status.js';
 
 export interface SpamCheckInput {
   remoteAddress: string;
