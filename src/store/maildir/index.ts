@@ -11,6 +11,7 @@
  *       mailserver-uidvalidity               "V<uidvalidity> N<uidnext>\n" (also in the root for INBOX;
  *                                            ./uidlist.ts)
  *     index.sqlite (+ -wal, -shm)            the index (./index-db.ts); rebuildable
+ *     spam.sqlite (+ -wal, -shm)             the account's spam classifier (src/spam/db.ts); not the store's
  *
  * Message files (./filename.ts):
  *   new/<sec>.M<usec>P<pid>Q<n>.<host>,S=<size>,U=<uid>
