@@ -176,3 +176,61 @@ describe('GTUBE', () => {
     expect(t.ctx.spam!.classifiers.totals(B)).toEqual({ nham: uids.length, nspam: 0 });
   });
 });
+
+describe('sizes on the scored path', () => {
+  const SCAN = 64 * 1024;
+  const MAX = 1536 * 1024;
+  let s: TestServer;
+  const U = 'sizes@example.test';
+  beforeAll(async () => {
+    s = await spamServer((c) => {
+      c.spam.maxScanSize = SCAN;
+      c.limits.maxMessageSize = MAX;
+    });
+    await s.addAccount(U, PW);
+  });
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  /** A message of exactly n bytes (CRLF lines of 78 characters). */
+  function sized(n: number, tag: string): Buffer {
+    const head = `From: a@remote.example\r\nTo: ${U}\r\nSubject: size ${tag}\r\n\r\n`;
+    const line = `${'0123456789'.repeat(7)}abcdefgh\r\n`;
+    let body = line.repeat(Math.ceil((n - head.length) / line.length));
+    body = body.slice(0, n - head.length - 2) + '\r\n';
+    return Buffer.from(head + body);
+  }
+
+  // Around the scan limit, the spill-to-disk threshold (src/smtp/spool.ts, 512 KB) and the maximum.
+  for (const n of [SCAN - 1, SCAN, SCAN + 1, 512 * 1024 - 1, 512 * 1024 + 1, MAX - 1024]) {
+    it(`${n} bytes: scored and stored whole`, async () => {
+      const raw = sized(n, String(n));
+      const tr = smtp(s);
+      try {
+        expect((await send(tr, U, raw)).code).toBe(250);
+      } finally {
+        tr.close();
+      }
+      const inbox = await s.ctx.store.getMailbox(U, 'INBOX');
+      const meta = await s.ctx.store.fetchMeta(U, inbox.id, { fields: 'flags' });
+      const { stream } = await s.ctx.store.readMessage(U, inbox.id, meta.at(-1)!.uid);
+      const chunks: Buffer[] = [];
+      for await (const c of stream) chunks.push(c as Buffer);
+      const stored = Buffer.concat(chunks);
+      expect(stored.subarray(stored.length - raw.length).equals(raw)).toBe(true);
+      expect(stored.toString('latin1', 0, 2000)).toMatch(/^X-Spam-Status: No, score=0\.500/m);
+    });
+  }
+
+  it('over the maximum: 552 as before, nothing scored or stored', async () => {
+    const before = (await s.ctx.store.getMailbox(U, 'INBOX')).messages;
+    const tr = smtp(s);
+    try {
+      expect((await send(tr, U, sized(MAX + 1024, 'over'))).code).toBe(552);
+    } finally {
+      tr.close();
+    }
+    expect((await s.ctx.store.getMailbox(U, 'INBOX')).messages).toBe(before);
+  });
+});
