@@ -44,7 +44,8 @@ export function htmlToText(html: string): HtmlText {
     pos = gt + 1;
     if (!name) continue;
     if (tags.size < MAX_TAGS) tags.add(name);
-    if (urls.length < MAX_URLS) collectUrls(inner, urls);
+    // The first 4 KB of a tag: an unclosed quote must not rescan a huge tag per attribute.
+    if (urls.length < MAX_URLS) collectUrls(inner.length > 4096 ? inner.slice(0, 4096) : inner, urls);
     if ((name === 'style' || name === 'script') && inner[0] !== '/') {
       // Raw text elements: skip to the closing tag.
       const close = name === 'style' ? CLOSE_STYLE : CLOSE_SCRIPT;

@@ -86,14 +86,21 @@ export function inboundIdentities(fields: HeaderField[], authHeaders: string, ho
   return identitiesOf({ authResults: ar, from: from ? headerText(from.value) : undefined, ip });
 }
 
+const ADDR_STOP = new Set([...' \t\r\n<>"(),;:@']);
+
 /** Recipient addresses of a message the user sent (To, Cc, Bcc), lower-case, bounded. */
 export function recipientsOf(fields: HeaderField[], max = 50): string[] {
   const out = new Set<string>();
   for (const f of fields) {
     if (!f.hasColon || !/^(to|cc|bcc)$/i.test(f.name)) continue;
-    for (const m of headerText(f.value).matchAll(/[^\s<>"(),;:]+@[^\s<>"(),;:]+/g)) {
-      if (out.size >= max) break;
-      out.add(m[0].toLowerCase().replace(/\.$/, ''));
+    const text = headerText(f.value);
+    // From each "@", outwards (a pattern scanning for the local part first is quadratic).
+    for (let at = text.indexOf('@'); at >= 0 && out.size < max; at = text.indexOf('@', at + 1)) {
+      let a = at;
+      while (a > 0 && at - a < 64 && !ADDR_STOP.has(text[a - 1]!)) a--;
+      let b = at + 1;
+      while (b < text.length && b - at < 255 && !ADDR_STOP.has(text[b]!)) b++;
+      if (a < at && b > at + 1) out.add(text.slice(a, b).toLowerCase().replace(/\.$/, ''));
     }
   }
   return [...out];

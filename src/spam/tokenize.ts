@@ -184,7 +184,8 @@ function headerTokens(fields: HeaderField[], t: Tokens, hostname: string | undef
     }
     if (SKIP_HEADER.test(name)) continue;
     t.add(`header:${name.slice(0, 40)}`);
-    const v = f.value;
+    // A field's first 8 KB is plenty to tokenise; hostile ones can be a megabyte.
+    const v = f.value.length > 8192 ? f.value.slice(0, 8192) : f.value;
     switch (name) {
       case 'subject':
         words(headerText(v), 'subject:', t);
@@ -208,7 +209,7 @@ function headerTokens(fields: HeaderField[], t: Tokens, hostname: string | undef
         if (replyDomain) t.add(`reply-to:domain:${replyDomain}`);
         break;
       case 'message-id': {
-        const d = /@([^>\s]+)>?\s*$/.exec(v);
+        const d = /@([^>\s@]+)>?\s*$/.exec(v.slice(0, 1000));
         t.add(d ? `message-id:@${d[1]!.toLowerCase().slice(0, 60)}` : 'message-id:invalid');
         break;
       }
@@ -251,7 +252,9 @@ function receivedTokens(v: string, t: Tokens): void {
 }
 
 /** Display name, local part and domain of the first address of a field (lower-case, bounded). */
-export function addressParts(v: string): { name?: string; local?: string; domain?: string } {
+export function addressParts(value: string): { name?: string; local?: string; domain?: string } {
+  // Bounded: the patterns below rescan from every position of a run without "@".
+  const v = value.slice(0, 2000);
   const angle = /<([^<>@\s]*)@([^<>\s]+)>/.exec(v);
   let local: string | undefined;
   let domain: string | undefined;
