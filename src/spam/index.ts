@@ -215,7 +215,7 @@ export class SpamService {
   async close(): Promise<void> {
     this.off();
     clearInterval(this.timer);
-    await this.trainer.idle();
+    await this.trainer.stop();
     this.classifiers.close();
   }
 }

@@ -139,6 +139,13 @@ export class Trainer {
     });
   }
 
+  /** Shutdown: drops what is queued (training is best-effort) and waits for the change in hand. */
+  async stop(): Promise<void> {
+    if (this.jobs.length) this.d.log.info({ dropped: this.jobs.length }, 'spam training queue dropped at shutdown');
+    this.jobs.length = 0;
+    await this.idle();
+  }
+
   /** Resolves when every queued change has been handled (tests, shutdown). */
   async idle(): Promise<void> {
     while (this.running) await this.running;
