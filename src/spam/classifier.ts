@@ -18,8 +18,10 @@ import { SpamDb, tokenHash, type Verdict } from './db.js';
 
 /** Open account databases kept. */
 const MAX_OPEN = 32;
-/** Cached token counts per account. */
-const MAX_CACHED = 50_000;
+/** Cached token counts over all open accounts (~130 bytes each), shared out among them. */
+const CACHE_BUDGET = 100_000;
+/** SQLite's page cache per classifier database, in KiB (the default is 2 MB). */
+const PAGE_CACHE_KIB = 512;
 /** How often an open database's file is checked for having been removed with its account. */
 const RECHECK_MS = 5000;
 
@@ -81,7 +83,7 @@ export class Classifiers {
       // Never create an account directory the store does not have (removed account).
       if (!create || !existsSync(path.dirname(file))) return undefined;
     }
-    h = { db: new SpamDb(file, { create: true }), ino: 0, checked: now, version: -1, cache: new Map() };
+    h = { db: new SpamDb(file, { create: true, pageCacheKiB: PAGE_CACHE_KIB }), ino: 0, checked: now, version: -1, cache: new Map() };
     h.ino = statSync(file).ino;
     this.open.set(account, h);
     if (this.open.size > MAX_OPEN) this.drop(this.open.keys().next().value!);
@@ -100,7 +102,7 @@ export class Classifiers {
     if (!this.base && now - this.baseChecked > RECHECK_MS) {
       this.baseChecked = now;
       const file = baseDbPath(this.dataRoot);
-      if (existsSync(file)) this.base = { db: new SpamDb(file, { create: true }), ino: statSync(file).ino, checked: now, version: -1, cache: new Map() };
+      if (existsSync(file)) this.base = { db: new SpamDb(file, { create: true, pageCacheKiB: PAGE_CACHE_KIB }), ino: statSync(file).ino, checked: now, version: -1, cache: new Map() };
     }
     return this.base;
   }
@@ -138,7 +140,8 @@ export class Classifiers {
       const hashes = missing.map((i) => tokenHash(list[i]!));
       const found = h.db.lookup(hashes);
       // Oldest first out (a Map iterates in insertion order): a bounded, roughly LRU cache.
-      let excess = h.cache.size + missing.length - MAX_CACHED;
+      const cap = Math.max(2000, Math.floor(CACHE_BUDGET / Math.max(1, this.open.size + (this.base ? 1 : 0))));
+      let excess = h.cache.size + missing.length - cap;
       if (excess > 0) {
         for (const k of h.cache.keys()) {
           h.cache.delete(k);

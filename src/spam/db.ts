@@ -78,7 +78,7 @@ export class SpamDb {
   /** Opens (creating when `create`) the file; throws if it is missing and not to be created. */
   constructor(
     readonly file: string,
-    opts: { create?: boolean; readonly?: boolean } = {},
+    opts: { create?: boolean; readonly?: boolean; pageCacheKiB?: number } = {},
   ) {
     if (!existsSync(file)) {
       if (!opts.create) throw new Error(`no classifier database at ${file}`);
@@ -91,6 +91,7 @@ export class SpamDb {
       this.db.exec(SCHEMA);
     }
     this.db.pragma('busy_timeout = 5000');
+    if (opts.pageCacheKiB) this.db.pragma(`cache_size = -${Math.floor(opts.pageCacheKiB)}`);
   }
 
   private q(sql: string): Database.Statement {
