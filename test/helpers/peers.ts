@@ -17,7 +17,7 @@
  * (comma-separated peer names) hides more, to try the suite as a bare machine runs it.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import path from 'node:path';
 import type { TestOptions } from 'vitest';
 
@@ -82,6 +82,9 @@ export const PEERS = {
   doveadm: { pkg: 'dovecot-core', find: () => onPath('doveadm') },
   /** Dovecot's IMAP server binary, run directly on a Maildir (no daemon). */
   'dovecot-imap': { pkg: 'dovecot-imapd', find: () => ['/usr/lib/dovecot/imap'].find(executable) },
+  /** Rspamd with the package's config (test/helpers/rspamd.ts builds on /etc/rspamd). */
+  rspamd: { pkg: 'rspamd', find: () => (existsSync('/etc/rspamd/rspamd.conf') ? onPath('rspamd') : undefined) },
+  'redis-server': { pkg: 'redis-server', find: () => onPath('redis-server') },
 } satisfies Record<string, PeerSpec>;
 
 export type PeerName = keyof typeof PEERS;

@@ -5,26 +5,12 @@
  * The compiled Hyperscan databases are cached across runs (the first start compiles
  * them, which takes a minute on a busy machine; later starts take seconds).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-
-export function which(cmd: string): string | undefined {
-  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : undefined;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-    s.on('error', reject);
-  });
-}
+import { freePort } from './dovecot.js';
+import { hasPeer, peer } from './peers.js';
 
 export interface Rspamd {
   url: string;
@@ -79,7 +65,7 @@ export async function startRspamd(opts: { dns: string; actions?: Record<string, 
   const children: ChildProcess[] = [];
   if (opts.redis) {
     const port = await freePort();
-    const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const redis = spawn(peer('redis-server'), ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
     children.push(redis);
     w('local.d/redis.conf', `servers = "127.0.0.1:${port}";\n`);
     // Learn from the first message (the package waits for 200 before classifying).
@@ -88,7 +74,7 @@ export async function startRspamd(opts: { dns: string; actions?: Record<string, 
   const vars = ['LOCAL_CONFDIR', local, 'DBDIR', path.join(dir, 'db'), 'RUNDIR', path.join(dir, 'run'), 'LOGDIR', path.join(dir, 'log')];
   const args = ['-f', '-i', '-c', '/etc/rspamd/rspamd.conf'];
   for (let i = 0; i < vars.length; i += 2) args.push('--var', `${vars[i]}=${vars[i + 1]}`);
-  const rspamd = spawn('rspamd', args, { cwd: dir, stdio: 'ignore' });
+  const rspamd = spawn(peer('rspamd'), args, { cwd: dir, stdio: 'ignore' });
   children.push(rspamd);
   const url = `http://127.0.0.1:${normal}`;
   const close = async () => {
@@ -104,4 +90,5 @@ export async function startRspamd(opts: { dns: string; actions?: Record<string, 
   return { url, controllerUrl: `http://127.0.0.1:${controller}`, stop: () => stopChild(rspamd), close };
 }
 
-export const haveRspamd = (): boolean => which('rspamd') !== undefined && existsSync('/etc/rspamd/rspamd.conf');
+/** Rspamd is installed with its package's config (test/helpers/peers.ts). */
+export const haveRspamd = (): boolean => hasPeer('rspamd');

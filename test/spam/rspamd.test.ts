@@ -6,15 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rspamdCheck } from '../../src/spam/rspamd.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { captureLog } from '../helpers/log-capture.js';
-import { haveRspamd, startRspamd, which, type Rspamd } from '../helpers/rspamd.js';
+import { hasPeer, needs } from '../helpers/peers.js';
+import { startRspamd, type Rspamd } from '../helpers/rspamd.js';
 import type { TestServer } from '../helpers/servers.js';
 import { corpus } from './corpus.js';
 import { crlf, deliveries, imap, PW, send, smtp, spamServer } from './env.js';
 
-const present = haveRspamd();
-const redis = which('redis-server') !== undefined;
-if (!present) console.log('rspamd not installed (Debian package rspamd): Rspamd tests skipped');
-else if (!redis) console.log('redis-server not installed (Debian package redis-server): the Rspamd learning test is skipped');
+const redis = hasPeer('redis-server');
 
 const U = 'rs@example.test';
 const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
@@ -30,7 +28,7 @@ const shouty = Buffer.from(
     '<html><body><p>CLICK <a href="http://192.0.2.7/claim">HERE</a> TO CLAIM YOUR PRIZE!!!</p></body></html>\r\n',
 );
 
-describe.skipIf(!present)('Rspamd', () => {
+describe('Rspamd', needs('rspamd'), () => {
   beforeAll(async () => {
     dns = await startDnsServer({});
     // The package's actions, but "add header" low enough for the test message above.
@@ -87,7 +85,7 @@ describe.skipIf(!present)('Rspamd', () => {
     expect(r.folder).toBeUndefined();
   });
 
-  it.skipIf(!redis)('a MOVE into Junk and one out of it are learned by Rspamd too', async () => {
+  it('a MOVE into Junk and one out of it are learned by Rspamd too', needs('redis-server'), async () => {
     // The controller counts the messages it learned (its statfiles' counters lag behind Redis).
     const learned = async () => ((await (await fetch(`${rs.controllerUrl}/stat`)).json()) as { learned: number }).learned;
     const before = await learned();

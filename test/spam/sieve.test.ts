@@ -11,7 +11,7 @@ import { putScript } from '../../src/sieve/settings.js';
 import { SieveStore } from '../../src/sieve/store.js';
 import { setSpamSettings } from '../../src/spam/settings.js';
 import type { TestServer } from '../helpers/servers.js';
-import { PW, send, smtp, spamServer } from './env.js';
+import { PW, smtp, spamServer } from './env.js';
 
 const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
 const LIMITS = { maxScripts: 20, maxScriptBytes: 65536 };
