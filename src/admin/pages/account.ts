@@ -4,12 +4,13 @@
  *
  * The page is a list of sections (ACCOUNT_SECTIONS below); each renders its part and
  * takes its form at `POST /account/<id>`. Changing the password is the first. The
- * vacation reply (Sieve, branch `sieve`: src/sieve/) and the spam settings (branch
- * `spam`: src/spam/) belong here as sections of their own: add an entry to the table,
+ * spam filter's status and settings follow (account-spam.ts); the vacation reply
+ * (src/sieve/) belongs here as a section of its own: add an entry to the table,
  * nothing else changes.
  */
 import { authenticate } from '../../accounts/login.js';
 import { html, postForm, type Html } from '../html.js';
+import { spamSection } from './account-spam.js';
 import { WebError, type PageContext, type PageRoute } from '../types.js';
 
 export interface AccountSection {
@@ -51,8 +52,8 @@ const passwordSection: AccountSection = {
   },
 };
 
-/** The sections of /account, in page order. Vacation (src/sieve/) and spam settings (src/spam/) go here. */
-export const ACCOUNT_SECTIONS: AccountSection[] = [passwordSection];
+/** The sections of /account, in page order. Vacation (src/sieve/) goes here too. */
+export const ACCOUNT_SECTIONS: AccountSection[] = [passwordSection, spamSection];
 
 async function show(c: PageContext) {
   const parts = await Promise.all(ACCOUNT_SECTIONS.map(async (s) => html`<section id="${s.id}"><h2>${s.title}</h2>${await s.render(c)}</section>`));
