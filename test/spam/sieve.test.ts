@@ -4,12 +4,11 @@
 // (implicit or explicit) goes when the message is spam. Accounts whose verdicts differ
 // get copies of their own, each through its own account's script, in memory and
 // spilled to disk (over 512 KB).
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { putScript } from '../../src/sieve/settings.js';
 import { SieveStore } from '../../src/sieve/store.js';
 import { setSpamSettings } from '../../src/spam/settings.js';
+import { maildirFolder } from '../helpers/maildir.js';
 import type { TestServer } from '../helpers/servers.js';
 import { PW, smtp, spamServer } from './env.js';
 
@@ -41,15 +40,7 @@ beforeEach(() => {
 
 /** Messages of a folder ('' = INBOX) in the Maildir, with their flag letters. */
 function folder(address: string, name = ''): Array<{ text: string; flags: string }> {
-  const [local, domain] = address.split('@') as [string, string];
-  const base = path.join(t.dataRoot, 'maildir', domain, local, name ? `.${name}` : '');
-  const out: Array<{ text: string; flags: string }> = [];
-  for (const sub of ['new', 'cur']) {
-    const dir = path.join(base, sub);
-    if (!existsSync(dir)) continue;
-    for (const f of readdirSync(dir)) out.push({ text: readFileSync(path.join(dir, f), 'latin1'), flags: /:2,([A-Za-z]*)$/.exec(f)?.[1] ?? '' });
-  }
-  return out;
+  return maildirFolder(t.dataRoot, address, name, 'latin1');
 }
 
 /** Messages with this subject, by folder. */
