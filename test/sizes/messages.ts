@@ -138,8 +138,8 @@ function epilogue(n: number): Buffer {
   return Buffer.from(out.join(''));
 }
 
-/** Header field names a hop may put in front of a message it stores or relays. */
-const TRACE_FIELDS = new Set(['return-path', 'received', 'dkim-signature', 'authentication-results', 'received-spf', 'arc-seal', 'arc-message-signature', 'arc-authentication-results']);
+/** Header field names a hop may put in front of a message it stores or relays (with the spam filter's verdict, src/spam/). */
+const TRACE_FIELDS = new Set(['return-path', 'received', 'dkim-signature', 'authentication-results', 'received-spf', 'arc-seal', 'arc-message-signature', 'arc-authentication-results', 'x-spam-status', 'x-spam-score', 'x-spam-reasons']);
 
 /**
  * Checks that `stored` is `sent` behind trace fields only; returns a description of
