@@ -15,7 +15,8 @@
  *    BENCH_COUNT (default 3000) test-half messages to the trained account, 20 sessions
  *    reusing their connections; msg/s and the server's CPU time per message.
  *
- *   npm run build && BENCH_ONLY=spam npm run bench     (BENCH_SPAM_LIMIT=500: a subset per class)
+ *   npm run build && BENCH_ONLY=spam npm run bench     (BENCH_SPAM_LIMIT=500: a subset per class;
+ *   BENCH_SPAM_RSPAMD=0: without the Rspamd comparison)
  */
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -135,6 +136,10 @@ function report(name: string, half: CorpusMessage[], junk: boolean[]): void {
 }
 
 async function rspamdDefault(half: CorpusMessage[]): Promise<void> {
+  if (process.env.BENCH_SPAM_RSPAMD === '0') {
+    console.log('  Rspamd: comparison skipped (BENCH_SPAM_RSPAMD=0)');
+    return;
+  }
   if (!haveRspamd()) {
     console.log('  Rspamd: not installed (Debian package rspamd); comparison skipped');
     return;
