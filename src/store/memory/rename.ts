@@ -44,5 +44,5 @@ function renameInbox(a: MemAccount, t: Tree, changes: InProcessChangeBus, inbox:
   for (const m of inbox.messages.values()) target.messages.set(m.uid, { ...m, modseq });
   inbox.messages.clear();
   changes.publish({ kind: 'expunged', account: a.id, mailboxId: inbox.id as MailboxId, uids });
-  changes.publish({ kind: 'added', account: a.id, mailboxId: target.id as MailboxId, uids });
+  changes.publish({ kind: 'added', account: a.id, mailboxId: target.id as MailboxId, uids, origin: { via: 'rename', from: inbox.id as MailboxId } });
 }

@@ -271,7 +271,7 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
       for (const p of plans) checkUidsLeft(p.mb, 1); // before anything is stored
       const date = (opts.internalDate ?? new Date()).getTime();
       const out = plans.map((p) => ({ p, uid: this.put(p.mb, reserveUids(p.mb, 1), { bits: p.bits, keywords: p.keywords, data, internalDate: date, meta }) }));
-      for (const { p, uid } of out) this.changes.publish({ kind: 'added', account: p.a.id, mailboxId: p.mb.id as MailboxId, uids: [uid as Uid] });
+      for (const { p, uid } of out) this.changes.publish({ kind: 'added', account: p.a.id, mailboxId: p.mb.id as MailboxId, uids: [uid as Uid], origin: { via: 'deliver' } });
       return out.map(({ p, uid }) => ({ account: p.a.id, mailbox: p.mb.name, uid: uid as Uid }));
     });
   }
@@ -431,7 +431,7 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
     }
     const { bits, keywords } = parseFlags(opts.flags ?? []);
     this.put(mb, uid, { bits, keywords, data, internalDate: (opts.internalDate ?? new Date()).getTime(), meta });
-    this.changes.publish({ kind: 'added', account, mailboxId: mb.id as MailboxId, uids: [uid as Uid] });
+    this.changes.publish({ kind: 'added', account, mailboxId: mb.id as MailboxId, uids: [uid as Uid], origin: { via: 'append' } });
     return { uid: uid as Uid, uidValidity: mb.uidValidity, mailboxId: mb.id as MailboxId };
   }
 
@@ -457,7 +457,7 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
       mapping.to.push(next++ as Uid);
     }
     if (isMove) this.changes.publish({ kind: 'expunged', account, mailboxId: from, uids: [...mapping.from] });
-    this.changes.publish({ kind: 'added', account, mailboxId: dst.id as MailboxId, uids: [...mapping.to] });
+    this.changes.publish({ kind: 'added', account, mailboxId: dst.id as MailboxId, uids: [...mapping.to], origin: { via: isMove ? 'move' : 'copy', from } });
     return mapping;
   }
 }
