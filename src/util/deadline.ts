@@ -54,6 +54,21 @@ export class Deadline {
 export function endWithin(socket: net.Socket, lastWords: string | undefined, graceMs = CLOSE_GRACE_MS): void {
   if (socket.destroyed) return;
   if (lastWords !== undefined && !socket.writableNeedDrain) socket.write(lastWords);
+  socket.pause(); // nothing more is read: what the client still sends waits in its own buffers
   socket.end();
-  setTimeout(() => socket.destroy(), graceMs).unref();
+  setTimeout(() => hardClose(socket), graceMs).unref();
+}
+
+/**
+ * Destroys a socket with a TCP RST when it can (plain TCP), so what the peer never read
+ * is dropped at once: a plain close() leaves the kernel holding the unsent bytes of an
+ * orphaned socket until the peer reads or the retries give up (minutes).
+ */
+export function hardClose(socket: net.Socket): void {
+  if (socket.destroyed) return;
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy(); // a TLS socket's handle cannot be reset
+  }
 }

@@ -15,7 +15,7 @@ let f: ImapFixture;
 beforeAll(async () => {
   f = await startImapFixture({
     configure: (c) => (c.limits.maxMessageSize = 4 * 1024 * 1024),
-    listen: { timeouts: { authMs: 500, loginDeadlineMs: 800, commandDeadlineMs: 600, literalMinRate: 100, closeGraceMs: 300 } },
+    listen: { timeouts: { authMs: 500, loginDeadlineMs: 2000, commandDeadlineMs: 600, literalMinRate: 100, closeGraceMs: 300 } },
   });
   await f.deliver(USER, message(1, { body: ('z'.repeat(998) + '\r\n').repeat(1024) })); // 1 MB
 });
@@ -24,7 +24,7 @@ afterAll(async () => {
 });
 
 /** A raw socket (it will never read) that has logged in and selected INBOX. */
-async function rawSession(): Promise<{ s: net.Socket; received: () => number; closed: Promise<void> }> {
+async function rawSession(user = USER): Promise<{ s: net.Socket; received: () => number; closed: Promise<void> }> {
   const s = net.connect({ port: f.port, host: '127.0.0.1' });
   let got = '';
   let bytes = 0;
@@ -37,7 +37,7 @@ async function rawSession(): Promise<{ s: net.Socket; received: () => number; cl
       if (/s1 OK/.test(got)) resolve();
     });
   });
-  s.write(`l1 LOGIN ${USER} ${PASS}\r\ns1 SELECT INBOX\r\n`);
+  s.write(`l1 LOGIN ${user} ${PASS}\r\ns1 SELECT INBOX\r\n`);
   await ready;
   return { s, received: () => bytes, closed };
 }
@@ -64,12 +64,21 @@ function closedWithin(socket: net.Socket, ms: number): Promise<boolean> {
 
 describe('a client that never reads (issue 14 item 1)', () => {
   it('is logged out by the autologout timer whatever its write buffer holds (RFC 9051 §5.4)', async () => {
-    const { s, received, closed } = await rawSession();
+    const reader = 'reader@example.test';
+    await f.addAccount(reader, PASS);
+    await f.deliver(reader, message(1, { body: ('z'.repeat(998) + '\r\n').repeat(1024) })); // 1 MB
+    const { s, received, closed } = await rawSession(reader);
+    const sessions = () => (f.ctx.store.changes as unknown as { listenerCount(a: string): number }).listenerCount(reader);
+    expect(sessions()).toBe(1);
     s.pause(); // never reads again
     for (let i = 0; i < 8; i++) s.write(`f${i} FETCH 1 BODY.PEEK[]\r\n`); // 8 MB of answers, more than the socket buffers hold
-    // The autologout timer (500 ms) fires while the server's writes are stuck; the
-    // socket is destroyed after the grace (300 ms), whatever is still buffered.
-    await sleep(1500);
+    // The autologout timer (500 ms) fires while the server's writes are stuck: the
+    // session ends while the client still reads nothing (the socket is destroyed after
+    // the 300 ms grace, whatever is still buffered).
+    const t0 = Date.now();
+    while (sessions() > 0 && Date.now() - t0 < 4000) await sleep(50);
+    expect(sessions()).toBe(0);
+    await sleep(500);
     s.resume();
     const ended = await Promise.race([closed.then(() => true), sleep(3000).then(() => false)]);
     expect(ended).toBe(true);
@@ -85,18 +94,18 @@ describe('deadlines: one byte a second keeps nothing open (issue 14 item 2)', ()
     const c = await f.connect({ strict: false }); // the BYE arrives mid-command
     const t0 = Date.now();
     // Complete lines, each within the command deadline (600 ms), none of them a login.
-    const dripping = trickle(c.socket, 'a1 NOOP\r\n'.repeat(10), 50);
-    const bye = await c.waitFor((r) => r.type === 'BYE', 3000);
+    const dripping = trickle(c.socket, 'a1 NOOP\r\n'.repeat(20), 50); // 9 s at this rate
+    const bye = await c.waitFor((r) => r.type === 'BYE', 5000);
     expect(bye.text).toMatch(/Login timeout/);
     expect(await closedWithin(c.socket, 1000)).toBe(true);
-    expect(Date.now() - t0).toBeLessThan(2500);
+    expect(Date.now() - t0).toBeLessThan(4500);
     await dripping;
   });
 
   it('does not apply the login deadline once logged in', async () => {
     const c = await f.client();
-    for (let i = 0; i < 4; i++) {
-      await sleep(300); // 1.2 s in all: past the login deadline (800 ms); each pause within autologout (500 ms)
+    for (let i = 0; i < 8; i++) {
+      await sleep(300); // 2.4 s in all: past the login deadline (2 s); each pause within autologout (500 ms)
       await c.transact('ok', 'NOOP');
     }
   });
