@@ -63,7 +63,10 @@ export function contentPlan(c: Criterion): ContentPlan {
     else if (x.k === 'header' && !ENVELOPE_FIELDS.has(x.field)) plan.header = true;
     else if (x.k === 'date' && x.which === 'sent') plan.sent = true;
     else if (x.k === 'not') walk(x.c);
-    else if (x.k === 'or') (walk(x.a), walk(x.b));
+    else if (x.k === 'or') {
+      walk(x.a);
+      walk(x.b);
+    }
     else if (x.k === 'and') x.cs.forEach(walk);
   };
   walk(c);
