@@ -92,6 +92,14 @@ export interface Config {
     /** Longest one step of writing a spool file (open, write, fsync, close) may take before the message gets 451. */
     spoolWriteTimeoutMs: number;
     maxBadCommands: number;
+    /** IMAP and POP3: log in within this long of connecting, whatever the client sends meanwhile. */
+    loginDeadlineMs: number;
+    /** IMAP and POP3: a command line must be complete this long after its first byte (IMAP literals get more time, below). */
+    commandDeadlineMs: number;
+    /** IMAP literals get extra time at this many bytes per second. */
+    literalMinRate: number;
+    /** IMAP SEARCH: search keys in one command. */
+    maxSearchTerms: number;
   };
   dns: {
     /** DNS servers as "ip" or "ip:port"; empty means the system resolver. */
@@ -290,6 +298,10 @@ export const SCHEMA: readonly Key[] = [
   { toml: 'limits.smtp_data_timeout_ms', prop: 'limits.smtpDataTimeoutMs', kind: { type: 'int', min: 1000 } },
   { toml: 'limits.spool_write_timeout_ms', prop: 'limits.spoolWriteTimeoutMs', kind: { type: 'int', min: 100 } },
   { toml: 'limits.max_bad_commands', prop: 'limits.maxBadCommands', kind: { type: 'int', min: 1, max: 1000 } },
+  { toml: 'limits.login_deadline_ms', prop: 'limits.loginDeadlineMs', kind: { type: 'int', min: 100, max: 3_600_000 } },
+  { toml: 'limits.command_deadline_ms', prop: 'limits.commandDeadlineMs', kind: { type: 'int', min: 100, max: 3_600_000 } },
+  { toml: 'limits.literal_min_rate', prop: 'limits.literalMinRate', kind: { type: 'int', min: 1 } },
+  { toml: 'limits.max_search_terms', prop: 'limits.maxSearchTerms', kind: { type: 'int', min: 1, max: 100_000 } },
   { toml: 'dns.servers', prop: 'dns.servers', kind: { type: 'stringList' }, env: 'MAILSERVER_DNS_SERVERS' },
   { toml: 'dns.timeout_ms', prop: 'dns.timeoutMs', kind: { type: 'int', min: 100, max: 60_000 } },
   { toml: 'log.level', prop: 'log.level', kind: { type: 'string', allowed: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, env: 'MAILSERVER_LOG_LEVEL' },
@@ -395,6 +407,10 @@ export function defaults(dataRoot: string, production: boolean): Config {
       smtpDataTimeoutMs: 10 * 60_000,
       spoolWriteTimeoutMs: 30_000,
       maxBadCommands: 10,
+      loginDeadlineMs: 60_000,
+      commandDeadlineMs: 60_000,
+      literalMinRate: 4096,
+      maxSearchTerms: 256,
     },
     dns: { servers: [], timeoutMs: 5000 },
     log: { level: 'info', file: '', format: 'auto' },

@@ -8,7 +8,12 @@
  *   (RFC 7889 §4);
  * - timeouts: IDLE at least 30 minutes (RFC 9051 §5.4 says 30 min minimum; we use 35
  *   as go-imap does), the auto-logout timer otherwise (30 min once authenticated,
- *   shorter before).
+ *   shorter before);
+ * - deadlines (issue 14, src/util/deadline.ts): LOGIN within `loginDeadlineMs` of
+ *   connecting, and each command line within `commandDeadlineMs` of its first byte
+ *   (plus time for its literals at `literalMinRate` bytes/s), whatever trickles in;
+ * - a connection a timer ends is destroyed after a grace whatever its write buffer
+ *   holds (a client that never reads is logged out anyway).
  *
  * Input that arrives while a command runs stays queued (framed); the socket is paused
  * when the queue grows. Output is written in order through one chain, honouring
@@ -27,9 +32,12 @@ import { capabilities } from './capabilities.js';
 import { dispatch, flushPending } from './dispatch.js';
 import type { ConnState } from './session.js';
 import { Encoder, type Chunk } from './wire/encoder.js';
-import { Framer, type LiteralDecision, type LiteralSink } from './wire/framer.js';
+import { Framer, type LiteralDecision, type LiteralInfo, type LiteralSink } from './wire/framer.js';
+import { decideLiteral, inMemory, type LiteralHost } from './literals.js';
+import { StoreError } from '../store/types.js';
 import type { FramedCommand, Literal } from './wire/types.js';
 import { loginAllowed } from '../accounts/login.js';
+import { CLOSE_GRACE_MS, Deadline, endWithin } from '../util/deadline.js';
 
 export interface ImapTimeouts {
   /** Before authentication. */
@@ -38,9 +46,25 @@ export interface ImapTimeouts {
   authMs: number;
   /** In IDLE (RFC 2177 §3: clients re-issue every 29 minutes). */
   idleMs: number;
+  /** From connect to a successful login, whatever the client sends meanwhile. */
+  loginDeadlineMs: number;
+  /** From the first byte of a command line to its end. */
+  commandDeadlineMs: number;
+  /** Literals get extra time for their bytes at this rate (bytes per second). */
+  literalMinRate: number;
+  /** A connection a timer ends is destroyed this long after its BYE. */
+  closeGraceMs: number;
 }
 
-export const DEFAULT_TIMEOUTS: ImapTimeouts = { preAuthMs: 60_000, authMs: 30 * 60_000, idleMs: 35 * 60_000 };
+export const DEFAULT_TIMEOUTS: ImapTimeouts = {
+  preAuthMs: 60_000,
+  authMs: 30 * 60_000,
+  idleMs: 35 * 60_000,
+  loginDeadlineMs: 60_000,
+  commandDeadlineMs: 60_000,
+  literalMinRate: 4096,
+  closeGraceMs: CLOSE_GRACE_MS,
+};
 
 export interface ConnectionOptions {
   implicitTls: boolean;
@@ -80,7 +104,7 @@ class FileSink implements LiteralSink {
   }
 }
 
-export class ImapConnection {
+export class ImapConnection implements LiteralHost {
   state: ConnState = { name: 'notAuthenticated' };
   readonly enabled = new Set<string>();
   /** CONDSTORE is on once enabled or used (RFC 7162 §3.1 "CONDSTORE enabling command"). */
@@ -104,6 +128,15 @@ export class ImapConnection {
   private unsubscribe: (() => void) | undefined;
   private idleWake: (() => void) | undefined;
   private paused = false;
+  /** Writes handed to the chain and not yet done (a BYE may not cut into a response). */
+  private writing = 0;
+  /** The command being run (its literals count towards the connection's literal memory). */
+  private current: FramedCommand | undefined;
+  private idleWaiters: Array<() => void> = [];
+  /** Literal checks under way (reading stays paused meanwhile). */
+  private checking = 0;
+  private readonly loginDeadline = new Deadline(() => this.terminate('Login timeout'));
+  private readonly lineDeadline = new Deadline(() => this.onLineDeadline());
 
   constructor(
     readonly ctx: ServerContext,
@@ -117,6 +150,7 @@ export class ImapConnection {
     this.tls = opts.implicitTls;
     this.log = log;
     this.attach(socket);
+    this.loginDeadline.arm(opts.timeouts.loginDeadlineMs);
     this.setTimer();
   }
 
@@ -178,37 +212,83 @@ export class ImapConnection {
       this.log.error({ err }, 'framer failure');
       void this.bye('Internal error');
     }
+    // A command line under way must end within its deadline (counted from its first byte).
+    if (!this.framer.midCommand) this.lineDeadline.clear();
+    else if (!this.lineDeadline.armed) this.lineDeadline.arm(this.opts.timeouts.commandDeadlineMs);
   };
   private readonly onError = (err: Error): void => {
     this.log.debug({ err: err.message }, 'socket error');
   };
   private readonly onClose = (): void => this.cleanup();
   private readonly onTimeout = (): void => {
-    void this.bye('Autologout; idle for too long');
+    this.terminate('Autologout; idle for too long'); // RFC 9051 §5.4
   };
 
+  private onLineDeadline(): void {
+    // Not the client's fault while we do not read (queue full, a literal being checked).
+    if (this.paused || this.socket.isPaused()) return this.lineDeadline.arm(this.opts.timeouts.commandDeadlineMs);
+    this.terminate('Command line timeout');
+  }
+
   setTimer(): void {
+    if (this.state.name !== 'notAuthenticated') this.loginDeadline.clear();
     const t = this.opts.timeouts;
     const ms = this.idling ? t.idleMs : this.state.name === 'notAuthenticated' ? t.preAuthMs : t.authMs;
     this.socket.setTimeout(ms);
   }
 
-  private decideLiteral(info: { firstLine: string; size: number; nonSync: boolean; index: number }): LiteralDecision {
-    const m = /^(\S+) (?:UID )?(\S+)/i.exec(info.firstLine);
-    const tag = m?.[1] ?? '*';
-    const cmd = (m?.[2] ?? '').toUpperCase();
-    if (cmd === 'APPEND' && this.state.name !== 'notAuthenticated') {
-      if (info.size > this.opts.appendLimit) return { ok: false, response: `${tag} NO [TOOBIG] Message too big (APPENDLIMIT ${this.opts.appendLimit})` }; // RFC 7889 §4
-      if (info.size > this.opts.spoolThreshold) {
-        const dir = path.join(this.ctx.config.dataRoot, 'tmp', 'imap');
-        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-        return { ok: true, sink: new FileSink(path.join(dir, `append-${Date.now()}-${randomBytes(6).toString('hex')}`)) };
-      }
-      return { ok: true };
+  /** Checks before "+" (literals.ts); reading stops while a check waits. */
+  private decideLiteral(info: LiteralInfo): LiteralDecision | Promise<LiteralDecision> {
+    // The literal's bytes get time at the minimum rate on top of the line's deadline.
+    const grant = (d: LiteralDecision): LiteralDecision => {
+      if (d.ok) this.lineDeadline.extend(Math.ceil((info.size / this.opts.timeouts.literalMinRate) * 1000));
+      return d;
+    };
+    const d = decideLiteral(this, info);
+    if (!(d instanceof Promise)) return grant(d);
+    this.checking++;
+    this.socket.pause();
+    return d.then(grant).finally(() => {
+      this.checking--;
+      if (!this.paused && !this.closed) this.socket.resume();
+    });
+  }
+
+  literalMemory(): number {
+    let n = inMemory(this.framer.pendingLiterals) + (this.current ? inMemory(this.current.literals) : 0);
+    for (const c of this.queue) n += inMemory(c.literals);
+    return n;
+  }
+
+  /** Resolves when the commands received so far have run (or the running one waits for input). */
+  whenIdle(): Promise<void> {
+    if (this.closed || (!this.running && this.queue.length === 0) || this.lineWaiter) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private notifyIdle(): void {
+    for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  async mailboxExists(account: string, name: string): Promise<boolean> {
+    try {
+      await this.ctx.store.getMailbox(account, name);
+      return true;
+    } catch (err) {
+      if (err instanceof StoreError && err.kind === 'nonexistent') return false;
+      throw err;
     }
-    const max = this.state.name === 'notAuthenticated' ? 8192 : this.opts.maxLiteral;
-    if (info.size > max) return { ok: false, response: `${tag} BAD Literal too big` };
-    return { ok: true };
+  }
+
+  async quotaTakes(account: string, size: number): Promise<boolean> {
+    const fit = (await this.ctx.quota?.fit(account, size)) ?? 'fits';
+    return fit === 'fits' || fit === 'grace';
+  }
+
+  spool(): LiteralDecision {
+    const dir = path.join(this.ctx.config.dataRoot, 'tmp', 'imap');
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return { ok: true, sink: new FileSink(path.join(dir, `append-${Date.now()}-${randomBytes(6).toString('hex')}`)) };
   }
 
   private onCommand(cmd: FramedCommand): void {
@@ -245,11 +325,13 @@ export class ImapConnection {
         const cmd = this.queue.shift()!;
         if (this.paused && this.queue.length < QUEUE_HIGH / 2) {
           this.paused = false;
-          this.socket.resume();
+          if (this.checking === 0) this.socket.resume();
         }
+        this.current = cmd;
         try {
           await dispatch(this, cmd);
         } finally {
+          this.current = undefined;
           cleanupLiterals(cmd.literals);
         }
         if (this.startTlsRequested) {
@@ -263,6 +345,7 @@ export class ImapConnection {
       await this.bye('Internal error');
     } finally {
       this.running = false;
+      this.notifyIdle();
     }
     if (this.stopping !== undefined && this.queue.length === 0 && !this.framer.midCommand) await this.bye(this.stopping);
   }
@@ -294,12 +377,14 @@ export class ImapConnection {
     if (this.closed) return Promise.reject(new Error('connection closed'));
     return new Promise((resolve, reject) => {
       this.lineWaiter = { resolve, reject };
+      this.notifyIdle(); // a literal check waiting for this command may go on: the input is for it
     });
   }
 
   /** Writes chunks in order after everything written before; resolves when handed to the socket. */
   write(chunks: Chunk[]): Promise<void> {
-    const p = this.writeChain.then(() => this.writeNow(chunks));
+    this.writing++;
+    const p = this.writeChain.then(() => this.writeNow(chunks)).finally(() => this.writing--);
     this.writeChain = p.catch(() => undefined);
     return p;
   }
@@ -361,19 +446,37 @@ export class ImapConnection {
     }
   }
 
-  /** Untagged BYE, then close (RFC 9051 §7.1.5). */
+  /**
+   * Untagged BYE, then close (RFC 9051 §7.1.5). A client that does not read its BYE
+   * within the grace is cut off without it.
+   */
   async bye(text: string): Promise<void> {
     if (this.closed) return;
+    const stuck = setTimeout(() => this.terminate(undefined), this.opts.timeouts.closeGraceMs);
+    stuck.unref();
     await this.write([`* BYE ${text}\r\n`]);
+    clearTimeout(stuck);
     this.close();
   }
 
   close(): void {
     if (this.closed) return;
     this.state = { name: 'logout' };
-    this.socket.end();
-    const s = this.socket;
-    setTimeout(() => s.destroy(), 2000).unref();
+    endWithin(this.socket, undefined, this.opts.timeouts.closeGraceMs);
+    this.cleanup();
+  }
+
+  /**
+   * A timer ends the connection (autologout, deadlines): BYE when nothing else is being
+   * written, and the socket destroyed after the grace whatever its write buffer holds,
+   * so a client that never reads cannot keep it (issue 14; RFC 9051 §5.4 autologout).
+   */
+  terminate(text: string | undefined): void {
+    if (this.closed) return;
+    if (text) this.log.info({ reason: text }, 'connection ended by timer');
+    const lastWords = text !== undefined && this.writing === 0 ? `* BYE ${text}\r\n` : undefined;
+    this.state = { name: 'logout' };
+    endWithin(this.socket, lastWords, this.opts.timeouts.closeGraceMs);
     this.cleanup();
   }
 
@@ -387,6 +490,8 @@ export class ImapConnection {
     if (this.closed) return;
     this.closed = true;
     this.state = { name: 'logout' };
+    this.loginDeadline.clear();
+    this.lineDeadline.clear();
     this.framer.close();
     for (const c of this.queue) cleanupLiterals(c.literals);
     this.queue = [];
@@ -395,6 +500,7 @@ export class ImapConnection {
     this.lineWaiter?.reject(new Error('connection closed'));
     this.lineWaiter = undefined;
     this.idleWake?.();
+    this.notifyIdle();
     this.onClosed(this);
   }
 

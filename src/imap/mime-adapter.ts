@@ -18,6 +18,9 @@ export {
   headerText, // a raw header value (RFC 2047 words, 8-bit bytes) as readable text
   matchHeader, // SEARCH HEADER name value (RFC 9051 §6.4.4), reading the header block
   matchText, // SEARCH BODY / TEXT: case-insensitive substring of the decoded text (RFC 9051 §6.4.4)
+  matchTexts, // the same for several needles in one pass over the message
+  headerBlockOf, // the message's header block (several HEADER keys, one read)
+  searchHeader, // HEADER name needle over a header block already read
   readSection, // the section grammar of BODY[...] / BINARY[...] (RFC 9051 §9)
   sectionOf, // BODY[section]<partial> (RFC 9051 §6.4.5)
   sectionToString, // the section as echoed in the FETCH response
@@ -40,6 +43,6 @@ export function messageBytes(store: MailStore, account: string, mailboxId: Mailb
 }
 
 /** The calendar day of the Date header (SENTBEFORE/SENTON/SENTSINCE), undefined when absent. */
-export async function sentDayOf(meta: MessageMeta, open: OpenMessage): Promise<Date | undefined> {
-  return (await mime.sentDateOf(meta, open))?.day;
+export async function sentDayOf(meta: MessageMeta, src: MessageBytes): Promise<Date | undefined> {
+  return (await mime.sentDateOf(meta, src))?.day;
 }

@@ -25,7 +25,9 @@ export async function startImap(ctx: ServerContext, opts: ImapListenOptions): Pr
   const log = ctx.log.child({ proto: name });
   const conns = new Set<ImapConnection>();
   const perIp = new Map<string, number>();
-  const timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
+  const l = ctx.config.limits;
+  const fromConfig = { loginDeadlineMs: l.loginDeadlineMs, commandDeadlineMs: l.commandDeadlineMs, literalMinRate: l.literalMinRate };
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...fromConfig, ...opts.timeouts };
   const appendLimit = ctx.config.limits.maxMessageSize;
 
   const onSocket = (socket: net.Socket): void => {

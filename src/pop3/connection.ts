@@ -13,6 +13,10 @@
  *   read a reply, not while we work), a bad-command budget (`limits.maxBadCommands`; unknown
  *   commands, garbage, over-long lines, syntax errors and commands in the wrong state
  *   count) and MAX_AUTH_FAILURES failed logins; past either, the connection closes.
+ * - Deadlines (issue 14, src/util/deadline.ts): log in within `loginDeadlineMs` of
+ *   connecting, and finish each command line within `commandDeadlineMs` of its first
+ *   byte, whatever trickles in (one byte a second does not keep a connection). A
+ *   connection a timer ends is destroyed after a grace whatever its write buffer holds.
  * - A connection that ends without QUIT in TRANSACTION state never enters UPDATE
  *   (RFC 1939 §6): nothing is deleted, the maildrop lock is released.
  * - Error mapping (STYLE.md principle 4): Pop3Error → `-ERR [code] text`; StoreError →
@@ -32,11 +36,16 @@ import { Pop3Error, type Pop3Conn, type SessionState } from './session.js';
 import { LineFramer, MultilineEncoder, parseCommand, type FramedUnit } from './wire.js';
 import { loginAllowed } from '../accounts/login.js';
 import { drained } from '../util/net.js';
+import { Deadline, endWithin } from '../util/deadline.js';
 
 export interface ConnectionOptions {
   /** The socket is already TLS (port 995). */
   secure: boolean;
   idleTimeoutMs: number;
+  /** From connect to TRANSACTION state. */
+  loginDeadlineMs: number;
+  /** From the first byte of a command line to its end. */
+  commandDeadlineMs: number;
   maxLineLength: number;
   log: Logger;
 }
@@ -63,6 +72,12 @@ export class Pop3Connection implements Pop3Conn {
   private isSecure: boolean;
   private closeWaiters: Array<() => void> = [];
   readonly remoteAddress: string;
+  private readonly loginDeadline = new Deadline(() => this.expire('Login timeout'));
+  private readonly lineDeadline = new Deadline(() => {
+    // Not the client's fault while we do not read (queue full).
+    if (this.socket.isPaused()) return this.lineDeadline.arm(this.opts.commandDeadlineMs);
+    this.expire('Command line timeout');
+  });
 
   constructor(
     readonly ctx: ServerContext,
@@ -75,6 +90,7 @@ export class Pop3Connection implements Pop3Conn {
     this.remoteAddress = socket.remoteAddress ?? '';
     this.framer = new LineFramer(opts.maxLineLength);
     this.attach(socket);
+    this.loginDeadline.arm(opts.loginDeadlineMs);
   }
 
   get secure(): boolean {
@@ -116,6 +132,9 @@ export class Pop3Connection implements Pop3Conn {
 
   private readonly onData = (chunk: Buffer): void => {
     for (const u of this.framer.push(chunk)) this.queue.push(u);
+    // A line under way must end within its deadline, counted from its first byte.
+    if (this.framer.pending === 0) this.lineDeadline.clear();
+    else if (!this.lineDeadline.armed) this.lineDeadline.arm(this.opts.commandDeadlineMs);
     if (this.queue.length >= MAX_QUEUED) this.socket.pause();
     this.wakeUp();
   };
@@ -134,11 +153,20 @@ export class Pop3Connection implements Pop3Conn {
     // handshake is.
     if (this.busy && !this.waitingOnClient) return;
     // RFC 1939 §3: autologout closes without entering UPDATE.
-    this.log.info('pop3 idle timeout');
-    if (!this.busy) this.socket.write('-ERR [SYS/TEMP] Autologout; idle for too long\r\n');
-    this.socket.end();
-    setTimeout(() => this.socket.destroy(), 1000).unref();
+    this.expire('Autologout; idle for too long');
   };
+
+  /**
+   * A timer ends the connection: the reply only between commands and when the socket
+   * takes it at once, then destroyed after the grace whatever its write buffer holds.
+   * No UPDATE state (RFC 1939 §3, §6): nothing is deleted.
+   */
+  private expire(reason: string): void {
+    if (this.closed) return;
+    this.log.info({ reason }, 'pop3 connection ended by timer');
+    this.closing = true;
+    endWithin(this.socket, this.busy ? undefined : `-ERR [SYS/TEMP] ${reason}\r\n`);
+  }
 
   private wakeUp(): void {
     const w = this.wake;
@@ -149,6 +177,8 @@ export class Pop3Connection implements Pop3Conn {
   private markClosed(): void {
     if (this.closed) return;
     this.closed = true;
+    this.loginDeadline.clear();
+    this.lineDeadline.clear();
     if (this.state.name === 'transaction') {
       // Dropped (or timed out) in TRANSACTION state: no UPDATE, nothing deleted.
       this.log.info('pop3 connection dropped; no messages deleted');
@@ -186,6 +216,7 @@ export class Pop3Connection implements Pop3Conn {
         } finally {
           this.busy = false;
         }
+        if (this.state.name !== 'authorization') this.loginDeadline.clear();
       }
     } catch (err) {
       if (!(err instanceof ConnectionClosed)) this.log.error({ err }, 'pop3 connection failed');

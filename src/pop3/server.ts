@@ -21,6 +21,8 @@ export interface Pop3ListenOptions {
   host?: string;
   /** RFC 1939 §3: at least 10 minutes; tests may shorten it. */
   idleTimeoutMs?: number;
+  /** Test hook; `limits.login_deadline_ms` otherwise. */
+  loginDeadlineMs?: number;
   /** Longest accepted command line, CRLF included. */
   maxLineLength?: number;
 }
@@ -65,7 +67,14 @@ export async function startPop3(ctx: ServerContext, opts: Pop3ListenOptions): Pr
     }
     const clog = childFor(ctx.log, 'pop3');
     clog.info({ remote: socket.remoteAddress, tls: secure }, 'pop3 connect');
-    const conn = new Pop3Connection(ctx, socket, { secure, idleTimeoutMs, maxLineLength, log: clog });
+    const conn = new Pop3Connection(ctx, socket, {
+      secure,
+      idleTimeoutMs,
+      loginDeadlineMs: opts.loginDeadlineMs ?? ctx.config.limits.loginDeadlineMs,
+      commandDeadlineMs: ctx.config.limits.commandDeadlineMs,
+      maxLineLength,
+      log: clog,
+    });
     conns.add(conn);
     void conn.run().finally(() => conns.delete(conn));
   };

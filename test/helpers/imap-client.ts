@@ -182,6 +182,11 @@ export class ImapTestClient {
     let line = tag + ' ';
     const untagged: Response[] = [...this.pending];
     this.pending = [];
+    const done = (r: Response) => {
+      this.check(String(parts[0]).slice(0, 80));
+      if (expect && r.type !== expect.toUpperCase()) throw new Error(`expected ${expect.toUpperCase()} for "${String(parts[0]).slice(0, 80)}", got: ${r.raw}`);
+      return { tagged: r, untagged };
+    };
     for (const part of parts) {
       if (typeof part === 'string') {
         line += part;
@@ -192,7 +197,8 @@ export class ImapTestClient {
       for (;;) {
         const r = await this.readResponse();
         if (r.tag === '+') break;
-        if (r.tag === tag) throw new Error(`command ended before literal: ${r.raw}`);
+        // RFC 9051 §7.6 / RFC 7889 §4: the server may refuse a literal instead of sending "+".
+        if (r.tag === tag) return done(r);
         untagged.push(r);
       }
       this.write(part);
@@ -200,11 +206,7 @@ export class ImapTestClient {
     this.write(line + '\r\n');
     for (;;) {
       const r = await this.readResponse();
-      if (r.tag === tag) {
-        this.check(String(parts[0]).slice(0, 80));
-        if (expect && r.type !== expect.toUpperCase()) throw new Error(`expected ${expect.toUpperCase()} for "${String(parts[0]).slice(0, 80)}", got: ${r.raw}`);
-        return { tagged: r, untagged };
-      }
+      if (r.tag === tag) return done(r);
       if (r.tag === '+') throw new Error(`unexpected continuation: ${r.raw}`);
       untagged.push(r);
     }

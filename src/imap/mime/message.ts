@@ -14,7 +14,7 @@ import type { Readable } from 'node:stream';
 import type { MessageMeta } from '../../store/types.js';
 import { analyzeMessage } from './analyze.js';
 import { bodyStructureToImap, envelopeToImap } from './format.js';
-import { matchesText, readHeaderBlock, searchHeader, sentDate, sentDay } from './search.js';
+import { matchesText, matchesTexts, readHeaderBlock, searchHeader, sentDate, sentDay } from './search.js';
 import { binarySize, fetchBinarySection } from './binary.js';
 import { streamRangeReader, type RangeReader } from './bytes.js';
 import { fetchBodySection, type SectionContent } from './section.js';
@@ -115,6 +115,18 @@ export async function binarySizeOf(meta: MessageMeta, src: MessageBytes, part: n
 export async function matchText(meta: MessageMeta, src: MessageBytes, where: 'BODY' | 'TEXT', needle: string): Promise<boolean> {
   const { bodyStructure } = await analysisOf(meta, src);
   return matchesText(rangeReaderOf(src), bodyStructure, where, needle);
+}
+
+/** SEARCH with several BODY (or TEXT) keys: one pass over the message for all needles. */
+export async function matchTexts(meta: MessageMeta, src: MessageBytes, where: 'BODY' | 'TEXT', needles: readonly string[]): Promise<boolean[]> {
+  const { bodyStructure } = await analysisOf(meta, src);
+  return matchesTexts(rangeReaderOf(src), bodyStructure, where, needles);
+}
+
+/** The header block of the message (SEARCH HEADER with several keys reads it once). */
+export async function headerBlockOf(meta: MessageMeta, src: MessageBytes): Promise<Buffer> {
+  const { bodyStructure } = await analysisOf(meta, src);
+  return readHeaderBlock(rangeReaderOf(src), bodyStructure);
 }
 
 /** SEARCH HEADER name needle (and FROM, TO, CC, BCC, SUBJECT with their field names). */

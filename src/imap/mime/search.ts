@@ -88,27 +88,44 @@ function fold(s: string): string {
   return s.toLowerCase();
 }
 
-/** Carries the tail of the previous chunk so that a match across chunks is found. */
+/**
+ * Looks for several needles in one pass (SEARCH with many BODY/TEXT keys reads and
+ * decodes each message once, issue 14): the text is folded once per chunk, and each
+ * needle carries the tail of the previous chunk so that a match across chunks is found.
+ */
 class Matcher {
-  private tail = '';
-  found = false;
-  private readonly needle: string;
-  constructor(needle: string) {
-    this.needle = fold(needle);
-    if (this.needle === '') this.found = true;
+  private readonly needles: string[];
+  private readonly tails: string[];
+  readonly found: boolean[];
+  private left: number;
+  constructor(needles: readonly string[]) {
+    this.needles = needles.map(fold);
+    this.tails = this.needles.map(() => '');
+    this.found = this.needles.map((n) => n === '');
+    this.left = this.found.filter((f) => !f).length;
+  }
+  /** True once every needle is found. */
+  get done(): boolean {
+    return this.left === 0;
   }
   feed(text: string): boolean {
-    if (this.found) return true;
-    const s = this.tail + fold(text);
-    if (s.includes(this.needle)) {
-      this.found = true;
-      return true;
+    if (this.left === 0) return true;
+    const folded = fold(text);
+    for (let i = 0; i < this.needles.length; i++) {
+      if (this.found[i]) continue;
+      const n = this.needles[i];
+      const s = this.tails[i] + folded;
+      if (s.includes(n)) {
+        this.found[i] = true;
+        this.left--;
+        continue;
+      }
+      this.tails[i] = s.slice(Math.max(0, s.length - n.length + 1));
     }
-    this.tail = s.slice(Math.max(0, s.length - this.needle.length + 1));
-    return false;
+    return this.left === 0;
   }
   reset(): void {
-    this.tail = '';
+    this.tails.fill('');
   }
 }
 
@@ -209,8 +226,17 @@ function decodedHeaderText(header: Buffer): string {
  * with a non-seeking reader); resolves as soon as a match is found.
  */
 export async function matchesText(read: RangeReader, root: BodyPart, where: 'BODY' | 'TEXT', needle: string): Promise<boolean> {
-  const m = new Matcher(needle);
-  if (m.found) return true;
+  return (await matchesTexts(read, root, where, [needle]))[0];
+}
+
+/** matchesText for several needles in one pass: which of them the text contains. */
+export async function matchesTexts(read: RangeReader, root: BodyPart, where: 'BODY' | 'TEXT', needles: readonly string[]): Promise<boolean[]> {
+  const m = new Matcher(needles);
+  if (!m.done) await scanText(read, root, where, m);
+  return m.found;
+}
+
+async function scanText(read: RangeReader, root: BodyPart, where: 'BODY' | 'TEXT', m: Matcher): Promise<boolean> {
   const segs = segments(root, where === 'TEXT');
   if (segs.length === 0) return false;
   const open = (seg: Segment): Sink => (seg.header ? headerSink(m) : bodySink(seg.part, m));

@@ -7,7 +7,7 @@
 //   "LARGER" SP number64 / "NOT" SP search-key / "OR" SP search-key SP search-key /
 //   "SENTBEFORE" SP date / "SENTON" SP date / "SENTSINCE" SP date / "SMALLER" SP number64 /
 //   "UID" SP sequence-set / "UNDRAFT" / sequence-set / "(" search-key *(SP search-key) ")"
-import { ImapBad } from '../../errors.js';
+import { ImapBad, ImapNo } from '../../errors.js';
 import type { Parser, SeqSet } from '../../wire/parser.js';
 
 export type Criterion =
@@ -42,11 +42,14 @@ const FLAG_KEYS: Record<string, [string, boolean]> = {
 
 const HEADER_KEYS = new Set(['BCC', 'CC', 'FROM', 'SUBJECT', 'TO']);
 
-export function searchKey(p: Parser, depth = 0): Criterion {
+/** `budget.left`: search keys still allowed in this command (limits.max_search_terms). */
+export function searchKey(p: Parser, depth = 0, budget: { left: number } = { left: Infinity }): Criterion {
   if (depth > 50) throw new ImapBad('Search expression too deep');
+  // RFC 5530 §3 LIMIT: refused because it exceeds a server limit (each key costs work on every message).
+  if (--budget.left < 0) throw new ImapNo('Too many search keys', 'LIMIT');
   if (p.peek() === '(') {
     const cs: Criterion[] = [];
-    p.parenList(() => cs.push(searchKey(p, depth + 1)), false);
+    p.parenList(() => cs.push(searchKey(p, depth + 1, budget)), false);
     return cs.length === 1 ? cs[0]! : { k: 'and', cs };
   }
   const seq = p.trySequenceSet();
@@ -97,12 +100,12 @@ export function searchKey(p: Parser, depth = 0): Criterion {
       return { k: 'size', op: key.toLowerCase() as 'larger', n: p.number(true) };
     case 'NOT':
       p.sp();
-      return { k: 'not', c: searchKey(p, depth + 1) };
+      return { k: 'not', c: searchKey(p, depth + 1, budget) };
     case 'OR': {
       p.sp();
-      const a = searchKey(p, depth + 1);
+      const a = searchKey(p, depth + 1, budget);
       p.sp();
-      return { k: 'or', a, b: searchKey(p, depth + 1) };
+      return { k: 'or', a, b: searchKey(p, depth + 1, budget) };
     }
     case 'UID':
       p.sp();

@@ -1,0 +1,133 @@
+/**
+ * What a literal may be, decided before the server sends "+" (issue 14). A client
+ * announcing a synchronizing literal waits for "+ " before sending it (RFC 9051 §7.6),
+ * so the command is checked first and a command that would fail costs the client no
+ * bytes and the server no disk or memory:
+ * - the command exists and is allowed in the session's state (after the commands
+ *   before it have run: pipelined input is checked in the state it will run in);
+ * - sizes: 8 KiB before login (LOGIN/AUTHENTICATE arguments), `maxLiteral` for
+ *   command arguments, APPENDLIMIT for the message of an APPEND → NO [TOOBIG]
+ *   (RFC 7889 §4);
+ * - APPEND: one message literal (no MULTIAPPEND or CATENATE is advertised), its target
+ *   mailbox exists (NO [TRYCREATE], RFC 9051 §6.3.12) and the account's quota takes it
+ *   (NO [OVERQUOTA], RFC 9208 §4.3);
+ * - memory: literals held in memory by one connection (the command being framed and
+ *   the commands queued behind the running one) stay under LITERAL_MEMORY; an APPEND
+ *   message past it is spooled to a file, any other literal is refused.
+ * A non-synchronizing literal (LITERAL+, RFC 7888) is on its way already: it gets the
+ * checks that need no waiting, and a refusal for its size closes the connection
+ * (framer.ts, RFC 7888 §4).
+ */
+import { StoreError } from '../store/types.js';
+import { COMMANDS } from './commands/index.js';
+import type { ConnState } from './session.js';
+import { tagOf, type LiteralDecision, type LiteralInfo } from './wire/framer.js';
+import { Parser } from './wire/parser.js';
+import type { Literal } from './wire/types.js';
+
+/** In-memory literal bytes one connection may hold (framed and queued commands). */
+export const LITERAL_MEMORY = 2 * 1024 * 1024;
+/** Literals before login: LOGIN and AUTHENTICATE arguments. */
+export const PREAUTH_LITERAL = 8192;
+
+/** What the policy needs of the connection. */
+export interface LiteralHost {
+  state: ConnState;
+  /** UTF8=ACCEPT / IMAP4rev2: mailbox names in UTF-8. */
+  readonly utf8: boolean;
+  opts: { appendLimit: number; maxLiteral: number; spoolThreshold: number };
+  /** In-memory literal bytes held now (framed so far and queued). */
+  literalMemory(): number;
+  /** Resolves when the commands received before this one have run. */
+  whenIdle(): Promise<void>;
+  /** Store and quota lookups for APPEND. */
+  mailboxExists(account: string, name: string): Promise<boolean>;
+  quotaTakes(account: string, size: number): Promise<boolean>;
+  /** A sink that spools the literal to a file under the data root. */
+  spool(): LiteralDecision;
+}
+
+function commandName(line: string): string {
+  const m = /^\S+ ((?:UID )?[A-Za-z]+)/i.exec(line);
+  return (m?.[1] ?? '').toUpperCase();
+}
+
+/** APPEND's literals: the mailbox name may be literal 0 ("a APPEND {5}"); the message is the next one. */
+function appendMessageIndex(info: LiteralInfo): number {
+  return /^\S+ APPEND \{\d+\+?\}$/i.test(info.lines[0] ?? '') ? 1 : 0;
+}
+
+function refuse(tag: string, text: string, tooBig = false): LiteralDecision {
+  return { ok: false, response: `${tag} ${text}`, tooBig };
+}
+
+export function inMemory(lits: readonly Literal[]): number {
+  let n = 0;
+  for (const l of lits) if (l.kind === 'buffer') n += l.data.length;
+  return n;
+}
+
+/** The decision for one announced literal (now when it needs no waiting, else a promise). */
+export function decideLiteral(host: LiteralHost, info: LiteralInfo): LiteralDecision | Promise<LiteralDecision> {
+  // A non-synchronizing literal is on its way: decided now, in the state we are in.
+  if (info.nonSync) return checkNow(host, info, false);
+  // A synchronizing literal: the client waits, so the state it will run in can be awaited.
+  return host.whenIdle().then(() => {
+    const again = checkNow(host, info, true);
+    if (!again.ok) return again;
+    const name = commandName(info.firstLine);
+    return name === 'APPEND' && info.index === appendMessageIndex(info) ? checkAppendTarget(host, info, again) : again;
+  });
+}
+
+/** The checks that need no store: command, state (when `settled`: earlier commands have run), sizes, count, memory. */
+function checkNow(host: LiteralHost, info: LiteralInfo, settled: boolean): LiteralDecision {
+  const tag = tagOf(info.firstLine);
+  const name = commandName(info.firstLine);
+  const spec = COMMANDS.get(name);
+  if (!spec) return refuse(tag, 'BAD Unknown command');
+  if (settled && !spec.states.includes(host.state.name)) return refuse(tag, `BAD ${name} not allowed in this state`);
+  const o = host.opts;
+  if (host.state.name === 'notAuthenticated' && info.size > PREAUTH_LITERAL) return refuse(tag, 'BAD [TOOBIG] Literal too big', true);
+  const memory = host.literalMemory();
+  if (name === 'APPEND' && host.state.name !== 'notAuthenticated') {
+    const msg = appendMessageIndex(info);
+    if (info.index > msg) return refuse(tag, 'BAD [TOOBIG] Too many literals or literal too big', true);
+    if (info.index === msg) {
+      if (info.size > o.appendLimit) {
+        // RFC 7889 §4: NO [TOOBIG] before "+"; a LITERAL+ one is on its way: BAD, then we close (RFC 7888 §4).
+        return info.nonSync ? refuse(tag, `BAD [TOOBIG] Message too big (APPENDLIMIT ${o.appendLimit})`, true) : refuse(tag, `NO [TOOBIG] Message too big (APPENDLIMIT ${o.appendLimit})`, true);
+      }
+      if (info.size > o.spoolThreshold || memory + info.size > LITERAL_MEMORY) return host.spool();
+      return { ok: true };
+    }
+  }
+  if (info.size > o.maxLiteral || memory + info.size > LITERAL_MEMORY) return refuse(tag, 'BAD [TOOBIG] Literal too big', true);
+  return { ok: true };
+}
+
+async function checkAppendTarget(host: LiteralHost, info: LiteralInfo, ok: LiteralDecision): Promise<LiteralDecision> {
+  const s = host.state;
+  if (s.name !== 'authenticated' && s.name !== 'selected') return ok;
+  const tag = tagOf(info.firstLine);
+  let name: string;
+  try {
+    const p = new Parser({ lines: [...info.lines], literals: [...info.literals] });
+    p.utf8 = host.utf8;
+    p.tag();
+    p.sp();
+    p.word();
+    p.sp();
+    name = p.mailbox();
+  } catch {
+    return refuse(tag, 'BAD Invalid mailbox name');
+  }
+  try {
+    if (!(await host.mailboxExists(s.account, name))) return refuse(tag, 'NO [TRYCREATE] Mailbox does not exist'); // RFC 9051 §6.3.12
+    if (!(await host.quotaTakes(s.account, info.size))) return refuse(tag, 'NO [OVERQUOTA] Quota exceeded'); // RFC 9208 §4.3
+  } catch (err) {
+    if (err instanceof StoreError) return ok; // let APPEND itself report it
+    throw err;
+  }
+  return ok;
+}
