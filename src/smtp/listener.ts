@@ -18,6 +18,7 @@
  */
 import type { Readable } from 'node:stream';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerAuthenticationResponse, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
+import type { Config } from '../config/index.js';
 import type { Listener, ServerContext } from '../context.js';
 import type { Logger } from '../log.js';
 import { TLS12_CIPHERS } from '../tls/index.js';
@@ -77,53 +78,34 @@ function answer<T>(conn: SmtpConn<unknown>, what: string, run: () => Promise<T>,
   );
 }
 
-/** Starts an SMTP listener; resolves once it listens. */
-export async function startSmtpListener<Extra>(ctx: ServerContext, spec: SmtpListenerSpec<Extra>): Promise<Listener> {
+/**
+ * Postfix smtpd_soft_error_limit / smtpd_hard_error_limit, for recipients refused
+ * "without delivering mail" (an accepted message starts the count again). Recipients
+ * over the per-message limit (4.5.3) are not errors: the client sends them in the next
+ * transaction (RFC 5321 §4.5.3.1.10).
+ */
+function rcptRefused(limits: Config['limits'], c: SmtpConn<unknown>, err: SmtpReject, cb: (err?: Error | null) => void): void {
+  if (err.enhanced === '4.5.3') return cb(err);
+  c.failedRcpts++;
+  if (c.failedRcpts >= limits.smtpHardErrorLimit) {
+    c.log.warn({ failed: c.failedRcpts }, 'too many refused recipients; closing');
+    // RFC 5321 §3.8: 421, and smtp-server closes the connection after it.
+    return cb(new SmtpReject(Reply.ServiceClosing, '4.7.0', 'Too many errors, closing connection'));
+  }
+  if (c.failedRcpts <= limits.smtpSoftErrorLimit) return cb(err);
+  const done = c.guard?.working();
+  setTimeout(() => {
+    done?.();
+    cb(err);
+  }, limits.smtpErrorDelayMs).unref();
+}
+
+/** The smtp-server options every SMTP listener shares. */
+function sharedOptions(ctx: ServerContext, name: SmtpListenerSpec<unknown>['name']): SMTPServerOptions {
   const { config } = ctx;
   const limits = config.limits;
-  const baseLog = ctx.log.child({ proto: spec.name });
-  const perIp = new PerIpLimit(() => limits.maxConnectionsPerIp);
-  const conns = new Map<string, SmtpConn<Extra>>();
-  const guards = new ListenerGuards(
-    () => ({ commandTimeoutMs: limits.smtpIdleTimeoutMs, minDataRate: limits.smtpMinDataRate, dataTimeoutMs: limits.smtpDataTimeoutMs }),
-    baseLog,
-    config.hostname,
-  );
-  const { hooks } = spec;
-
-  const conn = (session: SMTPServerSession): SmtpConn<Extra> => {
-    let c = conns.get(session.id);
-    if (!c) {
-      c = { log: baseLog.child({ cid: session.id }), tx: 0, closed: false, failedRcpts: 0, extra: spec.extra() };
-      conns.set(session.id, c);
-    }
-    return c;
-  };
-
-  /**
-   * Postfix smtpd_soft_error_limit / smtpd_hard_error_limit, for recipients refused
-   * "without delivering mail" (an accepted message starts the count again). Recipients
-   * over the per-message limit (4.5.3) are not errors: the client sends them in the next
-   * transaction (RFC 5321 §4.5.3.1.10).
-   */
-  const rcptRefused = (c: SmtpConn<Extra>, err: SmtpReject, cb: (err?: Error | null) => void) => {
-    if (err.enhanced === '4.5.3') return cb(err);
-    c.failedRcpts++;
-    if (c.failedRcpts >= limits.smtpHardErrorLimit) {
-      c.log.warn({ failed: c.failedRcpts }, 'too many refused recipients; closing');
-      // RFC 5321 §3.8: 421, and smtp-server closes the connection after it.
-      return cb(new SmtpReject(Reply.ServiceClosing, '4.7.0', 'Too many errors, closing connection'));
-    }
-    if (c.failedRcpts <= limits.smtpSoftErrorLimit) return cb(err);
-    const done = c.guard?.working();
-    setTimeout(() => {
-      done?.();
-      cb(err);
-    }, limits.smtpErrorDelayMs).unref();
-  };
-
   const pair = ctx.tls.currentPair();
-  const server = new SMTPServer({
+  return {
     name: config.hostname,
     key: pair.key,
     cert: pair.cert,
@@ -140,16 +122,25 @@ export async function startSmtpListener<Extra>(ctx: ServerContext, spec: SmtpLis
     rejectOversized: true,
     // The guard's deadlines end connections first; smtp-server's idle timer is the backstop.
     socketTimeout: limits.smtpIdleTimeoutMs * 2,
-    // Shutdown is ended by close() below, after its grace, not by smtp-server's timer.
+    // Shutdown is ended by the listener's close(), after its grace, not by smtp-server's timer.
     closeTimeout: 24 * 3600_000,
     maxClients: limits.maxConnections,
     disableReverseLookup: true,
-    logger: ctx.metrics?.smtpLogger(spec.name === 'smtp' ? 'smtp' : 'submission') ?? false,
-    ...spec.options,
+    logger: ctx.metrics?.smtpLogger(name === 'smtp' ? 'smtp' : 'submission') ?? false,
+  };
+}
 
+/** smtp-server's callback hooks, each wrapped once around the listener's async hook. */
+function wrappedHooks<Extra>(
+  ctx: ServerContext,
+  hooks: SmtpHooks<Extra>,
+  conns: ConnTable<Extra>,
+  perIp: PerIpLimit,
+): Pick<SMTPServerOptions, 'onConnect' | 'onSecure' | 'onClose' | 'onAuth' | 'onMailFrom' | 'onRcptTo' | 'onData'> {
+  const limits = ctx.config.limits;
+  return {
     onConnect(session, cb) {
-      const c = conn(session);
-      c.guard = guards.find(session.remoteAddress, session.remotePort);
+      const c = conns.get(session);
       if (!perIp.enter(session.id, session.remoteAddress)) {
         c.log.warn({ ip: session.remoteAddress }, 'too many connections from this address');
         return cb(Rejects.tooManyConnections());
@@ -158,42 +149,33 @@ export async function startSmtpListener<Extra>(ctx: ServerContext, spec: SmtpLis
       if (!hooks.connect) return cb();
       answer(c, 'connection check', () => hooks.connect!(session, c), cb);
     },
-
     onSecure(socket, session, cb) {
-      const c = conn(session);
+      const c = conns.get(session);
       if (c.guard) c.guard.app = socket as never;
       cb();
     },
-
     onClose(session) {
       perIp.leave(session.id);
-      const c = conns.get(session.id);
-      if (c) c.closed = true;
-      c?.log.info('close');
-      conns.delete(session.id);
+      conns.drop(session);
     },
-
     onAuth(auth, session, cb) {
-      const c = conn(session);
+      const c = conns.get(session);
       if (!hooks.auth) return cb(new SmtpReject(502, '5.5.1', 'AUTH not available here'));
       answer(c, 'login', () => hooks.auth!(auth, session, c), cb as (err?: Error | null, v?: SMTPServerAuthenticationResponse) => void);
     },
-
     onMailFrom(address, session, cb) {
-      const c = conn(session);
+      const c = conns.get(session);
       answer(c, 'sender check', () => hooks.mailFrom(address, session, c), cb);
     },
-
     onRcptTo(address, session, cb) {
-      const c = conn(session);
+      const c = conns.get(session);
       answer(c, 'recipient check', () => hooks.rcptTo(address, session, c), (err) => {
-        if (err instanceof SmtpReject) return rcptRefused(c, err, cb);
+        if (err instanceof SmtpReject) return rcptRefused(limits, c, err, cb);
         cb(err);
       });
     },
-
     onData(stream, session, cb) {
-      const c = conn(session);
+      const c = conns.get(session);
       const g = c.guard;
       g?.dataStarted();
       let done: (() => void) | undefined;
@@ -208,7 +190,50 @@ export async function startSmtpListener<Extra>(ctx: ServerContext, spec: SmtpLis
         cb(err, reply);
       });
     },
-  });
+  };
+}
+
+/** The listener's per-connection state, by smtp-server session id (cleared at close). */
+class ConnTable<Extra> {
+  private readonly conns = new Map<string, SmtpConn<Extra>>();
+  constructor(
+    private readonly log: Logger,
+    private readonly guards: ListenerGuards,
+    private readonly extra: () => Extra,
+  ) {}
+
+  get(session: SMTPServerSession): SmtpConn<Extra> {
+    let c = this.conns.get(session.id);
+    if (!c) {
+      c = { log: this.log.child({ cid: session.id }), tx: 0, closed: false, failedRcpts: 0, extra: this.extra() };
+      c.guard = this.guards.find(session.remoteAddress, session.remotePort);
+      this.conns.set(session.id, c);
+    }
+    return c;
+  }
+
+  drop(session: SMTPServerSession): void {
+    const c = this.conns.get(session.id);
+    if (!c) return;
+    c.closed = true;
+    c.log.info('close');
+    this.conns.delete(session.id);
+  }
+}
+
+/** Starts an SMTP listener; resolves once it listens. */
+export async function startSmtpListener<Extra>(ctx: ServerContext, spec: SmtpListenerSpec<Extra>): Promise<Listener> {
+  const { config } = ctx;
+  const limits = config.limits;
+  const baseLog = ctx.log.child({ proto: spec.name });
+  const guards = new ListenerGuards(
+    () => ({ commandTimeoutMs: limits.smtpIdleTimeoutMs, minDataRate: limits.smtpMinDataRate, dataTimeoutMs: limits.smtpDataTimeoutMs }),
+    baseLog,
+    config.hostname,
+  );
+  const conns = new ConnTable<Extra>(baseLog, guards, spec.extra);
+  const perIp = new PerIpLimit(() => limits.maxConnectionsPerIp);
+  const server = new SMTPServer({ ...sharedOptions(ctx, spec.name), ...spec.options, ...wrappedHooks(ctx, spec.hooks, conns, perIp) });
   // Every socket, from its accept (before any TLS handshake), is under the guard.
   server.server.on('connection', (socket) => guards.accept(socket));
   spec.setup?.(server);
