@@ -25,6 +25,7 @@ import { Metrics } from './metrics/index.js';
 import { instrumentStore } from './metrics/store.js';
 import { stripForgedAuthResults } from './msgauth/forged-headers.js';
 import { startQueue, type QueueRunner } from './queue/index.js';
+import { report } from './smtp/report.js';
 import { QuotaService } from './quota/index.js';
 import { startInbound, type InboundChecks } from './smtp/inbound.js';
 import { checkConnection, checkInbound } from './smtp/policy.js';
@@ -165,7 +166,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
 
   let acme: AcmeManager | undefined;
   // The queue runs before the listeners open: submission and forwarding aliases need it.
-  const queue: QueueRunner = startQueue(ctx);
+  const queue: QueueRunner = startQueue(ctx, { report });
   ctx.queue = queue;
   const closeAll = async (graceMs?: number) => {
     await Promise.all([...listeners.values()].map((l) => l.close(graceMs).catch((err) => log.error({ err, listener: l.name }, 'close failed'))));

@@ -89,6 +89,16 @@ export interface Config {
     maxConnectionsPerIp: number;
     smtpIdleTimeoutMs: number;
     smtpDataTimeoutMs: number;
+    /** Connections per listener (SMTP: smtp-server maxClients). */
+    maxConnections: number;
+    /** DATA must arrive at no less than this many bytes per second (Postfix smtpd_min_data_rate). */
+    smtpMinDataRate: number;
+    /** Refused recipients per connection before each refusal is delayed (Postfix smtpd_soft_error_limit). */
+    smtpSoftErrorLimit: number;
+    /** Refused recipients per connection that end it with 421 (Postfix smtpd_hard_error_limit). */
+    smtpHardErrorLimit: number;
+    /** The delay of each refusal past the soft limit (Postfix smtpd_error_sleep_time). */
+    smtpErrorDelayMs: number;
     /** Longest one step of writing a spool file (open, write, fsync, close) may take before the message gets 451. */
     spoolWriteTimeoutMs: number;
     maxBadCommands: number;
@@ -296,6 +306,11 @@ export const SCHEMA: readonly Key[] = [
   { toml: 'limits.max_connections_per_ip', prop: 'limits.maxConnectionsPerIp', kind: { type: 'int', min: 1, max: 100_000 } },
   { toml: 'limits.smtp_idle_timeout_ms', prop: 'limits.smtpIdleTimeoutMs', kind: { type: 'int', min: 1000 } },
   { toml: 'limits.smtp_data_timeout_ms', prop: 'limits.smtpDataTimeoutMs', kind: { type: 'int', min: 1000 } },
+  { toml: 'limits.max_connections', prop: 'limits.maxConnections', kind: { type: 'int', min: 1, max: 1_000_000 } },
+  { toml: 'limits.smtp_min_data_rate', prop: 'limits.smtpMinDataRate', kind: { type: 'int', min: 1 } },
+  { toml: 'limits.smtp_soft_error_limit', prop: 'limits.smtpSoftErrorLimit', kind: { type: 'int', min: 0, max: 100_000 } },
+  { toml: 'limits.smtp_hard_error_limit', prop: 'limits.smtpHardErrorLimit', kind: { type: 'int', min: 1, max: 100_000 } },
+  { toml: 'limits.smtp_error_delay_ms', prop: 'limits.smtpErrorDelayMs', kind: { type: 'int', min: 0, max: 60_000 } },
   { toml: 'limits.spool_write_timeout_ms', prop: 'limits.spoolWriteTimeoutMs', kind: { type: 'int', min: 100 } },
   { toml: 'limits.max_bad_commands', prop: 'limits.maxBadCommands', kind: { type: 'int', min: 1, max: 1000 } },
   { toml: 'limits.login_deadline_ms', prop: 'limits.loginDeadlineMs', kind: { type: 'int', min: 100, max: 3_600_000 } },
@@ -405,6 +420,11 @@ export function defaults(dataRoot: string, production: boolean): Config {
       maxConnectionsPerIp: 20,
       smtpIdleTimeoutMs: 5 * 60_000,
       smtpDataTimeoutMs: 10 * 60_000,
+      maxConnections: 500,
+      smtpMinDataRate: 500,
+      smtpSoftErrorLimit: 10,
+      smtpHardErrorLimit: 20,
+      smtpErrorDelayMs: 1000,
       spoolWriteTimeoutMs: 30_000,
       maxBadCommands: 10,
       loginDeadlineMs: 60_000,

@@ -11,6 +11,7 @@ import { BANNED_TEXT, connectRefusal } from '../accounts/login.js';
 import type { Listener, ServerContext } from '../context.js';
 import { newCid } from '../log.js';
 import { DEFAULT_TIMEOUTS, ImapConnection, type ImapTimeouts } from './connection.js';
+import { PerIpLimit } from '../util/per-ip-limit.js';
 
 export interface ImapListenOptions {
   port: number;
@@ -24,7 +25,7 @@ export async function startImap(ctx: ServerContext, opts: ImapListenOptions): Pr
   const name = opts.implicitTls ? 'imaps' : 'imap';
   const log = ctx.log.child({ proto: name });
   const conns = new Set<ImapConnection>();
-  const perIp = new Map<string, number>();
+  const perIp = new PerIpLimit(() => ctx.config.limits.maxConnectionsPerIp);
   const l = ctx.config.limits;
   const fromConfig = { loginDeadlineMs: l.loginDeadlineMs, commandDeadlineMs: l.commandDeadlineMs, literalMinRate: l.literalMinRate };
   const timeouts = { ...DEFAULT_TIMEOUTS, ...fromConfig, ...opts.timeouts };
@@ -32,21 +33,21 @@ export async function startImap(ctx: ServerContext, opts: ImapListenOptions): Pr
 
   const onSocket = (socket: net.Socket): void => {
     const remote = socket.remoteAddress ?? '';
-    const count = (perIp.get(remote) ?? 0) + 1;
     const cid = newCid();
     const clog = log.child({ cid });
     socket.setNoDelay(true);
     socket.on('error', () => undefined);
-    if (count > ctx.config.limits.maxConnectionsPerIp) {
+    // Connections per client, an IPv6 client per /64 (src/util/per-ip-limit.ts).
+    if (!perIp.enter(cid, remote)) {
       socket.end('* BYE Too many connections from your address\r\n');
       return;
     }
     // A banned client (src/accounts/bans.ts): BYE instead of the greeting (RFC 9051 §7.1.5).
     if (connectRefusal(ctx, remote, name)) {
+      perIp.leave(cid);
       socket.end(`* BYE ${BANNED_TEXT}\r\n`);
       return;
     }
-    perIp.set(remote, count);
     clog.info({ remote, tls: !!opts.implicitTls }, 'connect');
     const conn = new ImapConnection(
       ctx,
@@ -63,9 +64,7 @@ export async function startImap(ctx: ServerContext, opts: ImapListenOptions): Pr
       remote,
       (c) => {
         conns.delete(c);
-        const n = (perIp.get(remote) ?? 1) - 1;
-        if (n <= 0) perIp.delete(remote);
-        else perIp.set(remote, n);
+        perIp.leave(cid);
         clog.info('close');
       },
     );

@@ -17,7 +17,7 @@ import net from 'node:net';
 import { BANNED_TEXT, connectRefusal } from '../accounts/login.js';
 import type { Listener, ServerContext } from '../context.js';
 import { childFor } from '../log.js';
-import { PerIpLimit } from '../smtp/limits.js';
+import { PerIpLimit } from '../util/per-ip-limit.js';
 import { capabilities, dispatch } from './commands.js';
 import { MsConnection } from './connection.js';
 
@@ -48,7 +48,7 @@ export async function startManageSieve(ctx: ServerContext, opts: ManageSieveOpti
       socket.end('BYE (TRYLATER) "Too many connections from your address"\r\n');
       return false;
     }
-    socket.once('close', () => perIp.leave(id, ip));
+    socket.once('close', () => perIp.leave(id));
     return true;
   };
 

@@ -13,6 +13,7 @@ import { BANNED_TEXT, connectRefusal } from '../accounts/login.js';
 import type { Listener, ServerContext } from '../context.js';
 import { childFor } from '../log.js';
 import { Pop3Connection } from './connection.js';
+import { PerIpLimit } from '../util/per-ip-limit.js';
 
 export interface Pop3ListenOptions {
   port: number;
@@ -36,26 +37,23 @@ export async function startPop3(ctx: ServerContext, opts: Pop3ListenOptions): Pr
   const name = opts.implicitTls ? 'pop3s' : 'pop3';
   const log = ctx.log.child({ listener: name });
   const conns = new Set<Pop3Connection>();
-  const perIp = new Map<string, number>();
+  const perIp = new PerIpLimit(() => ctx.config.limits.maxConnectionsPerIp);
+  let seq = 0;
   const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   const maxLineLength = opts.maxLineLength ?? DEFAULT_MAX_LINE;
 
   /** Counts the raw TCP connection; false (and the socket is closed) when over the limit. */
   const admit = (raw: net.Socket): boolean => {
     const ip = raw.remoteAddress ?? '';
-    const n = (perIp.get(ip) ?? 0) + 1;
-    if (n > ctx.config.limits.maxConnectionsPerIp) {
+    const id = String(++seq);
+    // Connections per client, an IPv6 client per /64 (src/util/per-ip-limit.ts).
+    if (!perIp.enter(id, ip)) {
       log.warn({ ip }, 'pop3 too many connections from one address');
       if (!opts.implicitTls) raw.end('-ERR [SYS/TEMP] Too many connections from your address\r\n');
       else raw.destroy();
       return false;
     }
-    perIp.set(ip, n);
-    raw.once('close', () => {
-      const left = (perIp.get(ip) ?? 1) - 1;
-      if (left <= 0) perIp.delete(ip);
-      else perIp.set(ip, left);
-    });
+    raw.once('close', () => perIp.leave(id));
     return true;
   };
 

@@ -19,7 +19,7 @@
  * tells autoresponders to keep quiet.
  */
 import { randomBytes } from 'node:crypto';
-import { rfc5322Date } from '../smtp/trace.js';
+import { rfc5322Date } from '../util/date.js';
 
 /** RFC 3461 parameters of a message (MAIL FROM RET=, ENVID=). */
 export interface DsnEnvelope {

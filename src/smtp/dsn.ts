@@ -1,12 +1,12 @@
 /**
  * RFC 3461 on the SMTP side: what the DSN parameters given at MAIL FROM / RCPT TO mean
  * for local delivery and for the forwards an alias makes (src/queue/dsn.ts builds the
- * reports, src/queue/report.ts sends them).
+ * reports, src/smtp/report.ts sends them).
  */
 import type { ServerContext } from '../context.js';
 import type { Logger } from '../log.js';
 import { wants, type DsnEnvelope, type DsnRecipient, type DsnRecipientParams } from '../queue/dsn.js';
-import { report } from '../queue/report.js';
+import { report } from './report.js';
 import { resolveWithPostmaster } from './postmaster.js';
 
 /**

@@ -16,21 +16,20 @@
  *   `451` and leaves nothing in any mailbox. A client that vanishes mid-DATA destroys
  *   the stream; nothing is delivered.
  */
-import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Readable } from 'node:stream';
 import { AddressError, parseAddress } from '../accounts/address.js';
 import type { Resolution } from '../accounts/types.js';
 import type { Listener, ServerContext } from '../context.js';
 import type { Logger } from '../log.js';
-import { TLS12_CIPHERS } from '../tls/index.js';
 import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.js';
 import { resolveTargets } from './deliver.js';
 import { planSieveDelivery, type SieveDeliveryInput, type SieveDeliveryPlan } from '../sieve/deliver.js';
-import { PerIpLimit } from './limits.js';
+import { startSmtpListener, type SmtpConn } from './listener.js';
 import { dsnPlan, reportLocalSuccess } from './dsn.js';
 import { checkMailParams, checkRcptParams, envelopeDsn, recipientsDsn } from './params.js';
 import { envelopeRecipient, isPostmaster, resolveWithPostmaster } from './postmaster.js';
-import { Rejects, replyFromData, Reply, SmtpReject } from './reply.js';
+import { Rejects, Reply, SmtpReject } from './reply.js';
 import { finalData, receive, spoolIo, writeFinal, type SpooledMessage } from './spool.js';
 import type { DeliveryResult, MessageSource } from '../store/types.js';
 import { spamGroups } from '../spam/groups.js';
@@ -77,146 +76,64 @@ export interface InboundOptions {
 }
 
 interface ConnState {
-  log: Logger;
   fcrdns?: string;
-  tx: number;
 }
+type Conn = SmtpConn<ConnState>;
 
 export async function startInbound(ctx: ServerContext, opts: InboundOptions): Promise<Listener> {
   const { config } = ctx;
-  const limit = new PerIpLimit(() => config.limits.maxConnectionsPerIp);
-  const conns = new Map<string, ConnState>();
-  const baseLog = ctx.log.child({ proto: 'smtp' });
-
-  const state = (session: SMTPServerSession): ConnState => {
-    let s = conns.get(session.id);
-    if (!s) {
-      s = { log: baseLog.child({ cid: session.id }), tx: 0 };
-      conns.set(session.id, s);
-    }
-    return s;
-  };
-
-  const pair = ctx.tls.currentPair();
-  const server = new SMTPServer({
-    name: config.hostname,
-    banner: 'ESMTP ready',
-    key: pair.key,
-    cert: pair.cert,
-    minVersion: ctx.tls.minVersion,
-    ciphers: TLS12_CIPHERS,
-    secure: false,
-    disabledCommands: ['AUTH'],
-    authOptional: true,
-    hideENHANCEDSTATUSCODES: false,
-    hideSTARTTLS: false,
-    // REQUIRETLS (RFC 8689) binds every later hop to verified TLS; the queue does not
-    // enforce that, so it is not offered.
-    hideREQUIRETLS: true,
-    // DSN (RFC 3461): RET, ENVID, NOTIFY, ORCPT, checked by smtp-server and src/smtp/params.ts.
-    hideDSN: false,
-    size: config.limits.maxMessageSize,
-    rejectOversized: true,
-    maxRecipients: config.limits.maxRecipients,
-    socketTimeout: config.limits.smtpIdleTimeoutMs,
-    closeTimeout: 5_000,
-    disableReverseLookup: true,
-    logger: ctx.metrics?.smtpLogger('smtp') ?? false,
-
-    onConnect(session, cb) {
-      const ip = session.remoteAddress;
-      if (!limit.enter(session.id, ip)) {
-        state(session).log.warn({ ip }, 'too many connections from this address');
-        return cb(Rejects.tooManyConnections());
-      }
-      const st = state(session);
-      st.log.info({ ip }, 'connect');
-      if (!opts.checks?.checkConnection) return cb();
-      opts.checks
-        .checkConnection(ctx, { remoteAddress: ip })
-        .then((r) => {
-          st.fcrdns = r.fcrdns;
-          if (r.reject) return cb(new SmtpReject(r.reject.code, r.reject.enhanced, r.reject.text));
-          cb();
-        })
-        .catch((err) => {
-          st.log.error({ err }, 'connection check failed');
-          cb();
-        });
+  return startSmtpListener<ConnState>(ctx, {
+    name: 'smtp',
+    port: opts.port,
+    host: opts.host,
+    extra: () => ({}),
+    options: {
+      banner: 'ESMTP ready',
+      secure: false,
+      disabledCommands: ['AUTH'],
+      authOptional: true,
+      hideSTARTTLS: false,
+      maxRecipients: config.limits.maxRecipients,
     },
+    hooks: {
+      async connect(session, conn) {
+        if (!opts.checks?.checkConnection) return;
+        let r: Awaited<ReturnType<NonNullable<InboundChecks['checkConnection']>>>;
+        try {
+          r = await opts.checks.checkConnection(ctx, { remoteAddress: session.remoteAddress });
+        } catch (err) {
+          conn.log.error({ err }, 'connection check failed');
+          return;
+        }
+        conn.extra.fcrdns = r.fcrdns;
+        if (r.reject) throw new SmtpReject(r.reject.code, r.reject.enhanced, r.reject.text);
+      },
 
-    onClose(session) {
-      limit.leave(session.id, session.remoteAddress);
-      conns.get(session.id)?.log.info('close');
-      conns.delete(session.id);
-    },
+      async mailFrom(address: SMTPServerAddress) {
+        const bad = checkMailParams(address);
+        if (bad) throw bad;
+        if (address.address === '') return; // null sender (bounces), RFC 5321 §4.5.5
+        try {
+          parseAddress(address.address);
+        } catch {
+          throw new SmtpReject(Reply.MailboxNameNotAllowed, '5.1.7', `<${address.address}>: bad sender address syntax`);
+        }
+      },
 
-    onMailFrom(address: SMTPServerAddress, _session, cb) {
-      const bad = checkMailParams(address);
-      if (bad) return cb(bad);
-      if (address.address === '') return cb(); // null sender (bounces), RFC 5321 §4.5.5
-      try {
-        parseAddress(address.address);
-      } catch {
-        return cb(new SmtpReject(Reply.MailboxNameNotAllowed, '5.1.7', `<${address.address}>: bad sender address syntax`));
-      }
-      cb();
-    },
-
-    onRcptTo(address: SMTPServerAddress, session, cb) {
-      const failed = (err: unknown) => {
-        state(session).log.error({ err }, 'recipient check failed');
-        cb(Rejects.localError());
-      };
-      const bad = checkRcptParams(address, session);
-      if (bad) return cb(bad);
-      try {
+      async rcptTo(address: SMTPServerAddress, session) {
+        const bad = checkRcptParams(address, session);
+        if (bad) throw bad;
         const { refused, resolution } = recipientVerdict(ctx, address.address);
-        if (refused) return cb(refused);
+        if (refused) throw refused;
         // Full mailboxes are refused here, after alias expansion (src/quota/smtp.ts),
         // with the resolution just made (one lookup per RCPT).
-        rcptQuotaCheck(ctx, address.address, announcedSize(session), resolution).then((r) => cb(r), failed);
-      } catch (err) {
-        failed(err);
-      }
-    },
+        const full = await rcptQuotaCheck(ctx, address.address, announcedSize(session), resolution);
+        if (full) throw full;
+      },
 
-    onData(stream: SMTPServerDataStream, session, cb) {
-      const st = state(session);
-      replyFromData(handleData(ctx, opts.checks, st, stream, session), stream, st.log, cb);
+      data: (stream: SMTPServerDataStream, session, conn) => handleData(ctx, opts.checks, conn, stream, session),
     },
   });
-
-  // A failed listen (port taken) rejects here and is reported once by the caller.
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host ?? config.listenAddress, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  server.on('error', (err) => baseLog.error({ err }, 'smtp server error'));
-  const off = ctx.tls.onReload((p) => server.updateSecureContext({ key: p.key, cert: p.cert }));
-  const addr = server.server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
-  baseLog.info({ port }, 'smtp listening');
-
-  return {
-    name: 'smtp',
-    port,
-    close: (graceMs = 5000) =>
-      new Promise<void>((resolve) => {
-        off();
-        // Transactions under way get graceMs to finish; then 421 and close.
-        (server as unknown as { options: { closeTimeout: number } }).options.closeTimeout = Math.max(1, graceMs);
-        const timer = setTimeout(resolve, graceMs + 1000);
-        timer.unref();
-        server.close(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      }),
-  };
 }
 
 /** RCPT TO policy: undefined to accept, an SmtpReject otherwise. */
@@ -279,7 +196,7 @@ function forwardable(ctx: ServerContext, r: Resolution): { refused?: SmtpReject;
 async function handleData(
   ctx: ServerContext,
   checks: InboundChecks | undefined,
-  st: ConnState,
+  st: Conn,
   stream: SMTPServerDataStream,
   session: SMTPServerSession,
 ): Promise<string> {
@@ -288,15 +205,8 @@ async function handleData(
   const tx = ++st.tx;
   const log = st.log.child({ tx, qid });
 
-  // DATA timeout: a client that trickles bytes forever is cut off.
-  const timer = setTimeout(() => stream.destroy(new Error('DATA timeout')), ctx.config.limits.smtpDataTimeoutMs);
-  timer.unref();
-  let msg: SpooledMessage;
-  try {
-    msg = await receive(stream, spoolIo(ctx));
-  } finally {
-    clearTimeout(timer);
-  }
+  // Deadlines of the DATA phase (rate floor, total): src/smtp/guard.ts, by the listener.
+  const msg: SpooledMessage = await receive(stream, spoolIo(ctx));
   let spoolFile: string | undefined;
   try {
     if (stream.sizeExceeded) {
@@ -313,7 +223,7 @@ async function handleData(
     if (checks?.checkInbound) {
       verdict = await checks.checkInbound(ctx, {
         remoteAddress: session.remoteAddress,
-        clientHostname: st.fcrdns,
+        clientHostname: st.extra.fcrdns,
         helo,
         mailFrom,
         rcpts,
@@ -332,7 +242,7 @@ async function handleData(
     const tls = session.secure ? (session as unknown as { tlsOptions?: { name?: string; version?: string } }).tlsOptions : undefined;
     const received = receivedHeader({
       helo,
-      clientHostname: st.fcrdns,
+      clientHostname: st.extra.fcrdns,
       remoteAddress: session.remoteAddress,
       byHostname: ctx.config.hostname,
       protocol: protocolName({ tls: Boolean(session.secure), auth: false, utf8 }),
@@ -351,7 +261,7 @@ async function handleData(
     // gives each account its X-Spam-* fields and its default mailbox (see spamCheck).
     const spam = await spamCheck(ctx, log, verdict, {
       remoteAddress: session.remoteAddress,
-      clientHostname: st.fcrdns,
+      clientHostname: st.extra.fcrdns,
       helo,
       mailFrom,
       rcpts,

@@ -110,5 +110,7 @@ export const Rejects = {
   unknownUser: (addr: string) => new SmtpReject(Reply.MailboxUnavailable, '5.1.1', `<${addr}>: Recipient address rejected: no such user here`),
   badAddress: (addr: string) => new SmtpReject(Reply.SyntaxError, '5.1.3', `<${addr}>: bad address syntax`),
   localError: () => new SmtpReject(Reply.LocalError, '4.3.0', 'Local error in processing, try again later'),
+  /** RFC 5322 §2.2: CR only as part of CRLF; a header that parsers would split differently is refused. */
+  bareCrInHeader: () => new SmtpReject(Reply.TransactionFailed, '5.6.0', 'Message header contains a bare CR (RFC 5322 section 2.2); not accepted'),
   tooManyConnections: () => new SmtpReject(Reply.ServiceClosing, '4.7.0', 'Too many connections from your address, try again later'),
 };

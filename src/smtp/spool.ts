@@ -1,7 +1,8 @@
 /**
  * The spool: where a message lives between the socket and the mailboxes.
  *
- * Receiving: `receive()` reads the DATA stream into memory up to SPILL_BYTES and into
+ * Receiving: `receive()` fixes line ends as the bytes arrive (bare LF and CR CR LF become
+ * CRLF; a bare CR in the header refuses the message, src/smtp/line-ends.ts), and reads the DATA stream into memory up to SPILL_BYTES and into
  * a temp file under `<data>/spool/tmp/` beyond that, so small messages (nearly all of
  * them) cost no extra file while a 50 MB message never sits in memory. A stream that
  * errors or is destroyed (client gone mid-DATA) rejects, and the temp file is removed.
@@ -33,6 +34,8 @@ import { Readable } from 'node:stream';
 import { removeStaleFiles } from '../util/fs.js';
 import { randomHex } from './random.js';
 import type { ServerContext } from '../context.js';
+import { LineEndNormalizer } from './line-ends.js';
+import { Rejects } from './reply.js';
 
 /** Messages up to this size stay in memory while they are checked. */
 export const SPILL_BYTES = 512 * 1024;
@@ -262,9 +265,13 @@ export async function receive(stream: Readable & { sizeExceeded?: boolean }, io:
   let pending = 0;
   let out: SpoolWriter | undefined;
   let failed: unknown;
+  // Line ends fixed once, here, before any check reads the message (src/smtp/line-ends.ts).
+  const lineEnds = new LineEndNormalizer();
   try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
+    for await (const raw of withEnd(stream as AsyncIterable<Buffer>, lineEnds)) {
+      const chunk = lineEnds.push(raw);
       size += chunk.length;
+      if (lineEnds.bareCrInHeader && failed === undefined) failed = Rejects.bareCrInHeader();
       if (failed !== undefined || stream.sizeExceeded) {
         // Refused (too big) or the spool failed: drain to the dot, keep nothing.
         chunks.length = 0;
@@ -298,6 +305,13 @@ export async function receive(stream: Readable & { sizeExceeded?: boolean }, io:
     await out?.abort();
     throw err;
   }
+}
+
+/** The stream's chunks, then what the normaliser holds back at the end (a trailing CR), as one last chunk. */
+async function* withEnd(stream: AsyncIterable<Buffer>, lineEnds: LineEndNormalizer): AsyncGenerator<Buffer> {
+  yield* stream;
+  const tail = lineEnds.end();
+  if (tail.length > 0) yield tail;
 }
 
 /**

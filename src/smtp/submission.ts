@@ -30,23 +30,21 @@ import net from 'node:net';
 import { Readable } from 'node:stream';
 import { unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { SMTPServer, SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
 import { AddressError, parseAddress } from '../accounts/address.js';
 import type { AccountRecord } from '../accounts/types.js';
 import type { Listener, ServerContext } from '../context.js';
-import { TLS12_CIPHERS } from '../tls/index.js';
 import { signMessage } from '../dkim/sign.js';
-import type { Logger } from '../log.js';
 import type { QueueRunner } from '../queue/index.js';
 import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.js';
 import { resolveTargets } from './deliver.js';
 import { planSieveDelivery } from '../sieve/deliver.js';
-import { PerIpLimit } from './limits.js';
+import { startSmtpListener, type SmtpConn } from './listener.js';
 import { dsnPlan, reportLocalSuccess } from './dsn.js';
 import { checkMailParams, checkRcptParams, envelopeDsn, recipientsDsn } from './params.js';
 import { envelopeRecipient, resolveWithPostmaster } from './postmaster.js';
-import { Rejects, replyFromData, Reply, SmtpReject } from './reply.js';
+import { Rejects, Reply, SmtpReject } from './reply.js';
 import { receive, spoolIo, writeFinal, type SpooledMessage } from './spool.js';
 import { newQueueId, protocolName, receivedHeader, rfc5322Date } from './trace.js';
 import { authenticate, BANNED_TEXT, connectRefusal, loginAllowed, type LoginResult } from '../accounts/login.js';
@@ -59,12 +57,9 @@ export interface SubmissionOptions {
 }
 
 interface ConnState {
-  log: Logger;
   account?: AccountRecord;
-  tx: number;
-  /** The client has gone (a login waiting its turn is dropped). */
-  closed?: boolean;
 }
+type Conn = SmtpConn<ConnState>;
 
 /** Named refusals of this module (the texts say which rule or limit). */
 export const SubmissionRejects = {
@@ -161,154 +156,106 @@ type ConnInternals = {
 export async function startSubmission(ctx: ServerContext, opts: SubmissionOptions): Promise<Listener> {
   const { config } = ctx;
   const name = opts.implicitTls ? 'submissions' : 'submission';
-  const baseLog = ctx.log.child({ proto: name });
-  const conns = new Map<string, ConnState>();
-  const limit = new PerIpLimit(() => config.limits.maxConnectionsPerIp);
   const maxRcpts = Math.min(config.submission.maxRecipientsPerMessage, config.limits.maxRecipients);
-
-  const state = (session: SMTPServerSession): ConnState => {
-    let s = conns.get(session.id);
-    if (!s) {
-      s = { log: baseLog.child({ cid: session.id }), tx: 0 };
-      conns.set(session.id, s);
-    }
-    return s;
-  };
   /** RFC 8314 §3 / RFC 4954 §4: credentials only over TLS (loopback exception by config). */
   const authAllowed = (secure: boolean, ip: string) => loginAllowed(config, secure, ip);
 
-  const pair = ctx.tls.currentPair();
-  const server = new SMTPServer({
-    name: config.hostname,
-    banner: 'ESMTP submission ready',
-    key: pair.key,
-    cert: pair.cert,
-    minVersion: ctx.tls.minVersion,
-    ciphers: TLS12_CIPHERS,
-    secure: Boolean(opts.implicitTls),
-    authMethods: ['PLAIN', 'LOGIN'],
-    // Gated per connection below (authAllowed); smtp-server's own check is server-wide.
-    allowInsecureAuth: true,
-    authOptional: false,
-    authRequiredMessage: '5.7.0 Authentication required',
-    hideSTARTTLS: Boolean(opts.implicitTls),
-    // RFC 2034: every reply carries its enhanced status code (552 5.3.4, 530 5.7.0, ...).
-    hideENHANCEDSTATUSCODES: false,
-    // REQUIRETLS (RFC 8689) binds every later hop to verified TLS; the queue does not
-    // enforce that, so it is not offered.
-    hideREQUIRETLS: true,
-    // DSN (RFC 3461): RET, ENVID, NOTIFY, ORCPT, checked by smtp-server and src/smtp/params.ts.
-    hideDSN: false,
-    size: config.limits.maxMessageSize,
-    rejectOversized: true,
-    socketTimeout: config.limits.smtpIdleTimeoutMs,
-    closeTimeout: 5_000,
-    disableReverseLookup: true,
-    logger: ctx.metrics?.smtpLogger('submission') ?? false,
-
-    onConnect(session, cb) {
-      const ip = session.remoteAddress;
-      if (connectRefusal(ctx, ip, name)) return cb(SubmissionRejects.banned());
-      if (!limit.enter(session.id, ip)) return cb(Rejects.tooManyConnections());
-      state(session).log.info({ ip, tls: Boolean(opts.implicitTls) }, 'connect');
-      cb();
+  return startSmtpListener<ConnState>(ctx, {
+    name,
+    port: opts.port,
+    host: opts.host,
+    extra: () => ({}),
+    options: {
+      banner: 'ESMTP submission ready',
+      secure: Boolean(opts.implicitTls),
+      authMethods: ['PLAIN', 'LOGIN'],
+      // Gated per connection below (authAllowed); smtp-server's own check is server-wide.
+      allowInsecureAuth: true,
+      authOptional: false,
+      authRequiredMessage: '5.7.0 Authentication required',
+      hideSTARTTLS: Boolean(opts.implicitTls),
     },
+    setup: (server) => gateAuth(server, authAllowed),
+    hooks: {
+      async connect(session) {
+        if (connectRefusal(ctx, session.remoteAddress, name)) throw SubmissionRejects.banned();
+      },
 
-    onClose(session) {
-      limit.leave(session.id, session.remoteAddress);
-      const st = conns.get(session.id);
-      if (st) st.closed = true;
-      st?.log.info('close');
-      conns.delete(session.id);
-    },
+      async auth(auth: SMTPServerAuthentication, session, conn) {
+        // The server's one login flow decides (src/accounts/login.ts); authReply maps it.
+        let r: LoginResult;
+        try {
+          r = await authenticate(ctx, {
+            protocol: name,
+            remoteAddress: session.remoteAddress,
+            secure: Boolean(session.secure),
+            username: auth.username ?? '',
+            password: auth.password ?? '',
+            gone: () => conn.closed,
+            log: conn.log,
+          });
+        } catch (err) {
+          conn.log.error({ err }, 'login failed');
+          throw SubmissionRejects.authUnavailable();
+        }
+        if (r.kind !== 'ok') throw authReply(r);
+        conn.extra.account = r.account;
+        conn.log = conn.log.child({ user: r.account.address });
+        conn.log.info({ method: auth.method, result: 'ok' }, 'auth');
+        return { user: r.account.address };
+      },
 
-    onAuth(auth: SMTPServerAuthentication, session, cb) {
-      const st = state(session);
-      const username = auth.username ?? '';
-      // The server's one login flow decides (src/accounts/login.ts); authReply maps it.
-      authenticate(ctx, {
-        protocol: name,
-        remoteAddress: session.remoteAddress,
-        secure: Boolean(session.secure),
-        username,
-        password: auth.password ?? '',
-        gone: () => st.closed === true,
-        log: st.log,
-      }).then(
-        (r) => {
-          if (r.kind !== 'ok') return cb(authReply(r));
-          st.account = r.account;
-          st.log = st.log.child({ user: r.account.address });
-          st.log.info({ method: auth.method, result: 'ok' }, 'auth');
-          cb(null, { user: r.account.address });
-        },
-        (err: unknown) => {
-          st.log.error({ err }, 'login failed');
-          cb(SubmissionRejects.authUnavailable());
-        },
-      );
-    },
+      async mailFrom(address: SMTPServerAddress, _session, conn) {
+        const account = conn.extra.account;
+        if (!account) throw SubmissionRejects.authRequired();
+        // AUTH= (RFC 4954 §5) is a submission parameter: AUTH is offered here.
+        const bad = checkMailParams(address, ['AUTH']);
+        if (bad) throw bad;
+        // RFC 6409 §4.3 / §6.1: the MSA may refuse senders the user is not entitled to.
+        if (!address.address || !ownsAddress(ctx, account, address.address)) {
+          conn.log.info({ from: address.address }, 'sender not owned');
+          throw SubmissionRejects.senderNotOwned(address.address, account.address);
+        }
+        const max = config.submission.maxMessagesPerHour;
+        if (rateFor(ctx).count(account.address) >= max) {
+          conn.log.warn({ limit: max }, 'hourly sending limit reached');
+          throw SubmissionRejects.hourlyLimit(max);
+        }
+      },
 
-    onMailFrom(address: SMTPServerAddress, session, cb) {
-      const st = state(session);
-      if (!st.account) return cb(SubmissionRejects.authRequired());
-      // AUTH= (RFC 4954 §5) is a submission parameter: AUTH is offered here.
-      const bad = checkMailParams(address, ['AUTH']);
-      if (bad) return cb(bad);
-      const account = st.account;
-      // RFC 6409 §4.3 / §6.1: the MSA may refuse senders the user is not entitled to.
-      if (!address.address || !ownsAddress(ctx, account, address.address)) {
-        st.log.info({ from: address.address }, 'sender not owned');
-        return cb(SubmissionRejects.senderNotOwned(address.address, account.address));
-      }
-      const max = config.submission.maxMessagesPerHour;
-      if (rateFor(ctx).count(account.address) >= max) {
-        st.log.warn({ limit: max }, 'hourly sending limit reached');
-        return cb(SubmissionRejects.hourlyLimit(max));
-      }
-      cb();
-    },
-
-    onRcptTo(address: SMTPServerAddress, session, cb) {
-      const st = state(session);
-      if (!st.account) return cb(SubmissionRejects.authRequired());
-      if (session.envelope.rcptTo.length >= maxRcpts) return cb(SubmissionRejects.tooManyRecipients(maxRcpts));
-      const bad = checkRcptParams(address, session);
-      if (bad) return cb(bad);
-      let addr: string;
-      try {
-        addr = envelopeRecipient(address.address);
-      } catch (err) {
-        if (err instanceof AddressError) return cb(Rejects.badAddress(address.address));
-        return cb(Rejects.localError());
-      }
-      try {
+      async rcptTo(address: SMTPServerAddress, session, conn) {
+        if (!conn.extra.account) throw SubmissionRejects.authRequired();
+        if (session.envelope.rcptTo.length >= maxRcpts) throw SubmissionRejects.tooManyRecipients(maxRcpts);
+        const bad = checkRcptParams(address, session);
+        if (bad) throw bad;
+        let addr: string;
+        try {
+          addr = envelopeRecipient(address.address);
+        } catch (err) {
+          if (err instanceof AddressError) throw Rejects.badAddress(address.address);
+          throw err;
+        }
         const r = resolveWithPostmaster(ctx.accounts, ctx.config, addr);
         // Our own domain but nobody there: say so now rather than bounce later.
-        if (r.kind === 'unknownUser') return cb(Rejects.unknownUser(addr));
-        if ((r.kind === 'notLocal' || (r.kind === 'deliver' && r.forward.length > 0)) && !ctx.queue) return cb(SubmissionRejects.queueUnavailable());
-      } catch (err) {
-        st.log.error({ err }, 'recipient check failed');
-        return cb(Rejects.localError());
-      }
-      // A full local mailbox: 452 4.2.2 / 552 5.2.2 now (src/quota/smtp.ts).
-      rcptQuotaCheck(ctx, addr, announcedSize(session)).then(
-        (r) => cb(r),
-        (err: unknown) => {
-          st.log.error({ err }, 'quota check failed');
-          cb(Rejects.localError());
-        },
-      );
-    },
+        if (r.kind === 'unknownUser') throw Rejects.unknownUser(addr);
+        if ((r.kind === 'notLocal' || (r.kind === 'deliver' && r.forward.length > 0)) && !ctx.queue) throw SubmissionRejects.queueUnavailable();
+        // A full local mailbox: 452 4.2.2 / 552 5.2.2 now (src/quota/smtp.ts).
+        const full = await rcptQuotaCheck(ctx, addr, announcedSize(session));
+        if (full) throw full;
+      },
 
-    onData(stream: SMTPServerDataStream, session, cb) {
-      const st = state(session);
-      replyFromData(handleData(ctx, st, stream, session), stream, st.log, cb);
+      data: (stream: SMTPServerDataStream, session, conn) => handleData(ctx, conn, stream, session),
     },
   });
+}
 
-  // Per-connection AUTH gating (see the module note). smtp-server creates one
-  // SMTPConnection per socket in connect(); wrap its EHLO and AUTH handlers.
+/**
+ * Per-connection AUTH gating (see the module note). smtp-server creates one
+ * SMTPConnection per socket in connect(); wrap its EHLO and AUTH handlers.
+ * todo: replace with an smtp-server option when it has one (3.21 decides AUTH
+ * visibility and acceptance from server-wide options only).
+ */
+function gateAuth(server: SMTPServer, authAllowed: (secure: boolean, ip: string) => boolean): void {
   const srv = server as unknown as { connect(socket: net.Socket, o: unknown): void; connections: Set<ConnInternals> };
   const origConnect = srv.connect.bind(server);
   srv.connect = (socket, o) => {
@@ -339,35 +286,6 @@ export async function startSubmission(ctx: ServerContext, opts: SubmissionOption
       proto.handler_AUTH.call(this, cmd, cb);
     };
   };
-
-  const off = ctx.tls.onReload((p) => server.updateSecureContext({ key: p.key, cert: p.cert }));
-  server.on('error', (err) => baseLog.error({ err }, 'submission server error'));
-
-  await new Promise<void>((resolve, reject) => {
-    server.server.once('error', reject);
-    server.listen(opts.port, opts.host ?? config.listenAddress, () => {
-      server.server.off('error', reject);
-      resolve();
-    });
-  });
-  const addr = server.server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
-  baseLog.info({ port }, `${name} listening`);
-
-  return {
-    name,
-    port,
-    close: (graceMs = 5000) =>
-      new Promise<void>((resolve) => {
-        off();
-        const timer = setTimeout(resolve, graceMs + 1000);
-        timer.unref();
-        server.close(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      }),
-  };
 }
 
 /** A login result other than ok as an SMTP reply (RFC 4954 §6, RFC 3207 §4). */
@@ -385,22 +303,16 @@ function authReply(r: Exclude<LoginResult, { kind: 'ok' }>): SmtpReject {
   }
 }
 
-async function handleData(ctx: ServerContext, st: ConnState, stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
+async function handleData(ctx: ServerContext, st: Conn, stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
   const started = Date.now();
   const sid = newQueueId();
   const tx = ++st.tx;
   const log = st.log.child({ tx, sid });
-  const account = st.account;
+  const account = st.extra.account;
   if (!account) throw new SmtpReject(Reply.AuthRequired, '5.7.0', 'Authentication required');
 
-  const timer = setTimeout(() => stream.destroy(new Error('DATA timeout')), ctx.config.limits.smtpDataTimeoutMs);
-  timer.unref();
-  let msg: SpooledMessage;
-  try {
-    msg = await receive(stream, spoolIo(ctx));
-  } finally {
-    clearTimeout(timer);
-  }
+  // Deadlines of the DATA phase (rate floor, total): src/smtp/guard.ts, by the listener.
+  const msg: SpooledMessage = await receive(stream, spoolIo(ctx));
   // Milliseconds per phase, in the delivery log line (where does a slow 250 come from).
   const phases: Record<string, number> = { receive: Date.now() - started };
   let mark = Date.now();

@@ -3,6 +3,7 @@
  * per hop, and the transaction ids they carry. Shared by port 25 and submission.
  */
 import { randomHex } from './random.js';
+import { rfc5322Date } from '../util/date.js';
 
 let txCounter = 0;
 /**
@@ -30,9 +31,7 @@ export interface ReceivedInfo {
 }
 
 /** RFC 5322 date-time, e.g. "Sun, 22 Nov 2026 06:04:31 +0000". */
-export function rfc5322Date(d: Date = new Date()): string {
-  return d.toUTCString().replace('GMT', '+0000');
-}
+export { rfc5322Date };
 
 function clean(s: string): string {
   return s.replace(/[\r\n()\\]/g, '').slice(0, 255);

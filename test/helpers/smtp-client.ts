@@ -35,7 +35,11 @@ export class SmtpTestClient {
   }
 
   static async connect(port: number, host = '127.0.0.1'): Promise<SmtpTestClient> {
-    const socket = net.connect(port, host);
+    return SmtpTestClient.fromSocket(net.connect(port, host));
+  }
+
+  /** A client on a socket being connected (e.g. bound to a local address of its own). */
+  static async fromSocket(socket: net.Socket): Promise<SmtpTestClient> {
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);

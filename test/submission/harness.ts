@@ -14,6 +14,7 @@ import nodemailer from 'nodemailer';
 import type { Config } from '../../src/config/index.js';
 import { dnsRecordName, dnsRecordValue, ensureDomainKey, splitTxt } from '../../src/dkim/keys.js';
 import { startQueue, type QueueRunner } from '../../src/queue/index.js';
+import { report } from '../../src/smtp/report.js';
 import { startSubmission } from '../../src/smtp/submission.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { startTestServer, type TestServer } from '../helpers/servers.js';
@@ -75,7 +76,7 @@ export async function startInstance(o: InstanceOptions): Promise<Instance> {
   const extra: Array<() => Promise<void>> = [];
   let queue = ctx.queue as QueueRunner | undefined;
   if (!queue || typeof queue.kick !== 'function') {
-    queue = startQueue(ctx, { pollMs: 500 });
+    queue = startQueue(ctx, { pollMs: 500, report });
     ctx.queue = queue;
     const q = queue;
     extra.push(() => q.stop(1000));

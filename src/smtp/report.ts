@@ -15,13 +15,13 @@
 import { open } from 'node:fs/promises';
 import type { ServerContext } from '../context.js';
 import type { Logger } from '../log.js';
-import { resolveTargets } from '../smtp/deliver.js';
-import { headerEnd } from '../smtp/spool.js';
-import { serverDomain } from '../smtp/postmaster.js';
+import { resolveTargets } from './deliver.js';
+import { headerEnd } from './spool.js';
+import { serverDomain } from './postmaster.js';
 import { signMessage } from '../dkim/sign.js';
-import { buildDsn, FULL_RETURN_LIMIT, type DsnEnvelope, type DsnInput, type DsnRecipient } from './dsn.js';
-import { insertMessage } from './repo.js';
-import { removeQueueFile, writeQueueFile } from './spool.js';
+import { buildDsn, FULL_RETURN_LIMIT, type DsnEnvelope, type DsnInput, type DsnRecipient } from '../queue/dsn.js';
+import { insertMessage } from '../queue/repo.js';
+import { removeQueueFile, writeQueueFile } from '../queue/spool.js';
 
 type ReportContext = Pick<ServerContext, 'config' | 'db' | 'accounts' | 'store' | 'queue'>;
 
