@@ -159,7 +159,7 @@ export class Framer {
     const firstLine = this.lines[0]!;
     const decision: LiteralDecision =
       this.literals.length >= this.limits.maxLiterals || !Number.isSafeInteger(size)
-        ? { ok: false, response: 'BAD Too many literals or literal too big' }
+        ? { ok: false, response: `${/^[^ ]+/.exec(firstLine)?.[0] ?? '*'} BAD Too many literals or literal too big` } // RFC 9051 §7.1: tagged
         : this.handler.literal({ firstLine, size, nonSync, index: this.literals.length });
     if (!decision.ok) {
       this.handler.reject(decision.response);
