@@ -1,13 +1,13 @@
 // Fuzzing the IMAP codec (issue 14 item 9): the framer and the argument parser in
 // process, then the whole server over a socket with mutated transcript commands and
 // APPENDs of the mutated MIME corpus. See test/fuzz/lib.ts for budgets and replay.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ImapBad, ImapNo } from '../../src/imap/errors.js';
 import { Framer, type FramerHandler } from '../../src/imap/wire/framer.js';
 import { Parser } from '../../src/imap/wire/parser.js';
 import type { FramedCommand } from '../../src/imap/wire/types.js';
 import { chunks, fuzz, mimeCorpus, mutate, testTimeout, transcriptCommands, type Rng } from './lib.js';
-import { Accounts, firstLine, FUZZ_PASSWORD, RawConn, startFuzzServer, type FuzzServer } from './socket.js';
+import { describeSocketFuzz, firstLine, FUZZ_PASSWORD, RawConn } from './socket.js';
 
 const COMMANDS = transcriptCommands('imap');
 const MIME = mimeCorpus();
@@ -99,30 +99,12 @@ function parseEverything(rng: Rng, cmd: FramedCommand): void {
   }
 }
 
-describe('IMAP server over a socket', () => {
-  let t: FuzzServer;
-  let accounts: Accounts;
-  beforeAll(async () => {
-    t = await startFuzzServer();
-    accounts = new Accounts(t);
-  });
-  afterAll(() => t?.close());
-
-  it('answers every complete command with its tag (or BYE), never hangs or crashes', { timeout: testTimeout() }, async () => {
-    await fuzz('imap-socket', async (rng, caseNo) => {
-      const user = await accounts.get(caseNo);
-      const c = await RawConn.connect(t.port('imap'));
-      try {
-        await imapCase(rng, c, user);
-      } catch (err) {
-        (err as Error).message += `\n--- last exchanges:\n${c.transcript()}`;
-        throw err;
-      } finally {
-        c.close();
-      }
-      t.checkLog();
-    });
-  });
+describeSocketFuzz('IMAP server over a socket', {
+  codec: 'imap-socket',
+  asserts: 'answers every complete command with its tag (or BYE), never hangs or crashes',
+  listener: () => 'imap',
+  accountEvery: 200,
+  run: imapCase,
 });
 
 const tagged = (tag: string) => firstLine((l) => (l.startsWith(tag + ' ') ? l : l.startsWith('* BYE') ? l : undefined));

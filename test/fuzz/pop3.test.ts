@@ -1,10 +1,10 @@
 // Fuzzing POP3 (issue 14 item 9): the line framer, the command parser and the
 // multi-line encoder in process, then the server over a socket with mutated transcript
 // commands, one reply per command line. See test/fuzz/lib.ts for budgets and replay.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeMultiline, LineFramer, parseCommand, parseNumber, type FramedUnit } from '../../src/pop3/wire.js';
 import { chunks, fuzz, mimeCorpus, mutate, testTimeout, transcriptCommands, type Rng } from './lib.js';
-import { Accounts, firstLine, FUZZ_PASSWORD, RawConn, startFuzzServer, type FuzzServer } from './socket.js';
+import { describeSocketFuzz, firstLine, FUZZ_PASSWORD, RawConn } from './socket.js';
 
 const COMMANDS = transcriptCommands('pop3').filter((c) => !/^auth\b/i.test(c));
 const MIME = mimeCorpus();
@@ -37,31 +37,15 @@ describe('POP3 codec, in process', () => {
   });
 });
 
-describe('POP3 server over a socket', () => {
-  let t: FuzzServer;
-  let accounts: Accounts;
-  beforeAll(async () => {
-    t = await startFuzzServer();
-    accounts = new Accounts(t, 50);
-  });
-  afterAll(() => t?.close());
-
-  it('answers every command line once, in order, never hangs or crashes', { timeout: testTimeout() }, async () => {
-    await fuzz('pop3-socket', async (rng, caseNo) => {
-      const user = await accounts.get(caseNo);
-      if (caseNo % 50 === 0) for (let i = 0; i < 3; i++) await t.ctx.store.deliver([{ account: user }], { data: rng.pick(MIME) });
-      const c = await RawConn.connect(t.port('pop3'));
-      try {
-        await pop3Case(rng, c, user);
-      } catch (err) {
-        (err as Error).message += `\n--- last exchanges:\n${c.transcript()}`;
-        throw err;
-      } finally {
-        c.close();
-      }
-      t.checkLog();
-    });
-  });
+describeSocketFuzz('POP3 server over a socket', {
+  codec: 'pop3-socket',
+  asserts: 'answers every command line once, in order, never hangs or crashes',
+  listener: () => 'pop3',
+  accountEvery: 50,
+  async prepare(t, user, rng, caseNo) {
+    if (caseNo % 50 === 0) for (let i = 0; i < 3; i++) await t.ctx.store.deliver([{ account: user }], { data: rng.pick(MIME) });
+  },
+  run: pop3Case,
 });
 
 const status = firstLine((l) => (/^(\+OK|-ERR|\+ |\+$)/.test(l) ? l : undefined), false);

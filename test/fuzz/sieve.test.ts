@@ -2,12 +2,12 @@
 // mutated scripts of test/fixtures/sieve, the ManageSieve framer in process, and the
 // ManageSieve server over a socket, where every command must get its OK/NO/BYE
 // (RFC 5804 §4) before the deadline. See test/fuzz/lib.ts for budgets and replay.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Framer, type Unit } from '../../src/managesieve/wire.js';
 import { compileSieve } from '../../src/sieve/engine.js';
 import { SieveCompileError } from '../../src/sieve/errors.js';
 import { chunks, fuzz, mutate, sieveCorpus, testTimeout, type Rng } from './lib.js';
-import { Accounts, firstLine, FUZZ_PASSWORD, RawConn, startFuzzServer, type FuzzServer } from './socket.js';
+import { describeSocketFuzz, firstLine, FUZZ_PASSWORD, RawConn } from './socket.js';
 
 const SCRIPTS = sieveCorpus();
 
@@ -57,30 +57,12 @@ function commandBytes(rng: Rng, cmd: Array<string | Buffer>): Buffer[] {
   return out;
 }
 
-describe('ManageSieve over a socket', () => {
-  let t: FuzzServer;
-  let accounts: Accounts;
-  beforeAll(async () => {
-    t = await startFuzzServer();
-    accounts = new Accounts(t, 100);
-  });
-  afterAll(() => t?.close());
-
-  it('answers every command with OK, NO or BYE, never hangs or crashes', { timeout: testTimeout() }, async () => {
-    await fuzz('managesieve-socket', async (rng, caseNo) => {
-      const user = await accounts.get(caseNo);
-      const c = await RawConn.connect(t.port('managesieve'));
-      try {
-        await manageSieveCase(rng, c, user);
-      } catch (err) {
-        (err as Error).message += `\n--- last exchanges:\n${c.transcript()}`;
-        throw err;
-      } finally {
-        c.close();
-      }
-      t.checkLog();
-    });
-  });
+describeSocketFuzz('ManageSieve over a socket', {
+  codec: 'managesieve-socket',
+  asserts: 'answers every command with OK, NO or BYE, never hangs or crashes',
+  listener: () => 'managesieve',
+  accountEvery: 100,
+  run: manageSieveCase,
 });
 
 /** RFC 5804 §4: a response ends with a line starting OK, NO or BYE (a string literal skipped). */

@@ -3,9 +3,8 @@
 // commands and message (the MIME corpus) are mutated, one command at a time, each of
 // which must get its numbered reply (RFC 5321 §4.2) before the deadline.
 // See test/fuzz/lib.ts for budgets and replay.
-import { afterAll, beforeAll, describe, it } from 'vitest';
-import { fuzz, mimeCorpus, mutate, testTimeout, type Rng } from './lib.js';
-import { Accounts, firstLine, FUZZ_PASSWORD, RawConn, startFuzzServer, type FuzzServer } from './socket.js';
+import { mimeCorpus, mutate, type Rng } from './lib.js';
+import { describeSocketFuzz, firstLine, FUZZ_PASSWORD, RawConn } from './socket.js';
 
 const MIME = mimeCorpus();
 const VERBS = [
@@ -16,37 +15,20 @@ const VERBS = [
 ];
 const DICT = [...VERBS.map((v) => Buffer.from(v)), ...MIME.slice(0, 4)];
 
-describe('SMTP over a socket', () => {
-  let t: FuzzServer;
-  let accounts: Accounts;
-  beforeAll(async () => {
-    t = await startFuzzServer();
-    accounts = new Accounts(t, 100);
-  });
-  afterAll(() => t?.close());
-
-  it('answers every command and every message with a reply code, never hangs or crashes', { timeout: testTimeout() }, async () => {
-    await fuzz('smtp-socket', async (rng, caseNo) => {
-      const user = await accounts.get(caseNo);
-      const submission = rng.chance(0.25);
-      const c = await RawConn.connect(t.port(submission ? 'submission' : 'smtp'));
-      try {
-        await smtpCase(rng, c, user, submission);
-      } catch (err) {
-        (err as Error).message += `\n--- last exchanges:\n${c.transcript()}`;
-        throw err;
-      } finally {
-        c.close();
-      }
-      t.checkLog();
-    });
-  });
+describeSocketFuzz('SMTP over a socket', {
+  codec: 'smtp-socket',
+  asserts: 'answers every command and every message with a reply code, never hangs or crashes',
+  // port 25, or submission (then with AUTH first)
+  listener: (rng) => (rng.chance(0.25) ? 'submission' : 'smtp'),
+  accountEvery: 100,
+  run: smtpCase,
 });
 
 /** RFC 5321 §4.2.1: the last line of a reply is "code SP text". */
 const reply = firstLine((l) => (/^\d{3}( |$)/.test(l) ? l : undefined), false);
 
-async function smtpCase(rng: Rng, c: RawConn, user: string, submission: boolean): Promise<void> {
+async function smtpCase(rng: Rng, c: RawConn, user: string, listener: string): Promise<void> {
+  const submission = listener === 'submission';
   const greeting = await c.until(reply);
   if (typeof greeting !== 'object') throw new Error(`greeting: ${greeting}`);
   const script = ['EHLO client.example.org'];

@@ -5,9 +5,11 @@
  * bad commands and failed logins from one address go on being answered).
  */
 import net from 'node:net';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { startDnsServer } from '../helpers/dns-server.js';
 import { captureLog } from '../helpers/log-capture.js';
 import { startTestServer, type TestServer } from '../helpers/servers.js';
+import { fuzz, testTimeout, type Rng } from './lib.js';
 
 /** How long one command may take to be answered before the fuzzer calls it a hang. */
 export const REPLY_DEADLINE_MS = Number(process.env.FUZZ_DEADLINE_MS ?? '15000');
@@ -186,4 +188,54 @@ export class Accounts {
     }
     return this.current;
   }
+}
+
+export interface SocketFuzz {
+  /** The name in the report line ("imap-socket"). */
+  codec: string;
+  /** The test's title: what it asserts. */
+  asserts: string;
+  /** The listener to connect to for this case. */
+  listener: (rng: Rng) => string;
+  /** A fresh account every this many cases. */
+  accountEvery: number;
+  /** Before connecting (e.g. deliver messages to the account). */
+  prepare?: (t: FuzzServer, user: string, rng: Rng, caseNo: number) => Promise<void>;
+  /** One case on a fresh connection; throws on a finding. */
+  run: (rng: Rng, c: RawConn, user: string, listener: string) => Promise<void>;
+}
+
+/**
+ * A socket fuzz test: one server for the file, then cases, each on its own connection;
+ * a failure carries the last exchanges, and anything the server logged as an error
+ * fails the case too.
+ */
+export function describeSocketFuzz(title: string, f: SocketFuzz): void {
+  describe(title, () => {
+    let t: FuzzServer;
+    let accounts: Accounts;
+    beforeAll(async () => {
+      t = await startFuzzServer();
+      accounts = new Accounts(t, f.accountEvery);
+    });
+    afterAll(() => t?.close());
+
+    it(f.asserts, { timeout: testTimeout() }, async () => {
+      await fuzz(f.codec, async (rng, caseNo) => {
+        const user = await accounts.get(caseNo);
+        await f.prepare?.(t, user, rng, caseNo);
+        const listener = f.listener(rng);
+        const c = await RawConn.connect(t.port(listener));
+        try {
+          await f.run(rng, c, user, listener);
+        } catch (err) {
+          (err as Error).message += `\n--- last exchanges:\n${c.transcript()}`;
+          throw err;
+        } finally {
+          c.close();
+        }
+        t.checkLog();
+      });
+    });
+  });
 }
