@@ -4,21 +4,34 @@
 // (RFC 5804 §4) before the deadline. See test/fuzz/lib.ts for budgets and replay.
 import { describe, expect, it } from 'vitest';
 import { Framer, type Unit } from '../../src/managesieve/wire.js';
-import { compileSieve } from '../../src/sieve/engine.js';
-import { SieveCompileError } from '../../src/sieve/errors.js';
-import { chunks, fuzz, mutate, sieveCorpus, testTimeout, type Rng } from './lib.js';
+import { compileSieve, runSieve, type CompiledScript } from '../../src/sieve/engine.js';
+import { SieveCompileError, SieveRuntimeError } from '../../src/sieve/errors.js';
+import { SieveMessage } from '../../src/sieve/message.js';
+import { chunks, fuzz, mimeCorpus, mutate, sieveCorpus, testTimeout, type Rng } from './lib.js';
 import { describeSocketFuzz, firstLine, FUZZ_PASSWORD, RawConn } from './socket.js';
 
 const SCRIPTS = sieveCorpus();
+const MIME = mimeCorpus();
 
-describe('Sieve compiler', () => {
-  it('compiles any script or refuses it with a SieveCompileError', { timeout: testTimeout() }, async () => {
+describe('Sieve compiler and interpreter', () => {
+  it('compiles any script or refuses it with a SieveCompileError; runs what compiles on any message', { timeout: testTimeout() }, async () => {
     await fuzz('sieve', (rng) => {
       const text = mutate(rng, rng.pick(SCRIPTS), SCRIPTS).toString(rng.chance(0.5) ? 'utf8' : 'latin1');
+      let script: CompiledScript;
       try {
-        compileSieve(text);
+        script = compileSieve(text);
       } catch (err) {
         if (!(err instanceof SieveCompileError)) throw err;
+        return;
+      }
+      const raw = mutate(rng, rng.pick(MIME), MIME);
+      const end = raw.indexOf('\r\n\r\n');
+      const message = new SieveMessage({ header: end < 0 ? raw : raw.subarray(0, end + 4), size: raw.length, raw });
+      const env = { message, envelope: { from: 'a@example.org', to: 'b@example.test' }, mailboxExists: (m: string) => m === 'INBOX', zoneOffsetMinutes: 0 };
+      try {
+        runSieve(script, env);
+      } catch (err) {
+        if (!(err instanceof SieveRuntimeError)) throw err;
       }
     });
   });
