@@ -214,10 +214,11 @@ export function describeSocketFuzz(title: string, f: SocketFuzz): void {
   describe(title, () => {
     let t: FuzzServer;
     let accounts: Accounts;
+    // a whole server: on a loaded machine (npm run fuzz under nice) it takes a while to start
     beforeAll(async () => {
       t = await startFuzzServer();
       accounts = new Accounts(t, f.accountEvery);
-    });
+    }, 180_000);
     afterAll(() => t?.close());
 
     it(f.asserts, { timeout: testTimeout() }, async () => {
