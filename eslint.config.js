@@ -21,7 +21,7 @@ export default tseslint.config(
     },
   },
   // Layering (DESIGN.md, issue 15 item 8): the protocol engines reach mail and accounts
-  // only through the store and accounts interfaces, never the Maildir implementation,
+  // only through the store and accounts interfaces, never a store implementation (Maildir, memory),
   // the database or SQLite; quota decides, and SMTP (under src/smtp/) speaks it.
   {
     files: ['src/{imap,pop3,smtp,managesieve}/**/*.ts'],
@@ -31,7 +31,7 @@ export default tseslint.config(
         {
           paths: [{ name: 'better-sqlite3', message: 'Protocol engines never touch SQL: go through the store or accounts interfaces.' }],
           patterns: [
-            { regex: '(^|/)store/maildir(/|$)', message: 'Protocol engines use the store interface (src/store/types.ts, createStore), not the Maildir implementation.' },
+            { regex: '(^|/)store/(maildir|memory)(/|$)', message: 'Protocol engines use the store interface (src/store/types.ts, createStore), not an implementation of it.' },
             { regex: '(^|/)db(/|$)', message: 'Protocol engines never touch SQL: go through the store or accounts interfaces.' },
           ],
         },
