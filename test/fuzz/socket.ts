@@ -231,6 +231,11 @@ export function describeSocketFuzz(title: string, f: SocketFuzz): void {
           await f.run(rng, c, user, listener);
         } catch (err) {
           (err as Error).message += `\n--- last exchanges:\n${c.transcript()}`;
+          try {
+            t.checkLog();
+          } catch (logged) {
+            (err as Error).message += `\n--- ${(logged as Error).message}`;
+          }
           throw err;
         } finally {
           c.close();
