@@ -20,4 +20,31 @@ export default tseslint.config(
       eqeqeq: ['error', 'smart'],
     },
   },
+  // Layering (DESIGN.md, issue 15 item 8): the protocol engines reach mail and accounts
+  // only through the store and accounts interfaces, never a store implementation (Maildir, memory),
+  // the database or SQLite; quota decides, and SMTP (under src/smtp/) speaks it.
+  {
+    files: ['src/{imap,pop3,smtp,managesieve}/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'better-sqlite3', message: 'Protocol engines never touch SQL: go through the store or accounts interfaces.' }],
+          patterns: [
+            { regex: '(^|/)store/(maildir|memory)(/|$)', message: 'Protocol engines use the store interface (src/store/types.ts, createStore), not an implementation of it.' },
+            { regex: '(^|/)db(/|$)', message: 'Protocol engines never touch SQL: go through the store or accounts interfaces.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/quota/**/*.ts'],
+    // src/quota/smtp.ts speaks SMTP and is moving under src/smtp/ (issue 15 item 3):
+    // drop this line with the move.
+    ignores: ['src/quota/smtp.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '(^|/)smtp(/|$)', message: 'Quota must not depend on SMTP: the SMTP side (src/smtp/) calls quota.' }] }],
+    },
+  },
 );

@@ -22,6 +22,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Listener, ServerContext } from '../context.js';
+import type { Logger } from '../log.js';
 
 export interface RouteMatch {
   /** The request path (no query string), decoded. */
@@ -90,6 +91,41 @@ export function sendText(res: ServerResponse, status: number, body: string, type
   res.end(body);
 }
 
+/** One request: the route for its path and method (404, 405 with Allow), its handler, 500 on a throw. */
+async function handleRequest(routes: RouteTable, log: Logger, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const method = (req.method ?? 'GET').toUpperCase();
+  let url: URL;
+  let path: string;
+  try {
+    url = new URL(req.url ?? '/', 'http://localhost');
+    path = decodeURIComponent(url.pathname);
+  } catch {
+    sendText(res, 400, 'bad request\n');
+    return;
+  }
+  const found = routes.candidates(path);
+  const route = found.find((r) => methodMatches(r, method));
+  if (!route) {
+    if (found.length > 0) {
+      const allow = [...new Set(found.map((r) => r.method))].join(', ');
+      res.setHeader('Allow', allow);
+      sendText(res, 405, 'method not allowed\n');
+    } else {
+      sendText(res, 404, 'not found\n');
+    }
+    log.debug({ method, path, status: res.statusCode, ip: req.socket.remoteAddress }, 'http request');
+    return;
+  }
+  try {
+    await route.handler(req, res, { path, rest: route.prefix ? path.slice(route.path.length) : '', url });
+    log.debug({ method, path, status: res.statusCode, ip: req.socket.remoteAddress }, 'http request');
+  } catch (err) {
+    log.error({ method, path, err }, 'http handler failed');
+    if (!res.headersSent) sendText(res, 500, 'internal error\n');
+    else res.destroy();
+  }
+}
+
 /**
  * Starts the HTTP listener on `host` (default: `config.listenAddress`) and `port`
  * (0 = any free port). `/health` is registered here; everything else by its feature.
@@ -109,7 +145,7 @@ export async function startHttp(
 
   const serverOpts = { requestTimeout: 30_000, headersTimeout: 15_000, keepAliveTimeout: 5_000 };
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    void handle(req, res);
+    void handleRequest(routes, log, req, res);
   };
   let detach = () => {};
   let server: http.Server;
@@ -121,40 +157,6 @@ export async function startHttp(
     server = s;
   } else {
     server = http.createServer(serverOpts, onRequest);
-  }
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const method = (req.method ?? 'GET').toUpperCase();
-    let url: URL;
-    let path: string;
-    try {
-      url = new URL(req.url ?? '/', 'http://localhost');
-      path = decodeURIComponent(url.pathname);
-    } catch {
-      sendText(res, 400, 'bad request\n');
-      return;
-    }
-    const found = routes.candidates(path);
-    const route = found.find((r) => methodMatches(r, method));
-    if (!route) {
-      if (found.length > 0) {
-        const allow = [...new Set(found.map((r) => r.method))].join(', ');
-        res.setHeader('Allow', allow);
-        sendText(res, 405, 'method not allowed\n');
-      } else {
-        sendText(res, 404, 'not found\n');
-      }
-      log.debug({ method, path, status: res.statusCode, ip: req.socket.remoteAddress }, 'http request');
-      return;
-    }
-    try {
-      await route.handler(req, res, { path, rest: route.prefix ? path.slice(route.path.length) : '', url });
-      log.debug({ method, path, status: res.statusCode, ip: req.socket.remoteAddress }, 'http request');
-    } catch (err) {
-      log.error({ method, path, err }, 'http handler failed');
-      if (!res.headersSent) sendText(res, 500, 'internal error\n');
-      else res.destroy();
-    }
   }
 
   const host = opts.host ?? ctx.config.listenAddress;

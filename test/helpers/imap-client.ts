@@ -81,7 +81,25 @@ export class ImapTestClient {
     });
     const c = new ImapTestClient(socket);
     c.greeting = await c.readResponse();
+    ImapTestClient.unchecked.add(c);
     return c;
+  }
+
+  /** Clients whose leftovers no one has checked yet (test/helpers/setup.ts checks them after each test). */
+  static readonly unchecked = new Set<ImapTestClient>();
+
+  /** Runs leftover() on every client connected since the last call; throws what they report. */
+  static checkAll(): void {
+    const problems: string[] = [];
+    for (const c of ImapTestClient.unchecked) {
+      try {
+        c.leftover();
+      } catch (e) {
+        problems.push((e as Error).message);
+      }
+    }
+    ImapTestClient.unchecked.clear();
+    if (problems.length > 0) throw new Error(problems.join('\n'));
   }
 
   async startTls(): Promise<void> {

@@ -132,3 +132,11 @@ describe('encoder', () => {
     expect(Buffer.concat(e.done().map((c) => (typeof c === 'string' ? Buffer.from(c) : (c as Buffer)))).toString()).toBe('"plain" "with \\"quote\\"" {11}\r\nline\r\nbreak &ANw-n&AO8-');
   });
 });
+
+describe('framer rejections carry the tag (found by test/fuzz/imap.test.ts)', () => {
+  it('a literal too big to count is refused with the tagged BAD', () => {
+    expect(frame([Buffer.from('F0 LOGIN {99999999999999999999}\r\n')]).rejects).toEqual(['F0 BAD Too many literals or literal too big']);
+    const tooMany = Buffer.from('t2 LOGIN {1}\r\na {1}\r\nb {1}\r\nc {1}\r\nd {1}\r\ne\r\n');
+    expect(frame([tooMany]).rejects).toEqual(['t2 BAD Too many literals or literal too big']);
+  });
+});
