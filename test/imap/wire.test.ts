@@ -135,8 +135,8 @@ describe('encoder', () => {
 
 describe('framer rejections carry the tag (found by test/fuzz/imap.test.ts)', () => {
   it('a literal too big to count is refused with the tagged BAD', () => {
-    expect(frame([Buffer.from('F0 LOGIN {99999999999999999999}\r\n')]).rejects).toEqual(['F0 BAD Too many literals or literal too big']);
+    expect(frame([Buffer.from('F0 LOGIN {99999999999999999999}\r\n')]).rejects).toEqual(['F0 BAD [TOOBIG] Too many literals or literal too big']);
     const tooMany = Buffer.from('t2 LOGIN {1}\r\na {1}\r\nb {1}\r\nc {1}\r\nd {1}\r\ne\r\n');
-    expect(frame([tooMany]).rejects).toEqual(['t2 BAD Too many literals or literal too big']);
+    expect(frame([tooMany]).rejects).toEqual(['t2 BAD [TOOBIG] Too many literals or literal too big']);
   });
 });
