@@ -1,0 +1,91 @@
+/**
+ * The two servers the benchmark compares, behind one shape: ours (the built server,
+ * `dist/`, in its own process) and Dovecot (Debian's binary, self-contained under a temp
+ * dir, test/helpers/dovecot.ts). RSS is read from /proc: our whole process, or the sum
+ * of Dovecot's session processes (`imap`, `pop3`) of one user, children of its master.
+ */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { dovecotMissing, startDovecot } from '../../test/helpers/dovecot.js';
+// @ts-expect-error plain JS helper shared with the .mjs benchmarks
+import { freePort, procMem, startServer } from '../lib.mjs';
+
+export const PASSWORD = 'bench-password';
+export const DOMAIN = 'bench.test';
+
+export interface Target {
+  name: string;
+  imapPort: number;
+  pop3Port: number;
+  /** Creates the accounts (local parts) and returns the INBOX Maildir path of each. */
+  addAccounts(locals: string[]): string[];
+  /** Owner the INBOX directories need (Dovecot running as root serves mail as nobody). */
+  owner?: { uid: number; gid: number };
+  /** Resident memory in MB of what serves the sessions now. */
+  rssMB(): number;
+  stop(): Promise<void>;
+}
+
+export async function startOurs(): Promise<Target> {
+  const imapPort = await freePort();
+  const pop3Port = await freePort();
+  const srv = await startServer({ imap: imapPort, pop3: pop3Port });
+  let domainMade = false;
+  return {
+    name: 'ours',
+    imapPort,
+    pop3Port,
+    addAccounts(locals) {
+      if (!domainMade) srv.cliRun('domain', 'add', DOMAIN);
+      domainMade = true;
+      return locals.map((l) => {
+        srv.cliRun('account', 'add', `${l}@${DOMAIN}`, '--password-stdin');
+        return path.join(srv.data, 'maildir', DOMAIN, l);
+      });
+    },
+    rssMB: () => procMem(srv.pid).rssMB as number,
+    stop: () => srv.stop(),
+  };
+}
+
+export function dovecotSkip(): string | undefined {
+  if (dovecotMissing()) return 'dovecot-imapd';
+  try {
+    readFileSync('/usr/lib/dovecot/pop3');
+  } catch {
+    return 'dovecot-pop3d';
+  }
+  return undefined;
+}
+
+export async function startDovecotTarget(): Promise<Target> {
+  const d = await startDovecot(PASSWORD, { pop3: true });
+  const isRoot = process.getuid?.() === 0;
+  const owner = isRoot ? { uid: Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' })), gid: Number(execFileSync('id', ['-g', 'nobody'], { encoding: 'utf8' })) } : undefined;
+  return {
+    name: 'Dovecot',
+    imapPort: d.port,
+    pop3Port: d.pop3Port!,
+    owner,
+    addAccounts: (locals) => locals.map((l) => path.join(d.root, 'mail', `${l}@${DOMAIN}`)),
+    rssMB: () => sessionProcesses(d.pid).reduce((sum, pid) => sum + (procMem(pid).rssMB as number), 0),
+    stop: () => d.close(),
+  };
+}
+
+/** Children of `parent` running Dovecot's session binaries. */
+function sessionProcesses(parent: number): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const m = /^\d+ \((.*)\) \S (\d+)/.exec(stat);
+      if (m && Number(m[2]) === parent && (m[1] === 'imap' || m[1] === 'pop3')) out.push(Number(e));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
