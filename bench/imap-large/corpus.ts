@@ -55,5 +55,5 @@ export function linkInto(corpus: { dir: string; names: string[] }, maildir: stri
     if (owner) chownSync(path.join(maildir, d), owner.uid, owner.gid);
   }
   const cur = path.join(maildir, 'cur');
-  for (let i = 0; i < count; i++) linkSync(path.join(corpus.dir, corpus.names[i]!), path.join(cur, corpus.names[i]!));
+  for (let i = 0; i < Math.min(count, corpus.names.length); i++) linkSync(path.join(corpus.dir, corpus.names[i]!), path.join(cur, corpus.names[i]!));
 }

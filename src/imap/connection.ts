@@ -30,6 +30,7 @@ import { Encoder, type Chunk } from './wire/encoder.js';
 import { Framer, type LiteralDecision, type LiteralSink } from './wire/framer.js';
 import type { FramedCommand, Literal } from './wire/types.js';
 import { loginAllowed } from '../accounts/login.js';
+import { quickAck } from '../util/quickack.js';
 
 export interface ImapTimeouts {
   /** Before authentication. */
@@ -174,6 +175,9 @@ export class ImapConnection {
   private readonly onData = (chunk: Buffer): void => {
     try {
       this.framer.push(chunk);
+      // Part of a command is still to come (the CRLF after a literal, say): acknowledge
+      // what came at once, or a Nagle-bound client waits out our delayed ACK (util/quickack.ts).
+      if (this.framer.midCommand) quickAck(this.socket);
     } catch (err) {
       this.log.error({ err }, 'framer failure');
       void this.bye('Internal error');
