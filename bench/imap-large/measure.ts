@@ -85,12 +85,13 @@ export async function measureCommands(t: Target, f: Figures): Promise<void> {
 }
 
 /** POP3: `clients` sessions at once (one account each), USER/PASS, 50 RETR, QUIT, for `seconds`. */
-export async function measurePop3(t: Target, users: string[], seconds: number, f: Figures): Promise<void> {
+export async function measurePop3(t: Target, users: string[], seconds: number, f: Figures, label = `${users.length} clients`): Promise<void> {
   let sessions = 0;
   let retrs = 0;
   let inUse = 0;
   const errors: string[] = [];
   const end = Date.now() + seconds * 1000;
+  const cpu0 = t.cpuMs();
   const worker = async (user: string): Promise<void> => {
     while (Date.now() < end) {
       let c: RawPop3 | undefined;
@@ -114,10 +115,13 @@ export async function measurePop3(t: Target, users: string[], seconds: number, f
     }
   };
   await Promise.all(users.map((u) => worker(u)));
-  put(t, f, `POP3 ${users.length} clients, sessions/s`, sessions / seconds, '/s');
-  put(t, f, `POP3 ${users.length} clients, RETR/s`, retrs / seconds, '/s');
-  put(t, f, 'POP3 errors (other than [IN-USE])', errors.length, '');
-  put(t, f, 'POP3 [IN-USE] answers', inUse, '');
+  const cpu = t.cpuMs() - cpu0;
+  put(t, f, `POP3 ${label}, sessions/s`, sessions / seconds, '/s');
+  // CPU per session: what the server spends, less disturbed than rates on a busy machine.
+  if (sessions > 0) put(t, f, `POP3 ${label}, server CPU per session`, cpu / sessions, 'ms');
+  put(t, f, `POP3 ${label}, RETR/s`, retrs / seconds, '/s');
+  put(t, f, `POP3 ${label}, errors (not [IN-USE])`, errors.length, '');
+  put(t, f, `POP3 ${label}, [IN-USE] answers`, inUse, '');
   const kinds = new Map<string, number>();
   for (const e of errors) kinds.set(e.slice(0, 80), (kinds.get(e.slice(0, 80)) ?? 0) + 1);
   for (const [k, n] of kinds) console.log(`  [${t.name}]   ${n} × ${k}`);

@@ -24,6 +24,8 @@ export interface Target {
   owner?: { uid: number; gid: number };
   /** Resident memory in MB of what serves the sessions now. */
   rssMB(): number;
+  /** CPU time (user + system, ms) the server has used so far, ended session processes included. */
+  cpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -45,6 +47,7 @@ export async function startOurs(): Promise<Target> {
       });
     },
     rssMB: () => procMem(srv.pid).rssMB as number,
+    cpuMs: () => cpuOf(srv.pid as number, false),
     stop: () => srv.stop(),
   };
 }
@@ -70,8 +73,41 @@ export async function startDovecotTarget(): Promise<Target> {
     owner,
     addAccounts: (locals) => locals.map((l) => path.join(d.root, 'mail', `${l}@${DOMAIN}`)),
     rssMB: () => sessionProcesses(d.pid).reduce((sum, pid) => sum + (procMem(pid).rssMB as number), 0),
+    cpuMs: () => cpuOf(d.pid, true) + descendants(d.pid).reduce((sum, pid) => sum + cpuOf(pid, true), 0),
     stop: () => d.close(),
   };
+}
+
+/** utime + stime (and with `reaped`, those of waited-for children) of a process, in ms. */
+function cpuOf(pid: number, reaped: boolean): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    // fields 14-17 of proc(5), counted from after the command name (field 3 is index 0)
+    const ticks = f[11]! + f[12]! + (reaped ? f[13]! + f[14]! : 0);
+    return ticks * 10; // USER_HZ = 100 on Linux
+  } catch {
+    return 0;
+  }
+}
+
+function childrenOf(parent: number): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent) out.push(Number(e));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+function descendants(pid: number): number[] {
+  const kids = childrenOf(pid);
+  return kids.concat(...kids.map(descendants));
 }
 
 /** Children of `parent` running Dovecot's session binaries. */
