@@ -91,13 +91,14 @@ function cpuOf(pid: number, reaped: boolean): number {
   }
 }
 
-function childrenOf(parent: number): number[] {
-  const out: number[] = [];
+/** Children of `parent` (pid and command name), from /proc. */
+function childrenOf(parent: number): Array<{ pid: number; comm: string }> {
+  const out: Array<{ pid: number; comm: string }> = [];
   for (const e of readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
     try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent) out.push(Number(e));
+      const m = /^\d+ \((.*)\) \S (\d+)/.exec(readFileSync(`/proc/${e}/stat`, 'utf8'));
+      if (m && Number(m[2]) === parent) out.push({ pid: Number(e), comm: m[1]! });
     } catch {
       // gone meanwhile
     }
@@ -106,22 +107,13 @@ function childrenOf(parent: number): number[] {
 }
 
 function descendants(pid: number): number[] {
-  const kids = childrenOf(pid);
+  const kids = childrenOf(pid).map((c) => c.pid);
   return kids.concat(...kids.map(descendants));
 }
 
 /** Children of `parent` running Dovecot's session binaries. */
 function sessionProcesses(parent: number): number[] {
-  const out: number[] = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      const m = /^\d+ \((.*)\) \S (\d+)/.exec(stat);
-      if (m && Number(m[2]) === parent && (m[1] === 'imap' || m[1] === 'pop3')) out.push(Number(e));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
+  return childrenOf(parent)
+    .filter((c) => c.comm === 'imap' || c.comm === 'pop3')
+    .map((c) => c.pid);
 }
