@@ -96,8 +96,9 @@ export async function syncMailbox(
 ): Promise<{ recent: number[]; added: number; removed: number }> {
   const mb = mustMailboxId(a, mailboxId);
   const dir = dirOf(a, mb.folder);
-  await makeMaildirDirs(dir);
-  const newNames = (await readdir(path.join(dir, 'new'))).filter((n) => !n.startsWith('.'));
+  // cur/ new/ tmp/ are (re)made only when one is found missing: three mkdir calls on
+  // every SELECT were most of its cost on a small mailbox.
+  const newNames = (await orRemake(dir, () => readdir(path.join(dir, 'new')))).filter((n) => !n.startsWith('.'));
   // Synchronous from here to the classification, so a delivery cannot commit in between.
   const newRows = a.ix.keysInNew(mailboxId);
   const byNewName = new Map(newRows.map((r) => [r.filename, r]));
@@ -111,19 +112,21 @@ export async function syncMailbox(
   const listed = new Set(newNames);
   let needCur = force || newRows.some((r) => !listed.has(r.filename));
   if (!needCur) {
-    const m = await stat(path.join(dir, 'cur'), { bigint: true });
+    const m = await orRemake(dir, () => stat(path.join(dir, 'cur'), { bigint: true }));
     const stored = mustMailboxId(a, mailboxId).cur_mtime;
     needCur = stored === null || stored !== String(m.mtimeNs);
   }
 
   const recent: number[] = [];
   let added = 0;
-  await trackCur(a, mb, async () => {
-    if (!opts.keepNew) recent.push(...(await moveNewToCur(a, mb, toMove)));
-    const picked = await pickup(ctx, a, mb, unknown, opts.keepNew === true);
-    if (!opts.keepNew) recent.push(...picked);
-    added += picked.length;
-  });
+  if (toMove.length > 0 || unknown.length > 0) {
+    await trackCur(a, mb, async () => {
+      if (!opts.keepNew) recent.push(...(await moveNewToCur(a, mb, toMove)));
+      const picked = await pickup(ctx, a, mb, unknown, opts.keepNew === true);
+      if (!opts.keepNew) recent.push(...picked);
+      added += picked.length;
+    });
+  }
   recent.sort((x, y) => x - y);
   let removed = 0;
   if (needCur) {
@@ -132,6 +135,17 @@ export async function syncMailbox(
     removed += r.removed;
   }
   return { recent, added, removed };
+}
+
+/** Runs fn (a look at cur/ or new/ of dir); when one is missing, makes cur/ new/ tmp/ and runs it again. */
+async function orRemake<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (!isEnoent(e)) throw e;
+    await makeMaildirDirs(dir);
+    return fn();
+  }
 }
 
 /** Dovecot semantics: a message leaves new/ the first time a mailbox is opened. Returns the UIDs moved. */
