@@ -18,10 +18,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AccountId } from '../types.js';
 import { analyze, msgPath, type StoreCtx } from './context.js';
 
-/** Messages analysed between pauses. */
-const BATCH = 32;
+/** Messages analysed between pauses, and how many at once. */
+const BATCH = 64;
+const PARALLEL = 4;
 /** Pause between batches (ms): the share of the event loop left to live traffic. */
-const PAUSE_MS = 10;
+const PAUSE_MS = 5;
 /** UIDs looked at per index read. */
 const WINDOW = 4096;
 
@@ -78,13 +79,20 @@ export class Backfill {
             after += WINDOW;
             continue;
           }
-          for (const r of rows.slice(0, BATCH - analysed)) {
-            const meta = await analyze(this.ctx, { path: msgPath(a, mb, r) });
-            after = r.uid;
-            analysed++;
-            if (a.closed || meta.envelope === undefined) continue;
-            a.ix.setAnalysis(mailboxId, r.uid, meta.envelope, meta.bodyStructure ?? null);
-            this.done++;
+          const take = rows.slice(0, BATCH - analysed);
+          for (let i = 0; i < take.length; i += PARALLEL) {
+            const group = take.slice(i, i + PARALLEL);
+            // A few at a time: reading a file is mostly waiting for the thread pool.
+            const metas = await Promise.all(group.map((r) => analyze(this.ctx, { path: msgPath(a, mb, r) })));
+            after = group[group.length - 1]!.uid;
+            analysed += group.length;
+            if (a.closed) break;
+            group.forEach((r, j) => {
+              const meta = metas[j]!;
+              if (meta.envelope === undefined) return;
+              a.ix.setAnalysis(mailboxId, r.uid, meta.envelope, meta.bodyStructure ?? null);
+              this.done++;
+            });
           }
         }
         return !this.stopped && !a.closed;
