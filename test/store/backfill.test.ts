@@ -62,4 +62,16 @@ describe('messages indexed by name first', () => {
     expect(full.every((m) => m.envelope !== undefined && m.bodyStructure !== undefined)).toBe(true);
     expect((full[298]!.envelope as { subject: string }).subject).toBe('dropped 299');
   });
+
+  it('analyses on first need what the background pass has not reached, once', async () => {
+    const cur = path.join(root, 'maildir', 'example.test', 'alice', 'cur');
+    await mkdir(cur, { recursive: true });
+    for (let i = 0; i < 200; i++) await writeFile(path.join(cur, `${1600000000 + i}.M${i}P7.tool:2,`), msg(i));
+    const view = await store.selectMailbox(A, 'INBOX');
+    // the last three: far behind the pass, which walks UIDs upwards
+    const last = await store.fetchMeta(A, view.mailbox.id, { uids: view.uids.slice(-3), fields: 'all' });
+    expect(last.map((m) => (m.envelope as { subject: string }).subject)).toEqual(['dropped 197', 'dropped 198', 'dropped 199']);
+    await store.backfillIdle();
+    expect(analysed, 'each file read once: by the FETCH/SEARCH that needed it or by the pass').toBe(200);
+  });
 });

@@ -16,7 +16,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AccountId } from '../types.js';
-import { analyze, msgPath, type StoreCtx } from './context.js';
+import { analyze, msgPath, type Acct, type StoreCtx } from './context.js';
+import type { MailboxRow, MessageRow } from './index-db.js';
 
 /** Messages analysed between pauses, and how many at once. */
 const BATCH = 64;
@@ -80,20 +81,9 @@ export class Backfill {
             continue;
           }
           const take = rows.slice(0, BATCH - analysed);
-          for (let i = 0; i < take.length; i += PARALLEL) {
-            const group = take.slice(i, i + PARALLEL);
-            // A few at a time: reading a file is mostly waiting for the thread pool.
-            const metas = await Promise.all(group.map((r) => analyze(this.ctx, { path: msgPath(a, mb, r) })));
-            after = group[group.length - 1]!.uid;
-            analysed += group.length;
-            if (a.closed) break;
-            group.forEach((r, j) => {
-              const meta = metas[j]!;
-              if (meta.envelope === undefined) return;
-              a.ix.setAnalysis(mailboxId, r.uid, meta.envelope, meta.bodyStructure ?? null);
-              this.done++;
-            });
-          }
+          this.done += await analyseRows(this.ctx, a, mb, take);
+          after = take[take.length - 1]!.uid;
+          analysed += take.length;
         }
         return !this.stopped && !a.closed;
       });
@@ -101,4 +91,32 @@ export class Backfill {
       await sleep(PAUSE_MS);
     }
   }
+}
+
+/**
+ * Analyses rows that have none yet, a few files at a time (reading is mostly waiting for
+ * the thread pool), caches the results in the index and in the rows given. Returns how
+ * many were done. Also used on first need (fetchMeta of envelopes: SEARCH, FETCH).
+ */
+export async function analyseRows(
+  ctx: StoreCtx,
+  a: Acct,
+  mb: MailboxRow,
+  rows: Array<Pick<MessageRow, 'uid' | 'filename' | 'in_new'> & { envelope?: string | null; body_structure?: string | null }>,
+): Promise<number> {
+  let done = 0;
+  for (let i = 0; i < rows.length && !a.closed; i += PARALLEL) {
+    const group = rows.slice(i, i + PARALLEL);
+    const metas = await Promise.all(group.map((r) => analyze(ctx, { path: msgPath(a, mb, r) })));
+    if (a.closed) break;
+    group.forEach((r, j) => {
+      const meta = metas[j]!;
+      if (meta.envelope === undefined) return;
+      r.envelope = meta.envelope;
+      r.body_structure = meta.bodyStructure ?? null;
+      a.ix.setAnalysis(mb.id, r.uid, meta.envelope, r.body_structure);
+      done++;
+    });
+  }
+  return done;
 }

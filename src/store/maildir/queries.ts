@@ -382,7 +382,7 @@ export class IndexQueries {
   /** Whole rows (with cached envelope and body structure) in the scope, by UID. */
   fetchFull(mailboxId: number, scope: FetchScope): MessageRow[] {
     const [where, args] = fetchWhere(mailboxId, scope);
-    return this.q(`SELECT uid, flags, keywords, modseq, size, internal_date, envelope, body_structure FROM messages WHERE ${where} ORDER BY uid`).all(
+    return this.q(`SELECT uid, flags, keywords, modseq, size, internal_date, envelope, body_structure, filename, in_new FROM messages WHERE ${where} ORDER BY uid`).all(
       ...args,
     ) as MessageRow[];
   }
