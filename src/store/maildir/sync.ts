@@ -20,7 +20,8 @@
  *   come with the delivery's commit).
  * - A file found without a row keeps the UID of its `,U=` when that UID is free in the
  *   mailbox (a crash between link and commit, or an index rebuilt), else it gets a new
- *   UID and is renamed to carry it.
+ *   UID; a file from new/ is renamed to carry it, one found in cur/ keeps its name (a
+ *   100 000-file import is not renamed file by file; see pickup).
  */
 import { renameSync, statSync, type Dirent } from 'node:fs';
 import { lstat, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
