@@ -14,11 +14,11 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ImapTestClient } from '../../test/helpers/imap-client.js';
 import { openSnapshot } from '../../src/store/types.js';
+import { RawClient } from '../lib-clients.js';
 
 const MESSAGES = Number(process.env.BENCH_IMAP_MESSAGES ?? 100_000);
 const SECONDS = Number(process.env.BENCH_IMAP_SECONDS ?? 30);
@@ -87,49 +87,6 @@ class Server {
       this.waiting.set(id, resolve);
       this.child.send({ ...req, id });
     });
-  }
-}
-
-/** A minimal client for timing big responses: waits for the tagged line, parses nothing else. */
-class RawClient {
-  private tail = '';
-  private waiter: ((line: string) => void) | undefined;
-  private tag = '';
-  bytes = 0;
-  private n = 0;
-  constructor(private readonly socket: net.Socket) {
-    socket.on('data', (d: Buffer) => {
-      this.bytes += d.length;
-      if (!this.waiter) return;
-      this.tail = (this.tail + d.toString('latin1', Math.max(0, d.length - 4096))).slice(-8192);
-      const i = this.tail.indexOf(`\r\n${this.tag} `);
-      const j = this.tail.startsWith(`${this.tag} `) ? 0 : -1;
-      const at = i >= 0 ? i + 2 : j;
-      if (at >= 0) {
-        const end = this.tail.indexOf('\r\n', at);
-        if (end < 0) return;
-        const w = this.waiter;
-        this.waiter = undefined;
-        w(this.tail.slice(at, end));
-      }
-    });
-  }
-  static async connect(port: number): Promise<RawClient> {
-    const s = net.connect({ port, host: '127.0.0.1' });
-    await new Promise((r) => s.once('data', r));
-    return new RawClient(s);
-  }
-  cmd(text: string): Promise<string> {
-    this.tag = `r${++this.n}`;
-    this.tail = '\r\n';
-    this.bytes = 0;
-    return new Promise((resolve, reject) => {
-      this.waiter = (line) => (/^\S+ OK/.test(line) ? resolve(line) : reject(new Error(line)));
-      this.socket.write(`${this.tag} ${text}\r\n`);
-    });
-  }
-  close(): void {
-    this.socket.destroy();
   }
 }
 

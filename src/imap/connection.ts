@@ -38,6 +38,7 @@ import { StoreError } from '../store/types.js';
 import type { FramedCommand, Literal } from './wire/types.js';
 import { loginAllowed } from '../accounts/login.js';
 import { CLOSE_GRACE_MS, Deadline, endWithin } from '../util/deadline.js';
+import { quickAck } from '../util/quickack.js';
 
 export interface ImapTimeouts {
   /** Before authentication. */
@@ -208,6 +209,9 @@ export class ImapConnection implements LiteralHost {
   private readonly onData = (chunk: Buffer): void => {
     try {
       this.framer.push(chunk);
+      // Part of a command is still to come (the CRLF after a literal, say): acknowledge
+      // what came at once, or a Nagle-bound client waits out our delayed ACK (util/quickack.ts).
+      if (this.framer.midCommand) quickAck(this.socket);
     } catch (err) {
       this.log.error({ err }, 'framer failure');
       void this.bye('Internal error');

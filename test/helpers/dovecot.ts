@@ -18,6 +18,10 @@ const DOVECOT = '/usr/sbin/dovecot';
 
 export interface DovecotServer {
   port: number;
+  /** The POP3 listener (only with `startDovecot(pw, { pop3: true })`). */
+  pop3Port?: number;
+  /** The master process (its children serve the sessions: RSS per process for benchmarks). */
+  pid: number;
   root: string;
   password: string;
   close(): Promise<void>;
@@ -52,7 +56,7 @@ async function waitListening(port: number, ms: number, log: string): Promise<voi
   }
 }
 
-export async function startDovecot(password = 'pw'): Promise<DovecotServer> {
+export async function startDovecot(password = 'pw', opts: { pop3?: boolean } = {}): Promise<DovecotServer> {
   const root = await mkdtemp(path.join(tmpdir(), 'dovecot-'));
   await chmod(root, 0o755); // the login processes run as dovenull
   const isRoot = process.getuid?.() === 0;
@@ -65,6 +69,7 @@ export async function startDovecot(password = 'pw'): Promise<DovecotServer> {
     for (const d of ['mail', 'home']) await chown(path.join(root, d), uid, gid);
   }
   const port = await freePort();
+  const pop3Port = opts.pop3 ? await freePort() : undefined;
   const conf = path.join(root, 'dovecot.conf');
   const log = path.join(root, 'dovecot.log');
   await writeFile(
@@ -73,7 +78,7 @@ export async function startDovecot(password = 'pw'): Promise<DovecotServer> {
       `base_dir = ${root}/run`,
       `state_dir = ${root}/state`,
       `log_path = ${log}`,
-      'protocols = imap',
+      `protocols = imap${pop3Port ? ' pop3' : ''}`,
       'listen = 127.0.0.1',
       'ssl = no',
       'disable_plaintext_auth = no',
@@ -88,18 +93,24 @@ export async function startDovecot(password = 'pw'): Promise<DovecotServer> {
       `service imap-login {\n  inet_listener imap {\n    address = 127.0.0.1\n    port = ${port}\n  }\n  inet_listener imaps {\n    port = 0\n  }\n}`,
       'namespace inbox {\n  inbox = yes\n  separator = /\n}',
       'protocol imap {\n  mail_max_userip_connections = 200\n}',
+      ...(pop3Port
+        ? [`service pop3-login {\n  inet_listener pop3 {\n    address = 127.0.0.1\n    port = ${pop3Port}\n  }\n  inet_listener pop3s {\n    port = 0\n  }\n}`, 'protocol pop3 {\n  mail_max_userip_connections = 200\n}']
+        : []),
       '',
     ].join('\n'),
   );
   const proc = spawn(DOVECOT, ['-F', '-c', conf], { stdio: 'ignore' });
   try {
     await waitListening(port, 10_000, log);
+    if (pop3Port) await waitListening(pop3Port, 10_000, log);
   } catch (e) {
     proc.kill('SIGKILL');
     throw e;
   }
   return {
     port,
+    pop3Port,
+    pid: proc.pid!,
     root,
     password,
     async close() {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { InProcessChangeBus } from '../changes.js';
 import { StoreError, type AccountId, type MessageAnalyzer, type MessageSource, type Quota } from '../types.js';
 import type { Logger } from '../../log.js';
+import type { Backfill } from './backfill.js';
 import type { AccountCache } from './cache.js';
 import type { DirSyncer, Mutex } from './fsio.js';
 import type { MailboxRow, MessageRow } from './index-db.js';
@@ -32,6 +33,8 @@ export interface StoreCtx {
   readonly accounts: AccountCache;
   /** Index transactions that committed delivery rows (group commit; tests and the bench). */
   indexCommits: number;
+  /** Caches the analysis of messages indexed by name only (backfill.ts). */
+  readonly backfill?: Backfill;
 }
 
 /** One open account. */

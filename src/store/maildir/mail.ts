@@ -23,6 +23,7 @@ import type { MessageRow } from './index-db.js';
 import { mailboxInfo } from './mailboxes.js';
 import { canonicalName } from '../names.js';
 import { syncMailbox } from './sync.js';
+import { analyseRows } from './backfill.js';
 
 /** The pick-up part of an open (under the lock); the mailbox info with this open's \Recent. */
 async function openLocked(ctx: StoreCtx, a: Acct, canon: string): Promise<{ info: MailboxInfo; recentUids: Uid[] }> {
@@ -64,7 +65,13 @@ export async function fetchMeta(ctx: StoreCtx, account: AccountId, mailboxId: Ma
     mustMailboxId(a, mailboxId);
     const scope = { uids: opts.uids, changedSince: opts.changedSince };
     // The light form reads no cached envelope/body structure (their JSON is most of a row).
-    if (opts.fields !== 'flags') return a.ix.fetchFull(mailboxId, scope).map((r) => metaOf(r, true));
+    if (opts.fields !== 'flags') {
+      const rows = a.ix.fetchFull(mailboxId, scope);
+      // Messages indexed by name only (sync.ts pickup) are analysed on this first need.
+      const missing = ctx.analyzer ? rows.filter((r) => r.envelope === null) : [];
+      if (missing.length > 0) await analyseRows(ctx, a, mustMailboxId(a, mailboxId), missing);
+      return rows.map((r) => metaOf(r, true));
+    }
     const shared = new Map<number, string[]>();
     return a.ix.fetchLight(mailboxId, scope, opts.rfc822Size === true).map(([uid, bits, kw, modseq, size, date, rfc822]): MessageMeta => {
       const m: MessageMeta = { uid: uid as Uid, flags: sharedFlags(shared, bits, kw), modseq, size, internalDate: new Date(date) };

@@ -243,6 +243,31 @@ export class IndexQueries {
 
   // ------------------------------------------------------------ messages: writes
 
+  /** Messages with UIDs in (afterUid, afterUid + span] still without cached analysis (sync.ts pickup indexes by name only). */
+  unanalyzed(mailboxId: number, afterUid: number, span: number): Array<Pick<MessageRow, 'uid' | 'filename' | 'in_new'>> {
+    return this.q('SELECT uid, filename, in_new FROM messages WHERE mailbox_id = ? AND uid > ? AND uid <= ? AND envelope IS NULL ORDER BY uid').all(mailboxId, afterUid, afterUid + span) as MessageRow[];
+  }
+
+  /** Caches a message's analysis, unless another writer did meanwhile. */
+  setAnalysis(mailboxId: number, uid: number, envelope: string | null, bodyStructure: string | null): void {
+    this.q('UPDATE messages SET envelope = ?, body_structure = ? WHERE mailbox_id = ? AND uid = ? AND envelope IS NULL').run(envelope, bodyStructure, mailboxId, uid);
+  }
+
+  /**
+   * Many rows without cached analysis in few statements (files picked up by name): the
+   * rows travel as JSON, 5 000 per statement, several times faster than a statement per row.
+   */
+  insertByName(mailboxId: number, modseq: number, rows: Array<{ uid: number; filename: string; inNew: boolean; flags: number; size: number; internalDate: number }>): void {
+    const st = this.q(
+      `INSERT INTO messages (mailbox_id, uid, filename, in_new, flags, keywords, modseq, size, internal_date)
+       SELECT ?, value->>0, value->>1, value->>2, value->>3, NULL, ?, value->>4, value->>5 FROM json_each(?)`,
+    );
+    for (let i = 0; i < rows.length; i += 5000) {
+      const part = rows.slice(i, i + 5000).map((r) => [r.uid, r.filename, r.inNew ? 1 : 0, r.flags, r.size, r.internalDate]);
+      st.run(mailboxId, modseq, JSON.stringify(part));
+    }
+  }
+
   insertMessage(m: NewMessage): void {
     this.q(
       `INSERT INTO messages (mailbox_id, uid, filename, in_new, flags, keywords, modseq, size, internal_date, envelope, body_structure)
@@ -357,7 +382,7 @@ export class IndexQueries {
   /** Whole rows (with cached envelope and body structure) in the scope, by UID. */
   fetchFull(mailboxId: number, scope: FetchScope): MessageRow[] {
     const [where, args] = fetchWhere(mailboxId, scope);
-    return this.q(`SELECT uid, flags, keywords, modseq, size, internal_date, envelope, body_structure FROM messages WHERE ${where} ORDER BY uid`).all(
+    return this.q(`SELECT uid, flags, keywords, modseq, size, internal_date, envelope, body_structure, filename, in_new FROM messages WHERE ${where} ORDER BY uid`).all(
       ...args,
     ) as MessageRow[];
   }

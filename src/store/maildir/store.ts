@@ -77,6 +77,7 @@ import * as mail from './mail.js';
 import * as mailboxes from './mailboxes.js';
 import { append, deliver } from './save.js';
 import { recoverAccount, reindexReported } from './sync.js';
+import { Backfill } from './backfill.js';
 
 export { SPECIAL_FOLDERS } from './mailboxes.js';
 export { UIDVALIDITY_FILE } from './uidlist.js';
@@ -117,6 +118,12 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
       recover: (a) => recoverAccount(this.ctx, a),
     });
     this.accounts = ctx.accounts;
+    (ctx as { backfill?: Backfill }).backfill = new Backfill(this.ctx);
+  }
+
+  /** Resolves when the background analysis of messages indexed by name has nothing left (tests, the bench). */
+  backfillIdle(): Promise<void> {
+    return this.ctx.backfill!.idle();
   }
 
   /** `<data>/maildir/<domain>/<local>` of an account (validated). */
@@ -145,6 +152,7 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
   }
 
   async close(graceMs?: number): Promise<void> {
+    await this.ctx.backfill!.stop();
     await this.gate.close(graceMs);
     await this.accounts.close();
   }

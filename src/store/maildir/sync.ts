@@ -20,15 +20,17 @@
  *   come with the delivery's commit).
  * - A file found without a row keeps the UID of its `,U=` when that UID is free in the
  *   mailbox (a crash between link and commit, or an index rebuilt), else it gets a new
- *   UID and is renamed to carry it.
+ *   UID; a file from new/ is renamed to carry it, one found in cur/ keeps its name (a
+ *   100 000-file import is not renamed file by file; see pickup).
  */
-import type { Dirent } from 'node:fs';
+import { renameSync, statSync, type Dirent } from 'node:fs';
 import { lstat, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { setImmediate } from 'node:timers/promises';
 import { type FlagChange, type MailboxId, type ReindexReport, type Uid } from '../types.js';
 import type { Logger } from '../../log.js';
 import { isEnoent } from '../../util/fs.js';
-import { FS_PARALLEL, analyze, dirOf, makeMaildirDirs, mustMailboxId, type Acct, type StoreCtx } from './context.js';
+import { FS_PARALLEL, dirOf, makeMaildirDirs, mustMailboxId, type Acct, type StoreCtx } from './context.js';
 import { flagList } from '../flags.js';
 import { baseOf, bitsOfLetters, curName, fieldsOf, infoOf, withUid } from './filename.js';
 import { settleLimit } from './fsio.js';
@@ -95,8 +97,9 @@ export async function syncMailbox(
 ): Promise<{ recent: number[]; added: number; removed: number }> {
   const mb = mustMailboxId(a, mailboxId);
   const dir = dirOf(a, mb.folder);
-  await makeMaildirDirs(dir);
-  const newNames = (await readdir(path.join(dir, 'new'))).filter((n) => !n.startsWith('.'));
+  // cur/ new/ tmp/ are (re)made only when one is found missing: three mkdir calls on
+  // every SELECT were most of its cost on a small mailbox.
+  const newNames = (await orRemake(dir, () => readdir(path.join(dir, 'new')))).filter((n) => !n.startsWith('.'));
   // Synchronous from here to the classification, so a delivery cannot commit in between.
   const newRows = a.ix.keysInNew(mailboxId);
   const byNewName = new Map(newRows.map((r) => [r.filename, r]));
@@ -110,19 +113,21 @@ export async function syncMailbox(
   const listed = new Set(newNames);
   let needCur = force || newRows.some((r) => !listed.has(r.filename));
   if (!needCur) {
-    const m = await stat(path.join(dir, 'cur'), { bigint: true });
+    const m = await orRemake(dir, () => stat(path.join(dir, 'cur'), { bigint: true }));
     const stored = mustMailboxId(a, mailboxId).cur_mtime;
     needCur = stored === null || stored !== String(m.mtimeNs);
   }
 
   const recent: number[] = [];
   let added = 0;
-  await trackCur(a, mb, async () => {
-    if (!opts.keepNew) recent.push(...(await moveNewToCur(a, mb, toMove)));
-    const picked = await pickup(ctx, a, mb, unknown, opts.keepNew === true);
-    if (!opts.keepNew) recent.push(...picked);
-    added += picked.length;
-  });
+  if (toMove.length > 0 || unknown.length > 0) {
+    await trackCur(a, mb, async () => {
+      if (!opts.keepNew) recent.push(...(await moveNewToCur(a, mb, toMove)));
+      const picked = await pickup(ctx, a, mb, unknown, opts.keepNew === true);
+      if (!opts.keepNew) recent.push(...picked);
+      added += picked.length;
+    });
+  }
   recent.sort((x, y) => x - y);
   let removed = 0;
   if (needCur) {
@@ -131,6 +136,17 @@ export async function syncMailbox(
     removed += r.removed;
   }
   return { recent, added, removed };
+}
+
+/** Runs fn (a look at cur/ or new/ of dir); when one is missing, makes cur/ new/ tmp/ and runs it again. */
+async function orRemake<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (!isEnoent(e)) throw e;
+    await makeMaildirDirs(dir);
+    return fn();
+  }
 }
 
 /** Dovecot semantics: a message leaves new/ the first time a mailbox is opened. Returns the UIDs moved. */
@@ -215,6 +231,30 @@ async function rescanCur(ctx: StoreCtx, a: Acct, mb: MailboxRow): Promise<{ adde
   return { added, removed: gone.length };
 }
 
+/** Files handled per turn of the event loop by inChunks. */
+const SYNC_CHUNK = 256;
+
+/**
+ * Runs a small synchronous file step (stat, rename) for each item, a chunk at a time,
+ * yielding to the event loop between chunks. For 100 000 files this is much cheaper
+ * than as many trips through libuv's thread pool (each a wake-up of a pool thread and
+ * of the loop), and other sessions still get a turn every few milliseconds.
+ */
+async function inChunks<T, R>(items: T[], fn: (item: T) => R): Promise<Array<{ ok: true; value: R } | { ok: false; error: unknown }>> {
+  const out: Array<{ ok: true; value: R } | { ok: false; error: unknown }> = [];
+  for (let i = 0; i < items.length; i += SYNC_CHUNK) {
+    if (i > 0) await setImmediate();
+    for (const item of items.slice(i, i + SYNC_CHUNK)) {
+      try {
+        out.push({ ok: true, value: fn(item) });
+      } catch (error) {
+        out.push({ ok: false, error });
+      }
+    }
+  }
+  return out;
+}
+
 /**
  * UIDs for files found without a row, chosen synchronously (we hold the account lock;
  * deliveries only take fresh reserved UIDs): the `,U=` of the name when it is free,
@@ -260,40 +300,35 @@ async function pickup(ctx: StoreCtx, a: Acct, mb: MailboxRow, found: Found[], ke
   const dir = dirOf(a, mb.folder);
   const plan = planPickup(a, mb, found);
   await coverUids(ctx, a, mb.id, 0);
-  const res = await settleLimit(plan, FS_PARALLEL, async (p) => {
+  const res = await inChunks(plan, (p) => {
     const from = path.join(dir, p.inNew ? 'new' : 'cur', p.name);
-    const st = await stat(from);
+    const st = statSync(from);
     if (!st.isFile()) return undefined;
     const inNew = keepNew && p.inNew;
+    // A file already in cur/ keeps its name: renaming 100 000 files to carry their UID
+    // (`,U=`) made the first open take minutes. Without it, an index rebuilt from the
+    // files gives such a file a new UID above every UID given (uidlist.ts), which
+    // clients see as an expunge and a new message, never as a reused UID.
+    if (!p.inNew) return { p, target: p.name, inNew: false, renamed: false, size: p.fields.size ?? st.size, date: st.mtimeMs };
     const target = inNew ? withUid(p.base, p.uid) : curName(withUid(p.base, p.uid), p.bits);
-    const sub = inNew ? 'new' : 'cur';
-    if (target !== p.name || p.inNew !== inNew) await rename(from, path.join(dir, sub, target));
-    const size = p.fields.size ?? st.size;
-    const meta = await analyze(ctx, { path: path.join(dir, sub, target) });
-    return { p, target, inNew, size, date: st.mtimeMs, meta };
+    renameSync(from, path.join(dir, inNew ? 'new' : 'cur', target));
+    // Indexed by name and file time only (issue 16 item 1): the envelope and body
+    // structure are cached later by the background pass (backfill.ts).
+    return { p, target, inNew, renamed: true, size: p.fields.size ?? st.size, date: st.mtimeMs };
   });
   const ok = res.flatMap((x) => (x.ok && x.value ? [x.value] : []));
   for (const x of res) if (!x.ok && !isEnoent(x.error)) ctx.log?.warn({ err: x.error, account: a.id }, 'indexing a foreign file failed');
   if (ok.length === 0) return [];
-  await Promise.all([...new Set(ok.map((x) => (x.inNew ? 'new' : 'cur')))].map((sub) => ctx.syncer.sync(path.join(dir, sub))));
+  await Promise.all([...new Set(ok.filter((x) => x.renamed).map((x) => (x.inNew ? 'new' : 'cur')))].map((sub) => ctx.syncer.sync(path.join(dir, sub))));
   a.ix.tx(() => {
     const modseq = a.ix.bumpModseq(mb.id);
-    for (const x of ok) {
-      a.ix.insertMessage({
-        mailbox_id: mb.id,
-        uid: x.p.uid,
-        filename: x.target,
-        in_new: x.inNew ? 1 : 0,
-        flags: x.p.bits,
-        keywords: null,
-        modseq,
-        size: x.size,
-        internal_date: Math.round(x.date),
-        envelope: x.meta.envelope,
-        body_structure: x.meta.bodyStructure,
-      });
-    }
+    a.ix.insertByName(
+      mb.id,
+      modseq,
+      ok.map((x) => ({ uid: x.p.uid, filename: x.target, inNew: x.inNew, flags: x.p.bits, size: x.size, internalDate: Math.round(x.date) })),
+    );
   });
+  ctx.backfill?.schedule(a.id, mb.id);
   ctx.log?.info({ account: a.id, mailbox: mb.name, count: ok.length }, 'indexed files added by another tool');
   const uids = ok.map((x) => x.p.uid as Uid).sort((x, y) => x - y);
   ctx.changes.publish({ kind: 'added', account: a.id, mailboxId: mb.id as MailboxId, uids, origin: { via: 'scan' } });

@@ -1,0 +1,151 @@
+/** The figures of bench/imap-large, each measured the same way on every target. */
+import { spawnSync } from 'node:child_process';
+import { RawClient, RawPop3 } from '../lib-clients.js';
+import { DOMAIN, PASSWORD, type Target } from './targets.js';
+
+export type Figures = Map<string, { value: number; unit: string }>;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? 0;
+}
+
+async function timed(c: RawClient, command: string): Promise<number> {
+  const t0 = performance.now();
+  await c.cmd(command);
+  return performance.now() - t0;
+}
+
+function put(t: Target, f: Figures, label: string, value: number, unit: string): void {
+  f.set(label, { value, unit });
+  console.log(`  [${t.name}] ${label}: ${value.toFixed(value >= 100 ? 0 : 2)} ${unit}`);
+}
+
+/** The big INBOX: SELECT twice, FETCH FLAGS, searches, memory. */
+export async function measureBig(t: Target, f: Figures): Promise<void> {
+  const c = await RawClient.connect(t.imapPort);
+  put(t, f, 'LOGIN (big account)', await timed(c, `LOGIN big@${DOMAIN} ${PASSWORD}`), 'ms');
+  const idle = t.rssMB();
+  put(t, f, 'first SELECT after the files appear', await timed(c, 'SELECT INBOX'), 'ms');
+  const exists = /\* (\d+) EXISTS/.exec(c.lastText)?.[1];
+  console.log(`  [${t.name}] SELECT says ${exists} EXISTS`);
+  put(t, f, 'later SELECT', await timed(c, 'SELECT INBOX'), 'ms');
+  put(t, f, 'FETCH 1:* (FLAGS)', await timed(c, 'FETCH 1:* (FLAGS)'), 'ms');
+  put(t, f, 'SEARCH UNSEEN', await timed(c, 'SEARCH UNSEEN'), 'ms');
+  put(t, f, 'SEARCH SUBJECT (first time)', await timed(c, 'SEARCH SUBJECT "quasar"'), 'ms');
+  put(t, f, 'SEARCH SUBJECT (second time)', await timed(c, 'SEARCH SUBJECT "quasar"'), 'ms');
+  put(t, f, 'SEARCH BODY', await timed(c, 'SEARCH BODY "needleword"'), 'ms');
+  const hits = /\* SEARCH([\d ]*)/.exec(c.lastText)?.[1]?.trim();
+  console.log(`  [${t.name}] SEARCH BODY found: ${hits}`);
+  put(t, f, 'SEARCH TEXT', await timed(c, 'SEARCH TEXT "needleword"'), 'ms');
+  const after = t.rssMB();
+  put(t, f, 'RSS logged in, nothing selected', idle, 'MB');
+  put(t, f, 'RSS after the above (selected)', after, 'MB');
+  put(t, f, 'RSS selected - idle', after - idle, 'MB');
+  await c.cmd('LOGOUT').catch(() => undefined);
+  c.close();
+}
+
+const APPENDS = 100;
+const PY_APPEND = `
+import imaplib, statistics, sys, time
+host, port, user, pw, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+m = imaplib.IMAP4(host, port)
+m.login(user, pw)
+msg = b"From: a@example.org\\r\\nTo: b@example.org\\r\\nSubject: append bench\\r\\n\\r\\n" + b"hello world\\r\\n" * 20
+lat = []
+for i in range(n):
+    t = time.perf_counter()
+    typ, _ = m.append('INBOX', None, None, msg)
+    lat.append((time.perf_counter() - t) * 1000)
+    assert typ == 'OK', typ
+m.logout()
+print(statistics.median(lat))
+`;
+
+/** python imaplib APPEND (literal and closing CRLF in two writes): median latency. */
+export async function measureAppend(t: Target, f: Figures): Promise<void> {
+  const r = spawnSync('python3', ['-c', PY_APPEND, '127.0.0.1', String(t.imapPort), `append@${DOMAIN}`, PASSWORD, String(APPENDS)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`python APPEND failed: ${r.stderr}`);
+  put(t, f, 'APPEND, python imaplib, median', Number(r.stdout.trim()), 'ms');
+}
+
+/** SELECT and STORE one at a time on a 200-message INBOX: median per command. */
+export async function measureCommands(t: Target, f: Figures): Promise<void> {
+  const c = await RawClient.connect(t.imapPort);
+  await c.cmd(`LOGIN small@${DOMAIN} ${PASSWORD}`);
+  await c.cmd('SELECT INBOX');
+  const sel: number[] = [];
+  const sto: number[] = [];
+  for (let i = 0; i < 300; i++) sel.push(await timed(c, 'SELECT INBOX'));
+  for (let i = 0; i < 300; i++) sto.push(await timed(c, `STORE ${1 + (i % 200)} ${i % 400 < 200 ? '+' : '-'}FLAGS (\\Flagged)`));
+  put(t, f, 'SELECT, one client, median', median(sel), 'ms');
+  put(t, f, 'STORE, one client, median', median(sto), 'ms');
+  c.close();
+}
+
+/** POP3: `clients` sessions at once (one account each), USER/PASS, 50 RETR, QUIT, for `seconds`. */
+export async function measurePop3(t: Target, users: string[], seconds: number, f: Figures, label = `${users.length} clients`): Promise<void> {
+  let sessions = 0;
+  let retrs = 0;
+  let inUse = 0;
+  const errors: string[] = [];
+  const end = Date.now() + seconds * 1000;
+  const cpu0 = t.cpuMs();
+  const worker = async (user: string): Promise<void> => {
+    while (Date.now() < end) {
+      let c: RawPop3 | undefined;
+      try {
+        c = await RawPop3.connect(t.pop3Port);
+        await c.cmd(`USER ${user}@${DOMAIN}`);
+        await c.cmd(`PASS ${PASSWORD}`);
+        for (let i = 1; i <= 50; i++) {
+          await c.cmd(`RETR ${i}`, true);
+          retrs++;
+        }
+        await c.cmd('QUIT');
+        sessions++;
+      } catch (err) {
+        const msg = (err as Error).message;
+        if (msg.includes('[IN-USE]')) inUse++;
+        else errors.push(msg);
+      } finally {
+        c?.close();
+      }
+    }
+  };
+  await Promise.all(users.map((u) => worker(u)));
+  const cpu = t.cpuMs() - cpu0;
+  put(t, f, `POP3 ${label}, sessions/s`, sessions / seconds, '/s');
+  // CPU per session: what the server spends, less disturbed than rates on a busy machine.
+  if (sessions > 0) put(t, f, `POP3 ${label}, server CPU per session`, cpu / sessions, 'ms');
+  put(t, f, `POP3 ${label}, RETR/s`, retrs / seconds, '/s');
+  put(t, f, `POP3 ${label}, errors (not [IN-USE])`, errors.length, '');
+  put(t, f, `POP3 ${label}, [IN-USE] answers`, inUse, '');
+  const kinds = new Map<string, number>();
+  for (const e of errors) kinds.set(e.slice(0, 80), (kinds.get(e.slice(0, 80)) ?? 0) + 1);
+  for (const [k, n] of kinds) console.log(`  [${t.name}]   ${n} × ${k}`);
+}
+
+/** IMAP connect + LOGIN + LOGOUT in a loop, one account per client. */
+export async function measureLogin(t: Target, users: string[], seconds: number, f: Figures): Promise<void> {
+  let logins = 0;
+  let errors = 0;
+  const end = Date.now() + seconds * 1000;
+  const worker = async (user: string): Promise<void> => {
+    while (Date.now() < end) {
+      try {
+        const c = await RawClient.connect(t.imapPort);
+        await c.cmd(`LOGIN ${user}@${DOMAIN} ${PASSWORD}`);
+        logins++;
+        await c.cmd('LOGOUT');
+        c.close();
+      } catch {
+        errors++;
+      }
+    }
+  };
+  await Promise.all(users.map((u) => worker(u)));
+  put(t, f, `LOGIN/s, ${users.length} clients`, logins / seconds, '/s');
+  put(t, f, 'LOGIN errors', errors, '');
+}
