@@ -24,12 +24,12 @@ export function vacationForm(c: PageContext, action: string, account: string): H
     action,
     c.session.csrf,
     html`<fieldset><legend>Change</legend>
-<label class="check"><input type="checkbox" name="enabled"${v?.enabled ? new Html(' checked') : ''}> Reply automatically to mail I receive</label><br>
+<label class="check"><input type="checkbox" name="enabled"${v?.enabled ? new Html(' checked') : ''}> Reply automatically to incoming mail</label><br>
 <label>Subject<input type="text" name="subject" maxlength="200" value="${v?.subject ?? ''}" placeholder="empty: Auto: and the original subject"></label>
 <label>Days<input type="number" name="days" min="1" max="365" step="1" required value="${String(v?.days ?? 7)}"></label><br>
 <label class="wide">Message<textarea name="message" rows="6" cols="60">${v?.message ?? DEFAULT_VACATION_MESSAGE}</textarea></label><br>
 <button>Save</button>
-<p class="muted">The reply runs after your own filters. It answers each sender once per the number of days, never mailing lists, bulk mail, bounces or other automatic mail.</p></fieldset>`,
+<p class="muted">The reply runs after the account's own Sieve filters. It answers each sender once per the number of days, never mailing lists, bulk mail, bounces or other automatic mail.</p></fieldset>`,
   );
   return html`${current}${form}`;
 }
