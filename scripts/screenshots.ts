@@ -19,6 +19,7 @@ import type { Db } from '../src/db/index.js';
 import { dnsRecordName, dnsRecordValue, listKeys } from '../src/dkim/keys.js';
 import { createLogger } from '../src/log.js';
 import { startServer } from '../src/server.js';
+import { setVacation } from '../src/sieve/settings.js';
 import { chromiumMissing, launchBrowser } from '../test/helpers/browser.js';
 import { startDnsServer } from '../test/helpers/dns-server.js';
 import { makeTestConfig } from '../test/helpers/servers.js';
@@ -95,6 +96,8 @@ async function main(): Promise<void> {
     dns.set('partner.example', 'MX', [{ priority: 10, exchange: 'mx.partner.example' }]);
     dns.set('mx.partner.example', 'A', ['127.0.0.1']);
     await seed(server.ctx.db, server.ctx.accounts as AccountsRepo, { smtp: port('smtp'), submission: port('submission') });
+    // After the mail: the /account page shows a vacation reply that is on.
+    setVacation(server.ctx.db, 'admin@example.org', { enabled: true, subject: 'Away until 14 January', message: 'I am away until 14 January and read my mail after that.\nFor anything urgent, write to sales@example.org.', days: 7 });
     // Some of example.org's records are published, some not: the domain page shows both.
     dns.set('example.org', 'MX', [{ priority: 10, exchange: HOST }]);
     dns.set('example.org', 'TXT', ['v=spf1 mx -all']);

@@ -24,6 +24,8 @@ import { DkimKeyError } from '../dkim/keys.js';
 import { sendText, type RouteMatch } from '../http/index.js';
 import type { Logger } from '../log.js';
 import { StoreError } from '../store/types.js';
+import { SieveScriptInvalid } from '../sieve/settings.js';
+import { SieveStoreError } from '../sieve/store.js';
 import { cachedNetworkMatcher, plainIp } from '../util/net.js';
 import { isAdmin } from './flag.js';
 import { ADMIN_NAV, html, layout, type Flash, type Html } from './html.js';
@@ -68,10 +70,11 @@ const SECURITY_HEADERS: Record<string, string> = {
 };
 
 /** Errors whose message is written for the user (the CLI prints the same ones). */
+const USER_ERRORS = [WebError, AccountsError, DkimKeyError, CliError, AddressError, StoreError, SieveStoreError];
+
 function userMessage(err: unknown): string | undefined {
-  if (err instanceof WebError || err instanceof AccountsError || err instanceof DkimKeyError || err instanceof CliError || err instanceof AddressError || err instanceof StoreError) {
-    return err.message;
-  }
+  if (USER_ERRORS.some((E) => err instanceof E)) return (err as Error).message;
+  if (err instanceof SieveScriptInvalid) return `not valid Sieve: ${err.message}`;
   return undefined;
 }
 

@@ -31,7 +31,8 @@ legend { font-weight: 600; padding: 0 .3rem; }
 label { display: inline-flex; flex-direction: column; gap: .15rem; margin: 0 .8rem .5rem 0; font-size: .9rem; color: var(--muted); }
 label, button { vertical-align: bottom; }
 label.check { flex-direction: row; align-items: center; gap: .35rem; }
-input[type=text], input[type=password], input[type=email], select { font: inherit; padding: .35rem .5rem; border: 1px solid #b9c1ca; border-radius: 4px; min-width: 14rem; color: var(--fg); }
+textarea { min-width: min(36rem, 100%); }
+input[type=text], input[type=password], input[type=email], input[type=number], select, textarea { font: inherit; padding: .35rem .5rem; border: 1px solid #b9c1ca; border-radius: 4px; min-width: 14rem; color: var(--fg); }
 button { font: inherit; margin: 0 0 .5rem; padding: .35rem .9rem; border: 1px solid var(--accent); background: var(--accent); color: #fff; border-radius: 4px; cursor: pointer; }
 td button { font-size: .85rem; padding: .1rem .5rem; margin: 0 0 .2rem .3rem; vertical-align: baseline; }
 button.danger { background: #fff; color: var(--bad); border-color: var(--bad); }

@@ -63,3 +63,27 @@ export function setVacation(db: Db, account: string, change: { enabled: boolean;
   store.setVacation(account, v);
   return v;
 }
+
+/** A vacation change as a person typed it (the CLI's options, a web form): days as text. */
+export interface VacationInput {
+  enabled: boolean;
+  subject?: string;
+  /** Line ends are stored as LF (a browser sends CRLF). */
+  message?: string;
+  days?: string;
+}
+
+/**
+ * `setVacation` from typed input, as `mailserver vacation` and the web pages take it:
+ * days must be written as a whole number (then 1 to 365), the message must not be empty.
+ */
+export function setVacationFrom(db: Db, account: string, input: VacationInput): VacationSetting {
+  const days = input.days?.trim();
+  if (days !== undefined && !/^\d+$/.test(days)) throw new SieveStoreError('invalid', `invalid days "${input.days}": use a whole number of days`);
+  return setVacation(db, account, {
+    enabled: input.enabled,
+    subject: input.subject?.trim(),
+    message: input.message?.replace(/\r\n?/g, '\n'),
+    days: days === undefined ? undefined : Number(days),
+  });
+}

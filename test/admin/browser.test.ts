@@ -3,14 +3,21 @@
 // after one wrong password (shown, and counted by the login penalty), adds a domain, an
 // account and an alias, and a message sent over SMTP to the alias is in the account's
 // INBOX over IMAP. A form without its CSRF token is refused; a non-admin account gets
-// /account but not /admin. One browser for the file.
+// /account but not /admin, changes her password there and turns her vacation reply on:
+// two messages from outside on port 25 get one reply, queued for the sender. One
+// browser for the file.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listMessages } from '../../src/queue/repo.js';
+import { getVacation } from '../../src/sieve/settings.js';
 import { run } from '../cli/run.js';
 import { chromiumMissing, launchBrowser, type TestBrowser } from '../helpers/browser.js';
 import { ImapTestClient } from '../helpers/imap-client.js';
 import { startTestServer, type TestServer } from '../helpers/servers.js';
+import { waitFor } from '../submission/harness.js';
 
 const ADMIN = 'root@admin.test';
 const ADMIN_PW = 'root-password-1';
@@ -138,5 +145,36 @@ describe.skipIf(Boolean(chromiumMissing))('the web admin in a real browser', { t
     const imap = await ImapTestClient.connect(t.port('imap'));
     await imap.login('anna@shop.test', 'anna-password-2');
     await imap.close();
+  });
+
+  it('turns her vacation reply on at /account: two messages from outside get one reply', async () => {
+    await page.goto(`${base}/account`);
+    expect(await text('#vacation td')).toBe('off (never set)');
+    await page.click('form[action="/account/vacation"] input[name="enabled"]');
+    expect(await submit('/account/vacation', { subject: 'Away until Monday', message: 'I am hiking.\nBack on Monday.', days: '5' })).toBe(200);
+    expect(await text('.flash.ok')).toBe('Vacation reply on: each sender gets one reply per 5 days.');
+    expect(await text('#vacation td')).toBe('on: each sender gets one reply per 5 days');
+    // Stored as `mailserver vacation anna@shop.test show` reads it (the browser sent CRLF).
+    expect(getVacation(t.ctx.db, 'anna@shop.test')).toEqual({ enabled: true, subject: 'Away until Monday', message: 'I am hiking.\nBack on Monday.', days: 5 });
+
+    const mx = nodemailer.createTransport({ host: '127.0.0.1', port: t.port('smtp'), secure: false, ignoreTLS: true });
+    for (const subject of ['Trip', 'Trip (again)']) await mx.sendMail({ from: 'walker@example.net', to: 'anna@shop.test', subject, text: 'Coming along?' });
+    mx.close();
+    const replies = () => listMessages(t.ctx.db).filter((m) => m.mailFrom === '' && m.recipients.some((r) => r.rcpt === 'walker@example.net'));
+    const [reply] = await waitFor('the vacation reply in the queue', () => replies().length > 0 && replies());
+    const data = readFileSync(path.join(t.dataRoot, reply!.spoolPath), 'utf8');
+    expect(data).toMatch(/^Subject: Away until Monday\r$/m);
+    expect(data).toMatch(/^Auto-Submitted: auto-replied/m);
+    expect(data).toContain('I am hiking.\r\nBack on Monday.');
+    // Both messages were delivered (each 250 came after its delivery), the second unanswered.
+    expect(replies()).toHaveLength(1);
+  });
+
+  it('refuses the vacation form without its CSRF token', async () => {
+    await page.goto(`${base}/account`);
+    await page.$eval('form[action="/account/vacation"] input[name="_csrf"]', (el) => el.remove());
+    expect(await submit('/account/vacation', { message: 'changed', days: '9' })).toBe(403);
+    expect(await text('h1')).toBe('Refused');
+    expect(getVacation(t.ctx.db, 'anna@shop.test')).toMatchObject({ enabled: true, days: 5 });
   });
 });

@@ -2,7 +2,8 @@
 // who may reach it (enabled, HTTPS only, admin.allow), cross-site forms, the client
 // address behind a trusted proxy for the login penalty, escaping of what users and
 // remote servers wrote, and the actions the browser test does not click through
-// (queue delete, DKIM keys, quotas, the admin flag, TLS renewal outside acme mode).
+// (queue delete, DKIM keys, quotas, the admin flag, TLS renewal outside acme mode, the
+// vacation reply's checks on /account and on an account's admin page).
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -13,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAdmin, setAdmin } from '../../src/admin/flag.js';
 import { listKeys } from '../../src/dkim/keys.js';
 import { listMessages } from '../../src/queue/repo.js';
+import { getVacation } from '../../src/sieve/settings.js';
 import { parsePrometheusText, seriesValue } from '../helpers/prom-text.js';
 import { startTestServer, type TestServer } from '../helpers/servers.js';
 
@@ -56,16 +58,21 @@ async function csrf(pathname: string, jar?: string): Promise<string> {
   return m[1]!;
 }
 
-async function login(user: string, password: string, opts: { jar?: string; headers?: string[] } = {}): Promise<Res> {
-  const token = await csrf('/admin/login', opts.jar);
-  return curl('/admin/login', { jar: opts.jar, headers: opts.headers, form: { _csrf: token, username: user, password, next: '/admin/' } });
+async function login(user: string, password: string, opts: { jar?: string; headers?: string[]; area?: 'admin' | 'account' } = {}): Promise<Res> {
+  const area = opts.area ?? 'admin';
+  const token = await csrf(`/${area}/login`, opts.jar);
+  return curl(`/${area}/login`, { jar: opts.jar, headers: opts.headers, form: { _csrf: token, username: user, password, next: area === 'admin' ? '/admin/' : '/account' } });
 }
 
-/** POSTs a form with the session's token and follows nothing; returns the flash of the page it redirects to. */
-async function act(pathname: string, form: Record<string, string> = {}): Promise<{ res: Res; flash?: string }> {
-  const res = await curl(pathname, { form: { _csrf: await csrf('/admin/domains'), ...form } });
+/**
+ * POSTs a form with the session's token (of the jar's session) and follows nothing;
+ * returns the flash of the page it redirects to.
+ */
+async function act(pathname: string, form: Record<string, string> = {}, jar?: string): Promise<{ res: Res; flash?: string }> {
+  const token = await csrf(pathname.startsWith('/account') ? '/account' : '/admin/domains', jar);
+  const res = await curl(pathname, { jar, form: { _csrf: token, ...form } });
   if (res.status !== 303 || !res.location) return { res };
-  const next = await curl(res.location);
+  const next = await curl(res.location, { jar });
   return { res, flash: /<p class="flash [a-z]+" role="[a-z]+">(.*?)<\/p>/s.exec(next.body)?.[1] };
 }
 
@@ -230,5 +237,57 @@ describe('actions', () => {
     const r = await curl('/admin/', { jar: 'dora' });
     expect(r.status).toBe(303);
     expect(r.location).toBe('/admin/login?next=%2Fadmin%2F');
+  });
+});
+
+describe('the vacation reply on /account and on the admin account page', () => {
+  const VERA = 'vera@admin.test';
+  const vera = (pathname: string, form: Record<string, string> = {}) => act(pathname, form, 'vera');
+
+  beforeAll(async () => {
+    await t.addAccount(VERA, 'vera-password');
+    expect((await login(VERA, 'vera-password', { jar: 'vera', area: 'account' })).location).toBe('/account');
+  });
+
+  it("shows the setting and changes it through the CLI's functions, escaped", async () => {
+    expect((await curl('/account', { jar: 'vera' })).body).toContain('<th>Automatic reply</th><td>off (never set)</td>');
+    const { flash } = await vera('/account/vacation', { enabled: 'on', subject: '<b>Away</b>', message: 'Back & soon.\r\nVera', days: '3' });
+    expect(flash).toBe('Vacation reply on: each sender gets one reply per 3 days.');
+    expect(getVacation(t.ctx.db, VERA)).toEqual({ enabled: true, subject: '<b>Away</b>', message: 'Back & soon.\nVera', days: 3 });
+    const page = (await curl('/account', { jar: 'vera' })).body;
+    expect(page).toContain('<pre>Back &amp; soon.\nVera</pre>');
+    expect(page).toContain('value="&lt;b&gt;Away&lt;/b&gt;"');
+    expect(page).not.toContain('<b>Away</b>');
+  });
+
+  it('refuses what `mailserver vacation` refuses, and keeps the setting', async () => {
+    expect((await vera('/account/vacation', { enabled: 'on', message: 'x', days: '0' })).flash).toBe('days must be a whole number from 1 to 365');
+    expect((await vera('/account/vacation', { enabled: 'on', message: 'x', days: '400' })).flash).toBe('days must be a whole number from 1 to 365');
+    expect((await vera('/account/vacation', { enabled: 'on', message: 'x', days: '2.5' })).flash).toBe('invalid days &quot;2.5&quot;: use a whole number of days');
+    expect((await vera('/account/vacation', { enabled: 'on', message: ' \r\n ', days: '3' })).flash).toBe('the vacation message must not be empty');
+    expect((await vera('/account/vacation', { enabled: 'on', days: '3' })).flash).toBe('the vacation message must not be empty');
+    expect(getVacation(t.ctx.db, VERA)).toMatchObject({ enabled: true, message: 'Back & soon.\nVera', days: 3 });
+  });
+
+  it('switches off keeping the text when the message is cleared', async () => {
+    expect((await vera('/account/vacation', { message: '', subject: '', days: '3' })).flash).toBe('Vacation reply off.');
+    expect(getVacation(t.ctx.db, VERA)).toEqual({ enabled: false, message: 'Back & soon.\nVera', days: 3 });
+  });
+
+  it("refuses the form without its CSRF token or with another session's", async () => {
+    expect((await curl('/account/vacation', { jar: 'vera', form: { enabled: 'on', message: 'x', days: '3' } })).status).toBe(403);
+    expect((await curl('/account/vacation', { jar: 'vera', form: { _csrf: await csrf('/admin/domains'), enabled: 'on', message: 'x', days: '3' } })).status).toBe(403);
+    expect(getVacation(t.ctx.db, VERA)?.enabled).toBe(false);
+  });
+
+  it("lets an admin set it on the account's page, and not a user", async () => {
+    expect((await curl(`/admin/accounts/${VERA}`)).body).toContain(`action="/admin/accounts/${encodeURIComponent(VERA)}/vacation"`);
+    const { flash } = await act(`/admin/accounts/${VERA}/vacation`, { enabled: 'on', message: 'Vera is away.', days: '1' });
+    expect(flash).toBe(`${VERA}: Vacation reply on: each sender gets one reply per 1 day.`);
+    expect(getVacation(t.ctx.db, VERA)).toEqual({ enabled: true, subject: undefined, message: 'Vera is away.', days: 1 });
+    expect((await act(`/admin/accounts/${VERA}/vacation`, { enabled: 'on', message: 'x', days: 'many' })).flash).toBe('invalid days &quot;many&quot;: use a whole number of days');
+    const token = await csrf('/account', 'vera');
+    expect((await curl(`/admin/accounts/${VERA}/vacation`, { jar: 'vera', form: { _csrf: token, message: 'x', days: '3' } })).status).toBe(403);
+    expect(getVacation(t.ctx.db, VERA)?.enabled).toBe(true);
   });
 });

@@ -3,15 +3,16 @@
  * address and password (admins too; no admin flag needed).
  *
  * The page is a list of sections (ACCOUNT_SECTIONS below); each renders its part and
- * takes its form at `POST /account/<id>`. Changing the password is the first. The
- * spam filter's status and settings follow (account-spam.ts); the vacation reply
- * (src/sieve/) belongs here as a section of its own: add an entry to the table,
+ * takes its form at `POST /account/<id>`: the password, the vacation reply (src/sieve/;
+ * the form is shared with the admin's account page, vacation.ts), the spam filter's
+ * status and settings (account-spam.ts). A new setting is an entry in the table,
  * nothing else changes.
  */
 import { authenticate } from '../../accounts/login.js';
 import { html, postForm, type Html } from '../html.js';
 import { spamSection } from './account-spam.js';
 import { WebError, type PageContext, type PageRoute } from '../types.js';
+import { submitVacation, vacationForm } from './vacation.js';
 
 export interface AccountSection {
   /** The path segment of its form: POST /account/<id>. */
@@ -52,8 +53,16 @@ const passwordSection: AccountSection = {
   },
 };
 
-/** The sections of /account, in page order. Vacation (src/sieve/) goes here too. */
-export const ACCOUNT_SECTIONS: AccountSection[] = [passwordSection, spamSection];
+/** The out-of-office reply (src/sieve/), as `mailserver vacation` sets it. */
+const vacationSection: AccountSection = {
+  id: 'vacation',
+  title: 'Vacation reply',
+  render: (c) => vacationForm(c, '/account/vacation', c.session.account),
+  submit: (c) => submitVacation(c, c.session.account),
+};
+
+/** The sections of /account, in page order. */
+export const ACCOUNT_SECTIONS: AccountSection[] = [passwordSection, vacationSection, spamSection];
 
 async function show(c: PageContext) {
   const parts = await Promise.all(ACCOUNT_SECTIONS.map(async (s) => html`<section id="${s.id}"><h2>${s.title}</h2>${await s.render(c)}</section>`));

@@ -1,9 +1,10 @@
 /**
  * Accounts: list, add (as `account add`: a password given or generated and shown once,
  * quotas), and per account: password reset (`account passwd`), quota (`account quota`),
- * disable/enable, the admin flag (`account admin`), remove (`account remove`). An admin
- * cannot take their own admin flag away, disable or remove themselves here (the CLI
- * can), so the web admin never locks its last user out by a slip.
+ * disable/enable, the admin flag (`account admin`), the vacation reply (`vacation`),
+ * remove (`account remove`). An admin cannot take their own admin flag away, disable or
+ * remove themselves here (the CLI can), so the web admin never locks its last user out
+ * by a slip.
  */
 import { parseAddress } from '../../accounts/address.js';
 import { countOption, quotaOption } from '../../cli/commands/account.js';
@@ -12,6 +13,7 @@ import { generatePassword } from '../../cli/password.js';
 import { adminAddresses, setAdmin } from '../flag.js';
 import { button, html, postForm, table, when } from '../html.js';
 import { checked, field, itemPath, WebError, type PageContext, type PageRoute } from '../types.js';
+import { submitVacation, vacationForm } from './vacation.js';
 
 const BASE = '/admin/accounts';
 
@@ -83,6 +85,8 @@ ${postForm(
   html`<label>Storage<input type="text" name="quota" value="${a.quotaBytes === null ? 'none' : formatSize(a.quotaBytes)}"></label>
 <label>Messages<input type="text" name="messages" value="${a.quotaMessages === null ? 'none' : String(a.quotaMessages)}"></label><button>Set quota</button>`,
 )}
+<h2>Vacation reply</h2>
+${vacationForm(c, `${path}/vacation`, address)}
 <h2>Access</h2>
 <p>${button(`${path}/${a.disabled ? 'enable' : 'disable'}`, csrf, a.disabled ? 'Enable logins' : 'Disable logins')}
 ${button(`${path}/admin`, csrf, isAdmin ? 'Take admin rights away' : 'Make administrator', { fields: { admin: isAdmin ? 'off' : 'on' } })}</p>
@@ -108,6 +112,11 @@ function quota(c: PageContext) {
   const a = c.repo.setAccountQuota(address, { bytes, messages });
   c.log.info({ account: address, quotaBytes: a.quotaBytes, quotaMessages: a.quotaMessages }, 'account quota set');
   return { redirect: itemPath(BASE, address), flash: { kind: 'ok' as const, text: `Quota of ${address}: ${formatSize(a.quotaBytes)}, messages: ${a.quotaMessages ?? '-'}` } };
+}
+
+function vacation(c: PageContext) {
+  const address = accountOf(c);
+  return { redirect: itemPath(BASE, address), flash: { kind: 'ok' as const, text: `${address}: ${submitVacation(c, address)}` } };
 }
 
 function setDisabled(disabled: boolean) {
@@ -149,6 +158,7 @@ export const accountRoutes: PageRoute[] = [
   { method: 'GET', path: /^\/admin\/accounts\/([^/]+)$/, handle: show },
   { method: 'POST', path: item('password'), handle: password, back },
   { method: 'POST', path: item('quota'), handle: quota, back },
+  { method: 'POST', path: item('vacation'), handle: vacation, back },
   { method: 'POST', path: item('disable'), handle: setDisabled(true), back },
   { method: 'POST', path: item('enable'), handle: setDisabled(false), back },
   { method: 'POST', path: item('admin'), handle: admin, back },

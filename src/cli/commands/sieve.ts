@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { loadConfig } from '../../config/index.js';
-import { getVacation, putScript, setVacation, SieveScriptInvalid } from '../../sieve/settings.js';
+import { getVacation, putScript, setVacationFrom, SieveScriptInvalid } from '../../sieve/settings.js';
 import { SieveStore, SieveStoreError, type SieveLimits } from '../../sieve/store.js';
 import { CliError, type CliContext } from '../context.js';
 import { table } from '../format.js';
@@ -157,11 +157,10 @@ keep their previous value.`,
         return;
       }
       if (what !== 'on' && what !== 'off') throw new CliError(`expected on, off or show, not "${what}"`, true);
-      const days = typeof opts.days === 'string' ? Number(opts.days) : undefined;
-      if (days !== undefined && !/^\d+$/.test(String(opts.days))) throw new CliError(`invalid --days "${opts.days}": use a whole number of days`, true);
+      const days = typeof opts.days === 'string' ? opts.days : undefined;
       const message = typeof opts['message-file'] === 'string' ? await textOf(ctx, opts['message-file']) : undefined;
       const subject = typeof opts.subject === 'string' ? opts.subject : undefined;
-      const v = await guarded(() => setVacation(ctx.db(), addr, { enabled: what === 'on', subject, message, days }));
+      const v = await guarded(() => setVacationFrom(ctx.db(), addr, { enabled: what === 'on', subject, message, days }));
       ctx.out(`vacation ${v.enabled ? `on for ${addr} (one reply per sender per ${v.days} day${v.days === 1 ? '' : 's'})` : `off for ${addr}`}`);
     },
   },
