@@ -19,6 +19,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { StatementCache } from '../db/statements.js';
 import type { Counts, Totals } from './bayes.js';
 
 export type Verdict = 'spam' | 'ham';
@@ -73,7 +74,7 @@ export interface RepRow {
 /** One classifier database (an account's, or the shared base). */
 export class SpamDb {
   readonly db: Database.Database;
-  private readonly stmts = new Map<string, Database.Statement>();
+  private stmts?: StatementCache;
 
   /** Opens (creating when `create`) the file; throws if it is missing and not to be created. */
   constructor(
@@ -95,12 +96,8 @@ export class SpamDb {
   }
 
   private q(sql: string): Database.Statement {
-    let s = this.stmts.get(sql);
-    if (!s) {
-      s = this.db.prepare(sql);
-      this.stmts.set(sql, s);
-    }
-    return s;
+    this.stmts ??= new StatementCache(this.db);
+    return this.stmts.get(sql);
   }
 
   /** Changes when another connection (the CLI) commits: cached counts are then stale. */

@@ -15,6 +15,7 @@
  *   the planner uses it.
  */
 import type Database from 'better-sqlite3';
+import { StatementCache } from '../../db/statements.js';
 import type { Usage } from '../types.js';
 import { FLAG_DELETED } from '../flags.js';
 import type { IndexDb, MailboxRow, MessageRow } from './index-db.js';
@@ -49,17 +50,13 @@ export interface FetchScope {
 const SEL_UIDS = 'uid IN (SELECT value FROM json_each(?))';
 
 export class IndexQueries {
-  private readonly stmts = new Map<string, Database.Statement>();
+  private stmts?: StatementCache;
 
   constructor(readonly db: IndexDb) {}
 
   private q(sql: string): Database.Statement {
-    let s = this.stmts.get(sql);
-    if (!s) {
-      s = this.db.prepare(sql);
-      this.stmts.set(sql, s);
-    }
-    return s;
+    this.stmts ??= new StatementCache(this.db);
+    return this.stmts.get(sql);
   }
 
   /** Runs fn in one transaction (rolled back if it throws). */
