@@ -49,7 +49,9 @@ describeSocketFuzz('POP3 server over a socket', {
 });
 
 const status = firstLine((l) => (/^(\+OK|-ERR|\+ |\+$)/.test(l) ? l : undefined), false);
+/** The end of a multi-line body: the terminating ".", also when the body is empty (RFC 1939 §3: the status line's CRLF then "."). */
 const dotEnd = (buf: Buffer) => {
+  if (buf.subarray(0, 3).equals(Buffer.from('.\r\n'))) return { end: 3, value: '.' };
   const i = buf.indexOf('\r\n.\r\n');
   return i < 0 ? undefined : { end: i + 5, value: '.' };
 };
