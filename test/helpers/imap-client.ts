@@ -73,10 +73,12 @@ export class ImapTestClient {
     for (const f of w) f();
   }
 
-  static async connect(port: number, opts: { host?: string; tls?: boolean } = {}): Promise<ImapTestClient> {
+  /** `localAddress` binds the client to a loopback address of its own (127.0.0.0/8 is all ours on Linux). */
+  static async connect(port: number, opts: { host?: string; tls?: boolean; localAddress?: string } = {}): Promise<ImapTestClient> {
     const host = opts.host ?? '127.0.0.1';
+    const { localAddress } = opts;
     const socket = await new Promise<net.Socket>((resolve, reject) => {
-      const s = opts.tls ? tls.connect({ port, host, rejectUnauthorized: false }, () => resolve(s)) : net.connect({ port, host }, () => resolve(s));
+      const s = opts.tls ? tls.connect({ port, host, localAddress, rejectUnauthorized: false }, () => resolve(s)) : net.connect({ port, host, localAddress }, () => resolve(s));
       s.once('error', reject);
     });
     const c = new ImapTestClient(socket);
