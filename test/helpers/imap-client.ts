@@ -76,9 +76,9 @@ export class ImapTestClient {
   /** `localAddress` binds the client to a loopback address of its own (127.0.0.0/8 is all ours on Linux). */
   static async connect(port: number, opts: { host?: string; tls?: boolean; localAddress?: string } = {}): Promise<ImapTestClient> {
     const host = opts.host ?? '127.0.0.1';
-    const { localAddress } = opts;
+    const bind = opts.localAddress === undefined ? {} : { localAddress: opts.localAddress };
     const socket = await new Promise<net.Socket>((resolve, reject) => {
-      const s = opts.tls ? tls.connect({ port, host, localAddress, rejectUnauthorized: false }, () => resolve(s)) : net.connect({ port, host, localAddress }, () => resolve(s));
+      const s = opts.tls ? tls.connect({ port, host, ...bind, rejectUnauthorized: false }, () => resolve(s)) : net.connect({ port, host, ...bind }, () => resolve(s));
       s.once('error', reject);
     });
     const c = new ImapTestClient(socket);

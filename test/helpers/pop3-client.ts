@@ -39,10 +39,10 @@ export class Pop3Client {
   /** Connects and reads the greeting. */
   static async connect(port: number, opts: { host?: string; tls?: boolean; localAddress?: string } = {}): Promise<Pop3Client> {
     const host = opts.host ?? '127.0.0.1';
-    const { localAddress } = opts;
+    const bind = opts.localAddress === undefined ? {} : { localAddress: opts.localAddress };
     const socket = opts.tls
-      ? tls.connect({ port, host, localAddress, rejectUnauthorized: false, servername: 'localhost' })
-      : net.connect({ port, host, localAddress });
+      ? tls.connect({ port, host, ...bind, rejectUnauthorized: false, servername: 'localhost' })
+      : net.connect({ port, host, ...bind });
     await new Promise<void>((resolve, reject) => {
       socket.once(opts.tls ? 'secureConnect' : 'connect', () => resolve());
       socket.once('error', reject);
