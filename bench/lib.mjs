@@ -9,6 +9,16 @@ import path from 'node:path';
 export const root = path.resolve(import.meta.dirname, '..');
 export const cli = path.join(root, 'dist/cli/main.js');
 
+/**
+ * Servers started by this process and not yet stopped. A benchmark that throws half way
+ * must not leave them running (they hold ports and CPU): they are killed when the
+ * benchmark process exits, whatever the way out.
+ */
+const running = new Set();
+process.once('exit', () => {
+  for (const c of running) c.kill('SIGKILL');
+});
+
 export function freePort() {
   return new Promise((resolve) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {
@@ -32,6 +42,8 @@ export async function startServer(ports, extraToml = '', opts = {}) {
     `hostname = "mail.bench.test"\n[listen]\naddress = "127.0.0.1"\n${listen}\n[checks]\nenabled = false\n[limits]\nmax_connections_per_ip = 10000\nmax_recipients = 1000\n[auth]\nallow_plaintext_on_loopback = true\nfailure_delay_ms = 10\n[log]\nlevel = "warn"\n${extraToml}`,
   );
   const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_ARGS ? process.env.BENCH_SERVER_NODE_ARGS.split(' ') : []), cli, 'serve', '--data', data], { stdio: ['ignore', 'inherit', 'inherit'] });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   // wait for the first port to accept
   const first = Object.values(ports)[0];
   // BENCH_START_TIMEOUT_MS: a machine shared with busy test suites can take longer.
