@@ -29,42 +29,16 @@
  * `acme-key.pem`, `acme-cert.pem` (leaf + intermediates, served as the full chain),
  * `acme-state.json` (serial, validity, next renewal, failures, last error).
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import https from 'node:https';
-import type AcmeClient from 'acme-client';
-
-/**
- * acme-client (with axios) costs ~27 MB resident: it is loaded when the first order
- * runs, so self-signed and manual installations and CLI verbs never load it.
- */
-type Acme = typeof AcmeClient;
-let acmeModule: Promise<Acme> | undefined;
-const loadAcme = (): Promise<Acme> => (acmeModule ??= import('acme-client').then((m) => m.default));
 import type { ServerContext } from '../context.js';
 import type { HttpRoutes } from '../http/index.js';
 import { sendText } from '../http/index.js';
-import { certPaths, describeCertificate, validatePair, writeFileAtomic, type CertificateInfo, type CertificatePair } from '../tls/index.js';
+import type { Logger } from '../log.js';
+import { certPaths, writeFileAtomic } from '../tls/index.js';
+import { createOrderer, describeError, type Issued } from './order.js';
+import { watchRenewRequests } from './requests.js';
+import { acmeNames, readAcmeState, renewalTime, RENEW_FRACTION, writeAcmeState, type AcmeState } from './state.js';
 
-/** What the manager remembers between runs (certs/acme-state.json). */
-export interface AcmeState {
-  directoryUrl?: string;
-  names?: string[];
-  /** Serial of the certificate this manager last issued. */
-  serial?: string;
-  notBefore?: string;
-  notAfter?: string;
-  issuedAt?: string;
-  /** When the next order is due (renewal time, or the retry time after a failure). */
-  nextRenewal?: string;
-  /** Consecutive failed orders. */
-  failures: number;
-  lastAttempt?: string;
-  lastError?: string;
-  /** The id of the last `mailserver tls renew` request handled, and its outcome. */
-  handledRequest?: string;
-  handledResult?: 'ok' | 'failed';
-  handledError?: string;
-}
+export { acmeNames, readAcmeState, renewalTime, type AcmeState } from './state.js';
 
 export type RenewOutcome = { ok: true; serial: string; notAfter: Date } | { ok: false; error: string };
 
@@ -96,72 +70,179 @@ export interface AcmeOptions {
   now?: () => number;
 }
 
-const RENEW_FRACTION = 1 / 3;
+type AcmeContext = Pick<ServerContext, 'config' | 'log' | 'tls'>;
+
 const MAX_TIMER_MS = 6 * 3600_000;
 const CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
-
-export function readAcmeState(dataRoot: string): AcmeState {
-  try {
-    const s = JSON.parse(readFileSync(certPaths(dataRoot).acmeState, 'utf8')) as AcmeState;
-    return { ...s, failures: s.failures ?? 0 };
-  } catch {
-    return { failures: 0 };
-  }
-}
-
-/** The names the certificate must cover: the hostname (CN) first, then the extra names. */
-export function acmeNames(config: ServerContext['config']): string[] {
-  return [...new Set([config.hostname, ...config.tls.acme.extraNames].map((n) => n.trim().toLowerCase()).filter(Boolean))];
-}
-
-/** When a certificate with this validity is due for renewal. */
-export function renewalTime(info: Pick<CertificateInfo, 'notBefore' | 'notAfter'>, fraction = RENEW_FRACTION): Date {
-  const life = info.notAfter.getTime() - info.notBefore.getTime();
-  return new Date(info.notAfter.getTime() - life * fraction);
-}
-
-let caAgentFor: string | undefined;
 
 /**
  * Starts the manager: registers the http-01 route on `http.routes`, then orders at
  * once if the certificate in service is not a current one from this CA, and otherwise
  * sleeps until renewal is due.
  */
-export function startAcme(
-  ctx: Pick<ServerContext, 'config' | 'log' | 'tls'>,
-  http: { routes: HttpRoutes },
-  opts: AcmeOptions = {},
-): AcmeManager {
-  const log = ctx.log.child({ proto: 'acme' });
-  const cfg = ctx.config;
-  const paths = certPaths(cfg.dataRoot);
-  const names = acmeNames(cfg);
-  const directoryUrl = cfg.tls.acme.directoryUrl;
-  const fraction = opts.renewFraction ?? RENEW_FRACTION;
-  const retryBase = opts.retryBaseMs ?? 5 * 60_000;
-  const retryMax = opts.retryMaxMs ?? MAX_TIMER_MS;
-  const now = opts.now ?? Date.now;
-
-  let state = readAcmeState(cfg.dataRoot);
-  let inflight: Promise<RenewOutcome> | null = null;
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  const challenges = new Map<string, string>();
-  let client: AcmeClient.Client | undefined;
-
-  const acmeReady = async (): Promise<Acme> => {
-    const acme = await loadAcme();
-    if (cfg.tls.acme.caFile && caAgentFor !== cfg.tls.acme.caFile) {
-      // acme-client has one axios instance per process; the CA file applies to it.
-      acme.axios.defaults.httpsAgent = new https.Agent({ ca: readFileSync(cfg.tls.acme.caFile) });
-      caAgentFor = cfg.tls.acme.caFile;
-    }
-    acme.setLogger((msg) => log.trace({ acmeClient: msg }, 'acme-client'));
-    return acme;
+export function startAcme(ctx: AcmeContext, http: { routes: HttpRoutes }, opts: AcmeOptions = {}): AcmeManager {
+  const m = new Manager(ctx, http.routes, opts);
+  if (!opts.noInitialOrder) m.evaluate();
+  return {
+    renewNow: (reason = 'forced') => m.run(reason),
+    state: () => ({ ...m.state }),
+    idle: async () => {
+      while (m.inflight) await m.inflight.catch(() => undefined);
+    },
+    stop: () => m.stop(),
   };
+}
 
-  // RFC 8555 §8.3: GET /.well-known/acme-challenge/<token> → the key authorization.
-  const removeRoute = http.routes.add('GET', CHALLENGE_PREFIX, (_req, res, m) => {
+/** The schedule (due → order → next due, or backoff after a failure) and the state it keeps. */
+class Manager {
+  state: AcmeState;
+  inflight: Promise<RenewOutcome> | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly log: Logger;
+  private readonly names: string[];
+  private readonly directoryUrl: string;
+  private readonly fraction: number;
+  private readonly now: () => number;
+  private readonly orderer: ReturnType<typeof createOrderer>;
+  private readonly removeRoute: () => void;
+  private readonly stopRequests: () => void;
+
+  constructor(
+    private readonly ctx: AcmeContext,
+    routes: HttpRoutes,
+    private readonly opts: AcmeOptions,
+  ) {
+    const cfg = ctx.config;
+    this.log = ctx.log.child({ proto: 'acme' });
+    this.names = acmeNames(cfg);
+    this.directoryUrl = cfg.tls.acme.directoryUrl;
+    this.fraction = opts.renewFraction ?? RENEW_FRACTION;
+    this.now = opts.now ?? Date.now;
+    this.state = readAcmeState(cfg.dataRoot);
+    const challenges = new Map<string, string>();
+    this.removeRoute = serveChallenges(routes, challenges, this.log);
+    this.orderer = createOrderer({ config: cfg, log: this.log, names: this.names, challenges, pollMinMs: opts.pollMinMs ?? 3_000 });
+    this.stopRequests = watchRenewRequests(certPaths(cfg.dataRoot).acmeRenewRequest, opts.requestPollMs ?? 2_000, this.log, (id) => this.request(id));
+  }
+
+  private saveState(): void {
+    writeAcmeState(this.ctx.config.dataRoot, this.state, this.log);
+  }
+
+  /** The current certificate is the one we issued, from this directory, for these names. */
+  private currentIsOurs(): boolean {
+    const info = this.ctx.tls.describe();
+    const { state, names } = this;
+    return (
+      state.serial === info.serial &&
+      state.directoryUrl === this.directoryUrl &&
+      names.every((n) => info.names.includes(n)) &&
+      (state.names ?? []).length === names.length
+    );
+  }
+
+  private dueAt(): number {
+    let at = this.currentIsOurs() ? renewalTime(this.ctx.tls.describe(), this.fraction).getTime() : 0;
+    if (this.state.failures > 0 && this.state.nextRenewal) at = Math.max(at, Date.parse(this.state.nextRenewal));
+    return at;
+  }
+
+  evaluate(): void {
+    if (this.stopped || this.inflight) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const at = this.dueAt();
+    const now = this.now();
+    const iso = new Date(Math.max(at, now)).toISOString();
+    if (this.state.nextRenewal !== iso && at > now) {
+      this.state.nextRenewal = iso;
+      this.saveState();
+    }
+    if (at <= now) {
+      void this.run('due');
+      return;
+    }
+    this.timer = setTimeout(() => this.evaluate(), Math.min(at - now, MAX_TIMER_MS));
+    this.timer.unref();
+  }
+
+  run(reason: string): Promise<RenewOutcome> {
+    if (this.inflight) return this.inflight;
+    this.inflight = this.order(reason).finally(() => {
+      this.inflight = null;
+      this.evaluate();
+    });
+    return this.inflight;
+  }
+
+  private async order(reason: string): Promise<RenewOutcome> {
+    const started = Date.now();
+    const { names, directoryUrl } = this;
+    this.state.lastAttempt = new Date(started).toISOString();
+    this.log.info({ names, directoryUrl, reason }, 'ordering certificate');
+    try {
+      const issued = await this.orderer.order();
+      if (this.stopped) throw new Error('stopped during the order');
+      this.state = { ...this.state, ...installCertificate(this.ctx, issued, this.fraction), directoryUrl, names, failures: 0, lastError: undefined };
+      this.saveState();
+      const { info } = issued;
+      this.log.info(
+        { names: info.names, issuer: info.issuer, serial: info.serial, notAfter: this.state.notAfter, nextRenewal: this.state.nextRenewal, ms: Date.now() - started },
+        'new certificate installed',
+      );
+      return { ok: true, serial: info.serial, notAfter: info.notAfter };
+    } catch (err) {
+      this.orderer.forget();
+      return this.failed(describeError(err));
+    }
+  }
+
+  /** A failed order: the current certificate stays; retry after 5 min, 10, 20 … up to 6 h. */
+  private failed(msg: string): RenewOutcome {
+    const state = this.state;
+    if (this.stopped) {
+      // Shutting down mid-order is not the CA's fault: no backoff recorded.
+      this.log.info({ err: msg }, 'order abandoned at shutdown');
+      return { ok: false, error: msg };
+    }
+    state.failures += 1;
+    const delay = Math.min((this.opts.retryBaseMs ?? 5 * 60_000) * 2 ** (state.failures - 1), this.opts.retryMaxMs ?? MAX_TIMER_MS);
+    state.lastError = msg;
+    state.nextRenewal = new Date(this.now() + delay).toISOString();
+    this.saveState();
+    this.log.error(
+      { err: msg, names: this.names, directoryUrl: this.directoryUrl, failures: state.failures, retryInMs: delay, retryAt: state.nextRenewal, keptSerial: this.ctx.tls.describe().serial },
+      'certificate order failed; keeping the current certificate',
+    );
+    return { ok: false, error: msg };
+  }
+
+  /** A `mailserver tls renew` request (requests.ts): a forced order, its outcome recorded for the CLI. */
+  private async request(id: string): Promise<void> {
+    // A request that arrives during an order gets a fresh one afterwards.
+    if (this.inflight) await this.inflight;
+    const outcome = await this.run('cli request');
+    this.state.handledRequest = id;
+    this.state.handledResult = outcome.ok ? 'ok' : 'failed';
+    this.state.handledError = outcome.ok ? undefined : outcome.error;
+    this.saveState();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.stopRequests();
+    this.removeRoute();
+    if (this.inflight) {
+      await Promise.race([this.inflight.catch(() => undefined), new Promise((r) => setTimeout(r, 5_000).unref())]);
+    }
+  }
+}
+
+/** RFC 8555 §8.3: GET /.well-known/acme-challenge/<token> → the key authorization, from memory. Returns the route's removal. */
+function serveChallenges(routes: HttpRoutes, challenges: ReadonlyMap<string, string>, log: Logger): () => void {
+  return routes.add('GET', CHALLENGE_PREFIX, (_req, res, m) => {
     const keyAuth = challenges.get(m.rest);
     if (keyAuth === undefined) {
       log.warn({ token: m.rest.slice(0, 64) }, 'http-01 request for an unknown token');
@@ -171,201 +252,22 @@ export function startAcme(
     log.info({ token: m.rest }, 'answered http-01 challenge');
     sendText(res, 200, keyAuth, 'application/octet-stream');
   });
-
-  function saveState(): void {
-    try {
-      writeFileAtomic(paths.acmeState, JSON.stringify(state, null, 2) + '\n', 0o644);
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'cannot write acme state');
-    }
-  }
-
-  /** The current certificate is the one we issued, from this directory, for these names. */
-  function currentIsOurs(): boolean {
-    const info = ctx.tls.describe();
-    return (
-      state.serial === info.serial &&
-      state.directoryUrl === directoryUrl &&
-      names.every((n) => info.names.includes(n)) &&
-      (state.names ?? []).length === names.length
-    );
-  }
-
-  function dueAt(): number {
-    let at = currentIsOurs() ? renewalTime(ctx.tls.describe(), fraction).getTime() : 0;
-    if (state.failures > 0 && state.nextRenewal) at = Math.max(at, Date.parse(state.nextRenewal));
-    return at;
-  }
-
-  function evaluate(): void {
-    if (stopped || inflight) return;
-    if (timer) clearTimeout(timer);
-    timer = undefined;
-    const at = dueAt();
-    const iso = new Date(Math.max(at, now())).toISOString();
-    if (state.nextRenewal !== iso && at > now()) {
-      state.nextRenewal = iso;
-      saveState();
-    }
-    if (at <= now()) {
-      void run('due');
-      return;
-    }
-    timer = setTimeout(evaluate, Math.min(at - now(), MAX_TIMER_MS));
-    timer.unref();
-  }
-
-  function run(reason: string): Promise<RenewOutcome> {
-    if (inflight) return inflight;
-    inflight = order(reason).finally(() => {
-      inflight = null;
-      evaluate();
-    });
-    return inflight;
-  }
-
-  async function accountKey(acme: Acme): Promise<Buffer> {
-    if (existsSync(paths.acmeAccountKey)) return readFileSync(paths.acmeAccountKey);
-    const key = await acme.crypto.createPrivateEcdsaKey('P-256');
-    writeFileAtomic(paths.acmeAccountKey, key.toString(), 0o600);
-    log.info({ file: paths.acmeAccountKey }, 'created acme account key');
-    return key;
-  }
-
-  async function order(reason: string): Promise<RenewOutcome> {
-    const started = new Date();
-    state.lastAttempt = started.toISOString();
-    log.info({ names, directoryUrl, reason }, 'ordering certificate');
-    try {
-      const acme = await acmeReady();
-      // One client (and account URL) per manager: registering an existing key again
-      // makes acme-client send an account update, which some CAs refuse when empty.
-      client ??= new acme.Client({
-        directoryUrl,
-        accountKey: await accountKey(acme),
-        backoffMin: opts.pollMinMs ?? 3_000,
-        backoffMax: 30_000,
-        backoffAttempts: 10,
-      });
-      const [key, csr] = await acme.crypto.createCsr({ commonName: names[0], altNames: names }, await acme.crypto.createPrivateRsaKey(2048));
-      const chain = await client.auto({
-        csr,
-        email: cfg.tls.acme.email || undefined,
-        termsOfServiceAgreed: true,
-        challengePriority: ['http-01'],
-        // The CA's own validation reports the reason; acme-client's self-check would
-        // fetch port 80 through the system resolver, which is wrong behind NAT and in tests.
-        skipChallengeVerification: true,
-        challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
-          challenges.set(challenge.token, keyAuthorization);
-        },
-        challengeRemoveFn: async (_authz, challenge) => {
-          challenges.delete(challenge.token);
-        },
-      });
-      if (stopped) throw new Error('stopped during the order');
-      const pair: CertificatePair = { key: key.toString(), cert: chain };
-      validatePair(pair);
-      const info = describeCertificate(chain);
-      const missing = names.filter((n) => !info.names.includes(n));
-      if (missing.length) throw new Error(`issued certificate lacks ${missing.join(', ')}`);
-      writeFileAtomic(paths.acmeKey, pair.key, 0o600);
-      writeFileAtomic(paths.acmeCert, pair.cert, 0o644);
-      ctx.tls.setCertificate(pair);
-      state = {
-        ...state,
-        directoryUrl,
-        names,
-        serial: info.serial,
-        notBefore: info.notBefore.toISOString(),
-        notAfter: info.notAfter.toISOString(),
-        issuedAt: new Date().toISOString(),
-        nextRenewal: renewalTime(info, fraction).toISOString(),
-        failures: 0,
-        lastError: undefined,
-      };
-      saveState();
-      log.info(
-        { names: info.names, issuer: info.issuer, serial: info.serial, notAfter: state.notAfter, nextRenewal: state.nextRenewal, ms: Date.now() - started.getTime() },
-        'new certificate installed',
-      );
-      return { ok: true, serial: info.serial, notAfter: info.notAfter };
-    } catch (err) {
-      // Register afresh next time, in case the CA forgot the account (staging resets).
-      client = undefined;
-      const msg = describeError(err);
-      if (stopped) {
-        // Shutting down mid-order is not the CA's fault: no backoff recorded.
-        log.info({ err: msg }, 'order abandoned at shutdown');
-        return { ok: false, error: msg };
-      }
-      state.failures += 1;
-      const delay = Math.min(retryBase * 2 ** (state.failures - 1), retryMax);
-      state.lastError = msg;
-      state.nextRenewal = new Date(now() + delay).toISOString();
-      saveState();
-      log.error(
-        { err: msg, names, directoryUrl, failures: state.failures, retryInMs: delay, retryAt: state.nextRenewal, keptSerial: ctx.tls.describe().serial },
-        'certificate order failed; keeping the current certificate',
-      );
-      return { ok: false, error: msg };
-    }
-  }
-
-  async function pollRequest(): Promise<void> {
-    if (stopped || !existsSync(paths.acmeRenewRequest)) return;
-    let id = '';
-    try {
-      id = (JSON.parse(readFileSync(paths.acmeRenewRequest, 'utf8')) as { id?: string }).id ?? '';
-    } catch {
-      // A half-written or foreign file still counts as a request.
-    }
-    rmSync(paths.acmeRenewRequest, { force: true });
-    log.info({ id }, 'renewal requested by the CLI');
-    // A request that arrives during an order gets a fresh one afterwards.
-    if (inflight) await inflight;
-    const outcome = await run('cli request');
-    state.handledRequest = id;
-    state.handledResult = outcome.ok ? 'ok' : 'failed';
-    state.handledError = outcome.ok ? undefined : outcome.error;
-    saveState();
-  }
-  let polling = false;
-  const requestTimer = setInterval(() => {
-    if (polling) return;
-    polling = true;
-    pollRequest()
-      .catch((err) => log.error({ err: (err as Error).message }, 'renew request handling failed'))
-      .finally(() => {
-        polling = false;
-      });
-  }, opts.requestPollMs ?? 2_000);
-  requestTimer.unref();
-
-  if (!opts.noInitialOrder) evaluate();
-
-  return {
-    renewNow: (reason = 'forced') => run(reason),
-    state: () => ({ ...state }),
-    idle: async () => {
-      while (inflight) await inflight.catch(() => undefined);
-    },
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      clearInterval(requestTimer);
-      removeRoute();
-      if (inflight) {
-        await Promise.race([inflight.catch(() => undefined), new Promise((r) => setTimeout(r, 5_000).unref())]);
-      }
-    },
-  };
 }
 
-/** The CA's problem detail when there is one (RFC 8555 §6.7), else the error message. */
-function describeError(err: unknown): string {
-  const e = err as { message?: string; response?: { data?: { detail?: string; type?: string } } };
-  const detail = e.response?.data?.detail;
-  if (detail) return `${e.response?.data?.type ?? 'acme error'}: ${detail}`;
-  return e.message ?? String(err);
+/**
+ * Writes the new key and chain (key 0600) and puts them in service for new connections
+ * on every listener; returns what the state records of them.
+ */
+function installCertificate(ctx: AcmeContext, { pair, info }: Issued, fraction: number): Partial<AcmeState> {
+  const paths = certPaths(ctx.config.dataRoot);
+  writeFileAtomic(paths.acmeKey, pair.key, 0o600);
+  writeFileAtomic(paths.acmeCert, pair.cert, 0o644);
+  ctx.tls.setCertificate(pair);
+  return {
+    serial: info.serial,
+    notBefore: info.notBefore.toISOString(),
+    notAfter: info.notAfter.toISOString(),
+    issuedAt: new Date().toISOString(),
+    nextRenewal: renewalTime(info, fraction).toISOString(),
+  };
 }
