@@ -47,10 +47,13 @@ function corpus(n: number): Buffer[] {
   return out;
 }
 
-const MDA = `#!/bin/sh
-# One file per message, named uniquely; fetchmail feeds the message on stdin.
-exec cat > "$(mktemp "$1/msg.XXXXXXXX")"
-`;
+/**
+ * The MDA: fetchmail runs it with `sh -c` once per message, the message on stdin. One
+ * file per message, named by the shell's pid (unique among the runs of one test); `exec`
+ * makes cat that process. Two programs a message, not four (a script of its own and
+ * mktemp were 40 % of the 300-message run's time at load 10).
+ */
+const mda = (out: string): string => `exec cat > ${out}/msg.$$`;
 
 /**
  * fetchmail's own limit for one run, below the test's timeout: a run that overruns is
@@ -78,8 +81,6 @@ describe('fetchmail', needs('fetchmail'), () => {
     await mkdir(out, { recursive: true });
     const home = path.join(dir, `home-${++runs}`);
     await mkdir(home, { mode: 0o700 });
-    const mda = path.join(home, 'mda.sh');
-    await writeFile(mda, MDA, { mode: 0o755 });
     const rc = path.join(home, 'fetchmailrc');
     const port = mode === 'pop3s' ? env.pop3s : env.pop3;
     // pop3s: TLS without certificate checks (self-signed); pop3: plaintext on loopback,
@@ -93,7 +94,7 @@ set invisible
 poll ${env.host} service ${port} protocol pop3 auth password timeout 60
   user "${user}" there with password "${pass}" is "fetcher" here
   options ${tls} nokeep fetchall no stripcr no rewrite no mimedecode
-  mda "${mda} ${out}"
+  mda "${mda(out)}"
 `,
     );
     await chmod(rc, 0o600); // fetchmail refuses a run control file others can read
