@@ -34,7 +34,7 @@ interface CommandSpec {
 export function capabilities(c: MsConnection): string {
   const lines = [`"IMPLEMENTATION" ${encodeString(IMPLEMENTATION)}`];
   // No mechanism before TLS (Dovecot also announces an empty SASL list then).
-  lines.push(`"SASL" ${encodeString(c.authAllowed && !c.user ? 'PLAIN' : '')}`);
+  lines.push(`"SASL" ${encodeString(c.loginAllowed && !c.user ? 'PLAIN' : '')}`);
   lines.push(`"SIEVE" ${encodeString(SIEVE_CAPABILITIES.join(' '))}`);
   if (!c.secure) lines.push('"STARTTLS"');
   lines.push(`"MAXREDIRECTS" "${c.ctx.config.sieve.maxRedirects}"`);
@@ -78,7 +78,7 @@ async function authenticateCommand(c: MsConnection, list: Token[]): Promise<void
   const mech = list[0];
   if (!mech || mech.kind !== 'string' || list.length > 2 || (list[1] && list[1].kind !== 'string')) throw new SieveNo('AUTHENTICATE "PLAIN" ["initial response"]', undefined, { bad: true });
   // RFC 5804 §2.1 / RFC 8314 §3: no credentials in cleartext (before reading any).
-  if (!c.authAllowed) throw new SieveNo('Authentication requires TLS: use STARTTLS first', 'ENCRYPT-NEEDED');
+  if (!c.loginAllowed) throw new SieveNo('Authentication requires TLS: use STARTTLS first', 'ENCRYPT-NEEDED');
   if (mech.value.toUpperCase() !== 'PLAIN') throw new SieveNo('Unsupported SASL mechanism');
   let resp = list[1]?.value as string | undefined;
   if (resp === undefined) {

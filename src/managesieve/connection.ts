@@ -14,13 +14,11 @@
  * - STARTTLS (RFC 5804 §2.2): anything pipelined after it is discarded, the handshake
  *   runs, and the capabilities are sent again.
  */
-import { once } from 'node:events';
 import type net from 'node:net';
-import tls from 'node:tls';
 import type { ServerContext } from '../context.js';
 import type { Logger } from '../log.js';
-import { loginAllowed } from '../accounts/login.js';
-import { drained } from '../util/net.js';
+import { Deadline } from '../util/deadline.js';
+import { ConnectionClosed, LineConnection } from '../util/line-connection.js';
 import { Framer, response, type FramerLimits, type ResponseCode, type Unit } from './wire.js';
 
 export interface ConnectionOptions {
@@ -42,124 +40,67 @@ export class SieveNo extends Error {
   }
 }
 
-export class ConnectionClosed extends Error {}
+export { ConnectionClosed };
 
 const MAX_QUEUED = 16;
 
 export type CommandHandler = (c: MsConnection, args: Unit & { kind: 'command' }) => Promise<void>;
 
-export class MsConnection {
+export class MsConnection extends LineConnection<Unit> {
   /** The account after AUTHENTICATE. */
   user: string | undefined;
-  log: Logger;
   authFailures = 0;
-  readonly remoteAddress: string;
-  private socket: net.Socket;
   private framer: Framer;
-  private queue: Unit[] = [];
-  private wake: (() => void) | undefined;
-  private closed = false;
-  private closing = false;
   private badCommands = 0;
-  private isSecure: boolean;
-  private timer: NodeJS.Timeout | undefined;
-  private closeWaiters: Array<() => void> = [];
+  /** The one timer: between commands `idleTimeoutMs`, within one `commandTimeoutMs`; expiry ends the connection. */
+  private readonly timer = new Deadline(() => {
+    this.log.info('managesieve timeout');
+    if (this.socket.writableLength === 0) this.socket.write(response('BYE', 'Disconnected for inactivity'));
+    this.socket.destroy();
+  });
 
   constructor(
-    readonly ctx: ServerContext,
+    ctx: ServerContext,
     socket: net.Socket,
     private readonly opts: ConnectionOptions,
     private readonly dispatch: (c: MsConnection, u: Unit & { kind: 'command' }) => Promise<void>,
   ) {
-    this.socket = socket;
-    this.isSecure = opts.secure;
-    this.log = opts.log;
-    this.remoteAddress = socket.remoteAddress ?? '';
+    super(ctx, socket, opts, MAX_QUEUED);
     this.framer = new Framer(opts.limits);
     this.attach(socket);
   }
 
-  get secure(): boolean {
-    return this.isSecure;
+  protected override attach(socket: net.Socket): void {
+    super.attach(socket);
+    this.timer.arm(this.opts.idleTimeoutMs);
   }
 
-  /** Same rule as every protocol (RFC 8314 §3): credentials only over TLS, loopback excepted by config. */
-  get authAllowed(): boolean {
-    return loginAllowed(this.ctx.config, this.isSecure, this.remoteAddress);
-  }
-
-  /** The client has gone (a login waiting its turn is dropped). */
-  get gone(): boolean {
-    return this.closed;
-  }
-
-  whenClosed(): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    return new Promise((resolve) => this.closeWaiters.push(resolve));
-  }
-
-  private attach(socket: net.Socket): void {
-    socket.on('data', this.onData);
-    socket.on('error', this.onError);
-    socket.on('close', this.onClose);
-    socket.setNoDelay(true);
-    this.arm(this.opts.idleTimeoutMs);
-  }
-
-  private detach(socket: net.Socket): void {
-    socket.off('data', this.onData);
-    socket.off('error', this.onError);
-    socket.off('close', this.onClose);
-  }
-
-  /** (Re)starts the one timer: whatever it guards, expiry ends the connection. */
-  private arm(ms: number): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.log.info('managesieve timeout');
-      if (this.socket.writableLength === 0) this.socket.write(response('BYE', 'Disconnected for inactivity'));
-      this.socket.destroy();
-    }, ms);
-    this.timer.unref();
-  }
-
-  private readonly onData = (chunk: Buffer): void => {
+  protected received(chunk: Buffer): Unit[] {
     // The deadline of a command runs from its first byte, however slowly the rest comes.
-    if (this.framer.idle) this.arm(this.opts.commandTimeoutMs);
-    for (const u of this.framer.push(chunk)) this.queue.push(u);
-    if (this.queue.length >= MAX_QUEUED) this.socket.pause();
-    this.wakeUp();
-  };
-
-  private readonly onError = (err: Error): void => {
-    this.log.debug({ err: err.message }, 'managesieve socket error');
-  };
-
-  private readonly onClose = (): void => {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.wakeUp();
-    for (const w of this.closeWaiters.splice(0)) w();
-  };
-
-  private wakeUp(): void {
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
+    if (this.framer.idle) this.timer.arm(this.opts.commandTimeoutMs);
+    return this.framer.push(chunk);
   }
 
-  /** The next unit from the client, or undefined once the connection is gone. */
-  async next(): Promise<Unit | undefined> {
-    for (;;) {
-      if (this.closed) return undefined;
-      const u = this.queue.shift();
-      if (u) {
-        if (this.queue.length < MAX_QUEUED / 2 && this.socket.isPaused()) this.socket.resume();
-        return u;
-      }
-      if (this.framer.idle) this.arm(this.opts.idleTimeoutMs);
-      await new Promise<void>((resolve) => (this.wake = resolve));
-    }
+  protected resetFraming(): void {
+    this.framer = new Framer(this.opts.limits);
+  }
+
+  protected onClosed(): void {
+    this.timer.clear();
+  }
+
+  protected override beforeWait(): void {
+    if (this.framer.idle) this.timer.arm(this.opts.idleTimeoutMs);
+  }
+
+  /** Backpressure: the client must read within the idle time. */
+  protected override waitingOnClient(waiting: boolean): void {
+    if (waiting) this.timer.arm(this.opts.idleTimeoutMs);
+  }
+
+  /** The next unit from the client (a SASL response), or undefined once the connection is gone. */
+  next(): Promise<Unit | undefined> {
+    return this.nextUnit();
   }
 
   /** Greets, then runs commands until the connection ends. Never rejects. */
@@ -167,7 +108,7 @@ export class MsConnection {
     try {
       await this.write(greeting());
       while (!this.closed && !this.closing) {
-        const u = await this.next();
+        const u = await this.nextUnit();
         if (!u) break;
         await this.runUnit(u);
       }
@@ -211,27 +152,9 @@ export class MsConnection {
     if (e.opts.bye) this.closing = true;
   }
 
-  closeAfterReply(): void {
-    this.closing = true;
-  }
-
   /** RFC 5804 §2.2: the OK, the handshake, then the capabilities again. */
   async startTls(capabilities: () => string): Promise<void> {
-    const plain = this.socket;
-    this.detach(plain);
-    plain.on('error', () => undefined);
-    this.queue = [];
-    this.framer = new Framer(this.opts.limits);
-    await this.write(response('OK', 'Begin TLS negotiation now'), plain);
-    const secure = new tls.TLSSocket(plain, { isServer: true, secureContext: this.ctx.tls.current(), SNICallback: this.ctx.tls.sniCallback });
-    this.socket = secure;
-    this.attach(secure);
-    const ok = await Promise.race([once(secure, 'secure').then(() => true), once(secure, 'close').then(() => false), once(secure, 'error').then(() => false, () => false)]).catch(() => false);
-    if (!ok || this.closed) {
-      secure.destroy();
-      throw new ConnectionClosed();
-    }
-    this.isSecure = true;
+    await this.upgradeToTls(response('OK', 'Begin TLS negotiation now'));
     await this.write(capabilities());
   }
 
@@ -245,22 +168,14 @@ export class MsConnection {
     }
   }
 
-  destroy(): void {
-    this.socket.destroy();
-  }
-
   private end(): void {
-    if (this.timer) clearTimeout(this.timer);
+    this.timer.clear();
     if (this.socket.destroyed) return;
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 5000).unref();
   }
 
-  async write(data: string, socket: net.Socket = this.socket): Promise<void> {
-    if (this.closed || socket.destroyed) throw new ConnectionClosed();
-    if (socket.write(data)) return;
-    // Backpressure: wait for the client to read (the idle timer still runs).
-    this.arm(this.opts.idleTimeoutMs);
-    if (!(await drained(socket))) throw new ConnectionClosed();
+  async write(data: string): Promise<void> {
+    await this.send(data);
   }
 }

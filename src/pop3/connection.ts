@@ -26,17 +26,14 @@
  *   closed instead (the client sees no terminating ".").
  */
 import type net from 'node:net';
-import { once } from 'node:events';
-import tls from 'node:tls';
 import type { ServerContext } from '../context.js';
 import type { Logger } from '../log.js';
 import { StoreError, type AccountId, type Uid } from '../store/types.js';
 import { COMMANDS } from './commands.js';
 import { Pop3Error, type Pop3Conn, type SessionState } from './session.js';
 import { LineFramer, MultilineEncoder, parseCommand, type FramedUnit } from './wire.js';
-import { loginAllowed } from '../accounts/login.js';
-import { drained } from '../util/net.js';
 import { Deadline, endWithin } from '../util/deadline.js';
+import { ConnectionClosed, LineConnection } from '../util/line-connection.js';
 
 export interface ConnectionOptions {
   /** The socket is already TLS (port 995). */
@@ -50,31 +47,20 @@ export interface ConnectionOptions {
   log: Logger;
 }
 
-class ConnectionClosed extends Error {}
-
 /** RETR/TOP output is gathered up to this size before a write. */
 const COALESCE_BYTES = 64 * 1024;
 
 /** Pause reading when this many client lines wait to be processed. */
 const MAX_QUEUED = 32;
 
-export class Pop3Connection implements Pop3Conn {
+export class Pop3Connection extends LineConnection<FramedUnit> implements Pop3Conn {
   state: SessionState = { name: 'authorization' };
-  log: Logger;
-  private socket: net.Socket;
   private framer: LineFramer;
-  private queue: FramedUnit[] = [];
-  private wake: (() => void) | undefined;
-  private closed = false;
-  private closing = false;
   private busy = false;
-  private waitingOnClient = false;
+  private onClient = false;
   private midResponse = false;
   private badCommands = 0;
   private authFailures = 0;
-  private isSecure: boolean;
-  private closeWaiters: Array<() => void> = [];
-  readonly remoteAddress: string;
   private readonly loginDeadline = new Deadline(() => this.expire('Login timeout'));
   private readonly lineDeadline = new Deadline(() => {
     // Not the client's fault while we do not read (queue full).
@@ -83,78 +69,50 @@ export class Pop3Connection implements Pop3Conn {
   });
 
   constructor(
-    readonly ctx: ServerContext,
+    ctx: ServerContext,
     socket: net.Socket,
     private readonly opts: ConnectionOptions,
   ) {
-    this.socket = socket;
-    this.isSecure = opts.secure;
-    this.log = opts.log;
-    this.remoteAddress = socket.remoteAddress ?? '';
+    super(ctx, socket, opts, MAX_QUEUED);
     this.framer = new LineFramer(opts.maxLineLength);
     this.attach(socket);
     this.loginDeadline.arm(opts.loginDeadlineMs);
   }
 
-  get secure(): boolean {
-    return this.isSecure;
-  }
-
-  get loginAllowed(): boolean {
-    return loginAllowed(this.ctx.config, this.isSecure, this.remoteAddress);
-  }
-
-  get gone(): boolean {
-    return this.closed;
-  }
-
-  /** Resolves when the connection has closed. */
-  whenClosed(): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    return new Promise((resolve) => this.closeWaiters.push(resolve));
-  }
-
-  private attach(socket: net.Socket): void {
-    socket.on('data', this.onData);
-    socket.on('error', this.onError);
-    socket.on('close', this.onClose);
+  // RFC 1939 §3's autologout: the socket's idle timer.
+  protected override attach(socket: net.Socket): void {
+    super.attach(socket);
     socket.on('timeout', this.onTimeout);
     socket.setTimeout(this.opts.idleTimeoutMs);
-    // Replies are written whole (one write per reply, or per chunk of a RETR), so Nagle
-    // only adds a delayed-ACK round trip per command for pipelining clients like fetchmail.
-    socket.setNoDelay(true);
   }
 
-  private detach(socket: net.Socket): void {
-    socket.off('data', this.onData);
-    socket.off('error', this.onError);
-    socket.off('close', this.onClose);
+  protected override detach(socket: net.Socket): void {
+    super.detach(socket);
     socket.off('timeout', this.onTimeout);
     socket.setTimeout(0);
   }
 
-  private readonly onData = (chunk: Buffer): void => {
-    for (const u of this.framer.push(chunk)) this.queue.push(u);
+  protected received(chunk: Buffer): FramedUnit[] {
+    const units = this.framer.push(chunk);
     // A line under way must end within its deadline, counted from its first byte.
     if (this.framer.pending === 0) this.lineDeadline.clear();
     else if (!this.lineDeadline.armed) this.lineDeadline.arm(this.opts.commandDeadlineMs);
-    if (this.queue.length >= MAX_QUEUED) this.socket.pause();
-    this.wakeUp();
-  };
+    return units;
+  }
 
-  private readonly onError = (err: Error): void => {
-    this.log.debug({ err: err.message }, 'pop3 socket error');
-  };
+  protected resetFraming(): void {
+    this.framer = new LineFramer(this.opts.maxLineLength);
+  }
 
-  private readonly onClose = (): void => {
-    this.markClosed();
-  };
+  protected override waitingOnClient(waiting: boolean): void {
+    this.onClient = waiting;
+  }
 
   private readonly onTimeout = (): void => {
     // Our own slow work (a login's password hash, a store call) is not client idleness;
     // a client that stops reading a reply, owes a SASL response or stalls in the STLS
     // handshake is.
-    if (this.busy && !this.waitingOnClient) return;
+    if (this.busy && !this.onClient) return;
     // RFC 1939 §3: autologout closes without entering UPDATE.
     this.expire('Autologout; idle for too long');
   };
@@ -171,15 +129,7 @@ export class Pop3Connection implements Pop3Conn {
     endWithin(this.socket, this.busy ? undefined : `-ERR [SYS/TEMP] ${reason}\r\n`);
   }
 
-  private wakeUp(): void {
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
-  }
-
-  private markClosed(): void {
-    if (this.closed) return;
-    this.closed = true;
+  protected onClosed(): void {
     this.loginDeadline.clear();
     this.lineDeadline.clear();
     if (this.state.name === 'transaction') {
@@ -189,20 +139,6 @@ export class Pop3Connection implements Pop3Conn {
     }
     this.state = { name: 'update' };
     this.log.info('pop3 close');
-    this.wakeUp();
-    for (const w of this.closeWaiters.splice(0)) w();
-  }
-
-  private async nextUnit(): Promise<FramedUnit | undefined> {
-    for (;;) {
-      if (this.closed) return undefined;
-      const u = this.queue.shift();
-      if (u) {
-        if (this.queue.length < MAX_QUEUED / 2 && this.socket.isPaused()) this.socket.resume();
-        return u;
-      }
-      await new Promise<void>((resolve) => (this.wake = resolve));
-    }
   }
 
   /** Greets and runs commands until the connection ends. Never rejects. */
@@ -290,20 +226,20 @@ export class Pop3Connection implements Pop3Conn {
         text += '; too many bad commands, closing';
       }
     }
-    await this.writeRaw(`-ERR ${e.code ? `[${e.code}] ` : ''}${text}\r\n`);
+    await this.send(`-ERR ${e.code ? `[${e.code}] ` : ''}${text}\r\n`);
     if (close) this.closeAfterReply();
   }
 
   // --- Pop3Conn ---
 
   async ok(text: string): Promise<void> {
-    await this.writeRaw(text ? `+OK ${text}\r\n` : '+OK\r\n');
+    await this.send(text ? `+OK ${text}\r\n` : '+OK\r\n');
   }
 
   async okLines(text: string, lines: string[]): Promise<void> {
     // RFC 1939 §3: multi-line responses end with "." and lines starting with "." are stuffed.
     const body = lines.map((l) => (l.startsWith('.') ? `.${l}` : l) + '\r\n').join('');
-    await this.writeRaw(`+OK${text ? ` ${text}` : ''}\r\n${body}.\r\n`);
+    await this.send(`+OK${text ? ` ${text}` : ''}\r\n${body}.\r\n`);
   }
 
   async okMessage(text: string, uid: Uid, bodyLines?: number): Promise<void> {
@@ -324,7 +260,7 @@ export class Pop3Connection implements Pop3Conn {
       pending = [];
       pendingBytes = 0;
       this.midResponse = true;
-      await this.writeRaw(data);
+      await this.send(data);
     };
     try {
       for await (const chunk of enc) {
@@ -346,16 +282,16 @@ export class Pop3Connection implements Pop3Conn {
   }
 
   async writeLine(line: string): Promise<void> {
-    await this.writeRaw(`${line}\r\n`);
+    await this.send(`${line}\r\n`);
   }
 
   async readLine(): Promise<string | undefined> {
-    this.waitingOnClient = true;
+    this.onClient = true;
     let u: FramedUnit | undefined;
     try {
       u = await this.nextUnit();
     } finally {
-      this.waitingOnClient = false;
+      this.onClient = false;
     }
     if (!u) return undefined;
     if ('tooLong' in u) throw new Pop3Error('Line too long', undefined, { bad: true });
@@ -363,38 +299,7 @@ export class Pop3Connection implements Pop3Conn {
   }
 
   async startTls(okText: string): Promise<void> {
-    const plain = this.socket;
-    // RFC 2595 §4 / RFC 3207 §6 idea: discard anything pipelined after STLS, so
-    // plaintext injected before the handshake can never run as a TLS-protected command.
-    this.detach(plain);
-    plain.on('error', () => undefined); // reported through the TLS socket
-    this.queue = [];
-    this.framer = new LineFramer(this.opts.maxLineLength);
-    await this.writeRaw(`+OK ${okText}\r\n`, plain);
-    const secure = new tls.TLSSocket(plain, {
-      isServer: true,
-      secureContext: this.ctx.tls.current(),
-      SNICallback: this.ctx.tls.sniCallback,
-    });
-    this.socket = secure;
-    this.attach(secure);
-    // The handshake ends in 'secure', or in an error/close that ends the connection
-    // (the idle timer, armed by attach(), covers a client that never completes it).
-    this.waitingOnClient = true;
-    const ok = await Promise.race([
-      once(secure, 'secure').then(() => true),
-      once(secure, 'close').then(() => false),
-      once(secure, 'error').then(
-        () => false,
-        () => false,
-      ),
-    ]).catch(() => false);
-    this.waitingOnClient = false;
-    if (!ok || this.closed) {
-      secure.destroy();
-      throw new ConnectionClosed();
-    }
-    this.isSecure = true;
+    const secure = await this.upgradeToTls(`+OK ${okText}\r\n`);
     // RFC 2595 §4: the client must forget what it knew, so must we: back to a fresh
     // AUTHORIZATION state.
     this.state = { name: 'authorization' };
@@ -403,10 +308,6 @@ export class Pop3Connection implements Pop3Conn {
 
   noteAuthFailure(): number {
     return ++this.authFailures;
-  }
-
-  closeAfterReply(): void {
-    this.closing = true;
   }
 
   setUser(account: AccountId): void {
@@ -423,10 +324,6 @@ export class Pop3Connection implements Pop3Conn {
     }
   }
 
-  destroy(): void {
-    this.socket.destroy();
-  }
-
   private end(): void {
     if (this.closed) return;
     this.socket.end();
@@ -440,17 +337,5 @@ export class Pop3Connection implements Pop3Conn {
     // released only if we were not in TRANSACTION (QUIT already moved us to UPDATE).
     if (this.state.name !== 'transaction') return;
     this.markClosed();
-  }
-
-  private async writeRaw(data: string | Buffer, socket: net.Socket = this.socket): Promise<void> {
-    if (this.closed || socket.destroyed) throw new ConnectionClosed();
-    if (!socket.write(data)) {
-      this.waitingOnClient = true;
-      try {
-        if (!(await drained(socket))) throw new ConnectionClosed();
-      } finally {
-        this.waitingOnClient = false;
-      }
-    }
   }
 }
