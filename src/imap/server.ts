@@ -9,8 +9,9 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { BANNED_TEXT, connectRefusal } from '../accounts/login.js';
 import type { Listener, ServerContext } from '../context.js';
-import { newCid } from '../log.js';
+import { newCid, type Logger } from '../log.js';
 import { DEFAULT_TIMEOUTS, ImapConnection, type ImapTimeouts } from './connection.js';
+import { listen } from '../util/listener.js';
 import { PerIpLimit } from '../util/per-ip-limit.js';
 
 export interface ImapListenOptions {
@@ -25,13 +26,41 @@ export async function startImap(ctx: ServerContext, opts: ImapListenOptions): Pr
   const name = opts.implicitTls ? 'imaps' : 'imap';
   const log = ctx.log.child({ proto: name });
   const conns = new Set<ImapConnection>();
+  const onSocket = acceptor(ctx, opts, name, log, conns);
+  const server = opts.implicitTls
+    ? tls.createServer({ ...ctx.tls.serverOptions() }, onSocket)
+    : net.createServer(onSocket);
+  server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
+  server.maxConnections = 10_000;
+  // Clients without SNI (connecting by IP address) never reach the SNICallback: the
+  // implicit-TLS server's default context must follow certificate reloads too.
+  const detach = server instanceof tls.Server ? ctx.tls.attachServer(server) : () => undefined;
+  const port = await listen(server, opts.port, opts.host ?? ctx.config.listenAddress, log, name);
+
+  return {
+    name,
+    port,
+    async close(graceMs = 1000): Promise<void> {
+      detach();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const c of conns) c.shutdown('Server shutting down');
+      const deadline = Date.now() + graceMs;
+      while (conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      for (const c of conns) c.destroy();
+      await closed;
+    },
+  };
+}
+
+/** Each accepted socket: the per-address limit, the ban list, then an ImapConnection in `conns` until it closes. */
+function acceptor(ctx: ServerContext, opts: ImapListenOptions, name: string, log: Logger, conns: Set<ImapConnection>): (socket: net.Socket) => void {
   const perIp = new PerIpLimit(() => ctx.config.limits.maxConnectionsPerIp);
   const l = ctx.config.limits;
   const fromConfig = { loginDeadlineMs: l.loginDeadlineMs, commandDeadlineMs: l.commandDeadlineMs, literalMinRate: l.literalMinRate };
   const timeouts = { ...DEFAULT_TIMEOUTS, ...fromConfig, ...opts.timeouts };
   const appendLimit = ctx.config.limits.maxMessageSize;
-
-  const onSocket = (socket: net.Socket): void => {
+  const limits = { implicitTls: !!opts.implicitTls, timeouts, appendLimit, maxLine: 64 * 1024, maxLiteral: 64 * 1024, spoolThreshold: 256 * 1024 };
+  return (socket) => {
     const remote = socket.remoteAddress ?? '';
     const cid = newCid();
     const clog = log.child({ cid });
@@ -49,59 +78,12 @@ export async function startImap(ctx: ServerContext, opts: ImapListenOptions): Pr
       return;
     }
     clog.info({ remote, tls: !!opts.implicitTls }, 'connect');
-    const conn = new ImapConnection(
-      ctx,
-      socket,
-      {
-        implicitTls: !!opts.implicitTls,
-        timeouts,
-        appendLimit,
-        maxLine: 64 * 1024,
-        maxLiteral: 64 * 1024,
-        spoolThreshold: 256 * 1024,
-      },
-      clog,
-      remote,
-      (c) => {
-        conns.delete(c);
-        perIp.leave(cid);
-        clog.info('close');
-      },
-    );
+    const conn = new ImapConnection(ctx, socket, limits, clog, remote, (c) => {
+      conns.delete(c);
+      perIp.leave(cid);
+      clog.info('close');
+    });
     conns.add(conn);
     void conn.greet();
-  };
-
-  const server = opts.implicitTls
-    ? tls.createServer({ ...ctx.tls.serverOptions() }, onSocket)
-    : net.createServer(onSocket);
-  server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
-  server.maxConnections = 10_000;
-  // Clients without SNI (connecting by IP address) never reach the SNICallback: the
-  // implicit-TLS server's default context must follow certificate reloads too.
-  const detach = server instanceof tls.Server ? ctx.tls.attachServer(server) : () => undefined;
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host ?? ctx.config.listenAddress, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as net.AddressInfo).port;
-  log.info({ port }, 'listening');
-
-  return {
-    name,
-    port,
-    async close(graceMs = 1000): Promise<void> {
-      detach();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const c of conns) c.shutdown('Server shutting down');
-      const deadline = Date.now() + graceMs;
-      while (conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      for (const c of conns) c.destroy();
-      await closed;
-    },
   };
 }

@@ -17,6 +17,7 @@ import net from 'node:net';
 import { BANNED_TEXT, connectRefusal } from '../accounts/login.js';
 import type { Listener, ServerContext } from '../context.js';
 import { childFor } from '../log.js';
+import { closeGracefully, listen } from '../util/listener.js';
 import { PerIpLimit } from '../util/per-ip-limit.js';
 import { capabilities, dispatch } from './commands.js';
 import { MsConnection } from './connection.js';
@@ -82,29 +83,10 @@ export async function startManageSieve(ctx: ServerContext, opts: ManageSieveOpti
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host ?? ctx.config.listenAddress, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  server.on('error', (err) => log.error({ err }, 'managesieve listener error'));
-  const port = (server.address() as net.AddressInfo).port;
-  log.info({ port }, 'managesieve listening');
-
+  const port = await listen(server, opts.port, opts.host ?? ctx.config.listenAddress, log, 'managesieve');
   return {
     name: 'managesieve',
     port,
-    async close(graceMs = 5000): Promise<void> {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      const all = [...conns];
-      for (const c of all) c.shutdown();
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.all(all.map((c) => c.whenClosed())), new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
-      clearTimeout(timer);
-      for (const c of conns) c.destroy();
-      await closed;
-    },
+    close: (graceMs = 5000) => closeGracefully(server, conns, graceMs),
   };
 }

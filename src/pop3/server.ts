@@ -11,8 +11,9 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { BANNED_TEXT, connectRefusal } from '../accounts/login.js';
 import type { Listener, ServerContext } from '../context.js';
-import { childFor } from '../log.js';
+import { childFor, type Logger } from '../log.js';
 import { Pop3Connection } from './connection.js';
+import { closeGracefully, listen } from '../util/listener.js';
 import { PerIpLimit } from '../util/per-ip-limit.js';
 
 export interface Pop3ListenOptions {
@@ -37,25 +38,7 @@ export async function startPop3(ctx: ServerContext, opts: Pop3ListenOptions): Pr
   const name = opts.implicitTls ? 'pop3s' : 'pop3';
   const log = ctx.log.child({ listener: name });
   const conns = new Set<Pop3Connection>();
-  const perIp = new PerIpLimit(() => ctx.config.limits.maxConnectionsPerIp);
-  let seq = 0;
-  const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-  const maxLineLength = opts.maxLineLength ?? DEFAULT_MAX_LINE;
-
-  /** Counts the raw TCP connection; false (and the socket is closed) when over the limit. */
-  const admit = (raw: net.Socket): boolean => {
-    const ip = raw.remoteAddress ?? '';
-    const id = String(++seq);
-    // Connections per client, an IPv6 client per /64 (src/util/per-ip-limit.ts).
-    if (!perIp.enter(id, ip)) {
-      log.warn({ ip }, 'pop3 too many connections from one address');
-      if (!opts.implicitTls) raw.end('-ERR [SYS/TEMP] Too many connections from your address\r\n');
-      else raw.destroy();
-      return false;
-    }
-    raw.once('close', () => perIp.leave(id));
-    return true;
-  };
+  const admit = admitter(ctx, log, !!opts.implicitTls);
 
   const serve = (socket: net.Socket, secure: boolean): void => {
     // A banned client (src/accounts/bans.ts) is refused before the greeting, over TLS on 995.
@@ -67,70 +50,73 @@ export async function startPop3(ctx: ServerContext, opts: Pop3ListenOptions): Pr
     clog.info({ remote: socket.remoteAddress, tls: secure }, 'pop3 connect');
     const conn = new Pop3Connection(ctx, socket, {
       secure,
-      idleTimeoutMs,
+      idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
       loginDeadlineMs: opts.loginDeadlineMs ?? ctx.config.limits.loginDeadlineMs,
       commandDeadlineMs: ctx.config.limits.commandDeadlineMs,
-      maxLineLength,
+      maxLineLength: opts.maxLineLength ?? DEFAULT_MAX_LINE,
       log: clog,
     });
     conns.add(conn);
     void conn.run().finally(() => conns.delete(conn));
   };
 
-  let server: net.Server;
-  let offReload: (() => void) | undefined;
-  if (opts.implicitTls) {
-    const tserver = tls.createServer({ ...ctx.tls.serverOptions() });
-    tserver.on('connection', (raw: net.Socket) => {
-      raw.on('error', () => undefined); // reported by the TLS socket or tlsClientError
-      admit(raw);
-    });
-    tserver.on('secureConnection', (socket: tls.TLSSocket) => {
-      if (socket.destroyed) return;
-      serve(socket, true);
-    });
-    tserver.on('tlsClientError', (err) => log.debug({ err: err.message }, 'pop3s handshake failed'));
-    // Clients that send no SNI (connecting by IP address) get the server's default
-    // context, not the SNI callback's: replace it too when the certificate changes.
-    offReload = ctx.tls.onReload(() => tserver.setSecureContext({ ...ctx.tls.serverOptions() }));
-    server = tserver;
-  } else {
-    server = net.createServer((socket) => {
-      socket.on('error', () => undefined);
-      if (!admit(socket)) return;
-      serve(socket, false);
-    });
-  }
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host ?? ctx.config.listenAddress, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  server.on('error', (err) => log.error({ err }, 'pop3 listener error'));
-  const port = (server.address() as net.AddressInfo).port;
-  log.info({ port }, 'pop3 listening');
-
+  const { server, offReload } = opts.implicitTls ? implicitTlsServer(ctx, log, admit, serve) : plainServer(admit, serve);
+  const port = await listen(server, opts.port, opts.host ?? ctx.config.listenAddress, log, 'pop3');
   return {
     name,
     port,
     async close(graceMs = 5000): Promise<void> {
       offReload?.();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      const all = [...conns];
-      for (const c of all) c.shutdown();
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.all(all.map((c) => c.whenClosed())),
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, graceMs);
-        }),
-      ]);
-      clearTimeout(timer);
-      for (const c of conns) c.destroy();
-      await closed;
+      await closeGracefully(server, conns, graceMs);
     },
   };
+}
+
+type Admit = (raw: net.Socket) => boolean;
+type Serve = (socket: net.Socket, secure: boolean) => void;
+
+/** Counts the raw TCP connection; false (and the socket is closed) when over the per-address limit. */
+function admitter(ctx: ServerContext, log: Logger, implicitTls: boolean): Admit {
+  const perIp = new PerIpLimit(() => ctx.config.limits.maxConnectionsPerIp);
+  let seq = 0;
+  return (raw) => {
+    const ip = raw.remoteAddress ?? '';
+    const id = String(++seq);
+    // Connections per client, an IPv6 client per /64 (src/util/per-ip-limit.ts).
+    if (!perIp.enter(id, ip)) {
+      log.warn({ ip }, 'pop3 too many connections from one address');
+      if (!implicitTls) raw.end('-ERR [SYS/TEMP] Too many connections from your address\r\n');
+      else raw.destroy();
+      return false;
+    }
+    raw.once('close', () => perIp.leave(id));
+    return true;
+  };
+}
+
+function plainServer(admit: Admit, serve: Serve): { server: net.Server; offReload?: () => void } {
+  const server = net.createServer((socket) => {
+    socket.on('error', () => undefined);
+    if (!admit(socket)) return;
+    serve(socket, false);
+  });
+  return { server };
+}
+
+/** Port 995: counted at TCP accept, served once the handshake is done. */
+function implicitTlsServer(ctx: ServerContext, log: Logger, admit: Admit, serve: Serve): { server: net.Server; offReload: () => void } {
+  const server = tls.createServer({ ...ctx.tls.serverOptions() });
+  server.on('connection', (raw: net.Socket) => {
+    raw.on('error', () => undefined); // reported by the TLS socket or tlsClientError
+    admit(raw);
+  });
+  server.on('secureConnection', (socket: tls.TLSSocket) => {
+    if (socket.destroyed) return;
+    serve(socket, true);
+  });
+  server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'pop3s handshake failed'));
+  // Clients that send no SNI (connecting by IP address) get the server's default
+  // context, not the SNI callback's: replace it too when the certificate changes.
+  const offReload = ctx.tls.onReload(() => server.setSecureContext({ ...ctx.tls.serverOptions() }));
+  return { server, offReload };
 }
