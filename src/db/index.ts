@@ -13,7 +13,7 @@
  * snapshot back and the open fails with MigrationError; an upgrade interrupted halfway
  * is refused at the next open until `mailserver rollback`.
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { upgrade, type UpgradeOptions } from './upgrade.js';
@@ -37,8 +37,29 @@ export function openDb(file: string, opts: OpenDbOptions = {}): Db {
   return upgrade(() => openRaw(file), dataRootOf(file), opts);
 }
 
+/**
+ * The database holds password hashes and DKIM keys: owner read-write, group read (0640),
+ * whatever the umask. SQLite gives its -wal and -shm files the database file's mode, so
+ * the file is made before SQLite opens it; files an older version left readable by
+ * others lose those bits.
+ */
+export const DB_FILE_MODE = 0o640;
+
+function restrictDbFiles(file: string): void {
+  if (!existsSync(file)) closeSync(openSync(file, 'a', DB_FILE_MODE));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      const mode = statSync(f).mode & 0o777;
+      if (mode & ~DB_FILE_MODE) chmodSync(f, mode & DB_FILE_MODE);
+    } catch {
+      // -wal and -shm exist only while the database is open
+    }
+  }
+}
+
 /** Opens the database with the server's pragmas, without migrating it. */
 export function openRaw(file: string): Db {
+  if (file !== ':memory:') restrictDbFiles(file);
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   // FULL: a committed queue row or account change survives power loss.
