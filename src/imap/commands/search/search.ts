@@ -49,7 +49,7 @@ async function runSearch(c: CommandContext, p: Parser, byUid: boolean): Promise<
   const plan = contentPlan(crit);
   // Index-only criteria (flags, size, dates, UIDs): the light form, no cached envelopes.
   const metas = view.exists > 0 ? await store.fetchMeta(account, view.mailboxId, indexOnly ? { fields: 'flags' } : {}) : [];
-  const maxUid = view.uids.length ? view.uids[view.uids.length - 1]! : 0;
+  const maxUid = view.maxUid;
   const hits: MessageMeta[] = [];
   await scan(metas, async (meta) => {
     const seq = view.seqOf(meta.uid);
