@@ -123,6 +123,11 @@ export class SelectedView {
     return this.recent.has(uid);
   }
 
+  /** This session's \Recent messages as it shows them (none when it does not), ascending. */
+  recentUids(): Uid[] {
+    return this.showsRecent ? [...this.recent].sort((a, b) => a - b) : [];
+  }
+
   get recentCount(): number {
     return this.showsRecent ? this.recent.size : 0;
   }

@@ -16,7 +16,8 @@
  */
 import type Database from 'better-sqlite3';
 import { StatementCache } from '../../db/statements.js';
-import type { Usage } from '../types.js';
+import type { SearchQuery, Usage } from '../types.js';
+import { searchSql } from './queries-search.js';
 import { FLAG_DELETED } from '../flags.js';
 import type { IndexDb, MailboxRow, MessageRow } from './index-db.js';
 
@@ -365,6 +366,12 @@ export class IndexQueries {
   /** Raw rows of every message without the cached structure (openMailbox on 100 000 messages). */
   snapshot(mailboxId: number): SnapshotRow[] {
     return this.q('SELECT uid, flags, keywords, modseq, size, internal_date FROM messages WHERE mailbox_id = ? ORDER BY uid').raw().all(mailboxId) as SnapshotRow[];
+  }
+
+  /** UIDs matching a search, ascending (queries-search.ts). */
+  search(mailboxId: number, q: SearchQuery): number[] {
+    const [sql, args] = searchSql(q);
+    return this.q(sql).pluck().all(mailboxId, ...args) as number[];
   }
 
   /** The distinct keyword sets in use (JSON arrays), from the messages_kw index. */
