@@ -122,9 +122,10 @@ export async function syncMailbox(
   let added = 0;
   if (toMove.length > 0 || unknown.length > 0) {
     await trackCur(a, mb, async () => {
-      if (!opts.keepNew) recent.push(...(await moveNewToCur(a, mb, toMove)));
+      // Loops, not push(...xs): a spread of 150 000 arguments overflows the stack.
+      if (!opts.keepNew) for (const u of await moveNewToCur(a, mb, toMove)) recent.push(u);
       const picked = await pickup(ctx, a, mb, unknown, opts.keepNew === true);
-      if (!opts.keepNew) recent.push(...picked);
+      if (!opts.keepNew) for (const u of picked) recent.push(u);
       added += picked.length;
     });
   }
