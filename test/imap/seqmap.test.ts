@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { RecentRegistry } from '../../src/imap/recent.js';
 import { SeqMap } from '../../src/imap/seqmap.js';
+import type { MailboxId, Uid } from '../../src/store/types.js';
 
 describe('SeqMap (a session sequence map in a Uint32Array)', () => {
   it('maps sequence numbers and UIDs both ways, grows, and shifts on removal', () => {
@@ -23,5 +25,15 @@ describe('SeqMap (a session sequence map in a Uint32Array)', () => {
     const m = new SeqMap([1, 0xfffffffe, 0xffffffff]);
     expect(m.seqOf(0xffffffff)).toBe(3);
     expect([...m.between(2, 0xffffffff)]).toEqual([0xfffffffe, 0xffffffff]);
+  });
+});
+
+describe('RecentRegistry on a large first open', () => {
+  it('claims 200 000 never-opened messages without spreading them as call arguments', () => {
+    const r = new RecentRegistry();
+    const uids = Array.from({ length: 200_000 }, (_, i) => (i + 1) as Uid);
+    const claimed = r.claimAtSelect('a@example.test', 1 as MailboxId, uids, 200_001, uids.slice(100_000));
+    expect(claimed).toHaveLength(100_000);
+    expect(claimed[0]).toBe(100_001);
   });
 });
