@@ -32,8 +32,8 @@ describe('RecentRegistry on a large first open', () => {
   it('claims 200 000 never-opened messages without spreading them as call arguments', () => {
     const r = new RecentRegistry();
     const uids = Array.from({ length: 200_000 }, (_, i) => (i + 1) as Uid);
-    const claimed = r.claimAtSelect('a@example.test', 1 as MailboxId, uids, 200_001, uids.slice(100_000));
-    expect(claimed).toHaveLength(100_000);
-    expect(claimed[0]).toBe(100_001);
+    const claimed = r.claimAtSelect('a@example.test', 1 as MailboxId, uids, 200_001, uids.slice(20_000));
+    expect(claimed).toHaveLength(180_000);
+    expect(claimed[0]).toBe(20_001);
   });
 });
