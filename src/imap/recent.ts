@@ -30,7 +30,8 @@ export class RecentRegistry {
   claimAtSelect(account: AccountId, mailboxId: MailboxId, uids: readonly Uid[], uidNext: number, neverOpened: readonly Uid[]): Uid[] {
     const k = this.key(account, mailboxId);
     let first = this.next.get(k);
-    if (first === undefined) first = neverOpened.length > 0 ? Math.min(...neverOpened) : uidNext;
+    // neverOpened is ascending; Math.min(...xs) overflows the stack on 150 000 of them.
+    if (first === undefined) first = neverOpened.length > 0 ? neverOpened[0]! : uidNext;
     const claimed = uids.filter((u) => u >= first);
     this.next.set(k, Math.max(first, uidNext, (uids[uids.length - 1] ?? 0) + 1));
     return claimed;

@@ -24,6 +24,7 @@
  */
 import type { AccountId, FlagChange, MailboxId, StoreChange, Uid } from '../store/types.js';
 import type { RecentRegistry } from './recent.js';
+import { SeqMap } from './seqmap.js';
 import type { Encoder } from './wire/encoder.js';
 import type { SeqSet } from './wire/parser.js';
 
@@ -73,8 +74,8 @@ export class SelectedView {
   readonly readOnly: boolean;
   readonly uidValidity: number;
   uidNext: number;
-  /** Ascending UIDs; index + 1 is the sequence number. */
-  uids: Uid[];
+  /** Ascending UIDs; index + 1 is the sequence number (a Uint32Array, seqmap.ts). */
+  readonly uids: SeqMap;
   highestModseq: number;
   /**
    * Flag changes this session made itself (UID → modseq): their change events are not
@@ -95,7 +96,7 @@ export class SelectedView {
     this.readOnly = o.readOnly;
     this.uidValidity = o.uidValidity;
     this.uidNext = o.uidNext;
-    this.uids = o.uids;
+    this.uids = new SeqMap(o.uids);
     this.highestModseq = o.highestModseq;
     for (const k of o.keywords) this.announced.add(k);
     this.recentRegistry = o.recent?.registry;
@@ -122,6 +123,11 @@ export class SelectedView {
     return this.recent.has(uid);
   }
 
+  /** This session's \Recent messages as it shows them (none when it does not), ascending. */
+  recentUids(): Uid[] {
+    return this.showsRecent ? [...this.recent].sort((a, b) => a - b) : [];
+  }
+
   get recentCount(): number {
     return this.showsRecent ? this.recent.size : 0;
   }
@@ -130,61 +136,38 @@ export class SelectedView {
 
   /** Sequence number of a UID, or 0 when not in the view (binary search). */
   seqOf(uid: Uid): number {
-    let lo = 0;
-    let hi = this.uids.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const v = this.uids[mid]!;
-      if (v === uid) return mid + 1;
-      if (v < uid) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return 0;
+    return this.uids.seqOf(uid);
   }
 
   uidAt(seq: number): Uid | undefined {
-    return this.uids[seq - 1];
+    return this.uids.at(seq);
+  }
+
+  /** The largest UID in the view, 0 when empty ("*" of a UID set, RFC 9051 §6.4.9). */
+  get maxUid(): number {
+    return this.uids.last;
   }
 
   /** Resolves a message sequence set to UIDs in ascending order (RFC 9051 §9 seq-number, "*" = last). */
   uidsForSeqSet(set: SeqSet): Uid[] {
     const n = this.uids.length;
-    const ranges = set
-      .map(([a0, b0]) => {
-        const a = a0 === Infinity ? n : a0;
-        const b = b0 === Infinity ? n : b0;
-        return [Math.min(a, b), Math.min(Math.max(a, b), n)] as [number, number];
-      })
-      .filter(([lo, hi]) => lo <= hi)
-      .sort((x, y) => x[0] - y[0]);
-    const out: Uid[] = [];
-    let next = 1;
-    for (const [lo, hi] of ranges) {
-      for (let i = Math.max(lo, next); i <= hi; i++) out.push(this.uids[i - 1]!);
-      next = Math.max(next, hi + 1);
-    }
-    return out;
+    const ranges = set.map(([a0, b0]) => {
+      const a = a0 === Infinity ? n : a0;
+      const b = b0 === Infinity ? n : b0;
+      return [Math.max(1, Math.min(a, b)), Math.min(Math.max(a, b), n)] as [number, number];
+    });
+    return collect(ranges, (lo, hi) => this.uids.slice(lo, hi));
   }
 
   /** Resolves a UID set to the UIDs present in the view; "*" is the largest UID (RFC 9051 §6.4.9). */
   uidsForUidSet(set: SeqSet): Uid[] {
-    const max = this.uids.length ? this.uids[this.uids.length - 1]! : 0;
-    const out: Uid[] = [];
+    const max = this.uids.last;
     const ranges = set.map(([a, b]) => {
       const x = a === Infinity ? max : a;
       const y = b === Infinity ? max : b;
-      return [Math.min(x, y), Math.max(x, y)] as const;
+      return [Math.min(x, y), Math.max(x, y)] as [number, number];
     });
-    // Walk the view once for large views; ranges are few.
-    for (const u of this.uids) {
-      for (const [lo, hi] of ranges) {
-        if (u >= lo && u <= hi) {
-          out.push(u);
-          break;
-        }
-      }
-    }
-    return out;
+    return collect(ranges, (lo, hi) => this.uids.between(lo, hi));
   }
 
   /** Whether a set contains a UID (for SEARCH UID, with "*" as max UID). */
@@ -201,7 +184,7 @@ export class SelectedView {
   remove(uid: Uid): number {
     const seq = this.seqOf(uid);
     if (seq > 0) {
-      this.uids.splice(seq - 1, 1);
+      this.uids.removeAt(seq);
       this.own.delete(uid);
       this.recent.delete(uid);
     }
@@ -211,14 +194,9 @@ export class SelectedView {
   private addUids(uids: Uid[]): Uid[] {
     const added: Uid[] = [];
     for (const u of [...uids].sort((a, b) => a - b)) {
-      const last = this.uids[this.uids.length - 1];
-      if (last === undefined || u > last) {
-        this.uids.push(u);
-        added.push(u);
-      } else if (this.seqOf(u) === 0) {
-        // Out of order (should not happen: UIDs grow); keep sorted.
-        const i = this.uids.findIndex((x) => x > u);
-        this.uids.splice(i, 0, u);
+      // Out of order should not happen (UIDs grow); insert keeps the order anyway.
+      if (this.seqOf(u) === 0) {
+        this.uids.insert(u);
         added.push(u);
       }
       if (u >= this.uidNext) this.uidNext = u + 1;
@@ -350,4 +328,20 @@ export class SelectedView {
       this.writeFlagsFetch(enc, fc.uid, fc.flags, { uid: true, ...(condstore ? { modseq: fc.modseq } : {}) });
     }
   }
+}
+
+/**
+ * The UIDs of ranges (lo..hi inclusive, in the units `part` takes) merged and in
+ * ascending order: overlapping or repeated ranges give each UID once.
+ */
+function collect(ranges: Array<[number, number]>, part: (lo: number, hi: number) => Uint32Array): Uid[] {
+  const sorted = ranges.filter(([lo, hi]) => lo <= hi).sort((x, y) => x[0] - y[0]);
+  const out: Uid[] = [];
+  let next = -Infinity;
+  for (const [lo, hi] of sorted) {
+    if (hi < next) continue;
+    for (const u of part(Math.max(lo, next), hi)) out.push(u as Uid);
+    next = hi + 1;
+  }
+  return out;
 }

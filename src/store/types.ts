@@ -343,6 +343,33 @@ export function supportsImport(s: MailStore): s is MailStore & SupportsImport {
   return typeof x.setUidState === 'function' && typeof x.importMessage === 'function';
 }
 
+/**
+ * A search over what the index holds (issue 16 item 3), protocol-neutral: the IMAP layer
+ * turns sequence numbers and \Recent into UID ranges before asking. Dates are UTC
+ * midnights in ms (`on` = that day); `uids` ranges are inclusive.
+ */
+export type SearchQuery =
+  | { k: 'all' }
+  | { k: 'none' }
+  | { k: 'flag'; flag: string; set: boolean }
+  | { k: 'uids'; ranges: Array<[number, number]> }
+  | { k: 'size'; op: 'larger' | 'smaller'; n: number }
+  | { k: 'date'; op: 'before' | 'on' | 'since'; day: number }
+  | { k: 'modseq'; n: number }
+  | { k: 'not'; q: SearchQuery }
+  | { k: 'and'; qs: SearchQuery[] }
+  | { k: 'or'; a: SearchQuery; b: SearchQuery };
+
+/** Searches answered by the index without one object per message. */
+export interface SupportsSearch {
+  /** UIDs of the messages matching `q`, ascending. */
+  searchUids(account: AccountId, mailboxId: MailboxId, q: SearchQuery): Promise<Uid[]>;
+}
+
+export function supportsSearch(s: MailStore): s is MailStore & SupportsSearch {
+  return typeof (s as Partial<SupportsSearch>).searchUids === 'function';
+}
+
 /** A faster openMailbox: the pick-up of selectMailbox and every message's metadata in one call. */
 export interface SupportsSnapshot {
   openMailbox(account: AccountId, name: string): Promise<MailboxSnapshot>;

@@ -73,4 +73,21 @@ describe('SEARCH cost (issue 14 item 7)', () => {
     expect(events[0]).toMatch(/^noop done/);
     expect(Number(/after (\d+)/.exec(events[0]!)![1])).toBeLessThan(MESSAGES);
   });
+  it('index keys narrow, content keys confirm: NOT, OR and nesting answer as over every message (issue 16 item 3)', async () => {
+    const c = await f.client();
+    await c.transact('ok', 'SELECT INBOX');
+    await c.transact('ok', 'STORE 1:10 +FLAGS.SILENT (\\Seen)');
+    const uids = Array.from({ length: MESSAGES }, (_, i) => i + 1);
+    const ask = async (q: string): Promise<number[]> => (await c.transact('ok', `UID SEARCH ${q}`)).untagged.find((u) => u.type === 'SEARCH')!.values as number[];
+    const even = (u: number): boolean => u % 2 === 0; // only even messages carry w20x
+    expect(await ask('NOT BODY w20x')).toEqual(uids.filter((u) => !even(u)));
+    expect(await ask('OR SEEN BODY w20x')).toEqual(uids.filter((u) => u <= 10 || even(u)));
+    expect(await ask('NOT (UNSEEN BODY w20x)')).toEqual(uids.filter((u) => u <= 10 || !even(u)));
+    expect(await ask('SEEN NOT BODY w20x')).toEqual(uids.filter((u) => u <= 10 && !even(u)));
+    expect(await ask('1:5,38:* UNSEEN')).toEqual([38, 39, 40]);
+    // The index leaves 10 candidates: only they are read.
+    reads = 0;
+    expect(await ask('SEEN BODY w20x')).toEqual([2, 4, 6, 8, 10]);
+    expect(reads).toBeLessThanOrEqual(10);
+  });
 });

@@ -19,6 +19,7 @@ import { importAndClose } from './contract/lifecycle.js';
 import { transfers } from './contract/transfer.js';
 import { treeAndNames } from './contract/tree.js';
 import { uids } from './contract/uids.js';
+import { searches } from './contract/search.js';
 import type { Env, MakeStore } from './contract/env.js';
 
 export type { MakeStore, StoreHandle } from './contract/env.js';
@@ -44,5 +45,6 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
     transfers(env);
     busAndConcurrency(env);
     importAndClose(env);
+    searches(env);
   });
 }

@@ -1,6 +1,6 @@
 // STATUS — RFC 9051 §6.3.11, STATUS=SIZE RFC 8438, HIGHESTMODSEQ RFC 7162 §3.1.3
 // status = "STATUS" SP mailbox SP "(" status-att *(SP status-att) ")"
-import type { MailboxInfo, Uid } from '../../store/types.js';
+import { supportsSearch, type MailboxInfo, type Uid } from '../../store/types.js';
 import type { ImapConnection } from '../connection.js';
 import { ImapBad } from '../errors.js';
 import { recentRegistry } from '../recent.js';
@@ -26,8 +26,10 @@ export async function statusResponse(conn: ImapConnection, account: string, info
   let deleted = 0;
   const recent = items.includes('RECENT') ? await recentCount(conn, account, info) : 0;
   if (items.includes('DELETED')) {
-    const metas = await conn.ctx.store.fetchMeta(account, info.id, { fields: 'flags' });
-    deleted = metas.filter((m) => m.flags.includes('\\Deleted')).length;
+    const store = conn.ctx.store;
+    // From the index where the store can (no object per message of a 100 000-message mailbox).
+    if (supportsSearch(store)) deleted = (await store.searchUids(account, info.id, { k: 'flag', flag: '\\Deleted', set: true })).length;
+    else deleted = (await store.fetchMeta(account, info.id, { fields: 'flags' })).filter((m) => m.flags.includes('\\Deleted')).length;
   }
   const vals: string[] = [];
   for (const it of items) {
@@ -54,6 +56,8 @@ async function recentCount(conn: ImapConnection, account: string, info: MailboxI
   const first = recentRegistry(conn.ctx.store).firstUnclaimed(account, info.id);
   if (first === undefined) return info.recent ?? 0;
   if (first >= info.uidNext) return 0;
+  const store = conn.ctx.store;
+  if (supportsSearch(store)) return (await store.searchUids(account, info.id, { k: 'uids', ranges: [[first, info.uidNext - 1]] })).length;
   // Bounded: at most 10 000 UIDs asked for (a mailbox flooded while nobody looked).
   const uids = Array.from({ length: Math.min(info.uidNext - first, 10_000) }, (_, i) => (first + i) as Uid);
   return (await conn.ctx.store.fetchMeta(account, info.id, { uids, fields: 'flags' })).length;

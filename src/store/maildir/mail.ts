@@ -14,7 +14,7 @@
  */
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { StoreError, type AccountId, type ByteRange, type FetchMetaOptions, type MailboxId, type MailboxInfo, type MailboxSnapshot, type MailboxView, type MessageMeta, type Uid } from '../types.js';
+import { StoreError, type AccountId, type ByteRange, type FetchMetaOptions, type MailboxId, type MailboxInfo, type MailboxSnapshot, type MailboxView, type MessageMeta, type SearchQuery, type Uid } from '../types.js';
 import { isEnoent } from '../../util/fs.js';
 import { msgPath, mustMailbox, mustMailboxId, type Acct, type StoreCtx } from './context.js';
 import { flagList } from '../flags.js';
@@ -57,6 +57,13 @@ export async function selectMailbox(ctx: StoreCtx, account: AccountId, name: str
     for (const k of a.ix.keywordSets(info.id)) for (const w of JSON.parse(k) as string[]) keywords.add(w);
     const firstUnseen = a.ix.firstUnseen(info.id);
     return { mailbox: info, uids, recentUids, keywords: [...keywords], ...(firstUnseen !== null ? { firstUnseen: firstUnseen as Uid } : {}) };
+  });
+}
+
+export async function searchUids(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId, q: SearchQuery): Promise<Uid[]> {
+  return ctx.accounts.use(account, async (a) => {
+    mustMailboxId(a, mailboxId);
+    return a.ix.search(mailboxId, q) as Uid[];
   });
 }
 

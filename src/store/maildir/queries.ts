@@ -16,7 +16,8 @@
  */
 import type Database from 'better-sqlite3';
 import { StatementCache } from '../../db/statements.js';
-import type { Usage } from '../types.js';
+import type { SearchQuery, Usage } from '../types.js';
+import { searchSql } from './queries-search.js';
 import { FLAG_DELETED } from '../flags.js';
 import type { IndexDb, MailboxRow, MessageRow } from './index-db.js';
 
@@ -48,6 +49,9 @@ export interface FetchScope {
 }
 
 const SEL_UIDS = 'uid IN (SELECT value FROM json_each(?))';
+
+/** Rows per statement of insertByName (6 parameters each, under SQLite's 32 766). */
+const INSERT_ROWS = 500;
 
 export class IndexQueries {
   private stmts?: StatementCache;
@@ -251,17 +255,37 @@ export class IndexQueries {
   }
 
   /**
-   * Many rows without cached analysis in few statements (files picked up by name): the
-   * rows travel as JSON, 5 000 per statement, several times faster than a statement per row.
+   * Many rows without cached analysis (files picked up by name): one prepared statement
+   * of INSERT_ROWS rows of VALUES, run as often as needed, then the rest one statement
+   * each; several times faster than a statement per row or rows passed as JSON.
    */
   insertByName(mailboxId: number, modseq: number, rows: Array<{ uid: number; filename: string; inNew: boolean; flags: number; size: number; internalDate: number }>): void {
-    const st = this.q(
-      `INSERT INTO messages (mailbox_id, uid, filename, in_new, flags, keywords, modseq, size, internal_date)
-       SELECT ?, value->>0, value->>1, value->>2, value->>3, NULL, ?, value->>4, value->>5 FROM json_each(?)`,
-    );
-    for (let i = 0; i < rows.length; i += 5000) {
-      const part = rows.slice(i, i + 5000).map((r) => [r.uid, r.filename, r.inNew ? 1 : 0, r.flags, r.size, r.internalDate]);
-      st.run(mailboxId, modseq, JSON.stringify(part));
+    const sql = (n: number): string =>
+      `INSERT INTO messages (mailbox_id, uid, filename, in_new, flags, keywords, modseq, size, internal_date) VALUES ${Array(n).fill(`(${mailboxId}, ?, ?, ?, ?, NULL, ${modseq}, ?, ?)`).join(', ')}`;
+    // The mailbox id and modseq are numbers this module chose, inlined so a statement is
+    // prepared per pick-up rather than kept (the cache is keyed by SQL text).
+    let i = 0;
+    if (rows.length >= INSERT_ROWS) {
+      const many = this.db.prepare(sql(INSERT_ROWS));
+      const args: unknown[] = new Array(INSERT_ROWS * 6);
+      for (; i + INSERT_ROWS <= rows.length; i += INSERT_ROWS) {
+        for (let j = 0; j < INSERT_ROWS; j++) {
+          const r = rows[i + j]!;
+          const k = j * 6;
+          args[k] = r.uid;
+          args[k + 1] = r.filename;
+          args[k + 2] = r.inNew ? 1 : 0;
+          args[k + 3] = r.flags;
+          args[k + 4] = r.size;
+          args[k + 5] = r.internalDate;
+        }
+        many.run(args);
+      }
+    }
+    const one = this.q('INSERT INTO messages (mailbox_id, uid, filename, in_new, flags, keywords, modseq, size, internal_date) VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?)');
+    for (; i < rows.length; i++) {
+      const r = rows[i]!;
+      one.run(mailboxId, r.uid, r.filename, r.inNew ? 1 : 0, r.flags, modseq, r.size, r.internalDate);
     }
   }
 
@@ -365,6 +389,12 @@ export class IndexQueries {
   /** Raw rows of every message without the cached structure (openMailbox on 100 000 messages). */
   snapshot(mailboxId: number): SnapshotRow[] {
     return this.q('SELECT uid, flags, keywords, modseq, size, internal_date FROM messages WHERE mailbox_id = ? ORDER BY uid').raw().all(mailboxId) as SnapshotRow[];
+  }
+
+  /** UIDs matching a search, ascending (queries-search.ts). */
+  search(mailboxId: number, q: SearchQuery): number[] {
+    const [sql, args] = searchSql(q);
+    return this.q(sql).pluck().all(mailboxId, ...args) as number[];
   }
 
   /** The distinct keyword sets in use (JSON arrays), from the messages_kw index. */

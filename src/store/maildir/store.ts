@@ -60,6 +60,8 @@ import type {
   SpecialUse,
   SupportsImport,
   SupportsRangeRead,
+  SearchQuery,
+  SupportsSearch,
   SupportsSnapshot,
   Uid,
   UidMapping,
@@ -93,7 +95,7 @@ export interface MaildirStoreOptions {
   maxOpenAccounts?: number;
 }
 
-export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRead, SupportsSnapshot {
+export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRead, SupportsSearch, SupportsSnapshot {
   readonly changes: InProcessChangeBus;
   private readonly ctx: StoreCtx;
   private readonly accounts: AccountCache;
@@ -211,6 +213,11 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
 
   fetchMeta(account: AccountId, mailboxId: MailboxId, opts: FetchMetaOptions = {}): Promise<MessageMeta[]> {
     return this.gate.run(() => mail.fetchMeta(this.ctx, account, mailboxId, opts));
+  }
+
+  /** SupportsSearch: SQL over the index (queries-search.ts). */
+  searchUids(account: AccountId, mailboxId: MailboxId, q: SearchQuery): Promise<Uid[]> {
+    return this.gate.run(() => mail.searchUids(this.ctx, account, mailboxId, q));
   }
 
   readMessage(account: AccountId, mailboxId: MailboxId, uid: Uid): Promise<{ stream: Readable; size: number }> {

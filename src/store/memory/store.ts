@@ -18,6 +18,7 @@ import { Readable } from 'node:stream';
 import { InProcessChangeBus } from '../changes.js';
 import { FLAG_DELETED, FLAG_SEEN, applyFlagOp, flagList, parseFlags } from '../flags.js';
 import { OpGate } from '../gate.js';
+import { matchesQuery } from '../search.js';
 import { accountSegments, canonicalName } from '../names.js';
 import {
   StoreError,
@@ -41,7 +42,9 @@ import {
   type ReindexReport,
   type SpecialUse,
   type SupportsImport,
+  type SearchQuery,
   type SupportsRangeRead,
+  type SupportsSearch,
   type Uid,
   type UidMapping,
   type Usage,
@@ -76,7 +79,7 @@ export interface MemoryStoreOptions {
 
 type Analysis = { envelope?: string; bodyStructure?: string };
 
-export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead {
+export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead, SupportsSearch {
   readonly changes = new InProcessChangeBus();
   private readonly accounts = new Map<AccountId, MemAccount>();
   private readonly gate = new OpGate();
@@ -227,6 +230,16 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
         out.push(meta);
       }
       return out;
+    });
+  }
+
+  /** SupportsSearch, by a walk over the mailbox's messages (it is all in memory anyway). */
+  searchUids(account: AccountId, mailboxId: MailboxId, q: SearchQuery): Promise<Uid[]> {
+    return this.op(async () => {
+      const mb = mustMailboxId(this.acct(account), mailboxId);
+      const out: Uid[] = [];
+      for (const m of mb.messages.values()) if (matchesQuery(q, metaOf(m, false))) out.push(m.uid as Uid);
+      return out.sort((a, b) => a - b);
     });
   }
 

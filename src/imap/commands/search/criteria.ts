@@ -62,6 +62,23 @@ export function searchKey(p: Parser, depth = 0, budget: { left: number } = { lef
     return { k: 'header', field: key.toLowerCase(), value: p.astring() };
   }
   switch (key) {
+    case 'NOT':
+      p.sp();
+      return { k: 'not', c: searchKey(p, depth + 1, budget) };
+    case 'OR': {
+      p.sp();
+      const a = searchKey(p, depth + 1, budget);
+      p.sp();
+      return { k: 'or', a, b: searchKey(p, depth + 1, budget) };
+    }
+    default:
+      return plainKey(p, key);
+  }
+}
+
+/** The keys that hold no other key: ALL, NEW/OLD/RECENT, keywords, HEADER, BODY/TEXT, dates, sizes, UID, MODSEQ. */
+function plainKey(p: Parser, key: string): Criterion {
+  switch (key) {
     case 'ALL':
       return { k: 'all' };
     case 'NEW':
@@ -98,15 +115,6 @@ export function searchKey(p: Parser, depth = 0, budget: { left: number } = { lef
     case 'SMALLER':
       p.sp();
       return { k: 'size', op: key.toLowerCase() as 'larger', n: p.number(true) };
-    case 'NOT':
-      p.sp();
-      return { k: 'not', c: searchKey(p, depth + 1, budget) };
-    case 'OR': {
-      p.sp();
-      const a = searchKey(p, depth + 1, budget);
-      p.sp();
-      return { k: 'or', a, b: searchKey(p, depth + 1, budget) };
-    }
     case 'UID':
       p.sp();
       return { k: 'uid', set: p.sequenceSet() };

@@ -4,7 +4,8 @@
 // search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"
 // Results: "* SEARCH 2 3 [(MODSEQ n)]" (IMAP4rev1) or "* ESEARCH (TAG "t") [UID] ..."
 // (RETURN given, or IMAP4rev2 enabled — RFC 9051 §7.3.4).
-import type { MessageMeta } from '../../../store/types.js';
+import { supportsSearch, type MailStore, type Uid } from '../../../store/types.js';
+import type { SelectedView } from '../../session.js';
 import { ImapBad, ImapNo } from '../../errors.js';
 import type { Encoder } from '../../wire/encoder.js';
 import type { Parser } from '../../wire/parser.js';
@@ -12,6 +13,7 @@ import { accountOf, compactSet, viewOf } from '../helpers.js';
 import { SELECTED, type CommandContext, type CommandSpec } from '../types.js';
 import { needsContent, searchKey, usesModseq, type Criterion } from './criteria.js';
 import { contentPlan, evaluate, matches, scan, type MessageCtx } from './evaluate.js';
+import { toStoreQuery } from './to-store.js';
 
 const RETURN_OPTS = new Set(['MIN', 'MAX', 'COUNT', 'ALL', 'SAVE']);
 
@@ -44,36 +46,71 @@ async function runSearch(c: CommandContext, p: Parser, byUid: boolean): Promise<
   const account = accountOf(c);
   const modseq = usesModseq(crit);
   if (modseq) conn.condstore = true;
-  const store = conn.ctx.store;
-  const indexOnly = needsContent(crit) === 'none';
-  const plan = contentPlan(crit);
-  // Index-only criteria (flags, size, dates, UIDs): the light form, no cached envelopes.
-  const metas = view.exists > 0 ? await store.fetchMeta(account, view.mailboxId, indexOnly ? { fields: 'flags' } : {}) : [];
-  const maxUid = view.uids.length ? view.uids[view.uids.length - 1]! : 0;
-  const hits: MessageMeta[] = [];
-  await scan(metas, async (meta) => {
-    const seq = view.seqOf(meta.uid);
-    if (seq === 0) return; // not yet announced to this client
-    const x: MessageCtx = { meta, recent: view.showsRecent && view.isRecent(meta.uid), seq, maxSeq: view.exists, maxUid };
-    if (indexOnly ? evaluate(crit, x) === true : await matches(crit, plan, x, store, account, view.mailboxId)) hits.push(meta);
-  });
-  hits.sort((a, b) => a.uid - b.uid); // sequence order is UID order
-  const nums = hits.map((m) => (byUid ? m.uid : view.seqOf(m.uid)));
+  const found = await findHits(conn.ctx.store, account, view, crit, modseq);
+  const nums = byUid ? found.uids : found.uids.map((u) => view.seqOf(u)); // sequence order is UID order
   const enc = conn.encoder();
-  if (ret || conn.rev2) writeEsearch(enc, c.tag, byUid, ret ?? new Set(['ALL']), hits, nums, modseq);
+  if (ret || conn.rev2) writeEsearch(enc, c.tag, byUid, ret ?? new Set(['ALL']), found, nums, modseq);
   else {
     enc.raw('* SEARCH');
     for (const n of nums) enc.raw(' ' + n);
     // RFC 7162 §3.1.5: "(MODSEQ n)", the highest mod-sequence of the messages returned
-    if (modseq && hits.length > 0) enc.raw(` (MODSEQ ${maxModseq(hits)})`);
+    if (modseq && found.uids.length > 0) enc.raw(` (MODSEQ ${maxModseq(found, found.uids)})`);
     enc.crlf();
   }
   await conn.send(enc);
 }
 
-function maxModseq(ms: readonly MessageMeta[]): number {
+/** What a SEARCH found: the UIDs in the view, ascending, and their modseqs when the search used MODSEQ. */
+interface Found {
+  uids: Uid[];
+  modseqs: Map<number, number>;
+}
+
+/** Messages fetched per store call while confirming candidates: memory stays flat on 100 000. */
+const PAGE = 1000;
+
+/**
+ * The index answers what it can (store SearchQuery, to-store.ts); content keys are then
+ * confirmed on the candidates a page at a time. A store without SupportsSearch: every
+ * message is a candidate.
+ */
+async function findHits(store: MailStore, account: string, view: SelectedView, crit: Criterion, modseq: boolean): Promise<Found> {
+  const indexOnly = needsContent(crit) === 'none';
+  let cands: Uid[];
+  let exact = false;
+  if (supportsSearch(store)) {
+    const sq = toStoreQuery(crit, view);
+    cands = view.exists > 0 ? await store.searchUids(account, view.mailboxId, sq.q) : [];
+    exact = sq.exact;
+  } else cands = view.uidsForSeqSet([[1, Infinity]]);
+  cands = cands.filter((u) => view.seqOf(u) > 0); // not yet announced to this client: not found
+  const found: Found = { uids: [], modseqs: new Map() };
+  if (exact && !modseq) {
+    found.uids = cands;
+    return found;
+  }
+  const plan = contentPlan(crit);
+  const maxUid = view.maxUid;
+  for (let i = 0; i < cands.length; i += PAGE) {
+    // Index-only criteria (flags, size, dates, UIDs): the light form, no cached envelopes.
+    const metas = await store.fetchMeta(account, view.mailboxId, { uids: cands.slice(i, i + PAGE), ...(indexOnly ? { fields: 'flags' as const } : {}) });
+    await scan(metas, async (meta) => {
+      const seq = view.seqOf(meta.uid);
+      if (seq === 0) return;
+      const x: MessageCtx = { meta, recent: view.showsRecent && view.isRecent(meta.uid), seq, maxSeq: view.exists, maxUid };
+      if (exact || (indexOnly ? evaluate(crit, x) === true : await matches(crit, plan, x, store, account, view.mailboxId))) {
+        found.uids.push(meta.uid);
+        found.modseqs.set(meta.uid, meta.modseq);
+      }
+    });
+  }
+  found.uids.sort((a, b) => a - b);
+  return found;
+}
+
+function maxModseq(found: Found, uids: readonly Uid[]): number {
   let max = 0;
-  for (const m of ms) if (m.modseq > max) max = m.modseq;
+  for (const u of uids) max = Math.max(max, found.modseqs.get(u) ?? 0);
   return max;
 }
 
@@ -84,7 +121,8 @@ function maxModseq(ms: readonly MessageMeta[]): number {
  * message; with MIN and MAX alone, the higher of the two; else the highest of all
  * messages found.
  */
-function writeEsearch(enc: Encoder, tag: string, byUid: boolean, opts: Set<string>, hits: MessageMeta[], nums: number[], modseq: boolean): void {
+function writeEsearch(enc: Encoder, tag: string, byUid: boolean, opts: Set<string>, found: Found, nums: number[], modseq: boolean): void {
+  const hits = found.uids;
   if (opts.size === 1 && opts.has('SAVE')) return;
   enc.raw('* ESEARCH (TAG ').quoted(tag).raw(')');
   if (byUid) enc.raw(' UID');
@@ -97,7 +135,7 @@ function writeEsearch(enc: Encoder, tag: string, byUid: boolean, opts: Set<strin
   if (modseq && hits.length > 0) {
     const onlyMinMax = !opts.has('ALL') && !opts.has('COUNT') && (opts.has('MIN') || opts.has('MAX'));
     const returned = onlyMinMax ? [...(opts.has('MIN') ? [hits[0]!] : []), ...(opts.has('MAX') ? [hits[hits.length - 1]!] : [])] : hits;
-    enc.raw(` MODSEQ ${maxModseq(returned)}`);
+    enc.raw(` MODSEQ ${maxModseq(found, returned)}`);
   }
   enc.crlf();
 }

@@ -1,0 +1,80 @@
+/**
+ * A selected session's sequence map (RFC 9051 §2.3.1.2): the UIDs the client knows, in
+ * ascending order, index + 1 being the message sequence number. Four bytes per message
+ * in one Uint32Array (UIDs are 32-bit, RFC 9051 §2.3.1.1) instead of a JS array of
+ * numbers, so a session on a 100 000-message mailbox holds 400 KB, not a per-message
+ * object graph (issue 16 item 2). Grows by doubling; removal shifts in place.
+ */
+import type { Uid } from '../store/types.js';
+
+export class SeqMap {
+  private a: Uint32Array;
+  private n: number;
+
+  constructor(uids: ArrayLike<number> = []) {
+    this.n = uids.length;
+    this.a = new Uint32Array(Math.max(16, this.n));
+    this.a.set(uids);
+  }
+
+  get length(): number {
+    return this.n;
+  }
+
+  /** The UID at sequence number `seq` (1-based), undefined outside 1..length. */
+  at(seq: number): Uid | undefined {
+    return seq >= 1 && seq <= this.n ? (this.a[seq - 1] as Uid) : undefined;
+  }
+
+  /** The largest UID, or 0 when empty. */
+  get last(): number {
+    return this.n > 0 ? this.a[this.n - 1]! : 0;
+  }
+
+  /** Index of the first UID >= uid (binary search). */
+  lowerBound(uid: number): number {
+    let lo = 0;
+    let hi = this.n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.a[mid]! < uid) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Sequence number of a UID, 0 when absent. */
+  seqOf(uid: number): number {
+    const i = this.lowerBound(uid);
+    return i < this.n && this.a[i] === uid ? i + 1 : 0;
+  }
+
+  /** Inserts a UID not yet present, keeping the order (appends when it is the largest). */
+  insert(uid: number): void {
+    if (this.n === this.a.length) {
+      const bigger = new Uint32Array(this.a.length * 2);
+      bigger.set(this.a.subarray(0, this.n));
+      this.a = bigger;
+    }
+    const i = uid > this.last ? this.n : this.lowerBound(uid);
+    if (i < this.n) this.a.copyWithin(i + 1, i, this.n);
+    this.a[i] = uid;
+    this.n++;
+  }
+
+  /** Removes the message at sequence number `seq`. */
+  removeAt(seq: number): void {
+    this.a.copyWithin(seq - 1, seq, this.n);
+    this.n--;
+  }
+
+  /** UIDs of sequence numbers lo..hi (1-based, inclusive, within 1..length). */
+  slice(lo: number, hi: number): Uint32Array {
+    return this.a.subarray(lo - 1, hi);
+  }
+
+  /** UIDs in [lo, hi], ascending. */
+  between(lo: number, hi: number): Uint32Array {
+    return this.a.subarray(this.lowerBound(lo), this.lowerBound(hi + 1));
+  }
+}
