@@ -22,7 +22,7 @@ import { AddressError, parseAddress } from '../accounts/address.js';
 import type { Resolution } from '../accounts/types.js';
 import type { Listener, ServerContext } from '../context.js';
 import type { Logger } from '../log.js';
-import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.js';
+import { announcedSize, deliverWithQuota, rcptQuotaCheck } from './quota.js';
 import { resolveTargets } from './deliver.js';
 import { planSieveDelivery, type SieveDeliveryInput, type SieveDeliveryPlan } from '../sieve/deliver.js';
 import { startSmtpListener, type SmtpConn } from './listener.js';
@@ -125,7 +125,7 @@ export async function startInbound(ctx: ServerContext, opts: InboundOptions): Pr
         if (bad) throw bad;
         const { refused, resolution } = recipientVerdict(ctx, address.address);
         if (refused) throw refused;
-        // Full mailboxes are refused here, after alias expansion (src/quota/smtp.ts),
+        // Full mailboxes are refused here, after alias expansion (src/smtp/quota.ts),
         // with the resolution just made (one lookup per RCPT).
         const full = await rcptQuotaCheck(ctx, address.address, announcedSize(session), resolution);
         if (full) throw full;
@@ -309,7 +309,7 @@ async function handleData(
     const plans = [sieve];
     const stored: DeliveryResult[] = [];
     try {
-      // Quota rules at end of DATA (452/552 or delivery over quota): src/quota/smtp.ts.
+      // Quota rules at end of DATA (452/552 or delivery over quota): src/smtp/quota.ts.
       const first = await deliverWithQuota(ctx, sieve.targets, source, { othersAccepted: sieveInput.othersAccepted || sieve.othersAccepted, log, size });
       stored.push(...first.delivered);
       overQuota = first.overQuota;

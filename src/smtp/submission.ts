@@ -37,7 +37,7 @@ import type { AccountRecord } from '../accounts/types.js';
 import type { Listener, ServerContext } from '../context.js';
 import { signMessage } from '../dkim/sign.js';
 import type { QueueRunner } from '../queue/index.js';
-import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.js';
+import { announcedSize, deliverWithQuota, rcptQuotaCheck } from './quota.js';
 import { resolveTargets } from './deliver.js';
 import { planSieveDelivery } from '../sieve/deliver.js';
 import { startSmtpListener, type SmtpConn } from './listener.js';
@@ -239,7 +239,7 @@ export async function startSubmission(ctx: ServerContext, opts: SubmissionOption
         // Our own domain but nobody there: say so now rather than bounce later.
         if (r.kind === 'unknownUser') throw Rejects.unknownUser(addr);
         if ((r.kind === 'notLocal' || (r.kind === 'deliver' && r.forward.length > 0)) && !ctx.queue) throw SubmissionRejects.queueUnavailable();
-        // A full local mailbox: 452 4.2.2 / 552 5.2.2 now (src/quota/smtp.ts).
+        // A full local mailbox: 452 4.2.2 / 552 5.2.2 now (src/smtp/quota.ts).
         const full = await rcptQuotaCheck(ctx, addr, announcedSize(session));
         if (full) throw full;
       },
@@ -400,7 +400,7 @@ async function handleData(ctx: ServerContext, st: Conn, stream: SMTPServerDataSt
       else await queue.enqueue({ mailFrom, rcpts: toQueue, file: final.path, dsn, rcptDsn });
     }
     phase('queue');
-    // Quota rules at end of DATA (src/quota/smtp.ts); a refusal only when nothing was queued.
+    // Quota rules at end of DATA (src/smtp/quota.ts); a refusal only when nothing was queued.
     let overQuota: string[] = [];
     try {
       const stored = sieve.targets.length > 0 ? await deliverWithQuota(ctx, sieve.targets, { path: final.path }, { othersAccepted: toQueue.length > 0 || sieve.othersAccepted, log, size: final.size }) : undefined;
