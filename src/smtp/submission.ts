@@ -23,14 +23,13 @@
  *   `250`.
  *
  * Implementation note: smtp-server decides AUTH visibility from server-wide options.
- * Whether AUTH may be used depends on the connection (TLS, loopback), so each
- * connection's EHLO and AUTH handlers are wrapped when it is created (`connect`).
+ * Whether AUTH may be used depends on the connection (TLS, loopback): the listener's
+ * smtp-server adapter asks `authAllowed` on each EHLO and AUTH (src/smtp/server.ts).
  */
-import net from 'node:net';
 import { Readable } from 'node:stream';
 import { unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import type { SMTPServer, SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
 import { AddressError, parseAddress } from '../accounts/address.js';
 import type { AccountRecord } from '../accounts/types.js';
@@ -143,16 +142,6 @@ function rateFor(ctx: ServerContext): HourlyCounter {
 }
 
 
-type ConnInternals = {
-  secure: boolean;
-  remoteAddress: string;
-  _isSupported(cmd: string): boolean;
-  handler_EHLO(cmd: Buffer | string, cb: () => void): void;
-  handler_AUTH(cmd: Buffer | string, cb: () => void): void;
-  send(code: number, data?: string | string[], context?: string | false): void;
-  __inEhlo?: boolean;
-};
-
 export async function startSubmission(ctx: ServerContext, opts: SubmissionOptions): Promise<Listener> {
   const { config } = ctx;
   const name = opts.implicitTls ? 'submissions' : 'submission';
@@ -169,13 +158,13 @@ export async function startSubmission(ctx: ServerContext, opts: SubmissionOption
       banner: 'ESMTP submission ready',
       secure: Boolean(opts.implicitTls),
       authMethods: ['PLAIN', 'LOGIN'],
-      // Gated per connection below (authAllowed); smtp-server's own check is server-wide.
+      // Decided per connection by authAllowed (src/smtp/server.ts); smtp-server's own check is server-wide.
       allowInsecureAuth: true,
       authOptional: false,
       authRequiredMessage: '5.7.0 Authentication required',
       hideSTARTTLS: Boolean(opts.implicitTls),
     },
-    setup: (server) => gateAuth(server, authAllowed),
+    authAllowed,
     hooks: {
       async connect(session) {
         if (connectRefusal(ctx, session.remoteAddress, name)) throw SubmissionRejects.banned();
@@ -247,45 +236,6 @@ export async function startSubmission(ctx: ServerContext, opts: SubmissionOption
       data: (stream: SMTPServerDataStream, session, conn) => handleData(ctx, conn, stream, session),
     },
   });
-}
-
-/**
- * Per-connection AUTH gating (see the module note). smtp-server creates one
- * SMTPConnection per socket in connect(); wrap its EHLO and AUTH handlers.
- * todo: replace with an smtp-server option when it has one (3.21 decides AUTH
- * visibility and acceptance from server-wide options only).
- */
-function gateAuth(server: SMTPServer, authAllowed: (secure: boolean, ip: string) => boolean): void {
-  const srv = server as unknown as { connect(socket: net.Socket, o: unknown): void; connections: Set<ConnInternals> };
-  const origConnect = srv.connect.bind(server);
-  srv.connect = (socket, o) => {
-    origConnect(socket, o);
-    let conn: ConnInternals | undefined;
-    for (const c of srv.connections) conn = c; // the newest (Sets keep insertion order)
-    if (!conn) return;
-    const c = conn;
-    const proto = Object.getPrototypeOf(c) as ConnInternals;
-    c._isSupported = function (cmd: string) {
-      if (this.__inEhlo && cmd.toUpperCase() === 'AUTH' && !authAllowed(this.secure, this.remoteAddress)) return false;
-      return proto._isSupported.call(this, cmd);
-    };
-    c.handler_EHLO = function (cmd, cb) {
-      this.__inEhlo = true;
-      try {
-        proto.handler_EHLO.call(this, cmd, cb);
-      } finally {
-        this.__inEhlo = false;
-      }
-    };
-    c.handler_AUTH = function (cmd, cb) {
-      if (!authAllowed(this.secure, this.remoteAddress)) {
-        // RFC 3207 §4: 530 5.7.0 Must issue a STARTTLS command first
-        this.send(Reply.AuthRequired, '5.7.0 Must issue a STARTTLS command first');
-        return cb();
-      }
-      proto.handler_AUTH.call(this, cmd, cb);
-    };
-  };
 }
 
 /** A login result other than ok as an SMTP reply (RFC 4954 §6, RFC 3207 §4). */
