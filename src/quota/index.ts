@@ -13,14 +13,16 @@
  *   of the domain use", from a usage cache of the domain's accounts (kept fresh by the
  *   store's change bus; a change not yet seen can let a domain overshoot by at most
  *   the messages in flight).
- * - SMTP decisions (`rcptVerdict`, `planDelivery`), used by port 25 and submission; the
- *   rules are in src/smtp/quota.ts.
+ * - `fit(account, size)`: whether a message fits, within the grace, or not, for the SMTP
+ *   rules of port 25 and submission (src/smtp/quota.ts decides and replies; quota never
+ *   speaks SMTP).
  * - The warning message: when usage reaches `quota.warn_percent` of an account's own
  *   quota (bytes or messages), one message from MAILER-DAEMON@<hostname> is delivered to
  *   its INBOX; the fact is kept in SQLite (quota_warnings) so it is sent once per
  *   crossing, across restarts, and again only after usage fell below the threshold.
  *   The warning itself is delivered without quota enforcement (Dovecot's advice for
- *   quota-warning scripts: `quota=noenforcing`), so it reaches a nearly full mailbox.
+ *   quota-warning scripts: `quota=noenforcing`), so it reaches a nearly full mailbox:
+ *   said in that one delivery call (`unenforced`), not by switching enforcement off.
  *
  * Accounts are tracked (usage cached, change bus subscribed) once they have a quota of
  * their own or belong to a domain with one; the CLI runs in another process, so a quota
