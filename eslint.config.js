@@ -40,9 +40,6 @@ export default tseslint.config(
   },
   {
     files: ['src/quota/**/*.ts'],
-    // src/quota/smtp.ts speaks SMTP and is moving under src/smtp/ (issue 15 item 3):
-    // drop this line with the move.
-    ignores: ['src/quota/smtp.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ regex: '(^|/)smtp(/|$)', message: 'Quota must not depend on SMTP: the SMTP side (src/smtp/) calls quota.' }] }],
     },

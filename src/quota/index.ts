@@ -13,14 +13,16 @@
  *   of the domain use", from a usage cache of the domain's accounts (kept fresh by the
  *   store's change bus; a change not yet seen can let a domain overshoot by at most
  *   the messages in flight).
- * - SMTP decisions (`rcptVerdict`, `planDelivery`), used by port 25 and submission; the
- *   rules are in src/quota/smtp.ts.
+ * - `fit(account, size)`: whether a message fits, within the grace, or not, for the SMTP
+ *   rules of port 25 and submission (src/smtp/quota.ts decides and replies; quota never
+ *   speaks SMTP).
  * - The warning message: when usage reaches `quota.warn_percent` of an account's own
  *   quota (bytes or messages), one message from MAILER-DAEMON@<hostname> is delivered to
  *   its INBOX; the fact is kept in SQLite (quota_warnings) so it is sent once per
  *   crossing, across restarts, and again only after usage fell below the threshold.
  *   The warning itself is delivered without quota enforcement (Dovecot's advice for
- *   quota-warning scripts: `quota=noenforcing`), so it reaches a nearly full mailbox.
+ *   quota-warning scripts: `quota=noenforcing`), so it reaches a nearly full mailbox:
+ *   said in that one delivery call (`unenforced`), not by switching enforcement off.
  *
  * Accounts are tracked (usage cached, change bus subscribed) once they have a quota of
  * their own or belong to a domain with one; the CLI runs in another process, so a quota
@@ -80,8 +82,6 @@ export class QuotaService {
   private readonly subs = new Map<AccountId, () => void>();
   private readonly refreshing = new Map<AccountId, Promise<void>>();
   private readonly dirty = new Set<AccountId>();
-  /** Accounts whose next store operations skip enforcement (forced delivery, warnings). */
-  private readonly bypass = new Map<AccountId, number>();
   private closed = false;
 
   constructor(opts: QuotaOptions) {
@@ -114,7 +114,6 @@ export class QuotaService {
    * domain's remaining room, and its message limit; undefined = unlimited.
    */
   quotaOf(account: AccountId): Quota | undefined {
-    if ((this.bypass.get(account) ?? 0) > 0) return undefined;
     const a = this.accounts.getAccount(account);
     if (!a) return undefined;
     const domainBytes = this.accounts.getDomain(a.domain)?.quotaBytes ?? null;
@@ -170,26 +169,6 @@ export class QuotaService {
       if (used + size > limit) result = 'grace';
     }
     return result;
-  }
-
-  /**
-   * Runs `fn` (a store call) with quota enforcement off for these accounts: forced
-   * deliveries (src/quota/smtp.ts) and warning messages. Other store calls for the same
-   * accounts that overlap in time are not enforced either; that window is one
-   * delivery's fsync long.
-   */
-  async withoutEnforcement<T>(accounts: AccountId[], fn: () => Promise<T>): Promise<T> {
-    const uniq = [...new Set(accounts)];
-    for (const a of uniq) this.bypass.set(a, (this.bypass.get(a) ?? 0) + 1);
-    try {
-      return await fn();
-    } finally {
-      for (const a of uniq) {
-        const n = (this.bypass.get(a) ?? 1) - 1;
-        if (n <= 0) this.bypass.delete(a);
-        else this.bypass.set(a, n);
-      }
-    }
   }
 
   /** Waits until pending usage refreshes (and the warnings they trigger) are done (tests, shutdown). */
@@ -279,7 +258,8 @@ export class QuotaService {
     if (!claimed) return;
     const msg = warningMessage(this.config.hostname, a, u, pct);
     try {
-      await this.withoutEnforcement([account], () => this.store.deliver([{ account }], { data: msg }));
+      // The warning itself is delivered even to a full mailbox: that is its point.
+      await this.store.deliver([{ account }], { data: msg }, { unenforced: [account] });
       this.log?.info({ account, bytes: u.bytes, messages: u.messages, quotaBytes: a.quotaBytes, quotaMessages: a.quotaMessages }, 'quota warning delivered');
     } catch (err) {
       // Not sent: forget the claim so the next change tries again.

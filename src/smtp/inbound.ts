@@ -22,7 +22,7 @@ import { AddressError, parseAddress } from '../accounts/address.js';
 import type { Resolution } from '../accounts/types.js';
 import type { Listener, ServerContext } from '../context.js';
 import type { Logger } from '../log.js';
-import { announcedSize, deliverWithQuota, rcptQuotaCheck } from '../quota/smtp.js';
+import { announcedSize, deliverWithQuota, rcptQuotaCheck } from './quota.js';
 import { resolveTargets } from './deliver.js';
 import { planSieveDelivery, type SieveDeliveryInput, type SieveDeliveryPlan } from '../sieve/deliver.js';
 import { startSmtpListener, type SmtpConn } from './listener.js';
@@ -125,7 +125,7 @@ export async function startInbound(ctx: ServerContext, opts: InboundOptions): Pr
         if (bad) throw bad;
         const { refused, resolution } = recipientVerdict(ctx, address.address);
         if (refused) throw refused;
-        // Full mailboxes are refused here, after alias expansion (src/quota/smtp.ts),
+        // Full mailboxes are refused here, after alias expansion (src/smtp/quota.ts),
         // with the resolution just made (one lookup per RCPT).
         const full = await rcptQuotaCheck(ctx, address.address, announcedSize(session), resolution);
         if (full) throw full;
@@ -193,6 +193,11 @@ function forwardable(ctx: ServerContext, r: Resolution): { refused?: SmtpReject;
 }
 
 
+/**
+ * The DATA phase of port 25, in the order of "accepted means durable": receive, the
+ * policy's verdict (refuse here or go on), the trace fields, the spam filter, the
+ * message written once, delivery to every recipient (deliverAll), then the `250`.
+ */
 async function handleData(
   ctx: ServerContext,
   checks: InboundChecks | undefined,
@@ -217,45 +222,11 @@ async function handleData(
     const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
     const rcpts = session.envelope.rcptTo.map((r) => envelopeRecipient(r.address));
     const helo = session.hostNameAppearsAs || '';
-    const utf8 = Boolean((session.envelope as { smtpUtf8?: boolean }).smtpUtf8);
-
-    let verdict: InboundVerdict = { action: 'accept', headers: '', log: {} };
-    if (checks?.checkInbound) {
-      verdict = await checks.checkInbound(ctx, {
-        remoteAddress: session.remoteAddress,
-        clientHostname: st.extra.fcrdns,
-        helo,
-        mailFrom,
-        rcpts,
-        message: () => msg.open(),
-        size: msg.size,
-        authenticated: false,
-      });
-    }
-    if (verdict.action === 'reject' || verdict.action === 'tempfail') {
-      const code = verdict.code ?? (verdict.action === 'reject' ? 550 : 451);
-      const enhanced = verdict.enhanced ?? (verdict.action === 'reject' ? '5.7.1' : '4.7.0');
-      log.info({ from: mailFrom, rcpts, size: msg.size, result: verdict.action, code, ...verdict.log }, 'message refused by policy');
-      throw new SmtpReject(code, enhanced, verdict.text ?? 'Message refused by policy');
-    }
-
-    const tls = session.secure ? (session as unknown as { tlsOptions?: { name?: string; version?: string } }).tlsOptions : undefined;
-    const received = receivedHeader({
-      helo,
-      clientHostname: st.extra.fcrdns,
-      remoteAddress: session.remoteAddress,
-      byHostname: ctx.config.hostname,
-      protocol: protocolName({ tls: Boolean(session.secure), auth: false, utf8 }),
-      id: qid,
-      forRcpt: rcpts.length === 1 ? rcpts[0] : undefined,
-      tls: tls ? { version: tls.version, cipher: tls.name } : undefined,
-    });
+    const verdict = await policyVerdict(ctx, checks, log, { remoteAddress: session.remoteAddress, clientHostname: st.extra.fcrdns, helo, mailFrom, rcpts, msg });
+    const received = traceField(ctx, session, st, qid, rcpts);
 
     const filter = checks?.filterHeader ? (h: Buffer) => checks.filterHeader!(ctx, h) : undefined;
     const mailbox = verdict.action === 'junk' ? 'Junk' : undefined;
-    // RFC 3461 parameters: carried by the forwards, honoured for success reports.
-    const dsn = envelopeDsn(session);
-    const rcptDsn = recipientsDsn(session);
     const { targets, forward, unknown } = resolveTargets(ctx, rcpts, mailbox);
     // Spam score (src/spam/): after the policy, before Sieve and delivery; refuses, or
     // gives each account its X-Spam-* fields and its default mailbox (see spamCheck).
@@ -274,55 +245,10 @@ async function handleData(
     });
     const groups = spamGroups(targets, spam);
     const prefixOf = (spamFields: string) => returnPathHeader(mailFrom) + verdict.headers + spamFields + received;
-    const prefix = prefixOf(groups[0]!.headers);
-    // Local mailboxes only, message in memory: the store writes it once, straight into
-    // the mailbox (tmp/ → fsync → new/). A spool file is written only when the queue
-    // needs one too (forwards) or the message was spilled to disk.
-    const data = forward.length === 0 ? await finalData(prefix, msg, filter) : undefined;
-    let source: MessageSource;
-    let size: number;
-    if (data) {
-      source = { data };
-      size = data.length;
-    } else {
-      const final = await writeFinal(spoolIo(ctx), prefix, msg, filter);
-      spoolFile = final.path;
-      source = { path: final.path };
-      size = final.size;
-    }
-    // The recipients' Sieve scripts decide where the message goes (src/sieve/deliver.ts);
-    // a reject by all of them refuses it here, before anything is stored or held.
-    // Accounts whose spam fields differ get copies of their own, each planned the same way.
-    const sieveInput = { mailFrom, rcpts, senderVerified: verdict.log.spf === 'pass', othersAccepted: forward.length > 0 || groups.length > 1, log };
-    const sieve = await planSieveDelivery(ctx, { ...sieveInput, targets: groups[0]!.targets, source, size });
-    // An alias's remote targets are queued first, held; then the local copies are
-    // stored; then the forward is released. A failure at any step answers 451 with
-    // nothing left behind (the held forward is discarded, copies already stored are
-    // taken back), so the sender's retry duplicates nothing. (Between the release and the 250 lies the usual window of
-    // RFC 1047, as for any acknowledged message.)
-    let held: number | undefined;
-    if (forward.length > 0) {
-      if (!ctx.queue || !spoolFile) throw new SmtpReject(Reply.LocalError, '4.3.0', 'Forwarding is not available right now, try again later');
-      held = await ctx.queue.hold({ mailFrom, rcpts: forward, file: spoolFile, dsn, rcptDsn: dsnPlan(ctx, rcpts, rcptDsn).forwardDsn });
-    }
-    let overQuota: string[];
-    const plans = [sieve];
-    const stored: DeliveryResult[] = [];
-    try {
-      // Quota rules at end of DATA (452/552 or delivery over quota): src/quota/smtp.ts.
-      const first = await deliverWithQuota(ctx, sieve.targets, source, { othersAccepted: sieveInput.othersAccepted || sieve.othersAccepted, log, size });
-      stored.push(...first.delivered);
-      overQuota = first.overQuota;
-      for (const g of groups.slice(1)) overQuota.push(...(await deliverCopy(ctx, { ...sieveInput, targets: g.targets }, prefixOf(g.headers), msg, filter, plans, stored)));
-      for (const p of plans) await p.commit(stored);
-      if (held !== undefined) ctx.queue!.release(held);
-    } catch (err) {
-      for (const p of plans) await p.abort();
-      if (held !== undefined) await ctx.queue!.discard(held).catch((e: unknown) => log.error({ err: e, qid: held }, 'taking back a held forward failed'));
-      if (groups.length > 1) await takeBack(ctx, stored, log);
-      throw err;
-    }
-    await reportLocalSuccess(ctx, log, { mailFrom, rcpts, params: rcptDsn, dsn, skipped: overQuota, original: spoolFile ? { file: spoolFile } : { data: data! } });
+    const written = await writeMessage(ctx, prefixOf(groups[0]!.headers), msg, filter, forward.length > 0);
+    spoolFile = written.spoolFile;
+    const { sieve, overQuota } = await deliverAll(ctx, session, log, { mailFrom, rcpts, verdict, forward, groups, prefixOf, msg, filter, written });
+    await reportLocalSuccess(ctx, log, { mailFrom, rcpts, params: recipientsDsn(session), dsn: envelopeDsn(session), skipped: overQuota, original: written.original });
     log.info(
       {
         from: mailFrom,
@@ -333,7 +259,7 @@ async function handleData(
         unknown: unknown.length ? unknown : undefined,
         overQuota: overQuota.length ? overQuota : undefined,
         folder: mailbox,
-        size,
+        size: written.size,
         ms: Date.now() - started,
         result: 'delivered',
         ...verdict.log,
@@ -345,6 +271,123 @@ async function handleData(
   } finally {
     await msg.dispose();
     if (spoolFile) await unlink(spoolFile).catch(() => undefined);
+  }
+}
+
+/**
+ * The inbound checks' verdict on the received message (SPF/DKIM/DMARC, src/smtp/policy.ts;
+ * accept when none are configured). A reject or tempfail is thrown here as its reply
+ * (550 5.7.1 / 451 4.7.0 unless the check says otherwise), before anything is written.
+ */
+async function policyVerdict(
+  ctx: ServerContext,
+  checks: InboundChecks | undefined,
+  log: Logger,
+  input: { remoteAddress: string; clientHostname?: string; helo: string; mailFrom: string; rcpts: string[]; msg: SpooledMessage },
+): Promise<InboundVerdict> {
+  const { msg, ...who } = input;
+  let verdict: InboundVerdict = { action: 'accept', headers: '', log: {} };
+  if (checks?.checkInbound) {
+    verdict = await checks.checkInbound(ctx, { ...who, message: () => msg.open(), size: msg.size, authenticated: false });
+  }
+  if (verdict.action === 'reject' || verdict.action === 'tempfail') {
+    const code = verdict.code ?? (verdict.action === 'reject' ? 550 : 451);
+    const enhanced = verdict.enhanced ?? (verdict.action === 'reject' ? '5.7.1' : '4.7.0');
+    log.info({ from: who.mailFrom, rcpts: who.rcpts, size: msg.size, result: verdict.action, code, ...verdict.log }, 'message refused by policy');
+    throw new SmtpReject(code, enhanced, verdict.text ?? 'Message refused by policy');
+  }
+  return verdict;
+}
+
+/** The Received field of this hop (RFC 5321 §4.4), with TLS details when there are some. */
+function traceField(ctx: ServerContext, session: SMTPServerSession, st: Conn, qid: string, rcpts: string[]): string {
+  const tls = session.secure ? (session as unknown as { tlsOptions?: { name?: string; version?: string } }).tlsOptions : undefined;
+  return receivedHeader({
+    helo: session.hostNameAppearsAs || '',
+    clientHostname: st.extra.fcrdns,
+    remoteAddress: session.remoteAddress,
+    byHostname: ctx.config.hostname,
+    protocol: protocolName({ tls: Boolean(session.secure), auth: false, utf8: Boolean((session.envelope as { smtpUtf8?: boolean }).smtpUtf8) }),
+    id: qid,
+    forRcpt: rcpts.length === 1 ? rcpts[0] : undefined,
+    tls: tls ? { version: tls.version, cipher: tls.name } : undefined,
+  });
+}
+
+/** The message as stored: its source for the store, its size, and what a success DSN quotes. */
+interface WrittenMessage {
+  source: MessageSource;
+  size: number;
+  /** The spool file, when one was written (the caller removes it at the end). */
+  spoolFile?: string;
+  original: { file: string } | { data: Buffer };
+}
+
+/**
+ * The final message (prefix + received message, header filtered) written once. Local
+ * mailboxes only, message in memory: the store writes it itself, straight into the
+ * mailbox (tmp/ → fsync → new/). A spool file is written only when the queue needs one
+ * too (`forQueue`: an alias's forwards) or the message was spilled to disk.
+ */
+async function writeMessage(ctx: ServerContext, prefix: string, msg: SpooledMessage, filter: ((h: Buffer) => Buffer) | undefined, forQueue: boolean): Promise<WrittenMessage> {
+  const data = forQueue ? undefined : await finalData(prefix, msg, filter);
+  if (data) return { source: { data }, size: data.length, original: { data } };
+  const final = await writeFinal(spoolIo(ctx), prefix, msg, filter);
+  return { source: { path: final.path }, size: final.size, spoolFile: final.path, original: { file: final.path } };
+}
+
+/**
+ * Delivery to every recipient, all or nothing. The recipients' Sieve scripts decide where
+ * the message goes (src/sieve/deliver.ts); a reject by all of them refuses it here,
+ * before anything is stored or held. Accounts whose spam fields differ get copies of
+ * their own, each planned the same way (deliverCopy). An alias's remote targets are
+ * queued first, held; then the local copies are stored; then the forward is released.
+ * A failure at any step answers 451 with nothing left behind (the held forward is
+ * discarded, copies already stored are taken back), so the sender's retry duplicates
+ * nothing. (Between the release and the 250 lies the usual window of RFC 1047, as for
+ * any acknowledged message.)
+ */
+async function deliverAll(
+  ctx: ServerContext,
+  session: SMTPServerSession,
+  log: Logger,
+  m: {
+    mailFrom: string;
+    rcpts: string[];
+    verdict: InboundVerdict;
+    forward: string[];
+    groups: ReturnType<typeof spamGroups>;
+    prefixOf: (spamFields: string) => string;
+    msg: SpooledMessage;
+    filter: ((h: Buffer) => Buffer) | undefined;
+    written: WrittenMessage;
+  },
+): Promise<{ sieve: SieveDeliveryPlan; overQuota: string[] }> {
+  const { groups, forward, written } = m;
+  const sieveInput = { mailFrom: m.mailFrom, rcpts: m.rcpts, senderVerified: m.verdict.log.spf === 'pass', othersAccepted: forward.length > 0 || groups.length > 1, log };
+  const sieve = await planSieveDelivery(ctx, { ...sieveInput, targets: groups[0]!.targets, source: written.source, size: written.size });
+  let held: number | undefined;
+  if (forward.length > 0) {
+    // RFC 3461 parameters: carried by the forwards (dsnPlan), honoured for success reports.
+    if (!ctx.queue || !written.spoolFile) throw new SmtpReject(Reply.LocalError, '4.3.0', 'Forwarding is not available right now, try again later');
+    held = await ctx.queue.hold({ mailFrom: m.mailFrom, rcpts: forward, file: written.spoolFile, dsn: envelopeDsn(session), rcptDsn: dsnPlan(ctx, m.rcpts, recipientsDsn(session)).forwardDsn });
+  }
+  const plans = [sieve];
+  const stored: DeliveryResult[] = [];
+  try {
+    // Quota rules at end of DATA (452/552 or delivery over quota): src/smtp/quota.ts.
+    const first = await deliverWithQuota(ctx, sieve.targets, written.source, { othersAccepted: sieveInput.othersAccepted || sieve.othersAccepted, log, size: written.size });
+    stored.push(...first.delivered);
+    const overQuota = first.overQuota;
+    for (const g of groups.slice(1)) overQuota.push(...(await deliverCopy(ctx, { ...sieveInput, targets: g.targets }, m.prefixOf(g.headers), m.msg, m.filter, plans, stored)));
+    for (const p of plans) await p.commit(stored);
+    if (held !== undefined) ctx.queue!.release(held);
+    return { sieve, overQuota };
+  } catch (err) {
+    for (const p of plans) await p.abort();
+    if (held !== undefined) await ctx.queue!.discard(held).catch((e: unknown) => log.error({ err: e, qid: held }, 'taking back a held forward failed'));
+    if (groups.length > 1) await takeBack(ctx, stored, log);
+    throw err;
   }
 }
 

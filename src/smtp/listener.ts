@@ -17,7 +17,7 @@
  *   the socket destroyed after the guard's grace).
  */
 import type { Readable } from 'node:stream';
-import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerAuthenticationResponse, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
+import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/index.js';
 import type { Listener, ServerContext } from '../context.js';
 import type { Logger } from '../log.js';
@@ -25,6 +25,7 @@ import { TLS12_CIPHERS } from '../tls/index.js';
 import { PerIpLimit } from '../util/per-ip-limit.js';
 import { ListenerGuards, type ConnectionGuard } from './guard.js';
 import { Rejects, Reply, SmtpReject, replyFromData } from './reply.js';
+import { SmtpServer } from './server.js';
 
 /** What a listener keeps per connection (outside smtp-server's free-form session). */
 export interface SmtpConn<Extra> {
@@ -57,8 +58,8 @@ export interface SmtpListenerSpec<Extra> {
   options: Partial<SMTPServerOptions>;
   hooks: SmtpHooks<Extra>;
   extra(): Extra;
-  /** Called with the server before it listens (submission's per-connection AUTH gating). */
-  setup?(server: SMTPServer): void;
+  /** Whether AUTH may be used on a connection now (submission: TLS, or loopback by config); src/smtp/server.ts. */
+  authAllowed?(secure: boolean, remoteAddress: string): boolean;
 }
 
 /** Runs `hook`, answering smtp-server's callback; the guard does not count the time. */
@@ -233,10 +234,9 @@ export async function startSmtpListener<Extra>(ctx: ServerContext, spec: SmtpLis
   );
   const conns = new ConnTable<Extra>(baseLog, guards, spec.extra);
   const perIp = new PerIpLimit(() => limits.maxConnectionsPerIp);
-  const server = new SMTPServer({ ...sharedOptions(ctx, spec.name), ...spec.options, ...wrappedHooks(ctx, spec.hooks, conns, perIp) });
+  const server = new SmtpServer({ ...sharedOptions(ctx, spec.name), ...spec.options, ...wrappedHooks(ctx, spec.hooks, conns, perIp) }, { authAllowed: spec.authAllowed });
   // Every socket, from its accept (before any TLS handshake), is under the guard.
   server.server.on('connection', (socket) => guards.accept(socket));
-  spec.setup?.(server);
 
   // A failed listen (port taken) rejects here and is reported once by the caller;
   // smtp-server re-emits the net server's errors on itself.

@@ -1,13 +1,11 @@
 /**
  * Named SMTP replies (mox smtp/codes.go) and the one error type hooks throw.
  *
- * smtp-server puts an enhanced status code (RFC 3463) in front of every hook error
- * based on the basic code alone (550 → 5.1.1, 554 → 5.6.0), which would make a relay
- * denial read "554 5.6.0". `SmtpReject` carries its own enhanced code in the message
- * ("5.7.1 Relay access denied"), and the patch below makes smtp-server use that one
- * instead of adding a second.
+ * `SmtpReject` carries its own enhanced status code (RFC 3463) in its message ("5.7.1
+ * Relay access denied"); the listener's smtp-server (src/smtp/server.ts) sends such a
+ * text as it is, instead of putting the code of its table for the basic code alone in
+ * front of it (554 → 5.6.0).
  */
-import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { StoreError } from '../store/types.js';
 
 export const Reply = {
@@ -36,21 +34,6 @@ export class SmtpReject extends Error {
     super(`${enhanced} ${text}`);
     this.name = 'SmtpReject';
   }
-}
-
-const ENHANCED_PREFIX = /^[245]\.\d{1,3}\.\d{1,3} /;
-
-type SendFn = (code: number, data?: string | string[], context?: string | false) => void;
-const proto = SMTPConnection.prototype as unknown as { send: SendFn; __enhancedPatched?: boolean };
-if (!proto.__enhancedPatched) {
-  const send = proto.send;
-  proto.send = function (this: unknown, code: number, data?: string | string[], context?: string | false) {
-    if (context === undefined && typeof data === 'string' && ENHANCED_PREFIX.test(data)) {
-      return send.call(this, code, data, false);
-    }
-    return send.call(this, code, data, context);
-  };
-  proto.__enhancedPatched = true;
 }
 
 /**

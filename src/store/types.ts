@@ -99,6 +99,18 @@ export interface AppendOptions {
   internalDate?: Date;
 }
 
+export interface DeliveryOptions {
+  /** Flags of every copy whose target has none of its own. */
+  flags?: string[];
+  internalDate?: Date;
+  /**
+   * Accounts whose quota this one delivery does not check: a delivery the caller decided
+   * to make over quota (the SMTP grace and mixed-recipient rules, src/smtp/quota.ts;
+   * quota warnings). Other store calls for these accounts are enforced as usual.
+   */
+  unenforced?: readonly AccountId[];
+}
+
 export interface DeliveryTarget {
   account: AccountId;
   /** Mailbox name; defaults to INBOX. A missing non-INBOX mailbox falls back to INBOX. */
@@ -261,12 +273,13 @@ export interface MailStore {
    * mailbox with hard links where possible. Every target is written and fsynced before
    * this resolves; on failure nothing partial is left in any mailbox. Results come in
    * target order after de-duplication (same account + mailbox once; a missing mailbox
-   * counts as INBOX). Quota is checked for every account first: StoreError('overQuota')
-   * with `account` set names the first one over quota, and nothing is stored for anyone
-   * (the caller may retry without that recipient). A {path} source stays the caller's
-   * (it is hard-linked, never moved or removed).
+   * counts as INBOX). Quota is checked for every account first, except those in
+   * `opts.unenforced`: StoreError('overQuota') with `account` set names the first one
+   * over quota, and nothing is stored for anyone (the caller may retry without that
+   * recipient). A {path} source stays the caller's (it is hard-linked, never moved or
+   * removed).
    */
-  deliver(targets: DeliveryTarget[], source: MessageSource, opts?: { flags?: string[]; internalDate?: Date }): Promise<DeliveryResult[]>;
+  deliver(targets: DeliveryTarget[], source: MessageSource, opts?: DeliveryOptions): Promise<DeliveryResult[]>;
 
   updateFlags(
     account: AccountId,

@@ -1,4 +1,4 @@
-// Quotas on SMTP: port 25 and submission local delivery (src/quota/smtp.ts).
+// Quotas on SMTP: port 25 and submission local delivery (src/smtp/quota.ts).
 // RFC 3463 X.2.2 mailbox full (452 4.2.2 temporary, 552 5.2.2 never fits), RFC 1870 SIZE=.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { TestServer } from '../helpers/servers.js';

@@ -41,6 +41,7 @@ import type {
   AccountId,
   AppendOptions,
   ByteRange,
+  DeliveryOptions,
   DeliveryResult,
   DeliveryTarget,
   FetchMetaOptions,
@@ -238,7 +239,7 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
     return this.gate.run(() => append(this.ctx, account, mailbox, source, opts));
   }
 
-  deliver(targets: DeliveryTarget[], source: MessageSource, opts: { flags?: string[]; internalDate?: Date } = {}): Promise<DeliveryResult[]> {
+  deliver(targets: DeliveryTarget[], source: MessageSource, opts: DeliveryOptions = {}): Promise<DeliveryResult[]> {
     return this.gate.run(() => deliver(this.ctx, targets, source, opts));
   }
 

@@ -25,6 +25,7 @@ import {
   type AccountId,
   type AppendOptions,
   type ByteRange,
+  type DeliveryOptions,
   type DeliveryResult,
   type DeliveryTarget,
   type FetchMetaOptions,
@@ -264,7 +265,7 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
     return this.op(() => this.store(account, mailbox, source, opts));
   }
 
-  deliver(targets: DeliveryTarget[], source: MessageSource, opts: { flags?: string[]; internalDate?: Date } = {}): Promise<DeliveryResult[]> {
+  deliver(targets: DeliveryTarget[], source: MessageSource, opts: DeliveryOptions = {}): Promise<DeliveryResult[]> {
     return this.op(async () => {
       if (targets.length === 0) return [];
       // Each copy's flags: its target's own (Sieve's fileinto :flags), else the delivery's.
@@ -279,7 +280,7 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
       }
       for (const a of new Set(plans.map((p) => p.a))) {
         const n = plans.filter((p) => p.a === a).length;
-        this.checkQuota(a, n * data.length, n);
+        if (!opts.unenforced?.includes(a.id)) this.checkQuota(a, n * data.length, n);
       }
       for (const p of plans) checkUidsLeft(p.mb, 1); // before anything is stored
       const date = (opts.internalDate ?? new Date()).getTime();

@@ -118,6 +118,27 @@ export function deliveryAndBytes(env: Env): void {
       await env.store.append(A, 'INBOX', { data: Buffer.from('x') });
       expect((await env.store.usage(A)).messages).toBe(3);
     });
+
+    it('deliver with opts.unenforced skips the check for those accounts only, for that call only', async () => {
+      await env.store.ensureAccount(B);
+      env.quotas.set(A, { messages: 0 });
+      env.quotas.set(B, { messages: 0 });
+      // Only A is exempt: B still refuses the whole delivery, and nothing is stored for A.
+      const both = env.store.deliver([{ account: A }, { account: B }], { data: msg(1) }, { unenforced: [A] });
+      expect(await kindOf(both)).toBe('overQuota');
+      expect(await env.store.usage(A)).toEqual({ bytes: 0, messages: 0 });
+      // Both exempt: stored over quota, for both.
+      const r = await env.store.deliver([{ account: A }, { account: A, mailbox: 'Sent' }, { account: B }], { data: msg(2) }, { unenforced: [A, B] });
+      expect(r.map((d) => [d.account, d.mailbox])).toEqual([[A, 'INBOX'], [A, 'Sent'], [B, 'INBOX']]);
+      expect((await env.store.usage(A)).messages).toBe(2);
+      expect((await env.store.usage(B)).messages).toBe(1);
+      // The exemption was that call's: the next delivery, append and copy are enforced again.
+      expect(await kindOf(env.store.deliver([{ account: A }], { data: msg(3) }))).toBe('overQuota');
+      expect(await kindOf(env.store.append(A, 'INBOX', { data: msg(4) }))).toBe('overQuota');
+      const inbox = await env.store.getMailbox(A, 'INBOX');
+      expect(await kindOf(env.store.copy(A, inbox.id, [r[0]!.uid], 'Archive'))).toBe('overQuota');
+      expect((await env.store.usage(A)).messages).toBe(2);
+    });
   });
 
   describe('message bytes', () => {

@@ -36,9 +36,9 @@ import type { SMTPServerSession } from 'smtp-server';
 import type { Resolution } from '../accounts/types.js';
 import type { ServerContext } from '../context.js';
 import type { Logger } from '../log.js';
-import { Reply, SmtpReject } from '../smtp/reply.js';
+import { Reply, SmtpReject } from './reply.js';
 import { StoreError, type AccountId, type DeliveryResult, type DeliveryTarget, type MessageSource } from '../store/types.js';
-import type { Fit } from './index.js';
+import type { Fit } from '../quota/index.js';
 
 export const QuotaRejects = {
   // RFC 3463 §3.3: X.2.2 mailbox full
@@ -96,11 +96,12 @@ export async function deliverWithQuota(
   await Promise.all(accounts.map(async (a) => fits.set(a, await q.fit(a, size))));
   const refuse = (): SmtpReject => ([...fits.values()].every((f) => f === 'tooBig') ? QuotaRejects.messageTooBig() : QuotaRejects.messageFull());
   if (!opts.othersAccepted && ![...fits.values()].some(takes)) throw refuse();
-  // Grace deliveries and (mixed case) mailboxes without room skip the store's check.
+  // Grace deliveries and (mixed case) mailboxes without room skip the store's check:
+  // said in the delivery call itself, for this delivery only.
   const unenforced = new Set(accounts.filter((a) => fits.get(a) !== 'fits'));
   for (let attempt = 0; ; attempt++) {
     try {
-      const delivered = await q.withoutEnforcement([...unenforced], () => ctx.store.deliver(targets, source));
+      const delivered = await ctx.store.deliver(targets, source, { unenforced: [...unenforced] });
       const overQuota = accounts.filter((a) => !takes(fits.get(a)!));
       if (overQuota.length > 0) opts.log?.warn({ overQuota, size }, 'delivered over quota: the message was accepted for other recipients too');
       return { delivered, overQuota };
