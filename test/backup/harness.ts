@@ -25,7 +25,7 @@ export const PASSWORD = 'pw-backup-test-1';
 export async function makeDataRoot(accounts: string[], extra = ''): Promise<{ dir: string; cli: (args: string[], input?: string) => Promise<RunResult>; cleanup: () => void }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mailserver-ops-'));
   mkdirSync(path.join(dir, 'config'), { recursive: true });
-  const others = ['submission', 'submissions', 'imaps', 'pop3', 'pop3s', 'http', 'https'].map((k) => `${k} = -1`).join('\n');
+  const others = ['submission', 'submissions', 'imaps', 'pop3', 'pop3s', 'http', 'https', 'managesieve'].map((k) => `${k} = -1`).join('\n');
   writeFileSync(
     path.join(dir, 'config', 'mailserver.toml'),
     `hostname = "mail.example.test"\n[listen]\naddress = "127.0.0.1"\nsmtp = 0\nimap = 0\n${others}\n` +

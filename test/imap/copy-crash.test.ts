@@ -63,7 +63,7 @@ beforeAll(async () => {
   await repo.addAccount(USER, 'pw');
   db.close();
   await mkdir(path.join(dataRoot, 'config'), { recursive: true });
-  const off = ['smtp', 'submission', 'submissions', 'imaps', 'pop3', 'pop3s', 'http', 'https'].map((k) => `${k} = -1`).join('\n');
+  const off = ['smtp', 'submission', 'submissions', 'imaps', 'pop3', 'pop3s', 'http', 'https', 'managesieve'].map((k) => `${k} = -1`).join('\n');
   await writeFile(path.join(dataRoot, 'config', 'mailserver.toml'), `hostname = "mx.example.test"\n[listen]\naddress = "127.0.0.1"\nimap = ${port}\n${off}\n[auth]\nallow_plaintext_on_loopback = true\nfailure_delay_ms = 10\n[log]\nlevel = "warn"\n`);
 });
 
