@@ -43,6 +43,7 @@ const CAPS: CapEntry[] = [
   { name: 'ESEARCH', rfc: 'RFC 4731' },
   { name: 'STATUS=SIZE', rfc: 'RFC 8438' },
   { name: 'CONDSTORE', rfc: 'RFC 7162' },
+  { name: 'QRESYNC', rfc: 'RFC 7162 §3.2' },
   { name: 'QUOTA', rfc: 'RFC 9208' },
   { name: 'QUOTA=RES-STORAGE', rfc: 'RFC 9208 §5.1' },
   { name: 'QUOTA=RES-MESSAGE', rfc: 'RFC 9208 §5.2' },
@@ -55,5 +56,5 @@ export function capabilities(s: CapState): string[] {
   return out;
 }
 
-/** What ENABLE accepts (RFC 5161, RFC 9051 §6.3.1, RFC 7162 §3.1). */
-export const ENABLEABLE = new Set(['IMAP4REV2', 'CONDSTORE']);
+/** What ENABLE accepts (RFC 5161, RFC 9051 §6.3.1, RFC 7162 §3.1, §3.2.3). */
+export const ENABLEABLE = new Set(['IMAP4REV2', 'CONDSTORE', 'QRESYNC']);

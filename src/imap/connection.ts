@@ -110,6 +110,8 @@ export class ImapConnection implements LiteralHost {
   readonly enabled = new Set<string>();
   /** CONDSTORE is on once enabled or used (RFC 7162 §3.1 "CONDSTORE enabling command"). */
   condstore = false;
+  /** ENABLE QRESYNC (RFC 7162 §3.2.3): VANISHED instead of EXPUNGE, the QRESYNC select parameter. */
+  qresync = false;
   tls: boolean;
   badCommands = 0;
   idling = false;
