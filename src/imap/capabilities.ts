@@ -47,7 +47,8 @@ const CAPS: CapEntry[] = [
   { name: 'QUOTA', rfc: 'RFC 9208' },
   { name: 'QUOTA=RES-STORAGE', rfc: 'RFC 9208 §5.1' },
   { name: 'QUOTA=RES-MESSAGE', rfc: 'RFC 9208 §5.2' },
-  { name: 'BINARY', rfc: 'RFC 3516' }, // FETCH BINARY[]/BINARY.SIZE[], APPEND of a literal8
+  { name: 'BINARY', rfc: 'RFC 3516' },
+  { name: 'COMPRESS=DEFLATE', rfc: 'RFC 4978', when: (s) => s.authenticated }, // FETCH BINARY[]/BINARY.SIZE[], APPEND of a literal8
 ];
 
 export function capabilities(s: CapState): string[] {

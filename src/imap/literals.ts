@@ -18,10 +18,11 @@
  * checks that need no waiting, and a refusal for its size closes the connection
  * (framer.ts, RFC 7888 §4).
  */
+import fs from 'node:fs';
 import { StoreError } from '../store/types.js';
 import { COMMANDS } from './commands/index.js';
 import type { ConnState } from './session.js';
-import { tagOf, type LiteralDecision, type LiteralInfo } from './wire/framer.js';
+import { tagOf, type LiteralDecision, type LiteralInfo, type LiteralSink } from './wire/framer.js';
 import { Parser } from './wire/parser.js';
 import type { Literal } from './wire/types.js';
 
@@ -130,4 +131,29 @@ async function checkAppendTarget(host: LiteralHost, info: LiteralInfo, ok: Liter
     throw err;
   }
   return ok;
+}
+
+/** A literal spooled to a file under the data root (an APPEND message past the memory budget). */
+export class FileSink implements LiteralSink {
+  private fd: number;
+  private size = 0;
+  constructor(readonly file: string) {
+    this.fd = fs.openSync(file, 'w', 0o600);
+  }
+  write(chunk: Buffer): void {
+    fs.writeSync(this.fd, chunk);
+    this.size += chunk.length;
+  }
+  end(): Literal {
+    fs.closeSync(this.fd);
+    return { kind: 'file', path: this.file, size: this.size };
+  }
+  abort(): void {
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      /* already closed */
+    }
+    fs.rm(this.file, { force: true }, () => undefined);
+  }
 }
