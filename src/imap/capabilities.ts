@@ -28,6 +28,7 @@ const CAPS: CapEntry[] = [
   { name: 'AUTH=LOGIN', rfc: 'draft-murchison-sasl-login', when: (s) => s.authAllowed && !s.authenticated },
   { name: 'SASL-IR', rfc: 'RFC 4959' },
   { name: 'LITERAL+', rfc: 'RFC 7888' },
+  { name: 'MULTIAPPEND', rfc: 'RFC 3502' },
   { name: 'ENABLE', rfc: 'RFC 5161' },
   { name: 'ID', rfc: 'RFC 2971' },
   { name: 'IDLE', rfc: 'RFC 2177' },

@@ -8,9 +8,10 @@
  * - sizes: 8 KiB before login (LOGIN/AUTHENTICATE arguments), `maxLiteral` for
  *   command arguments, APPENDLIMIT for the message of an APPEND → NO [TOOBIG]
  *   (RFC 7889 §4);
- * - APPEND: one message literal (no MULTIAPPEND or CATENATE is advertised), its target
- *   mailbox exists (NO [TRYCREATE], RFC 9051 §6.3.12) and the account's quota takes it
- *   (NO [OVERQUOTA], RFC 9208 §4.3);
+ * - APPEND: each message literal (several with MULTIAPPEND, RFC 3502) within
+ *   APPENDLIMIT, its target mailbox exists (NO [TRYCREATE], RFC 9051 §6.3.12) and the
+ *   account's quota takes it with the messages before it in the command (NO
+ *   [OVERQUOTA], RFC 9208 §4.3), so a MULTIAPPEND that cannot succeed stops early;
  * - memory: literals held in memory by one connection (the command being framed and
  *   the commands queued behind the running one) stay under LITERAL_MEMORY; an APPEND
  *   message past it is spooled to a file, any other literal is refused.
@@ -77,7 +78,7 @@ export function decideLiteral(host: LiteralHost, info: LiteralInfo): LiteralDeci
     const again = checkNow(host, info, true);
     if (!again.ok) return again;
     const name = commandName(info.firstLine);
-    return name === 'APPEND' && info.index === appendMessageIndex(info) ? checkAppendTarget(host, info, again) : again;
+    return name === 'APPEND' && info.index >= appendMessageIndex(info) ? checkAppendTarget(host, info, again) : again;
   });
 }
 
@@ -92,9 +93,8 @@ function checkNow(host: LiteralHost, info: LiteralInfo, settled: boolean): Liter
   if (host.state.name === 'notAuthenticated' && info.size > PREAUTH_LITERAL) return refuse(tag, 'BAD [TOOBIG] Literal too big', true);
   const memory = host.literalMemory();
   if (name === 'APPEND' && host.state.name !== 'notAuthenticated') {
-    const msg = appendMessageIndex(info);
-    if (info.index > msg) return refuse(tag, 'BAD [TOOBIG] Too many literals or literal too big', true);
-    if (info.index === msg) {
+    // Every literal from the first message on is a message (RFC 3502 §6); the framer bounds their number.
+    if (info.index >= appendMessageIndex(info)) {
       if (info.size > o.appendLimit) {
         // RFC 7889 §4: NO [TOOBIG] before "+"; a LITERAL+ one is on its way: BAD, then we close (RFC 7888 §4).
         return info.nonSync ? refuse(tag, `BAD [TOOBIG] Message too big (APPENDLIMIT ${o.appendLimit})`, true) : refuse(tag, `NO [TOOBIG] Message too big (APPENDLIMIT ${o.appendLimit})`, true);
@@ -125,7 +125,8 @@ async function checkAppendTarget(host: LiteralHost, info: LiteralInfo, ok: Liter
   }
   try {
     if (!(await host.mailboxExists(s.account, name))) return refuse(tag, 'NO [TRYCREATE] Mailbox does not exist'); // RFC 9051 §6.3.12
-    if (!(await host.quotaTakes(s.account, info.size))) return refuse(tag, 'NO [OVERQUOTA] Quota exceeded'); // RFC 9208 §4.3
+    const before = info.literals.slice(appendMessageIndex(info)).reduce((n, l) => n + (l.kind === 'buffer' ? l.data.length : l.size), 0);
+    if (!(await host.quotaTakes(s.account, before + info.size))) return refuse(tag, 'NO [OVERQUOTA] Quota exceeded'); // RFC 9208 §4.3
   } catch (err) {
     if (err instanceof StoreError) return ok; // let APPEND itself report it
     throw err;

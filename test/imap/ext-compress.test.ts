@@ -144,7 +144,7 @@ describe('COMPRESS=DEFLATE', () => {
     await c.closed;
     const other = flow(user, false);
     await other.connect();
-    expect((await other.status('INBOX', { messages: true })).messages).toBe(0);
+    expect(((await other.status('INBOX', { messages: true })) as { messages: number }).messages).toBe(0);
     await other.logout();
   });
 
