@@ -27,6 +27,8 @@ import { tagOf, type LiteralDecision, type LiteralInfo, type LiteralSink } from 
 import { Parser } from './wire/parser.js';
 import type { Literal } from './wire/types.js';
 
+/** One APPEND's messages together (MULTIAPPEND) at most this many times APPENDLIMIT: what a command may spool to disk. */
+export const MULTIAPPEND_FACTOR = 4;
 /** In-memory literal bytes one connection may hold (framed and queued commands). */
 export const LITERAL_MEMORY = 2 * 1024 * 1024;
 /** Literals before login: LOGIN and AUTHENTICATE arguments. */
@@ -57,6 +59,11 @@ function commandName(line: string): string {
 /** APPEND's literals: the mailbox name may be literal 0 ("a APPEND {5}"); the message is the next one. */
 function appendMessageIndex(info: LiteralInfo): number {
   return /^\S+ APPEND \{\d+\+?\}$/i.test(info.lines[0] ?? '') ? 1 : 0;
+}
+
+/** The bytes of the messages of this APPEND received before the literal announced now. */
+function messagesBefore(info: LiteralInfo): number {
+  return info.literals.slice(appendMessageIndex(info)).reduce((n, l) => n + (l.kind === 'buffer' ? l.data.length : l.size), 0);
 }
 
 function refuse(tag: string, text: string, tooBig = false): LiteralDecision {
@@ -95,7 +102,7 @@ function checkNow(host: LiteralHost, info: LiteralInfo, settled: boolean): Liter
   if (name === 'APPEND' && host.state.name !== 'notAuthenticated') {
     // Every literal from the first message on is a message (RFC 3502 §6); the framer bounds their number.
     if (info.index >= appendMessageIndex(info)) {
-      if (info.size > o.appendLimit) {
+      if (info.size > o.appendLimit || messagesBefore(info) + info.size > MULTIAPPEND_FACTOR * o.appendLimit) {
         // RFC 7889 §4: NO [TOOBIG] before "+"; a LITERAL+ one is on its way: BAD, then we close (RFC 7888 §4).
         return info.nonSync ? refuse(tag, `BAD [TOOBIG] Message too big (APPENDLIMIT ${o.appendLimit})`, true) : refuse(tag, `NO [TOOBIG] Message too big (APPENDLIMIT ${o.appendLimit})`, true);
       }
@@ -125,8 +132,7 @@ async function checkAppendTarget(host: LiteralHost, info: LiteralInfo, ok: Liter
   }
   try {
     if (!(await host.mailboxExists(s.account, name))) return refuse(tag, 'NO [TRYCREATE] Mailbox does not exist'); // RFC 9051 §6.3.12
-    const before = info.literals.slice(appendMessageIndex(info)).reduce((n, l) => n + (l.kind === 'buffer' ? l.data.length : l.size), 0);
-    if (!(await host.quotaTakes(s.account, before + info.size))) return refuse(tag, 'NO [OVERQUOTA] Quota exceeded'); // RFC 9208 §4.3
+    if (!(await host.quotaTakes(s.account, messagesBefore(info) + info.size))) return refuse(tag, 'NO [OVERQUOTA] Quota exceeded'); // RFC 9208 §4.3
   } catch (err) {
     if (err instanceof StoreError) return ok; // let APPEND itself report it
     throw err;

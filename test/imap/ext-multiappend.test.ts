@@ -59,3 +59,15 @@ describe('MULTIAPPEND', () => {
     await c.close();
   });
 });
+
+describe('MULTIAPPEND bounds', () => {
+  it('all the messages of one APPEND at most 4 × APPENDLIMIT: NO [TOOBIG] before the "+" past it', async () => {
+    const user = await t.account();
+    const c = await session(user);
+    const part = Buffer.concat([Buffer.from(message(1)), Buffer.alloc(LIMIT - 1024, 0x61)]);
+    const r = await c.transact('no', ['APPEND INBOX ', part, ' ', part, ' ', part, ' ', part, ' ', part]);
+    expect(r.tagged.code).toBe('TOOBIG');
+    expect((await c.transact('ok', 'STATUS INBOX (MESSAGES)')).untagged[0]!.raw).toMatch(/MESSAGES 0/);
+    await c.close();
+  });
+});
