@@ -42,6 +42,7 @@ const CAPS: CapEntry[] = [
   { name: 'LIST-EXTENDED', rfc: 'RFC 5258' },
   { name: 'LIST-STATUS', rfc: 'RFC 5819' },
   { name: 'ESEARCH', rfc: 'RFC 4731' },
+  { name: 'WITHIN', rfc: 'RFC 5032' },
   { name: 'STATUS=SIZE', rfc: 'RFC 8438' },
   { name: 'CONDSTORE', rfc: 'RFC 7162' },
   { name: 'QRESYNC', rfc: 'RFC 7162 §3.2' },
