@@ -43,6 +43,7 @@ const CAPS: CapEntry[] = [
   { name: 'LIST-STATUS', rfc: 'RFC 5819' },
   { name: 'ESEARCH', rfc: 'RFC 4731' },
   { name: 'WITHIN', rfc: 'RFC 5032' },
+  { name: 'UTF8=ACCEPT', rfc: 'RFC 6855' },
   { name: 'STATUS=SIZE', rfc: 'RFC 8438' },
   { name: 'CONDSTORE', rfc: 'RFC 7162' },
   { name: 'QRESYNC', rfc: 'RFC 7162 §3.2' },
@@ -59,5 +60,5 @@ export function capabilities(s: CapState): string[] {
   return out;
 }
 
-/** What ENABLE accepts (RFC 5161, RFC 9051 §6.3.1, RFC 7162 §3.1, §3.2.3). */
-export const ENABLEABLE = new Set(['IMAP4REV2', 'CONDSTORE', 'QRESYNC']);
+/** What ENABLE accepts (RFC 5161, RFC 9051 §6.3.1, RFC 7162 §3.1, §3.2.3, RFC 6855 §3). */
+export const ENABLEABLE = new Set(['IMAP4REV2', 'CONDSTORE', 'QRESYNC', 'UTF8=ACCEPT']);

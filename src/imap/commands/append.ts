@@ -1,7 +1,8 @@
 // APPEND — RFC 9051 §6.3.12, UIDPLUS APPENDUID RFC 4315 §3, APPENDLIMIT RFC 7889,
 // MULTIAPPEND RFC 3502
 // append = "APPEND" SP mailbox 1*append-message            (RFC 3502 §6)
-// append-message = [SP flag-list] [SP date-time] SP literal
+// append-message = [SP flag-list] [SP date-time] SP (literal / "UTF8" SP "(" literal8 ")")
+//   (the UTF8 data item: RFC 6855 §4, after ENABLE UTF8=ACCEPT)
 //   (or a literal8 "~{n}", BINARY: RFC 3516 §4.4)
 // The size, target and quota checks happen before each "+" (literals.ts); large
 // literals arrive as a spooled file and are handed to the store by path.
@@ -29,7 +30,10 @@ function parseMessage(c: CommandContext, p: Parser): AppendMessage {
     date = p.dateTime();
     p.sp();
   }
+  // RFC 6855 §4: a message with UTF-8 headers comes as UTF8 (literal8); we store bytes as given.
+  const utf8 = c.conn.enabled.has('UTF8=ACCEPT') && p.tryTake('UTF8 (');
   const lit = p.messageLiteral();
+  if (utf8) p.take(')');
   const size = lit.kind === 'buffer' ? lit.data.length : lit.size;
   if (size > c.conn.opts.appendLimit) throw new ImapNo('Message too big', 'TOOBIG');
   if (size === 0) throw new ImapNo('Empty message', 'CANNOT');
