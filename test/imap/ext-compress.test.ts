@@ -4,26 +4,14 @@
 import net from 'node:net';
 import zlib from 'node:zlib';
 import { ImapFlow } from 'imapflow';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { message, startImapFixture, type ImapFixture } from './fixture.js';
+import { describe, expect, it } from 'vitest';
+import { fixtureForFile, message } from './fixture.js';
 
-let f: ImapFixture;
-let n = 0;
-beforeAll(async () => {
-  f = await startImapFixture({ store: 'memory' });
-});
-afterAll(async () => {
-  await f.close();
-});
-
-async function account(): Promise<string> {
-  const user = `cz${++n}@example.test`;
-  await f.addAccount(user, 'pw');
-  return user;
-}
+const t = fixtureForFile({ store: 'memory' });
+const account = (): Promise<string> => t.account('cz');
 
 function flow(user: string, tls: boolean): ImapFlow {
-  return new ImapFlow({ host: '127.0.0.1', port: tls ? f.tlsPort : f.port, secure: tls, auth: { user, pass: 'pw' }, tls: { rejectUnauthorized: false }, logger: false });
+  return new ImapFlow({ host: '127.0.0.1', port: tls ? t.f.tlsPort : t.f.port, secure: tls, auth: { user, pass: 'pw' }, tls: { rejectUnauthorized: false }, logger: false });
 }
 
 /** A message of about `size` bytes of compressible text. */
@@ -49,7 +37,7 @@ class RawClient {
   }
   static async connect(): Promise<RawClient> {
     const s = await new Promise<net.Socket>((resolve, reject) => {
-      const x = net.connect({ port: f.port, host: '127.0.0.1' }, () => resolve(x));
+      const x = net.connect({ port: t.f.port, host: '127.0.0.1' }, () => resolve(x));
       x.once('error', reject);
     });
     const c = new RawClient(s);
@@ -81,6 +69,16 @@ class RawClient {
   }
 }
 
+/** A new account's raw session, logged in, COMPRESS DEFLATE done. */
+async function compressedSession(): Promise<{ user: string; c: RawClient }> {
+  const user = await account();
+  const c = await RawClient.connect();
+  c.send(`a LOGIN ${user} pw\r\n`);
+  await c.until(/^a OK .*\r\n/m);
+  await c.compress();
+  return { user, c };
+}
+
 describe('COMPRESS=DEFLATE', () => {
   for (const tls of [false, true]) {
     it(`imapflow compresses ${tls ? 'over TLS' : 'over plaintext loopback'}: a 1 MB message both ways, IDLE woken through the stream`, async () => {
@@ -104,7 +102,7 @@ describe('COMPRESS=DEFLATE', () => {
         const exists = new Promise<number>((resolve) => c.on('exists', (d: { count: number }) => resolve(d.count)));
         const idling = c.idle();
         await new Promise((r) => setTimeout(r, 100));
-        await f.deliver(user, message(2, { to: user }));
+        await t.f.deliver(user, message(2, { to: user }));
         expect(await exists).toBe(2);
         void idling;
       } finally {
@@ -135,11 +133,7 @@ describe('COMPRESS=DEFLATE', () => {
   });
 
   it('a stream that does not inflate closes that connection only; the server goes on', async () => {
-    const user = await account();
-    const c = await RawClient.connect();
-    c.send(`a LOGIN ${user} pw\r\n`);
-    await c.until(/^a OK .*\r\n/m);
-    await c.compress();
+    const { user, c } = await compressedSession();
     c.socket.write(Buffer.from('this is not deflate at all \xff\xfe\x00\x01'.repeat(100), 'latin1'));
     await c.closed;
     const other = flow(user, false);
@@ -149,11 +143,7 @@ describe('COMPRESS=DEFLATE', () => {
   });
 
   it('64 MB of line in 64 KB of deflate: BYE for the line, then the close; the server goes on', async () => {
-    const user = await account();
-    const c = await RawClient.connect();
-    c.send(`a LOGIN ${user} pw\r\n`);
-    await c.until(/^a OK .*\r\n/m);
-    await c.compress();
+    const { user, c } = await compressedSession();
     const block = Buffer.alloc(1 << 20, 0x41);
     c.send('b NOOP ');
     for (let i = 0; i < 64; i++) c.send(block);
