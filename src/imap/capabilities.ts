@@ -28,6 +28,7 @@ const CAPS: CapEntry[] = [
   { name: 'AUTH=LOGIN', rfc: 'draft-murchison-sasl-login', when: (s) => s.authAllowed && !s.authenticated },
   { name: 'SASL-IR', rfc: 'RFC 4959' },
   { name: 'LITERAL+', rfc: 'RFC 7888' },
+  { name: 'MULTIAPPEND', rfc: 'RFC 3502' },
   { name: 'ENABLE', rfc: 'RFC 5161' },
   { name: 'ID', rfc: 'RFC 2971' },
   { name: 'IDLE', rfc: 'RFC 2177' },
@@ -41,12 +42,16 @@ const CAPS: CapEntry[] = [
   { name: 'LIST-EXTENDED', rfc: 'RFC 5258' },
   { name: 'LIST-STATUS', rfc: 'RFC 5819' },
   { name: 'ESEARCH', rfc: 'RFC 4731' },
+  { name: 'WITHIN', rfc: 'RFC 5032' },
+  { name: 'UTF8=ACCEPT', rfc: 'RFC 6855' },
   { name: 'STATUS=SIZE', rfc: 'RFC 8438' },
   { name: 'CONDSTORE', rfc: 'RFC 7162' },
+  { name: 'QRESYNC', rfc: 'RFC 7162 §3.2' },
   { name: 'QUOTA', rfc: 'RFC 9208' },
   { name: 'QUOTA=RES-STORAGE', rfc: 'RFC 9208 §5.1' },
   { name: 'QUOTA=RES-MESSAGE', rfc: 'RFC 9208 §5.2' },
-  { name: 'BINARY', rfc: 'RFC 3516' }, // FETCH BINARY[]/BINARY.SIZE[], APPEND of a literal8
+  { name: 'BINARY', rfc: 'RFC 3516' },
+  { name: 'COMPRESS=DEFLATE', rfc: 'RFC 4978', when: (s) => s.authenticated }, // FETCH BINARY[]/BINARY.SIZE[], APPEND of a literal8
 ];
 
 export function capabilities(s: CapState): string[] {
@@ -55,5 +60,5 @@ export function capabilities(s: CapState): string[] {
   return out;
 }
 
-/** What ENABLE accepts (RFC 5161, RFC 9051 §6.3.1, RFC 7162 §3.1). */
-export const ENABLEABLE = new Set(['IMAP4REV2', 'CONDSTORE']);
+/** What ENABLE accepts (RFC 5161, RFC 9051 §6.3.1, RFC 7162 §3.1, §3.2.3, RFC 6855 §3). */
+export const ENABLEABLE = new Set(['IMAP4REV2', 'CONDSTORE', 'QRESYNC', 'UTF8=ACCEPT']);

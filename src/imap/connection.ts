@@ -28,12 +28,13 @@ import type { Readable } from 'node:stream';
 import type { ServerContext } from '../context.js';
 import type { Logger } from '../log.js';
 import type { StoreChange } from '../store/types.js';
+import { deflateSocket } from './compress.js';
 import { capabilities } from './capabilities.js';
 import { dispatch, flushPending } from './dispatch.js';
 import type { ConnState } from './session.js';
 import { Encoder, type Chunk } from './wire/encoder.js';
-import { Framer, type LiteralDecision, type LiteralInfo, type LiteralSink } from './wire/framer.js';
-import { decideLiteral, inMemory, type LiteralHost } from './literals.js';
+import { Framer, type LiteralDecision, type LiteralInfo } from './wire/framer.js';
+import { FileSink, decideLiteral, inMemory, type LiteralHost } from './literals.js';
 import { StoreError } from '../store/types.js';
 import type { FramedCommand, Literal } from './wire/types.js';
 import { loginAllowed } from '../accounts/login.js';
@@ -81,35 +82,13 @@ export interface ConnectionOptions {
 
 const QUEUE_HIGH = 16;
 
-class FileSink implements LiteralSink {
-  private fd: number;
-  private size = 0;
-  constructor(readonly file: string) {
-    this.fd = fs.openSync(file, 'w', 0o600);
-  }
-  write(chunk: Buffer): void {
-    fs.writeSync(this.fd, chunk);
-    this.size += chunk.length;
-  }
-  end(): Literal {
-    fs.closeSync(this.fd);
-    return { kind: 'file', path: this.file, size: this.size };
-  }
-  abort(): void {
-    try {
-      fs.closeSync(this.fd);
-    } catch {
-      /* already closed */
-    }
-    fs.rm(this.file, { force: true }, () => undefined);
-  }
-}
-
 export class ImapConnection implements LiteralHost {
   state: ConnState = { name: 'notAuthenticated' };
   readonly enabled = new Set<string>();
   /** CONDSTORE is on once enabled or used (RFC 7162 §3.1 "CONDSTORE enabling command"). */
   condstore = false;
+  /** ENABLE QRESYNC (RFC 7162 §3.2.3): VANISHED instead of EXPUNGE, the QRESYNC select parameter. */
+  qresync = false;
   tls: boolean;
   badCommands = 0;
   idling = false;
@@ -117,6 +96,8 @@ export class ImapConnection implements LiteralHost {
   log: Logger;
   /** Set by STARTTLS: the upgrade happens after the tagged OK is written. */
   startTlsRequested = false;
+  /** COMPRESS DEFLATE (RFC 4978 §3): 'asked' until its tagged OK is out, then 'on' (compress.ts). */
+  compress: 'off' | 'asked' | 'on' = 'off';
 
   private socket: net.Socket;
   private framer!: Framer;
@@ -342,6 +323,10 @@ export class ImapConnection implements LiteralHost {
           this.startTlsRequested = false;
           await this.upgradeTls();
         }
+        if (this.compress === 'asked') {
+          this.compress = 'on'; // RFC 4978 §3: compressed from the byte after the tagged OK's CRLF
+          this.rewrap(deflateSocket);
+        }
         this.setTimer();
       }
     } catch (err) {
@@ -558,16 +543,20 @@ export class ImapConnection implements LiteralHost {
     return line;
   }
 
+  /** STARTTLS and COMPRESS: the session goes on over a stream wrapping the socket. */
+  private rewrap(wrap: (raw: net.Socket) => net.Socket): net.Socket {
+    this.detach(this.socket);
+    this.framer.close();
+    this.socket = wrap(this.socket);
+    this.attach(this.socket);
+    return this.socket;
+  }
+
   private async upgradeTls(): Promise<void> {
-    const raw = this.socket;
-    this.detach(raw);
     // RFC 9051 §6.2.1: discard anything the client sent after STARTTLS before the handshake.
     this.queue = [];
-    this.framer.close();
-    const secure = new tls.TLSSocket(raw, { isServer: true, ...this.ctx.tls.serverOptions() });
-    this.socket = secure;
+    const secure = this.rewrap((raw) => new tls.TLSSocket(raw, { isServer: true, ...this.ctx.tls.serverOptions() }));
     this.tls = true;
-    this.attach(secure);
     await new Promise<void>((resolve) => {
       secure.once('secure', () => resolve());
       secure.once('error', () => resolve());

@@ -111,7 +111,7 @@ export async function flushPending(conn: ImapConnection, allowExpunge: boolean):
   const view = conn.state.view;
   if (view.pending.length === 0) return;
   const enc = conn.encoder();
-  view.flush(enc, { expunge: allowExpunge, condstore: conn.condstore });
+  view.flush(enc, { expunge: allowExpunge, condstore: conn.condstore, qresync: conn.qresync });
   const chunks = enc.done();
   if (chunks.length > 0) await conn.write(chunks);
 }

@@ -8,9 +8,10 @@
  * - sizes: 8 KiB before login (LOGIN/AUTHENTICATE arguments), `maxLiteral` for
  *   command arguments, APPENDLIMIT for the message of an APPEND → NO [TOOBIG]
  *   (RFC 7889 §4);
- * - APPEND: one message literal (no MULTIAPPEND or CATENATE is advertised), its target
- *   mailbox exists (NO [TRYCREATE], RFC 9051 §6.3.12) and the account's quota takes it
- *   (NO [OVERQUOTA], RFC 9208 §4.3);
+ * - APPEND: each message literal (several with MULTIAPPEND, RFC 3502) within
+ *   APPENDLIMIT, its target mailbox exists (NO [TRYCREATE], RFC 9051 §6.3.12) and the
+ *   account's quota takes it with the messages before it in the command (NO
+ *   [OVERQUOTA], RFC 9208 §4.3), so a MULTIAPPEND that cannot succeed stops early;
  * - memory: literals held in memory by one connection (the command being framed and
  *   the commands queued behind the running one) stay under LITERAL_MEMORY; an APPEND
  *   message past it is spooled to a file, any other literal is refused.
@@ -18,13 +19,16 @@
  * checks that need no waiting, and a refusal for its size closes the connection
  * (framer.ts, RFC 7888 §4).
  */
+import fs from 'node:fs';
 import { StoreError } from '../store/types.js';
 import { COMMANDS } from './commands/index.js';
 import type { ConnState } from './session.js';
-import { tagOf, type LiteralDecision, type LiteralInfo } from './wire/framer.js';
+import { tagOf, type LiteralDecision, type LiteralInfo, type LiteralSink } from './wire/framer.js';
 import { Parser } from './wire/parser.js';
 import type { Literal } from './wire/types.js';
 
+/** One APPEND's messages together (MULTIAPPEND) at most this many times APPENDLIMIT: what a command may spool to disk. */
+export const MULTIAPPEND_FACTOR = 4;
 /** In-memory literal bytes one connection may hold (framed and queued commands). */
 export const LITERAL_MEMORY = 2 * 1024 * 1024;
 /** Literals before login: LOGIN and AUTHENTICATE arguments. */
@@ -57,6 +61,11 @@ function appendMessageIndex(info: LiteralInfo): number {
   return /^\S+ APPEND \{\d+\+?\}$/i.test(info.lines[0] ?? '') ? 1 : 0;
 }
 
+/** The bytes of the messages of this APPEND received before the literal announced now. */
+function messagesBefore(info: LiteralInfo): number {
+  return info.literals.slice(appendMessageIndex(info)).reduce((n, l) => n + (l.kind === 'buffer' ? l.data.length : l.size), 0);
+}
+
 function refuse(tag: string, text: string, tooBig = false): LiteralDecision {
   return { ok: false, response: `${tag} ${text}`, tooBig };
 }
@@ -76,7 +85,7 @@ export function decideLiteral(host: LiteralHost, info: LiteralInfo): LiteralDeci
     const again = checkNow(host, info, true);
     if (!again.ok) return again;
     const name = commandName(info.firstLine);
-    return name === 'APPEND' && info.index === appendMessageIndex(info) ? checkAppendTarget(host, info, again) : again;
+    return name === 'APPEND' && info.index >= appendMessageIndex(info) ? checkAppendTarget(host, info, again) : again;
   });
 }
 
@@ -91,10 +100,9 @@ function checkNow(host: LiteralHost, info: LiteralInfo, settled: boolean): Liter
   if (host.state.name === 'notAuthenticated' && info.size > PREAUTH_LITERAL) return refuse(tag, 'BAD [TOOBIG] Literal too big', true);
   const memory = host.literalMemory();
   if (name === 'APPEND' && host.state.name !== 'notAuthenticated') {
-    const msg = appendMessageIndex(info);
-    if (info.index > msg) return refuse(tag, 'BAD [TOOBIG] Too many literals or literal too big', true);
-    if (info.index === msg) {
-      if (info.size > o.appendLimit) {
+    // Every literal from the first message on is a message (RFC 3502 §6); the framer bounds their number.
+    if (info.index >= appendMessageIndex(info)) {
+      if (info.size > o.appendLimit || messagesBefore(info) + info.size > MULTIAPPEND_FACTOR * o.appendLimit) {
         // RFC 7889 §4: NO [TOOBIG] before "+"; a LITERAL+ one is on its way: BAD, then we close (RFC 7888 §4).
         return info.nonSync ? refuse(tag, `BAD [TOOBIG] Message too big (APPENDLIMIT ${o.appendLimit})`, true) : refuse(tag, `NO [TOOBIG] Message too big (APPENDLIMIT ${o.appendLimit})`, true);
       }
@@ -124,10 +132,35 @@ async function checkAppendTarget(host: LiteralHost, info: LiteralInfo, ok: Liter
   }
   try {
     if (!(await host.mailboxExists(s.account, name))) return refuse(tag, 'NO [TRYCREATE] Mailbox does not exist'); // RFC 9051 §6.3.12
-    if (!(await host.quotaTakes(s.account, info.size))) return refuse(tag, 'NO [OVERQUOTA] Quota exceeded'); // RFC 9208 §4.3
+    if (!(await host.quotaTakes(s.account, messagesBefore(info) + info.size))) return refuse(tag, 'NO [OVERQUOTA] Quota exceeded'); // RFC 9208 §4.3
   } catch (err) {
     if (err instanceof StoreError) return ok; // let APPEND itself report it
     throw err;
   }
   return ok;
+}
+
+/** A literal spooled to a file under the data root (an APPEND message past the memory budget). */
+export class FileSink implements LiteralSink {
+  private fd: number;
+  private size = 0;
+  constructor(readonly file: string) {
+    this.fd = fs.openSync(file, 'w', 0o600);
+  }
+  write(chunk: Buffer): void {
+    fs.writeSync(this.fd, chunk);
+    this.size += chunk.length;
+  }
+  end(): Literal {
+    fs.closeSync(this.fd);
+    return { kind: 'file', path: this.file, size: this.size };
+  }
+  abort(): void {
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      /* already closed */
+    }
+    fs.rm(this.file, { force: true }, () => undefined);
+  }
 }

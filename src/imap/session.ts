@@ -19,10 +19,15 @@
  *   never announced at all (Dovecot does the same).
  * - FLAGS (and PERMANENTFLAGS) before a keyword the client has not been told of is
  *   used in any FETCH (RFC 3501 §7.2.6, RFC 9051 §7.3.5); the announced set only grows.
+ * - QRESYNC sessions get `* VANISHED uid-set` instead of EXPUNGE (RFC 7162 §3.2.10),
+ *   and while an expunge waits, the changes after it wait too: a FETCH MODSEQ above
+ *   the expunge's modseq would let a client that disconnects resync past it without
+ *   ever learning of it (RFC 5162 erratum 1810, kept in RFC 7162 §3.2.10).
  * - \Recent in FLAGS and `* n RECENT` only in IMAP4rev1 sessions (RFC 3501 §2.3.2,
  *   §7.3.2; RFC 9051 appendix E); which session gets a message as recent: recent.ts.
  */
 import type { AccountId, FlagChange, MailboxId, StoreChange, Uid } from '../store/types.js';
+import { compactSet } from './commands/helpers.js';
 import type { RecentRegistry } from './recent.js';
 import { SeqMap } from './seqmap.js';
 import type { Encoder } from './wire/encoder.js';
@@ -65,6 +70,8 @@ export interface ViewOptions {
 export interface FlushPoint {
   expunge: boolean;
   condstore: boolean;
+  /** ENABLE QRESYNC was given: VANISHED instead of EXPUNGE (RFC 7162 §3.2.10). */
+  qresync?: boolean;
 }
 
 export class SelectedView {
@@ -291,15 +298,26 @@ export class SelectedView {
       enc.raw(`* ${this.exists} EXISTS\r\n`); // RFC 9051 §7.4.1
       this.writeRecent(enc);
     };
-    for (const ch of queue) {
+    for (let i = 0; i < queue.length; i++) {
+      const ch = queue[i]!;
       if (ch.kind === 'added') {
         this.addUids(ch.uids.filter((u) => !gone.has(u)));
       } else if (ch.kind === 'expunged') {
         if (!at.expunge) {
-          this.pending.push(ch); // RFC 9051 §7.5.1: waits for a command that allows it
+          // RFC 9051 §7.5.1: waits for a command that allows it; with QRESYNC all that
+          // follows waits too (module comment).
+          if (at.qresync) {
+            this.pending.push(...queue.slice(i));
+            break;
+          }
+          this.pending.push(ch);
           continue;
         }
         tellExists();
+        if (at.qresync) {
+          told -= this.writeVanished(enc, ch.uids);
+          continue;
+        }
         for (const uid of ch.uids) {
           // "* n EXPUNGE": sequence numbers shift after each one.
           const seq = this.remove(uid);
@@ -315,6 +333,16 @@ export class SelectedView {
     tellExists();
     this.writeRecent(enc);
     if (this.own.size > 100_000) this.own.clear(); // bound memory; worst case an echoed FETCH
+  }
+
+  /**
+   * `* VANISHED 405,407,410:425` for the UIDs still in the view, which leave it
+   * (RFC 7162 §3.2.10); returns how many left.
+   */
+  writeVanished(enc: Encoder, uids: readonly Uid[]): number {
+    const removed = uids.filter((u) => this.remove(u) > 0).sort((a, b) => a - b);
+    if (removed.length > 0) enc.raw(`* VANISHED ${compactSet(removed)}\r\n`);
+    return removed.length;
   }
 
   private flagChanges(enc: Encoder, changes: FlagChange[], condstore: boolean): void {

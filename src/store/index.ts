@@ -30,9 +30,11 @@ export interface CreateStoreOptions {
   quotaOf?: (account: AccountId) => Quota | undefined;
   /** fsync files and directories (default true; Maildir only). */
   fsync?: boolean;
+  /** Expunged UIDs remembered per mailbox for QRESYNC (default EXPUNGED_KEPT; Vanished). */
+  expungedKept?: number;
 }
 
 export function createStore(opts: CreateStoreOptions): MailStore {
-  if (opts.backend === 'memory') return new MemoryStore({ analyzer: opts.analyzer, quotaOf: opts.quotaOf });
+  if (opts.backend === 'memory') return new MemoryStore({ analyzer: opts.analyzer, quotaOf: opts.quotaOf, expungedKept: opts.expungedKept });
   return new MaildirStore(opts);
 }

@@ -127,6 +127,26 @@ export interface DeliveryResult {
 
 export type FlagOp = 'add' | 'remove' | 'set';
 
+/**
+ * What was expunged from a mailbox after a modseq (QRESYNC, RFC 7162 §3.2.5, §3.2.6).
+ * Every expunge (EXPUNGE, MOVE out, a file removed by another tool, RENAME of INBOX)
+ * raises HIGHESTMODSEQ and is remembered with that modseq, a bounded number per
+ * mailbox (the oldest are forgotten first).
+ */
+/** Expunges remembered per mailbox by default (Vanished): about 20 bytes each in the index. */
+export const EXPUNGED_KEPT = 50_000;
+
+export interface Vanished {
+  /** Ascending: the remembered UIDs expunged with a modseq greater than the one asked. */
+  uids: Uid[];
+  /**
+   * False when expunges after that modseq may have been forgotten (the bound): the
+   * caller then counts every UID it knew and cannot find as vanished, which RFC 7162
+   * §3.2.5.2 allows (a client ignores UIDs it does not know, §3.2.10).
+   */
+  complete: boolean;
+}
+
 export interface FlagChange {
   uid: Uid;
   flags: string[];
@@ -301,6 +321,8 @@ export interface MailStore {
    */
   copy(account: AccountId, from: MailboxId, uids: Uid[], to: string): Promise<UidMapping>;
   move(account: AccountId, from: MailboxId, uids: Uid[], to: string): Promise<UidMapping>;
+  /** The UIDs expunged from a mailbox after modseq `since` (Vanished). */
+  vanished(account: AccountId, mailboxId: MailboxId, since: number): Promise<Vanished>;
 
   usage(account: AccountId): Promise<Usage>;
   /** Rebuilds the index from the stored messages, keeping the UIDs it already knew. */

@@ -46,6 +46,8 @@ export interface ImapFixtureOptions {
   listen?: Partial<ImapListenOptions>;
   /** 'memory' for tests that do not depend on the disk (test/helpers/servers.ts); Maildir by default. */
   store?: StoreBackend;
+  /** Expunges the store remembers per mailbox for QRESYNC (store default otherwise). */
+  expungedKept?: number;
 }
 
 export async function startImapFixture(opts: ImapFixtureOptions = {}): Promise<ImapFixture> {
@@ -59,7 +61,7 @@ export async function startImapFixture(opts: ImapFixtureOptions = {}): Promise<I
   opts.configure?.(config);
   const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
   const db = openDb(dbPath(dataRoot));
-  const store = createStore({ dataRoot, log, fsync: false, analyzer: analyzeMessage, backend: testStore(opts.store) });
+  const store = createStore({ dataRoot, log, fsync: false, analyzer: analyzeMessage, backend: testStore(opts.store), expungedKept: opts.expungedKept });
   const accounts = new AccountsRepo(db, store);
   pair ??= makeSelfSigned(config.hostname);
   const tls = new TlsContextHolder(pair);

@@ -7,7 +7,8 @@
  * the same tests.
  *
  * Sections (./contract/*.ts): the mailbox tree and names; UIDs; flags, keywords and
- * modseqs; delivery, quota and message bytes; copy/move/expunge; the change bus and
+ * modseqs; delivery, quota and message bytes; copy/move/expunge; expunged UIDs for
+ * QRESYNC (stores made with expungedKept CONTRACT_EXPUNGED_KEPT); the change bus and
  * concurrency; close; import.
  */
 import { afterEach, beforeEach, describe } from 'vitest';
@@ -20,6 +21,7 @@ import { transfers } from './contract/transfer.js';
 import { treeAndNames } from './contract/tree.js';
 import { uids } from './contract/uids.js';
 import { searches } from './contract/search.js';
+import { vanishedRecord } from './contract/vanished.js';
 import type { Env, MakeStore } from './contract/env.js';
 
 export type { MakeStore, StoreHandle } from './contract/env.js';
@@ -43,6 +45,7 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
     flagsAndModseqs(env);
     deliveryAndBytes(env);
     transfers(env);
+    vanishedRecord(env);
     busAndConcurrency(env);
     importAndClose(env);
     searches(env);

@@ -19,6 +19,8 @@ export const enable: CommandSpec = {
       if (!ENABLEABLE.has(u) || c.conn.enabled.has(u)) continue; // RFC 5161 §3.1: only newly enabled ones
       c.conn.enabled.add(u);
       if (u === 'CONDSTORE') c.conn.condstore = true;
+      // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
+      if (u === 'QRESYNC') c.conn.condstore = c.conn.qresync = true;
       // RFC 9051 appendix E: no \Recent in IMAP4rev2 sessions, also for a mailbox already selected.
       if (u === 'IMAP4REV2' && c.conn.state.name === 'selected') c.conn.state.view.hideRecent();
       now.push(u === 'IMAP4REV2' ? 'IMAP4rev2' : u);

@@ -10,10 +10,12 @@ import type { Uid } from '../../store/types.js';
 export async function announceExpunged(c: CommandContext, uids: readonly Uid[]): Promise<void> {
   const view = viewOf(c);
   const enc = c.conn.encoder();
-  for (const u of uids) {
-    const seq = view.remove(u);
-    if (seq > 0) enc.raw(`* ${seq} EXPUNGE\r\n`);
-  }
+  if (c.conn.qresync) view.writeVanished(enc, uids); // RFC 7162 §3.2.10
+  else
+    for (const u of uids) {
+      const seq = view.remove(u);
+      if (seq > 0) enc.raw(`* ${seq} EXPUNGE\r\n`);
+    }
   view.writeRecent(enc); // the RECENT count changes with the expunged recent messages (RFC 3501 §7.3.2)
   await c.conn.send(enc);
 }

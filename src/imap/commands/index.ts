@@ -6,6 +6,7 @@ import { append } from './append.js';
 import { authenticate } from './authenticate.js';
 import { capability } from './capability.js';
 import { close, unselect } from './close.js';
+import { compress } from './compress.js';
 import { copy, move, uidCopy, uidMove } from './copy.js';
 import { create } from './create.js';
 import { del } from './delete.js';
@@ -37,6 +38,7 @@ const ALL: CommandSpec[] = [
   check, close, unselect, expunge, uidExpunge, search, uidSearch, fetch, uidFetch, store, uidStore,
   copy, uidCopy, move, uidMove,
   getquota, getquotaroot, setquota, // RFC 9208
+  compress, // RFC 4978
 ];
 
 export const COMMANDS = new Map<string, CommandSpec>(ALL.map((c) => [c.name, c]));

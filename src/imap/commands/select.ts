@@ -1,6 +1,10 @@
-// SELECT / EXAMINE — RFC 9051 §6.3.2, §6.3.3; CONDSTORE parameter RFC 7162 §3.1.8
-// select = "SELECT" SP mailbox [select-params]; select-params = SP "(" "CONDSTORE" ")"
+// SELECT / EXAMINE — RFC 9051 §6.3.2, §6.3.3; CONDSTORE parameter RFC 7162 §3.1.8;
+// QRESYNC parameter RFC 7162 §3.2.5
+// select = "SELECT" SP mailbox [select-params];
+// select-params = SP "(" select-param *(SP select-param) ")";
+// select-param = "CONDSTORE" / "QRESYNC" SP "(" uidvalidity SP mod-sequence-value [SP known-uids] [SP seq-match-data] ")"
 import { ImapBad } from '../errors.js';
+import { parseQresyncParam, writeResync, type QresyncParam } from '../qresync.js';
 import { recentRegistry } from '../recent.js';
 import { SelectedView } from '../session.js';
 import { accountOf } from './helpers.js';
@@ -10,9 +14,16 @@ import type { Parser } from '../wire/parser.js';
 async function selectOrExamine(c: CommandContext, p: Parser, readOnly: boolean): Promise<void> {
   p.sp();
   const rawName = p.astring();
+  let qresync: QresyncParam | undefined;
   if (p.trySp()) {
     p.parenList(() => {
       const param = p.atom().toUpperCase();
+      if (param === 'QRESYNC') {
+        // RFC 7162 §3.2.5: only after ENABLE QRESYNC, else BAD.
+        if (!c.conn.qresync) throw new ImapBad('QRESYNC not enabled');
+        qresync = parseQresyncParam(p);
+        return;
+      }
       if (param !== 'CONDSTORE') throw new ImapBad(`Unknown select parameter ${param}`);
       c.conn.condstore = true; // RFC 7162 §3.1: a CONDSTORE-enabling command
     });
@@ -58,6 +69,8 @@ async function selectOrExamine(c: CommandContext, p: Parser, readOnly: boolean):
     // RFC 9051 §6.3.2: a LIST response with the mailbox name
     enc.raw('* LIST () "/" ').mailbox(mb.name).crlf();
   }
+  // RFC 7162 §3.2.5: a UIDVALIDITY that differs makes the server ignore the parameter.
+  if (qresync && qresync.uidValidity === mb.uidValidity) await writeResync(enc, conn.ctx.store, account, view, qresync);
   await conn.send(enc);
   conn.state = { name: 'selected', account, view };
   c.okCode = readOnly ? 'READ-ONLY' : 'READ-WRITE';

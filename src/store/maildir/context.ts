@@ -33,6 +33,8 @@ export interface StoreCtx {
   readonly accounts: AccountCache;
   /** Index transactions that committed delivery rows (group commit; tests and the bench). */
   indexCommits: number;
+  /** Expunged UIDs remembered per mailbox (vanished.ts). */
+  readonly expungedKept: number;
   /** Caches the analysis of messages indexed by name only (backfill.ts). */
   readonly backfill?: Backfill;
 }

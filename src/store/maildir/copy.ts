@@ -34,6 +34,7 @@ import type { MailboxRow, MessageRow } from './index-db.js';
 import { canonicalName } from '../names.js';
 import { trackCur } from './sync.js';
 import { coverUids, reserveUids } from './uidlist.js';
+import { trimExpunged } from './vanished.js';
 
 interface Transfer {
   r: MessageRow;
@@ -108,6 +109,7 @@ async function transferFiles(ctx: StoreCtx, a: Acct, src: MailboxRow, dst: Mailb
         mapping.from.push(p.r.uid as Uid);
         mapping.to.push(p.uid as Uid);
       }
+      if (isMove) trimExpunged(a.ix.db, src.id, ctx.expungedKept);
     });
   } finally {
     for (const p of plan) a.inflight.delete(p.dest);
@@ -162,8 +164,9 @@ export async function expunge(ctx: StoreCtx, account: AccountId, mailboxId: Mail
     const ok = res.flatMap((x) => (x.ok ? [x.value] : []));
     for (const x of res) if (!x.ok) ctx.log?.warn({ err: x.error, account: a.id }, 'expunge: unlink failed');
     a.ix.tx(() => {
-      a.ix.bumpModseq(mailboxId);
+      a.ix.bumpModseq(mailboxId); // the modseq the expunged rows are recorded with (vanished.ts)
       for (const r of ok) a.ix.deleteMessage(mailboxId, r.uid);
+      trimExpunged(a.ix.db, mailboxId, ctx.expungedKept);
     });
     await coverUids(ctx, a, mb.id, 0);
     return ok.map((r) => r.uid as Uid);

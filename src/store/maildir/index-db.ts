@@ -115,6 +115,33 @@ CREATE TRIGGER IF NOT EXISTS mailboxes_sub_ren AFTER UPDATE OF name ON mailboxes
   UPDATE mailboxes SET subscribed = 1 WHERE id = NEW.id AND OLD.subscribed = 0 AND EXISTS (SELECT 1 FROM subscriptions WHERE name = NEW.name);
 END;
 
+-- QRESYNC (RFC 7162 §3.2.5): the UIDs expunged from each mailbox with the modseq of
+-- their expunge. Every path that removes a message row (EXPUNGE, MOVE out, a file gone,
+-- RENAME of INBOX) first raises the mailbox's HIGHESTMODSEQ in the same transaction, so
+-- the row is recorded with that new value. Bounded per mailbox (vanished.ts trims the
+-- oldest); expunged_floor keeps the highest modseq forgotten.
+CREATE TABLE IF NOT EXISTS expunged (
+  mailbox_id INTEGER NOT NULL,
+  uid INTEGER NOT NULL,
+  modseq INTEGER NOT NULL,
+  PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS expunged_modseq ON expunged (mailbox_id, modseq);
+CREATE TABLE IF NOT EXISTS expunged_floor (mailbox_id INTEGER PRIMARY KEY, modseq INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS messages_expunged_del AFTER DELETE ON messages BEGIN
+  INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq)
+    SELECT OLD.mailbox_id, OLD.uid, highest_modseq FROM mailboxes WHERE id = OLD.mailbox_id;
+END;
+CREATE TRIGGER IF NOT EXISTS messages_expunged_move AFTER UPDATE OF mailbox_id ON messages WHEN NEW.mailbox_id <> OLD.mailbox_id BEGIN
+  INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq)
+    SELECT OLD.mailbox_id, OLD.uid, highest_modseq FROM mailboxes WHERE id = OLD.mailbox_id;
+END;
+-- A mailbox removed takes its record along (its id may be given again).
+CREATE TRIGGER IF NOT EXISTS mailboxes_expunged_del AFTER DELETE ON mailboxes BEGIN
+  DELETE FROM expunged WHERE mailbox_id = OLD.id;
+  DELETE FROM expunged_floor WHERE mailbox_id = OLD.id;
+END;
+
 CREATE TABLE IF NOT EXISTS pending_copies (
   mailbox_id INTEGER NOT NULL,
   filename TEXT NOT NULL,

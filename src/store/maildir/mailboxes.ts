@@ -27,6 +27,7 @@ import { SPECIAL_FOLDERS, canonicalName, folderOf, parentsOf } from '../names.js
 export { SPECIAL_FOLDERS };
 import { reindexLocked, syncFolders, trackCur } from './sync.js';
 import { MAX_UID, coverUids, nextUidValidity, raiseUidNext, setUidFile, uidNextOf, writeUidFile } from './uidlist.js';
+import { trimExpunged } from './vanished.js';
 
 
 export function mailboxInfo(r: MailboxRow): MailboxInfo {
@@ -216,6 +217,7 @@ async function renameInbox(ctx: StoreCtx, a: Acct, inbox: MailboxRow, dst: strin
         const modseq = a.ix.bumpModseq(target.id);
         a.ix.bumpModseq(inbox.id);
         for (const r of moved) a.ix.moveMessage(inbox.id, r.uid, target.id, modseq);
+        trimExpunged(a.ix.db, inbox.id, ctx.expungedKept);
       });
     }),
   );

@@ -66,8 +66,10 @@ import type {
   SupportsSnapshot,
   Uid,
   UidMapping,
+  Vanished,
   Usage,
 } from '../types.js';
+import { EXPUNGED_KEPT } from '../types.js';
 import { OpGate } from '../gate.js';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../../log.js';
@@ -81,6 +83,7 @@ import * as mailboxes from './mailboxes.js';
 import { append, deliver } from './save.js';
 import { recoverAccount, reindexReported } from './sync.js';
 import { Backfill } from './backfill.js';
+import { vanished } from './vanished.js';
 
 export { SPECIAL_FOLDERS } from './mailboxes.js';
 export { UIDVALIDITY_FILE } from './uidlist.js';
@@ -92,6 +95,8 @@ export interface MaildirStoreOptions {
   quotaOf?: (account: AccountId) => Quota | undefined;
   /** fsync files and directories (default true; only tests of unrelated parts may turn it off). */
   fsync?: boolean;
+  /** Expunged UIDs remembered per mailbox for QRESYNC (default EXPUNGED_KEPT). */
+  expungedKept?: number;
   /** Open account indexes kept in the cache (default 64). */
   maxOpenAccounts?: number;
 }
@@ -114,6 +119,7 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
       syncer: new DirSyncer(doFsync),
       changes: this.changes,
       indexCommits: 0,
+      expungedKept: opts.expungedKept ?? EXPUNGED_KEPT,
     };
     this.ctx = ctx as StoreCtx;
     ctx.accounts = new AccountCache(ctx, path.resolve(opts.dataRoot), Math.max(1, opts.maxOpenAccounts ?? 64), {
@@ -264,5 +270,9 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
 
   move(account: AccountId, from: MailboxId, uids: Uid[], to: string): Promise<UidMapping> {
     return this.gate.run(() => transfer(this.ctx, account, from, uids, to, true));
+  }
+
+  vanished(account: AccountId, mailboxId: MailboxId, since: number): Promise<Vanished> {
+    return this.gate.run(() => vanished(this.ctx, account, mailboxId, since));
   }
 }

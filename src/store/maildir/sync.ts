@@ -38,6 +38,7 @@ import { openIndex, type IndexDb, type MailboxRow } from './index-db.js';
 import { nameOfFolder } from '../names.js';
 import type { MsgKey } from './queries.js';
 import { coverUids, nextUidValidity, raiseUidNext, readUidFile, reserveUids, writeUidFile } from './uidlist.js';
+import { trimExpunged } from './vanished.js';
 
 export const INDEX_FILE = 'index.sqlite';
 /** Directory mtimes younger than this are not trusted (coarse timestamps). */
@@ -220,6 +221,7 @@ async function rescanCur(ctx: StoreCtx, a: Acct, mb: MailboxRow): Promise<{ adde
         }
       }
       for (const uid of gone) a.ix.deleteMessage(mb.id, uid);
+      if (gone.length > 0) trimExpunged(a.ix.db, mb.id, ctx.expungedKept);
     });
   }
   const added = (await pickup(ctx, a, mb, unknown)).length;

@@ -7,7 +7,7 @@
 import type { InProcessChangeBus } from '../changes.js';
 import { canonicalName } from '../names.js';
 import { StoreError, type MailboxId, type Uid } from '../types.js';
-import { addMailbox, addParents, bumpModseq, mustMailbox, type MemAccount, type MemMailbox, type Tree } from './state.js';
+import { addMailbox, addParents, bumpModseq, mustMailbox, recordExpunged, type MemAccount, type MemMailbox, type Tree } from './state.js';
 
 export function renameMailbox(a: MemAccount, t: Tree, changes: InProcessChangeBus, from: string, to: string): void {
   const src = canonicalName(from);
@@ -43,6 +43,7 @@ function renameInbox(a: MemAccount, t: Tree, changes: InProcessChangeBus, inbox:
   bumpModseq(inbox);
   for (const m of inbox.messages.values()) target.messages.set(m.uid, { ...m, modseq });
   inbox.messages.clear();
+  recordExpunged(inbox, uids, t.expungedKept);
   changes.publish({ kind: 'expunged', account: a.id, mailboxId: inbox.id as MailboxId, uids });
   changes.publish({ kind: 'added', account: a.id, mailboxId: target.id as MailboxId, uids, origin: { via: 'rename', from: inbox.id as MailboxId } });
 }

@@ -37,6 +37,10 @@ export interface MemMailbox {
   highestModseq: number;
   specialUse?: SpecialUse;
   messages: Map<number, MemMessage>;
+  /** QRESYNC: expunged UID → the modseq of its expunge, oldest first, bounded (recordExpunged). */
+  expunged?: Map<number, number>;
+  /** The highest modseq of a forgotten expunge record. */
+  expungedFloor?: number;
 }
 
 export interface MemAccount {
@@ -130,6 +134,32 @@ export function listOrder(a: MemMailbox, b: MemMailbox): number {
 export interface Tree {
   nextMailboxId: () => number;
   publishAdded: (acct: MemAccount, name: string) => void;
+  /** Expunge records kept per mailbox (recordExpunged). */
+  expungedKept: number;
+}
+
+/**
+ * Remembers UIDs removed from a mailbox with its current HIGHESTMODSEQ (the caller
+ * raised it for this change), keeping the `keep` most recent as the Maildir index does
+ * (maildir/vanished.ts).
+ */
+export function recordExpunged(mb: MemMailbox, uids: Iterable<number>, keep: number): void {
+  const log = (mb.expunged ??= new Map());
+  for (const u of uids) {
+    log.delete(u); // re-inserted last: the map stays in modseq order
+    log.set(u, mb.highestModseq);
+  }
+  for (const [u, modseq] of log) {
+    if (log.size <= keep) break;
+    log.delete(u);
+    mb.expungedFloor = Math.max(mb.expungedFloor ?? 0, modseq);
+  }
+}
+
+/** RFC 7162 §3.2.5: the UIDs expunged after `since` (types.ts Vanished). */
+export function vanishedOf(mb: MemMailbox, since: number): { uids: number[]; complete: boolean } {
+  const uids = [...(mb.expunged ?? [])].filter(([, m]) => m > since).map(([u]) => u);
+  return { uids: uids.sort((a, b) => a - b), complete: since >= (mb.expungedFloor ?? 0) };
 }
 
 export function addMailbox(acct: MemAccount, t: Tree, name: string, opts: { specialUse?: SpecialUse; subscribed?: boolean; uidNext?: number } = {}): MemMailbox {

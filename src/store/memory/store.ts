@@ -48,6 +48,8 @@ import {
   type SupportsSearch,
   type Uid,
   type UidMapping,
+  type Vanished,
+  EXPUNGED_KEPT,
   type Usage,
 } from '../types.js';
 import { renameMailbox } from './rename.js';
@@ -69,6 +71,8 @@ import {
   type MemMailbox,
   type MemMessage,
   type Tree,
+  recordExpunged,
+  vanishedOf,
 } from './state.js';
 
 export interface MemoryStoreOptions {
@@ -76,6 +80,8 @@ export interface MemoryStoreOptions {
   analyzer?: MessageAnalyzer;
   /** The account's quota; undefined = unlimited. */
   quotaOf?: (account: AccountId) => Quota | undefined;
+  /** Expunged UIDs remembered per mailbox for QRESYNC (default EXPUNGED_KEPT). */
+  expungedKept?: number;
 }
 
 type Analysis = { envelope?: string; bodyStructure?: string };
@@ -88,9 +94,12 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
   private readonly tree: Tree = {
     nextMailboxId: () => ++this.mailboxSeq,
     publishAdded: (acct, name) => this.changes.publish({ kind: 'mailboxAdded', account: acct.id, name }),
+    expungedKept: EXPUNGED_KEPT,
   };
 
-  constructor(private readonly opts: MemoryStoreOptions = {}) {}
+  constructor(private readonly opts: MemoryStoreOptions = {}) {
+    if (opts.expungedKept !== undefined) this.tree.expungedKept = opts.expungedKept;
+  }
 
   // ---------------------------------------------------------------- accounts
 
@@ -338,9 +347,14 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
       if (removed.length === 0) return [];
       bumpModseq(mb);
       for (const uid of removed) mb.messages.delete(uid);
+      recordExpunged(mb, removed, this.tree.expungedKept);
       this.changes.publish({ kind: 'expunged', account, mailboxId, uids: removed });
       return removed;
     });
+  }
+
+  vanished(account: AccountId, mailboxId: MailboxId, since: number): Promise<Vanished> {
+    return this.op(async () => vanishedOf(mustMailboxId(this.acct(account), mailboxId), since) as Vanished);
   }
 
   copy(account: AccountId, from: MailboxId, uids: Uid[], to: string): Promise<UidMapping> {
@@ -470,6 +484,7 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
       mapping.from.push(m.uid as Uid);
       mapping.to.push(next++ as Uid);
     }
+    if (isMove) recordExpunged(src, mapping.from, this.tree.expungedKept);
     if (isMove) this.changes.publish({ kind: 'expunged', account, mailboxId: from, uids: [...mapping.from] });
     this.changes.publish({ kind: 'added', account, mailboxId: dst.id as MailboxId, uids: [...mapping.to], origin: { via: isMove ? 'move' : 'copy', from } });
     return mapping;

@@ -1,4 +1,5 @@
-// FETCH / UID FETCH — RFC 9051 §6.4.5, §6.4.9, §7.5.2; CHANGEDSINCE — RFC 7162 §3.1.4
+// FETCH / UID FETCH — RFC 9051 §6.4.5, §6.4.9, §7.5.2; CHANGEDSINCE — RFC 7162 §3.1.4;
+// VANISHED — RFC 7162 §3.2.6
 // fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att /
 //         "(" fetch-att *(SP fetch-att) ")") [fetch-modifiers]
 // Body sections are written as literals streamed from the message file (never buffered
@@ -8,7 +9,8 @@ import { StoreError, type MessageMeta, type Uid } from '../../../store/types.js'
 import { ImapBad } from '../../errors.js';
 import { binaryOf, binarySizeOf, bodyStructureOf, envelopeOf, messageBytes, sectionOf, type MessageBytes, type SectionContent } from '../../mime-adapter.js';
 import { formatDateTime, type Chunk, type Encoder } from '../../wire/encoder.js';
-import type { Parser } from '../../wire/parser.js';
+import type { Parser, SeqSet } from '../../wire/parser.js';
+import { rangesOf, vanishedText, writeVanishedEarlier } from '../../qresync.js';
 import type { SelectedView } from '../../session.js';
 import { accountOf, viewOf } from '../helpers.js';
 import { SELECTED, type CommandContext, type CommandSpec } from '../types.js';
@@ -17,96 +19,174 @@ import { parseFetchItems, type FetchItem } from './items.js';
 /** Items answered from the index alone (fetchMeta `fields: 'flags'`). */
 const LIGHT = new Set<FetchItem['kind']>(['UID', 'FLAGS', 'MODSEQ', 'INTERNALDATE', 'RFC822.SIZE']);
 
-async function runFetch(c: CommandContext, p: Parser, byUid: boolean): Promise<void> {
+/** A parsed FETCH / UID FETCH. */
+interface FetchRequest {
+  byUid: boolean;
+  set: SeqSet;
+  items: FetchItem[];
+  want: Set<FetchItem['kind']>;
+  /** CHANGEDSINCE (RFC 7162 §3.1.4). */
+  changedSince?: number;
+  /** The VANISHED modifier (RFC 7162 §3.2.6). */
+  vanished: boolean;
+}
+
+/** What one FETCH writes per message, decided once for the command. */
+interface FetchPlan extends FetchRequest {
+  view: SelectedView;
+  /** UIDs whose \Seen this FETCH set (their FLAGS are reported). */
+  seenChanged: Set<number>;
+  showsFlags: boolean;
+}
+
+// fetch-modifiers = SP "(" fetch-modifier *(SP fetch-modifier) ")"
+// fetch-modifier = "CHANGEDSINCE" SP mod-sequence-value / "VANISHED"   (RFC 7162 §3.1.4, §3.2.6)
+function parseFetch(c: CommandContext, p: Parser, byUid: boolean): FetchRequest {
   p.sp();
   const set = p.sequenceSet();
   p.sp();
   const items = parseFetchItems(p);
-  let changedSince: number | undefined;
+  const req: FetchRequest = { byUid, set, items, want: new Set(items.map((i) => i.kind)), vanished: false };
   if (p.trySp()) {
     p.parenList(() => {
       const m = p.atom().toUpperCase();
+      if (m === 'VANISHED') {
+        req.vanished = true;
+        return;
+      }
       if (m !== 'CHANGEDSINCE') throw new ImapBad(`Unknown fetch modifier ${m}`);
       p.sp();
-      changedSince = p.number(true);
+      req.changedSince = p.number(true);
     });
   }
   p.end();
+  // RFC 7162 §3.2.6: VANISHED only in UID FETCH, with CHANGEDSINCE, once QRESYNC is enabled.
+  if (req.vanished && (!byUid || req.changedSince === undefined || !c.conn.qresync)) throw new ImapBad('VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC');
+  return req;
+}
+
+async function runFetch(c: CommandContext, p: Parser, byUid: boolean): Promise<void> {
+  const req = parseFetch(c, p, byUid);
   const conn = c.conn;
   const view = viewOf(c);
   const account = accountOf(c);
-  if (!byUid && set.some(([a, b]) => (a !== Infinity && a > view.exists) || (b !== Infinity && b > view.exists))) {
+  if (!byUid && req.set.some(([a, b]) => (a !== Infinity && a > view.exists) || (b !== Infinity && b > view.exists))) {
     throw new ImapBad('Invalid message sequence number'); // RFC 9051 §6.4.5 / Dovecot
   }
-  if (changedSince !== undefined || items.some((i) => i.kind === 'MODSEQ')) conn.condstore = true;
-  const want = new Set(items.map((i) => i.kind));
-  const uids = byUid ? view.uidsForUidSet(set) : view.uidsForSeqSet(set);
+  if (req.changedSince !== undefined || req.want.has('MODSEQ')) conn.condstore = true;
+  if (req.vanished) {
+    // RFC 7162 §3.2.6: the UIDs of the set expunged since CHANGEDSINCE, before the FETCHes.
+    const enc = conn.encoder();
+    writeVanishedEarlier(enc, await vanishedText(conn.ctx.store, account, view, req.changedSince!, rangesOf(req.set, view.uidNext - 1)));
+    await conn.send(enc);
+  }
+  const uids = byUid ? view.uidsForUidSet(req.set) : view.uidsForSeqSet(req.set);
   if (uids.length === 0) return;
-  const store = conn.ctx.store;
   // Only UID/FLAGS/MODSEQ/INTERNALDATE/RFC822.SIZE: the light form (no cached envelope or
   // body structure per message; 2.5 s of 3.5 s for all flags of 100 000 messages).
-  if (items.every((i) => LIGHT.has(i.kind))) return fetchLight(c, uids, items, byUid, changedSince);
-  // Asking for every message is cheaper without a UID list.
-  const all = uids.length === view.exists;
-  const metas = await store.fetchMeta(account, view.mailboxId, {
-    ...(all ? {} : { uids }),
-    ...(changedSince !== undefined ? { changedSince } : {}),
+  if (req.items.every((i) => LIGHT.has(i.kind))) return fetchLight(c, req, view, uids);
+  const metas = await conn.ctx.store.fetchMeta(account, view.mailboxId, {
+    ...(uids.length === view.exists ? {} : { uids }), // asking for every message is cheaper without a UID list
+    ...(req.changedSince !== undefined ? { changedSince: req.changedSince } : {}),
   });
+  const seenChanged = await markSeen(c, view, req.items, metas);
+  const plan: FetchPlan = { ...req, view, seenChanged, showsFlags: req.want.has('FLAGS') || seenChanged.size > 0 || setsSeen(view, req.items) };
+  await writeFull(c, plan, metas);
+}
 
-  // \Seen is set by a non-PEEK body fetch (RFC 9051 §6.4.5), before the responses go out.
-  const setsSeen = !view.readOnly && items.some((i) => (i.kind === 'section' && !i.peek) || i.kind === 'RFC822' || i.kind === 'RFC822.TEXT');
+function setsSeen(view: SelectedView, items: FetchItem[]): boolean {
+  return !view.readOnly && items.some((i) => (i.kind === 'section' && !i.peek) || i.kind === 'RFC822' || i.kind === 'RFC822.TEXT');
+}
+
+/** \Seen is set by a non-PEEK body fetch (RFC 9051 §6.4.5), before the responses go out. */
+async function markSeen(c: CommandContext, view: SelectedView, items: FetchItem[], metas: MessageMeta[]): Promise<Set<number>> {
   const seenChanged = new Set<number>();
-  if (setsSeen) {
-    const unseen = metas.filter((m) => !m.flags.includes('\\Seen')).map((m) => m.uid);
-    if (unseen.length > 0) {
-      const res = await store.updateFlags(account, view.mailboxId, unseen, 'add', ['\\Seen']);
-      const byUidMap = new Map(res.changed.map((x) => [x.uid, x]));
-      for (const m of metas) {
-        const ch = byUidMap.get(m.uid);
-        if (ch) {
-          view.noteOwnChange(ch.uid, ch.modseq);
-          m.flags = ch.flags;
-          m.modseq = ch.modseq;
-          seenChanged.add(m.uid);
-        }
-      }
+  if (!setsSeen(view, items)) return seenChanged;
+  const unseen = metas.filter((m) => !m.flags.includes('\\Seen')).map((m) => m.uid);
+  if (unseen.length === 0) return seenChanged;
+  const res = await c.conn.ctx.store.updateFlags(accountOf(c), view.mailboxId, unseen, 'add', ['\\Seen']);
+  const byUidMap = new Map(res.changed.map((x) => [x.uid, x]));
+  for (const m of metas) {
+    const ch = byUidMap.get(m.uid);
+    if (!ch) continue;
+    view.noteOwnChange(ch.uid, ch.modseq);
+    m.flags = ch.flags;
+    m.modseq = ch.modseq;
+    seenChanged.add(m.uid);
+  }
+  return seenChanged;
+}
+
+/** "* n FETCH (" and the UID that UID FETCH always includes (RFC 9051 §6.4.9); returns whether an item was written. */
+function openResponse(e: Encoder, f: FetchPlan, meta: MessageMeta, seq: number): boolean {
+  if (f.showsFlags) f.view.announce(e, meta.flags); // FLAGS before a new keyword (RFC 3501 §7.2.6)
+  e.raw(`* ${seq} FETCH (`);
+  if (!f.byUid || f.want.has('UID')) return false;
+  e.raw(`UID ${meta.uid}`);
+  return true;
+}
+
+/** FLAGS set by this FETCH and the MODSEQ of CHANGEDSINCE when not asked for, then ")". */
+function closeResponse(e: Encoder, f: FetchPlan, meta: MessageMeta): void {
+  if (f.seenChanged.has(meta.uid) && !f.want.has('FLAGS')) e.raw(` FLAGS ${f.view.flagList(meta.uid, meta.flags)}`);
+  if (f.changedSince !== undefined && !f.want.has('MODSEQ')) e.raw(` MODSEQ (${meta.modseq})`); // RFC 7162 §3.1.4.1
+  e.raw(')\r\n');
+}
+
+/** Index data only: no await per message (100 000 messages in one FETCH 1:*), sent 1 024 at a time. */
+async function writeLight(c: CommandContext, f: FetchPlan, metas: MessageMeta[]): Promise<void> {
+  let enc = c.conn.encoder();
+  let pending = 0;
+  for (const meta of metas) {
+    const seq = f.view.seqOf(meta.uid);
+    if (seq === 0) continue;
+    let first = !openResponse(enc, f, meta, seq);
+    for (const it of f.items) {
+      if (!first) enc.sp();
+      first = false;
+      enc.raw(cheapItem(it, meta, f.view)!);
+    }
+    closeResponse(enc, f, meta);
+    if (++pending >= 1024) {
+      await c.conn.send(enc);
+      enc = c.conn.encoder();
+      pending = 0;
     }
   }
+  if (pending > 0) await c.conn.send(enc);
+}
 
+async function writeMessage(c: CommandContext, e: Encoder, f: FetchPlan, meta: MessageMeta, seq: number): Promise<void> {
+  const store = c.conn.ctx.store;
+  let first = !openResponse(e, f, meta, seq);
+  for (const it of f.items) {
+    if (!first) e.sp();
+    first = false;
+    const cheap = cheapItem(it, meta, f.view);
+    if (cheap !== undefined) e.raw(cheap);
+    else await writeItem(e, it, meta, messageBytes(store, accountOf(c), f.view.mailboxId, meta.uid));
+  }
+  closeResponse(e, f, meta);
+}
+
+/**
+ * Items that may read the message: each message gets its own encoder, so one expunged
+ * meanwhile is skipped whole (RFC 9051 §7.5.1 allows omitting it); bodies are sent one
+ * message at a time, envelopes and structures 100 at a time.
+ */
+async function writeFull(c: CommandContext, f: FetchPlan, metas: MessageMeta[]): Promise<void> {
+  const conn = c.conn;
+  const heavy = f.items.some((i) => i.kind === 'section' || i.kind === 'RFC822' || i.kind === 'RFC822.TEXT' || i.kind === 'RFC822.HEADER' || i.kind === 'binarySize');
+  const mayRead = heavy || f.items.some((i) => i.kind === 'ENVELOPE' || i.kind === 'BODY' || i.kind === 'BODYSTRUCTURE');
   let enc = conn.encoder();
-  let pendingMsgs = 0;
-  const heavy = items.some((i) => i.kind === 'section' || i.kind === 'RFC822' || i.kind === 'RFC822.TEXT' || i.kind === 'RFC822.HEADER' || i.kind === 'binarySize');
-  const showsFlags = want.has('FLAGS') || setsSeen;
-  const writeMessage = async (e: Encoder, meta: MessageMeta, seq: number): Promise<void> => {
-    if (showsFlags) view.announce(e, meta.flags); // FLAGS before a new keyword (RFC 3501 §7.2.6)
-    e.raw(`* ${seq} FETCH (`);
-    let first = true;
-    // RFC 9051 §6.4.9: UID FETCH always includes UID.
-    if (byUid && !want.has('UID')) {
-      e.raw(`UID ${meta.uid}`);
-      first = false;
-    }
-    for (const it of items) {
-      if (!first) e.sp();
-      first = false;
-      const cheap = cheapItem(it, meta, view);
-      if (cheap !== undefined) e.raw(cheap);
-      else await writeItem(e, it, meta, messageBytes(store, account, view.mailboxId, meta.uid));
-    }
-    if (seenChanged.has(meta.uid) && !want.has('FLAGS')) e.raw(` FLAGS ${view.flagList(meta.uid, meta.flags)}`);
-    if (changedSince !== undefined && !want.has('MODSEQ')) e.raw(` MODSEQ (${meta.modseq})`); // RFC 7162 §3.1.4.1
-    e.raw(')\r\n');
-  };
-  // Items that may read the message: each message gets its own encoder, so one expunged
-  // meanwhile is skipped whole (RFC 9051 §7.5.1 allows omitting it).
-  const mayRead = heavy || items.some((i) => i.kind === 'ENVELOPE' || i.kind === 'BODY' || i.kind === 'BODYSTRUCTURE');
   let batch: Chunk[] = [];
+  let pending = 0;
   for (const meta of metas) {
-    const seq = view.seqOf(meta.uid);
+    const seq = f.view.seqOf(meta.uid);
     if (seq === 0) continue;
     const out = mayRead ? conn.encoder() : enc;
     try {
-      await writeMessage(out, meta, seq);
+      await writeMessage(c, out, f, meta, seq);
     } catch (err) {
       if (mayRead && err instanceof StoreError && err.kind === 'nonexistent') continue;
       throw err;
@@ -116,17 +196,16 @@ async function runFetch(c: CommandContext, p: Parser, byUid: boolean): Promise<v
       continue;
     }
     if (mayRead) batch.push(...out.done());
-    pendingMsgs++;
-    if (pendingMsgs >= (mayRead ? 100 : 1024)) {
+    if (++pending >= (mayRead ? 100 : 1024)) {
       if (mayRead) await conn.write(batch);
       else await conn.send(enc);
       batch = [];
       enc = conn.encoder();
-      pendingMsgs = 0;
+      pending = 0;
     }
   }
   if (batch.length > 0) await conn.write(batch);
-  if (pendingMsgs > 0 && !mayRead) await conn.send(enc);
+  if (pending > 0 && !mayRead) await conn.send(enc);
 }
 
 /** Messages per store call of a light FETCH: memory stays flat on 100 000 messages. */
@@ -134,39 +213,18 @@ const LIGHT_PAGE = 2000;
 
 /**
  * FETCH of index data only, a page of LIGHT_PAGE messages at a time from the store (no
- * object per message of the whole set at once), written without an await per message.
+ * object per message of the whole set at once). Light items never set \Seen.
  */
-async function fetchLight(c: CommandContext, uids: readonly Uid[], items: FetchItem[], byUid: boolean, changedSince: number | undefined): Promise<void> {
-  const conn = c.conn;
-  const view = viewOf(c);
-  const want = new Set(items.map((i) => i.kind));
+async function fetchLight(c: CommandContext, req: FetchRequest, view: SelectedView, uids: readonly Uid[]): Promise<void> {
+  const plan: FetchPlan = { ...req, view, seenChanged: new Set(), showsFlags: req.want.has('FLAGS') };
   for (let i = 0; i < uids.length; i += LIGHT_PAGE) {
-    const metas = await conn.ctx.store.fetchMeta(accountOf(c), view.mailboxId, {
+    const metas = await c.conn.ctx.store.fetchMeta(accountOf(c), view.mailboxId, {
       uids: uids.slice(i, i + LIGHT_PAGE),
       fields: 'flags',
-      rfc822Size: want.has('RFC822.SIZE'),
-      ...(changedSince !== undefined ? { changedSince } : {}),
+      rfc822Size: req.want.has('RFC822.SIZE'),
+      ...(req.changedSince !== undefined ? { changedSince: req.changedSince } : {}),
     });
-    const enc = conn.encoder();
-    for (const meta of metas) {
-      const seq = view.seqOf(meta.uid);
-      if (seq === 0) continue;
-      if (want.has('FLAGS')) view.announce(enc, meta.flags); // RFC 3501 §7.2.6
-      enc.raw(`* ${seq} FETCH (`);
-      let first = true;
-      if (byUid && !want.has('UID')) {
-        enc.raw(`UID ${meta.uid}`); // RFC 9051 §6.4.9
-        first = false;
-      }
-      for (const it of items) {
-        if (!first) enc.sp();
-        first = false;
-        enc.raw(cheapItem(it, meta, view)!);
-      }
-      if (changedSince !== undefined && !want.has('MODSEQ')) enc.raw(` MODSEQ (${meta.modseq})`); // RFC 7162 §3.1.4.1
-      enc.raw(')\r\n');
-    }
-    await conn.send(enc);
+    await writeLight(c, plan, metas);
   }
 }
 

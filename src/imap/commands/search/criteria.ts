@@ -6,7 +6,8 @@
 //   "UNKEYWORD" SP flag-keyword / "UNSEEN" / "DRAFT" / "HEADER" SP header-fld-name SP astring /
 //   "LARGER" SP number64 / "NOT" SP search-key / "OR" SP search-key SP search-key /
 //   "SENTBEFORE" SP date / "SENTON" SP date / "SENTSINCE" SP date / "SMALLER" SP number64 /
-//   "UID" SP sequence-set / "UNDRAFT" / sequence-set / "(" search-key *(SP search-key) ")"
+//   "UID" SP sequence-set / "UNDRAFT" / sequence-set / "(" search-key *(SP search-key) ")" /
+//   "OLDER" SP nz-number / "YOUNGER" SP nz-number   (WITHIN, RFC 5032 §2)
 import { ImapBad, ImapNo } from '../../errors.js';
 import type { Parser, SeqSet } from '../../wire/parser.js';
 
@@ -25,7 +26,9 @@ export type Criterion =
   | { k: 'and'; cs: Criterion[] }
   | { k: 'uid'; set: SeqSet }
   | { k: 'seq'; set: SeqSet }
-  | { k: 'modseq'; n: number };
+  | { k: 'modseq'; n: number }
+  /** WITHIN (RFC 5032): INTERNALDATE at least / less than `at` ms ago, `at` fixed at parse time. */
+  | { k: 'age'; op: 'older' | 'younger'; at: number };
 
 const FLAG_KEYS: Record<string, [string, boolean]> = {
   ANSWERED: ['\\Answered', true],
@@ -118,6 +121,11 @@ function plainKey(p: Parser, key: string): Criterion {
     case 'UID':
       p.sp();
       return { k: 'uid', set: p.sequenceSet() };
+    case 'OLDER':
+    case 'YOUNGER':
+      // RFC 5032 §2: OLDER n: INTERNALDATE at least n seconds before now; YOUNGER n: within the last n seconds.
+      p.sp();
+      return { k: 'age', op: key === 'OLDER' ? 'older' : 'younger', at: Date.now() - p.nzNumber() * 1000 };
     case 'MODSEQ': {
       p.sp();
       // MODSEQ [SP entry-name SP entry-type-req] SP mod-sequence-valzer (RFC 7162 §3.1.5)
