@@ -52,8 +52,18 @@ export function scan(bytes: Buffer, truncated: boolean, hostname: string): Scann
   const text = messageText(bytes);
   const tokens = tokenize(text, { hostname });
   const gtube = bytes.includes(GTUBE) || text.plain.some((t) => t.includes(GTUBE)) || text.html.some((t) => t.includes(GTUBE));
-  const key = createHash('sha256').update(bytes).update(String(truncated)).digest().subarray(0, 16);
-  return { bytes, truncated, text, tokens, gtube, key };
+  let key: Buffer | undefined;
+  return {
+    bytes,
+    truncated,
+    text,
+    tokens,
+    gtube,
+    // Only training needs it: port 25 scores without hashing the message.
+    get key() {
+      return (key ??= createHash('sha256').update(bytes).update(String(truncated)).digest().subarray(0, 16));
+    },
+  };
 }
 
 function first(fields: HeaderField[], name: string, pred?: (f: HeaderField) => boolean): HeaderField | undefined {
