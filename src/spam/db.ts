@@ -127,6 +127,16 @@ export class SpamDb {
     return out;
   }
 
+  /** How many tokens the word table holds. */
+  wordCount(): number {
+    return this.q('SELECT count(*) FROM words').pluck().get() as number;
+  }
+
+  /** Up to `limit` rows of the word table after a hash, in hash order: [hash, ham, spam]. */
+  wordsAfter(hash: number, limit: number): Array<[number, number, number]> {
+    return this.q('SELECT h, ham, spam FROM words WHERE h > ? ORDER BY h LIMIT ?').raw().all(hash, limit) as Array<[number, number, number]>;
+  }
+
   /** Adds (delta 1) or removes (delta −1) one message's tokens for a class. Call inside a transaction. */
   addTokens(hashes: number[], verdict: Verdict, delta: 1 | -1): void {
     const col = verdict === 'spam' ? 'spam' : 'ham';
