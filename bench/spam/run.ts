@@ -16,9 +16,11 @@
  *    reusing their connections; msg/s and the server's CPU time per message.
  *
  *   npm run build && BENCH_ONLY=spam npm run bench     (BENCH_SPAM_LIMIT=500: a subset per class;
- *   BENCH_SPAM_RSPAMD=0: without the Rspamd comparison)
+ *   BENCH_SPAM_RSPAMD=0: without the Rspamd comparison; BENCH_SPAM_KEEP=DIR: the trained
+ *   data root is kept in DIR, and a later run given the same DIR measures throughput only,
+ *   which with BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=…" profiles the server)
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { rspamdCheck } from '../../src/spam/rspamd.js';
@@ -188,14 +190,23 @@ async function throughput(data: string, port: number, bodies: string[], on: bool
   }
 }
 
-const ports = { smtp: await freePort(), imap: await freePort() };
-const srv: Srv = await startServer(ports);
-let running = true;
-try {
+/** Port 25 with the classifier on and off, alternating (twice each) so a change in the machine's load hits both alike. */
+async function compare(data: string, port: number, bodies: string[]): Promise<void> {
+  const runs: Array<{ on: boolean; rate: number; cpuMs: number }> = [];
+  for (const on of [false, true, false, true]) runs.push({ on, ...(await throughput(data, port, bodies, on)) });
+  const mean = (on: boolean, k: 'rate' | 'cpuMs') => runs.filter((r) => r.on === on).reduce((a, r) => a + r[k], 0) / 2;
+  const [offRate, onRate, offCpu, onCpu] = [mean(false, 'rate'), mean(true, 'rate'), mean(false, 'cpuMs'), mean(true, 'cpuMs')];
+  console.log(
+    `  port 25, ${COUNT} corpus messages, 20 sessions, off/on/off/on: classifier off ${offRate.toFixed(0)} msg/s (${offCpu.toFixed(2)} ms server CPU/msg), on ${onRate.toFixed(0)} msg/s (${onCpu.toFixed(2)} ms): ${((100 * (offRate - onRate)) / offRate).toFixed(1)} % slower, ${((100 * (onCpu - offCpu)) / offCpu).toFixed(1)} % more CPU`,
+  );
+  console.log(`    each run: ${runs.map((r) => `${r.on ? 'on' : 'off'} ${r.rate.toFixed(0)} msg/s ${r.cpuMs.toFixed(2)} ms`).join(', ')}`);
+}
+
+/** Trains, classifies the test half, and reports; returns what the account was trained on. */
+async function accuracy(srv: Srv, ports: { smtp: number; imap: number }, testHalf: CorpusMessage[]): Promise<{ trained: number; tokens: number }> {
   srv.cliRun('domain', 'add', 'bench.test');
   srv.cliRun('account', 'add', USER, '--password-stdin');
   const trainHalf = corpus('train', LIMIT);
-  const testHalf = corpus('test', LIMIT);
   console.log(`spam: SpamAssassin public corpus, ${trainHalf.length} messages to train on, ${testHalf.length} to test`);
   const trainSecs = await train(srv, ports, trainHalf);
   console.log(`  trained through port 25 + IMAP MOVE in ${trainSecs.toFixed(0)} s`);
@@ -204,24 +215,38 @@ try {
   const refusedHam = testHalf.filter((m, i) => !m.spam && where[i] === 'refused').length;
   console.log(`    refused at end of DATA: ${where.filter((w) => w === 'refused').length} (of them ham: ${refusedHam})`);
   const st = status(srv);
-  await srv.stop({ keep: true });
-  running = false;
-  const file = path.join(srv.data, 'maildir', 'bench.test', 'bench', 'spam.sqlite');
-  const bytes = readFileSync(file).length;
-  const n = st.trained.ham + st.trained.spam;
-  console.log(`  classifier database: ${(bytes / 1024 / 1024).toFixed(2)} MB for ${n} trained messages (${st.tokens} tokens) = ${((bytes / n) * 10_000 / 1024 / 1024).toFixed(1)} MB per 10 000`);
+  return { trained: st.trained.ham + st.trained.spam, tokens: st.tokens };
+}
+
+function dbFile(data: string): string {
+  return path.join(data, 'maildir', 'bench.test', 'bench', 'spam.sqlite');
+}
+
+const keep = process.env.BENCH_SPAM_KEEP;
+const ports = { smtp: await freePort(), imap: await freePort() };
+const testHalf = corpus('test', LIMIT);
+const bodies = testHalf.slice(0, 1000).map((m) => dataOf(m.bytes));
+let data: string;
+if (keep && existsSync(dbFile(keep))) {
+  data = keep;
+  console.log(`spam: throughput only, on the data root trained earlier in ${keep}`);
+} else {
+  const srv: Srv = await startServer(ports, '', keep ? { data: keep } : {});
+  data = srv.data;
+  let st: { trained: number; tokens: number } | undefined;
+  try {
+    st = await accuracy(srv, ports, testHalf);
+  } finally {
+    await srv.stop({ keep: true });
+    if (!st && !keep) rmSync(data, { recursive: true, force: true });
+  }
+  // Measured stopped: the WAL is checkpointed into the file then.
+  const bytes = readFileSync(dbFile(data)).length;
+  console.log(`  classifier database: ${(bytes / 1024 / 1024).toFixed(2)} MB for ${st.trained} trained messages (${st.tokens} tokens) = ${((bytes / st.trained) * 10_000 / 1024 / 1024).toFixed(1)} MB per 10 000`);
   await rspamdDefault(testHalf);
-  const bodies = testHalf.slice(0, 1000).map((m) => dataOf(m.bytes));
-  // Off and on alternate (twice each), so a change in the machine's load hits both alike.
-  const runs: Array<{ on: boolean; rate: number; cpuMs: number }> = [];
-  for (const on of [false, true, false, true]) runs.push({ on, ...(await throughput(srv.data, ports.smtp, bodies, on)) });
-  const mean = (on: boolean, k: 'rate' | 'cpuMs') => runs.filter((r) => r.on === on).reduce((a, r) => a + r[k], 0) / 2;
-  const [offRate, onRate, offCpu, onCpu] = [mean(false, 'rate'), mean(true, 'rate'), mean(false, 'cpuMs'), mean(true, 'cpuMs')];
-  console.log(
-    `  port 25, ${COUNT} corpus messages, 20 sessions, off/on/off/on: classifier off ${offRate.toFixed(0)} msg/s (${offCpu.toFixed(2)} ms server CPU/msg), on ${onRate.toFixed(0)} msg/s (${onCpu.toFixed(2)} ms): ${((100 * (offRate - onRate)) / offRate).toFixed(1)} % slower, ${((100 * (onCpu - offCpu)) / offCpu).toFixed(1)} % more CPU`,
-  );
-  console.log(`    each run: ${runs.map((r) => `${r.on ? 'on' : 'off'} ${r.rate.toFixed(0)} msg/s ${r.cpuMs.toFixed(2)} ms`).join(', ')}`);
+}
+try {
+  await compare(data, ports.smtp, bodies);
 } finally {
-  if (running) await srv.stop({ keep: true });
-  rmSync(srv.data, { recursive: true, force: true });
+  if (!keep) rmSync(data, { recursive: true, force: true });
 }

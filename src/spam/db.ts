@@ -75,11 +75,13 @@ export interface RepRow {
 export class SpamDb {
   readonly db: Database.Database;
   private stmts?: StatementCache;
+  /** lookup()'s statement, in raw mode (the cache's statements return objects). */
+  private lookupStmt?: Database.Statement;
 
   /** Opens (creating when `create`) the file; throws if it is missing and not to be created. */
   constructor(
     readonly file: string,
-    opts: { create?: boolean; readonly?: boolean; pageCacheKiB?: number } = {},
+    opts: { create?: boolean; readonly?: boolean; pageCacheKiB?: number; mmapMiB?: number } = {},
   ) {
     if (!existsSync(file)) {
       if (!opts.create) throw new Error(`no classifier database at ${file}`);
@@ -93,6 +95,7 @@ export class SpamDb {
     }
     this.db.pragma('busy_timeout = 5000');
     if (opts.pageCacheKiB) this.db.pragma(`cache_size = -${Math.floor(opts.pageCacheKiB)}`);
+    if (opts.mmapMiB) this.db.pragma(`mmap_size = ${Math.floor(opts.mmapMiB) * 1024 * 1024}`);
   }
 
   private q(sql: string): Database.Statement {
@@ -112,13 +115,26 @@ export class SpamDb {
     return t;
   }
 
-  /** Counts of the given token hashes (absent = never seen). */
+  /**
+   * Counts of the given token hashes (absent = never seen): one statement for the whole
+   * list (the hashes as a JSON array, searched by primary key), rows as arrays.
+   */
   lookup(hashes: number[]): Map<number, Counts> {
     const out = new Map<number, Counts>();
     if (hashes.length === 0) return out;
-    const rows = this.q('SELECT h, ham, spam FROM words WHERE h IN (SELECT value FROM json_each(?))').all(JSON.stringify(hashes)) as Array<{ h: number; ham: number; spam: number }>;
-    for (const r of rows) out.set(r.h, { ham: r.ham, spam: r.spam });
+    this.lookupStmt ??= this.db.prepare('SELECT h, ham, spam FROM words WHERE h IN (SELECT value FROM json_each(?))').raw();
+    for (const r of this.lookupStmt.all(JSON.stringify(hashes)) as Array<[number, number, number]>) out.set(r[0], { ham: r[1], spam: r[2] });
     return out;
+  }
+
+  /** How many tokens the word table holds. */
+  wordCount(): number {
+    return this.q('SELECT count(*) FROM words').pluck().get() as number;
+  }
+
+  /** Up to `limit` rows of the word table after a hash, in hash order: [hash, ham, spam]. */
+  wordsAfter(hash: number, limit: number): Array<[number, number, number]> {
+    return this.q('SELECT h, ham, spam FROM words WHERE h > ? ORDER BY h LIMIT ?').raw().all(hash, limit) as Array<[number, number, number]>;
   }
 
   /** Adds (delta 1) or removes (delta −1) one message's tokens for a class. Call inside a transaction. */

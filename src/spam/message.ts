@@ -7,12 +7,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { headerText } from '../imap/mime/index.js';
 import type { HeaderField } from '../imap/mime/header.js';
 import { GTUBE } from './decide.js';
 import { identitiesOf, type Identities } from './reputation.js';
 import { messageText, type MessageText } from './text.js';
-import { byUs, tokenize } from './tokenize.js';
+import { byUs, fieldText, tokenize } from './tokenize.js';
 
 export interface ScannedMessage {
   bytes: Buffer;
@@ -52,8 +51,18 @@ export function scan(bytes: Buffer, truncated: boolean, hostname: string): Scann
   const text = messageText(bytes);
   const tokens = tokenize(text, { hostname });
   const gtube = bytes.includes(GTUBE) || text.plain.some((t) => t.includes(GTUBE)) || text.html.some((t) => t.includes(GTUBE));
-  const key = createHash('sha256').update(bytes).update(String(truncated)).digest().subarray(0, 16);
-  return { bytes, truncated, text, tokens, gtube, key };
+  let key: Buffer | undefined;
+  return {
+    bytes,
+    truncated,
+    text,
+    tokens,
+    gtube,
+    // Only training needs it: port 25 scores without hashing the message.
+    get key() {
+      return (key ??= createHash('sha256').update(bytes).update(String(truncated)).digest().subarray(0, 16));
+    },
+  };
 }
 
 function first(fields: HeaderField[], name: string, pred?: (f: HeaderField) => boolean): HeaderField | undefined {
@@ -70,7 +79,7 @@ export function storedIdentities(fields: HeaderField[], hostname: string): Ident
   const rcv = first(fields, 'received', (f) => byUs(host).test(f.value));
   const ip = rcv ? /\[([0-9a-fA-F:.]+)\]\)/.exec(rcv.value)?.[1] : undefined;
   const from = first(fields, 'from');
-  return identitiesOf({ authResults: ar?.value, from: from ? headerText(from.value) : undefined, ip });
+  return identitiesOf({ authResults: ar?.value, from: from ? fieldText(from.value) : undefined, ip });
 }
 
 /** The identities of a message being scored: the policy's fresh headers, the client's address. */
@@ -83,7 +92,7 @@ export function inboundIdentities(fields: HeaderField[], authHeaders: string, ho
     if (v.trim().toLowerCase().startsWith(`${host};`)) ar = v;
   }
   const from = first(fields, 'from');
-  return identitiesOf({ authResults: ar, from: from ? headerText(from.value) : undefined, ip });
+  return identitiesOf({ authResults: ar, from: from ? fieldText(from.value) : undefined, ip });
 }
 
 const ADDR_STOP = new Set([...' \t\r\n<>"(),;:@']);
@@ -93,7 +102,7 @@ export function recipientsOf(fields: HeaderField[], max = 50): string[] {
   const out = new Set<string>();
   for (const f of fields) {
     if (!f.hasColon || !/^(to|cc|bcc)$/i.test(f.name)) continue;
-    const text = headerText(f.value);
+    const text = fieldText(f.value);
     // From each "@", outwards (a pattern scanning for the local part first is quadratic).
     for (let at = text.indexOf('@'); at >= 0 && out.size < max; at = text.indexOf('@', at + 1)) {
       let a = at;

@@ -12,7 +12,7 @@
  */
 import { analyzeBuffer, type BodyPart } from '../imap/mime/index.js';
 import { Base64Core, QpCore, type SyncDecoder } from '../imap/mime/decode.js';
-import { parseHeaderBlock, type HeaderField } from '../imap/mime/header.js';
+import { firstField, parseContentType, parseDisposition, parseEncoding, parseHeaderBlock, type HeaderField } from '../imap/mime/header.js';
 
 /** Leaves looked at per message. */
 const MAX_PARTS = 64;
@@ -34,14 +34,23 @@ export interface MessageText {
   encodings: string[];
 }
 
+/** What messageText reads of a part (a BodyPart of the analyzer, or singlePart's leaf). */
+type Part = Pick<BodyPart, 'type' | 'subtype' | 'params' | 'encoding' | 'disposition' | 'bodyStart' | 'bodyEnd'> & {
+  parts?: Part[];
+  message?: { body: Part };
+};
+
 /** Splits and decodes a message held in memory (possibly truncated: parts just end early). */
 export function messageText(buf: Buffer): MessageText {
-  const { bodyStructure } = analyzeBuffer(buf);
   const end = headerEnd(buf);
-  const out: MessageText = { fields: parseHeaderBlock(buf.subarray(0, end)), plain: [], html: [], attachments: [], charsets: [], encodings: [] };
+  const fields = parseHeaderBlock(buf.subarray(0, end));
+  // Most mail is one part: its structure is in the top-level fields just parsed, and the
+  // store's analyzer (a second header parse, the ENVELOPE) is needed for multiparts only.
+  const root = singlePart(fields, end, buf.length) ?? analyzeBuffer(buf).bodyStructure;
+  const out: MessageText = { fields, plain: [], html: [], attachments: [], charsets: [], encodings: [] };
   let budget = MAX_TEXT;
   let parts = 0;
-  const walk = (p: BodyPart, depth: number): void => {
+  const walk = (p: Part, depth: number): void => {
     if (parts >= MAX_PARTS || depth > 20) return;
     if (p.parts) {
       for (const c of p.parts) walk(c, depth + 1);
@@ -70,17 +79,50 @@ export function messageText(buf: Buffer): MessageText {
     const ext = filename && dot >= 0 ? filename.slice(dot + 1, dot + 9).toLowerCase() : undefined;
     out.attachments.push({ type, ext });
   };
-  walk(bodyStructure, 0);
+  walk(root, 0);
   return out;
 }
 
-/** Offset just past the blank line ending the top-level header (or the whole buffer). */
+/**
+ * The top-level part as the analyzer (src/imap/mime/analyze.ts applyContentHeaders) makes
+ * it when it is a leaf; undefined for a multipart or message/* (those need the analyzer).
+ * RFC 2045 §5.2: without Content-Type (and MIME-Version) the body is text/plain; us-ascii.
+ */
+function singlePart(fields: HeaderField[], bodyStart: number, bodyEnd: number): Part | undefined {
+  const part: Part = { type: 'text', subtype: 'plain', params: null, encoding: null, disposition: null, bodyStart, bodyEnd };
+  // As the analyzer (Dovecot): the Content-* fields count only in a MIME part.
+  if (!fields.some((f) => f.hasColon && /^(mime-version|content-type)$/i.test(f.name))) return part;
+  const ct = firstField(fields, 'content-type');
+  if (ct) {
+    const t = parseContentType(ct.value);
+    const type = t.type.toLowerCase();
+    if (type === 'multipart' || type === 'message') return undefined;
+    part.type = t.type;
+    part.subtype = t.subtype;
+    part.params = t.params.length > 0 ? t.params : null;
+  }
+  const cte = firstField(fields, 'content-transfer-encoding');
+  if (cte) part.encoding = parseEncoding(cte.value) || null;
+  const cd = firstField(fields, 'content-disposition');
+  if (cd) {
+    const d = parseDisposition(cd.value);
+    part.disposition = { type: d.type, params: d.params.length > 0 ? d.params : null };
+  }
+  return part;
+}
+
+/**
+ * Offset just past the blank line ending the top-level header (or the whole buffer): the
+ * first empty line, ended by CRLF or a bare LF, as the analyzer finds it (RFC 5322 §2.1).
+ */
 export function headerEnd(buf: Buffer): number {
-  const crlf = buf.indexOf('\r\n\r\n');
-  const lf = buf.indexOf('\n\n');
-  if (crlf < 0 && lf < 0) return buf.length;
-  if (crlf >= 0 && (lf < 0 || crlf < lf)) return crlf + 4;
-  return lf + 2;
+  for (let pos = 0; pos < buf.length; ) {
+    const nl = buf.indexOf(10, pos);
+    if (nl < 0) return buf.length;
+    if (nl === pos || (nl === pos + 1 && buf[pos] === 13)) return nl + 1;
+    pos = nl + 1;
+  }
+  return buf.length;
 }
 
 function param(params: string[] | null, key: string): string | undefined {

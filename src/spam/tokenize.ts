@@ -97,9 +97,11 @@ function bodyTokens(text: string, t: Tokens): void {
 
 /** Words of a text with a prefix ('' for the body, 'subject:' …). */
 export function words(text: string, prefix: string, t: { add(s: string): void; readonly full: boolean }): void {
+  // Most text has no bigram script at all: one test of the whole, not one per word.
+  const anyBigrams = BIGRAM_SCRIPT.test(text);
   for (const chunk of text.split(SPLIT)) {
     if (t.full) return;
-    const bigrams = BIGRAM_SCRIPT.test(chunk);
+    const bigrams = anyBigrams && BIGRAM_SCRIPT.test(chunk);
     if (chunk.length < 3 && !bigrams) continue;
     if (chunk.includes('://') || (chunk.includes('@') && chunk.length > 5)) continue; // URLs and addresses: above
     let a = 0;
@@ -188,11 +190,11 @@ function headerTokens(fields: HeaderField[], t: Tokens, hostname: string | undef
     const v = f.value.length > 8192 ? f.value.slice(0, 8192) : f.value;
     switch (name) {
       case 'subject':
-        words(headerText(v), 'subject:', t);
+        words(fieldText(v), 'subject:', t);
         if (/!{2,}|\${2,}|\?{2,}/.test(v)) t.add('subject:punct');
         break;
       case 'from': {
-        const a = addressParts(headerText(v));
+        const a = addressParts(fieldText(v));
         fromDomain = a.domain;
         if (a.domain) t.add(`from:domain:${a.domain}`);
         if (a.local && a.local.length <= 20) t.add(`from:local:${a.local}`);
@@ -205,7 +207,7 @@ function headerTokens(fields: HeaderField[], t: Tokens, hostname: string | undef
         recipients += v.split(',').filter((s) => s.includes('@')).length;
         break;
       case 'reply-to':
-        replyDomain = addressParts(headerText(v)).domain;
+        replyDomain = addressParts(fieldText(v)).domain;
         if (replyDomain) t.add(`reply-to:domain:${replyDomain}`);
         break;
       case 'message-id': {
@@ -218,7 +220,7 @@ function headerTokens(fields: HeaderField[], t: Tokens, hostname: string | undef
         break;
       case 'x-mailer':
       case 'user-agent': {
-        const s = headerText(v).toLowerCase().trim();
+        const s = fieldText(v).toLowerCase().trim();
         t.add(`${name}:${s.slice(0, 40)}`);
         t.add(`${name}:${s.split(/[\s/(;]/)[0]!.slice(0, 30)}`);
         break;
@@ -250,6 +252,17 @@ function receivedTokens(v: string, t: Tokens): void {
     t.add(`received:ip:${ip[1]}.${ip[2]}.${ip[3]}`);
   }
 }
+
+/**
+ * A field value (a binary string) as text: headerText (UTF-8 or latin1, RFC 2047
+ * encoded-words decoded) for the few that need it; most are ASCII without encoded-words
+ * and are only unfolded, without headerText's Buffer copy.
+ */
+export function fieldText(v: string): string {
+  if (NEEDS_DECODING.test(v)) return headerText(v);
+  return v.includes('\n') ? v.replace(/\r?\n/g, '') : v;
+}
+const NEEDS_DECODING = /[\x80-\xff]|=\?/;
 
 /** Display name, local part and domain of the first address of a field (lower-case, bounded). */
 export function addressParts(value: string): { name?: string; local?: string; domain?: string } {

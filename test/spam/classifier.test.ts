@@ -175,6 +175,29 @@ describe('per-account database and training', () => {
     c.close();
   });
 
+  it('counts read whole into memory follow training here and by another connection', () => {
+    mkdirSync(path.join(root, 'maildir', 'example.test', 'whole'), { recursive: true });
+    const acct = 'whole@example.test';
+    const c = new Classifiers(root);
+    const o = { how: 'moved to Junk', implicit: false, hostname: 'mx.ours.test', implicitPerDay: 0 };
+    const m = scan(corpus('train', 2)[1]!.bytes, false, 'mx.ours.test');
+    const tok = [...m.tokens][0]!;
+    const clue = (t: string) => c.score(acct, new Set([t])).clues[0];
+    trainMessage(c, acct, m, 'spam', o);
+    expect(clue(tok)).toMatchObject({ ham: 0, spam: 1 });
+    expect(c.handle(acct)!.complete).toBe(true);
+    // In memory, a token not there is one never trained: no query tells otherwise.
+    expect(clue('never-trained-token')).toBeUndefined();
+    trainMessage(c, acct, m, 'ham', { ...o, how: 'moved out of Junk' });
+    expect(clue(tok)).toMatchObject({ ham: 1, spam: 0 });
+    const other = new SpamDb(path.join(root, 'maildir', 'example.test', 'whole', 'spam.sqlite'));
+    other.db.transaction(() => other.addTokens([tokenHash('never-trained-token')], 'spam', 1))();
+    other.close();
+    expect(clue('never-trained-token')).toMatchObject({ ham: 0, spam: 1 });
+    expect(c.handle(acct)!.complete).toBe(true);
+    c.close();
+  });
+
   it('trained on 200 + 200 corpus messages, it files ≥ 85 % of 150 unseen spam and ≤ 2 % of 150 ham', () => {
     mkdirSync(path.join(root, 'maildir', 'example.test', 'small'), { recursive: true });
     const c = new Classifiers(root);
