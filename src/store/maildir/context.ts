@@ -9,6 +9,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { InProcessChangeBus } from '../changes.js';
+import { isEnoent } from '../../util/fs.js';
 import { StoreError, type AccountId, type MessageAnalyzer, type MessageSource, type Quota } from '../types.js';
 import type { Logger } from '../../log.js';
 import type { Backfill } from './backfill.js';
@@ -119,7 +120,10 @@ export async function analyze(ctx: StoreCtx, src: MessageSource): Promise<{ enve
       bodyStructure: r.bodyStructure === undefined ? undefined : JSON.stringify(r.bodyStructure),
     };
   } catch (err) {
-    ctx.log?.warn({ err }, 'message analysis failed; stored without cached structure');
+    // A file gone meanwhile (expunged, or renamed by a flag change) is not a fault: the
+    // structure is computed on first need from the file's new name, or never.
+    if (isEnoent(err)) ctx.log?.debug({ err }, 'message file gone before its analysis');
+    else ctx.log?.warn({ err }, 'message analysis failed; stored without cached structure');
     return {};
   } finally {
     stream?.destroy();
