@@ -3,13 +3,13 @@
  * (a bounded set of handles), adds the shared base's counts, keeps token counts in
  * memory, and scores and trains messages.
  *
- * Token counts in memory, by token hash, within one budget over all open databases: a
- * database whose whole word table fits its share is read into memory PRELOAD_STEP rows
- * per scored message (the whole table at once would stall the event loop for a quarter
+ * Token counts in memory (./counts.ts), by token hash, within one budget over all open
+ * databases: a database whose whole word table fits its share is read into memory
+ * PRELOAD_STEP rows per scored message (the whole table at once would stall the event loop for a quarter
  * of a second at 75 000 tokens), and once it is all there a token not in memory is a
  * token never trained, with no query: port 25 scores a message from memory alone. A
- * bigger one keeps recently used counts and asks SQLite for the others, one statement
- * per message.
+ * bigger one keeps the counts it looked up (making room at random) and asks SQLite for
+ * the others, one statement per message.
  *
  * Scoring never creates a file: an account that has never been trained scores from the
  * base alone (or 0.5, unsure). Training creates the account's database.
@@ -22,11 +22,12 @@ import path from 'node:path';
 import type { Logger } from '../log.js';
 import { accountSegments } from '../store/names.js';
 import { classify, type Classification, type Counts, type Totals } from './bayes.js';
+import { CountTable } from './counts.js';
 import { SpamDb, tokenHash, type Verdict } from './db.js';
 
 /** Open account databases kept. */
 const MAX_OPEN = 32;
-/** Cached token counts over all open accounts (~130 bytes each), shared out among them. */
+/** Cached token counts over all open accounts (16–45 bytes each), shared out among them. */
 const CACHE_BUDGET = 100_000;
 /** SQLite's page cache per classifier database, in KiB (the default is 2 MB). */
 const PAGE_CACHE_KIB = 512;
@@ -61,7 +62,7 @@ interface Handle {
   checked: number;
   version: number;
   /** Counts by token hash: the whole word table when `complete`, else recently used ones. */
-  cache: Map<number, Counts>;
+  cache: CountTable;
   complete: boolean;
   /** Being read whole: the last hash read so far. */
   cursor?: number;
@@ -106,7 +107,7 @@ export class Classifiers {
       // Never create an account directory the store does not have (removed account).
       if (!create || !existsSync(path.dirname(file))) return undefined;
     }
-    h = { db: new SpamDb(file, { create: true, pageCacheKiB: PAGE_CACHE_KIB, mmapMiB: MMAP_MIB }), ino: 0, checked: now, version: -1, cache: new Map(), complete: false };
+    h = { db: new SpamDb(file, { create: true, pageCacheKiB: PAGE_CACHE_KIB, mmapMiB: MMAP_MIB }), ino: 0, checked: now, version: -1, cache: new CountTable(), complete: false };
     h.ino = statSync(file).ino;
     this.open.set(account, h);
     if (this.open.size > MAX_OPEN) this.drop(this.open.keys().next().value!);
@@ -125,7 +126,7 @@ export class Classifiers {
     if (!this.base && now - this.baseChecked > RECHECK_MS) {
       this.baseChecked = now;
       const file = baseDbPath(this.dataRoot);
-      if (existsSync(file)) this.base = { db: new SpamDb(file, { create: true, pageCacheKiB: PAGE_CACHE_KIB, mmapMiB: MMAP_MIB }), ino: statSync(file).ino, checked: now, version: -1, cache: new Map(), complete: false };
+      if (existsSync(file)) this.base = { db: new SpamDb(file, { create: true, pageCacheKiB: PAGE_CACHE_KIB, mmapMiB: MMAP_MIB }), ino: statSync(file).ino, checked: now, version: -1, cache: new CountTable(), complete: false };
     }
     return this.base;
   }
@@ -148,15 +149,18 @@ export class Classifiers {
   /** The next rows of a word table being read whole (in hash order). */
   private preloadStep(h: Handle): void {
     const rows = h.db.wordsAfter(h.cursor!, PRELOAD_STEP);
-    for (const [hash, ham, spam] of rows) h.cache.set(hash, { ham, spam });
+    for (const [hash, ham, spam] of rows) h.cache.set(hash, ham, spam);
     if (rows.length < PRELOAD_STEP) {
       h.complete = true;
       h.cursor = undefined;
     } else h.cursor = rows[rows.length - 1]![0];
   }
 
-  /** Totals, and counts of the token hashes in list order, from memory first. */
-  private counts(h: Handle, hashes: number[]): { totals: Totals; counts: Counts[] } {
+  /**
+   * Adds the counts of the token hashes (in list order) to `ham` and `spam`, from memory
+   * first; returns the database's totals.
+   */
+  private addCounts(h: Handle, hashes: number[], ham: Float64Array, spam: Float64Array): Totals {
     const v = h.db.dataVersion();
     const cap = this.cap();
     if (v !== h.version) {
@@ -171,54 +175,48 @@ export class Classifiers {
     // More databases opened since: this one's share shrank.
     if (h.complete && h.cache.size > cap) h.complete = false;
     if (h.cursor !== undefined) this.preloadStep(h);
-    const out: Counts[] = new Array(hashes.length);
+    const cache = h.cache;
     const missing: number[] = [];
     for (let i = 0; i < hashes.length; i++) {
-      const c = h.cache.get(hashes[i]!);
-      if (c) out[i] = c;
-      else if (h.complete) out[i] = ZERO;
-      else missing.push(i);
+      const slot = cache.find(hashes[i]!);
+      if (slot >= 0) {
+        ham[i]! += cache.ham(slot);
+        spam[i]! += cache.spam(slot);
+      } else if (!h.complete) missing.push(i);
     }
     if (missing.length > 0) {
       const found = h.db.lookup(missing.map((i) => hashes[i]!));
-      // Oldest first out (a Map iterates in insertion order): a bounded, roughly LRU cache.
-      let excess = h.cache.size + missing.length - cap;
+      // Bounded: entries make room in slot order, which is random with respect to their age.
+      const excess = cache.size + missing.length - cap;
       if (excess > 0) {
         h.cursor = undefined; // no longer read whole
-        for (const k of h.cache.keys()) {
-          h.cache.delete(k);
-          if (--excess <= 0) break;
-        }
+        cache.evict(excess);
       }
       for (const i of missing) {
         const c = found.get(hashes[i]!) ?? ZERO;
-        h.cache.set(hashes[i]!, c);
-        out[i] = c;
+        cache.set(hashes[i]!, c.ham, c.spam);
+        ham[i]! += c.ham;
+        spam[i]! += c.spam;
       }
     }
-    return { totals: h.totals, counts: out };
+    return h.totals;
   }
 
   /** Scores tokens with the account's counts plus the base's. */
   score(account: string, tokens: Set<string>): Scored {
     const list = [...tokens];
     const hashes = list.map(tokenHash);
-    const parts = [this.handle(account), this.baseHandle()].filter((h): h is Handle => h !== undefined).map((h) => this.counts(h, hashes));
+    const ham = new Float64Array(list.length);
+    const spam = new Float64Array(list.length);
     const totals: Totals = { nham: 0, nspam: 0 };
-    for (const p of parts) {
-      totals.nham += p.totals.nham;
-      totals.nspam += p.totals.nspam;
+    for (const h of [this.handle(account), this.baseHandle()]) {
+      if (!h) continue;
+      const t = this.addCounts(h, hashes, ham, spam);
+      totals.nham += t.nham;
+      totals.nspam += t.nspam;
     }
     const pairs: Array<[string, Counts]> = [];
-    for (let i = 0; i < list.length; i++) {
-      let ham = 0;
-      let spam = 0;
-      for (const p of parts) {
-        ham += p.counts[i]!.ham;
-        spam += p.counts[i]!.spam;
-      }
-      if (ham + spam > 0) pairs.push([list[i]!, { ham, spam }]);
-    }
+    for (let i = 0; i < list.length; i++) if (ham[i]! + spam[i]! > 0) pairs.push([list[i]!, { ham: ham[i]!, spam: spam[i]! }]);
     return { ...classify(pairs, totals), totals };
   }
 
@@ -251,7 +249,7 @@ export class Classifiers {
         const fresh = h.db.lookup(changed);
         for (const x of changed) {
           const c = fresh.get(x);
-          if (c) h.cache.set(x, c);
+          if (c) h.cache.set(x, c.ham, c.spam);
           else h.cache.delete(x);
         }
       } else for (const x of changed) h.cache.delete(x);
