@@ -23,7 +23,7 @@ import type { Logger } from '../log.js';
 import { accountSegments } from '../store/names.js';
 import { classify, type Classification, type Counts, type Totals } from './bayes.js';
 import { CountTable } from './counts.js';
-import { SpamDb, tokenHash, type Verdict } from './db.js';
+import { SpamDb, tokenHash, type RepRow, type Verdict } from './db.js';
 
 /** Open account databases kept. */
 const MAX_OPEN = 32;
@@ -220,6 +220,17 @@ export class Classifiers {
     return { ...classify(pairs, totals), totals };
   }
 
+  /**
+   * The account's reputation rows for `keys` and the message's score, read in one
+   * transaction of its database: SQLite takes and releases the WAL read lock (fcntl calls
+   * on the -shm file) once, not once per statement (data_version, each identity).
+   */
+  assess(account: string, tokens: Set<string>, keys: Array<[string, string]>): { reputation: RepRow[]; bayes: Scored } {
+    const h = this.handle(account);
+    const run = () => ({ reputation: h ? h.db.reputation(keys) : [], bayes: this.score(account, tokens) });
+    return h ? h.db.inTransaction(run) : run();
+  }
+
   /** Trained totals of an account (without the base). */
   totals(account: string): Totals {
     const h = this.handle(account);
@@ -242,7 +253,7 @@ export class Classifiers {
       changed.push(...hashes);
     };
     try {
-      return h.db.db.transaction(() => fn(h.db, apply))();
+      return h.db.inTransaction(() => fn(h.db, apply));
     } finally {
       h.totals = undefined;
       if (h.complete || h.cursor !== undefined) {

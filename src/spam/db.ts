@@ -77,6 +77,7 @@ export class SpamDb {
   private stmts?: StatementCache;
   /** lookup()'s statement, in raw mode (the cache's statements return objects). */
   private lookupStmt?: Database.Statement;
+  private txn?: (fn: () => unknown) => unknown;
 
   /** Opens (creating when `create`) the file; throws if it is missing and not to be created. */
   constructor(
@@ -96,6 +97,16 @@ export class SpamDb {
     this.db.pragma('busy_timeout = 5000');
     if (opts.pageCacheKiB) this.db.pragma(`cache_size = -${Math.floor(opts.pageCacheKiB)}`);
     if (opts.mmapMiB) this.db.pragma(`mmap_size = ${Math.floor(opts.mmapMiB) * 1024 * 1024}`);
+  }
+
+  /**
+   * Runs `fn` in one transaction (BEGIN … COMMIT, ROLLBACK if it throws). The wrapper is
+   * made once: better-sqlite3's transaction() builds four closures and their properties
+   * at every call (~15 µs, per scored message on port 25).
+   */
+  inTransaction<T>(fn: () => T): T {
+    this.txn ??= this.db.transaction((f: () => unknown) => f());
+    return this.txn(fn) as T;
   }
 
   private q(sql: string): Database.Statement {
