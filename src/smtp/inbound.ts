@@ -238,6 +238,7 @@ async function handleData(
       rcpts,
       accounts: targets.map((t) => t.account),
       message: () => msg.open(),
+      data: msg.data,
       size: msg.size,
       authHeaders: verdict.headers,
       policyJunk: verdict.action === 'junk' ? (verdict.log.junk ?? 'policy') : undefined,

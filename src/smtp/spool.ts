@@ -195,6 +195,8 @@ export function spoolName(): string {
 /** A received message, in memory or in a temp file. */
 export interface SpooledMessage {
   size: number;
+  /** The whole message, when it is held in memory (read without a stream). */
+  readonly data?: Buffer;
   /** A fresh stream over the whole message each call. */
   open(): Readable;
   /** The first bytes up to and including the blank line ending the header block (or everything). */

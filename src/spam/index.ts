@@ -45,6 +45,8 @@ export interface SpamCheckInput {
   /** The local accounts the message is for (after alias expansion). */
   accounts: AccountId[];
   message: () => Readable;
+  /** The message, when it is in memory: read without a stream (its async iteration and end-of-stream listeners cost ~0.05 ms a message). */
+  data?: Buffer;
   size: number;
   /** The inbound policy's trace fields (Authentication-Results …), as prepended. */
   authHeaders: string;
@@ -117,7 +119,9 @@ export class SpamService {
       const settings = new Map(input.accounts.map((a) => [a, getSpamSettings(this.o.db, this.o.config, a)]));
       const scored = input.accounts.filter((a) => settings.get(a)!.enabled);
       if (scored.length === 0) return none;
-      const { bytes, truncated } = await readBounded(input.message(), cfg.maxScanSize);
+      const { bytes, truncated } = input.data
+        ? { bytes: input.data.subarray(0, cfg.maxScanSize), truncated: input.data.length > cfg.maxScanSize }
+        : await readBounded(input.message(), cfg.maxScanSize);
       const m = scan(bytes, truncated, this.o.config.hostname);
       const id = inboundIdentities(m.text.fields, input.authHeaders, this.o.config.hostname, input.remoteAddress);
       const rspamd = await this.askRspamd(m, input);
@@ -163,9 +167,9 @@ export class SpamService {
     const greylisted: AccountId[] = [];
     for (const account of scored) {
       const s = settings.get(account)!;
-      const h = this.classifiers.handle(account);
-      const reputation = judge(h ? h.db.reputation(identityKeys(id)) : [], id);
-      const bayes = this.classifiers.score(account, m.tokens);
+      const assessed = this.classifiers.assess(account, m.tokens, identityKeys(id));
+      const reputation = judge(assessed.reputation, id);
+      const bayes = assessed.bayes;
       const d = decide({ gtube: m.gtube, bayes, reputation, rspamd, policyJunk: input.policyJunk }, s, cfg.minTrained);
       decisions.set(account, d);
       const vouched = reputation.known !== undefined || (id.dkim.length > 0 && reputation.clues.some((c) => c.name.startsWith('dkim ') && c.p < 0.5));
