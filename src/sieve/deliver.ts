@@ -37,6 +37,7 @@ import type { Logger } from '../log.js';
 import { buildDsn } from '../queue/dsn.js';
 import { Reply, SmtpReject } from '../smtp/reply.js';
 import { headerEnd, MAX_HEADER_BYTES } from '../smtp/spool.js';
+import { junkMailboxName } from '../store/names.js';
 import { StoreError, type DeliveryResult, type DeliveryTarget, type MessageSource } from '../store/types.js';
 import { compileSieve, runSieve, type CompiledScript } from './engine.js';
 import { DEFAULT_RUN_LIMITS } from './interpreter.js';
@@ -313,7 +314,10 @@ class Decisions {
     const rec = ctx.accounts.getAccount(account);
     const owned = rec ? ctx.accounts.ownedAddresses(rec).addresses : new Set<string>();
     const mine = [account, ...owned, ...action.addresses];
-    const junk = input.targets.some((t) => t.account === account && t.mailbox === 'Junk');
+    // Filed to the account's Junk mailbox (by the spam filter or the inbound policy), by
+    // its \Junk special use (RFC 6154), whatever the user renamed it to.
+    const junkName = await junkMailboxName(ctx.store, account);
+    const junk = input.targets.some((t) => t.account === account && t.mailbox === junkName);
     const why = vacationRefusal({ message: this.message, envelopeFrom: input.mailFrom, myAddresses: mine, junk });
     if (why) {
       input.log.info({ account, to: input.mailFrom, reason: why }, 'no vacation reply');

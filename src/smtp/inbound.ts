@@ -31,7 +31,8 @@ import { checkMailParams, checkRcptParams, envelopeDsn, recipientsDsn } from './
 import { envelopeRecipient, isPostmaster, resolveWithPostmaster } from './postmaster.js';
 import { Rejects, Reply, SmtpReject } from './reply.js';
 import { finalData, receive, spoolIo, writeFinal, type SpooledMessage } from './spool.js';
-import type { DeliveryResult, MessageSource } from '../store/types.js';
+import { junkMailboxName } from '../store/names.js';
+import type { DeliveryResult, DeliveryTarget, MessageSource } from '../store/types.js';
 import { spamGroups } from '../spam/groups.js';
 import type { SpamCheckInput, SpamCheckResult } from '../spam/index.js';
 import { newQueueId, protocolName, receivedHeader, returnPathHeader } from './trace.js';
@@ -226,8 +227,8 @@ async function handleData(
     const received = traceField(ctx, session, st, qid, rcpts);
 
     const filter = checks?.filterHeader ? (h: Buffer) => checks.filterHeader!(ctx, h) : undefined;
-    const mailbox = verdict.action === 'junk' ? 'Junk' : undefined;
-    const { targets, forward, unknown } = resolveTargets(ctx, rcpts, mailbox);
+    const { targets, forward, unknown } = resolveTargets(ctx, rcpts);
+    if (verdict.action === 'junk') await toJunk(ctx, targets);
     // Spam score (src/spam/): after the policy, before Sieve and delivery; refuses, or
     // gives each account its X-Spam-* fields and its default mailbox (see spamCheck).
     const spam = await spamCheck(ctx, log, verdict, {
@@ -259,7 +260,7 @@ async function handleData(
         forward: forward.length ? forward : undefined,
         unknown: unknown.length ? unknown : undefined,
         overQuota: overQuota.length ? overQuota : undefined,
-        folder: mailbox,
+        folder: verdict.action === 'junk' ? 'Junk' : undefined,
         size: written.size,
         ms: Date.now() - started,
         result: 'delivered',
@@ -301,6 +302,15 @@ async function policyVerdict(
 }
 
 /** The Received field of this hop (RFC 5321 §4.4), with TLS details when there are some. */
+/**
+ * The inbound policy's "junk" (DMARC p=quarantine, a DNS blocklist): each account's own
+ * Junk mailbox, found by its \Junk special use (RFC 6154) whatever the user renamed it
+ * to; a missing non-INBOX mailbox would otherwise fall back to INBOX.
+ */
+async function toJunk(ctx: ServerContext, targets: DeliveryTarget[]): Promise<void> {
+  for (const t of targets) t.mailbox = await junkMailboxName(ctx.store, t.account);
+}
+
 function traceField(ctx: ServerContext, session: SMTPServerSession, st: Conn, qid: string, rcpts: string[]): string {
   const tls = session.secure ? (session as unknown as { tlsOptions?: { name?: string; version?: string } }).tlsOptions : undefined;
   return receivedHeader({

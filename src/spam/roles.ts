@@ -4,6 +4,7 @@
  * added, removed or renamed. Junk is the mailbox marked \Junk; without one, a mailbox
  * named Junk or Spam.
  */
+import { junkOf } from '../store/names.js';
 import type { AccountId, MailboxId, MailStore, SpecialUse, StoreChange } from '../store/types.js';
 
 export type Role = 'inbox' | 'junk' | 'trash' | 'sent' | 'drafts' | 'other';
@@ -32,8 +33,7 @@ export class MailboxRoles {
     if (!p) {
       p = this.store.listMailboxes(account).then((list) => {
         const out: AccountRoles = { byId: new Map() };
-        const marked = list.find((m) => m.specialUse === '\\Junk');
-        const junk = marked ?? list.find((m) => /^(junk|spam)$/i.test(m.name));
+        const junk = junkOf(list);
         out.junkName = junk?.name;
         for (const m of list) {
           let role: Role = m.name === 'INBOX' ? 'inbox' : ((m.specialUse && BY_USE[m.specialUse]) ?? 'other');

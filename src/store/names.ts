@@ -28,7 +28,7 @@
  * whose encoded folder would exceed 255 bytes (one directory entry).
  */
 import { encodeUtf7 } from '../util/mutf7.js';
-import { StoreError, type SpecialUse } from './types.js';
+import { StoreError, type AccountId, type MailboxInfo, type MailStore, type SpecialUse } from './types.js';
 
 export const MAX_NAME_BYTES = 512;
 export const MAX_NAME_LEVELS = 32;
@@ -144,3 +144,17 @@ export const SPECIAL_FOLDERS: ReadonlyArray<readonly [string, SpecialUse]> = [
   ['Trash', '\\Trash'],
   ['Archive', '\\Archive'],
 ];
+
+/**
+ * The account's Junk mailbox among `list`: the one marked \Junk (RFC 6154 §2), wherever
+ * the user renamed it; without one, a mailbox named Junk or Spam.
+ */
+export function junkOf<M extends Pick<MailboxInfo, 'name' | 'specialUse'>>(list: readonly M[]): M | undefined {
+  return list.find((m) => m.specialUse === '\\Junk') ?? list.find((m) => /^(junk|spam)$/i.test(m.name));
+}
+
+/** The name of the account's Junk mailbox (see junkOf), or "Junk" when it has none or the listing fails. */
+export async function junkMailboxName(store: Pick<MailStore, 'listMailboxes'>, account: AccountId): Promise<string> {
+  const list = await store.listMailboxes(account).catch(() => []);
+  return junkOf(list)?.name ?? 'Junk';
+}

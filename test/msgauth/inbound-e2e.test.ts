@@ -162,6 +162,28 @@ describe('port 25 with inbound checks', () => {
     expect(ours(got.content)[0]).toMatch(/dmarc=fail \(p=QUARANTINE/);
   });
 
+  it('DMARC p=quarantine for an account whose Junk was renamed → that mailbox (RFC 6154 \\Junk), not INBOX', async () => {
+    const user = `renamed@${LOCAL_DOMAIN}`;
+    await t.addAccount(user);
+    const store = t.ctx.store;
+    await store.renameMailbox(user, 'Junk', 'Unwanted');
+    const renamed = (await store.listMailboxes(user)).find((m) => m.name === 'Unwanted');
+    expect(renamed?.specialUse).toBe('\\Junk');
+    // Without the spam filter, which would otherwise pick the mailbox itself (src/spam/roles.ts).
+    const spamWas = t.ctx.config.spam.enabled;
+    t.ctx.config.spam.enabled = false;
+    const tr = nodemailer.createTransport({ host: '127.0.0.1', port: smtp.port, secure: false, ignoreTLS: true, name: 'client.sender.test' });
+    try {
+      await tr.sendMail({ envelope: { from: 'a@pquar.test', to: [user] }, raw: message({ from: 'a@pquar.test' }) });
+    } finally {
+      tr.close();
+      t.ctx.config.spam.enabled = spamWas;
+    }
+    expect((await store.getMailbox(user, 'Unwanted')).messages).toBe(1);
+    expect((await store.getMailbox(user, 'INBOX')).messages).toBe(0);
+    expect((await store.listMailboxes(user)).map((m) => m.name)).not.toContain('Junk');
+  });
+
   it('DMARC p=reject failing → 550 5.7.1 at end of DATA, nothing stored', async () => {
     const err = await refused('a@preject.test', message({ from: 'a@preject.test' }));
     expect(err.responseCode).toBe(550);
