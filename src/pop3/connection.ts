@@ -44,6 +44,8 @@ export interface ConnectionOptions {
   /** From the first byte of a command line to its end. */
   commandDeadlineMs: number;
   maxLineLength: number;
+  /** A connection a timer ended is destroyed this long after, whatever its write buffer holds. */
+  closeGraceMs: number;
   log: Logger;
 }
 
@@ -126,7 +128,7 @@ export class Pop3Connection extends LineConnection<FramedUnit> implements Pop3Co
     if (this.closed) return;
     this.log.info({ reason }, 'pop3 connection ended by timer');
     this.closing = true;
-    endWithin(this.socket, this.busy ? undefined : `-ERR [SYS/TEMP] ${reason}\r\n`);
+    endWithin(this.socket, this.busy ? undefined : `-ERR [SYS/TEMP] ${reason}\r\n`, this.opts.closeGraceMs);
   }
 
   protected onClosed(): void {

@@ -15,6 +15,7 @@ import { childFor, type Logger } from '../log.js';
 import { Pop3Connection } from './connection.js';
 import { closeGracefully, listen } from '../util/listener.js';
 import { PerIpLimit } from '../util/per-ip-limit.js';
+import { CLOSE_GRACE_MS } from '../util/deadline.js';
 
 export interface Pop3ListenOptions {
   port: number;
@@ -27,6 +28,8 @@ export interface Pop3ListenOptions {
   loginDeadlineMs?: number;
   /** Longest accepted command line, CRLF included. */
   maxLineLength?: number;
+  /** How long a connection a timer ended may still drain its output (CLOSE_GRACE_MS otherwise); tests shorten it. */
+  closeGraceMs?: number;
 }
 
 /** RFC 1939 §3: "an autologout timer ... of at least 10 minutes". */
@@ -54,6 +57,7 @@ export async function startPop3(ctx: ServerContext, opts: Pop3ListenOptions): Pr
       loginDeadlineMs: opts.loginDeadlineMs ?? ctx.config.limits.loginDeadlineMs,
       commandDeadlineMs: ctx.config.limits.commandDeadlineMs,
       maxLineLength: opts.maxLineLength ?? DEFAULT_MAX_LINE,
+      closeGraceMs: opts.closeGraceMs ?? CLOSE_GRACE_MS,
       log: clog,
     });
     conns.add(conn);

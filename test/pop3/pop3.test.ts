@@ -361,7 +361,7 @@ describe('POP3 with plaintext login refused (allowPlaintextOnLoopback = false)',
 describe('POP3 limits', () => {
   let env: Pop3Env;
   beforeAll(async () => {
-    env = await startPop3Env({ store: 'memory', listen: { idleTimeoutMs: 300 }, configure: (c) => (c.limits.maxConnectionsPerIp = 3) });
+    env = await startPop3Env({ store: 'memory', listen: { idleTimeoutMs: 300, closeGraceMs: 200 }, configure: (c) => (c.limits.maxConnectionsPerIp = 3) });
   });
   afterAll(async () => {
     await env?.close();
