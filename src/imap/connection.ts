@@ -31,8 +31,7 @@ import type { StoreChange } from '../store/types.js';
 import { deflateSocket } from './compress.js';
 import { capabilities } from './capabilities.js';
 import { dispatch, flushPending } from './dispatch.js';
-import { statusResponse } from './commands/status.js';
-import type { Notifier, NotifyHost } from './notify.js';
+import { NotifySession } from './notify-session.js';
 import type { ConnState } from './session.js';
 import { Encoder, type Chunk } from './wire/encoder.js';
 import { Framer, type LiteralDecision, type LiteralInfo } from './wire/framer.js';
@@ -338,7 +337,7 @@ export class ImapConnection implements LiteralHost {
       this.running = false;
       this.notifyIdle();
     }
-    if (this.notifier) this.requestPush();
+    if (this.notify.active) this.notify.requestPush();
     if (this.stopping !== undefined && this.queue.length === 0 && !this.framer.midCommand) await this.bye(this.stopping);
   }
 
@@ -505,84 +504,15 @@ export class ImapConnection implements LiteralHost {
   private onStoreChange(c: StoreChange): void {
     const view = this.state.name === 'selected' ? this.state.view : undefined;
     const forView = view ? view.enqueue(c) : false;
-    const forNotify = this.notifier?.note(c, view?.mailboxId) ?? false;
+    const forNotify = this.notify.note(c, view?.mailboxId);
     if (!forView && !forNotify) return;
     if (this.idling) this.idleWake?.();
-    else if (this.notifier) this.requestPush();
+    else if (this.notify.active) this.notify.requestPush();
   }
 
-  /** One NOTIFY push at a time, later ones folded into one: STATUS lines come in the order of the counts they show. */
-  private pushChain: Promise<void> = Promise.resolve();
-  private pushQueued = false;
+  /** NOTIFY (RFC 5465): what this session asked to be told, and its pushes (notify-session.ts). */
+  readonly notify = new NotifySession(this, () => !this.closed && !this.running && !this.idling && !this.framer.midCommand);
 
-  private requestPush(): void {
-    if (this.pushQueued) return;
-    this.pushQueued = true;
-    this.pushChain = this.pushChain
-      .then(() => new Promise<void>((r) => setImmediate(r)))
-      .then(() => {
-        this.pushQueued = false;
-        return this.pushNotifications();
-      })
-      .catch((err: unknown) => this.log.debug({ err }, 'notify: push failed'));
-  }
-
-  /** NOTIFY (RFC 5465, notify.ts): set or replaced by the command, undefined after NOTIFY NONE. */
-  notifier: Notifier | undefined;
-
-  setNotifier(n: Notifier | undefined): void {
-    this.notifier = n;
-  }
-
-  notifyHost(): NotifyHost {
-    const account = this.state.name === 'selected' || this.state.name === 'authenticated' ? this.state.account : '';
-    return {
-      account,
-      selectedId: () => (this.state.name === 'selected' ? this.state.view.mailboxId : undefined),
-      listMailboxes: () => this.ctx.store.listMailboxes(account),
-      encoder: () => this.encoder(),
-      status: async (name, enc, modseq) => {
-        const info = await this.ctx.store.getMailbox(account, name);
-        await statusResponse(this, account, info, ['MESSAGES', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', ...(modseq ? ['HIGHESTMODSEQ'] : [])], enc);
-      },
-    };
-  }
-
-  /**
-   * NOTIFY's output between commands: the selected mailbox's changes at once with
-   * SELECTED (expunges too, RFC 5465 §5.1; SELECTED-DELAYED keeps those for the usual
-   * places) and STATUS/LIST of other mailboxes. Never while a command runs or is being
-   * received: its responses come first, and the end of the command calls this again.
-   */
-  private async pushNotifications(): Promise<void> {
-    if (this.closed || this.running || this.idling || this.framer.midCommand || !this.notifier) return;
-    const sel = this.notifier.selected;
-    const view = this.state.name === 'selected' ? this.state.view : undefined;
-    const wanted = view?.pending.some((p) => p.kind !== 'flags' || sel!.events.has('FlagChange'));
-    if (sel && sel.events.size > 0 && wanted) await flushPending(this, !sel.delayed);
-    await this.flushNotifier();
-  }
-
-  /** Serialized with itself: the IDLE loop and a push may both want to write. */
-  private notifierFlush: Promise<void> = Promise.resolve();
-
-  private flushNotifier(): Promise<void> {
-    this.notifierFlush = this.notifierFlush.then(() => this.flushNotifierNow());
-    return this.notifierFlush;
-  }
-
-  private async flushNotifierNow(): Promise<void> {
-    const n = this.notifier;
-    if (!n?.pending || this.state.name === 'logout' || this.state.name === 'notAuthenticated') return;
-    const enc = this.encoder();
-    try {
-      await n.flush(this.notifyHost(), enc);
-    } catch (err) {
-      this.log.debug({ err }, 'notify: status not available');
-    }
-    const chunks = enc.done();
-    if (chunks.length > 0) await this.write(chunks);
-  }
 
   /**
    * IDLE (RFC 2177, RFC 9051 §6.3.13): flush pending changes as they arrive until the
@@ -608,7 +538,7 @@ export class ImapConnection implements LiteralHost {
     try {
       while (!finished && !this.closed) {
         await flushPending(this, true);
-        await this.flushNotifier();
+        await this.notify.flush();
         if (finished || this.closed) break;
         await new Promise<void>((resolve) => {
           this.idleWake = resolve;

@@ -10,10 +10,10 @@ export const notify: CommandSpec = {
     p.sp();
     const spec = parseNotify(p, () => p.mailbox());
     const n = spec ? new Notifier(spec) : undefined;
-    c.conn.setNotifier(n);
+    c.conn.notify.set(n);
     if (n && spec?.status) {
       const enc = c.conn.encoder();
-      await n.initialStatus(c.conn.notifyHost(), enc);
+      await c.conn.notify.initialStatus(enc);
       await c.conn.send(enc);
     }
   },
