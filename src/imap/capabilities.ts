@@ -29,7 +29,9 @@ const CAPS: CapEntry[] = [
   { name: 'SASL-IR', rfc: 'RFC 4959' },
   { name: 'LITERAL+', rfc: 'RFC 7888' },
   { name: 'MULTIAPPEND', rfc: 'RFC 3502' },
+  { name: 'CATENATE', rfc: 'RFC 4469' }, // URLs to the user's own messages, without URLAUTH
   { name: 'ENABLE', rfc: 'RFC 5161' },
+  { name: 'NOTIFY', rfc: 'RFC 5465' }, // SELECTED, SELECTED-DELAYED, INBOXES, PERSONAL, SUBSCRIBED, SUBTREE, MAILBOXES
   { name: 'ID', rfc: 'RFC 2971' },
   { name: 'IDLE', rfc: 'RFC 2177' },
   { name: 'NAMESPACE', rfc: 'RFC 2342' },

@@ -31,6 +31,7 @@ import type { StoreChange } from '../store/types.js';
 import { deflateSocket } from './compress.js';
 import { capabilities } from './capabilities.js';
 import { dispatch, flushPending } from './dispatch.js';
+import { NotifySession } from './notify-session.js';
 import type { ConnState } from './session.js';
 import { Encoder, type Chunk } from './wire/encoder.js';
 import { Framer, type LiteralDecision, type LiteralInfo } from './wire/framer.js';
@@ -336,6 +337,7 @@ export class ImapConnection implements LiteralHost {
       this.running = false;
       this.notifyIdle();
     }
+    if (this.notify.active) this.notify.requestPush();
     if (this.stopping !== undefined && this.queue.length === 0 && !this.framer.midCommand) await this.bye(this.stopping);
   }
 
@@ -500,9 +502,17 @@ export class ImapConnection implements LiteralHost {
   }
 
   private onStoreChange(c: StoreChange): void {
-    if (this.state.name !== 'selected') return;
-    if (this.state.view.enqueue(c) && this.idling) this.idleWake?.();
+    const view = this.state.name === 'selected' ? this.state.view : undefined;
+    const forView = view ? view.enqueue(c) : false;
+    const forNotify = this.notify.note(c, view?.mailboxId);
+    if (!forView && !forNotify) return;
+    if (this.idling) this.idleWake?.();
+    else if (this.notify.active) this.notify.requestPush();
   }
+
+  /** NOTIFY (RFC 5465): what this session asked to be told, and its pushes (notify-session.ts). */
+  readonly notify = new NotifySession(this, () => !this.closed && !this.running && !this.idling && !this.framer.midCommand);
+
 
   /**
    * IDLE (RFC 2177, RFC 9051 §6.3.13): flush pending changes as they arrive until the
@@ -528,6 +538,7 @@ export class ImapConnection implements LiteralHost {
     try {
       while (!finished && !this.closed) {
         await flushPending(this, true);
+        await this.notify.flush();
         if (finished || this.closed) break;
         await new Promise<void>((resolve) => {
           this.idleWake = resolve;

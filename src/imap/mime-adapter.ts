@@ -14,6 +14,7 @@ export {
   binaryOf, // BINARY[part]<partial> (RFC 3516, RFC 9051 §6.4.5); MimeError('unknownCte') when undecodable
   binarySizeOf, // BINARY.SIZE[part] (RFC 3516 §4.2)
   bodyStructureOf, // BODY / BODYSTRUCTURE (RFC 9051 §7.5.2) as wire bytes
+  contentToBuffer, // a SectionContent's bytes in one buffer (CATENATE's URL parts)
   envelopeOf, // ENVELOPE (RFC 9051 §7.5.2) as wire bytes
   headerText, // a raw header value (RFC 2047 words, 8-bit bytes) as readable text
   matchHeader, // SEARCH HEADER name value (RFC 9051 §6.4.4), reading the header block
@@ -21,8 +22,10 @@ export {
   matchTexts, // the same for several needles in one pass over the message
   headerBlockOf, // the message's header block (several HEADER keys, one read)
   searchHeader, // HEADER name needle over a header block already read
+  parseSection, // a section from text (CATENATE's ;SECTION= in an IMAP URL, RFC 5092 §6)
   readSection, // the section grammar of BODY[...] / BINARY[...] (RFC 9051 §9)
   sectionOf, // BODY[section]<partial> (RFC 9051 §6.4.5)
+  sectionExists, // whether a section names a part the message has (CATENATE URLs)
   sectionToString, // the section as echoed in the FETCH response
   type MessageBytes,
   type OpenMessage,

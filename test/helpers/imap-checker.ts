@@ -75,6 +75,7 @@ const SOLICITED: Record<string, readonly string[]> = {
   LIST: ['LIST', 'STATUS'],
   LSUB: ['LSUB'],
   STATUS: ['STATUS'],
+  NOTIFY: ['STATUS'], // NOTIFY SET STATUS (RFC 5465 §3)
   SEARCH: ['SEARCH', 'ESEARCH'],
   'UID SEARCH': ['SEARCH', 'ESEARCH'],
   FETCH: ['FETCH'],
@@ -107,6 +108,8 @@ export class ImapChecker {
   /** Commands sent and not yet answered, oldest first (pipelining). */
   readonly outstanding: CommandInfo[] = [];
   idling = false;
+  /** NOTIFY SET in force (RFC 5465): mailbox updates, STATUS and LIST may come between commands. */
+  notifying = false;
   /** Whether the last command awaits continuation lines (AUTHENTICATE, IDLE). */
   private selecting: MailboxModel | undefined;
   private seenInSelect = new Set<string>();
@@ -200,6 +203,7 @@ export class ImapChecker {
       this.literalLeft = 0;
     }
     if (cmd.name === 'IDLE') this.idling = false;
+    if (cmd.name === 'NOTIFY' && r.type === 'OK') this.notifying = !/^NONE\b/i.test(cmd.args.trim());
     if (cmd.name === 'SELECT' || cmd.name === 'EXAMINE') this.selectDone(r);
     else if ((cmd.name === 'CLOSE' || cmd.name === 'UNSELECT') && r.type === 'OK') this.selected = undefined;
     else if (cmd.name === 'LOGOUT') this.selected = undefined;
@@ -238,7 +242,7 @@ export class ImapChecker {
       this.selected = undefined;
     }
     const mb = this.selecting ?? this.selected;
-    if (!cmd && !this.idling) {
+    if (!cmd && !this.idling && !this.notifying) {
       if (r.type === 'BYE') return; // the server may end the session (timeouts, shutdown)
       this.violate('untagged response while no command is in progress', r);
     }
@@ -289,6 +293,7 @@ export class ImapChecker {
 
   private solicited(r: Response, cmd: CommandInfo | undefined): void {
     if (!cmd) return;
+    if (this.notifying && (r.type === 'STATUS' || r.type === 'LIST')) return; // RFC 5465 §5.2–5.5
     const ok = SOLICITED[cmd.name] ?? [];
     if (!ok.includes(r.type)) this.violate(`untagged ${r.type} not called for by ${cmd.name}`, r);
   }

@@ -1,19 +1,24 @@
 // APPEND — RFC 9051 §6.3.12, UIDPLUS APPENDUID RFC 4315 §3, APPENDLIMIT RFC 7889,
 // MULTIAPPEND RFC 3502
 // append = "APPEND" SP mailbox 1*append-message            (RFC 3502 §6)
-// append-message = [SP flag-list] [SP date-time] SP (literal / "UTF8" SP "(" literal8 ")")
+// append-message = [SP flag-list] [SP date-time] SP (literal / "UTF8" SP "(" literal8 ")"
+//                   / "CATENATE" SP "(" cat-part *(SP cat-part) ")")
 //   (the UTF8 data item: RFC 6855 §4, after ENABLE UTF8=ACCEPT)
 //   (or a literal8 "~{n}", BINARY: RFC 3516 §4.4)
+//   (CATENATE: RFC 4469, ../catenate.ts; its parts are put together when the command runs)
 // The size, target and quota checks happen before each "+" (literals.ts); large
 // literals arrive as a spooled file and are handed to the store by path.
 import { StoreError, type MailboxId, type MessageSource, type Uid } from '../../store/types.js';
+import { catenate, parseCatParts, type CatPart } from '../catenate.js';
 import { ImapNo } from '../errors.js';
 import type { Parser } from '../wire/parser.js';
 import { accountOf, compactSet } from './helpers.js';
 import { AUTH_OR_SELECTED, type CommandContext, type CommandSpec } from './types.js';
 
 interface AppendMessage {
-  source: MessageSource;
+  /** A CATENATE message has parts instead, made into its source when the command runs. */
+  source?: MessageSource;
+  parts?: CatPart[];
   flags?: string[];
   date?: Date;
 }
@@ -30,6 +35,7 @@ function parseMessage(c: CommandContext, p: Parser): AppendMessage {
     date = p.dateTime();
     p.sp();
   }
+  if (p.tryTake('CATENATE ')) return { parts: parseCatParts(p), flags, date };
   // RFC 6855 §4: a message with UTF-8 headers comes as UTF8 (literal8); we store bytes as given.
   const utf8 = c.conn.enabled.has('UTF8=ACCEPT') && p.tryTake('UTF8 (');
   const lit = p.messageLiteral();
@@ -50,13 +56,19 @@ async function appendAll(c: CommandContext, name: string, msgs: AppendMessage[])
   const account = accountOf(c);
   const done: Array<{ uid: Uid; uidValidity: number; mailboxId: MailboxId }> = [];
   try {
-    for (const m of msgs) done.push(await store.append(account, name, m.source, { flags: m.flags, internalDate: m.date }));
+    for (const m of msgs) done.push(await store.append(account, name, m.source ?? (await catenate(catContext(c), m.parts!)), { flags: m.flags, internalDate: m.date }));
   } catch (err) {
     const first = done[0];
     if (first) await store.expunge(account, first.mailboxId, done.map((d) => d.uid)).catch(() => undefined);
     throw err;
   }
   return { uidValidity: done[0]!.uidValidity, uids: done.map((d) => d.uid) };
+}
+
+function catContext(c: CommandContext) {
+  const s = c.conn.state;
+  const selected = s.name === 'selected' ? { name: s.view.name, uidValidity: s.view.uidValidity } : undefined;
+  return { store: c.conn.ctx.store, account: accountOf(c), selected, limit: c.conn.opts.appendLimit };
 }
 
 export const append: CommandSpec = {

@@ -21,6 +21,7 @@ import { list, lsub } from './list.js';
 import { login } from './login.js';
 import { logout } from './logout.js';
 import { namespace } from './namespace.js';
+import { notify } from './notify.js';
 import { check, noop } from './noop.js';
 import { rename } from './rename.js';
 import { search, uidSearch } from './search/search.js';
@@ -39,6 +40,7 @@ const ALL: CommandSpec[] = [
   copy, uidCopy, move, uidMove,
   getquota, getquotaroot, setquota, // RFC 9208
   compress, // RFC 4978
+  notify, // RFC 5465
 ];
 
 export const COMMANDS = new Map<string, CommandSpec>(ALL.map((c) => [c.name, c]));

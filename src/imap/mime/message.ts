@@ -17,7 +17,7 @@ import { bodyStructureToImap, envelopeToImap } from './format.js';
 import { matchesText, matchesTexts, readHeaderBlock, searchHeader, sentDate, sentDay } from './search.js';
 import { binarySize, fetchBinarySection } from './binary.js';
 import { streamRangeReader, type RangeReader } from './bytes.js';
-import { fetchBodySection, type SectionContent } from './section.js';
+import { fetchBodySection, findPart, type SectionContent } from './section.js';
 import type { PartialRange, SectionSpec } from './spec.js';
 import type { BodyPart, MessageAnalysis } from './types.js';
 
@@ -97,6 +97,19 @@ export async function bodyStructureOf(meta: MessageMeta, src: MessageBytes, exte
 export async function sectionOf(meta: MessageMeta, src: MessageBytes, spec: SectionSpec, partial?: PartialRange): Promise<SectionContent> {
   const { bodyStructure } = await analysisOf(meta, src);
   return fetchBodySection(rangeReaderOf(src), bodyStructure, spec, partial);
+}
+
+/**
+ * Whether the section names something the message has (FETCH answers a missing part with
+ * an empty string; an IMAP URL to one is invalid, RFC 4469 §5 BADURL).
+ */
+export async function sectionExists(meta: MessageMeta, src: MessageBytes, spec: SectionSpec): Promise<boolean> {
+  const { bodyStructure } = await analysisOf(meta, src);
+  const part = findPart(bodyStructure, spec.part);
+  if (!part) return false;
+  const text = spec.text ?? '';
+  // HEADER, TEXT and HEADER.FIELDS of a part need a message there (the top level or message/rfc822).
+  return text === '' || text === 'MIME' || spec.part.length === 0 || part.message !== undefined;
 }
 
 /** BINARY[part]<partial> content (RFC 3516); throws MimeError('unknownCte'). */
