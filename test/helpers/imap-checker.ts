@@ -77,6 +77,10 @@ const SOLICITED: Record<string, readonly string[]> = {
   STATUS: ['STATUS'],
   SEARCH: ['SEARCH', 'ESEARCH'],
   'UID SEARCH': ['SEARCH', 'ESEARCH'],
+  SORT: ['SORT', 'ESEARCH'], // RFC 5256 §4, ESORT RFC 5267 §3
+  'UID SORT': ['SORT', 'ESEARCH'],
+  THREAD: ['THREAD'],
+  'UID THREAD': ['THREAD'],
   FETCH: ['FETCH'],
   'UID FETCH': ['FETCH'],
   STORE: ['FETCH'],
@@ -87,7 +91,7 @@ const SOLICITED: Record<string, readonly string[]> = {
 };
 
 /** Commands after which no EXPUNGE may be sent (RFC 9051 §7.5.1). */
-const NO_EXPUNGE = new Set(['FETCH', 'STORE', 'SEARCH']);
+const NO_EXPUNGE = new Set(['FETCH', 'STORE', 'SEARCH', 'SORT', 'THREAD']);
 /** Response codes of untagged OK allowed during a command (besides PERMANENTFLAGS, HIGHESTMODSEQ). */
 const SELECT_CODES = new Set(['UIDVALIDITY', 'UIDNEXT', 'UNSEEN', 'NOMODSEQ', 'CLOSED', 'URLMECH', 'READ-ONLY', 'READ-WRITE', 'MAILBOXID']);
 
@@ -278,6 +282,12 @@ export class ImapChecker {
         return this.solicited(r, cmd);
       case 'SEARCH':
         this.searchNumbers(r, mb, cmd, r.values.filter((v): v is number => typeof v === 'number'));
+        return this.solicited(r, cmd);
+      case 'SORT':
+        this.searchNumbers(r, mb, cmd, r.values.filter((v): v is number => typeof v === 'number'));
+        return this.solicited(r, cmd);
+      case 'THREAD':
+        this.searchNumbers(r, mb, cmd, (r.raw.slice(9).match(/\d+/g) ?? []).map(Number));
         return this.solicited(r, cmd);
       case 'ESEARCH':
         this.esearch(r, mb, cmd);
