@@ -87,8 +87,9 @@ export function headerOf(head: Buffer): Buffer {
 }
 
 function firstAddress(list: Address[] | null): Address | undefined {
-  // Group markers (RFC 3501 §7.4.2: NIL host) are not addresses.
-  return list?.find((a) => a.host !== null);
+  // The first address of the ENVELOPE list: a group's start marker too (RFC 3501 §7.4.2:
+  // its addr-mailbox is the group name), as Dovecot sorts "undisclosed-recipients:;".
+  return list?.[0];
 }
 
 function mailboxOf(a: Address | undefined): string {

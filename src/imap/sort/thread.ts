@@ -93,10 +93,10 @@ function linkReferences(msgs: readonly StoredSortKeys[]): ThreadNode[] {
       if (prev && !r.parent && !isAncestor(r, prev)) link(prev, r);
       prev = r;
     }
-    // (1C) the last reference (or none) is the parent, replacing any earlier guess.
-    if (prev && isAncestor(c, prev)) continue;
+    // (1C) the last reference (or none) is the parent, replacing any earlier guess; a
+    // loop (the message refers to itself or to its own descendant) leaves it none (Dovecot).
     unlink(c);
-    if (prev) link(prev, c);
+    if (prev && !isAncestor(c, prev)) link(prev, c);
   }
   return all.filter((c) => !c.parent);
 }
