@@ -48,7 +48,7 @@ export function sorts(env: Env): void {
       expect(keys.map((k) => k.subject)).toEqual(['HELLO', 'ÉTÉ'.normalize('NFKD'), 'HELLO', 'HELLO', 'ÉTÉ'.normalize('NFKD')]);
       expect(keys.map((k) => k.reply)).toEqual([true, false, true, false, false]);
       expect(keys.map((k) => k.from)).toEqual(['ZED', 'ALICE', 'BOB', 'EMILE', 'BOB']);
-      expect(keys.map((k) => k.to)).toEqual(['B', 'C', 'A', '', 'A']);
+      expect(keys.map((k) => k.to)).toEqual(['B', 'C', 'A', 'UNDISCLOSED', 'A']); // a group: its name
       expect(keys.map((k) => k.cc)).toEqual(['', '', '', 'DEE', '']);
       expect(keys.map((k) => k.displayFrom)).toEqual(['ZED', 'ALICE@EXAMPLE.ORG', 'BOB', 'ÉMILE'.normalize('NFKD'), 'BOB@EXAMPLE.ORG']);
       // RFC 5256 §2.2: no Date, or one that does not parse: the INTERNALDATE.
