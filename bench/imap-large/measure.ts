@@ -42,8 +42,22 @@ export async function measureBig(t: Target, f: Figures): Promise<void> {
   put(t, f, 'RSS logged in, nothing selected', idle, 'MB');
   put(t, f, 'RSS after the above (selected)', after, 'MB');
   put(t, f, 'RSS selected - idle', after - idle, 'MB');
+  await measureSort(t, f, c);
   await c.cmd('LOGOUT').catch(() => undefined);
   c.close();
+}
+
+/**
+ * SORT and THREAD (issue 20) on the big INBOX: the first SORT finds the files dropped
+ * into cur/ without sort keys and computes them (both servers keep them), later ones
+ * answer from the keys.
+ */
+async function measureSort(t: Target, f: Figures, c: RawClient): Promise<void> {
+  put(t, f, 'SORT (DATE), first (keys of the dropped-in files)', await timed(c, 'SORT (DATE) UTF-8 ALL'), 'ms');
+  for (const k of ['DATE', 'SUBJECT', 'FROM', 'SIZE']) put(t, f, `SORT (${k})`, await timed(c, `SORT (${k}) UTF-8 ALL`), 'ms');
+  put(t, f, 'SORT (REVERSE DATE) UTF-8 UNSEEN', await timed(c, 'SORT (REVERSE DATE) UTF-8 UNSEEN'), 'ms');
+  put(t, f, 'THREAD REFERENCES, first', await timed(c, 'THREAD REFERENCES UTF-8 ALL'), 'ms');
+  put(t, f, 'THREAD REFERENCES', await timed(c, 'THREAD REFERENCES UTF-8 ALL'), 'ms');
 }
 
 const APPENDS = 100;

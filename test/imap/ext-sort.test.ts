@@ -158,6 +158,25 @@ for (const store of ['memory', 'maildir'] as const) {
       await c.close();
     });
 
+    it('sizes: a message without header, a 2 MB body, a 300 KB header (keys from its first 256 KB), a header without a body', async () => {
+      const c = await t.f.connect();
+      await c.login(await t.account(), 'pw');
+      const big = `X-Pad: ${'p'.repeat(998)}\r\n`.repeat(300);
+      const msgs = [
+        Buffer.from('\r\n'), // no header at all (an empty message is refused by APPEND)
+        Buffer.from(`Subject: b\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\n\r\n${'x'.repeat(2 * 1024 * 1024)}`),
+        Buffer.from(`Subject: c\r\n${big}Subject: a\r\nFrom: late@example.org\r\n\r\nbody\r\n`),
+        Buffer.from('Subject: a\r\nFrom: z@example.org'),
+      ];
+      for (const m of msgs) await c.transact('ok', [`APPEND INBOX () "01-Mar-2000 10:00:00 +0000" `, m]);
+      await c.transact('ok', 'SELECT INBOX');
+      expect(await one(c, 'SORT (SUBJECT) UTF-8 ALL')).toBe('* SORT 1 4 2 3');
+      expect(await one(c, 'SORT (FROM) UTF-8 ALL')).toBe('* SORT 1 2 3 4'); // 3's From is past the cut
+      expect(await one(c, 'SORT (REVERSE SIZE) UTF-8 ALL')).toBe('* SORT 2 3 4 1');
+      expect(await one(c, 'THREAD REFERENCES UTF-8 ALL', 'THREAD')).toBe('* THREAD (1)(3)(4)(2)');
+      await c.close();
+    });
+
     it('REFERENCES step 5: roots with one base subject gathered, a dummy over two originals', async () => {
       const c = await t.f.connect();
       await c.login(await t.account(), 'pw');

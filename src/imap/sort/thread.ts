@@ -21,7 +21,6 @@ export function thread(alg: ThreadAlgorithm, msgs: readonly StoredSortKeys[]): T
   if (alg === 'ORDEREDSUBJECT') return orderedSubject(msgs);
   const roots = pruneDummies(linkReferences(msgs), true);
   if (alg === 'REFS') return sortRefs(roots);
-  sortSiblings(roots);
   const merged = gatherSubjects(roots);
   for (const r of merged) sortTree(r);
   sortSiblings(merged);
