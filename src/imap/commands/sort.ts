@@ -79,17 +79,20 @@ async function runSort(c: CommandContext, p: Parser, byUid: boolean): Promise<vo
   const store = c.conn.ctx.store;
   if (!supportsSort(store)) throw new ImapNo('SORT is not available on this store', 'CANNOT');
   const view = viewOf(c);
-  let sorted: Uid[] = [];
-  if (prog.uids.length > 0) {
-    sorted = await store.sortUids(accountOf(c), view.mailboxId, by, prog.all ? undefined : prog.uids);
-    sorted = sorted.filter((u) => view.seqOf(u) > 0); // not yet announced to this client: not found
+  const sorted: Uid[] = [];
+  const nums: number[] = [];
+  if (prog.any) {
+    for (const u of await store.sortUids(accountOf(c), view.mailboxId, by, prog.all ? undefined : prog.uids)) {
+      const seq = view.seqOf(u);
+      if (seq === 0) continue; // not yet announced to this client: not found
+      sorted.push(u);
+      nums.push(byUid ? u : seq);
+    }
   }
-  const nums = byUid ? sorted : sorted.map((u) => view.seqOf(u));
   const enc = c.conn.encoder();
   if (ret) writeEsort(enc, c.tag, byUid, ret, nums, prog, sorted);
   else {
-    enc.raw('* SORT');
-    for (const n of nums) enc.raw(' ' + n);
+    enc.raw(nums.length > 0 ? `* SORT ${nums.join(' ')}` : '* SORT');
     if (prog.modseqs && sorted.length > 0) enc.raw(` (MODSEQ ${maxModseq(prog, sorted)})`); // RFC 7162 §3.1.5
     enc.crlf();
   }

@@ -19,7 +19,7 @@ async function runThread(c: CommandContext, p: Parser, byUid: boolean): Promise<
   if (!supportsSort(store)) throw new ImapNo('THREAD is not available on this store', 'CANNOT');
   const view = viewOf(c);
   let out = '';
-  if (prog.uids.length > 0) {
+  if (prog.any) {
     const keys = await store.sortKeys(accountOf(c), view.mailboxId, prog.all ? undefined : prog.uids);
     const seen = keys.filter((k) => view.seqOf(k.uid as never) > 0);
     out = formatThreads(threadOf(alg, seen), byUid ? (u) => u : (u) => view.seqOf(u as never));

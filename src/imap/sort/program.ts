@@ -14,10 +14,12 @@ import type { CommandContext } from '../commands/types.js';
 import { searchKey, usesModseq, type Criterion } from '../commands/search/criteria.js';
 import { findHits } from '../commands/search/search.js';
 
-/** The messages matched, ascending UIDs of this session's view; `all` when the program was ALL. */
+/** The messages matched: ascending UIDs of this session's view, or `all` of them (the program was ALL; `uids` then empty). */
 export interface Program {
   uids: Uid[];
   all: boolean;
+  /** Whether anything matched. */
+  any: boolean;
   /** When the program used MODSEQ (RFC 7162 §3.1.5): each message's mod-sequence. */
   modseqs?: Map<number, number>;
 }
@@ -38,9 +40,9 @@ export async function runProgram(c: CommandContext, p: Parser): Promise<Program>
   p.end();
   const crit: Criterion = cs.length === 1 ? cs[0]! : { k: 'and', cs };
   const view = viewOf(c);
-  if (crit.k === 'all') return { uids: view.uidsForSeqSet([[1, Infinity]]), all: true };
+  if (crit.k === 'all') return { uids: [], all: true, any: view.exists > 0 };
   const modseq = usesModseq(crit);
   if (modseq) c.conn.condstore = true;
   const found = await findHits(c.conn.ctx.store, accountOf(c), view, crit, modseq);
-  return { uids: found.uids, all: false, ...(modseq ? { modseqs: found.modseqs } : {}) };
+  return { uids: found.uids, all: false, any: found.uids.length > 0, ...(modseq ? { modseqs: found.modseqs } : {}) };
 }
