@@ -44,19 +44,22 @@ async function one(c: Client, cmd: string, type = 'SORT', tag?: string): Promise
 
 for (const store of ['memory', 'maildir'] as const) {
   const t = fixtureForFile({ store });
+  const session = async (): Promise<Client> => {
+    const c = await t.f.connect();
+    await c.login(await t.account(), 'pw');
+    return c;
+  };
 
   describe(`SORT and THREAD (${store})`, () => {
     it('advertises SORT, SORT=DISPLAY, ESORT and the three THREAD algorithms', async () => {
-      const c = await t.f.connect();
-      await c.login(await t.account(), 'pw');
+      const c = await session();
       const caps = (await c.transact('ok', 'CAPABILITY')).untagged[0]!.raw.split(' ');
       for (const cap of ['SORT', 'SORT=DISPLAY', 'ESORT', 'THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES', 'THREAD=REFS']) expect(caps).toContain(cap);
       await c.close();
     });
 
     it('RFC 5256 §4: SORT (SUBJECT), SORT (SUBJECT REVERSE DATE), an empty SORT', async () => {
-      const c = await t.f.connect();
-      await c.login(await t.account(), 'pw');
+      const c = await session();
       // 1..5 so that (SUBJECT REVERSE DATE) is 5 3 4 1 2: "a" twice, "b" twice, "c" once.
       await mailbox(c, [
         { subject: 'Re: b', date: 'Tue, 1 Feb 1994 08:00:00 +0000' },
@@ -79,8 +82,7 @@ for (const store of ['memory', 'maildir'] as const) {
     });
 
     it('RFC 5256 §2.1 base subjects and RFC 5051 collation: encoded words, leaders, blobs, trailers, case and accents', async () => {
-      const c = await t.f.connect();
-      await c.login(await t.account(), 'pw');
+      const c = await session();
       await mailbox(c, [
         { subject: '=?utf-8?q?=C3=A9cole?=' }, // école
         { subject: 'RE: [list] Re: Ecole (fwd) (FWD)' },
@@ -96,8 +98,7 @@ for (const store of ['memory', 'maildir'] as const) {
     });
 
     it('SORT by FROM, TO, CC, SIZE, DATE and RFC 5957 DISPLAYFROM/DISPLAYTO', async () => {
-      const c = await t.f.connect();
-      await c.login(await t.account(), 'pw');
+      const c = await session();
       await mailbox(c, [
         { from: 'Zoe <adam@example.org>', to: 'undisclosed-recipients:;', date: 'Mon, 2 Nov 2026 10:00:00 -0500', body: 'x'.repeat(300) },
         { from: '"=?utf-8?q?=C3=89mile?=" <zed@example.org>', to: 'Carl <carl@example.org>', cc: 'b@example.org', date: 'Mon, 2 Nov 2026 14:00:00 +0000' },
@@ -116,8 +117,7 @@ for (const store of ['memory', 'maildir'] as const) {
     });
 
     it('RFC 5267 §3 ESORT: RETURN (MIN COUNT), (ALL) in sort order, nothing found, PARTIAL', async () => {
-      const c = await t.f.connect();
-      await c.login(await t.account(), 'pw');
+      const c = await session();
       // Dates make UNSEEN by DATE come out 5,3,2,9,6,7 (1, 4 and 8 are \Seen).
       const order = [5, 3, 2, 9, 6, 7, 1, 4, 8];
       const mails: Mail[] = Array.from({ length: 9 }, (_, i) => ({
@@ -135,8 +135,7 @@ for (const store of ['memory', 'maildir'] as const) {
     });
 
     it('RFC 5256 §4 THREAD example shape "(2)(3 6 (4 23)(44 7 96))", REFERENCES and ORDEREDSUBJECT', async () => {
-      const c = await t.f.connect();
-      await c.login(await t.account(), 'pw');
+      const c = await session();
       // 1 alone; 2 the root; 5 replies to 2; 3 and 4 reply to 5 (3 with 7 below it; 4 with 6, then 8 below 6).
       await mailbox(c, [
         { subject: 'lonely', id: '1@x' },
@@ -159,8 +158,7 @@ for (const store of ['memory', 'maildir'] as const) {
     });
 
     it('sizes: a message without header, a 2 MB body, a 300 KB header (keys from its first 256 KB), a header without a body', async () => {
-      const c = await t.f.connect();
-      await c.login(await t.account(), 'pw');
+      const c = await session();
       const big = `X-Pad: ${'p'.repeat(998)}\r\n`.repeat(300);
       const msgs = [
         Buffer.from('\r\n'), // no header at all (an empty message is refused by APPEND)
@@ -178,8 +176,7 @@ for (const store of ['memory', 'maildir'] as const) {
     });
 
     it('REFERENCES step 5: roots with one base subject gathered, a dummy over two originals', async () => {
-      const c = await t.f.connect();
-      await c.login(await t.account(), 'pw');
+      const c = await session();
       await mailbox(c, [
         { subject: 'plans', id: 'a@x' },
         { subject: 'Re: plans', id: 'b@x', refs: '<lost@x>' },

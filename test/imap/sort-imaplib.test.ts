@@ -2,18 +2,12 @@
 // client checks the SORT capability and reads the untagged SORT / THREAD data.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { needs, peer } from '../helpers/peers.js';
-import { startImapFixture, type ImapFixture } from './fixture.js';
+import { fixtureForFile } from './fixture.js';
 
 const run = promisify(execFile);
-let f: ImapFixture;
-beforeAll(async () => {
-  f = await startImapFixture();
-});
-afterAll(async () => {
-  await f.close();
-});
+const t = fixtureForFile();
 
 const PY = String.raw`
 import imaplib, json, sys
@@ -48,9 +42,8 @@ print(json.dumps(out))
 
 describe('python3 imaplib sort() and thread()', needs('python3'), () => {
   it('sorts and threads as RFC 5256 says', async () => {
-    const user = 'sortpy@example.test';
-    await f.addAccount(user, 'pw');
-    const { stdout } = await run(peer('python3'), ['-c', PY, String(f.port), user, 'pw']);
+    const user = await t.account('sortpy');
+    const { stdout } = await run(peer('python3'), ['-c', PY, String(t.f.port), user, 'pw']);
     const out = JSON.parse(stdout) as Record<string, unknown>;
     expect(out.caps).toEqual(expect.arrayContaining(['SORT', 'SORT=DISPLAY', 'ESORT', 'THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES', 'THREAD=REFS']));
     expect(out.sort_date).toBe('2 1 3 4');

@@ -123,36 +123,39 @@ async function readHeader(file: string): Promise<Buffer> {
   }
 }
 
-/** Fills the keys of every row of the mailbox that has none (see the module comment). */
-async function fillMissing(a: Acct, mb: MailboxRow): Promise<void> {
+/** Fills the keys of every row of the mailbox that has none (see the module comment); returns how many. */
+async function fillMissing(a: Acct, mb: MailboxRow): Promise<number> {
   const s = stmtsOf(a.ix.db);
   let after = 0;
+  let filled = 0;
   for (;;) {
-    const current = a.ix.mailboxById(mb.id);
-    if (!current || a.closed || (s.count.get(mb.id) as number) >= current.messages) return;
     const rows = s.missing.all(mb.id, after, BATCH) as Array<{ uid: number; filename: string; in_new: number }>;
-    if (rows.length === 0) return;
+    if (rows.length === 0 || a.closed) return filled;
     const keys: SortKeys[] = [];
     for (let i = 0; i < rows.length; i += PARALLEL) {
       const group = rows.slice(i, i + PARALLEL);
       // A file gone meanwhile (expunged by another tool): empty keys; the next sync drops its row.
       keys.push(...(await Promise.all(group.map((r) => readHeader(msgPath(a, mb, r)).then(sortKeysOf, () => sortKeysOf(Buffer.alloc(0)))))));
     }
-    if (a.closed) return;
+    if (a.closed) return filled;
     a.ix.tx(() => rows.forEach((r, i) => insertKeys(a.ix.db, mb.id, r.uid, keys[i]!)));
+    filled += rows.length;
     after = rows[rows.length - 1]!.uid;
     await yieldLoop();
   }
 }
 
-/** The mailbox with its keys complete, then `fn` run without an await in between. */
+/**
+ * The mailbox with its keys complete, then `fn` run without an await in between. Rows
+ * copied in while a fill ran are filled by another round; a round that finds nothing
+ * to fill ends the wait (the counters never make it spin).
+ */
 async function withKeys<T>(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId, fn: (a: Acct) => T): Promise<T> {
   return ctx.accounts.use(account, async (a) => {
     for (;;) {
       const mb = mustMailboxId(a, mailboxId);
-      if ((stmtsOf(a.ix.db).count.get(mb.id) as number) >= mb.messages) return fn(a);
-      await fillMissing(a, mb);
-      if (a.closed) return fn(a);
+      if ((stmtsOf(a.ix.db).count.get(mb.id) as number) >= mb.messages || a.closed) return fn(a);
+      if ((await fillMissing(a, mb)) === 0) return fn(a);
     }
   });
 }
