@@ -46,6 +46,24 @@ export async function measureBig(t: Target, f: Figures): Promise<void> {
   c.close();
 }
 
+/**
+ * SORT and THREAD (issue 20) on the big INBOX: the first SORT finds the files dropped
+ * into cur/ without sort keys and computes them (both servers keep them), later ones
+ * answer from the keys.
+ */
+export async function measureSort(t: Target, f: Figures): Promise<void> {
+  const c = await RawClient.connect(t.imapPort);
+  await c.cmd(`LOGIN big@${DOMAIN} ${PASSWORD}`);
+  await c.cmd('SELECT INBOX');
+  put(t, f, 'SORT (DATE), first (keys of the dropped-in files)', await timed(c, 'SORT (DATE) UTF-8 ALL'), 'ms');
+  for (const k of ['DATE', 'SUBJECT', 'FROM', 'SIZE']) put(t, f, `SORT (${k})`, await timed(c, `SORT (${k}) UTF-8 ALL`), 'ms');
+  put(t, f, 'SORT (REVERSE DATE) UTF-8 UNSEEN', await timed(c, 'SORT (REVERSE DATE) UTF-8 UNSEEN'), 'ms');
+  put(t, f, 'THREAD REFERENCES, first', await timed(c, 'THREAD REFERENCES UTF-8 ALL'), 'ms');
+  put(t, f, 'THREAD REFERENCES', await timed(c, 'THREAD REFERENCES UTF-8 ALL'), 'ms');
+  await c.cmd('LOGOUT').catch(() => undefined);
+  c.close();
+}
+
 const APPENDS = 100;
 const PY_APPEND = `
 import imaplib, statistics, sys, time

@@ -53,6 +53,12 @@ const CAPS: CapEntry[] = [
   { name: 'QUOTA=RES-STORAGE', rfc: 'RFC 9208 §5.1' },
   { name: 'QUOTA=RES-MESSAGE', rfc: 'RFC 9208 §5.2' },
   { name: 'BINARY', rfc: 'RFC 3516' },
+  { name: 'SORT', rfc: 'RFC 5256' },
+  { name: 'SORT=DISPLAY', rfc: 'RFC 5957' },
+  { name: 'ESORT', rfc: 'RFC 5267 §3' },
+  { name: 'THREAD=ORDEREDSUBJECT', rfc: 'RFC 5256' },
+  { name: 'THREAD=REFERENCES', rfc: 'RFC 5256' },
+  { name: 'THREAD=REFS', rfc: 'draft-ietf-morg-inthread' },
   { name: 'COMPRESS=DEFLATE', rfc: 'RFC 4978', when: (s) => s.authenticated }, // FETCH BINARY[]/BINARY.SIZE[], APPEND of a literal8
 ];
 

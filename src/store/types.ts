@@ -12,6 +12,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
+import type { SortCriterion, StoredSortKeys } from './sortkeys.js';
 
 export type Uid = number & { readonly __brand: 'Uid' };
 export type MailboxId = number & { readonly __brand: 'MailboxId' };
@@ -424,4 +425,24 @@ export async function openSnapshot(store: MailStore, account: AccountId, name: s
   const listed = new Set<number>(view.uids);
   const metas = view.uids.length === 0 ? [] : await store.fetchMeta(account, view.mailbox.id, { fields: 'flags' });
   return { mailbox: view.mailbox, messages: metas.filter((m) => listed.has(m.uid)) };
+}
+
+/**
+ * SORT and THREAD from the index (RFC 5256; keys: src/store/sortkeys.ts). Keys are
+ * computed at delivery/APPEND and, for messages stored before or by other paths (COPY,
+ * files another tool dropped in), on the first call that needs them, a batch at a time.
+ */
+export interface SupportsSort {
+  /**
+   * UIDs of the mailbox's messages in the order of `by` (compareKeys: each criterion in
+   * turn, ties by UID ascending); only those in `uids` (ascending) when given.
+   */
+  sortUids(account: AccountId, mailboxId: MailboxId, by: readonly SortCriterion[], uids?: readonly Uid[]): Promise<Uid[]>;
+  /** The stored keys of the given messages (all when omitted), ascending by UID (THREAD). */
+  sortKeys(account: AccountId, mailboxId: MailboxId, uids?: readonly Uid[]): Promise<StoredSortKeys[]>;
+}
+
+export function supportsSort(s: MailStore): s is MailStore & SupportsSort {
+  const x = s as Partial<SupportsSort>;
+  return typeof x.sortUids === 'function' && typeof x.sortKeys === 'function';
 }

@@ -78,6 +78,10 @@ const SOLICITED: Record<string, readonly string[]> = {
   NOTIFY: ['STATUS'], // NOTIFY SET STATUS (RFC 5465 §3)
   SEARCH: ['SEARCH', 'ESEARCH'],
   'UID SEARCH': ['SEARCH', 'ESEARCH'],
+  SORT: ['SORT', 'ESEARCH'], // RFC 5256 §4, ESORT RFC 5267 §3
+  'UID SORT': ['SORT', 'ESEARCH'],
+  THREAD: ['THREAD'],
+  'UID THREAD': ['THREAD'],
   FETCH: ['FETCH'],
   'UID FETCH': ['FETCH'],
   STORE: ['FETCH'],
@@ -88,7 +92,7 @@ const SOLICITED: Record<string, readonly string[]> = {
 };
 
 /** Commands after which no EXPUNGE may be sent (RFC 9051 §7.5.1). */
-const NO_EXPUNGE = new Set(['FETCH', 'STORE', 'SEARCH']);
+const NO_EXPUNGE = new Set(['FETCH', 'STORE', 'SEARCH', 'SORT', 'THREAD']);
 /** Response codes of untagged OK allowed during a command (besides PERMANENTFLAGS, HIGHESTMODSEQ). */
 const SELECT_CODES = new Set(['UIDVALIDITY', 'UIDNEXT', 'UNSEEN', 'NOMODSEQ', 'CLOSED', 'URLMECH', 'READ-ONLY', 'READ-WRITE', 'MAILBOXID']);
 
@@ -282,6 +286,12 @@ export class ImapChecker {
         return this.solicited(r, cmd);
       case 'SEARCH':
         this.searchNumbers(r, mb, cmd, r.values.filter((v): v is number => typeof v === 'number'));
+        return this.solicited(r, cmd);
+      case 'SORT':
+        this.searchNumbers(r, mb, cmd, r.values.filter((v): v is number => typeof v === 'number'));
+        return this.solicited(r, cmd);
+      case 'THREAD':
+        this.searchNumbers(r, mb, cmd, (r.raw.slice(9).match(/\d+/g) ?? []).map(Number));
         return this.solicited(r, cmd);
       case 'ESEARCH':
         this.esearch(r, mb, cmd);

@@ -21,6 +21,7 @@ import { transfers } from './contract/transfer.js';
 import { treeAndNames } from './contract/tree.js';
 import { uids } from './contract/uids.js';
 import { searches } from './contract/search.js';
+import { sorts } from './contract/sort.js';
 import { vanishedRecord } from './contract/vanished.js';
 import type { Env, MakeStore } from './contract/env.js';
 
@@ -49,5 +50,6 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
     busAndConcurrency(env);
     importAndClose(env);
     searches(env);
+    sorts(env);
   });
 }

@@ -27,10 +27,12 @@ import { rename } from './rename.js';
 import { search, uidSearch } from './search/search.js';
 import { examine, select } from './select.js';
 import { setquota } from './setquota.js';
+import { sort, uidSort } from './sort.js';
 import { starttls } from './starttls.js';
 import { status } from './status.js';
 import { store, uidStore } from './store.js';
 import { subscribe, unsubscribe } from './subscribe.js';
+import { thread, uidThread } from './thread.js';
 import type { CommandSpec } from './types.js';
 
 const ALL: CommandSpec[] = [
@@ -41,6 +43,7 @@ const ALL: CommandSpec[] = [
   getquota, getquotaroot, setquota, // RFC 9208
   compress, // RFC 4978
   notify, // RFC 5465
+  sort, uidSort, thread, uidThread, // RFC 5256, RFC 5957, RFC 5267
 ];
 
 export const COMMANDS = new Map<string, CommandSpec>(ALL.map((c) => [c.name, c]));

@@ -147,6 +147,43 @@ CREATE TABLE IF NOT EXISTS pending_copies (
   filename TEXT NOT NULL,
   PRIMARY KEY (mailbox_id, filename)
 );
+-- SORT and THREAD (RFC 5256, RFC 5957; sortkeys.ts): each message's sort keys, written
+-- at delivery/APPEND and for other rows (COPY, files another tool dropped in, indexes
+-- made before this table) on the first SORT or THREAD that needs them. Strings are
+-- i;unicode-casemap collation keys, compared as BINARY (i;octet over UTF-8). A row
+-- follows its message (MOVE renumbers it) and goes with it.
+CREATE TABLE IF NOT EXISTS sortkeys (
+  mailbox_id INTEGER NOT NULL,
+  uid INTEGER NOT NULL,
+  sent INTEGER NOT NULL,
+  arrival INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  subject TEXT NOT NULL,
+  reply INTEGER NOT NULL,
+  addr_from TEXT NOT NULL,
+  addr_to TEXT NOT NULL,
+  addr_cc TEXT NOT NULL,
+  display_from TEXT NOT NULL,
+  display_to TEXT NOT NULL,
+  message_id TEXT,
+  refs TEXT,
+  PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sortkeys_sent ON sortkeys (mailbox_id, sent, uid);
+CREATE INDEX IF NOT EXISTS sortkeys_arrival ON sortkeys (mailbox_id, arrival, uid);
+CREATE INDEX IF NOT EXISTS sortkeys_size ON sortkeys (mailbox_id, size, uid);
+CREATE INDEX IF NOT EXISTS sortkeys_subject ON sortkeys (mailbox_id, subject, uid);
+CREATE INDEX IF NOT EXISTS sortkeys_from ON sortkeys (mailbox_id, addr_from, uid);
+CREATE TRIGGER IF NOT EXISTS sortkeys_msg_del AFTER DELETE ON messages BEGIN
+  DELETE FROM sortkeys WHERE mailbox_id = OLD.mailbox_id AND uid = OLD.uid;
+END;
+CREATE TRIGGER IF NOT EXISTS sortkeys_msg_move AFTER UPDATE OF mailbox_id, uid ON messages
+  WHEN NEW.mailbox_id <> OLD.mailbox_id OR NEW.uid <> OLD.uid BEGIN
+  UPDATE OR REPLACE sortkeys SET mailbox_id = NEW.mailbox_id, uid = NEW.uid WHERE mailbox_id = OLD.mailbox_id AND uid = OLD.uid;
+END;
+CREATE TRIGGER IF NOT EXISTS sortkeys_mailbox_del AFTER DELETE ON mailboxes BEGIN
+  DELETE FROM sortkeys WHERE mailbox_id = OLD.id;
+END;
 `;
 
 export function openIndex(file: string): IndexDb {

@@ -63,6 +63,7 @@ import type {
   SupportsRangeRead,
   SearchQuery,
   SupportsSearch,
+  SupportsSort,
   SupportsSnapshot,
   Uid,
   UidMapping,
@@ -78,6 +79,8 @@ import { mustMailbox, type StoreCtx } from './context.js';
 import { expunge, transfer } from './copy.js';
 import { updateFlags } from './flags.js';
 import { DirSyncer } from './fsio.js';
+import * as sortkeys from './sortkeys.js';
+import type { SortCriterion, StoredSortKeys } from '../sortkeys.js';
 import * as mail from './mail.js';
 import * as mailboxes from './mailboxes.js';
 import { append, deliver } from './save.js';
@@ -101,7 +104,7 @@ export interface MaildirStoreOptions {
   maxOpenAccounts?: number;
 }
 
-export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRead, SupportsSearch, SupportsSnapshot {
+export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRead, SupportsSearch, SupportsSnapshot, SupportsSort {
   readonly changes: InProcessChangeBus;
   private readonly ctx: StoreCtx;
   private readonly accounts: AccountCache;
@@ -225,6 +228,15 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
   /** SupportsSearch: SQL over the index (queries-search.ts). */
   searchUids(account: AccountId, mailboxId: MailboxId, q: SearchQuery): Promise<Uid[]> {
     return this.gate.run(() => mail.searchUids(this.ctx, account, mailboxId, q));
+  }
+
+  /** SupportsSort: the sortkeys table (sortkeys.ts). */
+  sortUids(account: AccountId, mailboxId: MailboxId, by: readonly SortCriterion[], uids?: readonly Uid[]): Promise<Uid[]> {
+    return this.gate.run(() => sortkeys.sortUids(this.ctx, account, mailboxId, by, uids));
+  }
+
+  sortKeys(account: AccountId, mailboxId: MailboxId, uids?: readonly Uid[]): Promise<StoredSortKeys[]> {
+    return this.gate.run(() => sortkeys.sortKeys(this.ctx, account, mailboxId, uids));
   }
 
   readMessage(account: AccountId, mailboxId: MailboxId, uid: Uid): Promise<{ stream: Readable; size: number }> {

@@ -19,6 +19,8 @@ import { InProcessChangeBus } from '../changes.js';
 import { FLAG_DELETED, FLAG_SEEN, applyFlagOp, flagList, parseFlags } from '../flags.js';
 import { OpGate } from '../gate.js';
 import { matchesQuery } from '../search.js';
+import type { SortCriterion, StoredSortKeys } from '../sortkeys.js';
+import { mailboxKeys, sortedUids } from './sort.js';
 import { accountSegments, canonicalName } from '../names.js';
 import {
   StoreError,
@@ -46,6 +48,7 @@ import {
   type SearchQuery,
   type SupportsRangeRead,
   type SupportsSearch,
+  type SupportsSort,
   type Uid,
   type UidMapping,
   type Vanished,
@@ -86,7 +89,7 @@ export interface MemoryStoreOptions {
 
 type Analysis = { envelope?: string; bodyStructure?: string };
 
-export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead, SupportsSearch {
+export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead, SupportsSearch, SupportsSort {
   readonly changes = new InProcessChangeBus();
   private readonly accounts = new Map<AccountId, MemAccount>();
   private readonly gate = new OpGate();
@@ -251,6 +254,15 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
       for (const m of mb.messages.values()) if (matchesQuery(q, metaOf(m, false))) out.push(m.uid as Uid);
       return out.sort((a, b) => a - b);
     });
+  }
+
+  /** SupportsSort (./sort.ts). */
+  sortUids(account: AccountId, mailboxId: MailboxId, by: readonly SortCriterion[], uids?: readonly Uid[]): Promise<Uid[]> {
+    return this.op(async () => sortedUids(mailboxKeys(mustMailboxId(this.acct(account), mailboxId), rfc822Size, uids), by));
+  }
+
+  sortKeys(account: AccountId, mailboxId: MailboxId, uids?: readonly Uid[]): Promise<StoredSortKeys[]> {
+    return this.op(async () => mailboxKeys(mustMailboxId(this.acct(account), mailboxId), rfc822Size, uids));
   }
 
   readMessage(account: AccountId, mailboxId: MailboxId, uid: Uid): Promise<{ stream: Readable; size: number }> {

@@ -61,7 +61,7 @@ async function runSearch(c: CommandContext, p: Parser, byUid: boolean): Promise<
 }
 
 /** What a SEARCH found: the UIDs in the view, ascending, and their modseqs when the search used MODSEQ. */
-interface Found {
+export interface Found {
   uids: Uid[];
   modseqs: Map<number, number>;
 }
@@ -74,7 +74,7 @@ const PAGE = 1000;
  * confirmed on the candidates a page at a time. A store without SupportsSearch: every
  * message is a candidate.
  */
-async function findHits(store: MailStore, account: string, view: SelectedView, crit: Criterion, modseq: boolean): Promise<Found> {
+export async function findHits(store: MailStore, account: string, view: SelectedView, crit: Criterion, modseq: boolean): Promise<Found> {
   const indexOnly = needsContent(crit) === 'none';
   let cands: Uid[];
   let exact = false;

@@ -1,0 +1,213 @@
+/**
+ * SupportsSort for the Maildir store: the `sortkeys` table of the account index
+ * (index-db.ts, last block of SCHEMA) and the SQL that sorts by it.
+ *
+ * - Delivery and APPEND write a message's keys in the transaction that inserts its row
+ *   (save.ts calls `keysRow` and `insertKeys`), from the header of the bytes accepted.
+ * - Rows without keys (COPY, files another tool dropped in, indexes made before the
+ *   table) are filled on the first SORT or THREAD that needs them: their headers are
+ *   read a batch at a time, a few files at once, each batch committed in one
+ *   transaction, the event loop free between batches. A mailbox whose keys are complete
+ *   costs one COUNT over the primary key to know it.
+ * - Sorting is ORDER BY over the table (an index per single key; SQLite sorts in C for
+ *   the rest), ties by UID; THREAD reads the rows and builds the threads above.
+ * - ARRIVAL and SIZE are copied from the message row when the keys are written: the
+ *   INTERNALDATE, and RFC822.SIZE as the analysis measured it (bare LF counted as CRLF),
+ *   else the file size. Sent date falls back to the INTERNALDATE (RFC 5256 §2.2).
+ */
+import { open } from 'node:fs/promises';
+import type Database from 'better-sqlite3';
+import { setImmediate as yieldLoop } from 'node:timers/promises';
+import { headerOf, sortKeysOf, SORT_HEADER_MAX, type SortCriterion, type SortKeyName, type SortKeys, type StoredSortKeys } from '../sortkeys.js';
+import type { AccountId, MailboxId, Uid } from '../types.js';
+import { msgPath, mustMailboxId, type Acct, type StoreCtx } from './context.js';
+import type { IndexDb, MailboxRow } from './index-db.js';
+
+/** Rows filled per transaction, and files read at once. */
+const BATCH = 500;
+const PARALLEL = 8;
+/** The first read of a file for its header; a longer header is read again, up to SORT_HEADER_MAX. */
+const HEAD_READ = 16 * 1024;
+
+const COLUMN: Record<SortKeyName, string> = {
+  arrival: 'arrival',
+  cc: 'addr_cc',
+  date: 'sent',
+  from: 'addr_from',
+  size: 'size',
+  subject: 'subject',
+  to: 'addr_to',
+  displayfrom: 'display_from',
+  displayto: 'display_to',
+};
+
+const INSERT = `INSERT OR REPLACE INTO sortkeys (mailbox_id, uid, sent, arrival, size, subject, reply, addr_from, addr_to, addr_cc, display_from, display_to, message_id, refs)
+  SELECT mailbox_id, uid, coalesce(?, internal_date), internal_date,
+    coalesce(json_extract(body_structure, '$.headerSize') + json_extract(body_structure, '$.bodySize'), size),
+    ?, ?, ?, ?, ?, ?, ?, ?, ?
+  FROM messages WHERE mailbox_id = ? AND uid = ?`;
+
+type Stmt = Database.Statement<unknown[]>;
+interface Stmts {
+  insert: Stmt;
+  count: Stmt;
+  missing: Stmt;
+  all: Stmt;
+}
+const stmts = new WeakMap<IndexDb, Stmts>();
+
+function stmtsOf(db: IndexDb): Stmts {
+  let s = stmts.get(db);
+  if (!s) {
+    s = {
+      insert: db.prepare(INSERT),
+      count: db.prepare('SELECT count(*) FROM sortkeys WHERE mailbox_id = ?').pluck(),
+      missing: db.prepare(
+        `SELECT m.uid, m.filename, m.in_new FROM messages m WHERE m.mailbox_id = ? AND m.uid > ?
+           AND NOT EXISTS (SELECT 1 FROM sortkeys k WHERE k.mailbox_id = m.mailbox_id AND k.uid = m.uid) ORDER BY m.uid LIMIT ?`,
+      ),
+      all: db.prepare(
+        `SELECT uid, sent, arrival, size, subject, reply, addr_from, addr_to, addr_cc, display_from, display_to, message_id, refs
+           FROM sortkeys WHERE mailbox_id = ? ORDER BY uid`,
+      ),
+    };
+    stmts.set(db, s);
+  }
+  return s;
+}
+
+/** Writes a message's keys; run it in the transaction that inserted its row. */
+export function insertKeys(db: IndexDb, mailboxId: number, uid: number, k: SortKeys): void {
+  stmtsOf(db).insert.run(
+    k.sent ?? null,
+    k.subject,
+    k.reply ? 1 : 0,
+    k.from,
+    k.to,
+    k.cc,
+    k.displayFrom,
+    k.displayTo,
+    k.messageId,
+    k.refs.length > 0 ? k.refs.join(' ') : null,
+    mailboxId,
+    uid,
+  );
+}
+
+/** The keys of a message about to be stored, from its bytes or the first bytes of its file. */
+export async function keysOfSource(src: { data: Buffer } | { path: string }): Promise<SortKeys> {
+  if ('data' in src) return sortKeysOf(headerOf(src.data.subarray(0, SORT_HEADER_MAX)));
+  return sortKeysOf(await readHeader(src.path));
+}
+
+/** An analysis under way, with the keys of the same source beside it (none if its header cannot be read). */
+export async function withSortKeys<T extends object>(analysis: Promise<T>, src: { data: Buffer } | { path: string }): Promise<T & { sortKeys?: SortKeys }> {
+  const [meta, sortKeys] = await Promise.all([analysis, keysOfSource(src).catch(() => undefined)]);
+  return sortKeys ? { ...meta, sortKeys } : meta;
+}
+
+async function readHeader(file: string): Promise<Buffer> {
+  const fh = await open(file, 'r');
+  try {
+    let buf = Buffer.alloc(HEAD_READ);
+    let { bytesRead } = await fh.read(buf, 0, HEAD_READ, 0);
+    let head = headerOf(buf.subarray(0, bytesRead));
+    if (head.length === bytesRead && bytesRead === HEAD_READ) {
+      buf = Buffer.alloc(SORT_HEADER_MAX);
+      ({ bytesRead } = await fh.read(buf, 0, SORT_HEADER_MAX, 0));
+      head = headerOf(buf.subarray(0, bytesRead));
+    }
+    return head;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Fills the keys of every row of the mailbox that has none (see the module comment); returns how many. */
+async function fillMissing(a: Acct, mb: MailboxRow): Promise<number> {
+  const s = stmtsOf(a.ix.db);
+  let after = 0;
+  let filled = 0;
+  for (;;) {
+    const rows = s.missing.all(mb.id, after, BATCH) as Array<{ uid: number; filename: string; in_new: number }>;
+    if (rows.length === 0 || a.closed) return filled;
+    const keys: SortKeys[] = [];
+    for (let i = 0; i < rows.length; i += PARALLEL) {
+      const group = rows.slice(i, i + PARALLEL);
+      // A file gone meanwhile (expunged by another tool): empty keys; the next sync drops its row.
+      keys.push(...(await Promise.all(group.map((r) => readHeader(msgPath(a, mb, r)).then(sortKeysOf, () => sortKeysOf(Buffer.alloc(0)))))));
+    }
+    if (a.closed) return filled;
+    a.ix.tx(() => rows.forEach((r, i) => insertKeys(a.ix.db, mb.id, r.uid, keys[i]!)));
+    filled += rows.length;
+    after = rows[rows.length - 1]!.uid;
+    await yieldLoop();
+  }
+}
+
+/**
+ * The mailbox with its keys complete, then `fn` run without an await in between. Rows
+ * copied in while a fill ran are filled by another round; a round that finds nothing
+ * to fill ends the wait (the counters never make it spin).
+ */
+async function withKeys<T>(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId, fn: (a: Acct) => T): Promise<T> {
+  return ctx.accounts.use(account, async (a) => {
+    for (;;) {
+      const mb = mustMailboxId(a, mailboxId);
+      if ((stmtsOf(a.ix.db).count.get(mb.id) as number) >= mb.messages || a.closed) return fn(a);
+      if ((await fillMissing(a, mb)) === 0) return fn(a);
+    }
+  });
+}
+
+export function sortUids(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId, by: readonly SortCriterion[], uids?: readonly Uid[]): Promise<Uid[]> {
+  return withKeys(ctx, account, mailboxId, (a) => {
+    const order = by.map((c) => `${COLUMN[c.key]}${c.reverse ? ' DESC' : ''}`).concat('uid');
+    const all = a.ix.db.prepare(`SELECT uid FROM sortkeys WHERE mailbox_id = ? ORDER BY ${order.join(', ')}`).pluck().all(mailboxId) as Uid[];
+    if (!uids) return all;
+    const wanted = new Set<number>(uids);
+    return all.filter((u) => wanted.has(u));
+  });
+}
+
+interface KeyRow {
+  uid: number;
+  sent: number;
+  arrival: number;
+  size: number;
+  subject: string;
+  reply: number;
+  addr_from: string;
+  addr_to: string;
+  addr_cc: string;
+  display_from: string;
+  display_to: string;
+  message_id: string | null;
+  refs: string | null;
+}
+
+export function sortKeys(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId, uids?: readonly Uid[]): Promise<StoredSortKeys[]> {
+  return withKeys(ctx, account, mailboxId, (a) => {
+    const wanted = uids ? new Set<number>(uids) : undefined;
+    const out: StoredSortKeys[] = [];
+    for (const r of stmtsOf(a.ix.db).all.iterate(mailboxId) as IterableIterator<KeyRow>) {
+      if (wanted && !wanted.has(r.uid)) continue;
+      out.push({
+        uid: r.uid,
+        sent: r.sent,
+        arrival: r.arrival,
+        size: r.size,
+        subject: r.subject,
+        reply: r.reply === 1,
+        from: r.addr_from,
+        to: r.addr_to,
+        cc: r.addr_cc,
+        displayFrom: r.display_from,
+        displayTo: r.display_to,
+        messageId: r.message_id,
+        refs: r.refs === null ? [] : r.refs.split(' '),
+      });
+    }
+    return out;
+  });
+}
