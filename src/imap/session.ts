@@ -22,7 +22,10 @@
  * - QRESYNC sessions get `* VANISHED uid-set` instead of EXPUNGE (RFC 7162 §3.2.10),
  *   and while an expunge waits, the changes after it wait too: a FETCH MODSEQ above
  *   the expunge's modseq would let a client that disconnects resync past it without
- *   ever learning of it (RFC 5162 erratum 1810, kept in RFC 7162 §3.2.10).
+ *   ever learning of it (RFC 5162 erratum 1810, kept in RFC 7162 §3.2.10). After a
+ *   VANISHED the flush ends with `* OK [HIGHESTMODSEQ n]`: VANISHED carries no modseq,
+ *   and without it a client that resyncs later is told the same UIDs again (RFC 7162
+ *   §3.2.7; n is the highest modseq of what this session has been told, §3.2).
  * - \Recent in FLAGS and `* n RECENT` only in IMAP4rev1 sessions (RFC 3501 §2.3.2,
  *   §7.3.2; RFC 9051 appendix E); which session gets a message as recent: recent.ts.
  */
@@ -45,7 +48,7 @@ export type ConnStateName = ConnState['name'];
 
 export type PendingChange =
   | { kind: 'added'; uids: Uid[] }
-  | { kind: 'expunged'; uids: Uid[] }
+  | { kind: 'expunged'; uids: Uid[]; modseq?: number }
   | { kind: 'flags'; changes: FlagChange[] };
 
 const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
@@ -275,7 +278,7 @@ export class SelectedView {
   enqueue(c: StoreChange): boolean {
     if (!('mailboxId' in c) || c.mailboxId !== this.mailboxId) return false;
     if (c.kind === 'added') this.pending.push({ kind: 'added', uids: c.uids });
-    else if (c.kind === 'expunged') this.pending.push({ kind: 'expunged', uids: c.uids });
+    else if (c.kind === 'expunged') this.pending.push({ kind: 'expunged', uids: c.uids, ...(c.modseq !== undefined ? { modseq: c.modseq } : {}) });
     else this.pending.push({ kind: 'flags', changes: c.changes });
     return true;
   }
@@ -287,6 +290,7 @@ export class SelectedView {
   flush(enc: Encoder, at: FlushPoint): void {
     if (this.pending.length === 0) return;
     const queue = this.pending.splice(0);
+    let vanished = false;
     // Messages both added and expunged since the last point: never announced.
     const gone = new Set<Uid>();
     if (at.expunge) for (const ch of queue) if (ch.kind === 'expunged') for (const u of ch.uids) gone.add(u);
@@ -314,8 +318,11 @@ export class SelectedView {
           continue;
         }
         tellExists();
+        if (ch.modseq !== undefined && ch.modseq > this.highestModseq) this.highestModseq = ch.modseq;
         if (at.qresync) {
-          told -= this.writeVanished(enc, ch.uids);
+          const n = this.writeVanished(enc, ch.uids);
+          told -= n;
+          if (n > 0 && ch.modseq !== undefined) vanished = true;
           continue;
         }
         for (const uid of ch.uids) {
@@ -332,6 +339,7 @@ export class SelectedView {
     }
     tellExists();
     this.writeRecent(enc);
+    if (vanished) this.writeHighestModseq(enc);
     if (this.own.size > 100_000) this.own.clear(); // bound memory; worst case an echoed FETCH
   }
 
@@ -343,6 +351,11 @@ export class SelectedView {
     const removed = uids.filter((u) => this.remove(u) > 0).sort((a, b) => a - b);
     if (removed.length > 0) enc.raw(`* VANISHED ${compactSet(removed)}\r\n`);
     return removed.length;
+  }
+
+  /** `* OK [HIGHESTMODSEQ n]` (RFC 7162 §3.1.2.1): what this session has been told up to. */
+  writeHighestModseq(enc: Encoder): void {
+    enc.raw(`* OK [HIGHESTMODSEQ ${this.highestModseq}] Highest\r\n`);
   }
 
   private flagChanges(enc: Encoder, changes: FlagChange[], condstore: boolean): void {

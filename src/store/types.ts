@@ -209,7 +209,8 @@ export interface AddedOrigin {
 
 export type StoreChange =
   | { kind: 'added'; account: AccountId; mailboxId: MailboxId; uids: Uid[]; origin?: AddedOrigin }
-  | { kind: 'expunged'; account: AccountId; mailboxId: MailboxId; uids: Uid[] }
+  /** `modseq`: the mailbox's modseq the expunge was recorded with (QRESYNC sessions tell it, RFC 7162 §3.2.7). */
+  | { kind: 'expunged'; account: AccountId; mailboxId: MailboxId; uids: Uid[]; modseq?: number }
   | { kind: 'flags'; account: AccountId; mailboxId: MailboxId; changes: FlagChange[] }
   | { kind: 'mailboxAdded'; account: AccountId; name: string }
   | { kind: 'mailboxRemoved'; account: AccountId; name: string }

@@ -345,10 +345,10 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
       const wanted = uids ? new Set<number>(uids) : undefined;
       const removed = [...mb.messages.values()].filter((m) => (wanted ? wanted.has(m.uid) : (m.bits & FLAG_DELETED) !== 0)).map((m) => m.uid as Uid);
       if (removed.length === 0) return [];
-      bumpModseq(mb);
+      const modseq = bumpModseq(mb);
       for (const uid of removed) mb.messages.delete(uid);
       recordExpunged(mb, removed, this.tree.expungedKept);
-      this.changes.publish({ kind: 'expunged', account, mailboxId, uids: removed });
+      this.changes.publish({ kind: 'expunged', account, mailboxId, uids: removed, modseq });
       return removed;
     });
   }
@@ -477,7 +477,7 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
     if (!isMove) this.checkQuota(a, rows.reduce((s, m) => s + m.data.length, 0), rows.length);
     let next = reserveUids(dst, rows.length);
     const modseq = bumpModseq(dst);
-    if (isMove) bumpModseq(src);
+    const srcModseq = isMove ? bumpModseq(src) : 0;
     for (const m of rows) {
       if (isMove) src.messages.delete(m.uid);
       dst.messages.set(next, { ...m, keywords: [...m.keywords], uid: next, modseq, inNew: false });
@@ -485,7 +485,7 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
       mapping.to.push(next++ as Uid);
     }
     if (isMove) recordExpunged(src, mapping.from, this.tree.expungedKept);
-    if (isMove) this.changes.publish({ kind: 'expunged', account, mailboxId: from, uids: [...mapping.from] });
+    if (isMove) this.changes.publish({ kind: 'expunged', account, mailboxId: from, uids: [...mapping.from], modseq: srcModseq });
     this.changes.publish({ kind: 'added', account, mailboxId: dst.id as MailboxId, uids: [...mapping.to], origin: { via: isMove ? 'move' : 'copy', from } });
     return mapping;
   }
