@@ -17,6 +17,8 @@ export interface CapState {
   authAllowed: boolean;
   authenticated: boolean;
   appendLimit: number;
+  /** The listener allows non-synchronizing literals up to 4096 octets only (RFC 7888 §5). */
+  literalMinus?: boolean;
 }
 
 const CAPS: CapEntry[] = [
@@ -27,7 +29,9 @@ const CAPS: CapEntry[] = [
   { name: 'AUTH=PLAIN', rfc: 'RFC 4616', when: (s) => s.authAllowed && !s.authenticated },
   { name: 'AUTH=LOGIN', rfc: 'draft-murchison-sasl-login', when: (s) => s.authAllowed && !s.authenticated },
   { name: 'SASL-IR', rfc: 'RFC 4959' },
-  { name: 'LITERAL+', rfc: 'RFC 7888' },
+  // LITERAL+ allows any size and so covers LITERAL-: one of the two (RFC 7888 §5).
+  { name: 'LITERAL+', rfc: 'RFC 7888 §3', when: (s) => !s.literalMinus },
+  { name: 'LITERAL-', rfc: 'RFC 7888 §5', when: (s) => !!s.literalMinus },
   { name: 'MULTIAPPEND', rfc: 'RFC 3502' },
   { name: 'ENABLE', rfc: 'RFC 5161' },
   { name: 'ID', rfc: 'RFC 2971' },
