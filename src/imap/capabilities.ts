@@ -46,6 +46,7 @@ const CAPS: CapEntry[] = [
   { name: 'LIST-EXTENDED', rfc: 'RFC 5258' },
   { name: 'LIST-STATUS', rfc: 'RFC 5819' },
   { name: 'ESEARCH', rfc: 'RFC 4731' },
+  { name: 'SEARCHRES', rfc: 'RFC 5182' },
   { name: 'WITHIN', rfc: 'RFC 5032' },
   { name: 'UTF8=ACCEPT', rfc: 'RFC 6855' },
   { name: 'STATUS=SIZE', rfc: 'RFC 8438' },

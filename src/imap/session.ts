@@ -34,7 +34,7 @@ import { compactSet } from './commands/helpers.js';
 import type { RecentRegistry } from './recent.js';
 import { SeqMap } from './seqmap.js';
 import type { Encoder } from './wire/encoder.js';
-import type { SeqSet } from './wire/parser.js';
+import { SAVED_SET, type SeqSet } from './wire/parser.js';
 
 export type SeqNum = number & { readonly __brand: 'SeqNum' };
 
@@ -93,6 +93,11 @@ export class SelectedView {
    */
   readonly own = new Map<Uid, number>();
   readonly pending: PendingChange[] = [];
+  /**
+   * The search result saved by SEARCH RETURN (SAVE), as UIDs so expunges drop out
+   * (RFC 5182 §2.1); empty at SELECT. "$" resolves to those still in the view.
+   */
+  saved: readonly Uid[] = [];
   /** Keywords told to the client in FLAGS (RFC 3501 §7.2.6). */
   private readonly announced = new Set<string>();
   private readonly recentRegistry: RecentRegistry | undefined;
@@ -160,6 +165,7 @@ export class SelectedView {
 
   /** Resolves a message sequence set to UIDs in ascending order (RFC 9051 §9 seq-number, "*" = last). */
   uidsForSeqSet(set: SeqSet): Uid[] {
+    if (set === SAVED_SET) return this.savedUids();
     const n = this.uids.length;
     const ranges = set.map(([a0, b0]) => {
       const a = a0 === Infinity ? n : a0;
@@ -169,8 +175,14 @@ export class SelectedView {
     return collect(ranges, (lo, hi) => this.uids.slice(lo, hi));
   }
 
+  /** "$": the saved UIDs still in the view, ascending. */
+  savedUids(): Uid[] {
+    return this.saved.filter((u) => this.seqOf(u) > 0);
+  }
+
   /** Resolves a UID set to the UIDs present in the view; "*" is the largest UID (RFC 9051 §6.4.9). */
   uidsForUidSet(set: SeqSet): Uid[] {
+    if (set === SAVED_SET) return this.savedUids();
     const max = this.uids.last;
     const ranges = set.map(([a, b]) => {
       const x = a === Infinity ? max : a;
