@@ -47,6 +47,7 @@ const CAPS: CapEntry[] = [
   { name: 'LIST-STATUS', rfc: 'RFC 5819' },
   { name: 'ESEARCH', rfc: 'RFC 4731' },
   { name: 'SEARCHRES', rfc: 'RFC 5182' },
+  { name: 'SAVEDATE', rfc: 'RFC 8514' },
   { name: 'WITHIN', rfc: 'RFC 5032' },
   { name: 'UTF8=ACCEPT', rfc: 'RFC 6855' },
   { name: 'STATUS=SIZE', rfc: 'RFC 8438' },

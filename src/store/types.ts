@@ -45,6 +45,11 @@ export interface MessageMeta {
   modseq: number;
   size: number;
   internalDate: Date;
+  /**
+   * When the message was saved into this mailbox (RFC 8514 SAVEDATE: delivery, APPEND,
+   * the COPY or MOVE that brought it). Given by fetchMeta without `fields: 'flags'`.
+   */
+  saveDate?: Date;
   /** Cached at delivery by the analyzer (JSON the IMAP layer understands); absent if not analysed. */
   envelope?: unknown;
   bodyStructure?: unknown;

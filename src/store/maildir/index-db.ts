@@ -171,6 +171,14 @@ function setup(db: IndexDb): void {
   db.pragma('wal_autocheckpoint = 4000');
   db.pragma('journal_size_limit = 4194304');
   db.exec(SCHEMA);
+  migrateColumns(db);
+}
+
+/** Columns added to `messages` after its first release: added once, idempotently. */
+function migrateColumns(db: IndexDb): void {
+  const cols = new Set((db.pragma('table_info(messages)') as Array<{ name: string }>).map((c) => c.name));
+  // SAVEDATE (RFC 8514): when the message was saved into its mailbox.
+  if (!cols.has('save_date')) db.exec('ALTER TABLE messages ADD COLUMN save_date INTEGER');
 }
 
 export interface MailboxRow {
@@ -201,4 +209,6 @@ export interface MessageRow {
   internal_date: number;
   envelope: string | null;
   body_structure: string | null;
+  /** SAVEDATE (RFC 8514), ms: set by insertMessage; NULL for files picked up by name and rows older than the column (INTERNALDATE stands in). */
+  save_date?: number | null;
 }

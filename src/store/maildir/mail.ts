@@ -133,6 +133,8 @@ function metaOf(r: Pick<MessageRow, 'uid' | 'flags' | 'keywords' | 'modseq' | 's
     size: r.size,
     internalDate: new Date(r.internal_date),
   };
+  // SAVEDATE (RFC 8514): unknown for files picked up by name and rows older than the column; INTERNALDATE stands in.
+  if (r.save_date !== undefined) m.saveDate = new Date(r.save_date ?? r.internal_date);
   // Parsed on first use: FETCH FLAGS or SEARCH on flags over 100 000 messages should
   // not pay for JSON.parse of every cached envelope.
   if (withStructure) {

@@ -52,6 +52,8 @@ const SEL_UIDS = 'uid IN (SELECT value FROM json_each(?))';
 
 /** Rows per statement of insertByName (6 parameters each, under SQLite's 32 766). */
 const INSERT_ROWS = 500;
+/** Now in ms since the epoch, in SQL (one value per statement). */
+const SQL_NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
 
 export class IndexQueries {
   private stmts?: StatementCache;
@@ -289,11 +291,12 @@ export class IndexQueries {
     }
   }
 
+  /** A saved message (delivery, APPEND, COPY/MOVE): its save_date is now (SAVEDATE, RFC 8514). */
   insertMessage(m: NewMessage): void {
     this.q(
-      `INSERT INTO messages (mailbox_id, uid, filename, in_new, flags, keywords, modseq, size, internal_date, envelope, body_structure)
-       VALUES (@mailbox_id, @uid, @filename, @in_new, @flags, @keywords, @modseq, @size, @internal_date, @envelope, @body_structure)`,
-    ).run({ ...m, envelope: m.envelope ?? null, body_structure: m.body_structure ?? null });
+      `INSERT INTO messages (mailbox_id, uid, filename, in_new, flags, keywords, modseq, size, internal_date, envelope, body_structure, save_date)
+       VALUES (@mailbox_id, @uid, @filename, @in_new, @flags, @keywords, @modseq, @size, @internal_date, @envelope, @body_structure, ${SQL_NOW_MS})`,
+    ).run({ mailbox_id: m.mailbox_id, uid: m.uid, filename: m.filename, in_new: m.in_new, flags: m.flags, keywords: m.keywords, modseq: m.modseq, size: m.size, internal_date: m.internal_date, envelope: m.envelope ?? null, body_structure: m.body_structure ?? null });
   }
 
   deleteMessage(mailboxId: number, uid: number): void {
@@ -409,7 +412,7 @@ export class IndexQueries {
   /** Whole rows (with cached envelope and body structure) in the scope, by UID. */
   fetchFull(mailboxId: number, scope: FetchScope): MessageRow[] {
     const [where, args] = fetchWhere(mailboxId, scope);
-    return this.q(`SELECT uid, flags, keywords, modseq, size, internal_date, envelope, body_structure, filename, in_new FROM messages WHERE ${where} ORDER BY uid`).all(
+    return this.q(`SELECT uid, flags, keywords, modseq, size, internal_date, envelope, body_structure, filename, in_new, save_date FROM messages WHERE ${where} ORDER BY uid`).all(
       ...args,
     ) as MessageRow[];
   }

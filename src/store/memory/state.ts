@@ -22,6 +22,8 @@ export interface MemMessage {
   modseq: number;
   data: Buffer;
   internalDate: number;
+  /** When it was saved into this mailbox (SAVEDATE, RFC 8514): delivery, APPEND, COPY/MOVE. */
+  savedAt: number;
   /** As Maildir's new/: delivered without flags and not yet seen by an open (\Recent). */
   inNew: boolean;
   /** The analyzer's results as JSON (as the Maildir index caches them). */
@@ -82,6 +84,7 @@ export function mailboxInfo(acct: MemAccount, mb: MemMailbox): MailboxInfo {
 export function metaOf(m: MemMessage, full: boolean): MessageMeta {
   const meta: MessageMeta = { uid: m.uid as Uid, flags: flagList(m.bits, m.keywords), modseq: m.modseq, size: m.data.length, internalDate: new Date(m.internalDate) };
   if (full) {
+    meta.saveDate = new Date(m.savedAt);
     if (m.envelope) meta.envelope = JSON.parse(m.envelope);
     if (m.bodyStructure) meta.bodyStructure = JSON.parse(m.bodyStructure);
   }

@@ -432,6 +432,7 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
       modseq: bumpModseq(mb),
       data: m.data,
       internalDate: m.internalDate,
+      savedAt: Date.now(),
       inNew: m.bits === 0,
       envelope: m.meta.envelope,
       bodyStructure: m.meta.bodyStructure,
@@ -480,7 +481,7 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
     const srcModseq = isMove ? bumpModseq(src) : 0;
     for (const m of rows) {
       if (isMove) src.messages.delete(m.uid);
-      dst.messages.set(next, { ...m, keywords: [...m.keywords], uid: next, modseq, inNew: false });
+      dst.messages.set(next, { ...m, keywords: [...m.keywords], uid: next, modseq, inNew: false, savedAt: Date.now() });
       mapping.from.push(m.uid as Uid);
       mapping.to.push(next++ as Uid);
     }

@@ -251,6 +251,8 @@ function cheapItem(it: FetchItem, meta: MessageMeta, view: SelectedView): string
       return `MODSEQ (${meta.modseq})`;
     case 'INTERNALDATE':
       return `INTERNALDATE "${formatDateTime(meta.internalDate)}"`;
+    case 'SAVEDATE': // RFC 8514 §3: NIL when the store does not know it
+      return meta.saveDate ? `SAVEDATE "${formatDateTime(meta.saveDate)}"` : 'SAVEDATE NIL';
     default:
       return undefined;
   }

@@ -7,7 +7,8 @@
 //   "LARGER" SP number64 / "NOT" SP search-key / "OR" SP search-key SP search-key /
 //   "SENTBEFORE" SP date / "SENTON" SP date / "SENTSINCE" SP date / "SMALLER" SP number64 /
 //   "UID" SP sequence-set / "UNDRAFT" / sequence-set / "(" search-key *(SP search-key) ")" /
-//   "OLDER" SP nz-number / "YOUNGER" SP nz-number   (WITHIN, RFC 5032 §2)
+//   "OLDER" SP nz-number / "YOUNGER" SP nz-number   (WITHIN, RFC 5032 §2) /
+//   "SAVEDBEFORE" SP date / "SAVEDON" SP date / "SAVEDSINCE" SP date / "SAVEDATESUPPORTED" (RFC 8514 §4)
 import { ImapBad, ImapNo } from '../../errors.js';
 import type { Parser, SeqSet } from '../../wire/parser.js';
 
@@ -19,7 +20,7 @@ export type Criterion =
   | { k: 'recent' }
   | { k: 'header'; field: string; value: string }
   | { k: 'body' | 'text'; value: string }
-  | { k: 'date'; which: 'internal' | 'sent'; op: 'before' | 'on' | 'since'; day: Date }
+  | { k: 'date'; which: 'internal' | 'sent' | 'saved'; op: 'before' | 'on' | 'since'; day: Date }
   | { k: 'size'; op: 'larger' | 'smaller'; n: number }
   | { k: 'not'; c: Criterion }
   | { k: 'or'; a: Criterion; b: Criterion }
@@ -109,6 +110,13 @@ function plainKey(p: Parser, key: string): Criterion {
     case 'SINCE':
       p.sp();
       return { k: 'date', which: 'internal', op: key.toLowerCase() as 'before', day: p.date() };
+    case 'SAVEDBEFORE':
+    case 'SAVEDON':
+    case 'SAVEDSINCE':
+      p.sp();
+      return { k: 'date', which: 'saved', op: key.slice(5).toLowerCase() as 'before', day: p.date() };
+    case 'SAVEDATESUPPORTED':
+      return { k: 'all' }; // every mailbox keeps save dates (RFC 8514 §4)
     case 'SENTBEFORE':
     case 'SENTON':
     case 'SENTSINCE':
@@ -148,7 +156,8 @@ export function needsContent(c: Criterion): 'none' | 'header' | 'body' {
     case 'header':
       return 'header';
     case 'date':
-      return c.which === 'sent' ? 'header' : 'none';
+      // SAVED*: not content, but the full index row (the light one has no save date).
+      return c.which === 'internal' ? 'none' : 'header';
     case 'body':
     case 'text':
       return 'body';

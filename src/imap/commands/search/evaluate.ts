@@ -153,6 +153,7 @@ export function evaluate(c: Criterion, x: MessageCtx): boolean | undefined {
     case 'date':
       // SENT*: the Date header's own calendar day; without one, INTERNALDATE (as Dovecot).
       if (c.which === 'internal') return compareDay(dayOf(m.internalDate), c);
+      if (c.which === 'saved') return compareDay(dayOf(m.saveDate ?? m.internalDate), c); // RFC 8514 §4
       if (!x.facts) return undefined;
       return compareDay(x.facts.sentDay ?? dayOf(m.internalDate), c);
     case 'header':
