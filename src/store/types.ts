@@ -50,6 +50,11 @@ export interface MessageMeta {
    * the COPY or MOVE that brought it). Given by fetchMeta without `fields: 'flags'`.
    */
   saveDate?: Date;
+  /**
+   * EMAILID (RFC 8474 §5.1): the same for the message and every copy COPY or MOVE made
+   * of it, in any mailbox. Given by fetchMeta without `fields: 'flags'`.
+   */
+  emailId?: string;
   /** Cached at delivery by the analyzer (JSON the IMAP layer understands); absent if not analysed. */
   envelope?: unknown;
   bodyStructure?: unknown;

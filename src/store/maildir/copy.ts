@@ -35,6 +35,7 @@ import { canonicalName } from '../names.js';
 import { trackCur } from './sync.js';
 import { coverUids, reserveUids } from './uidlist.js';
 import { trimExpunged } from './vanished.js';
+import { newEmailId } from './queries.js';
 
 interface Transfer {
   r: MessageRow;
@@ -106,7 +107,10 @@ async function transferFiles(ctx: StoreCtx, a: Acct, src: MailboxRow, dst: Mailb
       if (isMove) srcModseq = a.ix.bumpModseq(src.id);
       for (const p of ok) {
         if (isMove) a.ix.deleteMessage(src.id, p.r.uid);
-        a.ix.insertMessage({ ...p.r, mailbox_id: dst.id, uid: p.uid, filename: p.filename, in_new: 0, modseq });
+        // EMAILID travels with the message (RFC 8474 §5.1); one picked up by name gets its first one here.
+        const emailId = p.r.email_id ?? newEmailId();
+        if (!isMove && !p.r.email_id) a.ix.setEmailId(src.id, p.r.uid, emailId);
+        a.ix.insertMessage({ ...p.r, mailbox_id: dst.id, uid: p.uid, filename: p.filename, in_new: 0, modseq, email_id: emailId });
         mapping.from.push(p.r.uid as Uid);
         mapping.to.push(p.uid as Uid);
       }

@@ -179,6 +179,8 @@ function migrateColumns(db: IndexDb): void {
   const cols = new Set((db.pragma('table_info(messages)') as Array<{ name: string }>).map((c) => c.name));
   // SAVEDATE (RFC 8514): when the message was saved into its mailbox.
   if (!cols.has('save_date')) db.exec('ALTER TABLE messages ADD COLUMN save_date INTEGER');
+  // OBJECTID (RFC 8474): the message's EMAILID, the same in every mailbox it was copied to.
+  if (!cols.has('email_id')) db.exec('ALTER TABLE messages ADD COLUMN email_id TEXT');
 }
 
 export interface MailboxRow {
@@ -211,4 +213,6 @@ export interface MessageRow {
   body_structure: string | null;
   /** SAVEDATE (RFC 8514), ms: set by insertMessage; NULL for files picked up by name and rows older than the column (INTERNALDATE stands in). */
   save_date?: number | null;
+  /** EMAILID (RFC 8474 §5.1): given at insert, carried by COPY/MOVE; NULL for files picked up by name until first fetched or copied. */
+  email_id?: string | null;
 }

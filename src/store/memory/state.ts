@@ -24,6 +24,8 @@ export interface MemMessage {
   internalDate: number;
   /** When it was saved into this mailbox (SAVEDATE, RFC 8514): delivery, APPEND, COPY/MOVE. */
   savedAt: number;
+  /** EMAILID (RFC 8474 §5.1): kept by COPY and MOVE. */
+  emailId: string;
   /** As Maildir's new/: delivered without flags and not yet seen by an open (\Recent). */
   inNew: boolean;
   /** The analyzer's results as JSON (as the Maildir index caches them). */
@@ -85,6 +87,7 @@ export function metaOf(m: MemMessage, full: boolean): MessageMeta {
   const meta: MessageMeta = { uid: m.uid as Uid, flags: flagList(m.bits, m.keywords), modseq: m.modseq, size: m.data.length, internalDate: new Date(m.internalDate) };
   if (full) {
     meta.saveDate = new Date(m.savedAt);
+    meta.emailId = m.emailId;
     if (m.envelope) meta.envelope = JSON.parse(m.envelope);
     if (m.bodyStructure) meta.bodyStructure = JSON.parse(m.bodyStructure);
   }

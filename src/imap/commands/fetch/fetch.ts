@@ -251,6 +251,10 @@ function cheapItem(it: FetchItem, meta: MessageMeta, view: SelectedView): string
       return `MODSEQ (${meta.modseq})`;
     case 'INTERNALDATE':
       return `INTERNALDATE "${formatDateTime(meta.internalDate)}"`;
+    case 'EMAILID': // RFC 8474 §5.1
+      return meta.emailId ? `EMAILID (${meta.emailId})` : 'EMAILID NIL';
+    case 'THREADID': // RFC 8474 §5.2: NIL, no per-message threads (objectid.ts)
+      return 'THREADID NIL';
     case 'SAVEDATE': // RFC 8514 §3: NIL when the store does not know it
       return meta.saveDate ? `SAVEDATE "${formatDateTime(meta.saveDate)}"` : 'SAVEDATE NIL';
     default:

@@ -2,20 +2,20 @@
 // fetch-att = "ENVELOPE" / "FLAGS" / "INTERNALDATE" / "RFC822" [".HEADER" / ".SIZE" / ".TEXT"] /
 //             "BODY" ["STRUCTURE"] / "UID" / "BODY" section [partial] / "BODY.PEEK" section [partial] /
 //             "BINARY" [".PEEK"] section-binary [partial] / "BINARY.SIZE" section-binary / "MODSEQ" /
-//             "SAVEDATE" (RFC 8514 §3)
+//             "SAVEDATE" (RFC 8514 §3) / "EMAILID" / "THREADID" (RFC 8474 §5)
 // section = "[" [section-spec] "]"; partial = "<" number64 "." nz-number64 ">"
 import { ImapBad } from '../../errors.js';
 import { readSection, sectionToString, type PartialRange, type SectionSpec } from '../../mime-adapter.js';
 import type { Parser } from '../../wire/parser.js';
 
-export type SimpleItem = 'SAVEDATE' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODY' | 'BODYSTRUCTURE' | 'UID' | 'MODSEQ' | 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT';
+export type SimpleItem = 'EMAILID' | 'THREADID' | 'SAVEDATE' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODY' | 'BODYSTRUCTURE' | 'UID' | 'MODSEQ' | 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT';
 
 export type FetchItem =
   | { kind: SimpleItem }
   | { kind: 'section'; binary: boolean; peek: boolean; section: SectionSpec; label: string; partial?: PartialRange }
   | { kind: 'binarySize'; section: SectionSpec; label: string };
 
-const SIMPLE = new Set<string>(['SAVEDATE', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODY', 'BODYSTRUCTURE', 'UID', 'MODSEQ', 'RFC822', 'RFC822.HEADER', 'RFC822.TEXT']);
+const SIMPLE = new Set<string>(['EMAILID', 'THREADID', 'SAVEDATE', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODY', 'BODYSTRUCTURE', 'UID', 'MODSEQ', 'RFC822', 'RFC822.HEADER', 'RFC822.TEXT']);
 
 const MACROS: Record<string, SimpleItem[]> = {
   ALL: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE'],

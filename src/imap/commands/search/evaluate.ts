@@ -148,6 +148,8 @@ export function evaluate(c: Criterion, x: MessageCtx): boolean | undefined {
       return c.op === 'larger' ? m.size > c.n : m.size < c.n;
     case 'modseq':
       return m.modseq >= c.n;
+    case 'emailid': // RFC 8474 §6
+      return m.emailId === c.id;
     case 'age': // WITHIN, RFC 5032 §2
       return c.op === 'older' ? m.internalDate.getTime() <= c.at : m.internalDate.getTime() > c.at;
     case 'date':
