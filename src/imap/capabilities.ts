@@ -49,6 +49,7 @@ const CAPS: CapEntry[] = [
   { name: 'SEARCHRES', rfc: 'RFC 5182' },
   { name: 'SAVEDATE', rfc: 'RFC 8514' },
   { name: 'OBJECTID', rfc: 'RFC 8474' },
+  { name: 'PREVIEW', rfc: 'RFC 8970' },
   { name: 'WITHIN', rfc: 'RFC 5032' },
   { name: 'UTF8=ACCEPT', rfc: 'RFC 6855' },
   { name: 'STATUS=SIZE', rfc: 'RFC 8438' },

@@ -55,6 +55,8 @@ export interface MessageMeta {
    * of it, in any mailbox. Given by fetchMeta without `fields: 'flags'`.
    */
   emailId?: string;
+  /** PREVIEW (RFC 8970) once cachePreview stored it. Given by fetchMeta without `fields: 'flags'`. */
+  preview?: string;
   /** Cached at delivery by the analyzer (JSON the IMAP layer understands); absent if not analysed. */
   envelope?: unknown;
   bodyStructure?: unknown;
@@ -291,6 +293,8 @@ export interface MailStore {
   selectMailbox(account: AccountId, name: string): Promise<MailboxView>;
   /** Metadata of some or all messages, optionally only those changed since a modseq (CONDSTORE). */
   fetchMeta(account: AccountId, mailboxId: MailboxId, opts?: FetchMetaOptions): Promise<MessageMeta[]>;
+  /** Keeps a message's PREVIEW text (RFC 8970) for later fetchMeta; a message gone meanwhile is ignored. */
+  cachePreview(account: AccountId, mailboxId: MailboxId, uid: Uid, text: string): Promise<void>;
   /** The raw message as stored (RFC 5322 bytes). Streams; never buffers the whole file. */
   readMessage(account: AccountId, mailboxId: MailboxId, uid: Uid): Promise<{ stream: Readable; size: number }>;
 

@@ -181,6 +181,8 @@ function migrateColumns(db: IndexDb): void {
   if (!cols.has('save_date')) db.exec('ALTER TABLE messages ADD COLUMN save_date INTEGER');
   // OBJECTID (RFC 8474): the message's EMAILID, the same in every mailbox it was copied to.
   if (!cols.has('email_id')) db.exec('ALTER TABLE messages ADD COLUMN email_id TEXT');
+  // PREVIEW (RFC 8970): the preview text, cached at the first FETCH PREVIEW.
+  if (!cols.has('preview')) db.exec('ALTER TABLE messages ADD COLUMN preview TEXT');
 }
 
 export interface MailboxRow {
@@ -215,4 +217,6 @@ export interface MessageRow {
   save_date?: number | null;
   /** EMAILID (RFC 8474 §5.1): given at insert, carried by COPY/MOVE; NULL for files picked up by name until first fetched or copied. */
   email_id?: string | null;
+  /** PREVIEW (RFC 8970), cached at the first FETCH PREVIEW. */
+  preview?: string | null;
 }

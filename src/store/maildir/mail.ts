@@ -68,6 +68,13 @@ export async function searchUids(ctx: StoreCtx, account: AccountId, mailboxId: M
   });
 }
 
+export async function cachePreview(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId, uid: Uid, text: string): Promise<void> {
+  await ctx.accounts.use(account, async (a) => {
+    mustMailboxId(a, mailboxId);
+    a.ix.setPreview(mailboxId, uid, text);
+  });
+}
+
 export async function fetchMeta(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId, opts: FetchMetaOptions): Promise<MessageMeta[]> {
   return ctx.accounts.use(account, async (a) => {
     mustMailboxId(a, mailboxId);
@@ -151,6 +158,7 @@ function metaOf(r: Pick<MessageRow, 'uid' | 'flags' | 'keywords' | 'modseq' | 's
   // SAVEDATE (RFC 8514): unknown for files picked up by name and rows older than the column; INTERNALDATE stands in.
   if (r.save_date !== undefined) m.saveDate = new Date(r.save_date ?? r.internal_date);
   if (r.email_id) m.emailId = r.email_id;
+  if (typeof r.preview === 'string') m.preview = r.preview;
   // Parsed on first use: FETCH FLAGS or SEARCH on flags over 100 000 messages should
   // not pay for JSON.parse of every cached envelope.
   if (withStructure) {

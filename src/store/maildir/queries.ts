@@ -305,6 +305,10 @@ export class IndexQueries {
     ).run({ mailbox_id: m.mailbox_id, uid: m.uid, filename: m.filename, in_new: m.in_new, flags: m.flags, keywords: m.keywords, modseq: m.modseq, size: m.size, internal_date: m.internal_date, envelope: m.envelope ?? null, body_structure: m.body_structure ?? null, email_id: m.email_id ?? newEmailId() });
   }
 
+  setPreview(mailboxId: number, uid: number, text: string): void {
+    this.q('UPDATE messages SET preview = ? WHERE mailbox_id = ? AND uid = ?').run(text, mailboxId, uid);
+  }
+
   /** EMAILID for a row that has none (picked up by name): kept from then on (RFC 8474 §5.1). */
   setEmailId(mailboxId: number, uid: number, id: string): void {
     this.q('UPDATE messages SET email_id = ? WHERE mailbox_id = ? AND uid = ? AND email_id IS NULL').run(id, mailboxId, uid);
@@ -423,7 +427,7 @@ export class IndexQueries {
   /** Whole rows (with cached envelope and body structure) in the scope, by UID. */
   fetchFull(mailboxId: number, scope: FetchScope): MessageRow[] {
     const [where, args] = fetchWhere(mailboxId, scope);
-    return this.q(`SELECT uid, flags, keywords, modseq, size, internal_date, envelope, body_structure, filename, in_new, save_date, email_id FROM messages WHERE ${where} ORDER BY uid`).all(
+    return this.q(`SELECT uid, flags, keywords, modseq, size, internal_date, envelope, body_structure, filename, in_new, save_date, email_id, preview FROM messages WHERE ${where} ORDER BY uid`).all(
       ...args,
     ) as MessageRow[];
   }

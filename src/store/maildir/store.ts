@@ -222,6 +222,10 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
     return this.gate.run(() => mail.fetchMeta(this.ctx, account, mailboxId, opts));
   }
 
+  cachePreview(account: AccountId, mailboxId: MailboxId, uid: Uid, text: string): Promise<void> {
+    return this.gate.run(() => mail.cachePreview(this.ctx, account, mailboxId, uid, text));
+  }
+
   /** SupportsSearch: SQL over the index (queries-search.ts). */
   searchUids(account: AccountId, mailboxId: MailboxId, q: SearchQuery): Promise<Uid[]> {
     return this.gate.run(() => mail.searchUids(this.ctx, account, mailboxId, q));

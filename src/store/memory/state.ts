@@ -26,6 +26,8 @@ export interface MemMessage {
   savedAt: number;
   /** EMAILID (RFC 8474 §5.1): kept by COPY and MOVE. */
   emailId: string;
+  /** PREVIEW (RFC 8970) once cached. */
+  preview?: string;
   /** As Maildir's new/: delivered without flags and not yet seen by an open (\Recent). */
   inNew: boolean;
   /** The analyzer's results as JSON (as the Maildir index caches them). */
@@ -88,6 +90,7 @@ export function metaOf(m: MemMessage, full: boolean): MessageMeta {
   if (full) {
     meta.saveDate = new Date(m.savedAt);
     meta.emailId = m.emailId;
+    if (m.preview !== undefined) meta.preview = m.preview;
     if (m.envelope) meta.envelope = JSON.parse(m.envelope);
     if (m.bodyStructure) meta.bodyStructure = JSON.parse(m.bodyStructure);
   }

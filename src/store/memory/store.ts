@@ -244,6 +244,13 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
     });
   }
 
+  cachePreview(account: AccountId, mailboxId: MailboxId, uid: Uid, text: string): Promise<void> {
+    return this.op(async () => {
+      const m = mustMailboxId(this.acct(account), mailboxId).messages.get(uid);
+      if (m) m.preview = text;
+    });
+  }
+
   /** SupportsSearch, by a walk over the mailbox's messages (it is all in memory anyway). */
   searchUids(account: AccountId, mailboxId: MailboxId, q: SearchQuery): Promise<Uid[]> {
     return this.op(async () => {

@@ -26,6 +26,16 @@ function sizes(): Array<[string, Buffer]> {
 
 export function deliveryAndBytes(env: Env): void {
   describe('delivery', () => {
+    it('cachePreview keeps a PREVIEW text (RFC 8970) for the full fetchMeta; a message gone is ignored', async () => {
+      const [uid] = await fill(env.store, A, 'INBOX', 1);
+      const inbox = await env.store.getMailbox(A, 'INBOX');
+      expect((await env.store.fetchMeta(A, inbox.id, { uids: [uid!] }))[0]!.preview).toBeUndefined();
+      await env.store.cachePreview(A, inbox.id, uid!, 'Café ☕');
+      expect((await env.store.fetchMeta(A, inbox.id, { uids: [uid!] }))[0]!.preview).toBe('Café ☕');
+      await env.store.cachePreview(A, inbox.id, 999 as typeof uid & number, 'x');
+      expect(await env.store.fetchMeta(A, inbox.id, { uids: [999 as typeof uid & number] })).toEqual([]);
+    });
+
     it('stores one copy per distinct mailbox, in target order; a missing mailbox is INBOX', async () => {
       await env.store.ensureAccount(B);
       const r = await env.store.deliver(

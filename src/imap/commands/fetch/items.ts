@@ -2,7 +2,8 @@
 // fetch-att = "ENVELOPE" / "FLAGS" / "INTERNALDATE" / "RFC822" [".HEADER" / ".SIZE" / ".TEXT"] /
 //             "BODY" ["STRUCTURE"] / "UID" / "BODY" section [partial] / "BODY.PEEK" section [partial] /
 //             "BINARY" [".PEEK"] section-binary [partial] / "BINARY.SIZE" section-binary / "MODSEQ" /
-//             "SAVEDATE" (RFC 8514 §3) / "EMAILID" / "THREADID" (RFC 8474 §5)
+//             "SAVEDATE" (RFC 8514 §3) / "EMAILID" / "THREADID" (RFC 8474 §5) /
+//             "PREVIEW" [SP "(" "LAZY" ")"] (RFC 8970 §7)
 // section = "[" [section-spec] "]"; partial = "<" number64 "." nz-number64 ">"
 import { ImapBad } from '../../errors.js';
 import { readSection, sectionToString, type PartialRange, type SectionSpec } from '../../mime-adapter.js';
@@ -13,7 +14,9 @@ export type SimpleItem = 'EMAILID' | 'THREADID' | 'SAVEDATE' | 'FLAGS' | 'INTERN
 export type FetchItem =
   | { kind: SimpleItem }
   | { kind: 'section'; binary: boolean; peek: boolean; section: SectionSpec; label: string; partial?: PartialRange }
-  | { kind: 'binarySize'; section: SectionSpec; label: string };
+  | { kind: 'binarySize'; section: SectionSpec; label: string }
+  /** PREVIEW [SP "(" "LAZY" ")"] (RFC 8970 §3, §7). */
+  | { kind: 'preview'; lazy: boolean };
 
 const SIMPLE = new Set<string>(['EMAILID', 'THREADID', 'SAVEDATE', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODY', 'BODYSTRUCTURE', 'UID', 'MODSEQ', 'RFC822', 'RFC822.HEADER', 'RFC822.TEXT']);
 
@@ -56,6 +59,7 @@ function item(p: Parser): FetchItem {
     const s = section(p, true);
     return { kind: 'section', binary: true, peek: n === 'BINARY.PEEK', ...s, partial: partial(p) };
   }
+  if (n === 'PREVIEW') return { kind: 'preview', lazy: p.tryTake(' (LAZY)') };
   if (n === 'BINARY.SIZE') return { kind: 'binarySize', ...section(p, true) };
   if (n === 'BODY.PEEK') throw new ImapBad('BODY.PEEK needs a section');
   if (!SIMPLE.has(n)) throw new ImapBad(`Unknown fetch attribute ${n}`);
