@@ -69,7 +69,6 @@ function htmlText(s: string): string {
 
 /** Whitespace folded, control characters dropped, at most PREVIEW_CHARS code points (no half surrogate pair). */
 export function foldPreview(s: string): string {
-  // eslint-disable-next-line no-control-regex
   const folded = s.replace(/[\u0000-\u001f\u007f\s]+/g, ' ').trim();
   const cps = Array.from(folded);
   return cps.length <= PREVIEW_CHARS ? folded : cps.slice(0, PREVIEW_CHARS).join('').trimEnd();
