@@ -50,6 +50,7 @@ const CAPS: CapEntry[] = [
   { name: 'SAVEDATE', rfc: 'RFC 8514' },
   { name: 'OBJECTID', rfc: 'RFC 8474' },
   { name: 'PREVIEW', rfc: 'RFC 8970' },
+  { name: 'METADATA', rfc: 'RFC 5464' },
   { name: 'WITHIN', rfc: 'RFC 5032' },
   { name: 'UTF8=ACCEPT', rfc: 'RFC 6855' },
   { name: 'STATUS=SIZE', rfc: 'RFC 8438' },

@@ -22,6 +22,7 @@
 import fs from 'node:fs';
 import { StoreError } from '../store/types.js';
 import { COMMANDS } from './commands/index.js';
+import { METADATA_MAX_SIZE } from './commands/metadata.js';
 import type { ConnState } from './session.js';
 import { tagOf, type LiteralDecision, type LiteralInfo, type LiteralSink } from './wire/framer.js';
 import { Parser } from './wire/parser.js';
@@ -115,6 +116,8 @@ function checkNow(host: LiteralHost, info: LiteralInfo, settled: boolean): Liter
       return { ok: true };
     }
   }
+  // RFC 5464 §4.3: a value over the limit is NO [METADATA MAXSIZE n], before "+".
+  if (name === 'SETMETADATA' && info.size > METADATA_MAX_SIZE && !info.nonSync) return refuse(tag, `NO [METADATA MAXSIZE ${METADATA_MAX_SIZE}] Value too large`, true);
   if (info.size > o.maxLiteral || memory + info.size > LITERAL_MEMORY) return refuse(tag, 'BAD [TOOBIG] Literal too big', true);
   return { ok: true };
 }

@@ -159,6 +159,12 @@ export interface Vanished {
   complete: boolean;
 }
 
+/** One METADATA entry (RFC 5464 §3): "/private/comment" and its value. */
+export interface MetadataEntry {
+  entry: string;
+  value: Buffer;
+}
+
 export interface FlagChange {
   uid: Uid;
   flags: string[];
@@ -293,6 +299,16 @@ export interface MailStore {
   selectMailbox(account: AccountId, name: string): Promise<MailboxView>;
   /** Metadata of some or all messages, optionally only those changed since a modseq (CONDSTORE). */
   fetchMeta(account: AccountId, mailboxId: MailboxId, opts?: FetchMetaOptions): Promise<MessageMeta[]>;
+  /**
+   * METADATA (RFC 5464): every entry of a mailbox, or of the server when `mailboxId` is
+   * null, by entry name. A mailbox's entries follow it through RENAME and go with DELETE.
+   */
+  getMetadata(account: AccountId, mailboxId: MailboxId | null): Promise<MetadataEntry[]>;
+  /**
+   * Sets (value) or removes (null) entries, all together; a mailbox's HIGHESTMODSEQ is
+   * raised (RFC 7162 §3.2: METADATA changes are mailbox changes for QRESYNC).
+   */
+  setMetadata(account: AccountId, mailboxId: MailboxId | null, changes: ReadonlyArray<{ entry: string; value: Buffer | null }>): Promise<void>;
   /** Keeps a message's PREVIEW text (RFC 8970) for later fetchMeta; a message gone meanwhile is ignored. */
   cachePreview(account: AccountId, mailboxId: MailboxId, uid: Uid, text: string): Promise<void>;
   /** The raw message as stored (RFC 5322 bytes). Streams; never buffers the whole file. */

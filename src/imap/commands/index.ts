@@ -20,6 +20,7 @@ import { idle } from './idle.js';
 import { list, lsub } from './list.js';
 import { login } from './login.js';
 import { logout } from './logout.js';
+import { getmetadata, setmetadata } from './metadata.js';
 import { namespace } from './namespace.js';
 import { check, noop } from './noop.js';
 import { rename } from './rename.js';
@@ -39,6 +40,7 @@ const ALL: CommandSpec[] = [
   copy, uidCopy, move, uidMove,
   getquota, getquotaroot, setquota, // RFC 9208
   compress, // RFC 4978
+  getmetadata, setmetadata, // RFC 5464
 ];
 
 export const COMMANDS = new Map<string, CommandSpec>(ALL.map((c) => [c.name, c]));

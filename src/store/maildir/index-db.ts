@@ -147,6 +147,18 @@ CREATE TABLE IF NOT EXISTS pending_copies (
   filename TEXT NOT NULL,
   PRIMARY KEY (mailbox_id, filename)
 );
+
+-- METADATA (RFC 5464): server entries under mailbox_id 0, a mailbox's under its id; a
+-- mailbox removed takes its entries along (RENAME keeps the id, so they follow it).
+CREATE TABLE IF NOT EXISTS metadata (
+  mailbox_id INTEGER NOT NULL,
+  entry TEXT NOT NULL,
+  value BLOB NOT NULL,
+  PRIMARY KEY (mailbox_id, entry)
+);
+CREATE TRIGGER IF NOT EXISTS mailboxes_metadata_del AFTER DELETE ON mailboxes BEGIN
+  DELETE FROM metadata WHERE mailbox_id = OLD.id;
+END;
 `;
 
 export function openIndex(file: string): IndexDb {

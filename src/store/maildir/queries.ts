@@ -438,6 +438,16 @@ export class IndexQueries {
    * is named). With rfc822Size, the last column is RFC822.SIZE from two fields of the
    * cached structure, read in SQLite; otherwise null.
    */
+  /** METADATA entries of a mailbox (0: the server), by name. */
+  metadataOf(mailboxId: number): Array<{ entry: string; value: Buffer }> {
+    return this.q('SELECT entry, value FROM metadata WHERE mailbox_id = ? ORDER BY entry').all(mailboxId) as Array<{ entry: string; value: Buffer }>;
+  }
+
+  setMetadataEntry(mailboxId: number, entry: string, value: Buffer | null): void {
+    if (value === null) this.q('DELETE FROM metadata WHERE mailbox_id = ? AND entry = ?').run(mailboxId, entry);
+    else this.q('INSERT OR REPLACE INTO metadata (mailbox_id, entry, value) VALUES (?, ?, ?)').run(mailboxId, entry, value);
+  }
+
   fetchLight(mailboxId: number, scope: FetchScope, rfc822Size: boolean): LightRow[] {
     const [where, args] = fetchWhere(mailboxId, scope);
     const sizeCol = rfc822Size ? `json_extract(body_structure, '$.headerSize') + json_extract(body_structure, '$.bodySize')` : 'NULL';

@@ -38,6 +38,7 @@
 import path from 'node:path';
 import { InProcessChangeBus } from '../changes.js';
 import type {
+  MetadataEntry,
   AccountId,
   AppendOptions,
   ByteRange,
@@ -79,6 +80,7 @@ import { expunge, transfer } from './copy.js';
 import { updateFlags } from './flags.js';
 import { DirSyncer } from './fsio.js';
 import * as mail from './mail.js';
+import * as metadata from './metadata.js';
 import * as mailboxes from './mailboxes.js';
 import { append, deliver } from './save.js';
 import { recoverAccount, reindexReported } from './sync.js';
@@ -220,6 +222,14 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
 
   fetchMeta(account: AccountId, mailboxId: MailboxId, opts: FetchMetaOptions = {}): Promise<MessageMeta[]> {
     return this.gate.run(() => mail.fetchMeta(this.ctx, account, mailboxId, opts));
+  }
+
+  getMetadata(account: AccountId, mailboxId: MailboxId | null): Promise<MetadataEntry[]> {
+    return this.gate.run(() => metadata.getMetadata(this.ctx, account, mailboxId));
+  }
+
+  setMetadata(account: AccountId, mailboxId: MailboxId | null, changes: ReadonlyArray<{ entry: string; value: Buffer | null }>): Promise<void> {
+    return this.gate.run(() => metadata.setMetadata(this.ctx, account, mailboxId, changes));
   }
 
   cachePreview(account: AccountId, mailboxId: MailboxId, uid: Uid, text: string): Promise<void> {

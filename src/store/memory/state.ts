@@ -47,6 +47,8 @@ export interface MemMailbox {
   expunged?: Map<number, number>;
   /** The highest modseq of a forgotten expunge record. */
   expungedFloor?: number;
+  /** METADATA (RFC 5464) entries by name. */
+  metadata?: Map<string, Buffer>;
 }
 
 export interface MemAccount {
@@ -59,6 +61,8 @@ export interface MemAccount {
    */
   subscriptions: Set<string>;
   lastUidValidity: number;
+  /** Server METADATA entries (RFC 5464) by name. */
+  metadata?: Map<string, Buffer>;
 }
 
 export function mailboxInfo(acct: MemAccount, mb: MemMailbox): MailboxInfo {

@@ -52,6 +52,7 @@ import {
   type Vanished,
   EXPUNGED_KEPT,
   type Usage,
+  type MetadataEntry,
 } from '../types.js';
 import { renameMailbox } from './rename.js';
 import {
@@ -241,6 +242,28 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
         out.push(meta);
       }
       return out;
+    });
+  }
+
+  getMetadata(account: AccountId, mailboxId: MailboxId | null): Promise<MetadataEntry[]> {
+    return this.op(async () => {
+      const a = this.acct(account);
+      const map = mailboxId === null ? a.metadata : mustMailboxId(a, mailboxId).metadata;
+      return [...(map ?? new Map<string, Buffer>())].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)).map(([entry, value]) => ({ entry, value: Buffer.from(value) }));
+    });
+  }
+
+  setMetadata(account: AccountId, mailboxId: MailboxId | null, changes: ReadonlyArray<{ entry: string; value: Buffer | null }>): Promise<void> {
+    return this.op(async () => {
+      const a = this.acct(account);
+      const mb = mailboxId === null ? undefined : mustMailboxId(a, mailboxId);
+      const holder: { metadata?: Map<string, Buffer> } = mb ?? a;
+      const map = (holder.metadata ??= new Map());
+      for (const c of changes) {
+        if (c.value === null) map.delete(c.entry);
+        else map.set(c.entry, Buffer.from(c.value));
+      }
+      if (mb) bumpModseq(mb); // RFC 7162 §3.2
     });
   }
 
