@@ -3,14 +3,12 @@
 // else text/html without tags, decoded (quoted-printable, base64, charset), whitespace
 // folded, at most 200 characters; nothing for a message without text. python imaplib
 // fetches it as a client would.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchAttrs, valueText, type ImapTestClient } from '../helpers/imap-client.js';
-import { needs, peer } from '../helpers/peers.js';
+import { needs } from '../helpers/peers.js';
+import { imaplibFetch } from './py-fetch.js';
 import { startImapFixture, type ImapFixture } from './fixture.js';
 
-const run = promisify(execFile);
 const HEAD = 'From: a@example.org\r\nTo: b@example.test\r\nSubject: p\r\nMIME-Version: 1.0\r\n';
 const MESSAGES: Array<[string, string | null]> = [
   [HEAD + 'Content-Type: text/plain\r\n\r\nPreview text!\r\n', 'Preview text!'],
@@ -73,16 +71,7 @@ for (const store of ['memory', 'maildir'] as const) {
     it('python imaplib fetches PREVIEW', needs('python3'), async () => {
       const { user, c } = await setup(f);
       await c.close();
-      const py = String.raw`
-import imaplib, sys
-M = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
-M.login(sys.argv[2], 'pw')
-M.select('INBOX')
-typ, data = M.fetch('3', '(PREVIEW)')
-print(data[0].decode())
-M.logout()
-`;
-      const { stdout } = await run(peer('python3'), ['-c', py, String(f.port), user]);
+      const stdout = await imaplibFetch(f.port, user, '3', '(PREVIEW)');
       expect(stdout.trim()).toBe('3 (PREVIEW "Hello world & more")');
     });
   });

@@ -4,16 +4,14 @@
 // with the message, the save date does not). On the Maildir store a row's save date is
 // set back in the index to see COPY and MOVE give a new one, and a row without one
 // (a file picked up by name, an index older than the column) shows INTERNALDATE.
-import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImapTestClient } from '../helpers/imap-client.js';
-import { needs, peer } from '../helpers/peers.js';
+import { needs } from '../helpers/peers.js';
+import { imaplibFetch } from './py-fetch.js';
 import { message, startImapFixture, type ImapFixture } from './fixture.js';
 
-const run = promisify(execFile);
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const imapDay = (d: Date): string => `${d.getUTCDate()}-${MONTHS[d.getUTCMonth()]}-${d.getUTCFullYear()}`;
 const OLD = '01-Jan-2020 10:00:00 +0000';
@@ -74,16 +72,7 @@ for (const store of ['memory', 'maildir'] as const) {
     it('python imaplib fetches SAVEDATE', needs('python3'), async () => {
       const { user, c } = await setup(f);
       await c.close();
-      const py = String.raw`
-import imaplib, sys
-M = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
-M.login(sys.argv[2], 'pw')
-M.select('INBOX')
-typ, data = M.fetch('2', '(SAVEDATE INTERNALDATE)')
-print(data[0].decode())
-M.logout()
-`;
-      const { stdout } = await run(peer('python3'), ['-c', py, String(f.port), user]);
+      const stdout = await imaplibFetch(f.port, user, '2', '(SAVEDATE INTERNALDATE)');
       expect(stdout.trim()).toMatch(new RegExp(`^2 \\(SAVEDATE "\\d\\d-\\w\\w\\w-\\d{4} [\\d:]{8} \\+0000" INTERNALDATE "${OLD.replace("+", "\\+")}"\\)$`));
     });
 
