@@ -17,6 +17,8 @@ export interface CapState {
   authAllowed: boolean;
   authenticated: boolean;
   appendLimit: number;
+  /** The listener allows non-synchronizing literals up to 4096 octets only (RFC 7888 §5). */
+  literalMinus?: boolean;
 }
 
 const CAPS: CapEntry[] = [
@@ -27,7 +29,9 @@ const CAPS: CapEntry[] = [
   { name: 'AUTH=PLAIN', rfc: 'RFC 4616', when: (s) => s.authAllowed && !s.authenticated },
   { name: 'AUTH=LOGIN', rfc: 'draft-murchison-sasl-login', when: (s) => s.authAllowed && !s.authenticated },
   { name: 'SASL-IR', rfc: 'RFC 4959' },
-  { name: 'LITERAL+', rfc: 'RFC 7888' },
+  // LITERAL+ allows any size and so covers LITERAL-: one of the two (RFC 7888 §5).
+  { name: 'LITERAL+', rfc: 'RFC 7888 §3', when: (s) => !s.literalMinus },
+  { name: 'LITERAL-', rfc: 'RFC 7888 §5', when: (s) => !!s.literalMinus },
   { name: 'MULTIAPPEND', rfc: 'RFC 3502' },
   { name: 'CATENATE', rfc: 'RFC 4469' }, // URLs to the user's own messages, without URLAUTH
   { name: 'ENABLE', rfc: 'RFC 5161' },
@@ -44,6 +48,11 @@ const CAPS: CapEntry[] = [
   { name: 'LIST-EXTENDED', rfc: 'RFC 5258' },
   { name: 'LIST-STATUS', rfc: 'RFC 5819' },
   { name: 'ESEARCH', rfc: 'RFC 4731' },
+  { name: 'SEARCHRES', rfc: 'RFC 5182' },
+  { name: 'SAVEDATE', rfc: 'RFC 8514' },
+  { name: 'OBJECTID', rfc: 'RFC 8474' },
+  { name: 'PREVIEW', rfc: 'RFC 8970' },
+  { name: 'METADATA', rfc: 'RFC 5464' },
   { name: 'WITHIN', rfc: 'RFC 5032' },
   { name: 'UTF8=ACCEPT', rfc: 'RFC 6855' },
   { name: 'STATUS=SIZE', rfc: 'RFC 8438' },

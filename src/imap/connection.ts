@@ -79,6 +79,8 @@ export interface ConnectionOptions {
   maxLiteral: number;
   /** Literals above this size are spooled to a file under the data root. */
   spoolThreshold: number;
+  /** LITERAL- (RFC 7888 §5) instead of LITERAL+. */
+  literalMinus?: boolean;
 }
 
 const QUEUE_HIGH = 16;
@@ -156,6 +158,7 @@ export class ImapConnection implements LiteralHost {
       authAllowed: this.authAllowed(),
       authenticated: this.state.name === 'authenticated' || this.state.name === 'selected',
       appendLimit: this.opts.appendLimit,
+      literalMinus: !!this.opts.literalMinus,
     });
   }
 

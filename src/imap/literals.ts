@@ -17,11 +17,12 @@
  *   message past it is spooled to a file, any other literal is refused.
  * A non-synchronizing literal (LITERAL+, RFC 7888) is on its way already: it gets the
  * checks that need no waiting, and a refusal for its size closes the connection
- * (framer.ts, RFC 7888 §4).
+ * (framer.ts, RFC 7888 §4). A listener with LITERAL- takes them up to 4096 octets.
  */
 import fs from 'node:fs';
 import { StoreError } from '../store/types.js';
 import { COMMANDS } from './commands/index.js';
+import { METADATA_MAX_SIZE } from './commands/metadata.js';
 import type { ConnState } from './session.js';
 import { tagOf, type LiteralDecision, type LiteralInfo, type LiteralSink } from './wire/framer.js';
 import { Parser } from './wire/parser.js';
@@ -31,6 +32,8 @@ import type { Literal } from './wire/types.js';
 export const MULTIAPPEND_FACTOR = 4;
 /** In-memory literal bytes one connection may hold (framed and queued commands). */
 export const LITERAL_MEMORY = 2 * 1024 * 1024;
+/** The largest non-synchronizing literal under LITERAL- (RFC 7888 §5). */
+export const LITERAL_MINUS_MAX = 4096;
 /** Literals before login: LOGIN and AUTHENTICATE arguments. */
 export const PREAUTH_LITERAL = 8192;
 
@@ -39,7 +42,7 @@ export interface LiteralHost {
   state: ConnState;
   /** UTF8=ACCEPT / IMAP4rev2: mailbox names in UTF-8. */
   readonly utf8: boolean;
-  opts: { appendLimit: number; maxLiteral: number; spoolThreshold: number };
+  opts: { appendLimit: number; maxLiteral: number; spoolThreshold: number; literalMinus?: boolean };
   /** In-memory literal bytes held now (framed so far and queued). */
   literalMemory(): number;
   /** Resolves when the commands received before this one have run. */
@@ -97,6 +100,9 @@ function checkNow(host: LiteralHost, info: LiteralInfo, settled: boolean): Liter
   if (!spec) return refuse(tag, 'BAD Unknown command');
   if (settled && !spec.states.includes(host.state.name)) return refuse(tag, `BAD ${name} not allowed in this state`);
   const o = host.opts;
+  // RFC 7888 §5: a larger non-synchronizing literal under LITERAL- is BAD [TOOBIG]; its
+  // bytes are read and dropped (the framer closes the connection past its discard bound).
+  if (info.nonSync && o.literalMinus && info.size > LITERAL_MINUS_MAX) return refuse(tag, `BAD [TOOBIG] Non-synchronizing literal over ${LITERAL_MINUS_MAX} octets (LITERAL-)`);
   if (host.state.name === 'notAuthenticated' && info.size > PREAUTH_LITERAL) return refuse(tag, 'BAD [TOOBIG] Literal too big', true);
   const memory = host.literalMemory();
   if (name === 'APPEND' && host.state.name !== 'notAuthenticated') {
@@ -110,6 +116,8 @@ function checkNow(host: LiteralHost, info: LiteralInfo, settled: boolean): Liter
       return { ok: true };
     }
   }
+  // RFC 5464 §4.3: a value over the limit is NO [METADATA MAXSIZE n], before "+".
+  if (name === 'SETMETADATA' && info.size > METADATA_MAX_SIZE && !info.nonSync) return refuse(tag, `NO [METADATA MAXSIZE ${METADATA_MAX_SIZE}] Value too large`, true);
   if (info.size > o.maxLiteral || memory + info.size > LITERAL_MEMORY) return refuse(tag, 'BAD [TOOBIG] Literal too big', true);
   return { ok: true };
 }

@@ -10,6 +10,7 @@ import { supportsRangeRead, type MailboxId, type MailStore, type MessageMeta, ty
 import * as mime from './mime/index.js';
 import type { MessageBytes, OpenMessage } from './mime/index.js';
 
+export { analysisOf } from './mime/message.js'; // the cached analysis, or computed now (PREVIEW's part lookup)
 export {
   binaryOf, // BINARY[part]<partial> (RFC 3516, RFC 9051 §6.4.5); MimeError('unknownCte') when undecodable
   binarySizeOf, // BINARY.SIZE[part] (RFC 3516 §4.2)

@@ -20,6 +20,8 @@ export interface ImapListenOptions {
   host?: string;
   /** Test hook: shorter timers. */
   timeouts?: Partial<ImapTimeouts>;
+  /** LITERAL- instead of LITERAL+ (RFC 7888 §5): non-synchronizing literals up to 4096 octets only. */
+  literalMinus?: boolean;
 }
 
 export async function startImap(ctx: ServerContext, opts: ImapListenOptions): Promise<Listener> {
@@ -59,7 +61,7 @@ function acceptor(ctx: ServerContext, opts: ImapListenOptions, name: string, log
   const fromConfig = { loginDeadlineMs: l.loginDeadlineMs, commandDeadlineMs: l.commandDeadlineMs, literalMinRate: l.literalMinRate };
   const timeouts = { ...DEFAULT_TIMEOUTS, ...fromConfig, ...opts.timeouts };
   const appendLimit = ctx.config.limits.maxMessageSize;
-  const limits = { implicitTls: !!opts.implicitTls, timeouts, appendLimit, maxLine: 64 * 1024, maxLiteral: 64 * 1024, spoolThreshold: 256 * 1024 };
+  const limits = { implicitTls: !!opts.implicitTls, timeouts, appendLimit, maxLine: 64 * 1024, maxLiteral: 64 * 1024, spoolThreshold: 256 * 1024, literalMinus: !!opts.literalMinus };
   return (socket) => {
     const remote = socket.remoteAddress ?? '';
     const cid = newCid();

@@ -22,7 +22,10 @@
  * - QRESYNC sessions get `* VANISHED uid-set` instead of EXPUNGE (RFC 7162 §3.2.10),
  *   and while an expunge waits, the changes after it wait too: a FETCH MODSEQ above
  *   the expunge's modseq would let a client that disconnects resync past it without
- *   ever learning of it (RFC 5162 erratum 1810, kept in RFC 7162 §3.2.10).
+ *   ever learning of it (RFC 5162 erratum 1810, kept in RFC 7162 §3.2.10). After a
+ *   VANISHED the flush ends with `* OK [HIGHESTMODSEQ n]`: VANISHED carries no modseq,
+ *   and without it a client that resyncs later is told the same UIDs again (RFC 7162
+ *   §3.2.7; n is the highest modseq of what this session has been told, §3.2).
  * - \Recent in FLAGS and `* n RECENT` only in IMAP4rev1 sessions (RFC 3501 §2.3.2,
  *   §7.3.2; RFC 9051 appendix E); which session gets a message as recent: recent.ts.
  */
@@ -31,7 +34,7 @@ import { compactSet } from './commands/helpers.js';
 import type { RecentRegistry } from './recent.js';
 import { SeqMap } from './seqmap.js';
 import type { Encoder } from './wire/encoder.js';
-import type { SeqSet } from './wire/parser.js';
+import { SAVED_SET, type SeqSet } from './wire/parser.js';
 
 export type SeqNum = number & { readonly __brand: 'SeqNum' };
 
@@ -45,7 +48,7 @@ export type ConnStateName = ConnState['name'];
 
 export type PendingChange =
   | { kind: 'added'; uids: Uid[] }
-  | { kind: 'expunged'; uids: Uid[] }
+  | { kind: 'expunged'; uids: Uid[]; modseq?: number }
   | { kind: 'flags'; changes: FlagChange[] };
 
 const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
@@ -90,6 +93,11 @@ export class SelectedView {
    */
   readonly own = new Map<Uid, number>();
   readonly pending: PendingChange[] = [];
+  /**
+   * The search result saved by SEARCH RETURN (SAVE), as UIDs so expunges drop out
+   * (RFC 5182 §2.1); empty at SELECT. "$" resolves to those still in the view.
+   */
+  saved: readonly Uid[] = [];
   /** Keywords told to the client in FLAGS (RFC 3501 §7.2.6). */
   private readonly announced = new Set<string>();
   private readonly recentRegistry: RecentRegistry | undefined;
@@ -157,6 +165,7 @@ export class SelectedView {
 
   /** Resolves a message sequence set to UIDs in ascending order (RFC 9051 §9 seq-number, "*" = last). */
   uidsForSeqSet(set: SeqSet): Uid[] {
+    if (set === SAVED_SET) return this.savedUids();
     const n = this.uids.length;
     const ranges = set.map(([a0, b0]) => {
       const a = a0 === Infinity ? n : a0;
@@ -166,8 +175,14 @@ export class SelectedView {
     return collect(ranges, (lo, hi) => this.uids.slice(lo, hi));
   }
 
+  /** "$": the saved UIDs still in the view, ascending. */
+  savedUids(): Uid[] {
+    return this.saved.filter((u) => this.seqOf(u) > 0);
+  }
+
   /** Resolves a UID set to the UIDs present in the view; "*" is the largest UID (RFC 9051 §6.4.9). */
   uidsForUidSet(set: SeqSet): Uid[] {
+    if (set === SAVED_SET) return this.savedUids();
     const max = this.uids.last;
     const ranges = set.map(([a, b]) => {
       const x = a === Infinity ? max : a;
@@ -275,7 +290,7 @@ export class SelectedView {
   enqueue(c: StoreChange): boolean {
     if (!('mailboxId' in c) || c.mailboxId !== this.mailboxId) return false;
     if (c.kind === 'added') this.pending.push({ kind: 'added', uids: c.uids });
-    else if (c.kind === 'expunged') this.pending.push({ kind: 'expunged', uids: c.uids });
+    else if (c.kind === 'expunged') this.pending.push({ kind: 'expunged', uids: c.uids, ...(c.modseq !== undefined ? { modseq: c.modseq } : {}) });
     else this.pending.push({ kind: 'flags', changes: c.changes });
     return true;
   }
@@ -287,6 +302,7 @@ export class SelectedView {
   flush(enc: Encoder, at: FlushPoint): void {
     if (this.pending.length === 0) return;
     const queue = this.pending.splice(0);
+    let vanished = false;
     // Messages both added and expunged since the last point: never announced.
     const gone = new Set<Uid>();
     if (at.expunge) for (const ch of queue) if (ch.kind === 'expunged') for (const u of ch.uids) gone.add(u);
@@ -314,8 +330,11 @@ export class SelectedView {
           continue;
         }
         tellExists();
+        if (ch.modseq !== undefined && ch.modseq > this.highestModseq) this.highestModseq = ch.modseq;
         if (at.qresync) {
-          told -= this.writeVanished(enc, ch.uids);
+          const n = this.writeVanished(enc, ch.uids);
+          told -= n;
+          if (n > 0 && ch.modseq !== undefined) vanished = true;
           continue;
         }
         for (const uid of ch.uids) {
@@ -332,6 +351,7 @@ export class SelectedView {
     }
     tellExists();
     this.writeRecent(enc);
+    if (vanished) this.writeHighestModseq(enc);
     if (this.own.size > 100_000) this.own.clear(); // bound memory; worst case an echoed FETCH
   }
 
@@ -343,6 +363,11 @@ export class SelectedView {
     const removed = uids.filter((u) => this.remove(u) > 0).sort((a, b) => a - b);
     if (removed.length > 0) enc.raw(`* VANISHED ${compactSet(removed)}\r\n`);
     return removed.length;
+  }
+
+  /** `* OK [HIGHESTMODSEQ n]` (RFC 7162 §3.1.2.1): what this session has been told up to. */
+  writeHighestModseq(enc: Encoder): void {
+    enc.raw(`* OK [HIGHESTMODSEQ ${this.highestModseq}] Highest\r\n`);
   }
 
   private flagChanges(enc: Encoder, changes: FlagChange[], condstore: boolean): void {

@@ -46,6 +46,18 @@ export interface MessageMeta {
   modseq: number;
   size: number;
   internalDate: Date;
+  /**
+   * When the message was saved into this mailbox (RFC 8514 SAVEDATE: delivery, APPEND,
+   * the COPY or MOVE that brought it). Given by fetchMeta without `fields: 'flags'`.
+   */
+  saveDate?: Date;
+  /**
+   * EMAILID (RFC 8474 §5.1): the same for the message and every copy COPY or MOVE made
+   * of it, in any mailbox. Given by fetchMeta without `fields: 'flags'`.
+   */
+  emailId?: string;
+  /** PREVIEW (RFC 8970) once cachePreview stored it. Given by fetchMeta without `fields: 'flags'`. */
+  preview?: string;
   /** Cached at delivery by the analyzer (JSON the IMAP layer understands); absent if not analysed. */
   envelope?: unknown;
   bodyStructure?: unknown;
@@ -148,6 +160,12 @@ export interface Vanished {
   complete: boolean;
 }
 
+/** One METADATA entry (RFC 5464 §3): "/private/comment" and its value. */
+export interface MetadataEntry {
+  entry: string;
+  value: Buffer;
+}
+
 export interface FlagChange {
   uid: Uid;
   flags: string[];
@@ -210,7 +228,8 @@ export interface AddedOrigin {
 
 export type StoreChange =
   | { kind: 'added'; account: AccountId; mailboxId: MailboxId; uids: Uid[]; origin?: AddedOrigin }
-  | { kind: 'expunged'; account: AccountId; mailboxId: MailboxId; uids: Uid[] }
+  /** `modseq`: the mailbox's modseq the expunge was recorded with (QRESYNC sessions tell it, RFC 7162 §3.2.7). */
+  | { kind: 'expunged'; account: AccountId; mailboxId: MailboxId; uids: Uid[]; modseq?: number }
   | { kind: 'flags'; account: AccountId; mailboxId: MailboxId; changes: FlagChange[] }
   | { kind: 'mailboxAdded'; account: AccountId; name: string }
   | { kind: 'mailboxRemoved'; account: AccountId; name: string }
@@ -281,6 +300,18 @@ export interface MailStore {
   selectMailbox(account: AccountId, name: string): Promise<MailboxView>;
   /** Metadata of some or all messages, optionally only those changed since a modseq (CONDSTORE). */
   fetchMeta(account: AccountId, mailboxId: MailboxId, opts?: FetchMetaOptions): Promise<MessageMeta[]>;
+  /**
+   * METADATA (RFC 5464): every entry of a mailbox, or of the server when `mailboxId` is
+   * null, by entry name. A mailbox's entries follow it through RENAME and go with DELETE.
+   */
+  getMetadata(account: AccountId, mailboxId: MailboxId | null): Promise<MetadataEntry[]>;
+  /**
+   * Sets (value) or removes (null) entries, all together; a mailbox's HIGHESTMODSEQ is
+   * raised (RFC 7162 §3.2: METADATA changes are mailbox changes for QRESYNC).
+   */
+  setMetadata(account: AccountId, mailboxId: MailboxId | null, changes: ReadonlyArray<{ entry: string; value: Buffer | null }>): Promise<void>;
+  /** Keeps a message's PREVIEW text (RFC 8970) for later fetchMeta; a message gone meanwhile is ignored. */
+  cachePreview(account: AccountId, mailboxId: MailboxId, uid: Uid, text: string): Promise<void>;
   /** The raw message as stored (RFC 5322 bytes). Streams; never buffers the whole file. */
   readMessage(account: AccountId, mailboxId: MailboxId, uid: Uid): Promise<{ stream: Readable; size: number }>;
 

@@ -88,6 +88,7 @@ const SOLICITED: Record<string, readonly string[]> = {
   'UID STORE': ['FETCH'],
   GETQUOTA: ['QUOTA'],
   GETQUOTAROOT: ['QUOTAROOT', 'QUOTA'],
+  GETMETADATA: ['METADATA'], // RFC 5464 §4.2
   SETQUOTA: ['QUOTA'],
 };
 

@@ -71,6 +71,25 @@ describe('QRESYNC', () => {
     ]);
   });
 
+  it('imapflow learns the HIGHESTMODSEQ its own expunge raised from the tagged OK (RFC 7162 §3.2.7)', async () => {
+    const user = await account(4);
+    const client = flow(user);
+    await client.connect();
+    await client.mailboxOpen('INBOX');
+    await client.messageDelete('2', { uid: true });
+    const status = async (): Promise<bigint> => {
+      const c = await f.connect();
+      await c.login(user, 'pw');
+      const r = await c.transact('ok', 'STATUS INBOX (HIGHESTMODSEQ)');
+      await c.close();
+      return BigInt(/HIGHESTMODSEQ (\d+)/.exec(r.untagged[0]!.raw)![1]!);
+    };
+    const mailbox = client.mailbox as { highestModseq?: bigint };
+    expect(mailbox.highestModseq).toBe(await status());
+    // imapflow reads no untagged HIGHESTMODSEQ: that one is in the transcript (qresync.txt).
+    await client.logout();
+  });
+
   it('a resync transfers only the changes: bytes of SELECT (QRESYNC ...) against SELECT + FETCH 1:* (UID FLAGS)', async () => {
     const total = 2000;
     const user = await account(total);

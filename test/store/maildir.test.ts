@@ -367,7 +367,8 @@ describe('flags, modseq, expunge', () => {
     const changes: StoreChange[] = [];
     store.changes.subscribe(A, (c) => changes.push(c));
     expect(await store.expunge(A, mailbox.id)).toEqual([2, 4]);
-    expect(changes).toEqual([{ kind: 'expunged', account: A, mailboxId: mailbox.id, uids: [2, 4] }]);
+    const { highestModseq } = await store.getMailbox(A, 'INBOX');
+    expect(changes).toEqual([{ kind: 'expunged', account: A, mailboxId: mailbox.id, uids: [2, 4], modseq: highestModseq }]);
     expect(await files(path.join(acctDir(), 'cur'))).toHaveLength(2);
     expect(await store.usage(A)).toEqual({ bytes: MSG(0).length + MSG(2).length, messages: 2 });
     expect(await store.expunge(A, mailbox.id, [1 as Uid])).toEqual([1]);

@@ -36,7 +36,7 @@ async function copyOrMove(c: CommandContext, p: Parser, byUid: boolean, move: bo
   const code = mapping.from.length > 0 ? `COPYUID ${mapping.uidValidity} ${compactSet(mapping.from)} ${compactSet(mapping.to)}` : undefined;
   if (move) {
     if (code) await c.conn.write([`* OK [${code}] Moved\r\n`]);
-    await announceExpunged(c, mapping.from);
+    await announceExpunged(c, mapping.from, false);
   } else if (code) {
     c.okCode = code;
   }

@@ -2,6 +2,7 @@
 // create = "CREATE" SP mailbox [create-params]; create-params = SP "(" "USE" SP "(" use-attr ")" ")"
 import type { SpecialUse } from '../../store/types.js';
 import { ImapNo } from '../errors.js';
+import { mailboxObjectId } from '../objectid.js';
 import { accountOf, checkMailboxName } from './helpers.js';
 import { AUTH_OR_SELECTED, type CommandSpec } from './types.js';
 
@@ -33,6 +34,9 @@ export const create: CommandSpec = {
     if (name === 'INBOX') throw new ImapNo('INBOX always exists', 'ALREADYEXISTS'); // RFC 9051 §6.3.4
     if (name.length === 0) throw new ImapNo('Empty mailbox name', 'CANNOT');
     checkMailboxName(name);
-    await c.conn.ctx.store.createMailbox(accountOf(c), name, specialUse ? { specialUse } : undefined);
+    const account = accountOf(c);
+    await c.conn.ctx.store.createMailbox(account, name, specialUse ? { specialUse } : undefined);
+    // RFC 8474 §4.1: the new mailbox's MAILBOXID in the tagged OK.
+    c.okCode = `MAILBOXID (${mailboxObjectId(account, await c.conn.ctx.store.getMailbox(account, name))})`;
   },
 };

@@ -7,11 +7,22 @@ import { accountOf, viewOf } from './helpers.js';
 import { SELECTED, type CommandContext, type CommandSpec } from './types.js';
 import type { Uid } from '../../store/types.js';
 
-export async function announceExpunged(c: CommandContext, uids: readonly Uid[]): Promise<void> {
+/**
+ * The expunges of this command, then the queued changes (among them the store's event
+ * for this expunge, which brings its modseq). With QRESYNC and something expunged, the
+ * new HIGHESTMODSEQ follows: in the tagged OK of EXPUNGE (RFC 7162 §3.2.7), in an
+ * untagged OK after the VANISHED of a MOVE (RFC 6851 §4.4).
+ */
+export async function announceExpunged(c: CommandContext, uids: readonly Uid[], tagged: boolean): Promise<void> {
   const view = viewOf(c);
-  const enc = c.conn.encoder();
-  if (c.conn.qresync) view.writeVanished(enc, uids); // RFC 7162 §3.2.10
-  else
+  const conn = c.conn;
+  const enc = conn.encoder();
+  if (conn.qresync) {
+    const n = view.writeVanished(enc, uids); // RFC 7162 §3.2.10
+    view.flush(enc, { expunge: true, condstore: conn.condstore, qresync: true });
+    if (n > 0 && tagged) c.okCode = `HIGHESTMODSEQ ${view.highestModseq}`;
+    else if (n > 0) view.writeHighestModseq(enc);
+  } else
     for (const u of uids) {
       const seq = view.remove(u);
       if (seq > 0) enc.raw(`* ${seq} EXPUNGE\r\n`);
@@ -28,7 +39,7 @@ export const expunge: CommandSpec = {
     const view = viewOf(c);
     if (view.readOnly) throw new ImapNo('Mailbox is read-only', 'READ-ONLY');
     const removed = await c.conn.ctx.store.expunge(accountOf(c), view.mailboxId);
-    await announceExpunged(c, removed);
+    await announceExpunged(c, removed, true);
   },
 };
 
@@ -48,6 +59,6 @@ export const uidExpunge: CommandSpec = {
     const deleted = metas.filter((m) => m.flags.includes('\\Deleted')).map((m) => m.uid);
     if (deleted.length === 0) return;
     const removed = await c.conn.ctx.store.expunge(account, view.mailboxId, deleted);
-    await announceExpunged(c, removed);
+    await announceExpunged(c, removed, true);
   },
 };

@@ -20,6 +20,7 @@ import { idle } from './idle.js';
 import { list, lsub } from './list.js';
 import { login } from './login.js';
 import { logout } from './logout.js';
+import { getmetadata, setmetadata } from './metadata.js';
 import { namespace } from './namespace.js';
 import { notify } from './notify.js';
 import { check, noop } from './noop.js';
@@ -44,6 +45,7 @@ const ALL: CommandSpec[] = [
   compress, // RFC 4978
   notify, // RFC 5465
   sort, uidSort, thread, uidThread, // RFC 5256, RFC 5957, RFC 5267
+  getmetadata, setmetadata, // RFC 5464
 ];
 
 export const COMMANDS = new Map<string, CommandSpec>(ALL.map((c) => [c.name, c]));

@@ -5,6 +5,7 @@
 // select-param = "CONDSTORE" / "QRESYNC" SP "(" uidvalidity SP mod-sequence-value [SP known-uids] [SP seq-match-data] ")"
 import { ImapBad } from '../errors.js';
 import { parseQresyncParam, writeResync, type QresyncParam } from '../qresync.js';
+import { mailboxObjectId } from '../objectid.js';
 import { recentRegistry } from '../recent.js';
 import { SelectedView } from '../session.js';
 import { accountOf } from './helpers.js';
@@ -64,6 +65,7 @@ async function selectOrExamine(c: CommandContext, p: Parser, readOnly: boolean):
   if (!conn.rev2 && firstUnseen > 0) enc.raw(`* OK [UNSEEN ${firstUnseen}] First unseen\r\n`);
   enc.raw(`* OK [UIDVALIDITY ${mb.uidValidity}] UIDs valid\r\n`);
   enc.raw(`* OK [UIDNEXT ${mb.uidNext}] Predicted next UID\r\n`);
+  enc.raw(`* OK [MAILBOXID (${mailboxObjectId(account, mb)})] Ok\r\n`); // RFC 8474 §4.1
   if (conn.condstore) enc.raw(`* OK [HIGHESTMODSEQ ${mb.highestModseq}] Highest\r\n`); // RFC 7162 §3.1.2.1
   if (conn.rev2) {
     // RFC 9051 §6.3.2: a LIST response with the mailbox name

@@ -1,15 +1,16 @@
-// STATUS — RFC 9051 §6.3.11, STATUS=SIZE RFC 8438, HIGHESTMODSEQ RFC 7162 §3.1.3
+// STATUS — RFC 9051 §6.3.11, STATUS=SIZE RFC 8438, HIGHESTMODSEQ RFC 7162 §3.1.3, MAILBOXID RFC 8474 §4.2
 // status = "STATUS" SP mailbox SP "(" status-att *(SP status-att) ")"
 import { supportsSearch, type MailboxInfo, type Uid } from '../../store/types.js';
 import type { ImapConnection } from '../connection.js';
 import { ImapBad } from '../errors.js';
+import { mailboxObjectId } from '../objectid.js';
 import { recentRegistry } from '../recent.js';
 import type { Encoder } from '../wire/encoder.js';
 import type { Parser } from '../wire/parser.js';
 import { accountOf } from './helpers.js';
 import { AUTH_OR_SELECTED, type CommandSpec } from './types.js';
 
-const ITEMS = new Set(['MESSAGES', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'DELETED', 'SIZE', 'HIGHESTMODSEQ', 'RECENT']);
+const ITEMS = new Set(['MESSAGES', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'DELETED', 'SIZE', 'HIGHESTMODSEQ', 'RECENT', 'MAILBOXID']);
 
 export function parseStatusItems(p: Parser): string[] {
   const items: string[] = [];
@@ -33,6 +34,10 @@ export async function statusResponse(conn: ImapConnection, account: string, info
   }
   const vals: string[] = [];
   for (const it of items) {
+    if (it === 'MAILBOXID') {
+      vals.push(`MAILBOXID (${mailboxObjectId(account, info)})`); // RFC 8474 §4.2
+      continue;
+    }
     const v =
       it === 'MESSAGES' ? info.messages
       : it === 'UIDNEXT' ? info.uidNext

@@ -15,6 +15,13 @@ import type { FramedCommand, Literal } from './types.js';
 export type SeqRange = [number, number];
 export type SeqSet = SeqRange[];
 
+/**
+ * "$", the session's saved search result (SEARCHRES, RFC 5182 §2.1; RFC 9051 §6.4.4.1
+ * seq-last-command): this one object stands for it, the selected view resolves it to
+ * the saved UIDs still there (SelectedView.uidsForSeqSet/uidsForUidSet).
+ */
+export const SAVED_SET: SeqSet = Object.freeze([]) as unknown as SeqSet;
+
 const ATOM_SPECIALS = new Set(['(', ')', '{', ' ', '%', '*', '"', '\\', ']']);
 const LITERAL_RE = /^\{(\d{1,20})\+?\}$/;
 const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
@@ -239,6 +246,11 @@ export class Parser {
 
   /** sequence-set = (seq-number / seq-range) ["," sequence-set]; "*" → Infinity. */
   trySequenceSet(): SeqSet | undefined {
+    // RFC 5182 §3: "$" stands alone, never inside a list of numbers.
+    if (this.line[this.pos] === '$' && !isAtomChar(this.line[this.pos + 1] ?? ' ')) {
+      this.pos++;
+      return SAVED_SET;
+    }
     const m = /^(?:\d+|\*)(?::(?:\d+|\*))?(?:,(?:\d+|\*)(?::(?:\d+|\*))?)*/.exec(this.line.slice(this.pos));
     if (!m) return undefined;
     const text = m[0];

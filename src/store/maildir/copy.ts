@@ -35,6 +35,7 @@ import { canonicalName } from '../names.js';
 import { trackCur } from './sync.js';
 import { coverUids, reserveUids } from './uidlist.js';
 import { trimExpunged } from './vanished.js';
+import { newEmailId } from './queries.js';
 
 interface Transfer {
   r: MessageRow;
@@ -64,11 +65,11 @@ export async function transfer(ctx: StoreCtx, account: AccountId, from: MailboxI
       const filename = curName(withUid(baseOf(r.filename), uid), r.flags);
       return { r, uid, filename, from: msgPath(a, src, r), dest: path.join(ddir, 'cur', filename) };
     });
-    const work = (): Promise<void> => transferFiles(ctx, a, src, dst, plan, isMove, mapping);
-    await trackCur(a, dst, () => (isMove && src.id !== dst.id ? trackCur(a, src, work) : work()));
+    const work = (): Promise<number> => transferFiles(ctx, a, src, dst, plan, isMove, mapping);
+    const srcModseq = await trackCur(a, dst, () => (isMove && src.id !== dst.id ? trackCur(a, src, work) : work()));
     if (isMove) await coverUids(ctx, a, src.id, 0);
     if (mapping.to.length > 0) {
-      if (isMove) events.push(() => ctx.changes.publish({ kind: 'expunged', account, mailboxId: from, uids: [...mapping.from] }));
+      if (isMove) events.push(() => ctx.changes.publish({ kind: 'expunged', account, mailboxId: from, uids: [...mapping.from], modseq: srcModseq }));
       events.push(() => ctx.changes.publish({ kind: 'added', account, mailboxId: dst.id as MailboxId, uids: [...mapping.to], origin: { via: isMove ? 'move' : 'copy', from } }));
     }
     return mapping;
@@ -78,7 +79,8 @@ export async function transfer(ctx: StoreCtx, account: AccountId, from: MailboxI
 }
 
 /** The file steps and the index transaction of a transfer; fills `mapping`. */
-async function transferFiles(ctx: StoreCtx, a: Acct, src: MailboxRow, dst: MailboxRow, plan: Transfer[], isMove: boolean, mapping: UidMapping): Promise<void> {
+async function transferFiles(ctx: StoreCtx, a: Acct, src: MailboxRow, dst: MailboxRow, plan: Transfer[], isMove: boolean, mapping: UidMapping): Promise<number> {
+  let srcModseq = 0;
   const ddir = dirOf(a, dst.folder);
   for (const p of plan) a.inflight.set(p.dest, [dst.id, p.uid]);
   const journal = plan.map((p) => p.filename);
@@ -102,10 +104,13 @@ async function transferFiles(ctx: StoreCtx, a: Acct, src: MailboxRow, dst: Mailb
     a.ix.tx(() => {
       if (!isMove) a.ix.removePendingCopies(dst.id, journal); // the commit point of a COPY
       const modseq = a.ix.bumpModseq(dst.id);
-      if (isMove) a.ix.bumpModseq(src.id);
+      if (isMove) srcModseq = a.ix.bumpModseq(src.id);
       for (const p of ok) {
         if (isMove) a.ix.deleteMessage(src.id, p.r.uid);
-        a.ix.insertMessage({ ...p.r, mailbox_id: dst.id, uid: p.uid, filename: p.filename, in_new: 0, modseq });
+        // EMAILID travels with the message (RFC 8474 §5.1); one picked up by name gets its first one here.
+        const emailId = p.r.email_id ?? newEmailId();
+        if (!isMove && !p.r.email_id) a.ix.setEmailId(src.id, p.r.uid, emailId);
+        a.ix.insertMessage({ ...p.r, mailbox_id: dst.id, uid: p.uid, filename: p.filename, in_new: 0, modseq, email_id: emailId });
         mapping.from.push(p.r.uid as Uid);
         mapping.to.push(p.uid as Uid);
       }
@@ -114,6 +119,7 @@ async function transferFiles(ctx: StoreCtx, a: Acct, src: MailboxRow, dst: Mailb
   } finally {
     for (const p of plan) a.inflight.delete(p.dest);
   }
+  return srcModseq;
 }
 
 /**
@@ -146,6 +152,7 @@ export async function rollbackCopies(a: Acct, doFsync: boolean): Promise<number>
 
 /** EXPUNGE: the given UIDs, or every message flagged \Deleted. Returns the UIDs removed. */
 export async function expunge(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId, uids?: Uid[]): Promise<Uid[]> {
+  let modseq = 0;
   const removed = await ctx.accounts.locked(account, async (a) => {
     const mb = mustMailboxId(a, mailboxId);
     const rows = uids ? a.ix.keysOfUids(mailboxId, uids) : a.ix.keysDeleted(mailboxId);
@@ -164,13 +171,13 @@ export async function expunge(ctx: StoreCtx, account: AccountId, mailboxId: Mail
     const ok = res.flatMap((x) => (x.ok ? [x.value] : []));
     for (const x of res) if (!x.ok) ctx.log?.warn({ err: x.error, account: a.id }, 'expunge: unlink failed');
     a.ix.tx(() => {
-      a.ix.bumpModseq(mailboxId); // the modseq the expunged rows are recorded with (vanished.ts)
+      modseq = a.ix.bumpModseq(mailboxId); // the modseq the expunged rows are recorded with (vanished.ts)
       for (const r of ok) a.ix.deleteMessage(mailboxId, r.uid);
       trimExpunged(a.ix.db, mailboxId, ctx.expungedKept);
     });
     await coverUids(ctx, a, mb.id, 0);
     return ok.map((r) => r.uid as Uid);
   });
-  if (removed.length > 0) ctx.changes.publish({ kind: 'expunged', account, mailboxId, uids: removed });
+  if (removed.length > 0) ctx.changes.publish({ kind: 'expunged', account, mailboxId, uids: removed, modseq });
   return removed;
 }

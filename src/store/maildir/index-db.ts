@@ -184,6 +184,18 @@ END;
 CREATE TRIGGER IF NOT EXISTS sortkeys_mailbox_del AFTER DELETE ON mailboxes BEGIN
   DELETE FROM sortkeys WHERE mailbox_id = OLD.id;
 END;
+
+-- METADATA (RFC 5464): server entries under mailbox_id 0, a mailbox's under its id; a
+-- mailbox removed takes its entries along (RENAME keeps the id, so they follow it).
+CREATE TABLE IF NOT EXISTS metadata (
+  mailbox_id INTEGER NOT NULL,
+  entry TEXT NOT NULL,
+  value BLOB NOT NULL,
+  PRIMARY KEY (mailbox_id, entry)
+);
+CREATE TRIGGER IF NOT EXISTS mailboxes_metadata_del AFTER DELETE ON mailboxes BEGIN
+  DELETE FROM metadata WHERE mailbox_id = OLD.id;
+END;
 `;
 
 export function openIndex(file: string): IndexDb {
@@ -208,6 +220,18 @@ function setup(db: IndexDb): void {
   db.pragma('wal_autocheckpoint = 4000');
   db.pragma('journal_size_limit = 4194304');
   db.exec(SCHEMA);
+  migrateColumns(db);
+}
+
+/** Columns added to `messages` after its first release: added once, idempotently. */
+function migrateColumns(db: IndexDb): void {
+  const cols = new Set((db.pragma('table_info(messages)') as Array<{ name: string }>).map((c) => c.name));
+  // SAVEDATE (RFC 8514): when the message was saved into its mailbox.
+  if (!cols.has('save_date')) db.exec('ALTER TABLE messages ADD COLUMN save_date INTEGER');
+  // OBJECTID (RFC 8474): the message's EMAILID, the same in every mailbox it was copied to.
+  if (!cols.has('email_id')) db.exec('ALTER TABLE messages ADD COLUMN email_id TEXT');
+  // PREVIEW (RFC 8970): the preview text, cached at the first FETCH PREVIEW.
+  if (!cols.has('preview')) db.exec('ALTER TABLE messages ADD COLUMN preview TEXT');
 }
 
 export interface MailboxRow {
@@ -238,4 +262,10 @@ export interface MessageRow {
   internal_date: number;
   envelope: string | null;
   body_structure: string | null;
+  /** SAVEDATE (RFC 8514), ms: set by insertMessage; NULL for files picked up by name and rows older than the column (INTERNALDATE stands in). */
+  save_date?: number | null;
+  /** EMAILID (RFC 8474 §5.1): given at insert, carried by COPY/MOVE; NULL for files picked up by name until first fetched or copied. */
+  email_id?: string | null;
+  /** PREVIEW (RFC 8970), cached at the first FETCH PREVIEW. */
+  preview?: string | null;
 }

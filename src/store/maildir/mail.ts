@@ -24,6 +24,7 @@ import { mailboxInfo } from './mailboxes.js';
 import { canonicalName } from '../names.js';
 import { syncMailbox } from './sync.js';
 import { analyseRows } from './backfill.js';
+import { newEmailId } from './queries.js';
 
 /** The pick-up part of an open (under the lock); the mailbox info with this open's \Recent. */
 async function openLocked(ctx: StoreCtx, a: Acct, canon: string): Promise<{ info: MailboxInfo; recentUids: Uid[] }> {
@@ -67,6 +68,13 @@ export async function searchUids(ctx: StoreCtx, account: AccountId, mailboxId: M
   });
 }
 
+export async function cachePreview(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId, uid: Uid, text: string): Promise<void> {
+  await ctx.accounts.use(account, async (a) => {
+    mustMailboxId(a, mailboxId);
+    a.ix.setPreview(mailboxId, uid, text);
+  });
+}
+
 export async function fetchMeta(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId, opts: FetchMetaOptions): Promise<MessageMeta[]> {
   return ctx.accounts.use(account, async (a) => {
     mustMailboxId(a, mailboxId);
@@ -77,6 +85,7 @@ export async function fetchMeta(ctx: StoreCtx, account: AccountId, mailboxId: Ma
       // Messages indexed by name only (sync.ts pickup) are analysed on this first need.
       const missing = ctx.analyzer ? rows.filter((r) => r.envelope === null) : [];
       if (missing.length > 0) await analyseRows(ctx, a, mustMailboxId(a, mailboxId), missing);
+      giveEmailIds(a, mailboxId, rows);
       return rows.map((r) => metaOf(r, true));
     }
     const shared = new Map<number, string[]>();
@@ -125,6 +134,19 @@ export async function readMessage(ctx: StoreCtx, account: AccountId, mailboxId: 
   });
 }
 
+/** Rows picked up by name have no EMAILID yet: one is given now and kept (RFC 8474 §5.1). */
+function giveEmailIds(a: Acct, mailboxId: MailboxId, rows: MessageRow[]): void {
+  const missing = rows.filter((r) => r.email_id === null);
+  if (missing.length === 0) return;
+  a.ix.tx(() => {
+    for (const r of missing) {
+      const id = newEmailId();
+      r.email_id = id;
+      a.ix.setEmailId(mailboxId, r.uid, id);
+    }
+  });
+}
+
 function metaOf(r: Pick<MessageRow, 'uid' | 'flags' | 'keywords' | 'modseq' | 'size' | 'internal_date'> & Partial<MessageRow>, withStructure = false): MessageMeta {
   const m: MessageMeta = {
     uid: r.uid as Uid,
@@ -133,6 +155,10 @@ function metaOf(r: Pick<MessageRow, 'uid' | 'flags' | 'keywords' | 'modseq' | 's
     size: r.size,
     internalDate: new Date(r.internal_date),
   };
+  // SAVEDATE (RFC 8514): unknown for files picked up by name and rows older than the column; INTERNALDATE stands in.
+  if (r.save_date !== undefined) m.saveDate = new Date(r.save_date ?? r.internal_date);
+  if (r.email_id) m.emailId = r.email_id;
+  if (typeof r.preview === 'string') m.preview = r.preview;
   // Parsed on first use: FETCH FLAGS or SEARCH on flags over 100 000 messages should
   // not pay for JSON.parse of every cached envelope.
   if (withStructure) {

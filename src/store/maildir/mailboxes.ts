@@ -204,6 +204,7 @@ async function renameInbox(ctx: StoreCtx, a: Acct, inbox: MailboxRow, dst: strin
   const target = await createMailboxLocked(ctx, a, dst, { uidNext: uidNextOf(a, inbox) });
   const rows = a.ix.keys(inbox.id);
   const moved: typeof rows = [];
+  let inboxModseq = 0;
   await trackCur(a, inbox, () =>
     trackCur(a, target, async () => {
       const res = await settleLimit(rows, FS_PARALLEL, async (r) => {
@@ -215,7 +216,7 @@ async function renameInbox(ctx: StoreCtx, a: Acct, inbox: MailboxRow, dst: strin
       await Promise.all([tdir, a.root].flatMap((d) => [ctx.syncer.sync(path.join(d, 'cur')), ctx.syncer.sync(path.join(d, 'new'))]));
       a.ix.tx(() => {
         const modseq = a.ix.bumpModseq(target.id);
-        a.ix.bumpModseq(inbox.id);
+        inboxModseq = a.ix.bumpModseq(inbox.id);
         for (const r of moved) a.ix.moveMessage(inbox.id, r.uid, target.id, modseq);
         trimExpunged(a.ix.db, inbox.id, ctx.expungedKept);
       });
@@ -223,7 +224,7 @@ async function renameInbox(ctx: StoreCtx, a: Acct, inbox: MailboxRow, dst: strin
   );
   await coverUids(ctx, a, inbox.id, 0);
   if (moved.length > 0) {
-    ctx.changes.publish({ kind: 'expunged', account: a.id, mailboxId: inbox.id as MailboxId, uids: moved.map((r) => r.uid as Uid) });
+    ctx.changes.publish({ kind: 'expunged', account: a.id, mailboxId: inbox.id as MailboxId, uids: moved.map((r) => r.uid as Uid), modseq: inboxModseq });
     ctx.changes.publish({ kind: 'added', account: a.id, mailboxId: target.id as MailboxId, uids: moved.map((r) => r.uid as Uid), origin: { via: 'rename', from: inbox.id as MailboxId } });
   }
 }

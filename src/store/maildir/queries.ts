@@ -14,6 +14,7 @@
  * - `flags & 1` is \Seen (FLAG_SEEN), spelled as in the messages_unseen partial index so
  *   the planner uses it.
  */
+import { randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { StatementCache } from '../../db/statements.js';
 import type { SearchQuery, Usage } from '../types.js';
@@ -52,6 +53,13 @@ const SEL_UIDS = 'uid IN (SELECT value FROM json_each(?))';
 
 /** Rows per statement of insertByName (6 parameters each, under SQLite's 32 766). */
 const INSERT_ROWS = 500;
+/** A new EMAILID (RFC 8474 §5.1: 1*255 of ALPHA / DIGIT / "_" / "-"): random, so it says nothing of the message. */
+export function newEmailId(): string {
+  return 'M' + randomBytes(12).toString('hex');
+}
+
+/** Now in ms since the epoch, in SQL (one value per statement). */
+const SQL_NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
 
 export class IndexQueries {
   private stmts?: StatementCache;
@@ -289,11 +297,21 @@ export class IndexQueries {
     }
   }
 
+  /** A saved message (delivery, APPEND, COPY/MOVE): its save_date is now (SAVEDATE, RFC 8514). */
   insertMessage(m: NewMessage): void {
     this.q(
-      `INSERT INTO messages (mailbox_id, uid, filename, in_new, flags, keywords, modseq, size, internal_date, envelope, body_structure)
-       VALUES (@mailbox_id, @uid, @filename, @in_new, @flags, @keywords, @modseq, @size, @internal_date, @envelope, @body_structure)`,
-    ).run({ ...m, envelope: m.envelope ?? null, body_structure: m.body_structure ?? null });
+      `INSERT INTO messages (mailbox_id, uid, filename, in_new, flags, keywords, modseq, size, internal_date, envelope, body_structure, save_date, email_id)
+       VALUES (@mailbox_id, @uid, @filename, @in_new, @flags, @keywords, @modseq, @size, @internal_date, @envelope, @body_structure, ${SQL_NOW_MS}, @email_id)`,
+    ).run({ mailbox_id: m.mailbox_id, uid: m.uid, filename: m.filename, in_new: m.in_new, flags: m.flags, keywords: m.keywords, modseq: m.modseq, size: m.size, internal_date: m.internal_date, envelope: m.envelope ?? null, body_structure: m.body_structure ?? null, email_id: m.email_id ?? newEmailId() });
+  }
+
+  setPreview(mailboxId: number, uid: number, text: string): void {
+    this.q('UPDATE messages SET preview = ? WHERE mailbox_id = ? AND uid = ?').run(text, mailboxId, uid);
+  }
+
+  /** EMAILID for a row that has none (picked up by name): kept from then on (RFC 8474 §5.1). */
+  setEmailId(mailboxId: number, uid: number, id: string): void {
+    this.q('UPDATE messages SET email_id = ? WHERE mailbox_id = ? AND uid = ? AND email_id IS NULL').run(id, mailboxId, uid);
   }
 
   deleteMessage(mailboxId: number, uid: number): void {
@@ -409,7 +427,7 @@ export class IndexQueries {
   /** Whole rows (with cached envelope and body structure) in the scope, by UID. */
   fetchFull(mailboxId: number, scope: FetchScope): MessageRow[] {
     const [where, args] = fetchWhere(mailboxId, scope);
-    return this.q(`SELECT uid, flags, keywords, modseq, size, internal_date, envelope, body_structure, filename, in_new FROM messages WHERE ${where} ORDER BY uid`).all(
+    return this.q(`SELECT uid, flags, keywords, modseq, size, internal_date, envelope, body_structure, filename, in_new, save_date, email_id, preview FROM messages WHERE ${where} ORDER BY uid`).all(
       ...args,
     ) as MessageRow[];
   }
@@ -420,6 +438,16 @@ export class IndexQueries {
    * is named). With rfc822Size, the last column is RFC822.SIZE from two fields of the
    * cached structure, read in SQLite; otherwise null.
    */
+  /** METADATA entries of a mailbox (0: the server), by name. */
+  metadataOf(mailboxId: number): Array<{ entry: string; value: Buffer }> {
+    return this.q('SELECT entry, value FROM metadata WHERE mailbox_id = ? ORDER BY entry').all(mailboxId) as Array<{ entry: string; value: Buffer }>;
+  }
+
+  setMetadataEntry(mailboxId: number, entry: string, value: Buffer | null): void {
+    if (value === null) this.q('DELETE FROM metadata WHERE mailbox_id = ? AND entry = ?').run(mailboxId, entry);
+    else this.q('INSERT OR REPLACE INTO metadata (mailbox_id, entry, value) VALUES (?, ?, ?)').run(mailboxId, entry, value);
+  }
+
   fetchLight(mailboxId: number, scope: FetchScope, rfc822Size: boolean): LightRow[] {
     const [where, args] = fetchWhere(mailboxId, scope);
     const sizeCol = rfc822Size ? `json_extract(body_structure, '$.headerSize') + json_extract(body_structure, '$.bodySize')` : 'NULL';

@@ -38,6 +38,7 @@
 import path from 'node:path';
 import { InProcessChangeBus } from '../changes.js';
 import type {
+  MetadataEntry,
   AccountId,
   AppendOptions,
   ByteRange,
@@ -82,6 +83,7 @@ import { DirSyncer } from './fsio.js';
 import * as sortkeys from './sortkeys.js';
 import type { SortCriterion, StoredSortKeys } from '../sortkeys.js';
 import * as mail from './mail.js';
+import * as metadata from './metadata.js';
 import * as mailboxes from './mailboxes.js';
 import { append, deliver } from './save.js';
 import { recoverAccount, reindexReported } from './sync.js';
@@ -223,6 +225,18 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
 
   fetchMeta(account: AccountId, mailboxId: MailboxId, opts: FetchMetaOptions = {}): Promise<MessageMeta[]> {
     return this.gate.run(() => mail.fetchMeta(this.ctx, account, mailboxId, opts));
+  }
+
+  getMetadata(account: AccountId, mailboxId: MailboxId | null): Promise<MetadataEntry[]> {
+    return this.gate.run(() => metadata.getMetadata(this.ctx, account, mailboxId));
+  }
+
+  setMetadata(account: AccountId, mailboxId: MailboxId | null, changes: ReadonlyArray<{ entry: string; value: Buffer | null }>): Promise<void> {
+    return this.gate.run(() => metadata.setMetadata(this.ctx, account, mailboxId, changes));
+  }
+
+  cachePreview(account: AccountId, mailboxId: MailboxId, uid: Uid, text: string): Promise<void> {
+    return this.gate.run(() => mail.cachePreview(this.ctx, account, mailboxId, uid, text));
   }
 
   /** SupportsSearch: SQL over the index (queries-search.ts). */

@@ -210,9 +210,10 @@ async function rescanCur(ctx: StoreCtx, a: Acct, mb: MailboxRow): Promise<{ adde
   const names = (await readdir(curDir)).filter((n) => !n.startsWith('.'));
   const { renamed, unknown, gone } = await classifyCur(a, mb, names);
   const flagChanges: FlagChange[] = [];
+  let modseq = 0;
   if (renamed.length > 0 || gone.length > 0) {
     a.ix.tx(() => {
-      const modseq = a.ix.bumpModseq(mb.id);
+      modseq = a.ix.bumpModseq(mb.id);
       for (const x of renamed) {
         a.ix.setRenamedByOther(mb.id, x.r.uid, x.name, x.bits, modseq);
         if (x.bits !== x.r.flags) {
@@ -228,7 +229,7 @@ async function rescanCur(ctx: StoreCtx, a: Acct, mb: MailboxRow): Promise<{ adde
   await storeCurMtime(a, mb.id, curDir, added > 0 ? undefined : m0);
   if (gone.length > 0) {
     await coverUids(ctx, a, mb.id, 0);
-    ctx.changes.publish({ kind: 'expunged', account: a.id, mailboxId: mb.id as MailboxId, uids: gone as Uid[] });
+    ctx.changes.publish({ kind: 'expunged', account: a.id, mailboxId: mb.id as MailboxId, uids: gone as Uid[], modseq });
   }
   if (flagChanges.length > 0) ctx.changes.publish({ kind: 'flags', account: a.id, mailboxId: mb.id as MailboxId, changes: flagChanges });
   return { added, removed: gone.length };

@@ -40,10 +40,10 @@ function renameInbox(a: MemAccount, t: Tree, changes: InProcessChangeBus, inbox:
   const uids = [...inbox.messages.keys()] as Uid[];
   if (uids.length === 0) return;
   const modseq = bumpModseq(target);
-  bumpModseq(inbox);
+  const inboxModseq = bumpModseq(inbox);
   for (const m of inbox.messages.values()) target.messages.set(m.uid, { ...m, modseq });
   inbox.messages.clear();
   recordExpunged(inbox, uids, t.expungedKept);
-  changes.publish({ kind: 'expunged', account: a.id, mailboxId: inbox.id as MailboxId, uids });
+  changes.publish({ kind: 'expunged', account: a.id, mailboxId: inbox.id as MailboxId, uids, modseq: inboxModseq });
   changes.publish({ kind: 'added', account: a.id, mailboxId: target.id as MailboxId, uids, origin: { via: 'rename', from: inbox.id as MailboxId } });
 }

@@ -22,6 +22,12 @@ export interface MemMessage {
   modseq: number;
   data: Buffer;
   internalDate: number;
+  /** When it was saved into this mailbox (SAVEDATE, RFC 8514): delivery, APPEND, COPY/MOVE. */
+  savedAt: number;
+  /** EMAILID (RFC 8474 §5.1): kept by COPY and MOVE. */
+  emailId: string;
+  /** PREVIEW (RFC 8970) once cached. */
+  preview?: string;
   /** As Maildir's new/: delivered without flags and not yet seen by an open (\Recent). */
   inNew: boolean;
   /** The analyzer's results as JSON (as the Maildir index caches them). */
@@ -41,6 +47,8 @@ export interface MemMailbox {
   expunged?: Map<number, number>;
   /** The highest modseq of a forgotten expunge record. */
   expungedFloor?: number;
+  /** METADATA (RFC 5464) entries by name. */
+  metadata?: Map<string, Buffer>;
 }
 
 export interface MemAccount {
@@ -53,6 +61,8 @@ export interface MemAccount {
    */
   subscriptions: Set<string>;
   lastUidValidity: number;
+  /** Server METADATA entries (RFC 5464) by name. */
+  metadata?: Map<string, Buffer>;
 }
 
 export function mailboxInfo(acct: MemAccount, mb: MemMailbox): MailboxInfo {
@@ -82,6 +92,9 @@ export function mailboxInfo(acct: MemAccount, mb: MemMailbox): MailboxInfo {
 export function metaOf(m: MemMessage, full: boolean): MessageMeta {
   const meta: MessageMeta = { uid: m.uid as Uid, flags: flagList(m.bits, m.keywords), modseq: m.modseq, size: m.data.length, internalDate: new Date(m.internalDate) };
   if (full) {
+    meta.saveDate = new Date(m.savedAt);
+    meta.emailId = m.emailId;
+    if (m.preview !== undefined) meta.preview = m.preview;
     if (m.envelope) meta.envelope = JSON.parse(m.envelope);
     if (m.bodyStructure) meta.bodyStructure = JSON.parse(m.bodyStructure);
   }

@@ -13,6 +13,7 @@
  * - Names, flags, UIDVALIDITY, quota and the mailbox tree follow the Maildir store's
  *   rules through the shared modules (../names.ts, ../flags.ts).
  */
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { InProcessChangeBus } from '../changes.js';
@@ -54,6 +55,7 @@ import {
   type Vanished,
   EXPUNGED_KEPT,
   type Usage,
+  type MetadataEntry,
 } from '../types.js';
 import { renameMailbox } from './rename.js';
 import {
@@ -246,6 +248,35 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
     });
   }
 
+  getMetadata(account: AccountId, mailboxId: MailboxId | null): Promise<MetadataEntry[]> {
+    return this.op(async () => {
+      const a = this.acct(account);
+      const map = mailboxId === null ? a.metadata : mustMailboxId(a, mailboxId).metadata;
+      return [...(map ?? new Map<string, Buffer>())].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)).map(([entry, value]) => ({ entry, value: Buffer.from(value) }));
+    });
+  }
+
+  setMetadata(account: AccountId, mailboxId: MailboxId | null, changes: ReadonlyArray<{ entry: string; value: Buffer | null }>): Promise<void> {
+    return this.op(async () => {
+      const a = this.acct(account);
+      const mb = mailboxId === null ? undefined : mustMailboxId(a, mailboxId);
+      const holder: { metadata?: Map<string, Buffer> } = mb ?? a;
+      const map = (holder.metadata ??= new Map());
+      for (const c of changes) {
+        if (c.value === null) map.delete(c.entry);
+        else map.set(c.entry, Buffer.from(c.value));
+      }
+      if (mb) bumpModseq(mb); // RFC 7162 §3.2
+    });
+  }
+
+  cachePreview(account: AccountId, mailboxId: MailboxId, uid: Uid, text: string): Promise<void> {
+    return this.op(async () => {
+      const m = mustMailboxId(this.acct(account), mailboxId).messages.get(uid);
+      if (m) m.preview = text;
+    });
+  }
+
   /** SupportsSearch, by a walk over the mailbox's messages (it is all in memory anyway). */
   searchUids(account: AccountId, mailboxId: MailboxId, q: SearchQuery): Promise<Uid[]> {
     return this.op(async () => {
@@ -357,10 +388,10 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
       const wanted = uids ? new Set<number>(uids) : undefined;
       const removed = [...mb.messages.values()].filter((m) => (wanted ? wanted.has(m.uid) : (m.bits & FLAG_DELETED) !== 0)).map((m) => m.uid as Uid);
       if (removed.length === 0) return [];
-      bumpModseq(mb);
+      const modseq = bumpModseq(mb);
       for (const uid of removed) mb.messages.delete(uid);
       recordExpunged(mb, removed, this.tree.expungedKept);
-      this.changes.publish({ kind: 'expunged', account, mailboxId, uids: removed });
+      this.changes.publish({ kind: 'expunged', account, mailboxId, uids: removed, modseq });
       return removed;
     });
   }
@@ -444,6 +475,8 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
       modseq: bumpModseq(mb),
       data: m.data,
       internalDate: m.internalDate,
+      savedAt: Date.now(),
+      emailId: 'M' + randomBytes(12).toString('hex'),
       inNew: m.bits === 0,
       envelope: m.meta.envelope,
       bodyStructure: m.meta.bodyStructure,
@@ -489,15 +522,15 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
     if (!isMove) this.checkQuota(a, rows.reduce((s, m) => s + m.data.length, 0), rows.length);
     let next = reserveUids(dst, rows.length);
     const modseq = bumpModseq(dst);
-    if (isMove) bumpModseq(src);
+    const srcModseq = isMove ? bumpModseq(src) : 0;
     for (const m of rows) {
       if (isMove) src.messages.delete(m.uid);
-      dst.messages.set(next, { ...m, keywords: [...m.keywords], uid: next, modseq, inNew: false });
+      dst.messages.set(next, { ...m, keywords: [...m.keywords], uid: next, modseq, inNew: false, savedAt: Date.now() });
       mapping.from.push(m.uid as Uid);
       mapping.to.push(next++ as Uid);
     }
     if (isMove) recordExpunged(src, mapping.from, this.tree.expungedKept);
-    if (isMove) this.changes.publish({ kind: 'expunged', account, mailboxId: from, uids: [...mapping.from] });
+    if (isMove) this.changes.publish({ kind: 'expunged', account, mailboxId: from, uids: [...mapping.from], modseq: srcModseq });
     this.changes.publish({ kind: 'added', account, mailboxId: dst.id as MailboxId, uids: [...mapping.to], origin: { via: isMove ? 'move' : 'copy', from } });
     return mapping;
   }

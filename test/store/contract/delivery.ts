@@ -26,6 +26,40 @@ function sizes(): Array<[string, Buffer]> {
 
 export function deliveryAndBytes(env: Env): void {
   describe('delivery', () => {
+    it('METADATA (RFC 5464): server and mailbox entries apart, set and removed together, kept by RENAME, gone with DELETE; HIGHESTMODSEQ raised', async () => {
+      await env.store.createMailbox(A, 'Box');
+      const box = await env.store.getMailbox(A, 'Box');
+      await env.store.setMetadata(A, null, [{ entry: '/shared/comment', value: Buffer.from('server') }]);
+      await env.store.setMetadata(A, box.id, [
+        { entry: '/shared/comment', value: Buffer.from('box') },
+        { entry: '/private/a', value: Buffer.from([0, 1, 2]) },
+      ]);
+      expect((await env.store.getMailbox(A, 'Box')).highestModseq).toBeGreaterThan(box.highestModseq);
+      expect(await env.store.getMetadata(A, null)).toEqual([{ entry: '/shared/comment', value: Buffer.from('server') }]);
+      expect(await env.store.getMetadata(A, box.id)).toEqual([
+        { entry: '/private/a', value: Buffer.from([0, 1, 2]) },
+        { entry: '/shared/comment', value: Buffer.from('box') },
+      ]);
+      await env.store.setMetadata(A, box.id, [{ entry: '/private/a', value: null }]);
+      await env.store.renameMailbox(A, 'Box', 'Renamed');
+      const renamed = await env.store.getMailbox(A, 'Renamed');
+      expect((await env.store.getMetadata(A, renamed.id)).map((x) => x.entry)).toEqual(['/shared/comment']);
+      await env.store.deleteMailbox(A, 'Renamed');
+      await env.store.createMailbox(A, 'Renamed');
+      expect(await env.store.getMetadata(A, (await env.store.getMailbox(A, 'Renamed')).id)).toEqual([]);
+      expect(await env.store.getMetadata(A, null)).toHaveLength(1);
+    });
+
+    it('cachePreview keeps a PREVIEW text (RFC 8970) for the full fetchMeta; a message gone is ignored', async () => {
+      const [uid] = await fill(env.store, A, 'INBOX', 1);
+      const inbox = await env.store.getMailbox(A, 'INBOX');
+      expect((await env.store.fetchMeta(A, inbox.id, { uids: [uid!] }))[0]!.preview).toBeUndefined();
+      await env.store.cachePreview(A, inbox.id, uid!, 'Café ☕');
+      expect((await env.store.fetchMeta(A, inbox.id, { uids: [uid!] }))[0]!.preview).toBe('Café ☕');
+      await env.store.cachePreview(A, inbox.id, 999 as typeof uid & number, 'x');
+      expect(await env.store.fetchMeta(A, inbox.id, { uids: [999 as typeof uid & number] })).toEqual([]);
+    });
+
     it('stores one copy per distinct mailbox, in target order; a missing mailbox is INBOX', async () => {
       await env.store.ensureAccount(B);
       const r = await env.store.deliver(

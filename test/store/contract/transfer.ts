@@ -2,10 +2,33 @@
 // their UID mappings (UIDPLUS, RFC 4315).
 import { describe, expect, it } from 'vitest';
 import type { MailboxId, StoreChange, Uid } from '../../../src/store/types.js';
-import { A, fill, kindOf, textOf, uidsOf, type Env } from './env.js';
+import { A, fill, kindOf, msg, textOf, uidsOf, type Env } from './env.js';
 
 export function transfers(env: Env): void {
   describe('copy, move, expunge', () => {
+    it('the save date (RFC 8514) is when a message came into its mailbox: APPEND, then COPY and MOVE give the copy a new one; INTERNALDATE and EMAILID travel', async () => {
+      const old = new Date(Date.UTC(2020, 0, 1, 10));
+      const { uid } = await env.store.append(A, 'INBOX', { data: msg('saved') }, { internalDate: old });
+      const inbox = await env.store.getMailbox(A, 'INBOX');
+      const [m] = await env.store.fetchMeta(A, inbox.id, { uids: [uid] });
+      expect(m!.internalDate.getTime()).toBe(old.getTime());
+      expect(Math.abs(m!.saveDate!.getTime() - Date.now())).toBeLessThan(60_000);
+      await new Promise((r) => setTimeout(r, 20));
+      const copied = await env.store.copy(A, inbox.id, [uid], 'Archive');
+      const moved = await env.store.move(A, inbox.id, [uid], 'Trash');
+      for (const [name, to] of [['Archive', copied.to[0]!], ['Trash', moved.to[0]!]] as const) {
+        const mb = await env.store.getMailbox(A, name);
+        const [c] = await env.store.fetchMeta(A, mb.id, { uids: [to] });
+        expect(c!.internalDate.getTime()).toBe(old.getTime());
+        expect(c!.saveDate!.getTime()).toBeGreaterThan(m!.saveDate!.getTime());
+        expect(c!.emailId).toBe(m!.emailId); // EMAILID travels (RFC 8474 §5.1)
+      }
+      const other = await env.store.append(A, 'INBOX', { data: msg('saved') });
+      const [o] = await env.store.fetchMeta(A, inbox.id, { uids: [other.uid] });
+      expect(o!.emailId).toMatch(/^[A-Za-z0-9_-]{1,255}$/);
+      expect(o!.emailId).not.toBe(m!.emailId);
+    });
+
     it('COPY maps source UIDs to new destination UIDs in order, keeps flags, dates and bytes, leaves the source', async () => {
       const src = await fill(env.store, A, 'INBOX', 3, ['\\Seen', 'Kw']);
       const inbox = await env.store.getMailbox(A, 'INBOX');

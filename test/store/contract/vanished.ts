@@ -1,6 +1,7 @@
 // Contract: the expunged-UID record of QRESYNC (RFC 7162 §3.2.5, §3.2.6; types.ts
 // Vanished). The contract stores keep CONTRACT_EXPUNGED_KEPT records per mailbox.
 import { describe, expect, it } from 'vitest';
+import type { StoreChange } from '../../../src/store/types.js';
 import { A, fill, kindOf, type Env } from './env.js';
 
 /** What the contract's makeStore passes as expungedKept. */
@@ -22,6 +23,23 @@ export function vanishedRecord(env: Env): void {
       // Flag changes are not expunges.
       await env.store.updateFlags(A, before.id, [uids[0]!], 'add', ['\\Seen']);
       expect((await env.store.vanished(A, before.id, after.highestModseq)).uids).toEqual([]);
+    });
+
+    it("the expunged event carries the expunge's modseq, the mailbox's HIGHESTMODSEQ after it (EXPUNGE, MOVE, RENAME of INBOX)", async () => {
+      const uids = await fill(env.store, A, 'INBOX', 4);
+      const inbox = await env.store.getMailbox(A, 'INBOX');
+      const seen: StoreChange[] = [];
+      const off = env.store.changes.subscribe(A, (c) => seen.push(c));
+      const modseqNow = async (): Promise<number> => (await env.store.getMailbox(A, 'INBOX')).highestModseq;
+      const lastExpunged = (): number | undefined => seen.filter((c) => c.kind === 'expunged').map((c) => (c.kind === 'expunged' ? c.modseq : 0)).pop();
+      await env.store.expunge(A, inbox.id, [uids[0]!]);
+      expect(lastExpunged()).toBe(await modseqNow());
+      await env.store.move(A, inbox.id, [uids[1]!], 'Archive');
+      expect(lastExpunged()).toBe(await modseqNow());
+      const before = await modseqNow();
+      await env.store.renameMailbox(A, 'INBOX', 'Old');
+      expect(lastExpunged()).toBeGreaterThan(before);
+      off();
     });
 
     it('MOVE out of a mailbox and RENAME of INBOX are expunges of the source', async () => {

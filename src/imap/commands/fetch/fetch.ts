@@ -10,6 +10,7 @@ import { ImapBad } from '../../errors.js';
 import { binaryOf, binarySizeOf, bodyStructureOf, envelopeOf, messageBytes, sectionOf, type MessageBytes, type SectionContent } from '../../mime-adapter.js';
 import { formatDateTime, type Chunk, type Encoder } from '../../wire/encoder.js';
 import type { Parser, SeqSet } from '../../wire/parser.js';
+import { computePreview } from '../../preview.js';
 import { rangesOf, vanishedText, writeVanishedEarlier } from '../../qresync.js';
 import type { SelectedView } from '../../session.js';
 import { accountOf, viewOf } from '../helpers.js';
@@ -164,6 +165,7 @@ async function writeMessage(c: CommandContext, e: Encoder, f: FetchPlan, meta: M
     first = false;
     const cheap = cheapItem(it, meta, f.view);
     if (cheap !== undefined) e.raw(cheap);
+    else if (it.kind === 'preview') await writePreview(c, e, it.lazy, meta);
     else await writeItem(e, it, meta, messageBytes(store, accountOf(c), f.view.mailboxId, meta.uid));
   }
   closeResponse(e, f, meta);
@@ -177,7 +179,7 @@ async function writeMessage(c: CommandContext, e: Encoder, f: FetchPlan, meta: M
 async function writeFull(c: CommandContext, f: FetchPlan, metas: MessageMeta[]): Promise<void> {
   const conn = c.conn;
   const heavy = f.items.some((i) => i.kind === 'section' || i.kind === 'RFC822' || i.kind === 'RFC822.TEXT' || i.kind === 'RFC822.HEADER' || i.kind === 'binarySize');
-  const mayRead = heavy || f.items.some((i) => i.kind === 'ENVELOPE' || i.kind === 'BODY' || i.kind === 'BODYSTRUCTURE');
+  const mayRead = heavy || f.items.some((i) => i.kind === 'ENVELOPE' || i.kind === 'BODY' || i.kind === 'BODYSTRUCTURE' || i.kind === 'preview');
   let enc = conn.encoder();
   let batch: Chunk[] = [];
   let pending = 0;
@@ -251,9 +253,27 @@ function cheapItem(it: FetchItem, meta: MessageMeta, view: SelectedView): string
       return `MODSEQ (${meta.modseq})`;
     case 'INTERNALDATE':
       return `INTERNALDATE "${formatDateTime(meta.internalDate)}"`;
+    case 'EMAILID': // RFC 8474 §5.1
+      return meta.emailId ? `EMAILID (${meta.emailId})` : 'EMAILID NIL';
+    case 'THREADID': // RFC 8474 §5.2: NIL, no per-message threads (objectid.ts)
+      return 'THREADID NIL';
+    case 'SAVEDATE': // RFC 8514 §3: NIL when the store does not know it
+      return meta.saveDate ? `SAVEDATE "${formatDateTime(meta.saveDate)}"` : 'SAVEDATE NIL';
     default:
       return undefined;
   }
+}
+
+/** PREVIEW (RFC 8970 §3): the cached text; else NIL for LAZY (§3.2), or computed now and cached. */
+async function writePreview(c: CommandContext, e: Encoder, lazy: boolean, meta: MessageMeta): Promise<void> {
+  let text = meta.preview;
+  if (text === undefined && !lazy) {
+    const store = c.conn.ctx.store;
+    const view = viewOf(c);
+    text = await computePreview(meta, messageBytes(store, accountOf(c), view.mailboxId, meta.uid));
+    await store.cachePreview(accountOf(c), view.mailboxId, meta.uid, text);
+  }
+  e.raw('PREVIEW ').nstring(text);
 }
 
 async function writeItem(e: Encoder, it: FetchItem, meta: MessageMeta, open: MessageBytes): Promise<void> {

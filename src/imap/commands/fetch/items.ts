@@ -1,20 +1,24 @@
 // FETCH attribute parsing — RFC 9051 §6.4.5 and §9:
 // fetch-att = "ENVELOPE" / "FLAGS" / "INTERNALDATE" / "RFC822" [".HEADER" / ".SIZE" / ".TEXT"] /
 //             "BODY" ["STRUCTURE"] / "UID" / "BODY" section [partial] / "BODY.PEEK" section [partial] /
-//             "BINARY" [".PEEK"] section-binary [partial] / "BINARY.SIZE" section-binary / "MODSEQ"
+//             "BINARY" [".PEEK"] section-binary [partial] / "BINARY.SIZE" section-binary / "MODSEQ" /
+//             "SAVEDATE" (RFC 8514 §3) / "EMAILID" / "THREADID" (RFC 8474 §5) /
+//             "PREVIEW" [SP "(" "LAZY" ")"] (RFC 8970 §7)
 // section = "[" [section-spec] "]"; partial = "<" number64 "." nz-number64 ">"
 import { ImapBad } from '../../errors.js';
 import { readSection, sectionToString, type PartialRange, type SectionSpec } from '../../mime-adapter.js';
 import type { Parser } from '../../wire/parser.js';
 
-export type SimpleItem = 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODY' | 'BODYSTRUCTURE' | 'UID' | 'MODSEQ' | 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT';
+export type SimpleItem = 'EMAILID' | 'THREADID' | 'SAVEDATE' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODY' | 'BODYSTRUCTURE' | 'UID' | 'MODSEQ' | 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT';
 
 export type FetchItem =
   | { kind: SimpleItem }
   | { kind: 'section'; binary: boolean; peek: boolean; section: SectionSpec; label: string; partial?: PartialRange }
-  | { kind: 'binarySize'; section: SectionSpec; label: string };
+  | { kind: 'binarySize'; section: SectionSpec; label: string }
+  /** PREVIEW [SP "(" "LAZY" ")"] (RFC 8970 §3, §7). */
+  | { kind: 'preview'; lazy: boolean };
 
-const SIMPLE = new Set<string>(['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODY', 'BODYSTRUCTURE', 'UID', 'MODSEQ', 'RFC822', 'RFC822.HEADER', 'RFC822.TEXT']);
+const SIMPLE = new Set<string>(['EMAILID', 'THREADID', 'SAVEDATE', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODY', 'BODYSTRUCTURE', 'UID', 'MODSEQ', 'RFC822', 'RFC822.HEADER', 'RFC822.TEXT']);
 
 const MACROS: Record<string, SimpleItem[]> = {
   ALL: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE'],
@@ -55,6 +59,7 @@ function item(p: Parser): FetchItem {
     const s = section(p, true);
     return { kind: 'section', binary: true, peek: n === 'BINARY.PEEK', ...s, partial: partial(p) };
   }
+  if (n === 'PREVIEW') return { kind: 'preview', lazy: p.tryTake(' (LAZY)') };
   if (n === 'BINARY.SIZE') return { kind: 'binarySize', ...section(p, true) };
   if (n === 'BODY.PEEK') throw new ImapBad('BODY.PEEK needs a section');
   if (!SIMPLE.has(n)) throw new ImapBad(`Unknown fetch attribute ${n}`);

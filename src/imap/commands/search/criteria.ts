@@ -7,8 +7,11 @@
 //   "LARGER" SP number64 / "NOT" SP search-key / "OR" SP search-key SP search-key /
 //   "SENTBEFORE" SP date / "SENTON" SP date / "SENTSINCE" SP date / "SMALLER" SP number64 /
 //   "UID" SP sequence-set / "UNDRAFT" / sequence-set / "(" search-key *(SP search-key) ")" /
-//   "OLDER" SP nz-number / "YOUNGER" SP nz-number   (WITHIN, RFC 5032 §2)
+//   "OLDER" SP nz-number / "YOUNGER" SP nz-number   (WITHIN, RFC 5032 §2) /
+//   "SAVEDBEFORE" SP date / "SAVEDON" SP date / "SAVEDSINCE" SP date / "SAVEDATESUPPORTED" (RFC 8514 §4) /
+//   "EMAILID" SP objectid / "THREADID" SP objectid (RFC 8474 §6)
 import { ImapBad, ImapNo } from '../../errors.js';
+import { OBJECTID_RE } from '../../objectid.js';
 import type { Parser, SeqSet } from '../../wire/parser.js';
 
 export type Criterion =
@@ -19,7 +22,7 @@ export type Criterion =
   | { k: 'recent' }
   | { k: 'header'; field: string; value: string }
   | { k: 'body' | 'text'; value: string }
-  | { k: 'date'; which: 'internal' | 'sent'; op: 'before' | 'on' | 'since'; day: Date }
+  | { k: 'date'; which: 'internal' | 'sent' | 'saved'; op: 'before' | 'on' | 'since'; day: Date }
   | { k: 'size'; op: 'larger' | 'smaller'; n: number }
   | { k: 'not'; c: Criterion }
   | { k: 'or'; a: Criterion; b: Criterion }
@@ -27,6 +30,7 @@ export type Criterion =
   | { k: 'uid'; set: SeqSet }
   | { k: 'seq'; set: SeqSet }
   | { k: 'modseq'; n: number }
+  | { k: 'emailid'; id: string }
   /** WITHIN (RFC 5032): INTERNALDATE at least / less than `at` ms ago, `at` fixed at parse time. */
   | { k: 'age'; op: 'older' | 'younger'; at: number };
 
@@ -109,6 +113,21 @@ function plainKey(p: Parser, key: string): Criterion {
     case 'SINCE':
       p.sp();
       return { k: 'date', which: 'internal', op: key.toLowerCase() as 'before', day: p.date() };
+    case 'SAVEDBEFORE':
+    case 'SAVEDON':
+    case 'SAVEDSINCE':
+      p.sp();
+      return { k: 'date', which: 'saved', op: key.slice(5).toLowerCase() as 'before', day: p.date() };
+    case 'EMAILID':
+    case 'THREADID': {
+      p.sp();
+      const id = p.atom();
+      if (!OBJECTID_RE.test(id)) throw new ImapBad('Invalid objectid');
+      // THREADID is NIL for every message (objectid.ts): it matches none.
+      return key === 'EMAILID' ? { k: 'emailid', id } : { k: 'not', c: { k: 'all' } };
+    }
+    case 'SAVEDATESUPPORTED':
+      return { k: 'all' }; // every mailbox keeps save dates (RFC 8514 §4)
     case 'SENTBEFORE':
     case 'SENTON':
     case 'SENTSINCE':
@@ -148,7 +167,10 @@ export function needsContent(c: Criterion): 'none' | 'header' | 'body' {
     case 'header':
       return 'header';
     case 'date':
-      return c.which === 'sent' ? 'header' : 'none';
+      // SAVED*: not content, but the full index row (the light one has no save date).
+      return c.which === 'internal' ? 'none' : 'header';
+    case 'emailid':
+      return 'header'; // likewise: the full row has the EMAILID
     case 'body':
     case 'text':
       return 'body';

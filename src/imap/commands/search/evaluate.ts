@@ -148,11 +148,14 @@ export function evaluate(c: Criterion, x: MessageCtx): boolean | undefined {
       return c.op === 'larger' ? m.size > c.n : m.size < c.n;
     case 'modseq':
       return m.modseq >= c.n;
+    case 'emailid': // RFC 8474 §6
+      return m.emailId === c.id;
     case 'age': // WITHIN, RFC 5032 §2
       return c.op === 'older' ? m.internalDate.getTime() <= c.at : m.internalDate.getTime() > c.at;
     case 'date':
       // SENT*: the Date header's own calendar day; without one, INTERNALDATE (as Dovecot).
       if (c.which === 'internal') return compareDay(dayOf(m.internalDate), c);
+      if (c.which === 'saved') return compareDay(dayOf(m.saveDate ?? m.internalDate), c); // RFC 8514 §4
       if (!x.facts) return undefined;
       return compareDay(x.facts.sentDay ?? dayOf(m.internalDate), c);
     case 'header':

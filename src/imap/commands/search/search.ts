@@ -13,12 +13,25 @@ import { accountOf, compactSet, viewOf } from '../helpers.js';
 import { SELECTED, type CommandContext, type CommandSpec } from '../types.js';
 import { needsContent, searchKey, usesModseq, type Criterion } from './criteria.js';
 import { contentPlan, evaluate, matches, scan, type MessageCtx } from './evaluate.js';
+import { resolveSaved, toSave } from './searchres.js';
 import { toStoreQuery } from './to-store.js';
 
 const RETURN_OPTS = new Set(['MIN', 'MAX', 'COUNT', 'ALL', 'SAVE']);
 
 async function runSearch(c: CommandContext, p: Parser, byUid: boolean): Promise<void> {
+  const asked = { save: false };
+  try {
+    await searchSaving(c, p, byUid, asked);
+  } catch (err) {
+    // RFC 5182 §2.1: a SAVE answered NO leaves "$" empty; one answered BAD leaves it as it was.
+    if (asked.save && !(err instanceof ImapBad)) viewOf(c).saved = [];
+    throw err;
+  }
+}
+
+async function searchSaving(c: CommandContext, p: Parser, byUid: boolean, asked: { save: boolean }): Promise<void> {
   let ret: Set<string> | undefined;
+  const view = viewOf(c);
   p.sp();
   if (p.tryTake('RETURN ')) {
     ret = new Set();
@@ -28,6 +41,7 @@ async function runSearch(c: CommandContext, p: Parser, byUid: boolean): Promise<
       ret!.add(o);
     });
     if (ret.size === 0) ret.add('ALL'); // RFC 4731 §3.1: "RETURN ()" means ALL
+    asked.save = ret.has('SAVE');
     p.sp();
   }
   if (p.tryTake('CHARSET ')) {
@@ -41,12 +55,12 @@ async function runSearch(c: CommandContext, p: Parser, byUid: boolean): Promise<
   const cs: Criterion[] = [searchKey(p, 0, budget)];
   while (p.trySp()) cs.push(searchKey(p, 0, budget));
   p.end();
-  const crit: Criterion = cs.length === 1 ? cs[0]! : { k: 'and', cs };
-  const view = viewOf(c);
+  const crit: Criterion = resolveSaved(cs.length === 1 ? cs[0]! : { k: 'and', cs }, view);
   const account = accountOf(c);
   const modseq = usesModseq(crit);
   if (modseq) conn.condstore = true;
   const found = await findHits(conn.ctx.store, account, view, crit, modseq);
+  if (ret?.has('SAVE')) view.saved = toSave(ret, found.uids);
   const nums = byUid ? found.uids : found.uids.map((u) => view.seqOf(u)); // sequence order is UID order
   const enc = conn.encoder();
   if (ret || conn.rev2) writeEsearch(enc, c.tag, byUid, ret ?? new Set(['ALL']), found, nums, modseq);
