@@ -19,6 +19,9 @@ export function closedError(): StoreError {
 }
 
 export class OpGate {
+  /** onRun: told of every operation started (the Maildir store's background passes wait for a quiet moment). */
+  constructor(private readonly onRun?: () => void) {}
+
   private running = 0;
   private closing = false;
   private released = false;
@@ -30,6 +33,7 @@ export class OpGate {
 
   run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closing) return Promise.reject(closedError());
+    this.onRun?.();
     this.running++;
     let p: Promise<T>;
     try {

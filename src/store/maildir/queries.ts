@@ -245,8 +245,13 @@ export class IndexQueries {
   // ------------------------------------------------------------ messages: writes
 
   /** Messages with UIDs in (afterUid, afterUid + span] still without cached analysis (sync.ts pickup indexes by name only). */
-  unanalyzed(mailboxId: number, afterUid: number, span: number): Array<Pick<MessageRow, 'uid' | 'filename' | 'in_new'>> {
-    return this.q('SELECT uid, filename, in_new FROM messages WHERE mailbox_id = ? AND uid > ? AND uid <= ? AND envelope IS NULL ORDER BY uid').all(mailboxId, afterUid, afterUid + span) as MessageRow[];
+  unanalyzed(mailboxId: number, afterUid: number, span: number, limit: number): Array<Pick<MessageRow, 'uid' | 'filename' | 'in_new'>> {
+    return this.q('SELECT uid, filename, in_new FROM messages WHERE mailbox_id = ? AND uid > ? AND uid <= ? AND envelope IS NULL ORDER BY uid LIMIT ?').all(
+      mailboxId,
+      afterUid,
+      afterUid + span,
+      limit,
+    ) as MessageRow[];
   }
 
   /** Caches a message's analysis, unless another writer did meanwhile. */
@@ -260,6 +265,27 @@ export class IndexQueries {
    * each; several times faster than a statement per row or rows passed as JSON.
    */
   insertByName(mailboxId: number, modseq: number, rows: Array<{ uid: number; filename: string; inNew: boolean; flags: number; size: number; internalDate: number }>): void {
+    // The counters are added once for all rows: messages_ins skips rows inserted while
+    // meta 'bulk_insert' is set (its two UPDATEs per row were half the cost of a
+    // 100 000-file pick-up). The flag never outlives this transaction.
+    this.tx(() => {
+      this.setMeta('bulk_insert', '1');
+      this.insertRows(mailboxId, modseq, rows);
+      let size = 0;
+      let unseen = 0;
+      let recent = 0;
+      for (const r of rows) {
+        size += r.size;
+        if ((r.flags & 1) === 0) unseen++;
+        if (r.inNew) recent++;
+      }
+      this.q('UPDATE mailboxes SET messages = messages + ?, size = size + ?, unseen = unseen + ?, recent = recent + ? WHERE id = ?').run(rows.length, size, unseen, recent, mailboxId);
+      this.q('UPDATE usage SET bytes = bytes + ?, messages = messages + ? WHERE id = 1').run(size, rows.length);
+      this.q("DELETE FROM meta WHERE key = 'bulk_insert'").run();
+    });
+  }
+
+  private insertRows(mailboxId: number, modseq: number, rows: Array<{ uid: number; filename: string; inNew: boolean; flags: number; size: number; internalDate: number }>): void {
     const sql = (n: number): string =>
       `INSERT INTO messages (mailbox_id, uid, filename, in_new, flags, keywords, modseq, size, internal_date) VALUES ${Array(n).fill(`(${mailboxId}, ?, ?, ?, ?, NULL, ${modseq}, ?, ?)`).join(', ')}`;
     // The mailbox id and modseq are numbers this module chose, inlined so a statement is
@@ -332,6 +358,52 @@ export class IndexQueries {
   /** Moves a row to another mailbox under the same UID (renaming INBOX). */
   moveMessage(fromId: number, uid: number, toId: number, modseq: number): void {
     this.q('UPDATE messages SET mailbox_id = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?').run(toId, modseq, fromId, uid);
+  }
+
+  // ------------------------------------------------------------ internal dates from names (dates.ts)
+
+  /** Marks UID ranges of a mailbox as indexed under their name's time (in the caller's transaction). */
+  addDatesPending(mailboxId: number, ranges: ReadonlyArray<readonly [number, number]>): void {
+    const ins = this.q('INSERT OR REPLACE INTO dates_pending (mailbox_id, lo, hi) VALUES (?, ?, ?)');
+    for (const [lo, hi] of ranges) ins.run(mailboxId, lo, hi);
+  }
+
+  hasDatesPending(mailboxId: number): boolean {
+    return this.q('SELECT 1 FROM dates_pending WHERE mailbox_id = ? LIMIT 1').get(mailboxId) !== undefined;
+  }
+
+  firstDatesPending(mailboxId: number): { lo: number; hi: number } | undefined {
+    return this.q('SELECT lo, hi FROM dates_pending WHERE mailbox_id = ? ORDER BY lo LIMIT 1').get(mailboxId) as { lo: number; hi: number } | undefined;
+  }
+
+  /** Up to `limit` rows with UIDs in [lo, hi]: where the file is and the date it has now. */
+  datedRows(mailboxId: number, lo: number, hi: number, limit: number): Array<Pick<MessageRow, 'uid' | 'filename' | 'in_new' | 'internal_date'>> {
+    return this.q('SELECT uid, filename, in_new, internal_date FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid LIMIT ?').all(
+      mailboxId,
+      lo,
+      hi,
+      limit,
+    ) as MessageRow[];
+  }
+
+  /** The pending ranges that overlap [lo, hi]. */
+  datesPendingWithin(mailboxId: number, lo: number, hi: number): Array<{ lo: number; hi: number }> {
+    return this.q('SELECT lo, hi FROM dates_pending WHERE mailbox_id = ? AND lo <= ? AND hi >= ? ORDER BY lo').all(mailboxId, hi, lo) as Array<{ lo: number; hi: number }>;
+  }
+
+  /** Where the files of the given UIDs are and the dates they have now. */
+  datedRowsOf(mailboxId: number, uids: readonly number[]): Array<Pick<MessageRow, 'uid' | 'filename' | 'in_new' | 'internal_date'>> {
+    return this.q(`SELECT uid, filename, in_new, internal_date FROM messages WHERE mailbox_id = ? AND ${SEL_UIDS}`).all(mailboxId, JSON.stringify(uids)) as MessageRow[];
+  }
+
+  setInternalDate(mailboxId: number, uid: number, date: number): void {
+    this.q('UPDATE messages SET internal_date = ? WHERE mailbox_id = ? AND uid = ?').run(date, mailboxId, uid);
+  }
+
+  /** The range [lo, hi] is settled up to `through`: removed, or kept from through + 1. */
+  datesSettledThrough(mailboxId: number, lo: number, hi: number, through: number): void {
+    this.q('DELETE FROM dates_pending WHERE mailbox_id = ? AND lo = ?').run(mailboxId, lo);
+    if (through < hi) this.q('INSERT OR REPLACE INTO dates_pending (mailbox_id, lo, hi) VALUES (?, ?, ?)').run(mailboxId, through + 1, hi);
   }
 
   // ------------------------------------------------------------ messages: reads

@@ -222,6 +222,7 @@ async function fetchLight(c: CommandContext, req: FetchRequest, view: SelectedVi
       uids: uids.slice(i, i + LIGHT_PAGE),
       fields: 'flags',
       rfc822Size: req.want.has('RFC822.SIZE'),
+      internalDate: req.want.has('INTERNALDATE'),
       ...(req.changedSince !== undefined ? { changedSince: req.changedSince } : {}),
     });
     await writeLight(c, plan, metas);
