@@ -19,8 +19,8 @@ export function closedError(): StoreError {
 }
 
 export class OpGate {
-  /** onRun: told of every operation started (the Maildir store's background passes wait for a quiet moment). */
-  constructor(private readonly onRun?: () => void) {}
+  /** onActivity: told when an operation starts or ends (the Maildir store's background passes wait for a quiet moment). */
+  constructor(private readonly onActivity?: () => void) {}
 
   private running = 0;
   private closing = false;
@@ -33,7 +33,7 @@ export class OpGate {
 
   run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closing) return Promise.reject(closedError());
-    this.onRun?.();
+    this.onActivity?.();
     this.running++;
     let p: Promise<T>;
     try {
@@ -70,6 +70,7 @@ export class OpGate {
   }
 
   private done(): void {
+    this.onActivity?.();
     this.running--;
     if (this.running === 0) for (const r of this.idle.splice(0)) r();
   }

@@ -93,11 +93,11 @@ describe('internal dates of dropped files', () => {
     const view = await store.selectMailbox(A, 'INBOX');
     const quick = await store.fetchMeta(A, view.mailbox.id, { fields: 'flags', internalDate: false });
     expect(quick).toHaveLength(20);
-    // the background pass runs right after the open
-    for (let t = 0; t < 100; t++) {
+    // the background pass runs once the store has been quiet for a moment (polls 100 ms apart)
+    for (let t = 0; t < 40; t++) {
+      await new Promise((r) => setTimeout(r, 100));
       const m = await store.fetchMeta(A, view.mailbox.id, { fields: 'flags', internalDate: false });
       if (m.every((x) => x.internalDate.getTime() === MTIME.getTime())) return;
-      await new Promise((r) => setTimeout(r, 20));
     }
     throw new Error('dates never settled in the background');
   });

@@ -39,7 +39,7 @@ export interface StoreCtx {
   readonly expungedKept: number;
   /** Caches the analysis of messages indexed by name only (backfill.ts). */
   readonly backfill?: Backfill;
-  /** When the last public store call started (performance.now()): background passes wait for quiet. */
+  /** When a public store call last started or ended (performance.now()): background passes wait for quiet. */
   readonly activity: { last: number };
 }
 
@@ -47,7 +47,7 @@ export interface StoreCtx {
 const QUIET_MS = 30;
 
 /**
- * Resolves once no store call has started for QUIET_MS: the background passes (dates.ts,
+ * Resolves once no store call has started or ended for QUIET_MS: the background passes (dates.ts,
  * backfill.ts) leave the event loop to sessions at work, so a command is never queued
  * behind a batch of theirs. A server that is never quiet leaves the work to first need.
  */

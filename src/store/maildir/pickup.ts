@@ -24,25 +24,25 @@ import { baseOf, bitsOfLetters, curName, fieldsOf, infoOf, withUid } from './fil
 import type { MailboxRow } from './index-db.js';
 import { coverUids, raiseUidNext, reserveUids } from './uidlist.js';
 
-/** A file found in new/ or cur/ without an index row. */
+/** Names found in new/ and in cur/ without an index row. */
 export interface Found {
-  name: string;
-  inNew: boolean;
+  inNew: string[];
+  inCur: string[];
 }
 
-interface PlanItem extends Found {
-  base: string;
-  fields: { size?: number; uid?: number };
-  bits: number;
-  uid: number;
-}
-
-/** A file ready to be indexed. */
-interface Indexed {
-  uid: number;
+/**
+ * A file to index, and its row: one object per file (100 000 files: a nested object or
+ * a second record per file was a good part of the garbage collector's share).
+ */
+interface PlanItem {
   filename: string;
   inNew: boolean;
+  uid: number;
+  /** `,U=` of the name (0: none). */
+  named: number;
+  /** System flags from the name's info (none for new/). */
   flags: number;
+  /** From `,S=` (-1: none; the file's size then). */
   size: number;
   internalDate: number;
 }
@@ -50,66 +50,76 @@ interface Indexed {
 /** Files stat'ed or renamed per turn of the event loop (other sessions get a turn every few ms). */
 const FS_CHUNK = 256;
 
+/** Merges two ascending lists of names, marking where each came from. */
+function byName(found: Found): PlanItem[] {
+  // The default sort of strings runs without a JS comparator: several times faster.
+  const n = found.inNew.slice().sort();
+  const c = found.inCur.slice().sort();
+  const out: PlanItem[] = [];
+  const item = (filename: string, inNew: boolean): PlanItem => {
+    const { size, uid } = fieldsOf(baseOf(filename));
+    return { filename, inNew, uid: 0, named: uid ?? 0, flags: inNew ? 0 : bitsOfLetters(infoOf(filename)), size: size ?? -1, internalDate: 0 };
+  };
+  let i = 0;
+  let j = 0;
+  while (i < n.length || j < c.length) {
+    if (j >= c.length || (i < n.length && n[i]! < c[j]!)) out.push(item(n[i++]!, true));
+    else out.push(item(c[j++]!, false));
+  }
+  return out;
+}
+
 /**
  * UIDs for files found without a row, chosen synchronously (we hold the account lock;
  * deliveries only take fresh reserved UIDs): the `,U=` of the name when it is free,
  * else new UIDs in name order after them.
  */
-function planPickup(a: Acct, mb: MailboxRow, found: Found[]): PlanItem[] {
+function planPickup(a: Acct, mb: MailboxRow, found: Found): PlanItem[] {
   const used = new Set(a.ix.uids(mb.id));
   for (const [, [mid, uid]] of a.inflight) if (mid === mb.id) used.add(uid);
-  // Files carrying a `,U=` first (by that UID), then the others by name; the sort keys are
-  // computed once per file (a comparator parsing names made this most of a 100 000-file open).
-  const withUids: PlanItem[] = [];
-  const others: PlanItem[] = [];
-  for (const f of found) {
-    const base = baseOf(f.name);
-    const fields = fieldsOf(base);
-    const item: PlanItem = { name: f.name, inNew: f.inNew, base, fields, bits: f.inNew ? 0 : bitsOfLetters(infoOf(f.name)), uid: 0 };
-    (fields.uid !== undefined ? withUids : others).push(item);
-  }
-  withUids.sort((x, y) => x.fields.uid! - y.fields.uid! || (x.name < y.name ? -1 : 1));
-  others.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
-  const plan = withUids.concat(others);
+  const all = byName(found);
+  // Files carrying a `,U=` first (by that UID), then the others by name.
+  const withUids = all.filter((p) => p.named > 0).sort((x, y) => x.named - y.named || (x.filename < y.filename ? -1 : 1));
   let maxKept = 0;
   let fresh = 0;
-  for (const p of plan) {
-    const u = p.fields.uid;
-    if (u !== undefined && !used.has(u)) {
-      p.uid = u;
-      used.add(u);
-      maxKept = Math.max(maxKept, u);
-    } else fresh++;
+  for (const p of withUids) {
+    if (used.has(p.named)) continue;
+    p.uid = p.named;
+    used.add(p.named);
+    maxKept = Math.max(maxKept, p.named);
   }
+  for (const p of all) if (p.uid === 0) fresh++;
   a.ix.tx(() => {
     if (maxKept > 0) raiseUidNext(a, mb.id, maxKept + 1);
     if (fresh === 0) return;
     let u = reserveUids(a, mb.id, fresh);
-    for (const p of plan) if (p.uid === 0) p.uid = u++;
+    for (const p of withUids) if (p.uid === 0) p.uid = u++;
+    for (const p of all) if (p.uid === 0) p.uid = u++;
   });
-  return plan;
+  return all;
 }
 
 /**
  * The file step of one planned file: stat (size, mtime, a regular file?) and, for a file
  * from new/, the rename that gives it its UID (and moves it to cur/ unless keepNew).
- * Returns undefined for what is not a regular file.
+ * Returns false for what is not a regular file.
  */
-function statAndPlace(dir: string, p: PlanItem, keepNew: boolean): Indexed | undefined {
-  const from = path.join(dir, p.inNew ? 'new' : 'cur', p.name);
+function statAndPlace(dir: string, p: PlanItem, keepNew: boolean): boolean {
+  const from = path.join(dir, p.inNew ? 'new' : 'cur', p.filename);
   const st = statSync(from);
-  if (!st.isFile()) return undefined;
-  const size = p.fields.size ?? st.size;
-  const date = Math.round(st.mtimeMs);
+  if (!st.isFile()) return false;
+  if (p.size < 0) p.size = st.size;
+  p.internalDate = Math.round(st.mtimeMs);
   // A file already in cur/ keeps its name: renaming 100 000 files to carry their UID
   // (`,U=`) made the first open take minutes. Without it, an index rebuilt from the
   // files gives such a file a new UID above every UID given (uidlist.ts), which
   // clients see as an expunge and a new message, never as a reused UID.
-  if (!p.inNew) return { uid: p.uid, filename: p.name, inNew: false, flags: p.bits, size, internalDate: date };
-  const inNew = keepNew;
-  const target = inNew ? withUid(p.base, p.uid) : curName(withUid(p.base, p.uid), p.bits);
-  renameSync(from, path.join(dir, inNew ? 'new' : 'cur', target));
-  return { uid: p.uid, filename: target, inNew, flags: p.bits, size, internalDate: date };
+  if (!p.inNew) return true;
+  const base = withUid(baseOf(p.filename), p.uid);
+  p.filename = keepNew ? base : curName(base, p.flags);
+  p.inNew = keepNew;
+  renameSync(from, path.join(dir, keepNew ? 'new' : 'cur', p.filename));
+  return true;
 }
 
 /**
@@ -117,25 +127,26 @@ function statAndPlace(dir: string, p: PlanItem, keepNew: boolean): Indexed | und
  * one. Moves them to cur/ (with keepNew, files in new/ stay there, renamed only to carry
  * their UID). Returns their UIDs.
  */
-export async function pickup(ctx: StoreCtx, a: Acct, mb: MailboxRow, found: Found[], keepNew = false): Promise<number[]> {
-  if (found.length === 0) return [];
+export async function pickup(ctx: StoreCtx, a: Acct, mb: MailboxRow, found: Found, keepNew = false): Promise<number[]> {
+  if (found.inNew.length + found.inCur.length === 0) return [];
   const dir = dirOf(a, mb.folder);
   const plan = planPickup(a, mb, found);
   // The UID file must cover the new UIDs before a file is renamed to carry one or a row
   // commits; the names are read meanwhile.
   const covered = coverUids(ctx, a, mb.id, 0);
   covered.catch(() => undefined);
-  const rows: Indexed[] = [];
-  const byName: number[] = [];
+  const rows: PlanItem[] = [];
+  const datedByName: number[] = [];
   const viaFs: PlanItem[] = [];
   for (const p of plan) {
-    const date = p.inNew || p.fields.size === undefined ? undefined : nameTimeMs(p.name);
+    const date = p.inNew || p.size < 0 ? undefined : nameTimeMs(p.filename);
     if (date === undefined) {
       viaFs.push(p);
       continue;
     }
-    rows.push({ uid: p.uid, filename: p.name, inNew: false, flags: p.bits, size: p.fields.size!, internalDate: date });
-    byName.push(p.uid);
+    p.internalDate = date;
+    rows.push(p);
+    datedByName.push(p.uid);
   }
   await covered;
   let renamed = false;
@@ -143,25 +154,28 @@ export async function pickup(ctx: StoreCtx, a: Acct, mb: MailboxRow, found: Foun
     if (i > 0 && i % FS_CHUNK === 0) await setImmediate();
     const p = viaFs[i]!;
     try {
-      const r = statAndPlace(dir, p, keepNew);
-      if (r) rows.push(r);
       renamed ||= p.inNew;
+      if (statAndPlace(dir, p, keepNew)) rows.push(p);
     } catch (err) {
       if (!isEnoent(err)) ctx.log?.warn({ err, account: a.id }, 'indexing a foreign file failed');
     }
   }
   if (rows.length === 0) return [];
-  if (renamed) await Promise.all((keepNew ? ['new'] : ['cur']).map((sub) => ctx.syncer.sync(path.join(dir, sub))));
-  byName.sort((x, y) => x - y);
+  if (renamed) await ctx.syncer.sync(path.join(dir, keepNew ? 'new' : 'cur'));
   a.ix.tx(() => {
     const modseq = a.ix.bumpModseq(mb.id);
     a.ix.insertByName(mb.id, modseq, rows);
-    a.ix.addDatesPending(mb.id, rangesOf(byName));
+    a.ix.addDatesPending(mb.id, rangesOf(ascending(datedByName)));
   });
-  if (byName.length > 0) scheduleSettle(ctx, a.id, mb.id);
+  if (datedByName.length > 0) scheduleSettle(ctx, a.id, mb.id);
   ctx.backfill?.schedule(a.id, mb.id);
-  ctx.log?.info({ account: a.id, mailbox: mb.name, count: rows.length, datedByName: byName.length }, 'indexed files added by another tool');
-  const uids = rows.map((x) => x.uid as Uid).sort((x, y) => x - y);
+  ctx.log?.info({ account: a.id, mailbox: mb.name, count: rows.length, datedByName: datedByName.length }, 'indexed files added by another tool');
+  const uids = ascending(rows.map((x) => x.uid)) as Uid[];
   ctx.changes.publish({ kind: 'added', account: a.id, mailboxId: mb.id as MailboxId, uids, origin: { via: 'scan' } });
   return uids;
+}
+
+/** Ascending UIDs (a typed array's numeric sort: no JS comparator call per pair). */
+function ascending(uids: number[]): number[] {
+  return Array.from(Uint32Array.from(uids).sort());
 }

@@ -33,7 +33,7 @@ import { FS_PARALLEL, dirOf, makeMaildirDirs, mustMailboxId, type Acct, type Sto
 import { flagList } from '../flags.js';
 import { baseOf, bitsOfLetters, curName, infoOf } from './filename.js';
 import { settleLimit } from './fsio.js';
-import { pickup, type Found } from './pickup.js';
+import { pickup } from './pickup.js';
 import { openIndex, type IndexDb, type MailboxRow } from './index-db.js';
 import { nameOfFolder } from '../names.js';
 import type { MsgKey } from './queries.js';
@@ -100,11 +100,11 @@ export async function syncMailbox(
   const newRows = a.ix.keysInNew(mailboxId);
   const byNewName = new Map(newRows.map((r) => [r.filename, r]));
   const toMove: MsgKey[] = [];
-  const unknown: Found[] = [];
+  const unknown: string[] = [];
   for (const n of newNames) {
     const r = byNewName.get(n);
     if (r) toMove.push(r);
-    else if (!a.inflight.has(path.join(dir, 'new', n))) unknown.push({ name: n, inNew: true });
+    else if (!a.inflight.has(path.join(dir, 'new', n))) unknown.push(n);
   }
   const listed = new Set(newNames);
   let needCur = force || newRows.some((r) => !listed.has(r.filename));
@@ -120,7 +120,7 @@ export async function syncMailbox(
     await trackCur(a, mb, async () => {
       // Loops, not push(...xs): a spread of 150 000 arguments overflows the stack.
       if (!opts.keepNew) for (const u of await moveNewToCur(a, mb, toMove)) recent.push(u);
-      const picked = await pickup(ctx, a, mb, unknown, opts.keepNew === true);
+      const picked = await pickup(ctx, a, mb, { inNew: unknown, inCur: [] }, opts.keepNew === true);
       if (!opts.keepNew) for (const u of picked) recent.push(u);
       added += picked.length;
     });
@@ -173,7 +173,7 @@ async function classifyCur(a: Acct, mb: MailboxRow, names: string[]) {
   }
   const matched = new Set<number>();
   const renamed: Array<{ r: MsgKey; name: string; bits: number }> = [];
-  const unknown: Found[] = [];
+  const unknown: string[] = [];
   for (const n of names) {
     const exact = byName.get(n);
     if (exact && !matched.has(exact.uid)) {
@@ -185,7 +185,7 @@ async function classifyCur(a: Acct, mb: MailboxRow, names: string[]) {
       matched.add(r.uid);
       renamed.push({ r, name: n, bits: bitsOfLetters(infoOf(n)) });
     } else if (a.inflight.size === 0 || !a.inflight.has(path.join(dir, 'cur', n))) {
-      unknown.push({ name: n, inNew: false });
+      unknown.push(n);
     }
   }
   const gone: number[] = [];
@@ -219,7 +219,7 @@ async function rescanCur(ctx: StoreCtx, a: Acct, mb: MailboxRow): Promise<{ adde
       if (gone.length > 0) trimExpunged(a.ix.db, mb.id, ctx.expungedKept);
     });
   }
-  const added = (await pickup(ctx, a, mb, unknown)).length;
+  const added = (await pickup(ctx, a, mb, { inNew: [], inCur: unknown })).length;
   await storeCurMtime(a, mb.id, curDir, added > 0 ? undefined : m0);
   if (gone.length > 0) {
     await coverUids(ctx, a, mb.id, 0);
