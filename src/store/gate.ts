@@ -19,8 +19,8 @@ export function closedError(): StoreError {
 }
 
 export class OpGate {
-  /** onActivity: told when an operation starts or ends (the Maildir store's background passes wait for a quiet moment). */
-  constructor(private readonly onActivity?: () => void) {}
+  /** onActivity: told how many operations run when one starts or ends (the Maildir store's background passes wait for a quiet moment). */
+  constructor(private readonly onActivity?: (running: number) => void) {}
 
   private running = 0;
   private closing = false;
@@ -33,8 +33,8 @@ export class OpGate {
 
   run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closing) return Promise.reject(closedError());
-    this.onActivity?.();
     this.running++;
+    this.onActivity?.(this.running);
     let p: Promise<T>;
     try {
       p = fn();
@@ -70,8 +70,8 @@ export class OpGate {
   }
 
   private done(): void {
-    this.onActivity?.();
     this.running--;
+    this.onActivity?.(this.running);
     if (this.running === 0) for (const r of this.idle.splice(0)) r();
   }
 }

@@ -39,21 +39,21 @@ export interface StoreCtx {
   readonly expungedKept: number;
   /** Caches the analysis of messages indexed by name only (backfill.ts). */
   readonly backfill?: Backfill;
-  /** When a public store call last started or ended (performance.now()): background passes wait for quiet. */
-  readonly activity: { last: number };
+  /** Public store calls running, and when one last started or ended (performance.now()): background passes wait for quiet. */
+  readonly activity: { last: number; running: number };
 }
 
 /** A background pass runs only after this long without a store call. */
 const QUIET_MS = 30;
 
 /**
- * Resolves once no store call has started or ended for QUIET_MS: the background passes (dates.ts,
+ * Resolves once no store call runs or has started or ended for QUIET_MS: the background passes (dates.ts,
  * backfill.ts) leave the event loop to sessions at work, so a command is never queued
  * behind a batch of theirs. A server that is never quiet leaves the work to first need.
  */
 export async function whenQuiet(ctx: Pick<StoreCtx, 'activity'>): Promise<void> {
   for (;;) {
-    const wait = ctx.activity.last + QUIET_MS - performance.now();
+    const wait = ctx.activity.running > 0 ? QUIET_MS : ctx.activity.last + QUIET_MS - performance.now();
     if (wait <= 0) return;
     await sleep(Math.ceil(wait));
   }

@@ -422,9 +422,30 @@ export class IndexQueries {
     return this.q('SELECT filename, in_new, size FROM messages WHERE mailbox_id = ? AND uid = ?').get(mailboxId, uid) as MessageRow | undefined;
   }
 
-  /** Every UID of a mailbox, ascending (from the (mailbox_id, uid) index alone). */
+  /**
+   * Every UID of a mailbox, ascending (from the (mailbox_id, uid) index alone). Read as
+   * one comma-separated text built by SQLite: half the time of a row per UID on 100 000
+   * messages (every SELECT pays it).
+   */
   uids(mailboxId: number): number[] {
-    return this.q('SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid').pluck().all(mailboxId) as number[];
+    // The subquery's order is kept by group_concat in practice, not by promise (an
+    // aggregate ORDER BY costs a temporary B-tree): checked while parsing.
+    const text = this.q('SELECT group_concat(uid) FROM (SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid)').pluck().get(mailboxId) as string | null;
+    const out: number[] = [];
+    if (!text) return out;
+    let v = 0;
+    let ordered = true;
+    for (let i = 0; i <= text.length; i++) {
+      const c = i < text.length ? text.charCodeAt(i) : 44;
+      if (c !== 44) {
+        v = v * 10 + (c - 48);
+        continue;
+      }
+      if (out.length > 0 && v <= out[out.length - 1]!) ordered = false;
+      out.push(v);
+      v = 0;
+    }
+    return ordered ? out : Array.from(Uint32Array.from(out).sort());
   }
 
   keys(mailboxId: number): MsgKey[] {
@@ -493,12 +514,36 @@ export class IndexQueries {
    * cached structure, read in SQLite; otherwise null.
    */
   fetchLight(mailboxId: number, scope: FetchScope, rfc822Size: boolean): LightRow[] {
-    const [where, args] = fetchWhere(mailboxId, scope);
     const sizeCol = rfc822Size ? `json_extract(body_structure, '$.headerSize') + json_extract(body_structure, '$.bodySize')` : 'NULL';
-    return this.q(`SELECT uid, flags, keywords, modseq, size, internal_date, ${sizeCol} FROM messages INDEXED BY messages_light WHERE ${where} ORDER BY uid`)
+    const cols = `SELECT uid, flags, keywords, modseq, size, internal_date, ${sizeCol} FROM messages INDEXED BY messages_light`;
+    const run = scope.uids && denseRange(scope.uids);
+    if (!run) {
+      const [where, args] = fetchWhere(mailboxId, scope);
+      return this.q(`${cols} WHERE ${where} ORDER BY uid`).raw().all(...args) as LightRow[];
+    }
+    // A page of a FETCH 1:* (mostly consecutive UIDs): one range read of the covering
+    // index, the UIDs not asked for dropped here; a third cheaper than joining a JSON
+    // list of 2 000 UIDs.
+    const rows = this.q(`${cols} WHERE mailbox_id = ? AND uid BETWEEN ? AND ? AND modseq > ? ORDER BY uid`)
       .raw()
-      .all(...args) as LightRow[];
+      .all(mailboxId, run.sorted[0], run.sorted[run.sorted.length - 1], scope.changedSince ?? 0) as LightRow[];
+    if (rows.length === run.sorted.length) return rows;
+    const out: LightRow[] = [];
+    let k = 0;
+    for (const r of rows) {
+      while (k < run.sorted.length && run.sorted[k]! < r[0]) k++;
+      if (k < run.sorted.length && run.sorted[k] === r[0]) out.push(r);
+    }
+    return out;
   }
+}
+
+/** The UIDs ascending, when they fill at least half of the range they span (worth one range read). */
+function denseRange(uids: readonly number[]): { sorted: Uint32Array } | undefined {
+  if (uids.length < 64) return undefined;
+  const sorted = Uint32Array.from(uids).sort();
+  const span = sorted[sorted.length - 1]! - sorted[0]! + 1;
+  return span <= 2 * sorted.length ? { sorted } : undefined;
 }
 
 function fetchWhere(mailboxId: number, scope: FetchScope): [string, unknown[]] {
