@@ -42,7 +42,7 @@ const OLDEST_MS = 788_918_400_000;
  * The delivery time a Maildir name starts with (`<secs>.`, cr.yp.to/proto/maildir.html),
  * in ms; undefined when the name does not start that way or the time is implausible.
  */
-export function nameTimeMs(name: string): number | undefined {
+export function nameTimeMs(name: string, now = Date.now()): number | undefined {
   let secs = 0;
   let i = 0;
   for (; i < name.length && i < 11; i++) {
@@ -52,7 +52,7 @@ export function nameTimeMs(name: string): number | undefined {
   }
   if (i < 9 || name.charCodeAt(i) !== 46) return undefined; // 9 or 10 digits, then '.'
   const ms = secs * 1000;
-  return ms >= OLDEST_MS && ms <= Date.now() + FUTURE_SLACK_MS ? ms : undefined;
+  return ms >= OLDEST_MS && ms <= now + FUTURE_SLACK_MS ? ms : undefined;
 }
 
 /** Collapses ascending UIDs into inclusive ranges. */
@@ -129,6 +129,9 @@ export function settleUids(a: Acct, mailboxId: number, uids: readonly number[]):
 export function scheduleSettle(ctx: StoreCtx, account: AccountId, mailboxId: number): void {
   const run = async (a: Acct): Promise<void> => {
     for (;;) {
+      // A turn of the event loop between chunks: whenQuiet and the lock alone resolve as
+      // microtasks, and a command waiting on its socket would not be read meanwhile.
+      await setImmediate();
       await whenQuiet(ctx);
       if (a.closed || !(await a.lock.run(async () => !a.closed && settleChunk(a, mailboxId)))) return;
     }

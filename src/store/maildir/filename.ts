@@ -66,7 +66,7 @@ export function fieldsOf(base: string): { size?: number; uid?: number } {
  * The first `<key><1..max digits>` followed by "," or the end (scanned by hand: two
  * regular expressions per name were a tenth of indexing 100 000 names).
  */
-function fieldNumber(base: string, key: string, max: number): number | undefined {
+export function fieldNumber(base: string, key: ',S=' | ',U=', max: number): number | undefined {
   for (let at = base.indexOf(key); at >= 0; at = base.indexOf(key, at + 1)) {
     let i = at + key.length;
     let n = 0;
