@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MaildirStore } from '../../src/store/maildir/index.js';
-import { nameTimeMs, rangesOf } from '../../src/store/maildir/dates.js';
+import { nameTimeMs } from '../../src/store/maildir/dates.js';
+import { consecutiveRanges } from '../../src/util/ranges.js';
 import { openIndex } from '../../src/store/maildir/index-db.js';
 import type { Uid } from '../../src/store/types.js';
 
@@ -49,7 +50,7 @@ describe('internal dates of dropped files', () => {
     expect(nameTimeMs('17000000.x')).toBeUndefined(); // too few digits
     expect(nameTimeMs('99999999999.x')).toBeUndefined(); // too many
     expect(nameTimeMs('9999999999.x')).toBeUndefined(); // year 2286: not plausible
-    expect(rangesOf([1, 2, 3, 7, 9, 10])).toEqual([
+    expect(consecutiveRanges([1, 2, 3, 7, 9, 10])).toEqual([
       [1, 3],
       [7, 7],
       [9, 10],

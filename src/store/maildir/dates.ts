@@ -55,16 +55,6 @@ export function nameTimeMs(name: string, now = Date.now()): number | undefined {
   return ms >= OLDEST_MS && ms <= now + FUTURE_SLACK_MS ? ms : undefined;
 }
 
-/** Collapses ascending UIDs into inclusive ranges. */
-export function rangesOf(sortedUids: readonly number[]): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
-  for (const u of sortedUids) {
-    const last = out[out.length - 1];
-    if (last && u === last[1] + 1) last[1] = u;
-    else out.push([u, u]);
-  }
-  return out;
-}
 
 /**
  * One chunk: the mtimes of up to SETTLE_CHUNK pending rows of the mailbox replace their

@@ -19,7 +19,8 @@ import { setImmediate } from 'node:timers/promises';
 import type { MailboxId, Uid } from '../types.js';
 import { isEnoent } from '../../util/fs.js';
 import { dirOf, type Acct, type StoreCtx } from './context.js';
-import { nameTimeMs, rangesOf, scheduleSettle } from './dates.js';
+import { consecutiveRanges } from '../../util/ranges.js';
+import { nameTimeMs, scheduleSettle } from './dates.js';
 import { baseOf, bitsOfLetters, curName, fieldNumber, infoOf, withUid } from './filename.js';
 import type { MailboxRow } from './index-db.js';
 import { coverUids, raiseUidNext, reserveUids } from './uidlist.js';
@@ -177,7 +178,7 @@ export async function pickup(ctx: StoreCtx, a: Acct, mb: MailboxRow, found: Foun
   a.ix.tx(() => {
     const modseq = a.ix.bumpModseq(mb.id);
     a.ix.insertByName(mb.id, modseq, rows);
-    a.ix.addDatesPending(mb.id, rangesOf(ascending(datedByName)));
+    a.ix.addDatesPending(mb.id, consecutiveRanges(ascending(datedByName)));
   });
   if (datedByName.length > 0) scheduleSettle(ctx, a.id, mb.id);
   ctx.backfill?.schedule(a.id, mb.id);
