@@ -9,7 +9,8 @@
  * Env: BENCH_LARGE_N (messages, default 100 000; the corpus is written once under
  * $TMPDIR/mailserver-bench-large-N and hard-linked into each server's Maildir),
  * BENCH_LARGE_SECONDS (POP3 and LOGIN runs, default 10), BENCH_LARGE_PARTS
- * (big,sort,append,cmd,pop3,login), BENCH_LARGE_TARGETS (ours,dovecot).
+ * (big,text,sort,append,cmd,pop3,login; `text` adds the SUBJECT/BODY/TEXT searches to
+ * `big`, `sort` SORT/THREAD on the same INBOX), BENCH_LARGE_TARGETS (ours,dovecot).
  * Uses dist/ (`npm run build`, which `npm run bench` does first).
  */
 import { buildCorpus, linkInto } from './corpus.js';
@@ -18,7 +19,7 @@ import { dovecotSkip, startDovecotTarget, startOurs, type Target } from './targe
 
 const N = Number(process.env.BENCH_LARGE_N ?? 100_000);
 const SECONDS = Number(process.env.BENCH_LARGE_SECONDS ?? 10);
-const PARTS = new Set((process.env.BENCH_LARGE_PARTS ?? 'big,sort,append,cmd,pop3,login').split(','));
+const PARTS = new Set((process.env.BENCH_LARGE_PARTS ?? 'big,text,sort,append,cmd,pop3,login').split(','));
 const TARGETS = (process.env.BENCH_LARGE_TARGETS ?? 'dovecot,ours').split(',');
 const CLIENTS = 10;
 const POP_MESSAGES = 60;
@@ -34,7 +35,7 @@ async function runTarget(t: Target, corpus: ReturnType<typeof buildCorpus>): Pro
     linkInto(corpus, bigDir!, N, t.owner);
     console.log(`  [${t.name}] ${N} files linked into cur/ in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
-  if (PARTS.has('big')) await measureBig(t, figures);
+  if (PARTS.has('big')) await measureBig(t, figures, PARTS.has('text'));
   if (PARTS.has('sort')) await measureSort(t, figures); // on the same big INBOX (issue 20)
   if (PARTS.has('append')) await measureAppend(t, figures);
   if (PARTS.has('cmd')) await measureCommands(t, figures);

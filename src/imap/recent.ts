@@ -32,7 +32,15 @@ export class RecentRegistry {
     let first = this.next.get(k);
     // neverOpened is ascending; Math.min(...xs) overflows the stack on 150 000 of them.
     if (first === undefined) first = neverOpened.length > 0 ? neverOpened[0]! : uidNext;
-    const claimed = uids.filter((u) => u >= first);
+    // uids is ascending: the claimed ones are a tail (a binary search, not a pass over 100 000).
+    let lo = 0;
+    let hi = uids.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (uids[mid]! < first) lo = mid + 1;
+      else hi = mid;
+    }
+    const claimed = uids.slice(lo);
     this.next.set(k, Math.max(first, uidNext, (uids[uids.length - 1] ?? 0) + 1));
     return claimed;
   }

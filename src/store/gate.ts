@@ -19,6 +19,9 @@ export function closedError(): StoreError {
 }
 
 export class OpGate {
+  /** onActivity: told how many operations run when one starts or ends (the Maildir store's background passes wait for a quiet moment). */
+  constructor(private readonly onActivity?: (running: number) => void) {}
+
   private running = 0;
   private closing = false;
   private released = false;
@@ -31,6 +34,7 @@ export class OpGate {
   run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closing) return Promise.reject(closedError());
     this.running++;
+    this.onActivity?.(this.running);
     let p: Promise<T>;
     try {
       p = fn();
@@ -67,6 +71,7 @@ export class OpGate {
 
   private done(): void {
     this.running--;
+    this.onActivity?.(this.running);
     if (this.running === 0) for (const r of this.idle.splice(0)) r();
   }
 }

@@ -95,6 +95,12 @@ export interface FetchMetaOptions {
   changedSince?: number;
   fields?: 'all' | 'flags';
   rfc822Size?: boolean;
+  /**
+   * false: the caller reads no internalDate (FETCH FLAGS), so a store may answer before
+   * it has settled the dates of files it indexed by name (maildir dates.ts); the
+   * internalDate it returns may then be provisional. Default true.
+   */
+  internalDate?: boolean;
 }
 
 export interface MailboxSnapshot {

@@ -9,6 +9,8 @@
  *
  * Implementation notes
  * - One pass at a time for the whole store, mailboxes in the order they were queued.
+ * - A batch starts only when no store call has started for a moment (context.ts
+ *   whenQuiet): commands are never queued behind the pass.
  * - The cursor walks UIDs in windows, so a mailbox whose rows are all done costs a few
  *   cheap index range reads, never one long scan on the event loop.
  * - A file that vanished or fails to parse is skipped (its row keeps NULL; readers
@@ -16,7 +18,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AccountId } from '../types.js';
-import { analyze, msgPath, type Acct, type StoreCtx } from './context.js';
+import { analyze, msgPath, whenQuiet, type Acct, type StoreCtx } from './context.js';
 import type { MailboxRow, MessageRow } from './index-db.js';
 
 /** Messages analysed between pauses, and how many at once. */
@@ -75,20 +77,20 @@ export class Backfill {
         while (analysed < BATCH && !this.stopped && !a.closed) {
           const mb = a.ix.mailboxById(mailboxId);
           if (!mb || after >= mb.uidnext) return false;
-          const rows = a.ix.unanalyzed(mailboxId, after, WINDOW);
+          const rows = a.ix.unanalyzed(mailboxId, after, WINDOW, BATCH - analysed);
           if (rows.length === 0) {
             after += WINDOW;
             continue;
           }
-          const take = rows.slice(0, BATCH - analysed);
-          this.done += await analyseRows(this.ctx, a, mb, take);
-          after = take[take.length - 1]!.uid;
-          analysed += take.length;
+          this.done += await analyseRows(this.ctx, a, mb, rows);
+          after = rows[rows.length - 1]!.uid;
+          analysed += rows.length;
         }
         return !this.stopped && !a.closed;
       });
       if (!more) return;
       await sleep(PAUSE_MS);
+      await whenQuiet(this.ctx);
     }
   }
 }
@@ -109,14 +111,17 @@ export async function analyseRows(
     const group = rows.slice(i, i + PARALLEL);
     const metas = await Promise.all(group.map((r) => analyze(ctx, { path: msgPath(a, mb, r) })));
     if (a.closed) break;
-    group.forEach((r, j) => {
-      const meta = metas[j]!;
-      if (meta.envelope === undefined) return;
-      r.envelope = meta.envelope;
-      r.body_structure = meta.bodyStructure ?? null;
-      a.ix.setAnalysis(mb.id, r.uid, meta.envelope, r.body_structure);
-      done++;
-    });
+    // One commit for the group, not one per message.
+    a.ix.tx(() =>
+      group.forEach((r, j) => {
+        const meta = metas[j]!;
+        if (meta.envelope === undefined) return;
+        r.envelope = meta.envelope;
+        r.body_structure = meta.bodyStructure ?? null;
+        a.ix.setAnalysis(mb.id, r.uid, meta.envelope, r.body_structure);
+        done++;
+      }),
+    );
   }
   return done;
 }

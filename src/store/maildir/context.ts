@@ -8,6 +8,7 @@
 import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { InProcessChangeBus } from '../changes.js';
 import { isEnoent } from '../../util/fs.js';
 import { StoreError, type AccountId, type MessageAnalyzer, type MessageSource, type Quota } from '../types.js';
@@ -38,6 +39,24 @@ export interface StoreCtx {
   readonly expungedKept: number;
   /** Caches the analysis of messages indexed by name only (backfill.ts). */
   readonly backfill?: Backfill;
+  /** Public store calls running, and when one last started or ended (performance.now()): background passes wait for quiet. */
+  readonly activity: { last: number; running: number };
+}
+
+/** A background pass runs only after this long without a store call. */
+const QUIET_MS = 30;
+
+/**
+ * Resolves once no store call runs or has started or ended for QUIET_MS: the background passes (dates.ts,
+ * backfill.ts) leave the event loop to sessions at work, so a command is never queued
+ * behind a batch of theirs. A server that is never quiet leaves the work to first need.
+ */
+export async function whenQuiet(ctx: Pick<StoreCtx, 'activity'>): Promise<void> {
+  for (;;) {
+    const wait = ctx.activity.running > 0 ? QUIET_MS : ctx.activity.last + QUIET_MS - performance.now();
+    if (wait <= 0) return;
+    await sleep(Math.ceil(wait));
+  }
 }
 
 /** One open account. */

@@ -29,6 +29,7 @@ import type { AccountId, MailboxId, Uid, UidMapping } from '../types.js';
 import { fsyncPath, isEnoent, linkOrCopy } from '../../util/fs.js';
 import { FS_PARALLEL, checkQuota, dirOf, msgPath, mustMailbox, mustMailboxId, type Acct, type StoreCtx } from './context.js';
 import { baseOf, curName, withUid } from './filename.js';
+import { settleLocked } from './dates.js';
 import { settleLimit } from './fsio.js';
 import type { MailboxRow, MessageRow } from './index-db.js';
 import { canonicalName } from '../names.js';
@@ -52,6 +53,7 @@ export async function transfer(ctx: StoreCtx, account: AccountId, from: MailboxI
   const mapping = await ctx.accounts.locked(account, async (a) => {
     const src = mustMailboxId(a, from);
     const dst = mustMailbox(a, canon);
+    await settleLocked(a, from, [...uids].sort((x, y) => x - y)); // the copies keep the source's internal date (RFC 3501 §2.3.3)
     const rows = a.ix.rowsOfUids(from, uids);
     const mapping: UidMapping = { uidValidity: dst.uidvalidity, from: [], to: [] };
     // All or nothing: one UID gone (expunged meanwhile) and nothing is done.

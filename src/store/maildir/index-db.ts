@@ -78,7 +78,7 @@ CREATE INDEX IF NOT EXISTS messages_light ON messages (mailbox_id, uid, flags, k
 CREATE TABLE IF NOT EXISTS usage (id INTEGER PRIMARY KEY CHECK (id = 1), bytes INTEGER NOT NULL, messages INTEGER NOT NULL);
 INSERT OR IGNORE INTO usage (id, bytes, messages) VALUES (1, 0, 0);
 
-CREATE TRIGGER IF NOT EXISTS messages_ins AFTER INSERT ON messages BEGIN
+CREATE TRIGGER IF NOT EXISTS messages_ins AFTER INSERT ON messages WHEN NOT EXISTS (SELECT 1 FROM meta WHERE key = 'bulk_insert') BEGIN
   UPDATE mailboxes SET messages = messages + 1, size = size + NEW.size,
     unseen = unseen + ((NEW.flags & 1) = 0), recent = recent + NEW.in_new WHERE id = NEW.mailbox_id;
   UPDATE usage SET bytes = bytes + NEW.size, messages = messages + 1 WHERE id = 1;
@@ -196,6 +196,23 @@ CREATE TABLE IF NOT EXISTS metadata (
 CREATE TRIGGER IF NOT EXISTS mailboxes_metadata_del AFTER DELETE ON mailboxes BEGIN
   DELETE FROM metadata WHERE mailbox_id = OLD.id;
 END;
+
+-- Internal dates from file names (dates.ts): UID ranges of rows indexed under the time
+-- their file name starts with, until the file's mtime replaces it. A row moved to
+-- another mailbox (RENAME of INBOX) takes its mark along; a removed mailbox its ranges.
+CREATE TABLE IF NOT EXISTS dates_pending (
+  mailbox_id INTEGER NOT NULL,
+  lo INTEGER NOT NULL,
+  hi INTEGER NOT NULL,
+  PRIMARY KEY (mailbox_id, lo)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS dates_pending_move AFTER UPDATE OF mailbox_id ON messages WHEN NEW.mailbox_id <> OLD.mailbox_id
+  AND EXISTS (SELECT 1 FROM dates_pending WHERE mailbox_id = OLD.mailbox_id AND OLD.uid BETWEEN lo AND hi) BEGIN
+  INSERT OR IGNORE INTO dates_pending (mailbox_id, lo, hi) VALUES (NEW.mailbox_id, NEW.uid, NEW.uid);
+END;
+CREATE TRIGGER IF NOT EXISTS mailboxes_dates_pending_del AFTER DELETE ON mailboxes BEGIN
+  DELETE FROM dates_pending WHERE mailbox_id = OLD.id;
+END;
 `;
 
 export function openIndex(file: string): IndexDb {
@@ -221,6 +238,7 @@ function setup(db: IndexDb): void {
   db.pragma('journal_size_limit = 4194304');
   db.exec(SCHEMA);
   migrateColumns(db);
+  migrateBulkInsert(db);
 }
 
 /** Columns added to `messages` after its first release: added once, idempotently. */
@@ -232,6 +250,20 @@ function migrateColumns(db: IndexDb): void {
   if (!cols.has('email_id')) db.exec('ALTER TABLE messages ADD COLUMN email_id TEXT');
   // PREVIEW (RFC 8970): the preview text, cached at the first FETCH PREVIEW.
   if (!cols.has('preview')) db.exec('ALTER TABLE messages ADD COLUMN preview TEXT');
+}
+
+/**
+ * Indexes made before messages_ins learnt to skip the rows of a bulk insert (queries.ts
+ * insertByName, which adds the counters once): the trigger is replaced, in one
+ * transaction.
+ */
+function migrateBulkInsert(db: IndexDb): void {
+  const sql = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'messages_ins'").pluck().get() as string | undefined;
+  if (sql === undefined || sql.includes('bulk_insert')) return;
+  db.transaction(() => {
+    db.exec('DROP TRIGGER messages_ins');
+    db.exec(SCHEMA);
+  })();
 }
 
 export interface MailboxRow {

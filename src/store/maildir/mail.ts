@@ -25,6 +25,7 @@ import { canonicalName } from '../names.js';
 import { syncMailbox } from './sync.js';
 import { analyseRows } from './backfill.js';
 import { newEmailId } from './queries.js';
+import { settleDates, settleLocked } from './dates.js';
 
 /** The pick-up part of an open (under the lock); the mailbox info with this open's \Recent. */
 async function openLocked(ctx: StoreCtx, a: Acct, canon: string): Promise<{ info: MailboxInfo; recentUids: Uid[] }> {
@@ -40,6 +41,7 @@ export async function openMailbox(ctx: StoreCtx, account: AccountId, name: strin
   const canon = canonicalName(name);
   return ctx.accounts.locked(account, async (a) => {
     const { info } = await openLocked(ctx, a, canon);
+    await settleLocked(a, info.id);
     // 100 000 messages: raw rows, and one frozen flags array per flag combination
     // for messages without keywords (the common case), shared between messages.
     const shared = new Map<number, string[]>();
@@ -64,6 +66,7 @@ export async function selectMailbox(ctx: StoreCtx, account: AccountId, name: str
 export async function searchUids(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId, q: SearchQuery): Promise<Uid[]> {
   return ctx.accounts.use(account, async (a) => {
     mustMailboxId(a, mailboxId);
+    if (datesIn(q)) await settleDates(a, mailboxId);
     return a.ix.search(mailboxId, q) as Uid[];
   });
 }
@@ -75,9 +78,23 @@ export async function cachePreview(ctx: StoreCtx, account: AccountId, mailboxId:
   });
 }
 
+function ascending(uids: readonly number[]): number[] {
+  return Array.from(Uint32Array.from(uids).sort());
+}
+
+/** Whether a search compares internal dates (their pending ones are settled first, dates.ts). */
+function datesIn(q: SearchQuery): boolean {
+  if (q.k === 'date') return true;
+  if (q.k === 'not') return datesIn(q.q);
+  if (q.k === 'and') return q.qs.some(datesIn);
+  if (q.k === 'or') return datesIn(q.a) || datesIn(q.b);
+  return false;
+}
+
 export async function fetchMeta(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId, opts: FetchMetaOptions): Promise<MessageMeta[]> {
   return ctx.accounts.use(account, async (a) => {
     mustMailboxId(a, mailboxId);
+    if (opts.internalDate !== false) await settleDates(a, mailboxId, opts.uids && ascending(opts.uids));
     const scope = { uids: opts.uids, changedSince: opts.changedSince };
     // The light form reads no cached envelope/body structure (their JSON is most of a row).
     if (opts.fields !== 'flags') {

@@ -253,8 +253,13 @@ export class IndexQueries {
   // ------------------------------------------------------------ messages: writes
 
   /** Messages with UIDs in (afterUid, afterUid + span] still without cached analysis (sync.ts pickup indexes by name only). */
-  unanalyzed(mailboxId: number, afterUid: number, span: number): Array<Pick<MessageRow, 'uid' | 'filename' | 'in_new'>> {
-    return this.q('SELECT uid, filename, in_new FROM messages WHERE mailbox_id = ? AND uid > ? AND uid <= ? AND envelope IS NULL ORDER BY uid').all(mailboxId, afterUid, afterUid + span) as MessageRow[];
+  unanalyzed(mailboxId: number, afterUid: number, span: number, limit: number): Array<Pick<MessageRow, 'uid' | 'filename' | 'in_new'>> {
+    return this.q('SELECT uid, filename, in_new FROM messages WHERE mailbox_id = ? AND uid > ? AND uid <= ? AND envelope IS NULL ORDER BY uid LIMIT ?').all(
+      mailboxId,
+      afterUid,
+      afterUid + span,
+      limit,
+    ) as MessageRow[];
   }
 
   /** Caches a message's analysis, unless another writer did meanwhile. */
@@ -268,6 +273,27 @@ export class IndexQueries {
    * each; several times faster than a statement per row or rows passed as JSON.
    */
   insertByName(mailboxId: number, modseq: number, rows: Array<{ uid: number; filename: string; inNew: boolean; flags: number; size: number; internalDate: number }>): void {
+    // The counters are added once for all rows: messages_ins skips rows inserted while
+    // meta 'bulk_insert' is set (its two UPDATEs per row were half the cost of a
+    // 100 000-file pick-up). The flag never outlives this transaction.
+    this.tx(() => {
+      this.setMeta('bulk_insert', '1');
+      this.insertRows(mailboxId, modseq, rows);
+      let size = 0;
+      let unseen = 0;
+      let recent = 0;
+      for (const r of rows) {
+        size += r.size;
+        if ((r.flags & 1) === 0) unseen++;
+        if (r.inNew) recent++;
+      }
+      this.q('UPDATE mailboxes SET messages = messages + ?, size = size + ?, unseen = unseen + ?, recent = recent + ? WHERE id = ?').run(rows.length, size, unseen, recent, mailboxId);
+      this.q('UPDATE usage SET bytes = bytes + ?, messages = messages + ? WHERE id = 1').run(size, rows.length);
+      this.q("DELETE FROM meta WHERE key = 'bulk_insert'").run();
+    });
+  }
+
+  private insertRows(mailboxId: number, modseq: number, rows: Array<{ uid: number; filename: string; inNew: boolean; flags: number; size: number; internalDate: number }>): void {
     const sql = (n: number): string =>
       `INSERT INTO messages (mailbox_id, uid, filename, in_new, flags, keywords, modseq, size, internal_date) VALUES ${Array(n).fill(`(${mailboxId}, ?, ?, ?, ?, NULL, ${modseq}, ?, ?)`).join(', ')}`;
     // The mailbox id and modseq are numbers this module chose, inlined so a statement is
@@ -352,6 +378,52 @@ export class IndexQueries {
     this.q('UPDATE messages SET mailbox_id = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?').run(toId, modseq, fromId, uid);
   }
 
+  // ------------------------------------------------------------ internal dates from names (dates.ts)
+
+  /** Marks UID ranges of a mailbox as indexed under their name's time (in the caller's transaction). */
+  addDatesPending(mailboxId: number, ranges: ReadonlyArray<readonly [number, number]>): void {
+    const ins = this.q('INSERT OR REPLACE INTO dates_pending (mailbox_id, lo, hi) VALUES (?, ?, ?)');
+    for (const [lo, hi] of ranges) ins.run(mailboxId, lo, hi);
+  }
+
+  hasDatesPending(mailboxId: number): boolean {
+    return this.q('SELECT 1 FROM dates_pending WHERE mailbox_id = ? LIMIT 1').get(mailboxId) !== undefined;
+  }
+
+  firstDatesPending(mailboxId: number): { lo: number; hi: number } | undefined {
+    return this.q('SELECT lo, hi FROM dates_pending WHERE mailbox_id = ? ORDER BY lo LIMIT 1').get(mailboxId) as { lo: number; hi: number } | undefined;
+  }
+
+  /** Up to `limit` rows with UIDs in [lo, hi]: where the file is and the date it has now. */
+  datedRows(mailboxId: number, lo: number, hi: number, limit: number): Array<Pick<MessageRow, 'uid' | 'filename' | 'in_new' | 'internal_date'>> {
+    return this.q('SELECT uid, filename, in_new, internal_date FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid LIMIT ?').all(
+      mailboxId,
+      lo,
+      hi,
+      limit,
+    ) as MessageRow[];
+  }
+
+  /** The pending ranges that overlap [lo, hi]. */
+  datesPendingWithin(mailboxId: number, lo: number, hi: number): Array<{ lo: number; hi: number }> {
+    return this.q('SELECT lo, hi FROM dates_pending WHERE mailbox_id = ? AND lo <= ? AND hi >= ? ORDER BY lo').all(mailboxId, hi, lo) as Array<{ lo: number; hi: number }>;
+  }
+
+  /** Where the files of the given UIDs are and the dates they have now. */
+  datedRowsOf(mailboxId: number, uids: readonly number[]): Array<Pick<MessageRow, 'uid' | 'filename' | 'in_new' | 'internal_date'>> {
+    return this.q(`SELECT uid, filename, in_new, internal_date FROM messages WHERE mailbox_id = ? AND ${SEL_UIDS}`).all(mailboxId, JSON.stringify(uids)) as MessageRow[];
+  }
+
+  setInternalDate(mailboxId: number, uid: number, date: number): void {
+    this.q('UPDATE messages SET internal_date = ? WHERE mailbox_id = ? AND uid = ?').run(date, mailboxId, uid);
+  }
+
+  /** The range [lo, hi] is settled up to `through`: removed, or kept from through + 1. */
+  datesSettledThrough(mailboxId: number, lo: number, hi: number, through: number): void {
+    this.q('DELETE FROM dates_pending WHERE mailbox_id = ? AND lo = ?').run(mailboxId, lo);
+    if (through < hi) this.q('INSERT OR REPLACE INTO dates_pending (mailbox_id, lo, hi) VALUES (?, ?, ?)').run(mailboxId, through + 1, hi);
+  }
+
   // ------------------------------------------------------------ messages: reads
 
   /** The file name indexed under a UID, if any. */
@@ -368,9 +440,30 @@ export class IndexQueries {
     return this.q('SELECT filename, in_new, size FROM messages WHERE mailbox_id = ? AND uid = ?').get(mailboxId, uid) as MessageRow | undefined;
   }
 
-  /** Every UID of a mailbox, ascending (from the (mailbox_id, uid) index alone). */
+  /**
+   * Every UID of a mailbox, ascending (from the (mailbox_id, uid) index alone). Read as
+   * one comma-separated text built by SQLite: half the time of a row per UID on 100 000
+   * messages (every SELECT pays it).
+   */
   uids(mailboxId: number): number[] {
-    return this.q('SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid').pluck().all(mailboxId) as number[];
+    // The subquery's order is kept by group_concat in practice, not by promise (an
+    // aggregate ORDER BY costs a temporary B-tree): checked while parsing.
+    const text = this.q('SELECT group_concat(uid) FROM (SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid)').pluck().get(mailboxId) as string | null;
+    const out: number[] = [];
+    if (!text) return out;
+    let v = 0;
+    let ordered = true;
+    for (let i = 0; i <= text.length; i++) {
+      const c = i < text.length ? text.charCodeAt(i) : 44;
+      if (c !== 44) {
+        v = v * 10 + (c - 48);
+        continue;
+      }
+      if (out.length > 0 && v <= out[out.length - 1]!) ordered = false;
+      out.push(v);
+      v = 0;
+    }
+    return ordered ? out : Array.from(Uint32Array.from(out).sort());
   }
 
   keys(mailboxId: number): MsgKey[] {
@@ -449,12 +542,36 @@ export class IndexQueries {
   }
 
   fetchLight(mailboxId: number, scope: FetchScope, rfc822Size: boolean): LightRow[] {
-    const [where, args] = fetchWhere(mailboxId, scope);
     const sizeCol = rfc822Size ? `json_extract(body_structure, '$.headerSize') + json_extract(body_structure, '$.bodySize')` : 'NULL';
-    return this.q(`SELECT uid, flags, keywords, modseq, size, internal_date, ${sizeCol} FROM messages INDEXED BY messages_light WHERE ${where} ORDER BY uid`)
+    const cols = `SELECT uid, flags, keywords, modseq, size, internal_date, ${sizeCol} FROM messages INDEXED BY messages_light`;
+    const run = scope.uids && denseRange(scope.uids);
+    if (!run) {
+      const [where, args] = fetchWhere(mailboxId, scope);
+      return this.q(`${cols} WHERE ${where} ORDER BY uid`).raw().all(...args) as LightRow[];
+    }
+    // A page of a FETCH 1:* (mostly consecutive UIDs): one range read of the covering
+    // index, the UIDs not asked for dropped here; a third cheaper than joining a JSON
+    // list of 2 000 UIDs.
+    const rows = this.q(`${cols} WHERE mailbox_id = ? AND uid BETWEEN ? AND ? AND modseq > ? ORDER BY uid`)
       .raw()
-      .all(...args) as LightRow[];
+      .all(mailboxId, run.sorted[0], run.sorted[run.sorted.length - 1], scope.changedSince ?? 0) as LightRow[];
+    if (rows.length === run.sorted.length) return rows;
+    const out: LightRow[] = [];
+    let k = 0;
+    for (const r of rows) {
+      while (k < run.sorted.length && run.sorted[k]! < r[0]) k++;
+      if (k < run.sorted.length && run.sorted[k] === r[0]) out.push(r);
+    }
+    return out;
   }
+}
+
+/** The UIDs ascending, when they fill at least half of the range they span (worth one range read). */
+function denseRange(uids: readonly number[]): { sorted: Uint32Array } | undefined {
+  if (uids.length < 64) return undefined;
+  const sorted = Uint32Array.from(uids).sort();
+  const span = sorted[sorted.length - 1]! - sorted[0]! + 1;
+  return span <= 2 * sorted.length ? { sorted } : undefined;
 }
 
 function fetchWhere(mailboxId: number, scope: FetchScope): [string, unknown[]] {

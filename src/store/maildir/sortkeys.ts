@@ -15,6 +15,7 @@
  *   INTERNALDATE, and RFC822.SIZE as the analysis measured it (bare LF counted as CRLF),
  *   else the file size. Sent date falls back to the INTERNALDATE (RFC 5256 §2.2).
  */
+import { settleDates } from './dates.js';
 import { open } from 'node:fs/promises';
 import type Database from 'better-sqlite3';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
@@ -152,6 +153,9 @@ async function fillMissing(a: Acct, mb: MailboxRow): Promise<number> {
  */
 async function withKeys<T>(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId, fn: (a: Acct) => T): Promise<T> {
   return ctx.accounts.use(account, async (a) => {
+    // ARRIVAL and a missing Date header's sent date are copied from internal_date: the
+    // dates a pick-up took from file names get their mtimes first (dates.ts).
+    await settleDates(a, mailboxId);
     for (;;) {
       const mb = mustMailboxId(a, mailboxId);
       if ((stmtsOf(a.ix.db).count.get(mb.id) as number) >= mb.messages || a.closed) return fn(a);

@@ -110,7 +110,10 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
   readonly changes: InProcessChangeBus;
   private readonly ctx: StoreCtx;
   private readonly accounts: AccountCache;
-  private readonly gate = new OpGate();
+  private readonly gate = new OpGate((running) => {
+    this.ctx.activity.last = performance.now();
+    this.ctx.activity.running = running;
+  });
 
   constructor(opts: MaildirStoreOptions) {
     const doFsync = opts.fsync ?? true;
@@ -124,6 +127,7 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
       syncer: new DirSyncer(doFsync),
       changes: this.changes,
       indexCommits: 0,
+      activity: { last: 0, running: 0 },
       expungedKept: opts.expungedKept ?? EXPUNGED_KEPT,
     };
     this.ctx = ctx as StoreCtx;

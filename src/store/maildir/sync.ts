@@ -23,21 +23,21 @@
  *   UID; a file from new/ is renamed to carry it, one found in cur/ keeps its name (a
  *   100 000-file import is not renamed file by file; see pickup).
  */
-import { renameSync, statSync, type Dirent } from 'node:fs';
+import type { Dirent } from 'node:fs';
 import { lstat, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { setImmediate } from 'node:timers/promises';
 import { type FlagChange, type MailboxId, type ReindexReport, type Uid } from '../types.js';
 import type { Logger } from '../../log.js';
 import { isEnoent } from '../../util/fs.js';
 import { FS_PARALLEL, dirOf, makeMaildirDirs, mustMailboxId, type Acct, type StoreCtx } from './context.js';
 import { flagList } from '../flags.js';
-import { baseOf, bitsOfLetters, curName, fieldsOf, infoOf, withUid } from './filename.js';
+import { baseOf, bitsOfLetters, curName, infoOf } from './filename.js';
 import { settleLimit } from './fsio.js';
+import { pickup } from './pickup.js';
 import { openIndex, type IndexDb, type MailboxRow } from './index-db.js';
 import { nameOfFolder } from '../names.js';
 import type { MsgKey } from './queries.js';
-import { coverUids, nextUidValidity, raiseUidNext, readUidFile, reserveUids, writeUidFile } from './uidlist.js';
+import { coverUids, nextUidValidity, raiseUidNext, readUidFile, writeUidFile } from './uidlist.js';
 import { trimExpunged } from './vanished.js';
 
 export const INDEX_FILE = 'index.sqlite';
@@ -45,11 +45,6 @@ export const INDEX_FILE = 'index.sqlite';
 const MTIME_TRUST_MS = 1000;
 /** tmp/ files untouched this long are leftovers of interrupted writes. */
 const TMP_STALE_MS = 36 * 3600_000;
-
-interface Found {
-  name: string;
-  inNew: boolean;
-}
 
 // ---------------------------------------------------------------- cur/ mtime
 
@@ -105,11 +100,11 @@ export async function syncMailbox(
   const newRows = a.ix.keysInNew(mailboxId);
   const byNewName = new Map(newRows.map((r) => [r.filename, r]));
   const toMove: MsgKey[] = [];
-  const unknown: Found[] = [];
+  const unknown: string[] = [];
   for (const n of newNames) {
     const r = byNewName.get(n);
     if (r) toMove.push(r);
-    else if (!a.inflight.has(path.join(dir, 'new', n))) unknown.push({ name: n, inNew: true });
+    else if (!a.inflight.has(path.join(dir, 'new', n))) unknown.push(n);
   }
   const listed = new Set(newNames);
   let needCur = force || newRows.some((r) => !listed.has(r.filename));
@@ -125,7 +120,7 @@ export async function syncMailbox(
     await trackCur(a, mb, async () => {
       // Loops, not push(...xs): a spread of 150 000 arguments overflows the stack.
       if (!opts.keepNew) for (const u of await moveNewToCur(a, mb, toMove)) recent.push(u);
-      const picked = await pickup(ctx, a, mb, unknown, opts.keepNew === true);
+      const picked = await pickup(ctx, a, mb, { inNew: unknown, inCur: [] }, opts.keepNew === true);
       if (!opts.keepNew) for (const u of picked) recent.push(u);
       added += picked.length;
     });
@@ -178,7 +173,7 @@ async function classifyCur(a: Acct, mb: MailboxRow, names: string[]) {
   }
   const matched = new Set<number>();
   const renamed: Array<{ r: MsgKey; name: string; bits: number }> = [];
-  const unknown: Found[] = [];
+  const unknown: string[] = [];
   for (const n of names) {
     const exact = byName.get(n);
     if (exact && !matched.has(exact.uid)) {
@@ -189,8 +184,8 @@ async function classifyCur(a: Acct, mb: MailboxRow, names: string[]) {
     if (r && !matched.has(r.uid)) {
       matched.add(r.uid);
       renamed.push({ r, name: n, bits: bitsOfLetters(infoOf(n)) });
-    } else if (!a.inflight.has(path.join(dir, 'cur', n))) {
-      unknown.push({ name: n, inNew: false });
+    } else if (a.inflight.size === 0 || !a.inflight.has(path.join(dir, 'cur', n))) {
+      unknown.push(n);
     }
   }
   const gone: number[] = [];
@@ -225,7 +220,7 @@ async function rescanCur(ctx: StoreCtx, a: Acct, mb: MailboxRow): Promise<{ adde
       if (gone.length > 0) trimExpunged(a.ix.db, mb.id, ctx.expungedKept);
     });
   }
-  const added = (await pickup(ctx, a, mb, unknown)).length;
+  const added = (await pickup(ctx, a, mb, { inNew: [], inCur: unknown })).length;
   await storeCurMtime(a, mb.id, curDir, added > 0 ? undefined : m0);
   if (gone.length > 0) {
     await coverUids(ctx, a, mb.id, 0);
@@ -233,123 +228,6 @@ async function rescanCur(ctx: StoreCtx, a: Acct, mb: MailboxRow): Promise<{ adde
   }
   if (flagChanges.length > 0) ctx.changes.publish({ kind: 'flags', account: a.id, mailboxId: mb.id as MailboxId, changes: flagChanges });
   return { added, removed: gone.length };
-}
-
-/** Files handled per turn of the event loop by inChunks. */
-const SYNC_CHUNK = 256;
-
-/**
- * Runs a small synchronous file step (stat, rename) for each item, a chunk at a time,
- * yielding to the event loop between chunks. For 100 000 files this is much cheaper
- * than as many trips through libuv's thread pool (each a wake-up of a pool thread and
- * of the loop), and other sessions still get a turn every few milliseconds.
- */
-async function inChunks<T, R>(items: T[], fn: (item: T) => R): Promise<Array<{ ok: true; value: R } | { ok: false; error: unknown }>> {
-  const out: Array<{ ok: true; value: R } | { ok: false; error: unknown }> = [];
-  for (let i = 0; i < items.length; i += SYNC_CHUNK) {
-    if (i > 0) await setImmediate();
-    for (const item of items.slice(i, i + SYNC_CHUNK)) {
-      try {
-        out.push({ ok: true, value: fn(item) });
-      } catch (error) {
-        out.push({ ok: false, error });
-      }
-    }
-  }
-  return out;
-}
-
-interface PlanItem extends Found {
-  base: string;
-  fields: { size?: number; uid?: number };
-  bits: number;
-  uid: number;
-}
-
-/**
- * UIDs for files found without a row, chosen synchronously (we hold the account lock;
- * deliveries only take fresh reserved UIDs): the `,U=` of the name when it is free,
- * else new UIDs in name order after them.
- */
-function planPickup(a: Acct, mb: MailboxRow, found: Found[]): PlanItem[] {
-  const used = new Set(a.ix.uids(mb.id));
-  for (const [, [mid, uid]] of a.inflight) if (mid === mb.id) used.add(uid);
-  // Files carrying a `,U=` first (by that UID), then the others by name; the sort keys are
-  // computed once per file (a comparator parsing names made this most of a 100 000-file open).
-  const withUid: PlanItem[] = [];
-  const others: PlanItem[] = [];
-  for (const f of found) {
-    const base = baseOf(f.name);
-    const fields = fieldsOf(base);
-    const item: PlanItem = { name: f.name, inNew: f.inNew, base, fields, bits: f.inNew ? 0 : bitsOfLetters(infoOf(f.name)), uid: 0 };
-    (fields.uid !== undefined ? withUid : others).push(item);
-  }
-  withUid.sort((x, y) => x.fields.uid! - y.fields.uid! || (x.name < y.name ? -1 : 1));
-  others.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
-  const plan = withUid.concat(others);
-  let maxKept = 0;
-  for (const p of plan) {
-    const u = p.fields.uid;
-    if (u !== undefined && !used.has(u)) {
-      p.uid = u;
-      used.add(u);
-      maxKept = Math.max(maxKept, u);
-    }
-  }
-  a.ix.tx(() => {
-    if (maxKept > 0) raiseUidNext(a, mb.id, maxKept + 1);
-    const fresh = plan.filter((p) => p.uid === 0);
-    if (fresh.length > 0) {
-      let u = reserveUids(a, mb.id, fresh.length);
-      for (const p of fresh) p.uid = u++;
-    }
-  });
-  return plan;
-}
-
-/**
- * Indexes files nobody indexed; keeps their `,U=` UID when it is free, else gives a new
- * one. Moves them to cur/ (with keepNew, files in new/ stay there, renamed only to carry
- * their UID). Returns their UIDs.
- */
-async function pickup(ctx: StoreCtx, a: Acct, mb: MailboxRow, found: Found[], keepNew = false): Promise<number[]> {
-  if (found.length === 0) return [];
-  const dir = dirOf(a, mb.folder);
-  const plan = planPickup(a, mb, found);
-  await coverUids(ctx, a, mb.id, 0);
-  const res = await inChunks(plan, (p) => {
-    const from = path.join(dir, p.inNew ? 'new' : 'cur', p.name);
-    const st = statSync(from);
-    if (!st.isFile()) return undefined;
-    const inNew = keepNew && p.inNew;
-    // A file already in cur/ keeps its name: renaming 100 000 files to carry their UID
-    // (`,U=`) made the first open take minutes. Without it, an index rebuilt from the
-    // files gives such a file a new UID above every UID given (uidlist.ts), which
-    // clients see as an expunge and a new message, never as a reused UID.
-    if (!p.inNew) return { p, target: p.name, inNew: false, renamed: false, size: p.fields.size ?? st.size, date: st.mtimeMs };
-    const target = inNew ? withUid(p.base, p.uid) : curName(withUid(p.base, p.uid), p.bits);
-    renameSync(from, path.join(dir, inNew ? 'new' : 'cur', target));
-    // Indexed by name and file time only (issue 16 item 1): the envelope and body
-    // structure are cached later by the background pass (backfill.ts).
-    return { p, target, inNew, renamed: true, size: p.fields.size ?? st.size, date: st.mtimeMs };
-  });
-  const ok = res.flatMap((x) => (x.ok && x.value ? [x.value] : []));
-  for (const x of res) if (!x.ok && !isEnoent(x.error)) ctx.log?.warn({ err: x.error, account: a.id }, 'indexing a foreign file failed');
-  if (ok.length === 0) return [];
-  await Promise.all([...new Set(ok.filter((x) => x.renamed).map((x) => (x.inNew ? 'new' : 'cur')))].map((sub) => ctx.syncer.sync(path.join(dir, sub))));
-  a.ix.tx(() => {
-    const modseq = a.ix.bumpModseq(mb.id);
-    a.ix.insertByName(
-      mb.id,
-      modseq,
-      ok.map((x) => ({ uid: x.p.uid, filename: x.target, inNew: x.inNew, flags: x.p.bits, size: x.size, internalDate: Math.round(x.date) })),
-    );
-  });
-  ctx.backfill?.schedule(a.id, mb.id);
-  ctx.log?.info({ account: a.id, mailbox: mb.name, count: ok.length }, 'indexed files added by another tool');
-  const uids = ok.map((x) => x.p.uid as Uid).sort((x, y) => x - y);
-  ctx.changes.publish({ kind: 'added', account: a.id, mailboxId: mb.id as MailboxId, uids, origin: { via: 'scan' } });
-  return uids;
 }
 
 // ---------------------------------------------------------------- the account

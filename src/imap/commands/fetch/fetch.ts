@@ -138,6 +138,9 @@ function closeResponse(e: Encoder, f: FetchPlan, meta: MessageMeta): void {
 async function writeLight(c: CommandContext, f: FetchPlan, metas: MessageMeta[]): Promise<void> {
   let enc = c.conn.encoder();
   let pending = 0;
+  // The store shares one frozen flags array between messages with the same flags: their
+  // FLAGS text is built once per array, not joined per message.
+  const flagsText = new Map<readonly string[], string>();
   for (const meta of metas) {
     const seq = f.view.seqOf(meta.uid);
     if (seq === 0) continue;
@@ -145,7 +148,7 @@ async function writeLight(c: CommandContext, f: FetchPlan, metas: MessageMeta[])
     for (const it of f.items) {
       if (!first) enc.sp();
       first = false;
-      enc.raw(cheapItem(it, meta, f.view)!);
+      enc.raw(it.kind === 'FLAGS' && !(f.view.showsRecent && f.view.isRecent(meta.uid)) ? sharedFlagsText(flagsText, meta.flags) : cheapItem(it, meta, f.view)!);
     }
     closeResponse(enc, f, meta);
     if (++pending >= 1024) {
@@ -155,6 +158,15 @@ async function writeLight(c: CommandContext, f: FetchPlan, metas: MessageMeta[])
     }
   }
   if (pending > 0) await c.conn.send(enc);
+}
+
+function sharedFlagsText(cache: Map<readonly string[], string>, flags: readonly string[]): string {
+  let s = cache.get(flags);
+  if (s === undefined) {
+    s = `FLAGS (${flags.join(' ')})`;
+    if (Object.isFrozen(flags)) cache.set(flags, s);
+  }
+  return s;
 }
 
 async function writeMessage(c: CommandContext, e: Encoder, f: FetchPlan, meta: MessageMeta, seq: number): Promise<void> {
@@ -224,6 +236,7 @@ async function fetchLight(c: CommandContext, req: FetchRequest, view: SelectedVi
       uids: uids.slice(i, i + LIGHT_PAGE),
       fields: 'flags',
       rfc822Size: req.want.has('RFC822.SIZE'),
+      internalDate: req.want.has('INTERNALDATE'),
       ...(req.changedSince !== undefined ? { changedSince: req.changedSince } : {}),
     });
     await writeLight(c, plan, metas);

@@ -11,17 +11,10 @@ import type { SearchQuery, Uid } from '../../../store/types.js';
 import type { SelectedView } from '../../session.js';
 import type { SeqSet } from '../../wire/parser.js';
 import type { Criterion } from './criteria.js';
+import { consecutiveRanges } from '../../../util/ranges.js';
 
 /** Ascending UIDs as inclusive ranges of consecutive values. */
-export function rangesOf(uids: readonly number[]): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
-  for (const u of uids) {
-    const last = out[out.length - 1];
-    if (last && u === last[1] + 1) last[1] = u;
-    else out.push([u, u]);
-  }
-  return out;
-}
+export const rangesOf = consecutiveRanges;
 
 function uidRanges(set: SeqSet, star: number): Array<[number, number]> {
   return set.map(([a, b]) => {
