@@ -64,6 +64,10 @@ import type {
   SearchQuery,
   SupportsSearch,
   SupportsSnapshot,
+  SupportsTextSearch,
+  TextAnswer,
+  TextIndexer,
+  TextTerm,
   Uid,
   UidMapping,
   Vanished,
@@ -74,7 +78,7 @@ import { OpGate } from '../gate.js';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../../log.js';
 import { AccountCache } from './cache.js';
-import { mustMailbox, type StoreCtx } from './context.js';
+import { mustMailbox, mustMailboxId, type StoreCtx } from './context.js';
 import { expunge, transfer } from './copy.js';
 import { updateFlags } from './flags.js';
 import { DirSyncer } from './fsio.js';
@@ -83,6 +87,8 @@ import * as mailboxes from './mailboxes.js';
 import { append, deliver } from './save.js';
 import { recoverAccount, reindexReported } from './sync.js';
 import { Backfill } from './backfill.js';
+import { searchText as ftsSearch } from './fts.js';
+import { FtsFill } from './fts-fill.js';
 import { vanished } from './vanished.js';
 
 export { SPECIAL_FOLDERS } from './mailboxes.js';
@@ -92,6 +98,8 @@ export interface MaildirStoreOptions {
   dataRoot: string;
   log?: Logger;
   analyzer?: MessageAnalyzer;
+  /** Makes the full-text index's text of a message (fts.ts); without it SEARCH reads the files. */
+  textIndexer?: TextIndexer;
   quotaOf?: (account: AccountId) => Quota | undefined;
   /** fsync files and directories (default true; only tests of unrelated parts may turn it off). */
   fsync?: boolean;
@@ -101,11 +109,12 @@ export interface MaildirStoreOptions {
   maxOpenAccounts?: number;
 }
 
-export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRead, SupportsSearch, SupportsSnapshot {
+export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRead, SupportsSearch, SupportsSnapshot, SupportsTextSearch {
   readonly changes: InProcessChangeBus;
   private readonly ctx: StoreCtx;
   private readonly accounts: AccountCache;
   private readonly gate = new OpGate();
+  private readonly fts?: FtsFill;
 
   constructor(opts: MaildirStoreOptions) {
     const doFsync = opts.fsync ?? true;
@@ -128,6 +137,12 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
     });
     this.accounts = ctx.accounts;
     (ctx as { backfill?: Backfill }).backfill = new Backfill(this.ctx);
+    if (opts.textIndexer) this.fts = new FtsFill(ctx.accounts, opts.textIndexer, this.changes, opts.log);
+  }
+
+  /** Resolves when the full-text index has nothing queued (tests, reindex, the bench). */
+  async ftsIdle(): Promise<void> {
+    await this.fts?.idle();
   }
 
   /** Resolves when the background analysis of messages indexed by name has nothing left (tests, the bench). */
@@ -162,6 +177,7 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
 
   async close(graceMs?: number): Promise<void> {
     await this.ctx.backfill!.stop();
+    await this.fts?.stop();
     await this.gate.close(graceMs);
     await this.accounts.close();
   }
@@ -170,8 +186,16 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
     return this.gate.run(() => this.accounts.use(account, async (a) => a.ix.usage()));
   }
 
+  /** The index from the files; the full-text index is emptied and filled again in the background (ftsIdle). */
   reindex(account: AccountId): Promise<ReindexReport> {
-    return this.gate.run(() => this.accounts.locked(account, (a) => reindexReported(this.ctx, a)));
+    return this.gate.run(() =>
+      this.accounts.locked(account, async (a) => {
+        const r = await reindexReported(this.ctx, a);
+        a.ix.tx(() => a.ix.db.exec("DELETE FROM fts_docs; INSERT INTO fts (fts) VALUES ('delete-all');"));
+        for (const mb of a.ix.db.prepare('SELECT id FROM mailboxes').pluck().all() as number[]) this.fts?.schedule(account, mb);
+        return r;
+      }),
+    );
   }
 
   // ---------------------------------------------------------------- mailboxes
@@ -225,6 +249,19 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
   /** SupportsSearch: SQL over the index (queries-search.ts). */
   searchUids(account: AccountId, mailboxId: MailboxId, q: SearchQuery): Promise<Uid[]> {
     return this.gate.run(() => mail.searchUids(this.ctx, account, mailboxId, q));
+  }
+
+  /** SupportsTextSearch from the full-text index (fts.ts); messages it has not indexed yet come back unsure, and get queued. */
+  searchText(account: AccountId, mailboxId: MailboxId, term: TextTerm): Promise<TextAnswer> {
+    return this.gate.run(() =>
+      this.accounts.use(account, async (a) => {
+        mustMailboxId(a, mailboxId);
+        if (!this.fts) return { hits: [], unsure: a.ix.search(mailboxId, { k: 'all' }) as Uid[] };
+        const r = await ftsSearch(a.ix.db, mailboxId, term, () => !a.closed);
+        if (r.unsure.length > 0) this.fts.schedule(account, mailboxId, r.unsure[0]! - 1);
+        return r;
+      }),
+    );
   }
 
   readMessage(account: AccountId, mailboxId: MailboxId, uid: Uid): Promise<{ stream: Readable; size: number }> {

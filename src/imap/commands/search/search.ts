@@ -13,7 +13,7 @@ import { accountOf, compactSet, viewOf } from '../helpers.js';
 import { SELECTED, type CommandContext, type CommandSpec } from '../types.js';
 import { needsContent, searchKey, usesModseq, type Criterion } from './criteria.js';
 import { contentPlan, evaluate, matches, scan, type MessageCtx } from './evaluate.js';
-import { toStoreQuery } from './to-store.js';
+import { askIndex, toStoreQuery, type IndexAnswers } from './to-store.js';
 
 const RETURN_OPTS = new Set(['MIN', 'MAX', 'COUNT', 'ALL', 'SAVE']);
 
@@ -78,8 +78,10 @@ async function findHits(store: MailStore, account: string, view: SelectedView, c
   const indexOnly = needsContent(crit) === 'none';
   let cands: Uid[];
   let exact = false;
+  let index: IndexAnswers | undefined;
   if (supportsSearch(store)) {
-    const sq = toStoreQuery(crit, view);
+    index = view.exists > 0 ? await askIndex(store, account, view.mailboxId, crit) : undefined;
+    const sq = toStoreQuery(crit, view, index);
     cands = view.exists > 0 ? await store.searchUids(account, view.mailboxId, sq.q) : [];
     exact = sq.exact;
   } else cands = view.uidsForSeqSet([[1, Infinity]]);
@@ -97,7 +99,7 @@ async function findHits(store: MailStore, account: string, view: SelectedView, c
     await scan(metas, async (meta) => {
       const seq = view.seqOf(meta.uid);
       if (seq === 0) return;
-      const x: MessageCtx = { meta, recent: view.showsRecent && view.isRecent(meta.uid), seq, maxSeq: view.exists, maxUid };
+      const x: MessageCtx = { meta, recent: view.showsRecent && view.isRecent(meta.uid), seq, maxSeq: view.exists, maxUid, index };
       if (exact || (indexOnly ? evaluate(crit, x) === true : await matches(crit, plan, x, store, account, view.mailboxId))) {
         found.uids.push(meta.uid);
         found.modseqs.set(meta.uid, meta.modseq);

@@ -1,0 +1,145 @@
+/**
+ * Fills the full-text index (fts.ts) in the background, so delivery pays nothing for it
+ * (issue 16 item 3): every message added (delivery, APPEND, COPY, MOVE, import, files
+ * picked up from the Maildir) queues its mailbox from that UID on, through the change
+ * bus; a SEARCH that met unindexed messages queues the mailbox from its first one, which
+ * is how indexes made before this table (and `reindex`) get filled. Until a message is
+ * done SEARCH reads its file, so the fill changes speed, never answers.
+ *
+ * Implementation notes
+ * - One pass at a time for the whole store; BATCH messages per transaction, then a
+ *   PAUSE_MS sleep so live sessions come first.
+ * - A file gone meanwhile (expunged, moved to cur/) is skipped; the next search that
+ *   meets it unindexed queues it again. A message the indexer cannot take (too large)
+ *   gets an all-NULL document: SEARCH reads it, the fill does not retry it.
+ */
+import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { InProcessChangeBus } from '../changes.js';
+import type { AccountId, SearchDoc, TextIndexer } from '../types.js';
+import type { AccountCache } from './cache.js';
+import { msgPath, type Acct } from './context.js';
+import { q } from './fts.js';
+import type { MailboxRow } from './index-db.js';
+import type { Logger } from '../../log.js';
+
+const BATCH = 32;
+/** Files read at once (each is held in memory while its text is extracted). */
+const PARALLEL = 4;
+const PAUSE_MS = 5;
+/** Larger messages are not read for the index (SEARCH reads them itself). */
+export const MAX_FILL_BYTES = 32 * 1024 * 1024;
+
+type Row = { uid: number; filename: string; in_new: number; size: number };
+
+interface Job {
+  account: AccountId;
+  mailboxId: number;
+  /** Messages above this UID are looked at. */
+  after: number;
+}
+
+export class FtsFill {
+  private readonly queue = new Map<string, Job>();
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private readonly unsubscribe: () => void;
+  /** Messages indexed so far (tests, the bench). */
+  done = 0;
+
+  constructor(
+    private readonly accounts: AccountCache,
+    private readonly indexer: TextIndexer,
+    changes: InProcessChangeBus,
+    private readonly log?: Logger,
+  ) {
+    this.unsubscribe = changes.subscribeAll((c) => {
+      if (c.kind === 'added' && c.uids.length > 0) this.schedule(c.account, c.mailboxId, Math.min(...c.uids) - 1);
+    });
+  }
+
+  /** Queues the mailbox's messages above `after` that have no document. */
+  schedule(account: AccountId, mailboxId: number, after = 0): void {
+    if (this.stopped) return;
+    const key = `${account}\0${mailboxId}`;
+    const job = this.queue.get(key);
+    if (job) job.after = Math.min(job.after, after);
+    else this.queue.set(key, { account, mailboxId, after });
+    this.running ??= this.run().finally(() => (this.running = undefined));
+  }
+
+  /** Resolves when nothing is queued (tests, reindex, the bench). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe();
+    await this.running;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped && this.queue.size > 0) {
+      const [key, job] = this.queue.entries().next().value!;
+      this.queue.delete(key);
+      try {
+        await this.fill(job);
+      } catch (err) {
+        // The account was removed or the store closed meanwhile: SEARCH reads the files.
+        this.log?.debug({ err, account: job.account }, 'full-text indexing stopped');
+      }
+    }
+  }
+
+  private async fill(job: Job): Promise<void> {
+    let after = job.after;
+    for (;;) {
+      const next = await this.accounts.use(job.account, async (a) => {
+        const mb = a.ix.mailboxById(job.mailboxId);
+        if (!mb || a.closed) return undefined;
+        const rows = q(
+          a.ix.db,
+          `SELECT uid, filename, in_new, size FROM messages m WHERE mailbox_id = ? AND uid > ? AND NOT EXISTS
+             (SELECT 1 FROM fts_docs d WHERE d.mailbox_id = m.mailbox_id AND d.uid = m.uid) ORDER BY uid LIMIT ?`,
+        ).all(mb.id, after, BATCH) as Row[];
+        if (rows.length === 0) return undefined;
+        await this.index(a, mb, rows);
+        return rows[rows.length - 1]!.uid;
+      });
+      if (next === undefined || this.stopped) return;
+      after = next;
+      await sleep(PAUSE_MS);
+    }
+  }
+
+  private async docOf(a: Acct, mb: MailboxRow, r: Row): Promise<{ uid: number; doc: SearchDoc | null } | undefined> {
+    if (r.size > MAX_FILL_BYTES) return { uid: r.uid, doc: null };
+    try {
+      return { uid: r.uid, doc: this.indexer(await readFile(msgPath(a, mb, r))) ?? null };
+    } catch {
+      return undefined; // gone meanwhile, or unreadable: SEARCH reads it
+    }
+  }
+
+  private async index(a: Acct, mb: MailboxRow, rows: Row[]): Promise<void> {
+    const docs: Array<{ uid: number; doc: SearchDoc | null } | undefined> = [];
+    for (let i = 0; i < rows.length && !a.closed; i += PARALLEL) {
+      docs.push(...(await Promise.all(rows.slice(i, i + PARALLEL).map((r) => this.docOf(a, mb, r)))));
+    }
+    if (a.closed) return;
+    // A row expunged while its file was read gets no document (the WHERE EXISTS).
+    const ins = q(a.ix.db, 
+      `INSERT OR IGNORE INTO fts_docs (mailbox_id, uid, head, addrs, parts, body)
+         SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM messages WHERE mailbox_id = ? AND uid = ?)`,
+    );
+    a.ix.tx(() => {
+      for (const d of docs) {
+        if (!d) continue;
+        const x = d.doc;
+        ins.run(mb.id, d.uid, x?.head ?? null, x?.addrs ?? null, x?.parts ?? null, x?.body ?? null, mb.id, d.uid);
+        this.done++;
+      }
+    });
+  }
+}
