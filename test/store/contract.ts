@@ -20,7 +20,7 @@ import { importAndClose } from './contract/lifecycle.js';
 import { transfers } from './contract/transfer.js';
 import { treeAndNames } from './contract/tree.js';
 import { uids } from './contract/uids.js';
-import { searches } from './contract/search.js';
+import { searches, textSearches } from './contract/search.js';
 import { vanishedRecord } from './contract/vanished.js';
 import type { Env, MakeStore } from './contract/env.js';
 
@@ -49,5 +49,6 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
     busAndConcurrency(env);
     importAndClose(env);
     searches(env);
+    textSearches(env);
   });
 }

@@ -39,7 +39,7 @@ export function q(db: IndexDb, sql: string): Database.Statement {
 
 const CHECK: Record<TextTerm['where'], string> = {
   body: 'instr(body, ?) > 0',
-  text: '(instr(head, ?3) > 0 OR instr(parts, ?3) > 0 OR instr(body, ?3) > 0)', // ?3: after the batch and the mailbox
+  text: '(instr(head, ?) > 0 OR instr(parts, ?) > 0 OR instr(body, ?) > 0)',
   header: 'fts_header(head, addrs, ?, ?)',
 };
 
@@ -76,7 +76,7 @@ export async function searchText(db: IndexDb, mailboxId: number, term: TextTerm,
   }
   const ids = candidates(db, mailboxId, needle);
   const sql = `SELECT uid FROM fts_docs WHERE id IN (SELECT value FROM json_each(?)) AND mailbox_id = ? AND body IS NOT NULL AND ${CHECK[term.where]}`;
-  const args = term.where === 'header' ? [term.field, needle] : [needle];
+  const args = term.where === 'header' ? [term.field, needle] : term.where === 'text' ? [needle, needle, needle] : [needle];
   const hits: Uid[] = [];
   for (let i = 0; i < ids.length; i += CHECK_BATCH) {
     if (i > 0) {
