@@ -12,6 +12,7 @@
  * Uses dist/ (`npm run build`, which `npm run bench` does first).
  */
 import { buildCorpus, linkInto } from './corpus.js';
+import { measureFts } from './fts.js';
 import { measureAppend, measureBig, measureCommands, measureLogin, measurePop3, type Figures } from './measure.js';
 import { dovecotSkip, startDovecotTarget, startOurs, type Target } from './targets.js';
 
@@ -33,6 +34,7 @@ async function runTarget(t: Target, corpus: ReturnType<typeof buildCorpus>): Pro
     linkInto(corpus, bigDir!, N, t.owner);
     console.log(`  [${t.name}] ${N} files linked into cur/ in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     await measureBig(t, figures);
+    await measureFts(t, figures, bigDir!, N);
   }
   if (PARTS.has('append')) await measureAppend(t, figures);
   if (PARTS.has('cmd')) await measureCommands(t, figures);

@@ -2,9 +2,9 @@
  * Fills the full-text index (fts.ts) in the background, so delivery pays nothing for it
  * (issue 16 item 3): every message added (delivery, APPEND, COPY, MOVE, import, files
  * picked up from the Maildir) queues its mailbox from that UID on, through the change
- * bus; a SEARCH that met unindexed messages queues the mailbox from its first one, which
- * is how indexes made before this table (and `reindex`) get filled. Until a message is
- * done SEARCH reads its file, so the fill changes speed, never answers.
+ * bus. A SEARCH that finds messages without a document indexes them first (indexNow):
+ * that is how indexes made before this table, and `reindex`, get filled when nothing
+ * queued them. A message that cannot be indexed is answered by reading its file.
  *
  * Implementation notes
  * - One pass at a time for the whole store; BATCH messages per transaction, then a
@@ -32,6 +32,10 @@ export const MAX_FILL_BYTES = 32 * 1024 * 1024;
 
 type Row = { uid: number; filename: string; in_new: number; size: number };
 
+/** A mailbox's messages without a document (parameter: the mailbox id). */
+const MISSING = `SELECT uid, filename, in_new, size FROM messages m WHERE mailbox_id = ? AND NOT EXISTS
+  (SELECT 1 FROM fts_docs d WHERE d.mailbox_id = m.mailbox_id AND d.uid = m.uid)`;
+
 interface Job {
   account: AccountId;
   mailboxId: number;
@@ -54,7 +58,7 @@ export class FtsFill {
     private readonly log?: Logger,
   ) {
     this.unsubscribe = changes.subscribeAll((c) => {
-      if (c.kind === 'added' && c.uids.length > 0) this.schedule(c.account, c.mailboxId, Math.min(...c.uids) - 1);
+      if (c.kind === 'added' && c.uids.length > 0) this.schedule(c.account, c.mailboxId, c.uids.reduce((m, u) => Math.min(m, u), Infinity) - 1);
     });
   }
 
@@ -98,11 +102,7 @@ export class FtsFill {
       const next = await this.accounts.use(job.account, async (a) => {
         const mb = a.ix.mailboxById(job.mailboxId);
         if (!mb || a.closed) return undefined;
-        const rows = q(
-          a.ix.db,
-          `SELECT uid, filename, in_new, size FROM messages m WHERE mailbox_id = ? AND uid > ? AND NOT EXISTS
-             (SELECT 1 FROM fts_docs d WHERE d.mailbox_id = m.mailbox_id AND d.uid = m.uid) ORDER BY uid LIMIT ?`,
-        ).all(mb.id, after, BATCH) as Row[];
+        const rows = q(a.ix.db, `${MISSING} AND uid > ? ORDER BY uid LIMIT ?`).all(mb.id, after, BATCH) as Row[];
         if (rows.length === 0) return undefined;
         await this.index(a, mb, rows);
         return rows[rows.length - 1]!.uid;
@@ -110,6 +110,22 @@ export class FtsFill {
       if (next === undefined || this.stopped) return;
       after = next;
       await sleep(PAUSE_MS);
+    }
+  }
+
+  /**
+   * Indexes every message of the mailbox that has no document, now, yielding between
+   * batches but not pausing: a SEARCH waits for it. Reading each file once into the
+   * index costs about what reading it for this one search would, and the next search
+   * finds it done.
+   */
+  async indexNow(a: Acct, mb: MailboxRow): Promise<void> {
+    const docs = q(a.ix.db, 'SELECT count(*) FROM fts_docs WHERE mailbox_id = ?').pluck().get(mb.id) as number;
+    if (docs >= mb.messages) return;
+    const rows = q(a.ix.db, `${MISSING} ORDER BY uid`).all(mb.id) as Row[];
+    for (let i = 0; i < rows.length && !a.closed && !this.stopped; i += BATCH) {
+      await this.index(a, mb, rows.slice(i, i + BATCH));
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 

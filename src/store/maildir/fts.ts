@@ -7,9 +7,9 @@
  *   give candidate documents; instr() over their stored text (a header field: fieldHas
  *   in JS) confirms each one;
  * - a shorter needle: every indexed document of the mailbox is checked the same way;
- * - messages with no document yet (delivered a moment ago, an index made before this
- *   table, a message too large to index) are returned as `unsure`: the caller reads
- *   them, so the answer is right whatever the fill has done.
+ * - messages without a usable document (too large to index, a file unreadable when
+ *   the fill came) are returned as `unsure`: the caller reads them, so the answer is
+ *   right whatever the fill has done.
  * Candidates are checked CHECK_BATCH at a time with a yield between batches, so a
  * costly search (a 2-letter needle over 100 000 messages) does not stall others.
  */

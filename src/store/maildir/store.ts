@@ -251,15 +251,14 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
     return this.gate.run(() => mail.searchUids(this.ctx, account, mailboxId, q));
   }
 
-  /** SupportsTextSearch from the full-text index (fts.ts); messages it has not indexed yet come back unsure, and get queued. */
+  /** SupportsTextSearch from the full-text index (fts.ts): messages not indexed yet are indexed first; those it cannot index come back unsure. */
   searchText(account: AccountId, mailboxId: MailboxId, term: TextTerm): Promise<TextAnswer> {
     return this.gate.run(() =>
       this.accounts.use(account, async (a) => {
-        mustMailboxId(a, mailboxId);
+        const mb = mustMailboxId(a, mailboxId);
         if (!this.fts) return { hits: [], unsure: a.ix.search(mailboxId, { k: 'all' }) as Uid[] };
-        const r = await ftsSearch(a.ix.db, mailboxId, term, () => !a.closed);
-        if (r.unsure.length > 0) this.fts.schedule(account, mailboxId, r.unsure[0]! - 1);
-        return r;
+        await this.fts.indexNow(a, mb);
+        return ftsSearch(a.ix.db, mailboxId, term, () => !a.closed);
       }),
     );
   }
