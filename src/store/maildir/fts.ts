@@ -20,7 +20,7 @@ import type { TextAnswer, TextTerm, Uid } from '../types.js';
 import type { IndexDb } from './index-db.js';
 
 /** Documents checked per statement. */
-const CHECK_BATCH = 2000;
+const CHECK_BATCH = 500;
 
 const statements = new WeakMap<IndexDb, StatementCache>();
 
