@@ -48,6 +48,8 @@ export class FtsFill {
   private running: Promise<void> | undefined;
   private stopped = false;
   private readonly unsubscribe: () => void;
+  /** indexNow runs under way, per account and mailbox. */
+  private readonly now = new Map<string, Promise<void>>();
   /** Messages indexed so far (tests, the bench). */
   done = 0;
 
@@ -120,6 +122,16 @@ export class FtsFill {
    * finds it done.
    */
   async indexNow(a: Acct, mb: MailboxRow): Promise<void> {
+    // Two searches of one mailbox share one run.
+    const key = `${a.id}\0${mb.id}`;
+    let run = this.now.get(key);
+    if (!run) {
+      this.now.set(key, (run = this.indexMissing(a, mb).finally(() => this.now.delete(key))));
+    }
+    await run;
+  }
+
+  private async indexMissing(a: Acct, mb: MailboxRow): Promise<void> {
     const docs = q(a.ix.db, 'SELECT count(*) FROM fts_docs WHERE mailbox_id = ?').pluck().get(mb.id) as number;
     if (docs >= mb.messages) return;
     const rows = q(a.ix.db, `${MISSING} ORDER BY uid`).all(mb.id) as Row[];

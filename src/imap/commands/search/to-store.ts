@@ -42,28 +42,29 @@ function termOf(c: Criterion): TextTerm | undefined {
   return undefined;
 }
 
-/** Asks the store's full-text index about every BODY, TEXT and header key (one question per distinct key). */
+/**
+ * Asks the store's full-text index about every BODY, TEXT and header key: one question
+ * per distinct key, one at a time (a SEARCH of 256 keys does not start 256 scans at once).
+ */
 export async function askIndex(store: MailStore, account: string, mailboxId: MailboxId, crit: Criterion): Promise<IndexAnswers> {
   const out: IndexAnswers = new Map();
   if (!supportsTextSearch(store)) return out;
-  const asked = new Map<string, Promise<{ hits: Uid[]; unsure: Uid[] }>>();
-  const keys: Array<[Criterion, Promise<{ hits: Uid[]; unsure: Uid[] }>]> = [];
+  const keys: Array<[Criterion, TextTerm]> = [];
   const walk = (x: Criterion): void => {
     const t = termOf(x);
-    if (t) {
-      const key = JSON.stringify(t);
-      let p = asked.get(key);
-      if (!p) asked.set(key, (p = store.searchText(account, mailboxId, t)));
-      keys.push([x, p]);
-    } else if (x.k === 'not') walk(x.c);
+    if (t) keys.push([x, t]);
+    else if (x.k === 'not') walk(x.c);
     else if (x.k === 'or') {
       walk(x.a);
       walk(x.b);
     } else if (x.k === 'and') x.cs.forEach(walk);
   };
   walk(crit);
-  for (const [x, p] of keys) {
-    const list = await p;
+  const asked = new Map<string, { hits: Uid[]; unsure: Uid[] }>();
+  for (const [x, t] of keys) {
+    const key = JSON.stringify(t);
+    let list = asked.get(key);
+    if (!list) asked.set(key, (list = await store.searchText(account, mailboxId, t)));
     out.set(x, { hits: new Set(list.hits), unsure: new Set(list.unsure), list });
   }
   return out;
