@@ -8,19 +8,8 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { RawClient } from '../lib-clients.js';
-import type { Figures } from './measure.js';
+import { put, timed, type Figures } from './measure.js';
 import { DOMAIN, PASSWORD, type Target } from './targets.js';
-
-async function timed(c: RawClient, command: string): Promise<number> {
-  const t0 = performance.now();
-  await c.cmd(command);
-  return performance.now() - t0;
-}
-
-function put(t: Target, f: Figures, label: string, value: number, unit: string): void {
-  f.set(label, { value, unit });
-  console.log(`  [${t.name}] ${label}: ${value.toFixed(value >= 100 ? 0 : 2)} ${unit}`);
-}
 
 /** Indexed documents and all messages of the account, read beside the server (WAL readers do not block it). */
 function progress(db: Database.Database): { done: number; all: number } {

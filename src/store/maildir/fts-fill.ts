@@ -86,16 +86,18 @@ export class FtsFill {
   }
 
   private async run(): Promise<void> {
-    while (!this.stopped && this.queue.size > 0) {
-      const [key, job] = this.queue.entries().next().value!;
-      this.queue.delete(key);
-      try {
-        await this.fill(job);
-      } catch (err) {
-        // The account was removed or the store closed meanwhile: SEARCH reads the files.
-        this.log?.debug({ err, account: job.account }, 'full-text indexing stopped');
-      }
+    for (let job = this.take(); job && !this.stopped; job = this.take()) {
+      // The account was removed or the store closed meanwhile: SEARCH reads the files.
+      await this.fill(job).catch((err: unknown) => this.log?.debug({ err, account: job!.account }, 'full-text indexing stopped'));
     }
+  }
+
+  /** The oldest queued job, taken off the queue. */
+  private take(): Job | undefined {
+    const first = this.queue.values().next();
+    if (first.done) return undefined;
+    this.queue.delete(`${first.value.account}\0${first.value.mailboxId}`);
+    return first.value;
   }
 
   private async fill(job: Job): Promise<void> {
