@@ -426,8 +426,12 @@ export interface SearchDoc {
 /** Between two segments of a SearchDoc: a noncharacter no needle may hold (a needle that does is not answered from the index). */
 export const SEARCH_DOC_SEP = '\uffff';
 
-/** Makes the SearchDoc of a message in memory; undefined when it cannot (too large, unparsable). */
-export type TextIndexer = (data: Buffer) => SearchDoc | undefined;
+/**
+ * Makes the SearchDoc of a message in memory; undefined when it cannot (too large). The
+ * analysis it made on the way (as MessageAnalyzer's) comes along, so a store caching it
+ * does not parse the message twice.
+ */
+export type TextIndexer = (data: Buffer) => (SearchDoc & { analysis?: { envelope?: unknown; bodyStructure?: unknown } }) | undefined;
 
 /** A content key of IMAP SEARCH: BODY, TEXT, or HEADER field (FROM, SUBJECT, ... included). */
 export type TextTerm = { where: 'body' | 'text'; value: string } | { where: 'header'; field: string; value: string };

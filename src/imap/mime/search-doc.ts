@@ -19,7 +19,7 @@ import { analyzeBuffer } from './analyze.js';
 import { Base64Core, QpCore, type SyncDecoder } from './decode.js';
 import { parseHeaderBlock } from './header.js';
 import { decodedHeaderText, headerText, paramOf, segments, textDecoder } from './search.js';
-import type { Address, BodyPart, Envelope } from './types.js';
+import type { Address, BodyPart, Envelope, MessageAnalysis } from './types.js';
 
 /** Messages larger than this are not indexed (SEARCH reads them, as before). */
 export const MAX_INDEXED_MESSAGE = 32 * 1024 * 1024;
@@ -63,10 +63,11 @@ function bodyText(p: BodyPart, bytes: Buffer): string {
   return textDecoder(paramOf(p, 'charset')).decode(raw);
 }
 
-/** The SearchDoc of a whole message in memory, or undefined when it is too large to index. */
-export function searchDocument(buf: Buffer): SearchDoc | undefined {
+/** The SearchDoc of a whole message in memory (and its analysis), or undefined when it is too large to index. */
+export function searchDocument(buf: Buffer): (SearchDoc & { analysis: MessageAnalysis }) | undefined {
   if (buf.length > MAX_INDEXED_MESSAGE) return undefined;
-  const { envelope, bodyStructure: root } = analyzeBuffer(buf);
+  const analysis = analyzeBuffer(buf);
+  const { envelope, bodyStructure: root } = analysis;
   const block = (s: number, e: number): Buffer => buf.subarray(s, Math.min(e, s + MAX_HEADER));
   let head = '';
   const parts: string[] = [];
@@ -85,5 +86,6 @@ export function searchDocument(buf: Buffer): SearchDoc | undefined {
     addrs: envelopeLines(envelope).toLowerCase(),
     parts: parts.join(SEARCH_DOC_SEP).toLowerCase(),
     body: body.join(SEARCH_DOC_SEP).toLowerCase(),
+    analysis,
   };
 }

@@ -16,7 +16,7 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { InProcessChangeBus } from '../changes.js';
-import type { AccountId, SearchDoc, TextIndexer } from '../types.js';
+import type { AccountId, TextIndexer } from '../types.js';
 import type { AccountCache } from './cache.js';
 import { msgPath, type Acct } from './context.js';
 import { q } from './fts.js';
@@ -30,10 +30,11 @@ const PAUSE_MS = 5;
 /** Larger messages are not read for the index (SEARCH reads them itself). */
 export const MAX_FILL_BYTES = 32 * 1024 * 1024;
 
-type Row = { uid: number; filename: string; in_new: number; size: number };
+type Doc = NonNullable<ReturnType<TextIndexer>>;
+type Row = { uid: number; filename: string; in_new: number; size: number; unanalysed: number };
 
 /** A mailbox's messages without a document (parameter: the mailbox id). */
-const MISSING = `SELECT uid, filename, in_new, size FROM messages m WHERE mailbox_id = ? AND NOT EXISTS
+const MISSING = `SELECT uid, filename, in_new, size, envelope IS NULL AS unanalysed FROM messages m WHERE mailbox_id = ? AND NOT EXISTS
   (SELECT 1 FROM fts_docs d WHERE d.mailbox_id = m.mailbox_id AND d.uid = m.uid)`;
 
 interface Job {
@@ -103,6 +104,8 @@ export class FtsFill {
   private async fill(job: Job): Promise<void> {
     let after = job.after;
     for (;;) {
+      // A SEARCH indexing this mailbox now: wait for it rather than read the same files.
+      await this.now.get(`${job.account}\0${job.mailboxId}`);
       const next = await this.accounts.use(job.account, async (a) => {
         const mb = a.ix.mailboxById(job.mailboxId);
         if (!mb || a.closed) return undefined;
@@ -143,23 +146,24 @@ export class FtsFill {
     }
   }
 
-  private async docOf(a: Acct, mb: MailboxRow, r: Row): Promise<{ uid: number; doc: SearchDoc | null } | undefined> {
-    if (r.size > MAX_FILL_BYTES) return { uid: r.uid, doc: null };
+  private async docOf(a: Acct, mb: MailboxRow, r: Row): Promise<{ r: Row; doc: Doc | null } | undefined> {
+    if (r.size > MAX_FILL_BYTES) return { r, doc: null };
     try {
-      return { uid: r.uid, doc: this.indexer(await readFile(msgPath(a, mb, r))) ?? null };
+      return { r, doc: this.indexer(await readFile(msgPath(a, mb, r))) ?? null };
     } catch {
       return undefined; // gone meanwhile, or unreadable: SEARCH reads it
     }
   }
 
   private async index(a: Acct, mb: MailboxRow, rows: Row[]): Promise<void> {
-    const docs: Array<{ uid: number; doc: SearchDoc | null } | undefined> = [];
+    const docs: Array<{ r: Row; doc: Doc | null } | undefined> = [];
     for (let i = 0; i < rows.length && !a.closed; i += PARALLEL) {
       docs.push(...(await Promise.all(rows.slice(i, i + PARALLEL).map((r) => this.docOf(a, mb, r)))));
     }
     if (a.closed) return;
     // A row expunged while its file was read gets no document (the WHERE EXISTS).
-    const ins = q(a.ix.db, 
+    const ins = q(
+      a.ix.db,
       `INSERT OR IGNORE INTO fts_docs (mailbox_id, uid, head, addrs, parts, body)
          SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM messages WHERE mailbox_id = ? AND uid = ?)`,
     );
@@ -167,7 +171,12 @@ export class FtsFill {
       for (const d of docs) {
         if (!d) continue;
         const x = d.doc;
-        ins.run(mb.id, d.uid, x?.head ?? null, x?.addrs ?? null, x?.parts ?? null, x?.body ?? null, mb.id, d.uid);
+        ins.run(mb.id, d.r.uid, x?.head ?? null, x?.addrs ?? null, x?.parts ?? null, x?.body ?? null, mb.id, d.r.uid);
+        // The analysis made on the way is cached too: the background analysis (backfill.ts) need not parse it again.
+        const an = x?.analysis;
+        if (d.r.unanalysed && an?.envelope !== undefined) {
+          a.ix.setAnalysis(mb.id, d.r.uid, JSON.stringify(an.envelope), an.bodyStructure === undefined ? null : JSON.stringify(an.bodyStructure));
+        }
         this.done++;
       }
     });

@@ -82,7 +82,8 @@ async function findHits(store: MailStore, account: string, view: SelectedView, c
   if (supportsSearch(store)) {
     index = view.exists > 0 ? await askIndex(store, account, view.mailboxId, crit) : undefined;
     const sq = toStoreQuery(crit, view, index);
-    cands = view.exists > 0 ? await store.searchUids(account, view.mailboxId, sq.q) : [];
+    // A lone BODY/TEXT/header key: the index's UIDs are the answer (no SQL over 100 000 of them).
+    cands = view.exists === 0 ? [] : sq.q.k === 'uidset' ? [...sq.q.uids] : await store.searchUids(account, view.mailboxId, sq.q);
     exact = sq.exact;
   } else cands = view.uidsForSeqSet([[1, Infinity]]);
   cands = cands.filter((u) => view.seqOf(u) > 0); // not yet announced to this client: not found
