@@ -59,6 +59,17 @@ describe('full-text index of the Maildir store', () => {
     expect(await s.searchText(A, box.id, { where: 'header', field: 'subject', value: 'note 1' })).toEqual({ hits: [2, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20], unsure: [] });
   });
 
+  it('fills an index made without it when a mailbox is opened', async () => {
+    const old = open(false);
+    await old.ensureAccount(A);
+    for (let i = 0; i < 10; i++) await old.append(A, 'INBOX', { data: mail(i) });
+    await old.close();
+    const s = open(true);
+    await s.selectMailbox(A, 'INBOX');
+    await s.ftsIdle();
+    expect(docs(s)).toBe(10);
+  });
+
   it('indexes deliveries in the background; a needle holding the segment separator is left to the caller', async () => {
     const s = open(true);
     await s.ensureAccount(A);

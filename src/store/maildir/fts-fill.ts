@@ -42,6 +42,8 @@ interface Job {
   mailboxId: number;
   /** Messages above this UID are looked at. */
   after: number;
+  /** Only if the mailbox has fewer documents than messages. */
+  ifMissing: boolean;
 }
 
 export class FtsFill {
@@ -65,13 +67,19 @@ export class FtsFill {
     });
   }
 
-  /** Queues the mailbox's messages above `after` that have no document. */
-  schedule(account: AccountId, mailboxId: number, after = 0): void {
+  /**
+   * Queues the mailbox's messages above `after` that have no document. `ifMissing`: only
+   * when the mailbox has fewer documents than messages (a cheap count first; a mailbox
+   * opened is checked so, not scanned).
+   */
+  schedule(account: AccountId, mailboxId: number, after = 0, ifMissing = false): void {
     if (this.stopped) return;
     const key = `${account}\0${mailboxId}`;
     const job = this.queue.get(key);
-    if (job) job.after = Math.min(job.after, after);
-    else this.queue.set(key, { account, mailboxId, after });
+    if (job) {
+      job.after = Math.min(job.after, after);
+      job.ifMissing &&= ifMissing;
+    } else this.queue.set(key, { account, mailboxId, after, ifMissing });
     this.running ??= this.run().finally(() => (this.running = undefined));
   }
 
@@ -103,12 +111,16 @@ export class FtsFill {
 
   private async fill(job: Job): Promise<void> {
     let after = job.after;
+    // Not in the turn of the command that queued it (a SELECT answers first).
+    await sleep(PAUSE_MS);
     for (;;) {
       // A SEARCH indexing this mailbox now: wait for it rather than read the same files.
       await this.now.get(`${job.account}\0${job.mailboxId}`);
       const next = await this.accounts.use(job.account, async (a) => {
         const mb = a.ix.mailboxById(job.mailboxId);
         if (!mb || a.closed) return undefined;
+        if (job.ifMissing && (q(a.ix.db, 'SELECT count(*) FROM fts_docs WHERE mailbox_id = ?').pluck().get(mb.id) as number) >= mb.messages) return undefined;
+        job.ifMissing = false; // counted once per job
         const rows = q(a.ix.db, `${MISSING} AND uid > ? ORDER BY uid LIMIT ?`).all(mb.id, after, BATCH) as Row[];
         if (rows.length === 0) return undefined;
         await this.index(a, mb, rows);

@@ -235,11 +235,17 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
   // ---------------------------------------------------------------- reading
 
   openMailbox(account: AccountId, name: string): Promise<MailboxSnapshot> {
-    return this.gate.run(() => mail.openMailbox(this.ctx, account, name));
+    return this.gate.run(() => mail.openMailbox(this.ctx, account, name)).then((r) => this.ftsOpened(account, r));
   }
 
   selectMailbox(account: AccountId, name: string): Promise<MailboxView> {
-    return this.gate.run(() => mail.selectMailbox(this.ctx, account, name));
+    return this.gate.run(() => mail.selectMailbox(this.ctx, account, name)).then((r) => this.ftsOpened(account, r));
+  }
+
+  /** A mailbox opened: the full-text fill looks for messages without their text (an index made before it had none). */
+  private ftsOpened<T extends { mailbox: { id: MailboxId } }>(account: AccountId, r: T): T {
+    this.fts?.schedule(account, r.mailbox.id, 0, true);
+    return r;
   }
 
   fetchMeta(account: AccountId, mailboxId: MailboxId, opts: FetchMetaOptions = {}): Promise<MessageMeta[]> {
