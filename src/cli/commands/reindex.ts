@@ -32,11 +32,7 @@ server runs.`,
       }
       if (accounts.length === 0) ctx.out('no accounts');
       // The full-text index of SEARCH is emptied by reindex and filled again: done before exit.
-      const fts = store as { ftsIdle?: () => Promise<void> };
-      if (accounts.length > 0 && fts.ftsIdle) {
-        await fts.ftsIdle();
-        ctx.out('full-text search index rebuilt');
-      }
+      await (store as { ftsIdle?: () => Promise<void> }).ftsIdle?.();
     },
   },
 ];
