@@ -24,7 +24,13 @@ import type { Address, BodyPart, Envelope, MessageAnalysis } from './types.js';
 /** Messages larger than this are not indexed (SEARCH reads them, as before). */
 export const MAX_INDEXED_MESSAGE = 32 * 1024 * 1024;
 /** Decoded text beyond this (characters) leaves the message unindexed. */
-export const MAX_INDEXED_TEXT = 4 * 1024 * 1024;
+export const MAX_INDEXED_TEXT = 1024 * 1024;
+/**
+ * More distinct trigrams than this leave the message unindexed: the index's insert cost
+ * grows with them (a 1 MB text/plain of random bytes, ~1 M of them, held SQLite ~10 s),
+ * while a long text in one language has a few thousand.
+ */
+export const MAX_TRIGRAMS = 20_000;
 /** As ./search.ts: a header block is searched in its first 4 MB. */
 const MAX_HEADER = 4 * 1024 * 1024;
 
@@ -81,11 +87,24 @@ export function searchDocument(buf: Buffer): (SearchDoc & { analysis: MessageAna
     size += t.length;
     if (size > MAX_INDEXED_TEXT) return undefined;
   }
-  return {
+  const doc = {
     head: head.toLowerCase(),
     addrs: envelopeLines(envelope).toLowerCase(),
     parts: parts.join(SEARCH_DOC_SEP).toLowerCase(),
     body: body.join(SEARCH_DOC_SEP).toLowerCase(),
     analysis,
   };
+  return fewTrigrams([doc.head, doc.addrs, doc.parts, doc.body]) ? doc : undefined;
+}
+
+/** Whether the texts hold at most MAX_TRIGRAMS distinct trigrams (of UTF-16 units: a bound, not the index's count). */
+function fewTrigrams(texts: string[]): boolean {
+  const seen = new Set<number>();
+  for (const t of texts) {
+    for (let i = 0; i + 2 < t.length; i++) {
+      seen.add(t.charCodeAt(i) * 4294967296 + t.charCodeAt(i + 1) * 65536 + t.charCodeAt(i + 2));
+      if (seen.size > MAX_TRIGRAMS) return false;
+    }
+  }
+  return true;
 }
