@@ -10,13 +10,13 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)] ?? 0;
 }
 
-async function timed(c: RawClient, command: string): Promise<number> {
+export async function timed(c: RawClient, command: string): Promise<number> {
   const t0 = performance.now();
   await c.cmd(command);
   return performance.now() - t0;
 }
 
-function put(t: Target, f: Figures, label: string, value: number, unit: string): void {
+export function put(t: Target, f: Figures, label: string, value: number, unit: string): void {
   f.set(label, { value, unit });
   console.log(`  [${t.name}] ${label}: ${value.toFixed(value >= 100 ? 0 : 2)} ${unit}`);
 }

@@ -14,6 +14,7 @@
  * Uses dist/ (`npm run build`, which `npm run bench` does first).
  */
 import { buildCorpus, linkInto } from './corpus.js';
+import { measureFts } from './fts.js';
 import { measureAppend, measureBig, measureCommands, measureLogin, measurePop3, measureSort, type Figures } from './measure.js';
 import { dovecotSkip, startDovecotTarget, startOurs, type Target } from './targets.js';
 
@@ -36,6 +37,7 @@ async function runTarget(t: Target, corpus: ReturnType<typeof buildCorpus>): Pro
     console.log(`  [${t.name}] ${N} files linked into cur/ in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   if (PARTS.has('big')) await measureBig(t, figures, PARTS.has('text'));
+  if (PARTS.has('big') && PARTS.has('text')) await measureFts(t, figures, bigDir!, N);
   if (PARTS.has('sort')) await measureSort(t, figures); // on the same big INBOX (issue 20)
   if (PARTS.has('append')) await measureAppend(t, figures);
   if (PARTS.has('cmd')) await measureCommands(t, figures);

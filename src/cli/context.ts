@@ -65,7 +65,8 @@ export class CliContext {
     if (!this.storeHandle) {
       // Loaded on demand so verbs that never touch mail start fast.
       const { createStore } = await import('../store/index.js');
-      this.storeHandle = createStore({ dataRoot: this.dataRoot, log: silentLogger });
+      const { searchDocument } = await import('../imap/mime/search-doc.js');
+      this.storeHandle = createStore({ dataRoot: this.dataRoot, log: silentLogger, textIndexer: searchDocument });
     }
     return this.storeHandle;
   }

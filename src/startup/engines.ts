@@ -10,6 +10,7 @@ import type { ServerContext } from '../context.js';
 import type { Db } from '../db/index.js';
 import { createResolver } from '../dns/resolver.js';
 import { analyzeMessage } from '../imap/mime/analyze.js';
+import { searchDocument } from '../imap/mime/search-doc.js';
 import type { Logger } from '../log.js';
 import { Metrics } from '../metrics/index.js';
 import { instrumentStore } from '../metrics/store.js';
@@ -38,6 +39,7 @@ export function buildEngines(config: Config, log: Logger, db: Db, storeBackend: 
       backend: storeBackend,
       log: log.child({ component: 'store' }),
       analyzer: analyzeMessage,
+      textIndexer: searchDocument,
       quotaOf: (account) => late.quota?.quotaOf(account),
     }),
     metrics,

@@ -12,7 +12,7 @@
 import type { Logger } from '../log.js';
 import { MaildirStore } from './maildir/index.js';
 import { MemoryStore } from './memory/index.js';
-import type { AccountId, MailStore, MessageAnalyzer, Quota } from './types.js';
+import type { AccountId, MailStore, MessageAnalyzer, Quota, TextIndexer } from './types.js';
 
 export * from './types.js';
 export { InProcessChangeBus } from './changes.js';
@@ -26,6 +26,8 @@ export interface CreateStoreOptions {
   log?: Logger;
   /** Parses each delivered/appended message once (envelope, body structure). */
   analyzer?: MessageAnalyzer;
+  /** The text SEARCH BODY/TEXT/HEADER look at (the full-text index, issue 16 item 3). */
+  textIndexer?: TextIndexer;
   /** The account's quota; undefined = unlimited. Called on every append/copy/deliver. */
   quotaOf?: (account: AccountId) => Quota | undefined;
   /** fsync files and directories (default true; Maildir only). */
@@ -35,6 +37,6 @@ export interface CreateStoreOptions {
 }
 
 export function createStore(opts: CreateStoreOptions): MailStore {
-  if (opts.backend === 'memory') return new MemoryStore({ analyzer: opts.analyzer, quotaOf: opts.quotaOf, expungedKept: opts.expungedKept });
+  if (opts.backend === 'memory') return new MemoryStore({ analyzer: opts.analyzer, textIndexer: opts.textIndexer, quotaOf: opts.quotaOf, expungedKept: opts.expungedKept });
   return new MaildirStore(opts);
 }

@@ -429,6 +429,8 @@ export type SearchQuery =
   | { k: 'size'; op: 'larger' | 'smaller'; n: number }
   | { k: 'date'; op: 'before' | 'on' | 'since'; day: number }
   | { k: 'modseq'; n: number }
+  /** Any number of UIDs, ascending (a full-text search's hits). */
+  | { k: 'uidset'; uids: readonly Uid[] }
   | { k: 'not'; q: SearchQuery }
   | { k: 'and'; qs: SearchQuery[] }
   | { k: 'or'; a: SearchQuery; b: SearchQuery };
@@ -441,6 +443,50 @@ export interface SupportsSearch {
 
 export function supportsSearch(s: MailStore): s is MailStore & SupportsSearch {
   return typeof (s as Partial<SupportsSearch>).searchUids === 'function';
+}
+
+/**
+ * The decoded, case-folded text IMAP SEARCH looks at in one message (RFC 9051 §6.4.4),
+ * as the full-text index keeps it (issue 16 item 3). Segments (a header block, a text
+ * part's body) are joined by SEARCH_DOC_SEP, so no substring spans two of them.
+ */
+export interface SearchDoc {
+  /** The message header, one "name: value" line per field, values unfolded and RFC 2047 decoded. */
+  head: string;
+  /** FROM/TO/CC/BCC/SUBJECT as the cached envelope gives them, one "name: value" line each. */
+  addrs: string;
+  /** The header blocks of MIME parts and encapsulated messages (TEXT). */
+  parts: string;
+  /** The decoded bodies of the text/* and message/* leaf parts (BODY). */
+  body: string;
+}
+
+/** Between two segments of a SearchDoc: a noncharacter no needle may hold (a needle that does is not answered from the index). */
+export const SEARCH_DOC_SEP = '\uffff';
+
+/**
+ * Makes the SearchDoc of a message in memory; undefined when it cannot (too large). The
+ * analysis it made on the way (as MessageAnalyzer's) comes along, so a store caching it
+ * does not parse the message twice.
+ */
+export type TextIndexer = (data: Buffer) => (SearchDoc & { analysis?: { envelope?: unknown; bodyStructure?: unknown } }) | undefined;
+
+/** A content key of IMAP SEARCH: BODY, TEXT, or HEADER field (FROM, SUBJECT, ... included). */
+export type TextTerm = { where: 'body' | 'text'; value: string } | { where: 'header'; field: string; value: string };
+
+/** What the index says of one TextTerm: exact hits, and the messages it cannot decide (not yet indexed). */
+export interface TextAnswer {
+  hits: Uid[];
+  unsure: Uid[];
+}
+
+/** Content searches answered by a full-text index (or a scan), UIDs ascending. */
+export interface SupportsTextSearch {
+  searchText(account: AccountId, mailboxId: MailboxId, term: TextTerm): Promise<TextAnswer>;
+}
+
+export function supportsTextSearch(s: MailStore): s is MailStore & SupportsTextSearch {
+  return typeof (s as Partial<SupportsTextSearch>).searchText === 'function';
 }
 
 /** A faster openMailbox: the pick-up of selectMailbox and every message's metadata in one call. */

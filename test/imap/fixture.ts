@@ -13,7 +13,7 @@ import type { Listener, ServerContext } from '../../src/context.js';
 import { dbPath, openDb } from '../../src/db/index.js';
 import { createResolver } from '../../src/dns/resolver.js';
 import { createLogger } from '../../src/log.js';
-import { analyzeMessage } from '../../src/imap/mime/index.js';
+import { analyzeMessage, searchDocument } from '../../src/imap/mime/index.js';
 import { startImap, type ImapListenOptions } from '../../src/imap/server.js';
 import { createStore, type StoreBackend } from '../../src/store/index.js';
 import { makeSelfSigned, TlsContextHolder, type CertificatePair } from '../../src/tls/index.js';
@@ -48,6 +48,8 @@ export interface ImapFixtureOptions {
   store?: StoreBackend;
   /** Expunges the store remembers per mailbox for QRESYNC (store default otherwise). */
   expungedKept?: number;
+  /** false: no full-text index, SEARCH reads the messages (the reference the index is compared with). */
+  fts?: boolean;
 }
 
 export async function startImapFixture(opts: ImapFixtureOptions = {}): Promise<ImapFixture> {
@@ -61,7 +63,8 @@ export async function startImapFixture(opts: ImapFixtureOptions = {}): Promise<I
   opts.configure?.(config);
   const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
   const db = openDb(dbPath(dataRoot));
-  const store = createStore({ dataRoot, log, fsync: false, analyzer: analyzeMessage, backend: testStore(opts.store), expungedKept: opts.expungedKept });
+  const textIndexer = opts.fts === false ? undefined : searchDocument;
+  const store = createStore({ dataRoot, log, fsync: false, analyzer: analyzeMessage, textIndexer, backend: testStore(opts.store), expungedKept: opts.expungedKept });
   const accounts = new AccountsRepo(db, store);
   pair ??= makeSelfSigned(config.hostname);
   const tls = new TlsContextHolder(pair);

@@ -11,7 +11,8 @@ let f: ImapFixture;
 let reads = 0;
 
 beforeAll(async () => {
-  f = await startImapFixture({ configure: (c) => (c.limits.maxSearchTerms = 60) });
+  // The cost of reading messages, so without the full-text index (search-fts.test.ts has it).
+  f = await startImapFixture({ fts: false, configure: (c) => (c.limits.maxSearchTerms = 60) });
   // Count the real store's reads (a wrapper around it, not a stand-in).
   const store = f.ctx.store as MailStore & { readMessageRange?: (...a: unknown[]) => unknown };
   const readMessage = store.readMessage.bind(store);

@@ -4,11 +4,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { searchDocument } from '../../src/imap/mime/search-doc.js';
 import { createStore } from '../../src/store/index.js';
 import { runStoreContract } from './contract.js';
 import { CONTRACT_EXPUNGED_KEPT } from './contract/vanished.js';
 
 runStoreContract('maildir', async ({ quotaOf }) => {
   const dataRoot = await mkdtemp(path.join(tmpdir(), 'store-contract-'));
-  return { store: createStore({ dataRoot, quotaOf, fsync: false, expungedKept: CONTRACT_EXPUNGED_KEPT }), cleanup: () => rm(dataRoot, { recursive: true, force: true }) };
+  return { store: createStore({ dataRoot, quotaOf, textIndexer: searchDocument, fsync: false, expungedKept: CONTRACT_EXPUNGED_KEPT }), cleanup: () => rm(dataRoot, { recursive: true, force: true }) };
 });

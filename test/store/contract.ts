@@ -20,7 +20,7 @@ import { importAndClose } from './contract/lifecycle.js';
 import { transfers } from './contract/transfer.js';
 import { treeAndNames } from './contract/tree.js';
 import { uids } from './contract/uids.js';
-import { searches } from './contract/search.js';
+import { searches, textSearches } from './contract/search.js';
 import { sorts } from './contract/sort.js';
 import { vanishedRecord } from './contract/vanished.js';
 import type { Env, MakeStore } from './contract/env.js';
@@ -51,5 +51,6 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
     importAndClose(env);
     searches(env);
     sorts(env);
+    textSearches(env);
   });
 }

@@ -13,7 +13,8 @@ export const reindexCommands: Command[] = [
 
 Messages the index already knows keep their UIDs, so mail clients keep their caches;
 files dropped into new/ or cur/ by other tools are added, and index rows whose file is
-gone are removed. Safe to run while the server runs.`,
+gone are removed; the full-text index of SEARCH is rebuilt. Safe to run while the
+server runs.`,
     async run(ctx, [address]) {
       const repo = await ctx.accounts();
       let accounts: string[];
@@ -30,6 +31,8 @@ gone are removed. Safe to run while the server runs.`,
         ctx.out(`${a}: ${r.mailboxes} mailbox(es), ${r.messages} message(s), ${r.added} added, ${r.removed} removed`);
       }
       if (accounts.length === 0) ctx.out('no accounts');
+      // The full-text index of SEARCH is emptied by reindex and filled again: done before exit.
+      await (store as { ftsIdle?: () => Promise<void> }).ftsIdle?.();
     },
   },
 ];

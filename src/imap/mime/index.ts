@@ -51,5 +51,6 @@ export { envelopeToImap, bodyStructureToImap } from './format.js';
 export { contentToBuffer, fetchBodySection, filterHeader, findPart, type SectionContent } from './section.js';
 export { parseSection, readSection, sectionToString, type PartialRange, type SectionInput, type SectionSpec, type SectionText } from './spec.js';
 export { headerText, headerValues, matchesText, matchesTexts, readHeaderBlock, searchHeader, sentDate, sentDay, parseRfc5322Date } from './search.js';
+export { addressText, searchDocument } from './search-doc.js';
 export * from './message.js';
 export * from './types.js';

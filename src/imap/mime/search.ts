@@ -129,7 +129,7 @@ class Matcher {
   }
 }
 
-function paramOf(p: BodyPart, key: string): string | undefined {
+export function paramOf(p: BodyPart, key: string): string | undefined {
   const params = p.params;
   if (!params) return undefined;
   for (let i = 0; i < params.length; i += 2) if (params[i].toLowerCase() === key) return params[i + 1];
@@ -137,7 +137,7 @@ function paramOf(p: BodyPart, key: string): string | undefined {
 }
 
 /** A byte range of the message that SEARCH looks at: a header block or a leaf body. */
-interface Segment {
+export interface Segment {
   start: number;
   end: number;
   header: boolean;
@@ -145,7 +145,7 @@ interface Segment {
 }
 
 /** The ranges BODY (bodies of text parts) or TEXT (plus every header) searches, in file order. */
-function segments(root: BodyPart, text: boolean): Segment[] {
+export function segments(root: BodyPart, text: boolean): Segment[] {
   const out: Segment[] = [];
   const walk = (p: BodyPart) => {
     if (text && p.bodyStart > p.headerStart) out.push({ start: p.headerStart, end: p.bodyStart, header: true, part: p });
@@ -161,7 +161,7 @@ function segments(root: BodyPart, text: boolean): Segment[] {
 }
 
 /** Charset decoding with the WHATWG decoders (streaming); unknown charsets are read as UTF-8. */
-function textDecoder(charset: string | undefined): TextDecoder {
+export function textDecoder(charset: string | undefined): TextDecoder {
   for (const label of [charset, charset ? libmime().normalizeCharset(charset) : undefined]) {
     if (!label) continue;
     try {
@@ -214,7 +214,7 @@ function bodySink(p: BodyPart, m: Matcher): Sink {
   };
 }
 
-function decodedHeaderText(header: Buffer): string {
+export function decodedHeaderText(header: Buffer): string {
   return parseHeaderBlock(header)
     .map((f) => headerText(f.name) + ': ' + headerText(f.value))
     .join('\n');

@@ -213,6 +213,37 @@ END;
 CREATE TRIGGER IF NOT EXISTS mailboxes_dates_pending_del AFTER DELETE ON mailboxes BEGIN
   DELETE FROM dates_pending WHERE mailbox_id = OLD.id;
 END;
+
+-- Full-text search (issue 16 item 3, fts.ts, fts-fill.ts): each message's decoded,
+-- case-folded text (src/imap/mime/search-doc.ts) in fts_docs, filled in the background;
+-- all NULL when the message could not be indexed (too large). fts is a contentless
+-- trigram index over it (detail=none: it only narrows, instr() on fts_docs confirms),
+-- so the text is stored once. A message row removed or moved takes its document along.
+CREATE TABLE IF NOT EXISTS fts_docs (
+  id INTEGER PRIMARY KEY,
+  mailbox_id INTEGER NOT NULL,
+  uid INTEGER NOT NULL,
+  head TEXT,
+  addrs TEXT,
+  parts TEXT,
+  body TEXT,
+  UNIQUE (mailbox_id, uid)
+);
+CREATE INDEX IF NOT EXISTS fts_docs_done ON fts_docs (mailbox_id, uid) WHERE body IS NOT NULL;
+CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(t, content='', contentless_delete=1, detail=none, tokenize='trigram case_sensitive 1');
+CREATE TRIGGER IF NOT EXISTS fts_docs_ins AFTER INSERT ON fts_docs WHEN NEW.body IS NOT NULL BEGIN
+  INSERT INTO fts (rowid, t) VALUES (NEW.id, NEW.head || char(10) || NEW.addrs || char(10) || NEW.parts || char(10) || NEW.body);
+END;
+CREATE TRIGGER IF NOT EXISTS fts_docs_del AFTER DELETE ON fts_docs WHEN OLD.body IS NOT NULL BEGIN
+  DELETE FROM fts WHERE rowid = OLD.id;
+END;
+CREATE TRIGGER IF NOT EXISTS messages_fts_del AFTER DELETE ON messages BEGIN
+  DELETE FROM fts_docs WHERE mailbox_id = OLD.mailbox_id AND uid = OLD.uid;
+END;
+CREATE TRIGGER IF NOT EXISTS messages_fts_move AFTER UPDATE OF mailbox_id, uid ON messages
+  WHEN NEW.mailbox_id <> OLD.mailbox_id OR NEW.uid <> OLD.uid BEGIN
+  UPDATE fts_docs SET mailbox_id = NEW.mailbox_id, uid = NEW.uid WHERE mailbox_id = OLD.mailbox_id AND uid = OLD.uid;
+END;
 `;
 
 export function openIndex(file: string): IndexDb {

@@ -44,6 +44,8 @@ export function searchTerm(q: SearchQuery): SqlTerm {
       return ['(internal_date >= ? AND internal_date < ?)', [q.day, q.day + DAY_MS]];
     case 'modseq':
       return ['modseq >= ?', [q.n]];
+    case 'uidset': // one parameter whatever the count (SQLite allows 32 766)
+      return q.uids.length === 0 ? ['0', []] : ['uid IN (SELECT value FROM json_each(?))', [JSON.stringify(q.uids)]];
     case 'not': {
       const [w, a] = searchTerm(q.q);
       return [`NOT (${w})`, a];

@@ -66,6 +66,10 @@ import type {
   SupportsSearch,
   SupportsSort,
   SupportsSnapshot,
+  SupportsTextSearch,
+  TextAnswer,
+  TextIndexer,
+  TextTerm,
   Uid,
   UidMapping,
   Vanished,
@@ -76,7 +80,7 @@ import { OpGate } from '../gate.js';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../../log.js';
 import { AccountCache } from './cache.js';
-import { mustMailbox, type StoreCtx } from './context.js';
+import { mustMailbox, mustMailboxId, type StoreCtx } from './context.js';
 import { expunge, transfer } from './copy.js';
 import { updateFlags } from './flags.js';
 import { DirSyncer } from './fsio.js';
@@ -88,6 +92,8 @@ import * as mailboxes from './mailboxes.js';
 import { append, deliver } from './save.js';
 import { recoverAccount, reindexReported } from './sync.js';
 import { Backfill } from './backfill.js';
+import { searchText as ftsSearch } from './fts.js';
+import { FtsFill } from './fts-fill.js';
 import { vanished } from './vanished.js';
 
 export { SPECIAL_FOLDERS } from './mailboxes.js';
@@ -97,6 +103,8 @@ export interface MaildirStoreOptions {
   dataRoot: string;
   log?: Logger;
   analyzer?: MessageAnalyzer;
+  /** Makes the full-text index's text of a message (fts.ts); without it SEARCH reads the files. */
+  textIndexer?: TextIndexer;
   quotaOf?: (account: AccountId) => Quota | undefined;
   /** fsync files and directories (default true; only tests of unrelated parts may turn it off). */
   fsync?: boolean;
@@ -106,7 +114,7 @@ export interface MaildirStoreOptions {
   maxOpenAccounts?: number;
 }
 
-export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRead, SupportsSearch, SupportsSnapshot, SupportsSort {
+export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRead, SupportsSearch, SupportsSnapshot, SupportsSort, SupportsTextSearch {
   readonly changes: InProcessChangeBus;
   private readonly ctx: StoreCtx;
   private readonly accounts: AccountCache;
@@ -114,6 +122,7 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
     this.ctx.activity.last = performance.now();
     this.ctx.activity.running = running;
   });
+  private readonly fts?: FtsFill;
 
   constructor(opts: MaildirStoreOptions) {
     const doFsync = opts.fsync ?? true;
@@ -137,6 +146,12 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
     });
     this.accounts = ctx.accounts;
     (ctx as { backfill?: Backfill }).backfill = new Backfill(this.ctx);
+    if (opts.textIndexer) this.fts = new FtsFill(ctx.accounts, opts.textIndexer, this.changes, opts.log);
+  }
+
+  /** Resolves when the full-text index has nothing queued (tests, reindex, the bench). */
+  async ftsIdle(): Promise<void> {
+    await this.fts?.idle();
   }
 
   /** Resolves when the background analysis of messages indexed by name has nothing left (tests, the bench). */
@@ -171,6 +186,7 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
 
   async close(graceMs?: number): Promise<void> {
     await this.ctx.backfill!.stop();
+    await this.fts?.stop();
     await this.gate.close(graceMs);
     await this.accounts.close();
   }
@@ -179,8 +195,16 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
     return this.gate.run(() => this.accounts.use(account, async (a) => a.ix.usage()));
   }
 
+  /** The index from the files; the full-text index is emptied and filled again in the background (ftsIdle). */
   reindex(account: AccountId): Promise<ReindexReport> {
-    return this.gate.run(() => this.accounts.locked(account, (a) => reindexReported(this.ctx, a)));
+    return this.gate.run(() =>
+      this.accounts.locked(account, async (a) => {
+        const r = await reindexReported(this.ctx, a);
+        a.ix.tx(() => a.ix.db.exec("DELETE FROM fts_docs; INSERT INTO fts (fts) VALUES ('delete-all');"));
+        for (const mb of a.ix.db.prepare('SELECT id FROM mailboxes').pluck().all() as number[]) this.fts?.schedule(account, mb);
+        return r;
+      }),
+    );
   }
 
   // ---------------------------------------------------------------- mailboxes
@@ -220,11 +244,17 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
   // ---------------------------------------------------------------- reading
 
   openMailbox(account: AccountId, name: string): Promise<MailboxSnapshot> {
-    return this.gate.run(() => mail.openMailbox(this.ctx, account, name));
+    return this.gate.run(() => mail.openMailbox(this.ctx, account, name)).then((r) => this.ftsOpened(account, r));
   }
 
   selectMailbox(account: AccountId, name: string): Promise<MailboxView> {
-    return this.gate.run(() => mail.selectMailbox(this.ctx, account, name));
+    return this.gate.run(() => mail.selectMailbox(this.ctx, account, name)).then((r) => this.ftsOpened(account, r));
+  }
+
+  /** A mailbox opened: the full-text fill looks for messages without their text (an index made before it had none). */
+  private ftsOpened<T extends { mailbox: { id: MailboxId } }>(account: AccountId, r: T): T {
+    this.fts?.schedule(account, r.mailbox.id, 0, true);
+    return r;
   }
 
   fetchMeta(account: AccountId, mailboxId: MailboxId, opts: FetchMetaOptions = {}): Promise<MessageMeta[]> {
@@ -255,6 +285,18 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
 
   sortKeys(account: AccountId, mailboxId: MailboxId, uids?: readonly Uid[]): Promise<StoredSortKeys[]> {
     return this.gate.run(() => sortkeys.sortKeys(this.ctx, account, mailboxId, uids));
+  }
+
+  /** SupportsTextSearch from the full-text index (fts.ts): messages not indexed yet are indexed first; those it cannot index come back unsure. */
+  searchText(account: AccountId, mailboxId: MailboxId, term: TextTerm): Promise<TextAnswer> {
+    return this.gate.run(() =>
+      this.accounts.use(account, async (a) => {
+        const mb = mustMailboxId(a, mailboxId);
+        if (!this.fts) return { hits: [], unsure: a.ix.search(mailboxId, { k: 'all' }) as Uid[] };
+        await this.fts.indexNow(a, mb);
+        return ftsSearch(a.ix.db, mailboxId, term, () => !a.closed);
+      }),
+    );
   }
 
   readMessage(account: AccountId, mailboxId: MailboxId, uid: Uid): Promise<{ stream: Readable; size: number }> {

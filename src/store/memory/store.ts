@@ -19,7 +19,7 @@ import { Readable } from 'node:stream';
 import { InProcessChangeBus } from '../changes.js';
 import { FLAG_DELETED, FLAG_SEEN, applyFlagOp, flagList, parseFlags } from '../flags.js';
 import { OpGate } from '../gate.js';
-import { matchesQuery } from '../search.js';
+import { docMatches, foldNeedle, matchesQuery } from '../search.js';
 import type { SortCriterion, StoredSortKeys } from '../sortkeys.js';
 import { mailboxKeys, sortedUids } from './sort.js';
 import { accountSegments, canonicalName } from '../names.js';
@@ -50,6 +50,11 @@ import {
   type SupportsRangeRead,
   type SupportsSearch,
   type SupportsSort,
+  type SupportsTextSearch,
+  type SearchDoc,
+  type TextAnswer,
+  type TextIndexer,
+  type TextTerm,
   type Uid,
   type UidMapping,
   type Vanished,
@@ -83,6 +88,8 @@ import {
 export interface MemoryStoreOptions {
   /** Parses each stored message once (envelope, body structure), as the Maildir store does. */
   analyzer?: MessageAnalyzer;
+  /** The text SEARCH BODY/TEXT/HEADER compare (searchText scans it); without it searchText leaves every message unsure. */
+  textIndexer?: TextIndexer;
   /** The account's quota; undefined = unlimited. */
   quotaOf?: (account: AccountId) => Quota | undefined;
   /** Expunged UIDs remembered per mailbox for QRESYNC (default EXPUNGED_KEPT). */
@@ -91,10 +98,12 @@ export interface MemoryStoreOptions {
 
 type Analysis = { envelope?: string; bodyStructure?: string };
 
-export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead, SupportsSearch, SupportsSort {
+export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead, SupportsSearch, SupportsSort, SupportsTextSearch {
   readonly changes = new InProcessChangeBus();
   private readonly accounts = new Map<AccountId, MemAccount>();
   private readonly gate = new OpGate();
+  /** Each message's SearchDoc, made on the first content search (null: not indexable). */
+  private readonly docs = new WeakMap<MemMessage, SearchDoc | null>();
   private mailboxSeq = 0;
   private readonly tree: Tree = {
     nextMailboxId: () => ++this.mailboxSeq,
@@ -294,6 +303,24 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
 
   sortKeys(account: AccountId, mailboxId: MailboxId, uids?: readonly Uid[]): Promise<StoredSortKeys[]> {
     return this.op(async () => mailboxKeys(mustMailboxId(this.acct(account), mailboxId), rfc822Size, uids));
+  }
+
+  /** SupportsTextSearch by a scan of every message's SearchDoc (the Maildir store's answers, without an index). */
+  searchText(account: AccountId, mailboxId: MailboxId, term: TextTerm): Promise<TextAnswer> {
+    return this.op(async () => {
+      const mb = mustMailboxId(this.acct(account), mailboxId);
+      const needle = foldNeedle(term.value);
+      const out: TextAnswer = { hits: [], unsure: [] };
+      for (const m of mb.messages.values()) {
+        let doc = this.docs.get(m);
+        if (doc === undefined && this.opts.textIndexer) this.docs.set(m, (doc = this.opts.textIndexer(m.data) ?? null));
+        if (!doc || needle === undefined) out.unsure.push(m.uid as Uid);
+        else if (docMatches(doc, term, needle)) out.hits.push(m.uid as Uid);
+      }
+      out.hits.sort((a, b) => a - b);
+      out.unsure.sort((a, b) => a - b);
+      return out;
+    });
   }
 
   readMessage(account: AccountId, mailboxId: MailboxId, uid: Uid): Promise<{ stream: Readable; size: number }> {

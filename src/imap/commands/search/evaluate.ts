@@ -14,10 +14,11 @@
  */
 import { Readable } from 'node:stream';
 import { StoreError, type MailboxId, type MailStore, type MessageMeta, type Uid } from '../../../store/types.js';
-import type { Address, Envelope } from '../../mime/index.js';
+import { addressText, type Envelope } from '../../mime/index.js';
 import { headerBlockOf, headerText, matchTexts, messageBytes, searchHeader, sentDayOf, type MessageBytes } from '../../mime-adapter.js';
 import { SelectedView } from '../../session.js';
 import type { Criterion } from './criteria.js';
+import type { IndexAnswers } from './to-store.js';
 
 /** Messages up to this size are read whole once per SEARCH; larger ones by ranges. */
 export const SEARCH_BUFFER = 1024 * 1024;
@@ -32,6 +33,8 @@ export interface MessageCtx {
   maxSeq: number;
   maxUid: number;
   facts?: Facts;
+  /** The full-text index's answers (to-store.ts askIndex): decide BODY/TEXT/header keys without reading. */
+  index?: IndexAnswers;
 }
 
 /** What the content keys found in one message. */
@@ -79,9 +82,6 @@ function dayOf(d: Date): number {
   return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
 }
 
-function addressText(list: Address[] | null): string[] {
-  return (list ?? []).map((a) => [a.name ?? '', a.mailbox && a.host ? `<${a.mailbox}@${a.host}>` : (a.mailbox ?? '')].join(' ').trim());
-}
 
 /** Header values from the envelope cached at delivery, without reading the file. */
 function fromEnvelope(meta: MessageMeta, field: string): string[] | undefined {
@@ -124,6 +124,11 @@ function headerKey(c: Extract<Criterion, { k: 'header' }>, x: MessageCtx): boole
  */
 export function evaluate(c: Criterion, x: MessageCtx): boolean | undefined {
   const m = x.meta;
+  const known = x.index?.get(c);
+  if (known) {
+    if (known.hits.has(m.uid)) return true;
+    if (!known.unsure.has(m.uid)) return false;
+  }
   switch (c.k) {
     case 'all':
       return true;

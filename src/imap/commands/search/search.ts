@@ -14,7 +14,7 @@ import { SELECTED, type CommandContext, type CommandSpec } from '../types.js';
 import { needsContent, searchKey, usesModseq, type Criterion } from './criteria.js';
 import { contentPlan, evaluate, matches, scan, type MessageCtx } from './evaluate.js';
 import { resolveSaved, toSave } from './searchres.js';
-import { toStoreQuery } from './to-store.js';
+import { askIndex, toStoreQuery, type IndexAnswers } from './to-store.js';
 
 const RETURN_OPTS = new Set(['MIN', 'MAX', 'COUNT', 'ALL', 'SAVE']);
 
@@ -92,9 +92,12 @@ export async function findHits(store: MailStore, account: string, view: Selected
   const indexOnly = needsContent(crit) === 'none';
   let cands: Uid[];
   let exact = false;
+  let index: IndexAnswers | undefined;
   if (supportsSearch(store)) {
-    const sq = toStoreQuery(crit, view);
-    cands = view.exists > 0 ? await store.searchUids(account, view.mailboxId, sq.q) : [];
+    index = view.exists > 0 ? await askIndex(store, account, view.mailboxId, crit) : undefined;
+    const sq = toStoreQuery(crit, view, index);
+    // A lone BODY/TEXT/header key: the index's UIDs are the answer (no SQL over 100 000 of them).
+    cands = view.exists === 0 ? [] : sq.q.k === 'uidset' ? [...sq.q.uids] : await store.searchUids(account, view.mailboxId, sq.q);
     exact = sq.exact;
   } else cands = view.uidsForSeqSet([[1, Infinity]]);
   cands = cands.filter((u) => view.seqOf(u) > 0); // not yet announced to this client: not found
@@ -111,7 +114,7 @@ export async function findHits(store: MailStore, account: string, view: Selected
     await scan(metas, async (meta) => {
       const seq = view.seqOf(meta.uid);
       if (seq === 0) return;
-      const x: MessageCtx = { meta, recent: view.showsRecent && view.isRecent(meta.uid), seq, maxSeq: view.exists, maxUid };
+      const x: MessageCtx = { meta, recent: view.showsRecent && view.isRecent(meta.uid), seq, maxSeq: view.exists, maxUid, index };
       if (exact || (indexOnly ? evaluate(crit, x) === true : await matches(crit, plan, x, store, account, view.mailboxId))) {
         found.uids.push(meta.uid);
         found.modseqs.set(meta.uid, meta.modseq);
