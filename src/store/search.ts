@@ -84,7 +84,13 @@ export function trigramQuery(needle: string): string | undefined {
   const chars = [...needle];
   if (chars.length < 3) return undefined;
   const grams = new Set<string>();
-  for (let i = 0; i + 3 <= chars.length; i++) grams.add(chars.slice(i, i + 3).join(''));
+  for (let i = 0; i + 3 <= chars.length; i++) {
+    const g = chars.slice(i, i + 3).join('');
+    // FTS5's query syntax ends a string at NUL ("unterminated string"): such a trigram is
+    // left out of the narrowing (the check on the stored text still sees the whole needle).
+    if (!g.includes('\0')) grams.add(g);
+  }
+  if (grams.size === 0) return undefined;
   let list = [...grams];
   if (list.length > MAX_TRIGRAMS) {
     const step = list.length / MAX_TRIGRAMS;

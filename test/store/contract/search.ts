@@ -99,6 +99,8 @@ export function textSearches(env: Env): void {
         [{ where: 'header', field: 'subject', value: '' }, [0, 1, 2, 3, 4]],
         [{ where: 'header', field: 'X-None', value: '' }, []],
         [{ where: 'body', value: '' }, [0, 1, 2, 3, 4]],
+        [{ where: 'body', value: 'b\0är' }, []], // a NUL in the needle (FTS5's query syntax ends a string there)
+        [{ where: 'text', value: '\0\0\0' }, []],
       ];
       for (const [term, want] of cases) {
         const r = await s.searchText(A, box.id, term);
