@@ -64,6 +64,19 @@ for (const store of ['memory', 'maildir'] as const) {
       await c.close();
     });
 
+    it('entry names built to be expensive are refused at once: 200 "/ab" segments then a byte outside printable ASCII, "//", a trailing "/"', async () => {
+      const { c } = await client();
+      // The old check split "/ab/ab/…" 2^n ways before failing on the last byte.
+      const long = `/private${'/ab'.repeat(200)}`;
+      await c.transact('bad', `GETMETADATA (DEPTH infinity) INBOX "${long}/\u00e9"`);
+      await c.transact('bad', `SETMETADATA INBOX (${long}//x "v")`);
+      await c.transact('bad', `SETMETADATA INBOX (${long}/ "v")`);
+      await c.transact('ok', `SETMETADATA INBOX (${long} "v")`);
+      const got = await c.transact('ok', `GETMETADATA INBOX ${long}`);
+      expect(got.untagged.some((r) => r.type === 'METADATA')).toBe(true);
+      await c.close();
+    });
+
     it('python imaplib sets and reads entries', needs('python3'), async () => {
       const { user, c } = await client();
       await c.close();
