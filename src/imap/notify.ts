@@ -230,7 +230,7 @@ function matches(f: Filter, name: string, subscribed: boolean): boolean {
     case 'mailboxes':
       return f.names.some((n) => sameName(n, name));
     case 'subtree':
-      return f.names.some((n) => sameName(n, name) || name.toUpperCase().startsWith(n.toUpperCase() + '/') && (n.toUpperCase() === 'INBOX' || name.startsWith(n + '/')));
+      return f.names.some((n) => sameName(n, name) || sameName(n, name.slice(0, n.length)) && name[n.length] === '/');
   }
 }
 
