@@ -80,7 +80,7 @@ import { OpGate } from '../gate.js';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../../log.js';
 import { AccountCache } from './cache.js';
-import { mustMailbox, mustMailboxId, type StoreCtx } from './context.js';
+import { mustMailbox, mustMailboxId, whenQuiet, type StoreCtx } from './context.js';
 import { expunge, transfer } from './copy.js';
 import { updateFlags } from './flags.js';
 import { DirSyncer } from './fsio.js';
@@ -146,7 +146,7 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
     });
     this.accounts = ctx.accounts;
     (ctx as { backfill?: Backfill }).backfill = new Backfill(this.ctx);
-    if (opts.textIndexer) this.fts = new FtsFill(ctx.accounts, opts.textIndexer, this.changes, opts.log);
+    if (opts.textIndexer) this.fts = new FtsFill(ctx.accounts, opts.textIndexer, this.changes, () => whenQuiet(ctx), opts.log);
   }
 
   /** Resolves when the full-text index has nothing queued (tests, reindex, the bench). */
