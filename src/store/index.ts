@@ -9,31 +9,19 @@
  * - 'memory': everything in memory, gone when the process ends (./memory/), for fast
  *   protocol tests. It passes the same contract suite (test/store/contract.ts).
  */
-import type { Logger } from '../log.js';
-import { MaildirStore } from './maildir/index.js';
+import { MaildirStore, type MaildirStoreOptions } from './maildir/index.js';
 import { MemoryStore } from './memory/index.js';
-import type { AccountId, MailStore, MessageAnalyzer, Quota, TextIndexer } from './types.js';
+import type { MailStore } from './types.js';
 
 export * from './types.js';
 export { InProcessChangeBus } from './changes.js';
 
 export type StoreBackend = 'maildir' | 'memory';
 
-export interface CreateStoreOptions {
-  dataRoot: string;
+/** The Maildir store's options (its docs there); the memory store takes the ones it has use for. */
+export interface CreateStoreOptions extends MaildirStoreOptions {
   /** 'maildir' by default. */
   backend?: StoreBackend;
-  log?: Logger;
-  /** Parses each delivered/appended message once (envelope, body structure). */
-  analyzer?: MessageAnalyzer;
-  /** The text SEARCH BODY/TEXT/HEADER look at (the full-text index, issue 16 item 3). */
-  textIndexer?: TextIndexer;
-  /** The account's quota; undefined = unlimited. Called on every append/copy/deliver. */
-  quotaOf?: (account: AccountId) => Quota | undefined;
-  /** fsync files and directories (default true; Maildir only). */
-  fsync?: boolean;
-  /** Expunged UIDs remembered per mailbox for QRESYNC (default EXPUNGED_KEPT; Vanished). */
-  expungedKept?: number;
 }
 
 export function createStore(opts: CreateStoreOptions): MailStore {

@@ -178,6 +178,17 @@ export interface FlagChange {
   modseq: number;
 }
 
+/** updateFlags' options: `unchangedSince` is CONDSTORE's UNCHANGEDSINCE (RFC 7162 §3.1.3). */
+export interface FlagUpdateOptions {
+  unchangedSince?: number;
+}
+
+/** updateFlags' answer: the messages whose flags changed, and the UIDs UNCHANGEDSINCE kept as they were. */
+export interface FlagUpdate {
+  changed: FlagChange[];
+  failed: Uid[];
+}
+
 export interface UidMapping {
   uidValidity: number;
   /** Parallel arrays: source UIDs and the UIDs they got in the destination. */
@@ -339,14 +350,7 @@ export interface MailStore {
    */
   deliver(targets: DeliveryTarget[], source: MessageSource, opts?: DeliveryOptions): Promise<DeliveryResult[]>;
 
-  updateFlags(
-    account: AccountId,
-    mailboxId: MailboxId,
-    uids: Uid[],
-    op: FlagOp,
-    flags: string[],
-    opts?: { unchangedSince?: number },
-  ): Promise<{ changed: FlagChange[]; failed: Uid[] }>;
+  updateFlags(account: AccountId, mailboxId: MailboxId, uids: Uid[], op: FlagOp, flags: string[], opts?: FlagUpdateOptions): Promise<FlagUpdate>;
   /**
    * Removes the given UIDs whatever their flags (POP3 DELE; IMAP UID EXPUNGE filters on
    * \Deleted itself), or all \Deleted ones when uids is omitted; returns the removed UIDs.

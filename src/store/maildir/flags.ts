@@ -19,7 +19,7 @@
  */
 import { rename } from 'node:fs/promises';
 import path from 'node:path';
-import type { AccountId, FlagChange, FlagOp, MailboxId, Uid } from '../types.js';
+import type { AccountId, FlagChange, FlagOp, FlagUpdate, FlagUpdateOptions, MailboxId, Uid } from '../types.js';
 import { FS_PARALLEL, dirOf, mustMailboxId, type StoreCtx } from './context.js';
 import { applyFlagOp, flagList, parseFlags } from '../flags.js';
 import { baseOf, curName } from './filename.js';
@@ -85,8 +85,8 @@ export async function updateFlags(
   uids: Uid[],
   op: FlagOp,
   flags: string[],
-  opts: { unchangedSince?: number },
-): Promise<{ changed: FlagChange[]; failed: Uid[] }> {
+  opts: FlagUpdateOptions,
+): Promise<FlagUpdate> {
   const result = await ctx.accounts.locked(account, async (a) => {
     const mb = mustMailboxId(a, mailboxId);
     const { work, failed } = planFlags(a.ix.flagStateOfUids(mailboxId, uids), op, flags, opts.unchangedSince);

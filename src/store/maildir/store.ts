@@ -46,7 +46,8 @@ import type {
   DeliveryResult,
   DeliveryTarget,
   FetchMetaOptions,
-  FlagChange,
+  FlagUpdate,
+  FlagUpdateOptions,
   FlagOp,
   ImportAppendOptions,
   MailboxId,
@@ -102,9 +103,11 @@ export { UIDVALIDITY_FILE } from './uidlist.js';
 export interface MaildirStoreOptions {
   dataRoot: string;
   log?: Logger;
+  /** Parses each delivered/appended message once (envelope, body structure). */
   analyzer?: MessageAnalyzer;
   /** Makes the full-text index's text of a message (fts.ts); without it SEARCH reads the files. */
   textIndexer?: TextIndexer;
+  /** The account's quota; undefined = unlimited. Called on every append/copy/deliver. */
   quotaOf?: (account: AccountId) => Quota | undefined;
   /** fsync files and directories (default true; only tests of unrelated parts may turn it off). */
   fsync?: boolean;
@@ -321,14 +324,7 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
     return this.gate.run(() => deliver(this.ctx, targets, source, opts));
   }
 
-  updateFlags(
-    account: AccountId,
-    mailboxId: MailboxId,
-    uids: Uid[],
-    op: FlagOp,
-    flags: string[],
-    opts: { unchangedSince?: number } = {},
-  ): Promise<{ changed: FlagChange[]; failed: Uid[] }> {
+  updateFlags(account: AccountId, mailboxId: MailboxId, uids: Uid[], op: FlagOp, flags: string[], opts: FlagUpdateOptions = {}): Promise<FlagUpdate> {
     return this.gate.run(() => updateFlags(this.ctx, account, mailboxId, uids, op, flags, opts));
   }
 

@@ -33,6 +33,8 @@ import {
   type DeliveryTarget,
   type FetchMetaOptions,
   type FlagChange,
+  type FlagUpdate,
+  type FlagUpdateOptions,
   type FlagOp,
   type ImportAppendOptions,
   type MailboxId,
@@ -369,14 +371,7 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
     });
   }
 
-  updateFlags(
-    account: AccountId,
-    mailboxId: MailboxId,
-    uids: Uid[],
-    op: FlagOp,
-    flags: string[],
-    opts: { unchangedSince?: number } = {},
-  ): Promise<{ changed: FlagChange[]; failed: Uid[] }> {
+  updateFlags(account: AccountId, mailboxId: MailboxId, uids: Uid[], op: FlagOp, flags: string[], opts: FlagUpdateOptions = {}): Promise<FlagUpdate> {
     return this.op(async () => {
       const mb = mustMailboxId(this.acct(account), mailboxId);
       const { bits, keywords } = parseFlags(flags);
