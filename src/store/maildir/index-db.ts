@@ -71,7 +71,11 @@ CREATE INDEX IF NOT EXISTS messages_new ON messages (mailbox_id) WHERE in_new = 
 -- SELECT on 100 000 messages (selectMailbox): the keywords in use and the first unseen
 -- message without reading every row (the queries repeat these WHERE terms exactly).
 CREATE INDEX IF NOT EXISTS messages_kw ON messages (mailbox_id, keywords) WHERE keywords IS NOT NULL;
-CREATE INDEX IF NOT EXISTS messages_unseen ON messages (mailbox_id, uid) WHERE (flags & 1) = 0;
+-- Covering (flags included): SEARCH UNSEEN reads this index alone, no table row per
+-- unseen message (rows carry the cached envelope and structure; queries-search.ts).
+-- Replaces messages_unseen, which lacked flags.
+CREATE INDEX IF NOT EXISTS messages_unseen_uid ON messages (mailbox_id, uid, flags) WHERE (flags & 1) = 0;
+DROP INDEX IF EXISTS messages_unseen;
 -- Covering index for fetchMeta fields:'flags' (FETCH FLAGS, flag SEARCH): a row with its
 -- cached envelope and body structure is kilobytes, this entry a few dozen bytes.
 CREATE INDEX IF NOT EXISTS messages_light ON messages (mailbox_id, uid, flags, keywords, modseq, size, internal_date);
