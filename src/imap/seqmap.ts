@@ -49,6 +49,45 @@ export class SeqMap {
     return i < this.n && this.a[i] === uid ? i + 1 : 0;
   }
 
+  /**
+   * Sequence numbers of many UIDs at once, 0 for those not in the map. For ascending
+   * UIDs (a search's answer) one walk over both lists: each UID is looked for from
+   * where the last one was found, by galloping (steps 1, 2, 4, ... then a binary search
+   * in the last step), so 25 000 UIDs of a 100 000-message map cost about one pass
+   * instead of 25 000 binary searches from scratch, and a handful of UIDs a handful of
+   * short searches. UIDs out of order are still answered (the walk restarts).
+   */
+  seqsOf(uids: ArrayLike<number>): Uint32Array {
+    const out = new Uint32Array(uids.length);
+    const a = this.a;
+    const n = this.n;
+    let at = 0; // every UID before index `at` is smaller than the last UID looked for
+    let prev = -1;
+    for (let k = 0; k < uids.length; k++) {
+      const uid = uids[k]!;
+      if (uid < prev) at = 0;
+      prev = uid;
+      // Gallop: find hi with a[hi] >= uid (or hi = n), lo the step before.
+      let lo = at;
+      let step = 1;
+      let hi = at;
+      while (hi < n && a[hi]! < uid) {
+        lo = hi + 1;
+        hi += step;
+        step *= 2;
+      }
+      if (hi > n) hi = n;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (a[mid]! < uid) lo = mid + 1;
+        else hi = mid;
+      }
+      at = lo;
+      out[k] = lo < n && a[lo] === uid ? lo + 1 : 0;
+    }
+    return out;
+  }
+
   /** Inserts a UID not yet present, keeping the order (appends when it is the largest). */
   insert(uid: number): void {
     if (this.n === this.a.length) {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RecentRegistry } from '../../src/imap/recent.js';
 import { SeqMap } from '../../src/imap/seqmap.js';
+import { spacedNumbers } from '../../src/imap/commands/search/search.js';
 import type { MailboxId, Uid } from '../../src/store/types.js';
 
 describe('SeqMap (a session sequence map in a Uint32Array)', () => {
@@ -25,6 +26,34 @@ describe('SeqMap (a session sequence map in a Uint32Array)', () => {
     const m = new SeqMap([1, 0xfffffffe, 0xffffffff]);
     expect(m.seqOf(0xffffffff)).toBe(3);
     expect([...m.between(2, 0xffffffff)]).toEqual([0xfffffffe, 0xffffffff]);
+  });
+});
+
+describe('SeqMap.seqsOf (a SEARCH answer mapped to sequence numbers)', () => {
+  const uids = Array.from({ length: 5000 }, (_, i) => 3 * i + 7); // 7, 10, 13, ...
+  const m = new SeqMap(uids);
+
+  it('agrees with seqOf for UIDs present, absent, below, between and above the map', () => {
+    const asked = [1, 6, 7, 8, 10, 13, 4000, 4003, 4004, 15_004, 15_005, 99_999];
+    expect([...m.seqsOf(asked)]).toEqual(asked.map((u) => m.seqOf(u)));
+    expect(m.seqsOf(asked)[2]).toBe(1);
+    expect(m.seqsOf([uids[4999]!])[0]).toBe(5000);
+  });
+
+  it('answers every UID of the map, sparse picks, and UIDs out of order', () => {
+    expect([...m.seqsOf(uids)]).toEqual(uids.map((_, i) => i + 1));
+    const sparse = uids.filter((_, i) => i % 997 === 0);
+    expect([...m.seqsOf(sparse)]).toEqual(sparse.map((u) => m.seqOf(u)));
+    const shuffled = [uids[4000]!, uids[3]!, 2, uids[4999]!, uids[0]!];
+    expect([...m.seqsOf(shuffled)]).toEqual([4001, 4, 0, 5000, 1]);
+    expect(new SeqMap().seqsOf([1, 2])).toEqual(new Uint32Array([0, 0]));
+    expect(m.seqsOf([])).toHaveLength(0);
+  });
+
+  it('writes the numbers of a SEARCH answer as " n" bytes, 32-bit numbers included', () => {
+    const nums = [1, 9, 10, 99, 100, 12345, 2 ** 31, 0xffffffff];
+    expect(spacedNumbers(nums).toString()).toBe(' ' + nums.join(' '));
+    expect(spacedNumbers(new Uint32Array(0)).length).toBe(0);
   });
 });
 

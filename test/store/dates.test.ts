@@ -10,7 +10,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MaildirStore } from '../../src/store/maildir/index.js';
 import { nameTimeMs } from '../../src/store/maildir/dates.js';
 import { consecutiveRanges } from '../../src/util/ranges.js';
-import { openIndex } from '../../src/store/maildir/index-db.js';
+import { INDEX_CACHE_KIB, openIndex } from '../../src/store/maildir/index-db.js';
+import { searchSql } from '../../src/store/maildir/queries-search.js';
 import type { Uid } from '../../src/store/types.js';
 
 const A = 'dora@example.test';
@@ -127,5 +128,23 @@ describe('the index of an older version', () => {
     const sql = again.prepare("SELECT sql FROM sqlite_master WHERE name = 'messages_ins'").pluck().get() as string;
     again.close();
     expect(sql).toContain('bulk_insert');
+  });
+
+  it('trades messages_unseen for the covering messages_unseen_uid that SEARCH UNSEEN reads; a bounded page cache (issue 16)', () => {
+    const file = path.join(root, 'unseen.sqlite');
+    const db = openIndex(file);
+    db.exec('DROP INDEX messages_unseen_uid; CREATE INDEX messages_unseen ON messages (mailbox_id, uid) WHERE (flags & 1) = 0');
+    db.close();
+    const again = openIndex(file);
+    const names = again.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'messages_unseen%'").pluck().all();
+    const planOf = ([sql, args]: [string, unknown[]]) => (again.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(1, ...args) as Array<{ detail: string }>).map((p) => p.detail).join();
+    const unseen = planOf(searchSql({ k: 'flag', flag: '\\Seen', set: false }));
+    const andSize = planOf(searchSql({ k: 'and', qs: [{ k: 'flag', flag: '\\Seen', set: false }, { k: 'size', op: 'larger', n: 10 }] }));
+    const cache = again.pragma('cache_size', { simple: true });
+    again.close();
+    expect(names).toEqual(['messages_unseen_uid']);
+    expect(unseen).toMatch(/COVERING INDEX messages_unseen_uid/);
+    expect(andSize).toMatch(/INDEX messages_unseen_uid/);
+    expect(cache).toBe(-INDEX_CACHE_KIB);
   });
 });

@@ -1,8 +1,8 @@
 /**
  * SearchQuery (../types.ts) as SQL over the index's columns (issue 16 item 3): flags
  * from the system-flag bit mask and the keywords JSON, UIDs, sizes, INTERNALDATE and
- * modseqs, read from the covering messages_light index (or the messages_unseen partial
- * index for UNSEEN), so a search over 100 000 messages builds no object per message.
+ * modseqs, read from the covering messages_light index (or the covering messages_unseen_uid
+ * partial index for UNSEEN), so a search over 100 000 messages builds no object per message.
  * Must agree with ../search.ts matchesQuery (the contract suite runs both stores).
  *
  * Keywords compare without case (RFC 9051 §2.3.2 flags are case-insensitive); SQLite's
@@ -60,13 +60,14 @@ export function searchTerm(q: SearchQuery): SqlTerm {
 }
 
 /**
- * The statement for a query: UNSEEN (alone or first of an AND) reads the messages_unseen
- * partial index, whose WHERE it repeats exactly; anything else the covering
- * messages_light index (a row with its cached envelope is kilobytes).
+ * The statement for a query: UNSEEN (alone or first of an AND) reads the covering
+ * messages_unseen_uid partial index, whose WHERE it repeats exactly (left to itself the
+ * planner took messages_light: every message's entry, not only the unseen ones'); anything else the covering messages_light index (a row with its cached
+ * envelope is kilobytes).
  */
 export function searchSql(q: SearchQuery): SqlTerm {
   const [where, args] = searchTerm(q);
   const unseen = where === '(flags & 1) = 0' || where.startsWith('((flags & 1) = 0 AND ');
-  const from = unseen ? 'messages' : 'messages INDEXED BY messages_light';
+  const from = unseen ? 'messages INDEXED BY messages_unseen_uid' : 'messages INDEXED BY messages_light';
   return [`SELECT uid FROM ${from} WHERE mailbox_id = ? AND ${where} ORDER BY uid`, args];
 }

@@ -11,7 +11,7 @@
  * - Methods do not open transactions unless their name says so (removeMailbox) or they
  *   are `tx`; callers group writes with `tx` (better-sqlite3 transactions are
  *   synchronous and cannot span an await).
- * - `flags & 1` is \Seen (FLAG_SEEN), spelled as in the messages_unseen partial index so
+ * - `flags & 1` is \Seen (FLAG_SEEN), spelled as in the messages_unseen_uid partial index so
  *   the planner uses it.
  */
 import { randomBytes } from 'node:crypto';

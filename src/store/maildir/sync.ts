@@ -32,7 +32,7 @@ import { isEnoent } from '../../util/fs.js';
 import { FS_PARALLEL, dirOf, makeMaildirDirs, mustMailboxId, type Acct, type StoreCtx } from './context.js';
 import { flagList } from '../flags.js';
 import { baseOf, bitsOfLetters, curName, infoOf } from './filename.js';
-import { settleLimit } from './fsio.js';
+import { listNames, settleLimit } from './fsio.js';
 import { pickup } from './pickup.js';
 import { openIndex, type IndexDb, type MailboxRow } from './index-db.js';
 import { nameOfFolder } from '../names.js';
@@ -95,6 +95,7 @@ export async function syncMailbox(
   const dir = dirOf(a, mb.folder);
   // cur/ new/ tmp/ are (re)made only when one is found missing: three mkdir calls on
   // every SELECT were most of its cost on a small mailbox.
+  // new/ is emptied at every open, so it stays small: one readdir (cur/ is listed in batches, listNames).
   const newNames = (await orRemake(dir, () => readdir(path.join(dir, 'new')))).filter((n) => !n.startsWith('.'));
   // Synchronous from here to the classification, so a delivery cannot commit in between.
   const newRows = a.ix.keysInNew(mailboxId);
@@ -202,7 +203,7 @@ async function rescanCur(ctx: StoreCtx, a: Acct, mb: MailboxRow): Promise<{ adde
   const dir = dirOf(a, mb.folder);
   const curDir = path.join(dir, 'cur');
   const m0 = (await stat(curDir, { bigint: true })).mtimeNs;
-  const names = (await readdir(curDir)).filter((n) => !n.startsWith('.'));
+  const names = await listNames(curDir);
   const { renamed, unknown, gone } = await classifyCur(a, mb, names);
   const flagChanges: FlagChange[] = [];
   let modseq = 0;
