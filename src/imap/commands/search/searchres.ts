@@ -7,7 +7,7 @@ import { SAVED_SET, type SeqSet } from '../../wire/parser.js';
 import type { Criterion } from './criteria.js';
 
 /** Ascending UIDs as ranges, the form of a UID search key. */
-function rangesOf(uids: readonly Uid[]): SeqSet {
+export function rangesOf(uids: readonly Uid[]): SeqSet {
   const out: SeqSet = [];
   for (const u of uids) {
     const last = out[out.length - 1];
