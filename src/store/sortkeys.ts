@@ -50,6 +50,9 @@ export interface StoredSortKeys extends Omit<SortKeys, 'sent'> {
   size: number;
 }
 
+/** What THREAD reads (RFC 5256 §3: ids, parents, base subject, sent date; ties by UID). */
+export type ThreadKeys = Pick<StoredSortKeys, 'uid' | 'sent' | 'subject' | 'reply' | 'messageId' | 'refs'>;
+
 /** Header bytes looked at: a header longer than this is cut (its later fields ignored). */
 export const SORT_HEADER_MAX = 256 * 1024;
 
