@@ -42,15 +42,20 @@ const COLUMN: Record<SortKeyName, string> = {
   displayto: 'display_to',
 };
 
+/** RFC822.SIZE as the analysis measured it (bare LF counted as CRLF), else the file size. */
+const ROW_SIZE = `coalesce(json_extract(body_structure, '$.headerSize') + json_extract(body_structure, '$.bodySize'), size)`;
+
 const INSERT = `INSERT OR REPLACE INTO sortkeys (mailbox_id, uid, sent, arrival, size, subject, reply, addr_from, addr_to, addr_cc, display_from, display_to, message_id, refs)
   SELECT mailbox_id, uid, coalesce(?, internal_date), internal_date,
-    coalesce(json_extract(body_structure, '$.headerSize') + json_extract(body_structure, '$.bodySize'), size),
+    ${ROW_SIZE},
     ?, ?, ?, ?, ?, ?, ?, ?, ?
   FROM messages WHERE mailbox_id = ? AND uid = ?`;
 
 type Stmt = Database.Statement<unknown[]>;
 interface Stmts {
   insert: Stmt;
+  insertValues: Stmt;
+  rowsIn: Stmt;
   count: Stmt;
   missing: Stmt;
   all: Stmt;
@@ -63,6 +68,11 @@ function stmtsOf(db: IndexDb): Stmts {
   if (!s) {
     s = {
       insert: db.prepare(INSERT),
+      insertValues: db.prepare(
+        `INSERT OR REPLACE INTO sortkeys (mailbox_id, uid, sent, arrival, size, subject, reply, addr_from, addr_to, addr_cc, display_from, display_to, message_id, refs)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      rowsIn: db.prepare(`SELECT uid, internal_date, ${ROW_SIZE} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?`).raw(),
       count: db.prepare('SELECT count(*) FROM sortkeys WHERE mailbox_id = ?').pluck(),
       missing: db.prepare(
         `SELECT m.uid, m.filename, m.in_new FROM messages m WHERE m.mailbox_id = ? AND m.uid > ?
@@ -96,6 +106,23 @@ export function insertKeys(db: IndexDb, mailboxId: number, uid: number, k: SortK
     mailboxId,
     uid,
   );
+}
+
+/**
+ * Writes the keys a fill read for `uids` (ascending), in one transaction: the rows'
+ * dates and sizes in one range read (a per-row INSERT ... SELECT cost three times as
+ * much), rows expunged meanwhile skipped.
+ */
+function insertFilled(db: IndexDb, mailboxId: number, uids: readonly number[], keys: readonly SortKeys[]): void {
+  const s = stmtsOf(db);
+  const rows = new Map<number, [number, number]>();
+  for (const [uid, date, size] of s.rowsIn.all(mailboxId, uids[0], uids[uids.length - 1]) as Array<[number, number, number]>) rows.set(uid, [date, size]);
+  uids.forEach((uid, i) => {
+    const row = rows.get(uid);
+    if (!row) return;
+    const k = keys[i]!;
+    s.insertValues.run(mailboxId, uid, k.sent ?? row[0], row[0], row[1], k.subject, k.reply ? 1 : 0, k.from, k.to, k.cc, k.displayFrom, k.displayTo, k.messageId, k.refs.length > 0 ? k.refs.join(' ') : null);
+  });
 }
 
 /** The keys of a message about to be stored, from its bytes or the first bytes of its file. */
@@ -176,7 +203,7 @@ async function fillMissing(a: Acct, mb: MailboxRow): Promise<number> {
       for (const r of rows.slice(i, i + READ_CHUNK)) keys.push(keysOfFile(msgPath(a, mb, r)));
     }
     if (a.closed) return filled;
-    a.ix.tx(() => rows.forEach((r, i) => insertKeys(a.ix.db, mb.id, r.uid, keys[i]!)));
+    a.ix.tx(() => insertFilled(a.ix.db, mb.id, rows.map((r) => r.uid), keys));
     filled += rows.length;
     after = rows[rows.length - 1]!.uid;
     await yieldLoop();
