@@ -36,7 +36,7 @@ import type { SortCriterion } from '../store/sortkeys.js';
 import { compactSet } from './commands/helpers.js';
 import type { Criterion } from './commands/search/criteria.js';
 import { findHits } from './commands/search/search.js';
-import { rangesOf } from './commands/search/searchres.js';
+import { mapKeys, rangesOf } from './commands/search/searchres.js';
 import { ImapBad } from './errors.js';
 import type { FlushPoint, PendingChange, SelectedView } from './session.js';
 import type { Encoder } from './wire/encoder.js';
@@ -110,22 +110,13 @@ export function cancelContexts(view: SelectedView, tags: readonly string[]): str
   return unknown;
 }
 
-/** The program with its sequence sets replaced by the UIDs they name now (RFC 5267 §4.3). */
+/** The program with its sequence sets (and "$") replaced by the UIDs they name now (RFC 5267 §4.3). */
 function freezeSeqs(c: Criterion, view: SelectedView): Criterion {
-  switch (c.k) {
-    case 'seq':
-      return { k: 'uid', set: rangesOf(view.uidsForSeqSet(c.set)) }; // "$" too (RFC 5182 §2.1)
-    case 'uid':
-      return c.set === SAVED_SET ? { k: 'uid', set: rangesOf(view.savedUids()) } : c;
-    case 'not':
-      return { k: 'not', c: freezeSeqs(c.c, view) };
-    case 'and':
-      return { k: 'and', cs: c.cs.map((x) => freezeSeqs(x, view)) };
-    case 'or':
-      return { k: 'or', a: freezeSeqs(c.a, view), b: freezeSeqs(c.b, view) };
-    default:
-      return c;
-  }
+  return mapKeys(c, (x) => {
+    if (x.k === 'seq') return { k: 'uid', set: rangesOf(view.uidsForSeqSet(x.set)) }; // "$" too (RFC 5182 §2.1)
+    if (x.k === 'uid' && x.set === SAVED_SET) return { k: 'uid', set: rangesOf(view.savedUids()) };
+    return x;
+  });
 }
 
 /**

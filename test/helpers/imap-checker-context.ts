@@ -16,6 +16,7 @@
  *   notification"), and UID contexts too (this server sends it in the same flush).
  * Lists are kept when the searching command returned ALL; otherwise only the tag's state.
  */
+import { expandSet as expand } from './imap-checker.js';
 import type { Response, Value } from './imap-client.js';
 
 export interface ContextModel {
@@ -138,15 +139,4 @@ export class ContextTracker {
       c.list = c.list.map((n) => (n > seq ? n - 1 : n));
     }
   }
-}
-
-function expand(s: string): number[] {
-  const out: number[] = [];
-  for (const part of s.split(',')) {
-    const [a, b] = part.split(':').map(Number) as [number, number | undefined];
-    const lo = Math.min(a, b ?? a);
-    const hi = Math.max(a, b ?? a);
-    for (let i = lo; i <= hi && out.length < 200_000; i++) out.push(i);
-  }
-  return out.filter((n) => Number.isFinite(n));
 }

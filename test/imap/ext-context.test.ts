@@ -30,6 +30,15 @@ for (const store of ['memory', 'maildir'] as const) {
     await c.login(user, 'pw');
     return c;
   };
+  /** Two sessions of `user` with INBOX selected, the first holding update contexts (tag → command). */
+  const twoSessions = async (user: string, contexts: Record<string, string>): Promise<[ImapTestClient, ImapTestClient]> => {
+    const a = await session(user);
+    const b = await session(user);
+    await a.transact('ok', 'SELECT INBOX');
+    await b.transact('ok', 'SELECT INBOX');
+    for (const [tag, cmd] of Object.entries(contexts)) await a.transact('ok', cmd, { tag });
+    return [a, b];
+  };
   const mailbox = async (n: number): Promise<string> => {
     const user = await t.account('ctx');
     for (let i = 1; i <= n; i++) await t.f.deliver(user, message(i, { to: user }));
@@ -50,14 +59,12 @@ for (const store of ['memory', 'maildir'] as const) {
 
     it('two sessions: UPDATE contexts on UNSEEN follow appends, \\Seen and expunges; the client model ends equal to a fresh search', async () => {
       const user = await mailbox(6);
-      const a = await session(user);
-      const b = await session(user);
-      await a.transact('ok', 'SELECT INBOX');
-      await b.transact('ok', 'SELECT INBOX');
-      await a.transact('ok', 'UID SEARCH RETURN (UPDATE ALL) UNSEEN', { tag: 'U1' });
-      await a.transact('ok', 'SEARCH RETURN (ALL UPDATE) UNSEEN', { tag: 'S1' });
-      await a.transact('ok', 'UID SORT RETURN (UPDATE ALL) (REVERSE SUBJECT) UTF-8 UNSEEN', { tag: 'R1' });
-      await a.transact('ok', 'SORT RETURN (UPDATE ALL) (SIZE) UTF-8 UNSEEN UNDELETED', { tag: 'R2' });
+      const [a, b] = await twoSessions(user, {
+        U1: 'UID SEARCH RETURN (UPDATE ALL) UNSEEN',
+        S1: 'SEARCH RETURN (ALL UPDATE) UNSEEN',
+        R1: 'UID SORT RETURN (UPDATE ALL) (REVERSE SUBJECT) UTF-8 UNSEEN',
+        R2: 'SORT RETURN (UPDATE ALL) (SIZE) UTF-8 UNSEEN UNDELETED',
+      });
       // a idles; b works on the mailbox.
       a.write('I1 IDLE\r\n');
       expect((await a.readResponse()).tag).toBe('+');
@@ -136,12 +143,7 @@ for (const store of ['memory', 'maildir'] as const) {
       const user = await t.account('ctxbig');
       const msgs = Array.from({ length: n }, (_, i) => message(i + 1, { to: user }));
       for (let i = 0; i < n; i += 100) await Promise.all(msgs.slice(i, i + 100).map((m) => t.f.deliver(user, m)));
-      const a = await session(user);
-      const b = await session(user);
-      await a.transact('ok', 'SELECT INBOX');
-      await b.transact('ok', 'SELECT INBOX');
-      await a.transact('ok', 'UID SEARCH RETURN (UPDATE COUNT) UNSEEN', { tag: 'H1' });
-      await a.transact('ok', 'SORT RETURN (UPDATE) (SUBJECT) UTF-8 UNSEEN', { tag: 'H2' });
+      const [a, b] = await twoSessions(user, { H1: 'UID SEARCH RETURN (UPDATE COUNT) UNSEEN', H2: 'SORT RETURN (UPDATE) (SUBJECT) UTF-8 UNSEEN' });
       await b.transact('ok', 'STORE 1:* +FLAGS.SILENT (\\Seen)');
       let got = (await a.transact('ok', 'NOOP')).untagged.filter((r) => r.type === 'ESEARCH').map((r) => r.raw);
       expect(got).toHaveLength(2);
