@@ -65,6 +65,8 @@ const CAPS: CapEntry[] = [
   { name: 'SORT', rfc: 'RFC 5256' },
   { name: 'SORT=DISPLAY', rfc: 'RFC 5957' },
   { name: 'ESORT', rfc: 'RFC 5267 §3' },
+  { name: 'CONTEXT=SEARCH', rfc: 'RFC 5267 §4', when: (s) => s.authenticated }, // UPDATE, PARTIAL, CONTEXT; CANCELUPDATE
+  { name: 'CONTEXT=SORT', rfc: 'RFC 5267 §4', when: (s) => s.authenticated },
   { name: 'THREAD=ORDEREDSUBJECT', rfc: 'RFC 5256' },
   { name: 'THREAD=REFERENCES', rfc: 'RFC 5256' },
   { name: 'THREAD=REFS', rfc: 'draft-ietf-morg-inthread' },

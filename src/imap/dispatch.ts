@@ -10,6 +10,7 @@
  */
 import { StoreError, type StoreErrorKind } from '../store/types.js';
 import { COMMANDS } from './commands/index.js';
+import { contextsOf, flushContexts } from './context.js';
 import type { CommandContext } from './commands/types.js';
 import type { ImapConnection } from './connection.js';
 import { ImapBad, ImapBye, ImapNo } from './errors.js';
@@ -108,10 +109,22 @@ async function badCommand(conn: ImapConnection, tag: string, text: string, untag
  */
 export async function flushPending(conn: ImapConnection, allowExpunge: boolean): Promise<void> {
   if (conn.state.name !== 'selected') return;
-  const view = conn.state.view;
+  const { view, account } = conn.state;
   if (view.pending.length === 0) return;
+  const at = { expunge: allowExpunge, condstore: conn.condstore, qresync: conn.qresync };
+  const contexts = contextsOf(view);
+  if (contexts) {
+    // RFC 5267 §4.3: update contexts' ESEARCH lines go out with the changes that cause them.
+    return contexts.serial(async () => {
+      if (conn.state.name !== 'selected' || conn.state.view !== view) return; // unselected meanwhile: updates cease (§4.3)
+      const enc = conn.encoder();
+      await flushContexts(conn.ctx.store, account, view, contexts, enc, at);
+      const chunks = enc.done();
+      if (chunks.length > 0) await conn.write(chunks);
+    });
+  }
   const enc = conn.encoder();
-  view.flush(enc, { expunge: allowExpunge, condstore: conn.condstore, qresync: conn.qresync });
+  view.flush(enc, at);
   const chunks = enc.done();
   if (chunks.length > 0) await conn.write(chunks);
 }

@@ -22,10 +22,10 @@
  *   parents are the msg-ids of References, or the first of In-Reply-To when References
  *   has none.
  */
-import { envelopeFromFields } from '../imap/mime/analyze.js';
-import { firstField, parseHeaderBlock } from '../imap/mime/header.js';
+import { parseAddressList } from '../imap/mime/address.js';
+import { nolf, parseHeaderBlock, type HeaderField } from '../imap/mime/header.js';
 import { headerText, sentDate } from '../imap/mime/search.js';
-import type { Address } from '../imap/mime/types.js';
+import type { Address, Envelope } from '../imap/mime/types.js';
 
 export interface SortKeys {
   /** Sent date (ms UTC), undefined when the Date header is absent or unparsable. */
@@ -50,18 +50,19 @@ export interface StoredSortKeys extends Omit<SortKeys, 'sent'> {
   size: number;
 }
 
+/** What THREAD reads (RFC 5256 §3: ids, parents, base subject, sent date; ties by UID). */
+export type ThreadKeys = Pick<StoredSortKeys, 'uid' | 'sent' | 'subject' | 'reply' | 'messageId' | 'refs'>;
+
 /** Header bytes looked at: a header longer than this is cut (its later fields ignored). */
 export const SORT_HEADER_MAX = 256 * 1024;
 
 export function sortKeysOf(header: Buffer): SortKeys {
   const fields = parseHeaderBlock(header.length > SORT_HEADER_MAX ? header.subarray(0, SORT_HEADER_MAX) : header);
-  const env = envelopeFromFields(fields);
+  const { env, subj, references } = keyFields(fields);
   const from = firstAddress(env.from);
   const to = firstAddress(env.to);
-  const subj = firstField(fields, 'Subject')?.value;
   const { subject, reply } = baseSubject(subj === undefined ? '' : headerText(subj));
-  const refsField = firstField(fields, 'References');
-  let refs = refsField ? msgIds(refsField.value) : [];
+  let refs = references !== undefined ? msgIds(references) : [];
   if (refs.length === 0 && env.inReplyTo !== null) refs = msgIds(env.inReplyTo).slice(0, 1);
   const sent = sentDate(env)?.getTime();
   return {
@@ -76,6 +77,52 @@ export function sortKeysOf(header: Buffer): SortKeys {
     messageId: env.messageId === null ? null : (msgIds(env.messageId)[0] ?? null),
     refs,
   };
+}
+
+/**
+ * The fields the keys come from, in one pass over the header (the analyzer's
+ * envelopeFromFields looks up each of ten names in turn): as the ENVELOPE has them, the
+ * last Date, In-Reply-To and Message-ID without line breaks and the addresses of every
+ * From, To and Cc field in order (Dovecot); the first Subject and References.
+ */
+function keyFields(fields: readonly HeaderField[]): { env: Pick<Envelope, 'date' | 'from' | 'to' | 'cc' | 'inReplyTo' | 'messageId'>; subj?: string; references?: string } {
+  const env: Pick<Envelope, 'date' | 'from' | 'to' | 'cc' | 'inReplyTo' | 'messageId'> = { date: null, from: null, to: null, cc: null, inReplyTo: null, messageId: null };
+  let subj: string | undefined;
+  let references: string | undefined;
+  const add = (to: Address[] | null, value: string): Address[] | null => {
+    const list = parseAddressList(value);
+    return list ? (to ? to.concat(list) : list) : to;
+  };
+  for (const f of fields) {
+    if (!f.hasColon) continue;
+    switch (f.name.toLowerCase()) {
+      case 'date':
+        env.date = nolf(f.value);
+        break;
+      case 'in-reply-to':
+        env.inReplyTo = nolf(f.value);
+        break;
+      case 'message-id':
+        env.messageId = nolf(f.value);
+        break;
+      case 'from':
+        env.from = add(env.from, f.value);
+        break;
+      case 'to':
+        env.to = add(env.to, f.value);
+        break;
+      case 'cc':
+        env.cc = add(env.cc, f.value);
+        break;
+      case 'subject':
+        subj ??= f.value;
+        break;
+      case 'references':
+        references ??= f.value;
+        break;
+    }
+  }
+  return { env, ...(subj !== undefined ? { subj } : {}), ...(references !== undefined ? { references } : {}) };
 }
 
 /** The header block of a message's first bytes (through the blank line, or all of them). */

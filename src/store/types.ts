@@ -12,7 +12,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
-import type { SortCriterion, StoredSortKeys } from './sortkeys.js';
+import type { SortCriterion, StoredSortKeys, ThreadKeys } from './sortkeys.js';
 
 export type Uid = number & { readonly __brand: 'Uid' };
 export type MailboxId = number & { readonly __brand: 'MailboxId' };
@@ -525,11 +525,13 @@ export interface SupportsSort {
    * turn, ties by UID ascending); only those in `uids` (ascending) when given.
    */
   sortUids(account: AccountId, mailboxId: MailboxId, by: readonly SortCriterion[], uids?: readonly Uid[]): Promise<Uid[]>;
-  /** The stored keys of the given messages (all when omitted), ascending by UID (THREAD). */
+  /** The stored keys of the given messages (all when omitted), ascending by UID. */
   sortKeys(account: AccountId, mailboxId: MailboxId, uids?: readonly Uid[]): Promise<StoredSortKeys[]>;
+  /** What THREAD reads of the same keys (no addresses, ARRIVAL or SIZE), ascending by UID. */
+  threadKeys(account: AccountId, mailboxId: MailboxId, uids?: readonly Uid[]): Promise<ThreadKeys[]>;
 }
 
 export function supportsSort(s: MailStore): s is MailStore & SupportsSort {
   const x = s as Partial<SupportsSort>;
-  return typeof x.sortUids === 'function' && typeof x.sortKeys === 'function';
+  return typeof x.sortUids === 'function' && typeof x.sortKeys === 'function' && typeof x.threadKeys === 'function';
 }

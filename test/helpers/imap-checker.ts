@@ -28,6 +28,7 @@
  *   of the client until a test takes it, see ImapTestClient.leftover).
  */
 import type { Response, Value } from './imap-client.js';
+import { ContextTracker } from './imap-checker-context.js';
 
 export interface CommandInfo {
   tag: string;
@@ -123,6 +124,8 @@ export class ImapChecker {
   private literalLeft = 0;
   private continuing = false;
   private greeted = false;
+  /** Update contexts (CONTEXT=SEARCH/SORT, RFC 5267 §4): ./imap-checker-context.ts. */
+  readonly updates = new ContextTracker((text, r) => this.violate(text, r));
 
   private violate(text: string, r?: Response): void {
     this.violations.push(r ? `${text}: ${r.raw.slice(0, 200)}` : text);
@@ -168,6 +171,8 @@ export class ImapChecker {
     if (!m) return;
     const cmd: CommandInfo = { tag: m[1]!, name: (m[2] ? 'UID ' : '') + m[3]!.toUpperCase(), args: m[4] ?? '' };
     this.outstanding.push(cmd);
+    if (cmd.name === 'SELECT' || cmd.name === 'EXAMINE') this.updates.reset();
+    this.updates.command(cmd.tag, cmd.name, cmd.args);
     if (cmd.name === 'IDLE') this.idling = true;
     if (cmd.name === 'SELECT' || cmd.name === 'EXAMINE') {
       if (/\(CONDSTORE\)/i.test(cmd.args)) this.condstore = true;
@@ -208,6 +213,8 @@ export class ImapChecker {
       this.literalLeft = 0;
     }
     if (cmd.name === 'IDLE') this.idling = false;
+    this.updates.done(cmd.tag, cmd.name, cmd.args, r.type === 'OK');
+    if (/^(CLOSE|UNSELECT|LOGOUT)$/.test(cmd.name) && r.type === 'OK') this.updates.reset();
     if (cmd.name === 'NOTIFY' && r.type === 'OK') this.notifying = !/^NONE\b/i.test(cmd.args.trim());
     if (cmd.name === 'SELECT' || cmd.name === 'EXAMINE') this.selectDone(r);
     else if ((cmd.name === 'CLOSE' || cmd.name === 'UNSELECT') && r.type === 'OK') this.selected = undefined;
@@ -247,7 +254,9 @@ export class ImapChecker {
       this.selected = undefined;
     }
     const mb = this.selecting ?? this.selected;
-    if (!cmd && !this.idling && !this.notifying) {
+    // RFC 5267 §4.3.2: ESEARCH ADDTO/REMOVEFROM "MAY be sent at any time".
+    const update = r.type === 'ESEARCH' && ContextTracker.isUpdate(r);
+    if (!cmd && !this.idling && !this.notifying && !update) {
       if (r.type === 'BYE') return; // the server may end the session (timeouts, shutdown)
       this.violate('untagged response while no command is in progress', r);
     }
@@ -295,7 +304,9 @@ export class ImapChecker {
         this.searchNumbers(r, mb, cmd, (r.raw.slice(9).match(/\d+/g) ?? []).map(Number));
         return this.solicited(r, cmd);
       case 'ESEARCH':
+        if (update) return this.updates.update(r, mb?.exists);
         this.esearch(r, mb, cmd);
+        if (cmd) this.updates.initial(r, cmd.tag);
         return this.solicited(r, cmd);
       default:
         return this.solicited(r, cmd);
@@ -327,6 +338,7 @@ export class ImapChecker {
     if (cmd && NO_EXPUNGE.has(cmd.name)) this.violate(`EXPUNGE during ${cmd.name} (RFC 9051 §7.5.1)`, r);
     if (n < 1 || n > mb.exists) return this.violate(`EXPUNGE of message ${n}, session knows ${mb.exists}`, r);
     this.listener?.({ kind: 'expunge', mailbox: mb.name, uid: mb.uids[n - 1] });
+    this.updates.expunged(r, n, mb.uids[n - 1]);
     mb.uids.splice(n - 1, 1);
     mb.flags.splice(n - 1, 1);
     mb.exists--;
@@ -341,6 +353,7 @@ export class ImapChecker {
       const seq = mb.seqOfUid(uid);
       if (seq === 0) continue;
       this.listener?.({ kind: 'expunge', mailbox: mb.name, uid });
+      this.updates.expunged(r, seq, uid);
       mb.uids.splice(seq - 1, 1);
       mb.flags.splice(seq - 1, 1);
       mb.exists--;
@@ -418,6 +431,7 @@ export class ImapChecker {
   private status(r: Response, mb: MailboxModel | undefined, cmd: CommandInfo | undefined): void {
     const code = (r.code ?? '').toUpperCase();
     const word = code.split(' ')[0] ?? '';
+    if (this.updates.noUpdate(r, cmd?.tag)) return; // RFC 5267 §4.3.1
     if (r.type !== 'OK') return this.violate(`untagged ${r.type}`, r);
     if (word === 'PERMANENTFLAGS') {
       if (mb) mb.permanentFlags = (/\((.*)\)/.exec(r.code!)?.[1] ?? '').split(' ').filter(Boolean);

@@ -4,6 +4,7 @@
  */
 import { append } from './append.js';
 import { authenticate } from './authenticate.js';
+import { cancelupdate } from './cancelupdate.js';
 import { capability } from './capability.js';
 import { close, unselect } from './close.js';
 import { compress } from './compress.js';
@@ -46,6 +47,7 @@ const ALL: CommandSpec[] = [
   notify, // RFC 5465
   sort, uidSort, thread, uidThread, // RFC 5256, RFC 5957, RFC 5267
   getmetadata, setmetadata, // RFC 5464
+  cancelupdate, // RFC 5267 §4.3.5
 ];
 
 export const COMMANDS = new Map<string, CommandSpec>(ALL.map((c) => [c.name, c]));

@@ -5,6 +5,7 @@
 // sort-key = "ARRIVAL" / "CC" / "DATE" / "FROM" / "SIZE" / "SUBJECT" / "TO" / "DISPLAYFROM" / "DISPLAYTO"
 // sort-return-opts = "RETURN" SP "(" [sort-return-opt *(SP sort-return-opt)] ")"
 // Results: "* SORT 5 3 4 1 2" or, with RETURN, "* ESEARCH (TAG "a") [UID] MIN 5 MAX 2 COUNT 5 ALL 5,3:4,1:2".
+// RETURN (UPDATE): CONTEXT=SORT (RFC 5267 §4.3, src/imap/context.ts).
 import { supportsSort, type Uid } from '../../store/types.js';
 import type { SortCriterion, SortKeyName } from '../../store/sortkeys.js';
 import { ImapBad, ImapNo } from '../errors.js';
@@ -12,6 +13,8 @@ import type { Encoder } from '../wire/encoder.js';
 import type { Parser } from '../wire/parser.js';
 import { runProgram, type Program } from '../sort/program.js';
 import { accountOf, compactSet, viewOf } from './helpers.js';
+import { parseReturn, partialData, SORT_RETURN, type ReturnOpts } from './search/return-opts.js';
+import { addContext, checkTagFree } from '../context.js';
 import { SELECTED, type CommandContext, type CommandSpec } from './types.js';
 
 const KEYS: Record<string, SortKeyName> = {
@@ -25,29 +28,6 @@ const KEYS: Record<string, SortKeyName> = {
   DISPLAYFROM: 'displayfrom', // RFC 5957 §3
   DISPLAYTO: 'displayto',
 };
-
-interface ReturnOpts {
-  opts: Set<string>;
-  partial?: [number, number];
-}
-
-function parseReturn(p: Parser): ReturnOpts {
-  const r: ReturnOpts = { opts: new Set() };
-  p.parenList(() => {
-    const o = p.atom().toUpperCase();
-    if (o === 'PARTIAL') {
-      // RFC 5267 §4.4: partial-range = nz-number ":" nz-number, positions in the result
-      p.sp();
-      const m = /^(\d{1,10}):(\d{1,10})$/.exec(p.atom());
-      const [a, b] = m ? [Number(m[1]), Number(m[2])] : [0, 0];
-      if (a < 1 || b < 1 || a > 0xffffffff || b > 0xffffffff) throw new ImapBad('Invalid PARTIAL range');
-      r.partial = [Math.min(a, b), Math.max(a, b)];
-    } else if (!['MIN', 'MAX', 'COUNT', 'ALL'].includes(o)) throw new ImapBad(`Unknown RETURN option ${o}`);
-    r.opts.add(o);
-  });
-  if (r.opts.size === 0) r.opts.add('ALL'); // RFC 5267 §3 (RFC 4731 §3.1): RETURN () means ALL
-  return r;
-}
 
 export function parseSortCriteria(p: Parser): SortCriterion[] {
   const by: SortCriterion[] = [];
@@ -70,15 +50,17 @@ async function runSort(c: CommandContext, p: Parser, byUid: boolean): Promise<vo
   p.sp();
   let ret: ReturnOpts | undefined;
   if (p.tryTake('RETURN ')) {
-    ret = parseReturn(p);
+    ret = parseReturn(p, SORT_RETURN);
     p.sp();
   }
   const by = parseSortCriteria(p);
   p.sp();
-  const prog = await runProgram(c, p);
+  const view = viewOf(c);
+  const prog = await runProgram(c, p, () => {
+    if (ret?.opts.has('UPDATE')) checkTagFree(view, c.tag); // RFC 5267 §4.3
+  });
   const store = c.conn.ctx.store;
   if (!supportsSort(store)) throw new ImapNo('SORT is not available on this store', 'CANNOT');
-  const view = viewOf(c);
   const sorted: Uid[] = [];
   const nums: number[] = [];
   if (prog.any) {
@@ -96,6 +78,7 @@ async function runSort(c: CommandContext, p: Parser, byUid: boolean): Promise<vo
     if (prog.modseqs && sorted.length > 0) enc.raw(` (MODSEQ ${maxModseq(prog, sorted)})`); // RFC 7162 §3.1.5
     enc.crlf();
   }
+  if (ret?.opts.has('UPDATE')) addContext(view, enc, { tag: c.tag, byUid, crit: prog.crit, sort: by, result: sorted }); // RFC 5267 §4.3
   await c.conn.send(enc);
 }
 
@@ -116,11 +99,7 @@ function writeEsort(enc: Encoder, tag: string, byUid: boolean, ret: ReturnOpts, 
     if (o.has('ALL')) enc.raw(` ALL ${compactSet(nums)}`);
   }
   if (o.has('COUNT')) enc.raw(` COUNT ${nums.length}`);
-  if (ret.partial) {
-    const [lo, hi] = ret.partial;
-    const part = nums.slice(lo - 1, hi);
-    enc.raw(` PARTIAL (${lo}:${hi} ${part.length > 0 ? compactSet(part) : 'NIL'})`);
-  }
+  if (ret.partial) enc.raw(partialData(ret.partial, nums, compactSet)); // RFC 5267 §4.4, sort order
   if (prog.modseqs && uids.length > 0) enc.raw(` MODSEQ ${maxModseq(prog, uids)}`);
   enc.crlf();
 }

@@ -20,7 +20,7 @@ async function runThread(c: CommandContext, p: Parser, byUid: boolean): Promise<
   const view = viewOf(c);
   let out = '';
   if (prog.any) {
-    const keys = await store.sortKeys(accountOf(c), view.mailboxId, prog.all ? undefined : prog.uids);
+    const keys = await store.threadKeys(accountOf(c), view.mailboxId, prog.all ? undefined : prog.uids);
     const seen = keys.filter((k) => view.seqOf(k.uid as never) > 0);
     out = formatThreads(threadOf(alg, seen), byUid ? (u) => u : (u) => view.seqOf(u as never));
   }

@@ -30,13 +30,14 @@ import type { RangeReader } from './bytes.js';
 import { Base64Core, QpCore, type SyncDecoder } from './decode.js';
 import type { BodyPart, Envelope } from './types.js';
 
+const UTF8_FATAL = new TextDecoder('utf-8', { fatal: true });
+
 /** A binary string (header bytes) as readable Unicode: UTF-8 if valid, else latin1; encoded-words decoded. */
 export function headerText(binary: string): string {
-  const buf = Buffer.from(binary, 'latin1');
   let s: string;
   if (/[\x80-\xff]/.test(binary)) {
     try {
-      s = new TextDecoder('utf-8', { fatal: true }).decode(buf);
+      s = UTF8_FATAL.decode(Buffer.from(binary, 'latin1'));
     } catch {
       s = binary;
     }
@@ -319,7 +320,7 @@ export function parseRfc5322Date(value: string): ParsedDate | undefined {
 }
 
 /** The instant of the Date header, or undefined when absent or unparsable. */
-export function sentDate(env: Envelope): Date | undefined {
+export function sentDate(env: Pick<Envelope, 'date'>): Date | undefined {
   if (env.date === null) return undefined;
   const d = parseRfc5322Date(env.date);
   if (!d) return undefined;

@@ -22,6 +22,8 @@ export interface Program {
   any: boolean;
   /** When the program used MODSEQ (RFC 7162 §3.1.5): each message's mod-sequence. */
   modseqs?: Map<number, number>;
+  /** The program itself (an update context runs it again, RFC 5267 §4.3). */
+  crit: Criterion;
 }
 
 export function parseCharset(p: Parser): void {
@@ -30,8 +32,8 @@ export function parseCharset(p: Parser): void {
   if (cs !== 'UTF-8' && cs !== 'US-ASCII') throw new ImapNo('Unsupported charset', 'BADCHARSET (UTF-8 US-ASCII)');
 }
 
-/** Parses `charset 1*(SP search-key)` to the end of the command and runs the search. */
-export async function runProgram(c: CommandContext, p: Parser): Promise<Program> {
+/** Parses `charset 1*(SP search-key)` to the end of the command and runs the search; `parsed` checks before it runs. */
+export async function runProgram(c: CommandContext, p: Parser, parsed?: () => void): Promise<Program> {
   parseCharset(p);
   const budget = { left: c.conn.ctx.config.limits.maxSearchTerms };
   p.sp();
@@ -39,10 +41,11 @@ export async function runProgram(c: CommandContext, p: Parser): Promise<Program>
   while (p.trySp()) cs.push(searchKey(p, 0, budget));
   p.end();
   const crit: Criterion = cs.length === 1 ? cs[0]! : { k: 'and', cs };
+  parsed?.();
   const view = viewOf(c);
-  if (crit.k === 'all') return { uids: [], all: true, any: view.exists > 0 };
+  if (crit.k === 'all') return { uids: [], all: true, any: view.exists > 0, crit };
   const modseq = usesModseq(crit);
   if (modseq) c.conn.condstore = true;
   const found = await findHits(c.conn.ctx.store, accountOf(c), view, crit, modseq);
-  return { uids: found.uids, all: false, any: found.uids.length > 0, ...(modseq ? { modseqs: found.modseqs } : {}) };
+  return { uids: found.uids, all: false, any: found.uids.length > 0, crit, ...(modseq ? { modseqs: found.modseqs } : {}) };
 }

@@ -5,19 +5,19 @@
  * ordered by their newest message). Dates are sent dates (INTERNALDATE when there is no
  * usable Date header, RFC 5256 §2.2); every tie goes to the lower UID (sequence order).
  */
-import type { StoredSortKeys } from '../../store/sortkeys.js';
+import type { ThreadKeys } from '../../store/sortkeys.js';
 
 export type ThreadAlgorithm = 'ORDEREDSUBJECT' | 'REFERENCES' | 'REFS';
 export const THREAD_ALGORITHMS: readonly ThreadAlgorithm[] = ['ORDEREDSUBJECT', 'REFERENCES', 'REFS'];
 
 /** A node of a thread tree; `msg` absent for a dummy (a message referred to but not here). */
 export interface ThreadNode {
-  msg?: StoredSortKeys;
+  msg?: ThreadKeys;
   parent?: ThreadNode;
   children: ThreadNode[];
 }
 
-export function thread(alg: ThreadAlgorithm, msgs: readonly StoredSortKeys[]): ThreadNode[] {
+export function thread(alg: ThreadAlgorithm, msgs: readonly ThreadKeys[]): ThreadNode[] {
   if (alg === 'ORDEREDSUBJECT') return orderedSubject(msgs);
   const roots = pruneDummies(linkReferences(msgs), true);
   if (alg === 'REFS') return sortRefs(roots);
@@ -33,7 +33,7 @@ export function thread(alg: ThreadAlgorithm, msgs: readonly StoredSortKeys[]): T
  * RFC 5256 §3 ORDEREDSUBJECT: sorted by base subject then sent date; each run of one
  * base subject is a thread whose first message is the parent of the others.
  */
-function orderedSubject(msgs: readonly StoredSortKeys[]): ThreadNode[] {
+function orderedSubject(msgs: readonly ThreadKeys[]): ThreadNode[] {
   const sorted = [...msgs].sort((a, b) => (a.subject < b.subject ? -1 : a.subject > b.subject ? 1 : byDate(a, b)));
   const roots: ThreadNode[] = [];
   let cur: ThreadNode | undefined;
@@ -44,7 +44,7 @@ function orderedSubject(msgs: readonly StoredSortKeys[]): ThreadNode[] {
   return roots.sort((a, b) => byDate(a.msg!, b.msg!));
 }
 
-function byDate(a: StoredSortKeys, b: StoredSortKeys): number {
+function byDate(a: ThreadKeys, b: ThreadKeys): number {
   return a.sent - b.sent || a.uid - b.uid;
 }
 
@@ -68,7 +68,7 @@ function link(parent: ThreadNode, child: ThreadNode): void {
 }
 
 /** Steps 1 and 2: the id table, the links References imply, and the root set. */
-function linkReferences(msgs: readonly StoredSortKeys[]): ThreadNode[] {
+function linkReferences(msgs: readonly ThreadKeys[]): ThreadNode[] {
   const ids = new Map<string, ThreadNode>();
   const all: ThreadNode[] = [];
   const container = (id: string): ThreadNode => {
@@ -81,10 +81,14 @@ function linkReferences(msgs: readonly StoredSortKeys[]): ThreadNode[] {
   };
   for (const m of msgs) {
     // (1A) a message without a Message-ID, or a duplicate one, gets a container of its own.
-    let c = m.messageId !== null ? ids.get(m.messageId) : undefined;
-    if (c && !c.msg) c.msg = m;
-    else if (!c && m.messageId !== null) (c = container(m.messageId)).msg = m;
-    else all.push((c = { msg: m, children: [] }));
+    const found = m.messageId !== null ? ids.get(m.messageId) : undefined;
+    let c: ThreadNode;
+    if (found && !found.msg) (c = found).msg = m;
+    else {
+      c = { msg: m, children: [] };
+      if (!found && m.messageId !== null) ids.set(m.messageId, c);
+      all.push(c);
+    }
     // (1B) each reference the child of the one before, unless already linked or a loop.
     let prev: ThreadNode | undefined;
     for (const id of m.refs) {
@@ -94,6 +98,7 @@ function linkReferences(msgs: readonly StoredSortKeys[]): ThreadNode[] {
     }
     // (1C) the last reference (or none) is the parent, replacing any earlier guess; a
     // loop (the message refers to itself or to its own descendant) leaves it none (Dovecot).
+    if (!prev && !c.parent) continue;
     unlink(c);
     if (prev && !isAncestor(c, prev)) link(prev, c);
   }
@@ -107,8 +112,10 @@ function linkReferences(msgs: readonly StoredSortKeys[]): ThreadNode[] {
 function pruneDummies(list: ThreadNode[], atRoot: boolean): ThreadNode[] {
   const out: ThreadNode[] = [];
   for (const c of list) {
-    c.children = pruneDummies(c.children, false);
-    for (const k of c.children) k.parent = c;
+    if (c.children.length > 0) {
+      c.children = pruneDummies(c.children, false);
+      for (const k of c.children) k.parent = c;
+    }
     if (!c.msg && (c.children.length === 0 || !atRoot || c.children.length === 1)) {
       for (const k of c.children) k.parent = atRoot ? undefined : c.parent;
       out.push(...c.children);
@@ -120,7 +127,7 @@ function pruneDummies(list: ThreadNode[], atRoot: boolean): ThreadNode[] {
 }
 
 /** The message that dates a node: itself, or a dummy's first child (children sorted). */
-function firstOf(n: ThreadNode): StoredSortKeys {
+function firstOf(n: ThreadNode): ThreadKeys {
   return n.msg ?? firstOf(n.children[0]!);
 }
 
@@ -139,7 +146,7 @@ function gatherSubjects(roots: ThreadNode[]): ThreadNode[] {
   for (const r of roots) sortTree(r);
   sortSiblings(roots);
   const table = new Map<string, ThreadNode>();
-  const subjectOf = (n: ThreadNode): StoredSortKeys => firstOf(n);
+  const subjectOf = (n: ThreadNode): ThreadKeys => firstOf(n);
   // (5B) the subject table: a dummy, else a message that is not a reply, wins.
   for (const r of roots) {
     const s = subjectOf(r).subject;
@@ -148,13 +155,14 @@ function gatherSubjects(roots: ThreadNode[]): ThreadNode[] {
     if (!e || (e.msg && (!r.msg || (replyOf(e) && !replyOf(r))))) table.set(s, r);
   }
   // (5C) merge each other root into the thread of its subject.
-  const out = new Set<ThreadNode>();
+  const out: ThreadNode[] = [];
+  const replaced = new Set<ThreadNode>();
   for (const r of roots) {
     if (r.parent) continue; // merged already (made a child of a new dummy)
     const s = subjectOf(r).subject;
     const e = s === '' ? undefined : table.get(s);
     if (!e || e === r) {
-      out.add(r);
+      out.push(r);
       continue;
     }
     if (!e.msg && !r.msg) {
@@ -164,14 +172,14 @@ function gatherSubjects(roots: ThreadNode[]): ThreadNode[] {
     } else {
       // Neither a dummy nor a reply of the other: both become children of a new dummy.
       const d: ThreadNode = { children: [] };
-      out.delete(e);
-      out.add(d);
+      replaced.add(e);
+      out.push(d);
       link(d, e);
       link(d, r);
       table.set(s, d);
     }
   }
-  return [...out];
+  return replaced.size > 0 ? out.filter((n) => !replaced.has(n)) : out;
 }
 
 function replyOf(n: ThreadNode): boolean {

@@ -6,8 +6,8 @@
  *   (save.ts calls `keysRow` and `insertKeys`), from the header of the bytes accepted.
  * - Rows without keys (COPY, files another tool dropped in, indexes made before the
  *   table) are filled on the first SORT or THREAD that needs them: their headers are
- *   read a batch at a time, a few files at once, each batch committed in one
- *   transaction, the event loop free between batches. A mailbox whose keys are complete
+ *   read synchronously READ_CHUNK files per turn of the event loop (the stat chunks of
+ *   dates.ts), each batch committed in one transaction. A mailbox whose keys are complete
  *   costs one COUNT over the primary key to know it.
  * - Sorting is ORDER BY over the table (an index per single key; SQLite sorts in C for
  *   the rest), ties by UID; THREAD reads the rows and builds the threads above.
@@ -16,17 +16,17 @@
  *   else the file size. Sent date falls back to the INTERNALDATE (RFC 5256 §2.2).
  */
 import { settleDates } from './dates.js';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type Database from 'better-sqlite3';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
-import { headerOf, sortKeysOf, SORT_HEADER_MAX, type SortCriterion, type SortKeyName, type SortKeys, type StoredSortKeys } from '../sortkeys.js';
+import { headerOf, sortKeysOf, SORT_HEADER_MAX, type SortCriterion, type SortKeyName, type SortKeys, type StoredSortKeys, type ThreadKeys } from '../sortkeys.js';
 import type { AccountId, MailboxId, Uid } from '../types.js';
 import { msgPath, mustMailboxId, type Acct, type StoreCtx } from './context.js';
 import type { IndexDb, MailboxRow } from './index-db.js';
 
-/** Rows filled per transaction, and files read at once. */
-const BATCH = 500;
-const PARALLEL = 8;
+/** Rows filled per transaction. */
+const BATCH = 512;
 /** The first read of a file for its header; a longer header is read again, up to SORT_HEADER_MAX. */
 const HEAD_READ = 16 * 1024;
 
@@ -42,18 +42,24 @@ const COLUMN: Record<SortKeyName, string> = {
   displayto: 'display_to',
 };
 
+/** RFC822.SIZE as the analysis measured it (bare LF counted as CRLF), else the file size. */
+const ROW_SIZE = `coalesce(json_extract(body_structure, '$.headerSize') + json_extract(body_structure, '$.bodySize'), size)`;
+
 const INSERT = `INSERT OR REPLACE INTO sortkeys (mailbox_id, uid, sent, arrival, size, subject, reply, addr_from, addr_to, addr_cc, display_from, display_to, message_id, refs)
   SELECT mailbox_id, uid, coalesce(?, internal_date), internal_date,
-    coalesce(json_extract(body_structure, '$.headerSize') + json_extract(body_structure, '$.bodySize'), size),
+    ${ROW_SIZE},
     ?, ?, ?, ?, ?, ?, ?, ?, ?
   FROM messages WHERE mailbox_id = ? AND uid = ?`;
 
 type Stmt = Database.Statement<unknown[]>;
 interface Stmts {
   insert: Stmt;
+  insertValues: Stmt;
+  rowsIn: Stmt;
   count: Stmt;
   missing: Stmt;
   all: Stmt;
+  thread: Stmt;
 }
 const stmts = new WeakMap<IndexDb, Stmts>();
 
@@ -62,6 +68,11 @@ function stmtsOf(db: IndexDb): Stmts {
   if (!s) {
     s = {
       insert: db.prepare(INSERT),
+      insertValues: db.prepare(
+        `INSERT OR REPLACE INTO sortkeys (mailbox_id, uid, sent, arrival, size, subject, reply, addr_from, addr_to, addr_cc, display_from, display_to, message_id, refs)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      rowsIn: db.prepare(`SELECT uid, internal_date, ${ROW_SIZE} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?`).raw(),
       count: db.prepare('SELECT count(*) FROM sortkeys WHERE mailbox_id = ?').pluck(),
       missing: db.prepare(
         `SELECT m.uid, m.filename, m.in_new FROM messages m WHERE m.mailbox_id = ? AND m.uid > ?
@@ -71,6 +82,8 @@ function stmtsOf(db: IndexDb): Stmts {
         `SELECT uid, sent, arrival, size, subject, reply, addr_from, addr_to, addr_cc, display_from, display_to, message_id, refs
            FROM sortkeys WHERE mailbox_id = ? ORDER BY uid`,
       ),
+      // What THREAD reads, as arrays (no object per row from SQLite).
+      thread: db.prepare('SELECT uid, sent, subject, reply, message_id, refs FROM sortkeys WHERE mailbox_id = ? ORDER BY uid').raw(),
     };
     stmts.set(db, s);
   }
@@ -93,6 +106,23 @@ export function insertKeys(db: IndexDb, mailboxId: number, uid: number, k: SortK
     mailboxId,
     uid,
   );
+}
+
+/**
+ * Writes the keys a fill read for `uids` (ascending), in one transaction: the rows'
+ * dates and sizes in one range read (a per-row INSERT ... SELECT cost three times as
+ * much), rows expunged meanwhile skipped.
+ */
+function insertFilled(db: IndexDb, mailboxId: number, uids: readonly number[], keys: readonly SortKeys[]): void {
+  const s = stmtsOf(db);
+  const rows = new Map<number, [number, number]>();
+  for (const [uid, date, size] of s.rowsIn.all(mailboxId, uids[0], uids[uids.length - 1]) as Array<[number, number, number]>) rows.set(uid, [date, size]);
+  uids.forEach((uid, i) => {
+    const row = rows.get(uid);
+    if (!row) return;
+    const k = keys[i]!;
+    s.insertValues.run(mailboxId, uid, k.sent ?? row[0], row[0], row[1], k.subject, k.reply ? 1 : 0, k.from, k.to, k.cc, k.displayFrom, k.displayTo, k.messageId, k.refs.length > 0 ? k.refs.join(' ') : null);
+  });
 }
 
 /** The keys of a message about to be stored, from its bytes or the first bytes of its file. */
@@ -124,6 +154,41 @@ async function readHeader(file: string): Promise<Buffer> {
   }
 }
 
+/** Files read per turn of the event loop by a fill (a few ms, as dates.ts stats them). */
+const READ_CHUNK = 128;
+/** The first read of each file goes here (the keys are taken out before the next read). */
+const headBuf = Buffer.alloc(HEAD_READ);
+
+/**
+ * A file's header, read synchronously: an open, one read and a close cost a few
+ * microseconds on a file in the page cache, where the promise API's round trips through
+ * the thread pool cost tens (most of a first SORT on 100 000 dropped-in files). The
+ * result may point into `headBuf`: use it before the next call.
+ */
+function readHeaderSync(file: string): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const n = readSync(fd, headBuf, 0, HEAD_READ, 0);
+    const head = headerOf(headBuf.subarray(0, n));
+    if (head.length < n || n < HEAD_READ) return head;
+    const big = Buffer.alloc(SORT_HEADER_MAX);
+    return headerOf(big.subarray(0, readSync(fd, big, 0, SORT_HEADER_MAX, 0)));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A row's keys from its file; a file gone meanwhile (expunged by another tool): empty keys, the next sync drops its row. */
+function keysOfFile(file: string): SortKeys {
+  let head: Buffer;
+  try {
+    head = readHeaderSync(file);
+  } catch {
+    head = Buffer.alloc(0);
+  }
+  return sortKeysOf(head);
+}
+
 /** Fills the keys of every row of the mailbox that has none (see the module comment); returns how many. */
 async function fillMissing(a: Acct, mb: MailboxRow): Promise<number> {
   const s = stmtsOf(a.ix.db);
@@ -133,13 +198,12 @@ async function fillMissing(a: Acct, mb: MailboxRow): Promise<number> {
     const rows = s.missing.all(mb.id, after, BATCH) as Array<{ uid: number; filename: string; in_new: number }>;
     if (rows.length === 0 || a.closed) return filled;
     const keys: SortKeys[] = [];
-    for (let i = 0; i < rows.length; i += PARALLEL) {
-      const group = rows.slice(i, i + PARALLEL);
-      // A file gone meanwhile (expunged by another tool): empty keys; the next sync drops its row.
-      keys.push(...(await Promise.all(group.map((r) => readHeader(msgPath(a, mb, r)).then(sortKeysOf, () => sortKeysOf(Buffer.alloc(0)))))));
+    for (let i = 0; i < rows.length; i += READ_CHUNK) {
+      if (i > 0) await yieldLoop();
+      for (const r of rows.slice(i, i + READ_CHUNK)) keys.push(keysOfFile(msgPath(a, mb, r)));
     }
     if (a.closed) return filled;
-    a.ix.tx(() => rows.forEach((r, i) => insertKeys(a.ix.db, mb.id, r.uid, keys[i]!)));
+    a.ix.tx(() => insertFilled(a.ix.db, mb.id, rows.map((r) => r.uid), keys));
     filled += rows.length;
     after = rows[rows.length - 1]!.uid;
     await yieldLoop();
@@ -211,6 +275,22 @@ export function sortKeys(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId
         messageId: r.message_id,
         refs: r.refs === null ? [] : r.refs.split(' '),
       });
+    }
+    return out;
+  });
+}
+
+const NO_REFS: string[] = [];
+
+/** THREAD's keys: six columns read as arrays, six fields per message (most of a THREAD of 100 000 was rows to objects). */
+export function threadKeys(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId, uids?: readonly Uid[]): Promise<ThreadKeys[]> {
+  return withKeys(ctx, account, mailboxId, (a) => {
+    const wanted = uids ? new Set<number>(uids) : undefined;
+    const rows = stmtsOf(a.ix.db).thread.all(mailboxId) as Array<[number, number, string, number, string | null, string | null]>;
+    const out: ThreadKeys[] = [];
+    for (const [uid, sent, subject, reply, messageId, refs] of rows) {
+      if (wanted && !wanted.has(uid)) continue;
+      out.push({ uid, sent, subject, reply: reply === 1, messageId, refs: refs === null ? NO_REFS : refs.split(' ') });
     }
     return out;
   });

@@ -86,7 +86,7 @@ import { expunge, transfer } from './copy.js';
 import { updateFlags } from './flags.js';
 import { DirSyncer } from './fsio.js';
 import * as sortkeys from './sortkeys.js';
-import type { SortCriterion, StoredSortKeys } from '../sortkeys.js';
+import type { SortCriterion, StoredSortKeys, ThreadKeys } from '../sortkeys.js';
 import * as mail from './mail.js';
 import * as metadata from './metadata.js';
 import * as mailboxes from './mailboxes.js';
@@ -288,6 +288,10 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
 
   sortKeys(account: AccountId, mailboxId: MailboxId, uids?: readonly Uid[]): Promise<StoredSortKeys[]> {
     return this.gate.run(() => sortkeys.sortKeys(this.ctx, account, mailboxId, uids));
+  }
+
+  threadKeys(account: AccountId, mailboxId: MailboxId, uids?: readonly Uid[]): Promise<ThreadKeys[]> {
+    return this.gate.run(() => sortkeys.threadKeys(this.ctx, account, mailboxId, uids));
   }
 
   /** SupportsTextSearch from the full-text index (fts.ts): messages not indexed yet are indexed first; those it cannot index come back unsure. */

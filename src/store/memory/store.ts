@@ -20,7 +20,7 @@ import { InProcessChangeBus } from '../changes.js';
 import { FLAG_DELETED, FLAG_SEEN, applyFlagOp, flagList, parseFlags } from '../flags.js';
 import { OpGate } from '../gate.js';
 import { docMatches, foldNeedle, matchesQuery } from '../search.js';
-import type { SortCriterion, StoredSortKeys } from '../sortkeys.js';
+import type { SortCriterion, StoredSortKeys, ThreadKeys } from '../sortkeys.js';
 import { mailboxKeys, sortedUids } from './sort.js';
 import { accountSegments, canonicalName } from '../names.js';
 import {
@@ -305,6 +305,10 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
 
   sortKeys(account: AccountId, mailboxId: MailboxId, uids?: readonly Uid[]): Promise<StoredSortKeys[]> {
     return this.op(async () => mailboxKeys(mustMailboxId(this.acct(account), mailboxId), rfc822Size, uids));
+  }
+
+  threadKeys(account: AccountId, mailboxId: MailboxId, uids?: readonly Uid[]): Promise<ThreadKeys[]> {
+    return this.sortKeys(account, mailboxId, uids);
   }
 
   /** SupportsTextSearch by a scan of every message's SearchDoc (the Maildir store's answers, without an index). */

@@ -55,6 +55,11 @@ export function sorts(env: Env): void {
       expect(keys.map((k) => k.sent)).toEqual([T, T - 3_600_000, T + 3_600_000, T + 2 * 3_600_000, T - 3_600_000]);
       expect(keys.map((k) => k.messageId)).toEqual(['a@x', 'b@x', null, null, null]);
       expect(keys.map((k) => k.refs)).toEqual([[], ['a@x'], ['b@x'], [], []]);
+      // What THREAD reads (threadKeys) is what sortKeys has.
+      const pick = (k: (typeof keys)[number]) => [k.uid, k.sent, k.subject, k.reply, k.messageId, k.refs];
+      const pickT = (k: Awaited<ReturnType<typeof s.threadKeys>>[number]) => [k.uid, k.sent, k.subject, k.reply, k.messageId, k.refs];
+      expect((await s.threadKeys(A, box.id)).map(pickT)).toEqual(keys.map(pick));
+      expect((await s.threadKeys(A, box.id, [2, 5] as Uid[])).map(pickT)).toEqual(keys.filter((k) => k.uid === 2 || k.uid === 5).map(pick));
       for (const by of ORDERS) {
         const want = [...keys].sort(compareKeys(by)).map((k) => k.uid);
         expect(await s.sortUids(A, box.id, by), JSON.stringify(by)).toEqual(want);

@@ -3,7 +3,8 @@
 // search-program = ["CHARSET" SP charset SP] search-key *(SP search-key)
 // search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"
 // Results: "* SEARCH 2 3 [(MODSEQ n)]" (IMAP4rev1) or "* ESEARCH (TAG "t") [UID] ..."
-// (RETURN given, or IMAP4rev2 enabled — RFC 9051 §7.3.4).
+// (RETURN given, or IMAP4rev2 enabled — RFC 9051 §7.3.4). PARTIAL, UPDATE and CONTEXT:
+// CONTEXT=SEARCH (RFC 5267 §4, src/imap/context.ts).
 import { supportsSearch, type MailStore, type Uid } from '../../../store/types.js';
 import type { SelectedView } from '../../session.js';
 import { ImapBad, ImapNo } from '../../errors.js';
@@ -15,8 +16,8 @@ import { needsContent, searchKey, usesModseq, type Criterion } from './criteria.
 import { contentPlan, evaluate, matches, scan, type MessageCtx } from './evaluate.js';
 import { resolveSaved, toSave } from './searchres.js';
 import { askIndex, toStoreQuery, type IndexAnswers } from './to-store.js';
-
-const RETURN_OPTS = new Set(['MIN', 'MAX', 'COUNT', 'ALL', 'SAVE']);
+import { parseReturn, partialData, SEARCH_RETURN } from './return-opts.js';
+import { addContext, checkTagFree } from '../../context.js';
 
 async function runSearch(c: CommandContext, p: Parser, byUid: boolean): Promise<void> {
   const asked = { save: false };
@@ -31,16 +32,11 @@ async function runSearch(c: CommandContext, p: Parser, byUid: boolean): Promise<
 
 async function searchSaving(c: CommandContext, p: Parser, byUid: boolean, asked: { save: boolean }): Promise<void> {
   let ret: Set<string> | undefined;
+  let partial: [number, number] | undefined;
   const view = viewOf(c);
   p.sp();
   if (p.tryTake('RETURN ')) {
-    ret = new Set();
-    p.parenList(() => {
-      const o = p.atom().toUpperCase();
-      if (!RETURN_OPTS.has(o)) throw new ImapBad(`Unknown RETURN option ${o}`);
-      ret!.add(o);
-    });
-    if (ret.size === 0) ret.add('ALL'); // RFC 4731 §3.1: "RETURN ()" means ALL
+    ({ opts: ret, partial } = parseReturn(p, SEARCH_RETURN));
     asked.save = ret.has('SAVE');
     p.sp();
   }
@@ -56,6 +52,7 @@ async function searchSaving(c: CommandContext, p: Parser, byUid: boolean, asked:
   while (p.trySp()) cs.push(searchKey(p, 0, budget));
   p.end();
   const crit: Criterion = resolveSaved(cs.length === 1 ? cs[0]! : { k: 'and', cs }, view);
+  if (ret?.has('UPDATE')) checkTagFree(view, c.tag); // RFC 5267 §4.3
   const account = accountOf(c);
   const modseq = usesModseq(crit);
   if (modseq) conn.condstore = true;
@@ -64,13 +61,14 @@ async function searchSaving(c: CommandContext, p: Parser, byUid: boolean, asked:
   // Sequence order is UID order: one merge walk over the view's UIDs (seqmap.ts).
   const nums = byUid ? found.uids : view.uids.seqsOf(found.uids);
   const enc = conn.encoder();
-  if (ret || conn.rev2) writeEsearch(enc, c.tag, byUid, ret ?? new Set(['ALL']), found, Array.from(nums), modseq);
+  if (ret || conn.rev2) writeEsearch(enc, c.tag, byUid, ret ?? new Set(['ALL']), found, Array.from(nums), modseq, partial);
   else {
     enc.raw('* SEARCH').rawBuffer(spacedNumbers(nums));
     // RFC 7162 §3.1.5: "(MODSEQ n)", the highest mod-sequence of the messages returned
     if (modseq && found.uids.length > 0) enc.raw(` (MODSEQ ${maxModseq(found, found.uids)})`);
     enc.crlf();
   }
+  if (ret?.has('UPDATE')) addContext(view, enc, { tag: c.tag, byUid, crit, result: found.uids }); // RFC 5267 §4.3
   await conn.send(enc);
 }
 
@@ -167,7 +165,7 @@ function maxModseq(found: Found, uids: readonly Uid[]): number {
  * message; with MIN and MAX alone, the higher of the two; else the highest of all
  * messages found.
  */
-function writeEsearch(enc: Encoder, tag: string, byUid: boolean, opts: Set<string>, found: Found, nums: number[], modseq: boolean): void {
+function writeEsearch(enc: Encoder, tag: string, byUid: boolean, opts: Set<string>, found: Found, nums: number[], modseq: boolean, partial?: [number, number]): void {
   const hits = found.uids;
   if (opts.size === 1 && opts.has('SAVE')) return;
   enc.raw('* ESEARCH (TAG ').quoted(tag).raw(')');
@@ -178,6 +176,7 @@ function writeEsearch(enc: Encoder, tag: string, byUid: boolean, opts: Set<strin
     if (opts.has('ALL')) enc.raw(` ALL ${compactSet(nums)}`);
   }
   if (opts.has('COUNT')) enc.raw(` COUNT ${nums.length}`);
+  if (partial) enc.raw(partialData(partial, nums, compactSet)); // RFC 5267 §4.4, mailbox order
   if (modseq && hits.length > 0) {
     const onlyMinMax = !opts.has('ALL') && !opts.has('COUNT') && (opts.has('MIN') || opts.has('MAX'));
     const returned = onlyMinMax ? [...(opts.has('MIN') ? [hits[0]!] : []), ...(opts.has('MAX') ? [hits[hits.length - 1]!] : [])] : hits;

@@ -7,7 +7,7 @@ import { SAVED_SET, type SeqSet } from '../../wire/parser.js';
 import type { Criterion } from './criteria.js';
 
 /** Ascending UIDs as ranges, the form of a UID search key. */
-function rangesOf(uids: readonly Uid[]): SeqSet {
+export function rangesOf(uids: readonly Uid[]): SeqSet {
   const out: SeqSet = [];
   for (const u of uids) {
     const last = out[out.length - 1];
@@ -17,21 +17,23 @@ function rangesOf(uids: readonly Uid[]): SeqSet {
   return out;
 }
 
+/** The criterion with each key under NOT, OR and AND (sub-lists) replaced by `leaf` of it. */
+export function mapKeys(c: Criterion, leaf: (c: Criterion) => Criterion): Criterion {
+  switch (c.k) {
+    case 'not':
+      return { k: 'not', c: mapKeys(c.c, leaf) };
+    case 'and':
+      return { k: 'and', cs: c.cs.map((x) => mapKeys(x, leaf)) };
+    case 'or':
+      return { k: 'or', a: mapKeys(c.a, leaf), b: mapKeys(c.b, leaf) };
+    default:
+      return leaf(c);
+  }
+}
+
 /** The criterion with each "$" (as a sequence set or after UID) replaced by the saved UIDs in the view. */
 export function resolveSaved(c: Criterion, view: SelectedView): Criterion {
-  switch (c.k) {
-    case 'seq':
-    case 'uid':
-      return c.set === SAVED_SET ? { k: 'uid', set: rangesOf(view.savedUids()) } : c;
-    case 'not':
-      return { k: 'not', c: resolveSaved(c.c, view) };
-    case 'and':
-      return { k: 'and', cs: c.cs.map((x) => resolveSaved(x, view)) };
-    case 'or':
-      return { k: 'or', a: resolveSaved(c.a, view), b: resolveSaved(c.b, view) };
-    default:
-      return c;
-  }
+  return mapKeys(c, (x) => ((x.k === 'seq' || x.k === 'uid') && x.set === SAVED_SET ? { k: 'uid', set: rangesOf(view.savedUids()) } : x));
 }
 
 /**
