@@ -52,6 +52,18 @@ describe('SEARCHRES', () => {
     await c.close();
   });
 
+  it('"$" in SORT and THREAD criteria is the saved result, as in SEARCH (RFC 5182 §2.1: "$" is a sequence set)', async () => {
+    const user = await account(6);
+    const c = await f.client(user, 'pw');
+    await c.transact('ok', 'SELECT INBOX');
+    await c.transact('ok', 'UID SEARCH RETURN (SAVE) FROM "Smith"');
+    // The odd ones (1, 3, 5) are from Smith; REVERSE ARRIVAL gives them highest first.
+    expect((await c.transact('ok', 'UID SORT (REVERSE ARRIVAL) UTF-8 UID $')).untagged.map((r) => r.raw)).toEqual(['* SORT 5 3 1']);
+    expect((await c.transact('ok', 'SORT (ARRIVAL) UTF-8 $')).untagged.map((r) => r.raw)).toEqual(['* SORT 1 3 5']);
+    expect((await c.transact('ok', 'UID THREAD ORDEREDSUBJECT UTF-8 $')).untagged[0]!.raw).toMatch(/^\* THREAD (\([135]\)){3}$/);
+    await c.close();
+  });
+
   it('python imaplib: SEARCH RETURN (SAVE), then FETCH $ and STORE $', needs('python3'), async () => {
     const user = await account(5);
     const py = String.raw`

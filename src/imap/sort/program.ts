@@ -13,6 +13,7 @@ import { accountOf, viewOf } from '../commands/helpers.js';
 import type { CommandContext } from '../commands/types.js';
 import { searchKey, usesModseq, type Criterion } from '../commands/search/criteria.js';
 import { findHits } from '../commands/search/search.js';
+import { resolveSaved } from '../commands/search/searchres.js';
 
 /** The messages matched: ascending UIDs of this session's view, or `all` of them (the program was ALL; `uids` then empty). */
 export interface Program {
@@ -40,9 +41,10 @@ export async function runProgram(c: CommandContext, p: Parser, parsed?: () => vo
   const cs: Criterion[] = [searchKey(p, 0, budget)];
   while (p.trySp()) cs.push(searchKey(p, 0, budget));
   p.end();
-  const crit: Criterion = cs.length === 1 ? cs[0]! : { k: 'and', cs };
   parsed?.();
   const view = viewOf(c);
+  // RFC 5182 §2.1: "$" is a sequence set, so SORT and THREAD criteria take the saved result as SEARCH's do.
+  const crit: Criterion = resolveSaved(cs.length === 1 ? cs[0]! : { k: 'and', cs }, view);
   if (crit.k === 'all') return { uids: [], all: true, any: view.exists > 0, crit };
   const modseq = usesModseq(crit);
   if (modseq) c.conn.condstore = true;
