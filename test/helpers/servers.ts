@@ -11,7 +11,8 @@ import type { ServerContext } from '../../src/context.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import type { StoreBackend } from '../../src/store/index.js';
-import { certsDir, makeSelfSigned, writeFileAtomic, type CertificatePair } from '../../src/tls/index.js';
+import { certsDir, writeFileAtomic } from '../../src/tls/index.js';
+import { testCertificate } from './test-certificate.js';
 
 export interface TestServer {
   server: RunningServer;
@@ -56,20 +57,22 @@ export function testStore(asked: StoreBackend | undefined): StoreBackend | undef
   return asked === 'memory' && process.env.MAILSERVER_TEST_STORE === 'maildir' ? 'maildir' : asked;
 }
 
-const certificates = new Map<string, CertificatePair>();
+/**
+ * scrypt cost (N = 2^ln) of the password hashes of protocol tests' accounts: each new
+ * account hashes and each first login verifies, 60-150 ms apiece at the default 14 on
+ * this machine, several seconds a file; at 10 it is 16 times less. What is tested there
+ * is the protocol, not the hash (test/accounts/ keeps the default cost).
+ */
+export const TEST_SCRYPT_LN = 10;
 
 /**
- * Puts this process's self-signed pair for `hostname` into a new data root, so the
- * server loads it instead of making one: RSA key generation in JavaScript is seconds
- * per server start (5-11 s measured on a loaded 2-core machine), more than most tests
- * take. The server still reads it the way it reads its own (src/tls, self-signed mode).
+ * Puts the machine's test pair for `hostname` (test-certificate.ts) into a new data root,
+ * so the server loads it instead of making one: RSA key generation in JavaScript is
+ * seconds per server start (5-11 s measured on a loaded 2-core machine), more than most
+ * tests take. The server still reads it the way it reads its own (src/tls, self-signed mode).
  */
 function seedCertificate(dataRoot: string, hostname: string): void {
-  let pair = certificates.get(hostname);
-  if (!pair) {
-    pair = makeSelfSigned(hostname);
-    certificates.set(hostname, pair);
-  }
+  const pair = testCertificate(hostname);
   writeFileAtomic(path.join(certsDir(dataRoot), 'key.pem'), pair.key, 0o600);
   writeFileAtomic(path.join(certsDir(dataRoot), 'cert.pem'), pair.cert, 0o644);
 }

@@ -114,6 +114,10 @@ describe('mbsync', needs('mbsync'), () => {
       await writeFile(
         rc,
         [
+          // No fsync of the local Maildir and state files (a global option: before the
+          // sections): what is tested is the server's side, not the local disk.
+          'FSync no',
+          '',
           'IMAPAccount test',
           'Host 127.0.0.1',
           `Port ${f.port}`,

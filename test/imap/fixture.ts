@@ -16,11 +16,10 @@ import { createLogger } from '../../src/log.js';
 import { analyzeMessage, searchDocument } from '../../src/imap/mime/index.js';
 import { startImap, type ImapListenOptions } from '../../src/imap/server.js';
 import { createStore, type StoreBackend } from '../../src/store/index.js';
-import { makeSelfSigned, TlsContextHolder, type CertificatePair } from '../../src/tls/index.js';
+import { TlsContextHolder } from '../../src/tls/index.js';
 import { ImapTestClient } from '../helpers/imap-client.js';
-import { testStore } from '../helpers/servers.js';
-
-let pair: CertificatePair | undefined;
+import { TEST_SCRYPT_LN, testStore } from '../helpers/servers.js';
+import { testCertificate } from '../helpers/test-certificate.js';
 
 export interface ImapFixture {
   ctx: ServerContext;
@@ -60,14 +59,14 @@ export async function startImapFixture(opts: ImapFixtureOptions = {}): Promise<I
   config.auth.failureDelayMs = 10;
   config.auth.allowPlaintextOnLoopback = true;
   config.log.level = 'silent';
+  config.auth.scryptLn = TEST_SCRYPT_LN;
   opts.configure?.(config);
   const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
   const db = openDb(dbPath(dataRoot));
   const textIndexer = opts.fts === false ? undefined : searchDocument;
   const store = createStore({ dataRoot, log, fsync: false, analyzer: analyzeMessage, textIndexer, backend: testStore(opts.store), expungedKept: opts.expungedKept });
-  const accounts = new AccountsRepo(db, store);
-  pair ??= makeSelfSigned(config.hostname);
-  const tls = new TlsContextHolder(pair);
+  const accounts = new AccountsRepo(db, store, { passwords: () => config.auth });
+  const tls = new TlsContextHolder(testCertificate(config.hostname));
   const ctx: ServerContext = { config, log, db, accounts, store, tls, resolver: createResolver({ servers: ['127.0.0.1:9'], timeoutMs: 500 }) };
   const listeners: Listener[] = [];
   listeners.push(await startImap(ctx, { port: 0, host: '127.0.0.1', ...opts.listen }));

@@ -3,14 +3,20 @@
 // tagged OK and the message is stored, then BYE.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImapTestClient } from '../helpers/imap-client.js';
-import { startTestServer, type TestServer } from '../helpers/servers.js';
+import { startTestServer, TEST_SCRYPT_LN, type TestServer } from '../helpers/servers.js';
 
 const USER = 'ann@example.test';
 const PASS = 'ann password';
 let t: TestServer;
 
 beforeAll(async () => {
-  t = await startTestServer({ store: 'memory', configure: (c) => (c.auth.allowPlaintextOnLoopback = true) });
+  t = await startTestServer({
+    store: 'memory',
+    configure: (c) => {
+      c.auth.allowPlaintextOnLoopback = true;
+      c.auth.scryptLn = TEST_SCRYPT_LN;
+    },
+  });
   await t.addAccount(USER, PASS);
 });
 afterAll(async () => {

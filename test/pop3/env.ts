@@ -7,7 +7,7 @@ import type { Listener } from '../../src/context.js';
 import { startPop3, type Pop3ListenOptions } from '../../src/pop3/server.js';
 import type { DeliveryResult } from '../../src/store/types.js';
 import { Pop3Client } from '../helpers/pop3-client.js';
-import { startTestServer, type TestServer, type TestServerOptions } from '../helpers/servers.js';
+import { startTestServer, TEST_SCRYPT_LN, type TestServer, type TestServerOptions } from '../helpers/servers.js';
 
 export const USER = 'pop@example.test';
 export const PASS = 'pop-secret-1';
@@ -36,7 +36,13 @@ export interface Pop3EnvOptions extends TestServerOptions {
 let accountSeq = 0;
 
 export async function startPop3Env(opts: Pop3EnvOptions = {}): Promise<Pop3Env> {
-  const t = await startTestServer(opts);
+  const t = await startTestServer({
+    ...opts,
+    configure: (c) => {
+      c.auth.scryptLn = TEST_SCRYPT_LN;
+      opts.configure?.(c);
+    },
+  });
   const own: Listener[] = [];
   const listener = async (name: 'pop3' | 'pop3s'): Promise<number> => {
     const existing = opts.listen ? undefined : t.server.listeners.get(name);

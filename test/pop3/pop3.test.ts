@@ -26,12 +26,17 @@ async function loginWhenFree(env: Pop3Env, user: string, pass: string): Promise<
   const deadline = Date.now() + 20_000;
   for (;;) {
     const c = await env.connect();
-    // A refused greeting (per-address limit while old sockets close) is retried too.
+    // A refused greeting (per-address limit while old sockets close) is retried too, and
+    // so is a session the short idle timer of 'POP3 limits' ended before USER (a loaded machine).
+    const autologout = (st: { ok: boolean; text: string }) => !st.ok && st.text.startsWith('Autologout');
     if (c.greeting.startsWith('+OK')) {
-      expect((await c.cmd(`USER ${user}`)).ok).toBe(true);
-      const st = await c.cmd(`PASS ${pass}`);
-      if (st.ok) return c;
-      expect(st.code).toBe('IN-USE');
+      const u = await c.cmd(`USER ${user}`);
+      if (!autologout(u)) {
+        expect(u.ok).toBe(true);
+        const st = await c.cmd(`PASS ${pass}`);
+        if (st.ok) return c;
+        if (!autologout(st)) expect(st.code).toBe('IN-USE');
+      }
     }
     c.destroy();
     if (Date.now() > deadline) throw new Error('the maildrop lock was never released');
@@ -305,7 +310,7 @@ describe('POP3 with plaintext login refused (allowPlaintextOnLoopback = false)',
       store: 'memory',
       configure: (c) => {
         c.auth.allowPlaintextOnLoopback = false;
-        c.auth.failureDelayMs = 300;
+        c.auth.failureDelayMs = 100;
       },
     });
   });
@@ -353,7 +358,7 @@ describe('POP3 with plaintext login refused (allowPlaintextOnLoopback = false)',
     const c = await env.connect({ tls: true });
     const t0 = Date.now();
     expect(await c.login(user, 'wrong-password')).toMatchObject({ ok: false, code: 'AUTH' });
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(280);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(95);
     await c.quit();
   });
 });

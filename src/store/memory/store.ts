@@ -332,12 +332,12 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
   readMessage(account: AccountId, mailboxId: MailboxId, uid: Uid): Promise<{ stream: Readable; size: number }> {
     return this.op(async () => {
       const m = this.message(account, mailboxId, uid);
-      return { stream: Readable.from([m.data]), size: m.data.length };
+      return { stream: chunked(m.data), size: m.data.length };
     });
   }
 
   readMessageRange(account: AccountId, mailboxId: MailboxId, uid: Uid, range: ByteRange): Promise<Readable> {
-    return this.op(async () => Readable.from([this.message(account, mailboxId, uid).data.subarray(range.start, Math.max(range.start, range.end))]));
+    return this.op(async () => chunked(this.message(account, mailboxId, uid).data.subarray(range.start, Math.max(range.start, range.end))));
   }
 
   // ---------------------------------------------------------------- writing
@@ -569,4 +569,18 @@ function rfc822Size(m: MemMessage): number {
     if (typeof bs.headerSize === 'number' && typeof bs.bodySize === 'number') return bs.headerSize + bs.bodySize;
   }
   return m.data.length;
+}
+
+/** fs.createReadStream's chunk size: what a reader of a Maildir file gets at a time. */
+const READ_CHUNK = 64 * 1024;
+
+/**
+ * A message as a file stream gives it, in 64 KiB pieces, not one Buffer: a reader that
+ * encodes as it goes (POP3's dot-stuffing) works a piece at a time and yields between
+ * them as on Maildir, instead of holding the event loop for a whole 16 MB message.
+ */
+function chunked(data: Buffer): Readable {
+  const pieces: Buffer[] = [];
+  for (let at = 0; at < data.length; at += READ_CHUNK) pieces.push(data.subarray(at, at + READ_CHUNK));
+  return Readable.from(pieces);
 }
