@@ -65,6 +65,28 @@ export function classify(tokens: Iterable<[string, Counts]>, totals: Totals, max
     if (Math.abs(p - 0.5) < PARAMS.minStrength) continue;
     clues.push({ token, p, ham: c.ham, spam: c.spam });
   }
+  return strongest(clues, maxClues);
+}
+
+/**
+ * classify() on parallel arrays (token i seen in ham[i] ham and spam[i] spam), without a
+ * [token, Counts] pair per token: the same clues, in the same order, the same score.
+ */
+export function classifyCounts(tokens: string[], ham: Float64Array, spam: Float64Array, totals: Totals, maxClues = PARAMS.maxClues): Classification {
+  const clues: Clue[] = [];
+  const c: Counts = { ham: 0, spam: 0 };
+  for (let i = 0; i < tokens.length; i++) {
+    c.ham = ham[i]!;
+    c.spam = spam[i]!;
+    if (c.ham + c.spam === 0) continue;
+    const p = tokenProb(c, totals);
+    if (Math.abs(p - 0.5) < PARAMS.minStrength) continue;
+    clues.push({ token: tokens[i]!, p, ham: c.ham, spam: c.spam });
+  }
+  return strongest(clues, maxClues);
+}
+
+function strongest(clues: Clue[], maxClues: number): Classification {
   // Strongest first; ties broken by the token so a score never depends on Set order.
   clues.sort((a, b) => Math.abs(b.p - 0.5) - Math.abs(a.p - 0.5) || (a.token < b.token ? -1 : a.token > b.token ? 1 : 0));
   if (clues.length > maxClues) clues.length = maxClues;

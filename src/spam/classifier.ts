@@ -9,19 +9,21 @@
  * of a second at 75 000 tokens), and once it is all there a token not in memory is a
  * token never trained, with no query: port 25 scores a message from memory alone. A
  * bigger one keeps the counts it looked up (making room at random) and asks SQLite for
- * the others, one statement per message.
+ * the others, one statement per message. The sender's reputation rows are kept too
+ * (MAX_REP_ROWS per database), so a message from a sender seen before is scored with
+ * no statement but data_version.
  *
  * Scoring never creates a file: an account that has never been trained scores from the
  * base alone (or 0.5, unsure). Training creates the account's database.
  *
  * The CLI trains while the server runs (same files, WAL): a change made by another
- * connection shows in SQLite's data_version, and the cached counts are dropped then.
+ * connection shows in SQLite's data_version, and the cached counts and rows are dropped then.
  */
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../log.js';
 import { accountSegments } from '../store/names.js';
-import { classify, type Classification, type Counts, type Totals } from './bayes.js';
+import { classifyCounts, type Classification, type Counts, type Totals } from './bayes.js';
 import { CountTable } from './counts.js';
 import { SpamDb, tokenHash, type RepRow, type Verdict } from './db.js';
 
@@ -42,6 +44,8 @@ const PAGE_CACHE_KIB = 512;
 const MMAP_MIB = 64;
 /** Rows of a word table read into memory per scored message, until all of it is there. */
 const PRELOAD_STEP = 1000;
+/** Reputation rows kept in memory per open database (emptied when full). */
+const MAX_REP_ROWS = 1000;
 /** How often an open database's file is checked for having been removed with its account. */
 const RECHECK_MS = 5000;
 
@@ -67,6 +71,8 @@ interface Handle {
   /** Being read whole: the last hash read so far. */
   cursor?: number;
   totals?: Totals;
+  /** Reputation rows looked up (null: none), by kind and key; dropped with the counts. */
+  rep: Map<string, RepRow | null>;
 }
 
 export interface Scored extends Classification {
@@ -107,7 +113,7 @@ export class Classifiers {
       // Never create an account directory the store does not have (removed account).
       if (!create || !existsSync(path.dirname(file))) return undefined;
     }
-    h = { db: new SpamDb(file, { create: true, pageCacheKiB: PAGE_CACHE_KIB, mmapMiB: MMAP_MIB }), ino: 0, checked: now, version: -1, cache: new CountTable(), complete: false };
+    h = { db: new SpamDb(file, { create: true, pageCacheKiB: PAGE_CACHE_KIB, mmapMiB: MMAP_MIB }), ino: 0, checked: now, version: -1, cache: new CountTable(), complete: false, rep: new Map() };
     h.ino = statSync(file).ino;
     this.open.set(account, h);
     if (this.open.size > MAX_OPEN) this.drop(this.open.keys().next().value!);
@@ -126,7 +132,7 @@ export class Classifiers {
     if (!this.base && now - this.baseChecked > RECHECK_MS) {
       this.baseChecked = now;
       const file = baseDbPath(this.dataRoot);
-      if (existsSync(file)) this.base = { db: new SpamDb(file, { create: true, pageCacheKiB: PAGE_CACHE_KIB, mmapMiB: MMAP_MIB }), ino: statSync(file).ino, checked: now, version: -1, cache: new CountTable(), complete: false };
+      if (existsSync(file)) this.base = { db: new SpamDb(file, { create: true, pageCacheKiB: PAGE_CACHE_KIB, mmapMiB: MMAP_MIB }), ino: statSync(file).ino, checked: now, version: -1, cache: new CountTable(), complete: false, rep: new Map() };
     }
     return this.base;
   }
@@ -157,20 +163,26 @@ export class Classifiers {
   }
 
   /**
+   * Drops what is kept in memory of a database another connection (the CLI) changed since
+   * (SQLite's data_version), and starts reading its word table again, whole if it fits.
+   */
+  private validate(h: Handle): void {
+    const v = h.db.dataVersion();
+    if (v === h.version) return;
+    h.totals = undefined;
+    h.version = v;
+    h.cache.clear();
+    h.rep.clear();
+    h.complete = false;
+    h.cursor = h.db.wordCount() <= this.cap() ? -1 : undefined;
+  }
+
+  /**
    * Adds the counts of the token hashes (in list order) to `ham` and `spam`, from memory
    * first; returns the database's totals.
    */
   private addCounts(h: Handle, hashes: number[], ham: Float64Array, spam: Float64Array): Totals {
-    const v = h.db.dataVersion();
     const cap = this.cap();
-    if (v !== h.version) {
-      // Opened, or trained by another connection (the CLI): read again, whole if it fits.
-      h.totals = undefined;
-      h.version = v;
-      h.cache.clear();
-      h.complete = false;
-      h.cursor = h.db.wordCount() <= cap ? -1 : undefined;
-    }
     h.totals ??= h.db.totals();
     // More databases opened since: this one's share shrank.
     if (h.complete && h.cache.size > cap) h.complete = false;
@@ -204,31 +216,57 @@ export class Classifiers {
 
   /** Scores tokens with the account's counts plus the base's. */
   score(account: string, tokens: Set<string>): Scored {
+    const handles = [this.handle(account), this.baseHandle()];
+    for (const h of handles) if (h) this.validate(h);
+    return this.scoreWith(handles, tokens);
+  }
+
+  /** score() on validated handles. */
+  private scoreWith(handles: Array<Handle | undefined>, tokens: Set<string>): Scored {
     const list = [...tokens];
     const hashes = list.map(tokenHash);
     const ham = new Float64Array(list.length);
     const spam = new Float64Array(list.length);
     const totals: Totals = { nham: 0, nspam: 0 };
-    for (const h of [this.handle(account), this.baseHandle()]) {
+    for (const h of handles) {
       if (!h) continue;
       const t = this.addCounts(h, hashes, ham, spam);
       totals.nham += t.nham;
       totals.nspam += t.nspam;
     }
-    const pairs: Array<[string, Counts]> = [];
-    for (let i = 0; i < list.length; i++) if (ham[i]! + spam[i]! > 0) pairs.push([list[i]!, { ham: ham[i]!, spam: spam[i]! }]);
-    return { ...classify(pairs, totals), totals };
+    return { ...classifyCounts(list, ham, spam, totals), totals };
   }
 
   /**
-   * The account's reputation rows for `keys` and the message's score, read in one
-   * transaction of its database: SQLite takes and releases the WAL read lock (fcntl calls
-   * on the -shm file) once, not once per statement (data_version, each identity).
+   * The account's reputation rows for `keys` and the message's score. Once the word table
+   * is in memory and the sender's rows were looked up before, this reads nothing but
+   * data_version (port 25's usual case: one statement per message). Otherwise what is
+   * missing is read in one transaction of the database: SQLite takes and releases the WAL
+   * read lock (fcntl calls on the -shm file) once, not once per statement.
    */
   assess(account: string, tokens: Set<string>, keys: Array<[string, string]>): { reputation: RepRow[]; bayes: Scored } {
     const h = this.handle(account);
-    const run = () => ({ reputation: h ? h.db.reputation(keys) : [], bayes: this.score(account, tokens) });
-    return h ? h.db.inTransaction(run) : run();
+    const handles = [h, this.baseHandle()];
+    for (const x of handles) if (x) this.validate(x);
+    const run = () => ({ reputation: h ? this.reputation(h, keys) : [], bayes: this.scoreWith(handles, tokens) });
+    const fromMemory = handles.every((x) => !x || (x.complete && x.totals !== undefined)) && (!h || keys.every(([k, v]) => h.rep.has(repKey(k, v))));
+    return h && !fromMemory ? h.db.inTransaction(run) : run();
+  }
+
+  /** Reputation rows of `keys`, from memory or (then kept) the database. */
+  private reputation(h: Handle, keys: Array<[string, string]>): RepRow[] {
+    const out: RepRow[] = [];
+    const missing = keys.filter(([k, v]) => !h.rep.has(repKey(k, v)));
+    if (missing.length > 0) {
+      const found = h.db.reputation(missing);
+      if (h.rep.size + missing.length > MAX_REP_ROWS) h.rep.clear();
+      for (const [k, v] of missing) h.rep.set(repKey(k, v), found.find((r) => r.kind === k && r.key === v) ?? null);
+    }
+    for (const [k, v] of keys) {
+      const r = h.rep.get(repKey(k, v));
+      if (r) out.push(r);
+    }
+    return out;
   }
 
   /** Trained totals of an account (without the base). */
@@ -256,6 +294,8 @@ export class Classifiers {
       return h.db.inTransaction(() => fn(h.db, apply));
     } finally {
       h.totals = undefined;
+      // Reputation rows changed with the verdicts: looked up again when next needed.
+      h.rep.clear();
       if (h.complete || h.cursor !== undefined) {
         const fresh = h.db.lookup(changed);
         for (const x of changed) {
@@ -275,3 +315,7 @@ export class Classifiers {
 }
 
 const ZERO: Counts = Object.freeze({ ham: 0, spam: 0 });
+
+function repKey(kind: string, key: string): string {
+  return `${kind}\0${key}`;
+}

@@ -198,6 +198,29 @@ describe('per-account database and training', () => {
     c.close();
   });
 
+  it('reputation rows kept in memory follow training here and by another connection', () => {
+    mkdirSync(path.join(root, 'maildir', 'example.test', 'rep'), { recursive: true });
+    const acct = 'rep@example.test';
+    const c = new Classifiers(root);
+    const keys: Array<[string, string]> = [['ip', '192.0.2']];
+    const t = new Set(['some-token']);
+    const row = () => c.assess(acct, t, keys).reputation[0];
+    c.update(acct, (db) => db.addReputation(keys, 'spam', 1, Date.now()));
+    expect(row()).toMatchObject({ ham: 0, spam: 1 });
+    expect(row()).toMatchObject({ ham: 0, spam: 1 }); // from memory now
+    c.update(acct, (db) => db.addReputation(keys, 'ham', 1, Date.now()));
+    expect(row()).toMatchObject({ ham: 1, spam: 1 });
+    const other = new SpamDb(path.join(root, 'maildir', 'example.test', 'rep', 'spam.sqlite'));
+    other.db.transaction(() => other.addReputation(keys, 'ham', 1, Date.now()))();
+    other.close();
+    expect(row()).toMatchObject({ ham: 2, spam: 1 });
+    // A sender never seen has no row, and that too is remembered until a change.
+    expect(c.assess(acct, t, [['ip', '198.51.100']]).reputation).toEqual([]);
+    c.update(acct, (db) => db.addReputation([['ip', '198.51.100']], 'spam', 1, Date.now()));
+    expect(c.assess(acct, t, [['ip', '198.51.100']]).reputation[0]).toMatchObject({ spam: 1 });
+    c.close();
+  });
+
   it('trained on 200 + 200 corpus messages, it files ≥ 85 % of 150 unseen spam and ≤ 2 % of 150 ham', () => {
     mkdirSync(path.join(root, 'maildir', 'example.test', 'small'), { recursive: true });
     const c = new Classifiers(root);
