@@ -43,10 +43,11 @@ async function rawSession(user = USER): Promise<{ s: net.Socket; received: () =>
 }
 
 /** Writes `text` one byte every `ms` until the socket closes or the text ends. */
-async function trickle(s: net.Socket, text: string, ms: number): Promise<void> {
-  for (const ch of text) {
+/** Writes `text` `bytes` at a time (one by default), `ms` apart. */
+async function trickle(s: net.Socket, text: string, ms: number, bytes = 1): Promise<void> {
+  for (let i = 0; i < text.length; i += bytes) {
     if (s.destroyed || s.writableEnded) return;
-    s.write(ch);
+    s.write(text.slice(i, i + bytes));
     await sleep(ms);
   }
 }
@@ -93,8 +94,9 @@ describe('deadlines: one byte a second keeps nothing open (issue 14 item 2)', ()
   it('ends a connection that has not logged in within the login deadline, however it trickles', async () => {
     const c = await f.connect({ strict: false }); // the BYE arrives mid-command
     const t0 = Date.now();
-    // Complete lines, each within the command deadline (600 ms), none of them a login.
-    const dripping = trickle(c.socket, 'a1 NOOP\r\n'.repeat(20), 50); // 9 s at this rate
+    // Complete lines, each well within the command deadline (600 ms: three pieces 50 ms
+    // apart, so timers late under load do not end a line first), none of them a login.
+    const dripping = trickle(c.socket, 'a1 NOOP\r\n'.repeat(20), 50, 3); // 3 s at this rate
     const bye = await c.waitFor((r) => r.type === 'BYE', 5000);
     expect(bye.text).toMatch(/Login timeout/);
     expect(await closedWithin(c.socket, 1000)).toBe(true);
