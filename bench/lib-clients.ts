@@ -10,11 +10,15 @@ export class RawClient {
   private waiter: ((line: string) => void) | undefined;
   private tag = '';
   bytes = 0;
+  /** Keep the whole of each command's responses (`answer`), not just the tail. */
+  keep = false;
+  private kept: Buffer[] = [];
   private n = 0;
   constructor(private readonly socket: net.Socket) {
     socket.on('data', (d: Buffer) => {
       this.bytes += d.length;
       if (!this.waiter) return;
+      if (this.keep) this.kept.push(d);
       this.tail = (this.tail + d.toString('latin1', Math.max(0, d.length - 4096))).slice(-8192);
       const i = this.tail.indexOf(`\r\n${this.tag} `);
       const j = this.tail.startsWith(`${this.tag} `) ? 0 : -1;
@@ -39,6 +43,7 @@ export class RawClient {
   cmd(text: string): Promise<string> {
     this.tag = `r${++this.n}`;
     this.tail = '\r\n';
+    this.kept = [];
     this.bytes = 0;
     return new Promise((resolve, reject) => {
       this.waiter = (line) => (/^\S+ OK/.test(line) ? resolve(line) : reject(new Error(line)));
@@ -48,6 +53,10 @@ export class RawClient {
   /** The last few KB of the latest command's responses. */
   get lastText(): string {
     return this.tail;
+  }
+  /** All of the latest command's responses, when `keep` is set. */
+  get answer(): string {
+    return Buffer.concat(this.kept).toString('latin1');
   }
   close(): void {
     this.socket.destroy();

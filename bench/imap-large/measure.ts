@@ -1,5 +1,6 @@
 /** The figures of bench/imap-large, each measured the same way on every target. */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { RawClient, RawPop3 } from '../lib-clients.js';
 import { DOMAIN, PASSWORD, type Target } from './targets.js';
 
@@ -69,13 +70,42 @@ export async function measureSort(t: Target, f: Figures): Promise<void> {
   const c = await RawClient.connect(t.imapPort);
   await c.cmd(`LOGIN big@${DOMAIN} ${PASSWORD}`);
   await c.cmd('SELECT INBOX');
-  put(t, f, 'SORT (DATE), first (keys of the dropped-in files)', await timed(c, 'SORT (DATE) UTF-8 ALL'), 'ms');
-  for (const k of ['DATE', 'SUBJECT', 'FROM', 'SIZE']) put(t, f, `SORT (${k})`, await timed(c, `SORT (${k}) UTF-8 ALL`), 'ms');
-  put(t, f, 'SORT (REVERSE DATE) UTF-8 UNSEEN', await timed(c, 'SORT (REVERSE DATE) UTF-8 UNSEEN'), 'ms');
-  put(t, f, 'THREAD REFERENCES, first', await timed(c, 'THREAD REFERENCES UTF-8 ALL'), 'ms');
-  put(t, f, 'THREAD REFERENCES', await timed(c, 'THREAD REFERENCES UTF-8 ALL'), 'ms');
+  c.keep = true;
+  const run = async (label: string, command: string): Promise<void> => {
+    put(t, f, label, await timed(c, command), 'ms');
+    answerOf(t, command, c.answer);
+  };
+  await run('SORT (DATE), first (keys of the dropped-in files)', 'SORT (DATE) UTF-8 ALL');
+  for (const k of ['DATE', 'SUBJECT', 'FROM', 'SIZE']) await run(`SORT (${k})`, `SORT (${k}) UTF-8 ALL`);
+  await run('SORT (REVERSE DATE) UTF-8 UNSEEN', 'SORT (REVERSE DATE) UTF-8 UNSEEN');
+  await run('THREAD REFERENCES, first', 'THREAD REFERENCES UTF-8 ALL');
+  await run('THREAD REFERENCES', 'THREAD REFERENCES UTF-8 ALL');
+  await run('THREAD ORDEREDSUBJECT', 'THREAD ORDEREDSUBJECT UTF-8 ALL');
+  compareAnswers(t);
   await c.cmd('LOGOUT').catch(() => undefined);
   c.close();
+}
+
+/** Each target's SORT/THREAD answers (a digest of the untagged SORT/THREAD lines), by command. */
+const answers = new Map<string, Map<string, string>>();
+
+function answerOf(t: Target, command: string, text: string): void {
+  const lines = text.split('\r\n').filter((l) => /^\* (SORT|THREAD)\b/.test(l));
+  const digest = `${lines.length} line(s), ${createHash('sha256').update(lines.join('\n')).digest('hex').slice(0, 16)}`;
+  let byTarget = answers.get(command);
+  if (!byTarget) answers.set(command, (byTarget = new Map()));
+  byTarget.set(t.name, digest);
+}
+
+/** Issue 20: the same answers as the targets measured before this one (Dovecot), command by command. */
+function compareAnswers(t: Target): void {
+  for (const [command, byTarget] of answers) {
+    const mine = byTarget.get(t.name);
+    for (const [other, theirs] of byTarget) {
+      if (other === t.name) continue;
+      console.log(`  [${t.name}] ${command}: ${mine === theirs ? 'same answer as' : 'DIFFERENT answer from'} ${other} (${mine} / ${theirs})`);
+    }
+  }
 }
 
 const APPENDS = 100;
