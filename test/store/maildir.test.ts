@@ -504,7 +504,7 @@ describe('files of other tools and reindex', () => {
   it('indexes thousands of files dropped into the cur/ of an empty mailbox: UIDs by name, kept `,U=`, sizes, flags and counters', async () => {
     // More files than one insert statement of the pick-up takes (pickup.ts INSERT_ROWS),
     // written in an order other than the names' (the listing order is the directory's).
-    const N = 3000;
+    const N = 9000;
     const cur = path.join(acctDir(), 'cur');
     const name = (i: number): string => {
       const base = `${1700000000 + i}.M${i}P1.tool`;

@@ -41,7 +41,7 @@ export interface Found {
 /** Files stat'ed or renamed per turn of the event loop (other sessions get a turn every few ms). */
 const FS_CHUNK = 256;
 /** Rows per INSERT into `messages` (see insertRows). */
-const INSERT_ROWS = 2048;
+const INSERT_ROWS = 8192;
 /** Names per INSERT into temp.pickup (7 parameters each). */
 const FILL_ROWS = 256;
 
