@@ -1,5 +1,5 @@
 /** Ascending numbers (UIDs) as inclusive ranges of consecutive values: [1, 2, 3, 7] → [[1, 3], [7, 7]]. */
-export function consecutiveRanges(sorted: readonly number[]): Array<[number, number]> {
+export function consecutiveRanges(sorted: Iterable<number>): Array<[number, number]> {
   const out: Array<[number, number]> = [];
   for (const u of sorted) {
     const last = out[out.length - 1];

@@ -501,6 +501,38 @@ describe('files of other tools and reindex', () => {
     expect((await store.listMailboxes(A)).map((m) => m.name)).not.toContain('Trash');
   });
 
+  it('indexes thousands of files dropped into the cur/ of an empty mailbox: UIDs by name, kept `,U=`, sizes, flags and counters', async () => {
+    // More files than one insert statement of the pick-up takes (pickup.ts INSERT_ROWS),
+    // written in an order other than the names' (the listing order is the directory's).
+    const N = 9000;
+    const cur = path.join(acctDir(), 'cur');
+    const name = (i: number): string => {
+      const base = `${1700000000 + i}.M${i}P1.tool`;
+      if (i === 7) return `${base},S=${MSG(i).length},U=9000:2,S`; // a free `,U=`: kept
+      if (i === 8) return `${base}:2,F`; // no `,S=`: stat'ed
+      return `${base},S=${MSG(i).length}:2,${i % 3 === 0 ? 'S' : ''}`;
+    };
+    const order = Array.from({ length: N }, (_, i) => (i * 7919) % N);
+    for (let k = 0; k < N; k += 500) await Promise.all(order.slice(k, k + 500).map((i) => writeFile(path.join(cur, name(i)), MSG(i))));
+    const snap = await openSnapshot(store, A, 'INBOX');
+    expect(snap.messages).toHaveLength(N);
+    const byUid = new Map(snap.messages.map((m) => [m.uid as number, m]));
+    // The free `,U=` kept; the others after it (RFC 9051 §2.3.1.1: UIDs ascend), in name order (i).
+    const fresh = (i: number): number => 9001 + (i < 7 ? i : i - 1);
+    expect(byUid.get(9000)).toMatchObject({ size: MSG(7).length, flags: ['\\Seen'] });
+    expect(byUid.get(fresh(0))).toMatchObject({ size: MSG(0).length, flags: ['\\Seen'] });
+    expect(byUid.get(fresh(8))).toMatchObject({ size: MSG(8).length, flags: ['\\Flagged'] });
+    expect(byUid.get(fresh(N - 1))).toMatchObject({ size: MSG(N - 1).length, flags: [] });
+    expect(snap.messages.map((m) => m.uid)).toEqual(Array.from({ length: N }, (_, k) => 9000 + k));
+    expect(snap.mailbox.uidNext).toBe(9000 + N);
+    const bytes = Array.from({ length: N }, (_, i) => MSG(i).length).reduce((x, y) => x + y, 0);
+    expect(await store.usage(A)).toEqual({ bytes, messages: N });
+    const unseen = Array.from({ length: N }, (_, i) => i).filter((i) => i % 3 !== 0 && i !== 7).length;
+    expect((await store.listMailboxes(A)).find((m) => m.name === 'INBOX')).toMatchObject({ messages: N, unseen });
+    // A second open finds them indexed: nothing added.
+    expect((await openSnapshot(store, A, 'INBOX')).messages).toHaveLength(N);
+  });
+
   it('indexes a file left by a crash between link and index under the UID in its name', async () => {
     await store.deliver([{ account: A }], { data: MSG(1) });
     // As if the process died after linking uid 4 into new/ (uid 2 and 3 reserved, never stored).

@@ -275,6 +275,8 @@ function setup(db: IndexDb): void {
   // open of a 100 000-message mailbox and kept for as long as the account stays open,
   // were 11 MB of the server's RSS with it selected (issue 16 item 2, bench/imap-large).
   db.pragma(`cache_size = -${INDEX_CACHE_KIB}`);
+  // The same for the temporary schema (the pick-up's name list, pickup.ts; kept in a file).
+  db.pragma(`temp.cache_size = -${INDEX_CACHE_KIB}`);
   // A checkpoint fsyncs (on the event-loop thread); fewer, larger ones keep delivery
   // latency flat. The WAL is truncated back to 4 MB after each.
   db.pragma('wal_autocheckpoint = 4000');
@@ -297,7 +299,7 @@ function migrateColumns(db: IndexDb): void {
 
 /**
  * Indexes made before messages_ins learnt to skip the rows of a bulk insert (queries.ts
- * insertByName, which adds the counters once): the trigger is replaced, in one
+ * bulkInsert, which adds the counters once): the trigger is replaced, in one
  * transaction.
  */
 function migrateBulkInsert(db: IndexDb): void {

@@ -51,8 +51,6 @@ export interface FetchScope {
 
 const SEL_UIDS = 'uid IN (SELECT value FROM json_each(?))';
 
-/** Rows per statement of insertByName (6 parameters each, under SQLite's 32 766). */
-const INSERT_ROWS = 500;
 /** A new EMAILID (RFC 8474 §5.1: 1*255 of ALPHA / DIGIT / "_" / "-"): random, so it says nothing of the message. */
 export function newEmailId(): string {
   return 'M' + randomBytes(12).toString('hex');
@@ -268,59 +266,19 @@ export class IndexQueries {
   }
 
   /**
-   * Many rows without cached analysis (files picked up by name): one prepared statement
-   * of INSERT_ROWS rows of VALUES, run as often as needed, then the rest one statement
-   * each; several times faster than a statement per row or rows passed as JSON.
+   * Rows inserted by `insert`, which returns their totals; the counters are added once
+   * for all rows: messages_ins skips rows inserted while meta 'bulk_insert' is set (its
+   * two UPDATEs per row were half the cost of a 100 000-file pick-up). The flag never
+   * outlives this transaction.
    */
-  insertByName(mailboxId: number, modseq: number, rows: Array<{ uid: number; filename: string; inNew: boolean; flags: number; size: number; internalDate: number }>): void {
-    // The counters are added once for all rows: messages_ins skips rows inserted while
-    // meta 'bulk_insert' is set (its two UPDATEs per row were half the cost of a
-    // 100 000-file pick-up). The flag never outlives this transaction.
+  bulkInsert(mailboxId: number, insert: () => { count: number; size: number; unseen: number; recent: number }): void {
     this.tx(() => {
       this.setMeta('bulk_insert', '1');
-      this.insertRows(mailboxId, modseq, rows);
-      let size = 0;
-      let unseen = 0;
-      let recent = 0;
-      for (const r of rows) {
-        size += r.size;
-        if ((r.flags & 1) === 0) unseen++;
-        if (r.inNew) recent++;
-      }
-      this.q('UPDATE mailboxes SET messages = messages + ?, size = size + ?, unseen = unseen + ?, recent = recent + ? WHERE id = ?').run(rows.length, size, unseen, recent, mailboxId);
-      this.q('UPDATE usage SET bytes = bytes + ?, messages = messages + ? WHERE id = 1').run(size, rows.length);
+      const t = insert();
+      this.q('UPDATE mailboxes SET messages = messages + ?, size = size + ?, unseen = unseen + ?, recent = recent + ? WHERE id = ?').run(t.count, t.size, t.unseen, t.recent, mailboxId);
+      this.q('UPDATE usage SET bytes = bytes + ?, messages = messages + ? WHERE id = 1').run(t.size, t.count);
       this.q("DELETE FROM meta WHERE key = 'bulk_insert'").run();
     });
-  }
-
-  private insertRows(mailboxId: number, modseq: number, rows: Array<{ uid: number; filename: string; inNew: boolean; flags: number; size: number; internalDate: number }>): void {
-    const sql = (n: number): string =>
-      `INSERT INTO messages (mailbox_id, uid, filename, in_new, flags, keywords, modseq, size, internal_date) VALUES ${Array(n).fill(`(${mailboxId}, ?, ?, ?, ?, NULL, ${modseq}, ?, ?)`).join(', ')}`;
-    // The mailbox id and modseq are numbers this module chose, inlined so a statement is
-    // prepared per pick-up rather than kept (the cache is keyed by SQL text).
-    let i = 0;
-    if (rows.length >= INSERT_ROWS) {
-      const many = this.db.prepare(sql(INSERT_ROWS));
-      const args: unknown[] = new Array(INSERT_ROWS * 6);
-      for (; i + INSERT_ROWS <= rows.length; i += INSERT_ROWS) {
-        for (let j = 0; j < INSERT_ROWS; j++) {
-          const r = rows[i + j]!;
-          const k = j * 6;
-          args[k] = r.uid;
-          args[k + 1] = r.filename;
-          args[k + 2] = r.inNew ? 1 : 0;
-          args[k + 3] = r.flags;
-          args[k + 4] = r.size;
-          args[k + 5] = r.internalDate;
-        }
-        many.run(args);
-      }
-    }
-    const one = this.q('INSERT INTO messages (mailbox_id, uid, filename, in_new, flags, keywords, modseq, size, internal_date) VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?)');
-    for (; i < rows.length; i++) {
-      const r = rows[i]!;
-      one.run(mailboxId, r.uid, r.filename, r.inNew ? 1 : 0, r.flags, modseq, r.size, r.internalDate);
-    }
   }
 
   /** A saved message (delivery, APPEND, COPY/MOVE): its save_date is now (SAVEDATE, RFC 8514). */
@@ -464,6 +422,11 @@ export class IndexQueries {
       v = 0;
     }
     return ordered ? out : Array.from(Uint32Array.from(out).sort());
+  }
+
+  /** Whether the mailbox has no row at all. */
+  isEmpty(mailboxId: number): boolean {
+    return this.q('SELECT 1 FROM messages WHERE mailbox_id = ? LIMIT 1').get(mailboxId) === undefined;
   }
 
   keys(mailboxId: number): MsgKey[] {

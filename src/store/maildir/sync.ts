@@ -203,6 +203,13 @@ async function rescanCur(ctx: StoreCtx, a: Acct, mb: MailboxRow): Promise<{ adde
   const dir = dirOf(a, mb.folder);
   const curDir = path.join(dir, 'cur');
   const m0 = (await stat(curDir, { bigint: true })).mtimeNs;
+  // A mailbox without rows (the first open of files another tool dropped in): every
+  // name is unknown, and the pick-up lists them itself, never holding them all in JS.
+  if (a.ix.isEmpty(mb.id)) {
+    const added = (await pickup(ctx, a, mb, { inNew: [], inCur: [], curDir })).length;
+    await storeCurMtime(a, mb.id, curDir, added > 0 ? undefined : m0);
+    return { added, removed: 0 };
+  }
   const names = await listNames(curDir);
   const { renamed, unknown, gone } = await classifyCur(a, mb, names);
   const flagChanges: FlagChange[] = [];
