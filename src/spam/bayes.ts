@@ -58,19 +58,19 @@ export function tokenProb(c: Counts, t: Totals): number {
 
 /** Scores a message from the counts of its tokens (tokens never seen may be left out). */
 export function classify(tokens: Iterable<[string, Counts]>, totals: Totals, maxClues = PARAMS.maxClues): Classification {
-  const clues: Clue[] = [];
-  for (const [token, c] of tokens) {
-    if (c.ham + c.spam === 0) continue;
-    const p = tokenProb(c, totals);
-    if (Math.abs(p - 0.5) < PARAMS.minStrength) continue;
-    clues.push({ token, p, ham: c.ham, spam: c.spam });
-  }
-  return strongest(clues, maxClues);
+  const list = [...tokens];
+  return classifyCounts(
+    list.map(([t]) => t),
+    Float64Array.from(list, ([, c]) => c.ham),
+    Float64Array.from(list, ([, c]) => c.spam),
+    totals,
+    maxClues,
+  );
 }
 
 /**
- * classify() on parallel arrays (token i seen in ham[i] ham and spam[i] spam), without a
- * [token, Counts] pair per token: the same clues, in the same order, the same score.
+ * The scoring on parallel arrays (token i seen in ham[i] ham and spam[i] spam), without a
+ * [token, Counts] pair per token (port 25's path); classify() is this on pairs.
  */
 export function classifyCounts(tokens: string[], ham: Float64Array, spam: Float64Array, totals: Totals, maxClues = PARAMS.maxClues): Classification {
   const clues: Clue[] = [];
