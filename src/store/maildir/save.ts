@@ -102,7 +102,7 @@ export async function append(
         const date = (opts.internalDate ?? new Date()).getTime();
         a.ix.tx(() => {
           a.ix.insertMessage(newRow(mb, uid, filename, { bits, keywords, size, date, meta }, a.ix.bumpModseq(mb.id)));
-          if (meta.sortKeys) insertKeys(a.ix.db, mb.id, uid, meta.sortKeys);
+          if (meta.sortKeys) insertKeys(a.ix.db, mb.id, uid, meta.sortKeys, { date, size: meta.rfc822Size ?? size });
         });
       } catch (e) {
         await unlink(dest).catch(() => undefined);
@@ -299,7 +299,7 @@ async function indexDelivery(ctx: StoreCtx, d: Delivery, meta: Analysis): Promis
           if (a.ix.filenameOf(p.mb.id, p.uid) === p.filename) continue;
           const modseq = a.ix.bumpModseqForUid(p.mb.id, p.uid);
           a.ix.insertMessage(newRow(p.mb, p.uid, p.filename, { bits: p.bits, keywords: p.keywords, size: d.size, date, meta }, modseq));
-          if (meta.sortKeys) insertKeys(a.ix.db, p.mb.id, p.uid, meta.sortKeys);
+          if (meta.sortKeys) insertKeys(a.ix.db, p.mb.id, p.uid, meta.sortKeys, { date, size: meta.rfc822Size ?? d.size });
         }
       }),
     ),

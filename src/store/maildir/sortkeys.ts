@@ -45,15 +45,8 @@ const COLUMN: Record<SortKeyName, string> = {
 /** RFC822.SIZE as the analysis measured it (bare LF counted as CRLF), else the file size. */
 const ROW_SIZE = `coalesce(json_extract(body_structure, '$.headerSize') + json_extract(body_structure, '$.bodySize'), size)`;
 
-const INSERT = `INSERT OR REPLACE INTO sortkeys (mailbox_id, uid, sent, arrival, size, subject, reply, addr_from, addr_to, addr_cc, display_from, display_to, message_id, refs)
-  SELECT mailbox_id, uid, coalesce(?, internal_date), internal_date,
-    ${ROW_SIZE},
-    ?, ?, ?, ?, ?, ?, ?, ?, ?
-  FROM messages WHERE mailbox_id = ? AND uid = ?`;
-
 type Stmt = Database.Statement<unknown[]>;
 interface Stmts {
-  insert: Stmt;
   insertValues: Stmt;
   rowsIn: Stmt;
   count: Stmt;
@@ -67,7 +60,6 @@ function stmtsOf(db: IndexDb): Stmts {
   let s = stmts.get(db);
   if (!s) {
     s = {
-      insert: db.prepare(INSERT),
       insertValues: db.prepare(
         `INSERT OR REPLACE INTO sortkeys (mailbox_id, uid, sent, arrival, size, subject, reply, addr_from, addr_to, addr_cc, display_from, display_to, message_id, refs)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -90,22 +82,17 @@ function stmtsOf(db: IndexDb): Stmts {
   return s;
 }
 
-/** Writes a message's keys; run it in the transaction that inserted its row. */
-export function insertKeys(db: IndexDb, mailboxId: number, uid: number, k: SortKeys): void {
-  stmtsOf(db).insert.run(
-    k.sent ?? null,
-    k.subject,
-    k.reply ? 1 : 0,
-    k.from,
-    k.to,
-    k.cc,
-    k.displayFrom,
-    k.displayTo,
-    k.messageId,
-    k.refs.length > 0 ? k.refs.join(' ') : null,
-    mailboxId,
-    uid,
-  );
+/**
+ * Writes a message's keys with its row's internal date and RFC822.SIZE (the analysis's,
+ * else the file's: what ROW_SIZE reads), from the values the caller has, not read back
+ * from the row (a delivery's hot path); run it in the transaction that inserted the row.
+ */
+export function insertKeys(db: IndexDb, mailboxId: number, uid: number, k: SortKeys, row: { date: number; size: number }): void {
+  writeKeys(stmtsOf(db), mailboxId, uid, k, row.date, row.size);
+}
+
+function writeKeys(s: Stmts, mailboxId: number, uid: number, k: SortKeys, date: number, size: number): void {
+  s.insertValues.run(mailboxId, uid, k.sent ?? date, date, size, k.subject, k.reply ? 1 : 0, k.from, k.to, k.cc, k.displayFrom, k.displayTo, k.messageId, k.refs.length > 0 ? k.refs.join(' ') : null);
 }
 
 /**
@@ -119,9 +106,7 @@ function insertFilled(db: IndexDb, mailboxId: number, uids: readonly number[], k
   for (const [uid, date, size] of s.rowsIn.all(mailboxId, uids[0], uids[uids.length - 1]) as Array<[number, number, number]>) rows.set(uid, [date, size]);
   uids.forEach((uid, i) => {
     const row = rows.get(uid);
-    if (!row) return;
-    const k = keys[i]!;
-    s.insertValues.run(mailboxId, uid, k.sent ?? row[0], row[0], row[1], k.subject, k.reply ? 1 : 0, k.from, k.to, k.cc, k.displayFrom, k.displayTo, k.messageId, k.refs.length > 0 ? k.refs.join(' ') : null);
+    if (row) writeKeys(s, mailboxId, uid, keys[i]!, row[0], row[1]);
   });
 }
 
