@@ -9,12 +9,12 @@
  * `log.file` set, JSON lines are appended to that file as well, which `mailserver logs`
  * reads back. Redaction happens before either stream sees a line.
  */
-import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import type { PrettyOptions } from 'pino-pretty';
+import { randomBase64url } from './util/random.js';
 
 export type { Logger };
 
@@ -125,7 +125,7 @@ export function createServerLogger(opts: ServerLogOptions): ServerLog {
 
 /** A short random connection id, as in every log line of that connection. */
 export function newCid(): string {
-  return randomBytes(6).toString('base64url');
+  return randomBase64url(6);
 }
 
 export function childFor(log: Logger, proto: string, cid: string = newCid()): Logger {

@@ -32,7 +32,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Readable } from 'node:stream';
 import { removeStaleFiles } from '../util/fs.js';
-import { randomHex } from './random.js';
+import { randomHex } from '../util/random.js';
 import type { ServerContext } from '../context.js';
 import { LineEndNormalizer } from './line-ends.js';
 import { Rejects } from './reply.js';

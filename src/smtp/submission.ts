@@ -28,7 +28,6 @@
  */
 import { Readable } from 'node:stream';
 import { unlink } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
 import { AddressError, parseAddress } from '../accounts/address.js';
@@ -48,6 +47,7 @@ import { Rejects, Reply, SmtpReject } from './reply.js';
 import { receive, spoolIo, writeFinal, type SpooledMessage } from './spool.js';
 import { newQueueId, protocolName, receivedHeader, rfc5322Date } from './trace.js';
 import { authenticate, BANNED_TEXT, connectRefusal, loginAllowed, type LoginResult } from '../accounts/login.js';
+import { randomHex } from '../util/random.js';
 
 export interface SubmissionOptions {
   port: number;
@@ -356,7 +356,7 @@ function completion(
   if (!has('from')) added += `From: <${m.mailFrom}>\r\n`; // RFC 5322 §3.6: From is required; the envelope sender is the author
   let messageId = m.fields.find(([k]) => k === 'message-id')?.[1];
   if (!messageId) {
-    messageId = `<${Date.now().toString(36)}.${randomBytes(8).toString('hex')}@${signDomain}>`;
+    messageId = `<${Date.now().toString(36)}.${randomHex(8)}@${signDomain}>`;
     added += `Message-ID: ${messageId}\r\n`; // RFC 6409 §8.3
   }
   if (!has('date')) added += `Date: ${rfc5322Date()}\r\n`; // RFC 6409 §8.2

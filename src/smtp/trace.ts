@@ -2,7 +2,7 @@
  * Trace headers (RFC 5321 §4.4): Return-Path at final delivery and one Received line
  * per hop, and the transaction ids they carry. Shared by port 25 and submission.
  */
-import { randomHex } from './random.js';
+import { randomHex } from '../util/random.js';
 import { rfc5322Date } from '../util/date.js';
 
 let txCounter = 0;

@@ -36,7 +36,7 @@ import { canonicalName } from '../names.js';
 import { trackCur } from './sync.js';
 import { coverUids, reserveUids } from './uidlist.js';
 import { trimExpunged } from './vanished.js';
-import { newEmailId } from './queries.js';
+import { newEmailId } from '../emailid.js';
 
 interface Transfer {
   r: MessageRow;

@@ -24,7 +24,7 @@ import { mailboxInfo } from './mailboxes.js';
 import { canonicalName } from '../names.js';
 import { syncMailbox } from './sync.js';
 import { analyseRows } from './backfill.js';
-import { newEmailId } from './queries.js';
+import { newEmailId } from '../emailid.js';
 import { settleDates, settleLocked } from './dates.js';
 
 /** The pick-up part of an open (under the lock); the mailbox info with this open's \Recent. */

@@ -14,11 +14,11 @@
  * - `flags & 1` is \Seen (FLAG_SEEN), spelled as in the messages_unseen_uid partial index so
  *   the planner uses it.
  */
-import { randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { StatementCache } from '../../db/statements.js';
 import type { SearchQuery, Usage } from '../types.js';
 import { searchSql } from './queries-search.js';
+import { newEmailId } from '../emailid.js';
 import { FLAG_DELETED } from '../flags.js';
 import type { IndexDb, MailboxRow, MessageRow } from './index-db.js';
 
@@ -51,10 +51,6 @@ export interface FetchScope {
 
 const SEL_UIDS = 'uid IN (SELECT value FROM json_each(?))';
 
-/** A new EMAILID (RFC 8474 §5.1: 1*255 of ALPHA / DIGIT / "_" / "-"): random, so it says nothing of the message. */
-export function newEmailId(): string {
-  return 'M' + randomBytes(12).toString('hex');
-}
 
 /** Now in ms since the epoch, in SQL (one value per statement). */
 const SQL_NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";

@@ -13,7 +13,7 @@
  * - Names, flags, UIDVALIDITY, quota and the mailbox tree follow the Maildir store's
  *   rules through the shared modules (../names.ts, ../flags.ts).
  */
-import { randomBytes } from 'node:crypto';
+import { newEmailId } from '../emailid.js';
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { InProcessChangeBus } from '../changes.js';
@@ -502,7 +502,7 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
       data: m.data,
       internalDate: m.internalDate,
       savedAt: Date.now(),
-      emailId: 'M' + randomBytes(12).toString('hex'),
+      emailId: newEmailId(),
       inNew: m.bits === 0,
       envelope: m.meta.envelope,
       bodyStructure: m.meta.bodyStructure,
