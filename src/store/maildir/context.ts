@@ -129,17 +129,14 @@ export function checkQuota(ctx: StoreCtx, a: Acct, bytes: number, count: number)
 }
 
 /** Envelope and body structure of a message, as the JSON cached in its row; {} without an analyzer or when it fails. */
-export async function analyze(ctx: StoreCtx, src: MessageSource): Promise<{ envelope?: string; bodyStructure?: string; rfc822Size?: number }> {
+export async function analyze(ctx: StoreCtx, src: MessageSource): Promise<{ envelope?: string; bodyStructure?: string }> {
   if (!ctx.analyzer) return {};
   const stream = 'data' in src ? undefined : createReadStream(src.path);
   try {
     const r = await ctx.analyzer(stream ?? (src as { data: Buffer }).data);
-    // RFC822.SIZE as the analysis measured it (bare LF counted as CRLF), what sortkeys.ts's ROW_SIZE reads back from the column.
-    const bs = r.bodyStructure as { headerSize?: unknown; bodySize?: unknown } | undefined;
     return {
       envelope: r.envelope === undefined ? undefined : JSON.stringify(r.envelope),
       bodyStructure: r.bodyStructure === undefined ? undefined : JSON.stringify(r.bodyStructure),
-      rfc822Size: typeof bs?.headerSize === 'number' && typeof bs.bodySize === 'number' ? bs.headerSize + bs.bodySize : undefined,
     };
   } catch (err) {
     // A file gone meanwhile (expunged, or renamed by a flag change) is not a fault: the

@@ -34,13 +34,10 @@ import { keywordsColumn } from './flags.js';
 import type { MailboxRow } from './index-db.js';
 import { canonicalName } from '../names.js';
 import type { NewMessage } from './queries.js';
-import { insertKeys, withSortKeys } from './sortkeys.js';
-import type { SortKeys } from '../sortkeys.js';
 import { trackCur } from './sync.js';
 import { MAX_UID, coverUids, reserveUidInMemory, reserveUids, setUidNext, uidNextOf } from './uidlist.js';
 
-// The analysis and the SORT/THREAD keys (sortkeys.ts), both from the bytes accepted.
-type Analysis = Awaited<ReturnType<typeof analyze>> & { sortKeys?: SortKeys };
+type Analysis = Awaited<ReturnType<typeof analyze>>;
 
 /** The row of a new message (modseq given by the caller's transaction). */
 function newRow(
@@ -81,7 +78,7 @@ export async function append(
     const mb = mustMailbox(a, canon);
     const size = 'data' in source ? source.data.length : (await stat(source.path)).size;
     checkQuota(ctx, a, size, 1);
-    const analysis = withSortKeys(analyze(ctx, source), source);
+    const analysis = analyze(ctx, source);
     let uid: number;
     if (opts.uid !== undefined) {
       // Import (e.g. from a dovecot-uidlist): the UID must not go backwards.
@@ -100,10 +97,7 @@ export async function append(
         await ctx.syncer.sync(path.dirname(dest));
         const meta = await analysis;
         const date = (opts.internalDate ?? new Date()).getTime();
-        a.ix.tx(() => {
-          a.ix.insertMessage(newRow(mb, uid, filename, { bits, keywords, size, date, meta }, a.ix.bumpModseq(mb.id)));
-          if (meta.sortKeys) insertKeys(a.ix.db, mb.id, uid, meta.sortKeys, { date, size: meta.rfc822Size ?? size });
-        });
+        a.ix.tx(() => a.ix.insertMessage(newRow(mb, uid, filename, { bits, keywords, size, date, meta }, a.ix.bumpModseq(mb.id))));
       } catch (e) {
         await unlink(dest).catch(() => undefined);
         throw e;
@@ -199,7 +193,7 @@ export async function deliver(ctx: StoreCtx, targets: DeliveryTarget[], source: 
       const n = plans.filter((p) => p.a === a).length;
       if (!opts.unenforced?.includes(a.id)) checkQuota(ctx, a, n * size, n);
     }
-    const analysis = withSortKeys(analyze(ctx, source), source);
+    const analysis = analyze(ctx, source);
     const base = uniqueBase(size);
     const staged = await stageSource(ctx, plans[0].a, source, srcStat, base);
     const d: Delivery = { plans, accounts: acquired, base, size, internalDate: opts.internalDate, ...staged };
@@ -299,7 +293,6 @@ async function indexDelivery(ctx: StoreCtx, d: Delivery, meta: Analysis): Promis
           if (a.ix.filenameOf(p.mb.id, p.uid) === p.filename) continue;
           const modseq = a.ix.bumpModseqForUid(p.mb.id, p.uid);
           a.ix.insertMessage(newRow(p.mb, p.uid, p.filename, { bits: p.bits, keywords: p.keywords, size: d.size, date, meta }, modseq));
-          if (meta.sortKeys) insertKeys(a.ix.db, p.mb.id, p.uid, meta.sortKeys, { date, size: meta.rfc822Size ?? d.size });
         }
       }),
     ),

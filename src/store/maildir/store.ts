@@ -126,6 +126,7 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
     this.ctx.activity.running = running;
   });
   private readonly fts?: FtsFill;
+  private readonly keysFill: sortkeys.KeysFill;
 
   constructor(opts: MaildirStoreOptions) {
     const doFsync = opts.fsync ?? true;
@@ -149,6 +150,7 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
     });
     this.accounts = ctx.accounts;
     (ctx as { backfill?: Backfill }).backfill = new Backfill(this.ctx);
+    this.keysFill = new sortkeys.KeysFill(this.ctx);
     if (opts.textIndexer) this.fts = new FtsFill(ctx.accounts, opts.textIndexer, this.changes, () => whenQuiet(ctx), opts.log);
   }
 
@@ -160,6 +162,11 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
   /** Resolves when the background analysis of messages indexed by name has nothing left (tests, the bench). */
   backfillIdle(): Promise<void> {
     return this.ctx.backfill!.idle();
+  }
+
+  /** Resolves when the background pass has written the sort keys of every delivered and appended message (tests). */
+  keysIdle(): Promise<void> {
+    return this.keysFill.idle();
   }
 
   /** `<data>/maildir/<domain>/<local>` of an account (validated). */
@@ -189,6 +196,7 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
 
   async close(graceMs?: number): Promise<void> {
     await this.ctx.backfill!.stop();
+    await this.keysFill.stop();
     await this.fts?.stop();
     await this.gate.close(graceMs);
     await this.accounts.close();
