@@ -91,7 +91,12 @@ export async function checkAccountMail(root: string): Promise<MailCheck> {
   out.messages = rows.length;
   const byFolder = new Map(boxes.map((b) => [b.folder, b]));
   const rowsOf = new Map<number, Row[]>();
-  for (const r of rows) rowsOf.set(r.mailbox_id, [...(rowsOf.get(r.mailbox_id) ?? []), r]);
+  for (const r of rows) {
+    // Pushed, not copied into a new array per row: that was quadratic in a mailbox's size.
+    const list = rowsOf.get(r.mailbox_id);
+    if (list) list.push(r);
+    else rowsOf.set(r.mailbox_id, [r]);
+  }
   const onDisk = await folderNames(root);
   for (const b of boxes) if (!onDisk.includes(b.folder)) out.mismatches.push(`mailbox "${b.name}" is indexed but its folder is gone`);
   for (const folder of onDisk) {
