@@ -152,8 +152,9 @@ CREATE TABLE IF NOT EXISTS pending_copies (
   PRIMARY KEY (mailbox_id, filename)
 );
 -- SORT and THREAD (RFC 5256, RFC 5957; sortkeys.ts): each message's sort keys, written
--- at delivery/APPEND and for other rows (COPY, files another tool dropped in, indexes
--- made before this table) on the first SORT or THREAD that needs them. Strings are
+-- after delivery/APPEND by a background pass (off the delivery's transaction) and for
+-- rows still without keys (not reached yet, COPY, files another tool dropped in, indexes
+-- made before this table) by the first SORT or THREAD that needs them. Strings are
 -- i;unicode-casemap collation keys, compared as BINARY (i;octet over UTF-8). A row
 -- follows its message (MOVE renumbers it) and goes with it.
 CREATE TABLE IF NOT EXISTS sortkeys (
