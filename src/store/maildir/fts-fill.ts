@@ -23,6 +23,7 @@ import type { AccountId, TextIndexer } from '../types.js';
 import type { AccountCache } from './cache.js';
 import { msgPath, type Acct } from './context.js';
 import { q } from './fts.js';
+import { MailboxPass, type MailboxJob } from './mailbox-pass.js';
 import type { MailboxRow } from './index-db.js';
 import type { Logger } from '../../log.js';
 
@@ -40,20 +41,12 @@ type Row = { uid: number; filename: string; in_new: number; size: number; unanal
 const MISSING = `SELECT uid, filename, in_new, size, envelope IS NULL AS unanalysed FROM messages m WHERE mailbox_id = ? AND NOT EXISTS
   (SELECT 1 FROM fts_docs d WHERE d.mailbox_id = m.mailbox_id AND d.uid = m.uid)`;
 
-interface Job {
-  account: AccountId;
-  mailboxId: number;
-  /** Messages above this UID are looked at. */
-  after: number;
+interface Job extends MailboxJob {
   /** Only if the mailbox has fewer documents than messages. */
   ifMissing: boolean;
 }
 
-export class FtsFill {
-  private readonly queue = new Map<string, Job>();
-  private running: Promise<void> | undefined;
-  private stopped = false;
-  private readonly unsubscribe: () => void;
+export class FtsFill extends MailboxPass<Job> {
   /** indexNow runs under way, per account and mailbox. */
   private readonly now = new Map<string, Promise<void>>();
   /** Messages indexed so far (tests, the bench). */
@@ -67,6 +60,7 @@ export class FtsFill {
     private readonly quiet: () => Promise<void>,
     private readonly log?: Logger,
   ) {
+    super();
     this.unsubscribe = changes.subscribeAll((c) => {
       if (c.kind === 'added' && c.uids.length > 0) this.schedule(c.account, c.mailboxId, c.uids.reduce((m, u) => Math.min(m, u), Infinity) - 1);
     });
@@ -78,43 +72,15 @@ export class FtsFill {
    * opened is checked so, not scanned).
    */
   schedule(account: AccountId, mailboxId: number, after = 0, ifMissing = false): void {
-    if (this.stopped) return;
-    const key = `${account}\0${mailboxId}`;
-    const job = this.queue.get(key);
-    if (job) {
-      job.after = Math.min(job.after, after);
-      job.ifMissing &&= ifMissing;
-    } else this.queue.set(key, { account, mailboxId, after, ifMissing });
-    this.running ??= this.run().finally(() => (this.running = undefined));
+    this.enqueue({ account, mailboxId, after, ifMissing }, (queued) => (queued.ifMissing &&= ifMissing));
   }
 
-  /** Resolves when nothing is queued (tests, reindex, the bench). */
-  async idle(): Promise<void> {
-    while (this.running) await this.running;
+  // The account was removed or the store closed meanwhile: SEARCH reads the files.
+  protected failed(job: Job, err: unknown): void {
+    this.log?.debug({ err, account: job.account }, 'full-text indexing stopped');
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.unsubscribe();
-    await this.running;
-  }
-
-  private async run(): Promise<void> {
-    for (let job = this.take(); job && !this.stopped; job = this.take()) {
-      // The account was removed or the store closed meanwhile: SEARCH reads the files.
-      await this.fill(job).catch((err: unknown) => this.log?.debug({ err, account: job!.account }, 'full-text indexing stopped'));
-    }
-  }
-
-  /** The oldest queued job, taken off the queue. */
-  private take(): Job | undefined {
-    const first = this.queue.values().next();
-    if (first.done) return undefined;
-    this.queue.delete(`${first.value.account}\0${first.value.mailboxId}`);
-    return first.value;
-  }
-
-  private async fill(job: Job): Promise<void> {
+  protected async fill(job: Job): Promise<void> {
     let after = job.after;
     // Not in the turn of the command that queued it (a SELECT answers first), nor beside live traffic.
     await sleep(PAUSE_MS);

@@ -26,6 +26,7 @@ import { headerOf, sortKeysOf, SORT_HEADER_MAX, type SortCriterion, type SortKey
 import type { AccountId, MailboxId, Uid } from '../types.js';
 import { msgPath, mustMailboxId, whenQuiet, type Acct, type StoreCtx } from './context.js';
 import type { IndexDb, MailboxRow } from './index-db.js';
+import { MailboxPass, type MailboxJob } from './mailbox-pass.js';
 
 /** Rows filled per transaction. */
 const BATCH = 512;
@@ -182,51 +183,24 @@ const PAUSE_MS = 5;
  * is missing itself. Files another tool dropped in (a pick-up) are not queued: a SORT
  * fills them, as before.
  */
-export class KeysFill {
-  private readonly queue = new Map<string, { account: AccountId; mailboxId: number; after: number }>();
-  private running: Promise<void> | undefined;
-  private stopped = false;
-  private readonly unsubscribe: () => void;
+export class KeysFill extends MailboxPass<MailboxJob> {
   /** Rows filled so far (tests). */
   done = 0;
 
   constructor(private readonly ctx: StoreCtx) {
+    super();
     this.unsubscribe = ctx.changes.subscribeAll((c) => {
       if (c.kind !== 'added' || c.uids.length === 0 || (c.origin?.via !== 'deliver' && c.origin?.via !== 'append')) return;
-      this.schedule(c.account, c.mailboxId, c.uids.reduce((m, u) => Math.min(m, u), Infinity) - 1);
+      this.enqueue({ account: c.account, mailboxId: c.mailboxId, after: c.uids.reduce((m, u) => Math.min(m, u), Infinity) - 1 });
     });
   }
 
-  private schedule(account: AccountId, mailboxId: number, after: number): void {
-    if (this.stopped) return;
-    const key = `${account}\0${mailboxId}`;
-    const job = this.queue.get(key);
-    if (job) job.after = Math.min(job.after, after);
-    else this.queue.set(key, { account, mailboxId, after });
-    this.running ??= this.run().finally(() => (this.running = undefined));
+  // The account was removed or the store closed meanwhile: a SORT fills what is missing.
+  protected failed(job: MailboxJob, err: unknown): void {
+    this.ctx.log?.debug({ err, account: job.account }, 'background sort keys stopped');
   }
 
-  /** Resolves when nothing is queued (tests). */
-  async idle(): Promise<void> {
-    while (this.running) await this.running;
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.unsubscribe();
-    await this.running;
-  }
-
-  private async run(): Promise<void> {
-    while (!this.stopped && this.queue.size > 0) {
-      const [key, job] = this.queue.entries().next().value!;
-      this.queue.delete(key);
-      // The account was removed or the store closed meanwhile: a SORT fills what is missing.
-      await this.fill(job).catch((err: unknown) => this.ctx.log?.debug({ err, account: job.account }, 'background sort keys stopped'));
-    }
-  }
-
-  private async fill(job: { account: AccountId; mailboxId: number; after: number }): Promise<void> {
+  protected async fill(job: MailboxJob): Promise<void> {
     for (let after = job.after; !this.stopped; ) {
       await sleep(PAUSE_MS);
       await whenQuiet(this.ctx);
