@@ -8,7 +8,8 @@
  *
  * Implementation notes
  * - One pass at a time for the whole store; BATCH messages per transaction, each batch
- *   only once the store is quiet (context.ts whenQuiet), as the other background passes:
+ *   only once the store is quiet (context.ts whenQuiet: no store call, no session at
+ *   work) and ended early when it is not any more, as the other background passes:
  *   a stream of deliveries is not slowed by indexing it (on port 25 the fill beside the
  *   deliveries cost about a third of the server's CPU per message). A server that is
  *   never quiet leaves the work to the first SEARCH that needs it (indexNow).
@@ -65,6 +66,8 @@ export class FtsFill {
     changes: InProcessChangeBus,
     /** Resolves when no store call has run for a while (context.ts whenQuiet). */
     private readonly quiet: () => Promise<void>,
+    /** Whether a store call runs or a session is at work now (context.ts busy): a batch ends early. */
+    private readonly busy: () => boolean,
     private readonly log?: Logger,
   ) {
     this.unsubscribe = changes.subscribeAll((c) => {
@@ -129,8 +132,8 @@ export class FtsFill {
         job.ifMissing = false; // counted once per job
         const rows = q(a.ix.db, `${MISSING} AND uid > ? ORDER BY uid LIMIT ?`).all(mb.id, after, BATCH) as Row[];
         if (rows.length === 0) return undefined;
-        await this.index(a, mb, rows);
-        return rows[rows.length - 1]!.uid;
+        const through = await this.index(a, mb, rows, this.busy);
+        return through === 0 ? undefined : rows[through - 1]!.uid;
       });
       if (next === undefined || this.stopped) return;
       after = next;
@@ -174,12 +177,17 @@ export class FtsFill {
     }
   }
 
-  private async index(a: Acct, mb: MailboxRow, rows: Row[]): Promise<void> {
+  /**
+   * Reads, extracts and stores the documents of `rows`, PARALLEL files at a time; `stop`
+   * (asked between groups, after the first) ends the reading early and what was read is
+   * stored. Returns how many rows were gone through.
+   */
+  private async index(a: Acct, mb: MailboxRow, rows: Row[], stop?: () => boolean): Promise<number> {
     const docs: Array<{ r: Row; doc: Doc | null } | undefined> = [];
-    for (let i = 0; i < rows.length && !a.closed; i += PARALLEL) {
+    for (let i = 0; i < rows.length && !a.closed && !(i > 0 && stop?.()); i += PARALLEL) {
       docs.push(...(await Promise.all(rows.slice(i, i + PARALLEL).map((r) => this.docOf(a, mb, r)))));
     }
-    if (a.closed) return;
+    if (a.closed) return 0;
     // A row expunged while its file was read gets no document (the WHERE EXISTS).
     const ins = q(
       a.ix.db,
@@ -199,5 +207,6 @@ export class FtsFill {
         this.done++;
       }
     });
+    return docs.length;
   }
 }
