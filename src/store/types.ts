@@ -75,8 +75,8 @@ export interface MessageMeta {
 export interface MailboxView {
   /** As in MailboxSnapshot: `recent` is what this open moved out of new/. */
   mailbox: MailboxInfo;
-  /** Ascending. */
-  uids: Uid[];
+  /** Ascending. Read-only: a store may hand the same array to every session (Maildir: cached while the mailbox does not change). */
+  uids: readonly Uid[];
   /** The messages this open is the first to see (\Recent; Maildir: took out of new/), ascending. */
   recentUids: Uid[];
   /** Keywords set on at least one message (for the FLAGS response). */
