@@ -76,7 +76,8 @@ export class Backfill {
       const more = await this.ctx.accounts.use(account, async (a) => {
         let analysed = 0;
         const yieldTo = (): boolean => busy(this.ctx.activity);
-        while (analysed < BATCH && !this.stopped && !a.closed && !(analysed > 0 && yieldTo())) {
+        // busy() again here: a command may have come between whenQuiet and now.
+        while (analysed < BATCH && !this.stopped && !a.closed && !yieldTo()) {
           const mb = a.ix.mailboxById(mailboxId);
           if (!mb || after >= mb.uidnext) return false;
           const rows = a.ix.unanalyzed(mailboxId, after, WINDOW, BATCH - analysed);

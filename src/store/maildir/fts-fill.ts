@@ -130,6 +130,7 @@ export class FtsFill {
         if (!mb || a.closed) return undefined;
         if (job.ifMissing && (q(a.ix.db, 'SELECT count(*) FROM fts_docs WHERE mailbox_id = ?').pluck().get(mb.id) as number) >= mb.messages) return undefined;
         job.ifMissing = false; // counted once per job
+        if (this.busy()) return after; // a command came meanwhile: after it
         const rows = q(a.ix.db, `${MISSING} AND uid > ? ORDER BY uid LIMIT ?`).all(mb.id, after, BATCH) as Row[];
         if (rows.length === 0) return undefined;
         const through = await this.index(a, mb, rows, this.busy);
