@@ -41,6 +41,7 @@ import type { FramedCommand, Literal } from './wire/types.js';
 import { loginAllowed } from '../accounts/login.js';
 import { CLOSE_GRACE_MS, Deadline, endWithin } from '../util/deadline.js';
 import { quickAck } from '../util/quickack.js';
+import { WorkHold } from '../store/work-hold.js';
 
 export interface ImapTimeouts {
   /** Before authentication. */
@@ -122,6 +123,8 @@ export class ImapConnection implements LiteralHost {
   private checking = 0;
   private readonly loginDeadline = new Deadline(() => this.terminate('Login timeout'));
   private readonly lineDeadline = new Deadline(() => this.onLineDeadline());
+  /** On while commands run and write, off while waiting for the client: the store's background work waits (work-hold.ts). */
+  private readonly work: WorkHold;
 
   constructor(
     readonly ctx: ServerContext,
@@ -134,6 +137,7 @@ export class ImapConnection implements LiteralHost {
     this.socket = socket;
     this.tls = opts.implicitTls;
     this.log = log;
+    this.work = new WorkHold(ctx.store);
     this.attach(socket);
     this.loginDeadline.arm(opts.timeouts.loginDeadlineMs);
     this.setTimer();
@@ -309,6 +313,7 @@ export class ImapConnection implements LiteralHost {
   private async pump(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    this.work.on();
     try {
       while (this.queue.length > 0 && !this.closed) {
         const cmd = this.queue.shift()!;
@@ -338,6 +343,7 @@ export class ImapConnection implements LiteralHost {
       await this.bye('Internal error');
     } finally {
       this.running = false;
+      this.work.off();
       this.notifyIdle();
     }
     if (this.notify.active) this.notify.requestPush();
@@ -369,10 +375,11 @@ export class ImapConnection implements LiteralHost {
       return Promise.resolve(queued.lines.join(''));
     }
     if (this.closed) return Promise.reject(new Error('connection closed'));
-    return new Promise((resolve, reject) => {
+    const line = new Promise<string>((resolve, reject) => {
       this.lineWaiter = { resolve, reject };
       this.notifyIdle(); // a literal check waiting for this command may go on: the input is for it
     });
+    return this.work.waiting(line); // waiting for the client (IDLE, AUTHENTICATE) is not work
   }
 
   /** Writes chunks in order after everything written before; resolves when handed to the socket. */
@@ -515,7 +522,6 @@ export class ImapConnection implements LiteralHost {
 
   /** NOTIFY (RFC 5465): what this session asked to be told, and its pushes (notify-session.ts). */
   readonly notify = new NotifySession(this, () => !this.closed && !this.running && !this.idling && !this.framer.midCommand);
-
 
   /**
    * IDLE (RFC 2177, RFC 9051 §6.3.13): flush pending changes as they arrive until the

@@ -61,7 +61,7 @@ export interface ViewOptions {
   uidValidity: number;
   uidNext: number;
   /** Ascending. */
-  uids: Uid[];
+  uids: readonly Uid[];
   highestModseq: number;
   /** Keywords in use in the mailbox (the first FLAGS response). */
   keywords: readonly string[];

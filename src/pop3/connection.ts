@@ -152,10 +152,13 @@ export class Pop3Connection extends LineConnection<FramedUnit> implements Pop3Co
         const u = await this.nextUnit();
         if (!u) break;
         this.busy = true;
+        // At work until the reply is written: the store's background work waits meanwhile (MailStore.beginWork).
+        const endWork = this.ctx.store.beginWork();
         try {
           await this.runUnit(u);
         } finally {
           this.busy = false;
+          endWork();
         }
         if (this.state.name !== 'authorization') this.loginDeadline.clear();
       }

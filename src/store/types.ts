@@ -75,8 +75,8 @@ export interface MessageMeta {
 export interface MailboxView {
   /** As in MailboxSnapshot: `recent` is what this open moved out of new/. */
   mailbox: MailboxInfo;
-  /** Ascending. */
-  uids: Uid[];
+  /** Ascending. Read-only: a store may hand the same array to every session (Maildir: cached while the mailbox does not change). */
+  uids: readonly Uid[];
   /** The messages this open is the first to see (\Recent; Maildir: took out of new/), ascending. */
   recentUids: Uid[];
   /** Keywords set on at least one message (for the FLAGS response). */
@@ -369,6 +369,15 @@ export interface MailStore {
   usage(account: AccountId): Promise<Usage>;
   /** Rebuilds the index from the stored messages, keeping the UIDs it already knew. */
   reindex(account: AccountId): Promise<ReindexReport>;
+  /**
+   * A protocol session starts working for its client (a command running, its response
+   * being written; not while it waits for the client): work the store does in the
+   * background (Maildir: analysis, dates and full-text fill of files indexed by name)
+   * waits until no session is at work, as it waits for store calls, so a command is not
+   * slowed by a batch of it. Returns the end of it (calling it again does nothing). Takes
+   * no lock and never waits: a store without background work may do nothing.
+   */
+  beginWork(): () => void;
   /**
    * Lets the operations under way finish (at most `graceMs`, default 10 s), then
    * releases everything; calls made meanwhile or later fail with StoreError('closed').

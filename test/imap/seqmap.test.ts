@@ -50,6 +50,18 @@ describe('SeqMap.seqsOf (a SEARCH answer mapped to sequence numbers)', () => {
     expect(m.seqsOf([])).toHaveLength(0);
   });
 
+  it('maps a map without gaps by distance, and searches again once a removal made one', () => {
+    const dense = new SeqMap(Array.from({ length: 1000 }, (_, i) => i + 501)); // 501..1500
+    const asked = [1, 500, 501, 502, 1000, 1500, 1501, 0xffffffff];
+    expect([...dense.seqsOf(asked)]).toEqual([0, 0, 1, 2, 500, 1000, 0, 0]);
+    expect(asked.map((u) => dense.seqOf(u))).toEqual([0, 0, 1, 2, 500, 1000, 0, 0]);
+    dense.removeAt(2); // UID 502 expunged: 503 is now message 2
+    expect([...dense.seqsOf([501, 502, 503, 1500])]).toEqual([1, 0, 2, 999]);
+    expect([dense.seqOf(502), dense.seqOf(503), dense.seqOf(1500)]).toEqual([0, 2, 999]);
+    dense.insert(1501);
+    expect(dense.seqOf(1501)).toBe(1000);
+  });
+
   it('writes the numbers of a SEARCH answer as " n" bytes, 32-bit numbers included', () => {
     const nums = [1, 9, 10, 99, 100, 12345, 2 ** 31, 0xffffffff];
     expect(spacedNumbers(nums).toString()).toBe(' ' + nums.join(' '));

@@ -9,8 +9,9 @@
  *
  * Implementation notes
  * - One pass at a time for the whole store, mailboxes in the order they were queued.
- * - A batch starts only when no store call has started for a moment (context.ts
- *   whenQuiet): commands are never queued behind the pass.
+ * - A batch starts only when no store call has run and no session has been at work
+ *   for a moment (context.ts whenQuiet), and ends early when one starts: commands are
+ *   never queued behind the pass.
  * - The cursor walks UIDs in windows, so a mailbox whose rows are all done costs a few
  *   cheap index range reads, never one long scan on the event loop.
  * - A file that vanished or fails to parse is skipped (its row keeps NULL; readers
@@ -18,7 +19,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AccountId } from '../types.js';
-import { analyze, msgPath, whenQuiet, type Acct, type StoreCtx } from './context.js';
+import { analyze, busy, msgPath, whenQuiet, type Acct, type StoreCtx } from './context.js';
 import type { MailboxRow, MessageRow } from './index-db.js';
 
 /** Messages analysed between pauses, and how many at once. */
@@ -74,7 +75,9 @@ export class Backfill {
     for (;;) {
       const more = await this.ctx.accounts.use(account, async (a) => {
         let analysed = 0;
-        while (analysed < BATCH && !this.stopped && !a.closed) {
+        const yieldTo = (): boolean => busy(this.ctx.activity);
+        // busy() again here: a command may have come between whenQuiet and now.
+        while (analysed < BATCH && !this.stopped && !a.closed && !yieldTo()) {
           const mb = a.ix.mailboxById(mailboxId);
           if (!mb || after >= mb.uidnext) return false;
           const rows = a.ix.unanalyzed(mailboxId, after, WINDOW, BATCH - analysed);
@@ -82,9 +85,11 @@ export class Backfill {
             after += WINDOW;
             continue;
           }
-          this.done += await analyseRows(this.ctx, a, mb, rows);
-          after = rows[rows.length - 1]!.uid;
-          analysed += rows.length;
+          const n = await analyseRows(this.ctx, a, mb, rows, yieldTo);
+          if (n.through === 0) break; // the account closed
+          this.done += n.analysed;
+          after = rows[n.through - 1]!.uid;
+          analysed += n.through;
         }
         return !this.stopped && !a.closed;
       });
@@ -98,16 +103,20 @@ export class Backfill {
 /**
  * Analyses rows that have none yet, a few files at a time (reading is mostly waiting for
  * the thread pool), caches the results in the index and in the rows given. Returns how
- * many were done. Also used on first need (fetchMeta of envelopes: SEARCH, FETCH).
+ * many were analysed, and how many rows were gone through: all of them, or fewer when
+ * `stop` said so between groups (the background pass yields to a command; at least one
+ * group is done). Also used on first need (fetchMeta of envelopes: SEARCH, FETCH).
  */
 export async function analyseRows(
   ctx: StoreCtx,
   a: Acct,
   mb: MailboxRow,
   rows: Array<Pick<MessageRow, 'uid' | 'filename' | 'in_new'> & { envelope?: string | null; body_structure?: string | null }>,
-): Promise<number> {
+  stop?: () => boolean,
+): Promise<{ analysed: number; through: number }> {
   let done = 0;
-  for (let i = 0; i < rows.length && !a.closed; i += PARALLEL) {
+  let i = 0;
+  for (; i < rows.length && !a.closed && !(i > 0 && stop?.()); i += PARALLEL) {
     const group = rows.slice(i, i + PARALLEL);
     const metas = await Promise.all(group.map((r) => analyze(ctx, { path: msgPath(a, mb, r) })));
     if (a.closed) break;
@@ -123,5 +132,5 @@ export async function analyseRows(
       }),
     );
   }
-  return done;
+  return { analysed: done, through: Math.min(i, rows.length) };
 }

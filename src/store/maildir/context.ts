@@ -39,21 +39,66 @@ export interface StoreCtx {
   readonly expungedKept: number;
   /** Caches the analysis of messages indexed by name only (backfill.ts). */
   readonly backfill?: Backfill;
-  /** Public store calls running, and when one last started or ended (performance.now()): background passes wait for quiet. */
-  readonly activity: { last: number; running: number };
+  /** Store calls and protocol sessions at work, for the background passes (whenQuiet). */
+  readonly activity: Activity;
 }
 
-/** A background pass runs only after this long without a store call. */
+/**
+ * What the background passes wait for: public store calls running (the OpGate), sessions
+ * at work for their clients (MailStore.beginWork: a command running, its response being
+ * written), and when the last of either ended (performance.now()).
+ */
+export interface Activity {
+  last: number;
+  running: number;
+  /** Sessions at work: hold id → since when. */
+  readonly sessions: Map<number, number>;
+}
+
+export function newActivity(): Activity {
+  return { last: 0, running: 0, sessions: new Map() };
+}
+
+/** A background pass runs only after this long without a store call or a session at work. */
 const QUIET_MS = 30;
+/**
+ * A session at work for longer than this no longer holds the passes back: a client that
+ * does not read its FETCH 1:* (the response waits for 'drain'), a command that runs for
+ * minutes; the passes then go on beside it, a batch at a time, as they do beside a
+ * stream of store calls. Well above what a command takes on a loaded machine (the first
+ * SELECT of 100 000 new files took 3.3 s at load 8; with 2 s its hold went stale before
+ * its response was built, and a batch ran into the next command).
+ */
+export const HOLD_MAX_MS = 30_000;
+
+let holds = 0;
+
+/** A session starts working for its client (MailStore.beginWork); returns the end of it (idempotent). */
+export function beginWork(activity: Activity): () => void {
+  const id = ++holds;
+  activity.sessions.set(id, performance.now());
+  return () => {
+    if (activity.sessions.delete(id)) activity.last = performance.now();
+  };
+}
+
+/** Whether a store call runs or a session is at work now (a batch under way stops early). */
+export function busy(activity: Activity, now = performance.now()): boolean {
+  if (activity.running > 0) return true;
+  for (const since of activity.sessions.values()) if (now - since < HOLD_MAX_MS) return true;
+  return false;
+}
 
 /**
- * Resolves once no store call runs or has started or ended for QUIET_MS: the background passes (dates.ts,
- * backfill.ts) leave the event loop to sessions at work, so a command is never queued
- * behind a batch of theirs. A server that is never quiet leaves the work to first need.
+ * Resolves once no store call runs, no session is at work, and none has started or ended
+ * for QUIET_MS: the background passes (dates.ts, backfill.ts, fts-fill.ts) leave the
+ * event loop to sessions at work, so a command is never queued behind a batch of theirs.
+ * A server that is never quiet leaves the work to first need.
  */
 export async function whenQuiet(ctx: Pick<StoreCtx, 'activity'>): Promise<void> {
   for (;;) {
-    const wait = ctx.activity.running > 0 ? QUIET_MS : ctx.activity.last + QUIET_MS - performance.now();
+    const now = performance.now();
+    const wait = busy(ctx.activity, now) ? QUIET_MS : ctx.activity.last + QUIET_MS - now;
     if (wait <= 0) return;
     await sleep(Math.ceil(wait));
   }

@@ -28,7 +28,7 @@
 import { statSync } from 'node:fs';
 import { setImmediate } from 'node:timers/promises';
 import type { AccountId } from '../types.js';
-import { msgPath, whenQuiet, type Acct, type StoreCtx } from './context.js';
+import { busy, msgPath, whenQuiet, type Acct, type StoreCtx } from './context.js';
 
 /** Files stat'ed per chunk (a few ms of the event loop). */
 const SETTLE_CHUNK = 512;
@@ -123,7 +123,8 @@ export function scheduleSettle(ctx: StoreCtx, account: AccountId, mailboxId: num
       // microtasks, and a command waiting on its socket would not be read meanwhile.
       await setImmediate();
       await whenQuiet(ctx);
-      if (a.closed || !(await a.lock.run(async () => !a.closed && settleChunk(a, mailboxId)))) return;
+      // A command that came while this waited for the lock goes first (the chunk is synchronous).
+      if (a.closed || !(await a.lock.run(async () => !a.closed && (busy(ctx.activity) || settleChunk(a, mailboxId))))) return;
     }
   };
   void ctx.accounts.use(account, run).catch((err: unknown) => ctx.log?.debug({ err, account }, 'settling internal dates stopped; done on first need'));

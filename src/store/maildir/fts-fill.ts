@@ -8,7 +8,8 @@
  *
  * Implementation notes
  * - One pass at a time for the whole store; BATCH messages per transaction, each batch
- *   only once the store is quiet (context.ts whenQuiet), as the other background passes:
+ *   only once the store is quiet (context.ts whenQuiet: no store call, no session at
+ *   work) and ended early when it is not any more, as the other background passes:
  *   a stream of deliveries is not slowed by indexing it (on port 25 the fill beside the
  *   deliveries cost about a third of the server's CPU per message). A server that is
  *   never quiet leaves the work to the first SEARCH that needs it (indexNow).
@@ -58,6 +59,8 @@ export class FtsFill extends MailboxPass<Job> {
     changes: InProcessChangeBus,
     /** Resolves when no store call has run for a while (context.ts whenQuiet). */
     private readonly quiet: () => Promise<void>,
+    /** Whether a store call runs or a session is at work now (context.ts busy): a batch ends early. */
+    private readonly busy: () => boolean,
     private readonly log?: Logger,
   ) {
     super();
@@ -93,10 +96,11 @@ export class FtsFill extends MailboxPass<Job> {
         if (!mb || a.closed) return undefined;
         if (job.ifMissing && (q(a.ix.db, 'SELECT count(*) FROM fts_docs WHERE mailbox_id = ?').pluck().get(mb.id) as number) >= mb.messages) return undefined;
         job.ifMissing = false; // counted once per job
+        if (this.busy()) return after; // a command came meanwhile: after it
         const rows = q(a.ix.db, `${MISSING} AND uid > ? ORDER BY uid LIMIT ?`).all(mb.id, after, BATCH) as Row[];
         if (rows.length === 0) return undefined;
-        await this.index(a, mb, rows);
-        return rows[rows.length - 1]!.uid;
+        const through = await this.index(a, mb, rows, this.busy);
+        return through === 0 ? undefined : rows[through - 1]!.uid;
       });
       if (next === undefined || this.stopped) return;
       after = next;
@@ -140,12 +144,17 @@ export class FtsFill extends MailboxPass<Job> {
     }
   }
 
-  private async index(a: Acct, mb: MailboxRow, rows: Row[]): Promise<void> {
+  /**
+   * Reads, extracts and stores the documents of `rows`, PARALLEL files at a time; `stop`
+   * (asked between groups, after the first) ends the reading early and what was read is
+   * stored. Returns how many rows were gone through.
+   */
+  private async index(a: Acct, mb: MailboxRow, rows: Row[], stop?: () => boolean): Promise<number> {
     const docs: Array<{ r: Row; doc: Doc | null } | undefined> = [];
-    for (let i = 0; i < rows.length && !a.closed; i += PARALLEL) {
+    for (let i = 0; i < rows.length && !a.closed && !(i > 0 && stop?.()); i += PARALLEL) {
       docs.push(...(await Promise.all(rows.slice(i, i + PARALLEL).map((r) => this.docOf(a, mb, r)))));
     }
-    if (a.closed) return;
+    if (a.closed) return 0;
     // A row expunged while its file was read gets no document (the WHERE EXISTS).
     const ins = q(
       a.ix.db,
@@ -165,5 +174,6 @@ export class FtsFill extends MailboxPass<Job> {
         this.done++;
       }
     });
+    return docs.length;
   }
 }

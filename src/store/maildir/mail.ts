@@ -55,7 +55,7 @@ export async function selectMailbox(ctx: StoreCtx, account: AccountId, name: str
   return ctx.accounts.locked(account, async (a) => {
     const { info, recentUids } = await openLocked(ctx, a, canon);
     // From the (mailbox_id, uid) index alone: no row is read for the UID list.
-    const uids = a.ix.uids(info.id) as Uid[];
+    const uids = a.ix.uids(info.id) as readonly Uid[];
     const keywords = new Set<string>();
     for (const k of a.ix.keywordSets(info.id)) for (const w of JSON.parse(k) as string[]) keywords.add(w);
     const firstUnseen = a.ix.firstUnseen(info.id);

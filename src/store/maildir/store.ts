@@ -81,7 +81,7 @@ import { OpGate } from '../gate.js';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../../log.js';
 import { AccountCache } from './cache.js';
-import { mustMailbox, mustMailboxId, whenQuiet, type StoreCtx } from './context.js';
+import { beginWork, busy, mustMailbox, mustMailboxId, newActivity, whenQuiet, type StoreCtx } from './context.js';
 import { expunge, transfer } from './copy.js';
 import { updateFlags } from './flags.js';
 import { DirSyncer } from './fsio.js';
@@ -140,7 +140,7 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
       syncer: new DirSyncer(doFsync),
       changes: this.changes,
       indexCommits: 0,
-      activity: { last: 0, running: 0 },
+      activity: newActivity(),
       expungedKept: opts.expungedKept ?? EXPUNGED_KEPT,
     };
     this.ctx = ctx as StoreCtx;
@@ -151,12 +151,27 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
     this.accounts = ctx.accounts;
     (ctx as { backfill?: Backfill }).backfill = new Backfill(this.ctx);
     this.keysFill = new sortkeys.KeysFill(this.ctx);
-    if (opts.textIndexer) this.fts = new FtsFill(ctx.accounts, opts.textIndexer, this.changes, () => whenQuiet(ctx), opts.log);
+    if (opts.textIndexer) this.fts = new FtsFill(ctx.accounts, opts.textIndexer, this.changes, () => whenQuiet(ctx), () => busy(ctx.activity), opts.log);
+  }
+
+  /** A session at work for its client: the background passes wait for it as for a store call (context.ts whenQuiet). */
+  beginWork(): () => void {
+    return beginWork(this.ctx.activity);
   }
 
   /** Resolves when the full-text index has nothing queued (tests, reindex, the bench). */
   async ftsIdle(): Promise<void> {
     await this.fts?.idle();
+  }
+
+  /** Sessions at work now, as beginWork counts them (tests, the bench). */
+  get sessionsAtWork(): number {
+    return this.ctx.activity.sessions.size;
+  }
+
+  /** Messages the background analysis has done so far (tests, the bench). */
+  get backfillDone(): number {
+    return this.ctx.backfill!.done;
   }
 
   /** Resolves when the background analysis of messages indexed by name has nothing left (tests, the bench). */

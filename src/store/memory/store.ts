@@ -142,6 +142,11 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
     });
   }
 
+  /** Nothing runs in the background here: a session at work changes nothing. */
+  beginWork(): () => void {
+    return () => undefined;
+  }
+
   async close(graceMs?: number): Promise<void> {
     await this.gate.close(graceMs);
     this.accounts.clear();

@@ -92,5 +92,21 @@ export function busAndConcurrency(env: Env): void {
       expect(info.messages).toBe(want.length);
       expect(info.unseen).toBe(10);
     });
+
+    it('sessions at work (beginWork) never hold back store calls, and their ends may be called twice', async () => {
+      const ends = [env.store.beginWork(), env.store.beginWork()];
+      // Under the holds: every kind of call completes (none waits for the store to be quiet).
+      const u = await fill(env.store, A, 'INBOX', 3);
+      const mb = await env.store.getMailbox(A, 'INBOX');
+      await env.store.updateFlags(A, mb.id, [u[0]!], 'add', ['\\Seen']);
+      const view = await env.store.selectMailbox(A, 'INBOX');
+      expect(view.uids).toEqual(u);
+      for (const end of ends) {
+        end();
+        end();
+      }
+      expect(await env.store.expunge(A, mb.id, [u[1]!])).toEqual([u[1]]);
+      expect(await uidsOf(env.store, A, 'INBOX')).toEqual([u[0], u[2]]);
+    });
   });
 }

@@ -93,7 +93,7 @@ export function flagsAndModseqs(env: Env): void {
       await env.store.updateFlags(A, mb.id, [u1!], 'add', ['\\Seen']);
       const view = await env.store.selectMailbox(A, 'INBOX');
       expect(view.firstUnseen).toBe(u2);
-      await env.store.updateFlags(A, mb.id, view.uids, 'add', ['\\Seen']);
+      await env.store.updateFlags(A, mb.id, [...view.uids], 'add', ['\\Seen']);
       expect((await env.store.selectMailbox(A, 'INBOX')).firstUnseen).toBeUndefined();
     });
   });

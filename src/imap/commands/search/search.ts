@@ -58,8 +58,8 @@ async function searchSaving(c: CommandContext, p: Parser, byUid: boolean, asked:
   if (modseq) conn.condstore = true;
   const found = await findHits(conn.ctx.store, account, view, crit, modseq);
   if (ret?.has('SAVE')) view.saved = toSave(ret, found.uids);
-  // Sequence order is UID order: one merge walk over the view's UIDs (seqmap.ts).
-  const nums = byUid ? found.uids : view.uids.seqsOf(found.uids);
+  // Sequence order is UID order: one merge walk over the view's UIDs (seqmap.ts), or the one inView made.
+  const nums = byUid ? found.uids : (found.seqs ?? view.uids.seqsOf(found.uids));
   const enc = conn.encoder();
   if (ret || conn.rev2) writeEsearch(enc, c.tag, byUid, ret ?? new Set(['ALL']), found, Array.from(nums), modseq, partial);
   else {
@@ -76,6 +76,8 @@ async function searchSaving(c: CommandContext, p: Parser, byUid: boolean, asked:
 export interface Found {
   uids: Uid[];
   modseqs: Map<number, number>;
+  /** The sequence numbers of `uids`, when already known. */
+  seqs?: Uint32Array;
 }
 
 /** Messages fetched per store call while confirming candidates: memory stays flat on 100 000. */
@@ -98,10 +100,12 @@ export async function findHits(store: MailStore, account: string, view: Selected
     cands = view.exists === 0 ? [] : sq.q.k === 'uidset' ? [...sq.q.uids] : await store.searchUids(account, view.mailboxId, sq.q);
     exact = sq.exact;
   } else cands = view.uidsForSeqSet([[1, Infinity]]);
-  cands = inView(view, cands); // not yet announced to this client: not found
+  const seen = inView(view, cands); // not yet announced to this client: not found
+  cands = seen.uids;
   const found: Found = { uids: [], modseqs: new Map() };
   if (exact && !modseq) {
     found.uids = cands;
+    found.seqs = seen.seqs;
     return found;
   }
   const plan = contentPlan(crit);
@@ -123,11 +127,11 @@ export async function findHits(store: MailStore, account: string, view: Selected
   return found;
 }
 
-/** The UIDs (ascending) that this session's view holds, in one walk over both lists. */
-function inView(view: SelectedView, uids: Uid[]): Uid[] {
+/** The UIDs (ascending) that this session's view holds, and their sequence numbers, in one walk over both lists. */
+function inView(view: SelectedView, uids: Uid[]): { uids: Uid[]; seqs: Uint32Array } {
   const seqs = view.uids.seqsOf(uids);
-  if (!seqs.includes(0)) return uids;
-  return uids.filter((_, i) => seqs[i] !== 0);
+  if (!seqs.includes(0)) return { uids, seqs };
+  return { uids: uids.filter((_, i) => seqs[i] !== 0), seqs: seqs.filter((n) => n !== 0) };
 }
 
 /**
