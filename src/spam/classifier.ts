@@ -25,6 +25,7 @@ import type { Logger } from '../log.js';
 import { accountSegments } from '../store/names.js';
 import { classifyCounts, type Classification, type Counts, type Totals } from './bayes.js';
 import { CountTable } from './counts.js';
+import { isTrained } from './decide.js';
 import { SpamDb, tokenHash, type RepRow, type Verdict } from './db.js';
 
 /** Open account databases kept. */
@@ -243,13 +244,28 @@ export class Classifiers {
    * data_version (port 25's usual case: one statement per message). Otherwise what is
    * missing is read in one transaction of the database: SQLite takes and releases the WAL
    * read lock (fcntl calls on the -shm file) once, not once per statement.
+   *
+   * `tokens` is called only when the account and the base together are trained on
+   * `minTrained` ham and spam (decide() ignores the classifier below that); otherwise the
+   * score is 0.5 without clues, and the message is never tokenised.
    */
-  assess(account: string, tokens: Set<string>, keys: Array<[string, string]>): { reputation: RepRow[]; bayes: Scored } {
+  assess(account: string, tokens: () => Set<string>, keys: Array<[string, string]>, minTrained = 0): { reputation: RepRow[]; bayes: Scored } {
     const h = this.handle(account);
     const handles = [h, this.baseHandle()];
     for (const x of handles) if (x) this.validate(x);
-    const run = () => ({ reputation: h ? this.reputation(h, keys) : [], bayes: this.scoreWith(handles, tokens) });
-    const fromMemory = handles.every((x) => !x || (x.complete && x.totals !== undefined)) && (!h || keys.every(([k, v]) => h.rep.has(repKey(k, v))));
+    const totals: Totals = { nham: 0, nspam: 0 };
+    for (const x of handles) {
+      if (!x) continue;
+      x.totals ??= x.db.totals();
+      totals.nham += x.totals.nham;
+      totals.nspam += x.totals.nspam;
+    }
+    const trained = isTrained(totals, minTrained);
+    const run = () => ({
+      reputation: h ? this.reputation(h, keys) : [],
+      bayes: trained ? this.scoreWith(handles, tokens()) : { score: 0.5, clues: [], totals },
+    });
+    const fromMemory = handles.every((x) => !x || !trained || x.complete) && (!h || keys.every(([k, v]) => h.rep.has(repKey(k, v))));
     return h && !fromMemory ? h.db.inTransaction(run) : run();
   }
 

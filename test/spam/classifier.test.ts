@@ -204,7 +204,7 @@ describe('per-account database and training', () => {
     const c = new Classifiers(root);
     const keys: Array<[string, string]> = [['ip', '192.0.2']];
     const t = new Set(['some-token']);
-    const row = () => c.assess(acct, t, keys).reputation[0];
+    const row = () => c.assess(acct, () => t, keys).reputation[0];
     c.update(acct, (db) => db.addReputation(keys, 'spam', 1, Date.now()));
     expect(row()).toMatchObject({ ham: 0, spam: 1 });
     expect(row()).toMatchObject({ ham: 0, spam: 1 }); // from memory now
@@ -215,9 +215,9 @@ describe('per-account database and training', () => {
     other.close();
     expect(row()).toMatchObject({ ham: 2, spam: 1 });
     // A sender never seen has no row, and that too is remembered until a change.
-    expect(c.assess(acct, t, [['ip', '198.51.100']]).reputation).toEqual([]);
+    expect(c.assess(acct, () => t, [['ip', '198.51.100']]).reputation).toEqual([]);
     c.update(acct, (db) => db.addReputation([['ip', '198.51.100']], 'spam', 1, Date.now()));
-    expect(c.assess(acct, t, [['ip', '198.51.100']]).reputation[0]).toMatchObject({ spam: 1 });
+    expect(c.assess(acct, () => t, [['ip', '198.51.100']]).reputation[0]).toMatchObject({ spam: 1 });
     c.close();
   });
 
