@@ -17,7 +17,8 @@
  * base alone (or 0.5, unsure). Training creates the account's database.
  *
  * The CLI trains while the server runs (same files, WAL): a change made by another
- * connection shows in SQLite's data_version, and the cached counts and rows are dropped then.
+ * connection shows in SQLite's data_version (read at most every VERSION_CHECK_MS), and
+ * the cached counts and rows are dropped then.
  */
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -26,7 +27,7 @@ import { accountSegments } from '../store/names.js';
 import { classifyCounts, type Classification, type Counts, type Totals } from './bayes.js';
 import { CountTable } from './counts.js';
 import { isTrained } from './decide.js';
-import { SpamDb, tokenHash, type RepRow, type Verdict } from './db.js';
+import { SpamDb, tokenHash, VERSION_CHECK_MS, type RepRow, type Verdict } from './db.js';
 
 /** Open account databases kept. */
 const MAX_OPEN = 32;
@@ -66,6 +67,8 @@ interface Handle {
   ino: number;
   checked: number;
   version: number;
+  /** When data_version was last read (ms). */
+  versionAt: number;
   /** Counts by token hash: the whole word table when `complete`, else recently used ones. */
   cache: CountTable;
   complete: boolean;
@@ -114,7 +117,7 @@ export class Classifiers {
       // Never create an account directory the store does not have (removed account).
       if (!create || !existsSync(path.dirname(file))) return undefined;
     }
-    h = { db: new SpamDb(file, { create: true, pageCacheKiB: PAGE_CACHE_KIB, mmapMiB: MMAP_MIB }), ino: 0, checked: now, version: -1, cache: new CountTable(), complete: false, rep: new Map() };
+    h = { db: new SpamDb(file, { create: true, pageCacheKiB: PAGE_CACHE_KIB, mmapMiB: MMAP_MIB }), ino: 0, checked: now, version: -1, versionAt: 0, cache: new CountTable(), complete: false, rep: new Map() };
     h.ino = statSync(file).ino;
     this.open.set(account, h);
     if (this.open.size > MAX_OPEN) this.drop(this.open.keys().next().value!);
@@ -133,7 +136,7 @@ export class Classifiers {
     if (!this.base && now - this.baseChecked > RECHECK_MS) {
       this.baseChecked = now;
       const file = baseDbPath(this.dataRoot);
-      if (existsSync(file)) this.base = { db: new SpamDb(file, { create: true, pageCacheKiB: PAGE_CACHE_KIB, mmapMiB: MMAP_MIB }), ino: statSync(file).ino, checked: now, version: -1, cache: new CountTable(), complete: false, rep: new Map() };
+      if (existsSync(file)) this.base = { db: new SpamDb(file, { create: true, pageCacheKiB: PAGE_CACHE_KIB, mmapMiB: MMAP_MIB }), ino: statSync(file).ino, checked: now, version: -1, versionAt: 0, cache: new CountTable(), complete: false, rep: new Map() };
     }
     return this.base;
   }
@@ -168,6 +171,9 @@ export class Classifiers {
    * (SQLite's data_version), and starts reading its word table again, whole if it fits.
    */
   private validate(h: Handle): void {
+    const now = Date.now();
+    if (now - h.versionAt < VERSION_CHECK_MS) return;
+    h.versionAt = now;
     const v = h.db.dataVersion();
     if (v === h.version) return;
     h.totals = undefined;
