@@ -230,8 +230,13 @@ export class Classifiers {
 
   /** score() on validated handles. */
   private scoreWith(handles: Array<Handle | undefined>, tokens: Set<string>): Scored {
-    const list = [...tokens];
-    const hashes = list.map(tokenHash);
+    const list: string[] = new Array(tokens.size);
+    const hashes: number[] = new Array(tokens.size);
+    let i = 0;
+    for (const t of tokens) {
+      list[i] = t;
+      hashes[i++] = tokenHash(t);
+    }
     const ham = new Float64Array(list.length);
     const spam = new Float64Array(list.length);
     const totals: Totals = { nham: 0, nspam: 0 };

@@ -36,8 +36,8 @@ const BIGRAM_RUNS = /([\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u340
  */
 export const SPLIT = /[\s\u00a0\u2000-\u200b\u3000-\u303f\uff01-\uff0f\uff1a-\uff20]+/;
 /** Punctuation trimmed from the start and the end of a word. */
-const LEAD = new Set([...'"\'(<[{*`|~']);
-const TRAIL = new Set([...'"\')>]}.,;:*`|~']);
+const LEAD = asciiSet('"\'(<[{*`|~');
+const TRAIL = asciiSet('"\')>]}.,;:*`|~');
 const URL_RE = /\b(?:https?|ftp):\/\/[^\s<>"'()]{1,512}/gi;
 /** The domain of a mail address, right after its "@". */
 const EMAIL_DOMAIN = /[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63}){1,8}/iy;
@@ -115,27 +115,40 @@ export function words(text: string, prefix: string, t: { add(s: string): void; r
     let at = false;
     let url = false;
     let bigrams = false;
+    // Upper-case or non-ASCII: the word needs toLowerCase().
+    let fold = false;
     for (; i < n; i++) {
       const c = text.charCodeAt(i);
       if (c < 0x80) {
         if (c <= 32 && (c === 32 || (c >= 9 && c <= 13))) break;
         if (c === 64) at = true;
         else if (c === 58 && text.charCodeAt(i + 1) === 47 && text.charCodeAt(i + 2) === 47) url = true;
+        else if (c >= 65 && c <= 90) fold = true;
       } else if (isSplitAbove127(c)) break;
-      else if (anyBigrams && !bigrams && isBigramScript(c)) bigrams = true;
+      else {
+        fold = true;
+        if (anyBigrams && !bigrams && isBigramScript(c)) bigrams = true;
+      }
     }
     const len = i - start;
     if (len < 3 && !bigrams) continue;
     if (url || (at && len > 5)) continue; // URLs and addresses: above
     let a = start;
     let b = i;
-    while (a < b && LEAD.has(text[a]!)) a++;
-    while (b > a && TRAIL.has(text[b - 1]!)) b--;
+    while (a < b && LEAD[text.charCodeAt(a)] === 1) a++;
+    while (b > a && TRAIL[text.charCodeAt(b - 1)] === 1) b--;
     if (a === b) continue;
-    const w = text.slice(a, b).toLowerCase();
+    const w = fold ? text.slice(a, b).toLowerCase() : text.slice(a, b);
     if (bigrams) mixed(w, prefix, t);
     else word(w, prefix, t);
   }
+}
+
+/** ASCII characters as a table by code (1: in the set); other codes read undefined. */
+function asciiSet(chars: string): Uint8Array {
+  const t = new Uint8Array(128);
+  for (const ch of chars) t[ch.charCodeAt(0)] = 1;
+  return t;
 }
 
 /** What SPLIT matches, by code unit: JavaScript's white space (\s) and the CJK/fullwidth punctuation. */
