@@ -2,9 +2,8 @@
  * A message as the spam filter handles it: at most `max_scan_size` bytes read into
  * memory, its header parsed, decoded (./text.ts) and tokenised (./tokenize.ts) once each
  * and only when asked for, with the sender identities (./reputation.ts), the GTUBE test
- * and a key that names the message across
- * moves (a hash of its bytes: a MOVE or COPY keeps them, our trace fields make every
- * delivery unique).
+ * and a key that names the message across moves (a hash of its bytes: a MOVE or COPY
+ * keeps them, our trace fields make every delivery unique).
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
