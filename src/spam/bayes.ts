@@ -73,24 +73,27 @@ export function classify(tokens: Iterable<[string, Counts]>, totals: Totals, max
  * [token, Counts] pair per token (port 25's path); classify() is this on pairs.
  */
 export function classifyCounts(tokens: string[], ham: Float64Array, spam: Float64Array, totals: Totals, maxClues = PARAMS.maxClues): Classification {
-  const clues: Clue[] = [];
+  // The clues' indices, and |f(w) − 0.5| computed once per clue rather than at every comparison of the sort.
+  const picked: number[] = [];
+  const prob = new Float64Array(tokens.length);
+  const dist = new Float64Array(tokens.length);
   const c: Counts = { ham: 0, spam: 0 };
   for (let i = 0; i < tokens.length; i++) {
     c.ham = ham[i]!;
     c.spam = spam[i]!;
     if (c.ham + c.spam === 0) continue;
     const p = tokenProb(c, totals);
-    if (Math.abs(p - 0.5) < PARAMS.minStrength) continue;
-    clues.push({ token: tokens[i]!, p, ham: c.ham, spam: c.spam });
+    const d = Math.abs(p - 0.5);
+    if (d < PARAMS.minStrength) continue;
+    prob[i] = p;
+    dist[i] = d;
+    picked.push(i);
   }
-  return strongest(clues, maxClues);
-}
-
-function strongest(clues: Clue[], maxClues: number): Classification {
   // Strongest first; ties broken by the token so a score never depends on Set order.
-  clues.sort((a, b) => Math.abs(b.p - 0.5) - Math.abs(a.p - 0.5) || (a.token < b.token ? -1 : a.token > b.token ? 1 : 0));
-  if (clues.length > maxClues) clues.length = maxClues;
-  return { score: combine(clues.map((c) => c.p)), clues };
+  picked.sort((a, b) => dist[b]! - dist[a]! || (tokens[a]! < tokens[b]! ? -1 : tokens[a]! > tokens[b]! ? 1 : 0));
+  if (picked.length > maxClues) picked.length = maxClues;
+  const clues: Clue[] = picked.map((i) => ({ token: tokens[i]!, p: prob[i]!, ham: ham[i]!, spam: spam[i]! }));
+  return { score: combine(clues.map((x) => x.p)), clues };
 }
 
 /** Fisher/Robinson chi-squared combining of token probabilities. */

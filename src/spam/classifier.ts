@@ -17,7 +17,8 @@
  * base alone (or 0.5, unsure). Training creates the account's database.
  *
  * The CLI trains while the server runs (same files, WAL): a change made by another
- * connection shows in SQLite's data_version, and the cached counts and rows are dropped then.
+ * connection shows in SQLite's data_version (read at most every VERSION_CHECK_MS), and
+ * the cached counts and rows are dropped then.
  */
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -25,7 +26,8 @@ import type { Logger } from '../log.js';
 import { accountSegments } from '../store/names.js';
 import { classifyCounts, type Classification, type Counts, type Totals } from './bayes.js';
 import { CountTable } from './counts.js';
-import { SpamDb, tokenHash, type RepRow, type Verdict } from './db.js';
+import { isTrained } from './decide.js';
+import { SpamDb, tokenHash, VERSION_CHECK_MS, type RepRow, type Verdict } from './db.js';
 
 /** Open account databases kept. */
 const MAX_OPEN = 32;
@@ -65,6 +67,8 @@ interface Handle {
   ino: number;
   checked: number;
   version: number;
+  /** When data_version was last read (ms). */
+  versionAt: number;
   /** Counts by token hash: the whole word table when `complete`, else recently used ones. */
   cache: CountTable;
   complete: boolean;
@@ -113,7 +117,7 @@ export class Classifiers {
       // Never create an account directory the store does not have (removed account).
       if (!create || !existsSync(path.dirname(file))) return undefined;
     }
-    h = { db: new SpamDb(file, { create: true, pageCacheKiB: PAGE_CACHE_KIB, mmapMiB: MMAP_MIB }), ino: 0, checked: now, version: -1, cache: new CountTable(), complete: false, rep: new Map() };
+    h = { db: new SpamDb(file, { create: true, pageCacheKiB: PAGE_CACHE_KIB, mmapMiB: MMAP_MIB }), ino: 0, checked: now, version: -1, versionAt: 0, cache: new CountTable(), complete: false, rep: new Map() };
     h.ino = statSync(file).ino;
     this.open.set(account, h);
     if (this.open.size > MAX_OPEN) this.drop(this.open.keys().next().value!);
@@ -132,7 +136,7 @@ export class Classifiers {
     if (!this.base && now - this.baseChecked > RECHECK_MS) {
       this.baseChecked = now;
       const file = baseDbPath(this.dataRoot);
-      if (existsSync(file)) this.base = { db: new SpamDb(file, { create: true, pageCacheKiB: PAGE_CACHE_KIB, mmapMiB: MMAP_MIB }), ino: statSync(file).ino, checked: now, version: -1, cache: new CountTable(), complete: false, rep: new Map() };
+      if (existsSync(file)) this.base = { db: new SpamDb(file, { create: true, pageCacheKiB: PAGE_CACHE_KIB, mmapMiB: MMAP_MIB }), ino: statSync(file).ino, checked: now, version: -1, versionAt: 0, cache: new CountTable(), complete: false, rep: new Map() };
     }
     return this.base;
   }
@@ -167,6 +171,9 @@ export class Classifiers {
    * (SQLite's data_version), and starts reading its word table again, whole if it fits.
    */
   private validate(h: Handle): void {
+    const now = Date.now();
+    if (now - h.versionAt < VERSION_CHECK_MS) return;
+    h.versionAt = now;
     const v = h.db.dataVersion();
     if (v === h.version) return;
     h.totals = undefined;
@@ -223,8 +230,13 @@ export class Classifiers {
 
   /** score() on validated handles. */
   private scoreWith(handles: Array<Handle | undefined>, tokens: Set<string>): Scored {
-    const list = [...tokens];
-    const hashes = list.map(tokenHash);
+    const list: string[] = new Array(tokens.size);
+    const hashes: number[] = new Array(tokens.size);
+    let i = 0;
+    for (const t of tokens) {
+      list[i] = t;
+      hashes[i++] = tokenHash(t);
+    }
     const ham = new Float64Array(list.length);
     const spam = new Float64Array(list.length);
     const totals: Totals = { nham: 0, nspam: 0 };
@@ -243,13 +255,28 @@ export class Classifiers {
    * data_version (port 25's usual case: one statement per message). Otherwise what is
    * missing is read in one transaction of the database: SQLite takes and releases the WAL
    * read lock (fcntl calls on the -shm file) once, not once per statement.
+   *
+   * `tokens` is called only when the account and the base together are trained on
+   * `minTrained` ham and spam (decide() ignores the classifier below that); otherwise the
+   * score is 0.5 without clues, and the message is never tokenised.
    */
-  assess(account: string, tokens: Set<string>, keys: Array<[string, string]>): { reputation: RepRow[]; bayes: Scored } {
+  assess(account: string, tokens: () => Set<string>, keys: Array<[string, string]>, minTrained = 0): { reputation: RepRow[]; bayes: Scored } {
     const h = this.handle(account);
     const handles = [h, this.baseHandle()];
     for (const x of handles) if (x) this.validate(x);
-    const run = () => ({ reputation: h ? this.reputation(h, keys) : [], bayes: this.scoreWith(handles, tokens) });
-    const fromMemory = handles.every((x) => !x || (x.complete && x.totals !== undefined)) && (!h || keys.every(([k, v]) => h.rep.has(repKey(k, v))));
+    const totals: Totals = { nham: 0, nspam: 0 };
+    for (const x of handles) {
+      if (!x) continue;
+      x.totals ??= x.db.totals();
+      totals.nham += x.totals.nham;
+      totals.nspam += x.totals.nspam;
+    }
+    const trained = isTrained(totals, minTrained);
+    const run = () => ({
+      reputation: h ? this.reputation(h, keys) : [],
+      bayes: trained ? this.scoreWith(handles, tokens()) : { score: 0.5, clues: [], totals },
+    });
+    const fromMemory = handles.every((x) => !x || !trained || x.complete) && (!h || keys.every(([k, v]) => h.rep.has(repKey(k, v))));
     return h && !fromMemory ? h.db.inTransaction(run) : run();
   }
 

@@ -42,6 +42,14 @@ const SCHEMA = `
 /** Judgements kept (the accuracy window is at most this). */
 const MAX_JUDGEMENTS = 1000;
 
+/**
+ * How often, at most, port 25 reads a database's data_version (ms) to notice another
+ * process's commits (the CLI's training or `spam set`): the PRAGMA takes SQLite's WAL read
+ * lock (fcntl calls on the -shm file), ~20 µs, and ran for every scored message. Such a
+ * change is seen within this time.
+ */
+export const VERSION_CHECK_MS = 10;
+
 /** cyrb53 (public domain, bryc): a fast 53-bit string hash. */
 export function tokenHash(s: string): number {
   let h1 = 0xdeadbeef;
@@ -77,6 +85,8 @@ export class SpamDb {
   private stmts?: StatementCache;
   /** lookup()'s statement, in raw mode (the cache's statements return objects). */
   private lookupStmt?: Database.Statement;
+  /** dataVersion()'s statement, plucked once (it runs for every scored message). */
+  private versionStmt?: Database.Statement;
   private txn?: (fn: () => unknown) => unknown;
 
   /** Opens (creating when `create`) the file; throws if it is missing and not to be created. */
@@ -116,7 +126,8 @@ export class SpamDb {
 
   /** Changes when another connection (the CLI) commits: cached counts are then stale. */
   dataVersion(): number {
-    return this.q('PRAGMA data_version').pluck().get() as number;
+    this.versionStmt ??= this.db.prepare('PRAGMA data_version').pluck();
+    return this.versionStmt.get() as number;
   }
 
   totals(): Totals {

@@ -46,11 +46,16 @@ export interface Decision {
   reasons: string[];
 }
 
+/** The classifier's clues count (and are worth computing) once it has `minTrained` ham and spam. */
+export function isTrained(totals: Totals, minTrained: number): boolean {
+  return totals.nham >= minTrained && totals.nspam >= minTrained;
+}
+
 export function decide(e: Evidence, s: SpamSettings, minTrained: number): Decision {
   const tests: string[] = [];
   const reasons: string[] = [];
   const { totals } = e.bayes;
-  const trained = totals.nham >= minTrained && totals.nspam >= minTrained;
+  const trained = isTrained(totals, minTrained);
   const ps: number[] = [];
   if (trained) {
     tests.push('BAYES');

@@ -83,6 +83,8 @@ export class SpamService {
   private readonly off: () => void;
   private readonly timer: NodeJS.Timeout;
   private rspamdLoggedAt = 0;
+  /** How far port 25 read the messages it scored (tests): untrained classifiers need no tokens. */
+  readonly scans = { header: 0, decoded: 0, tokenised: 0 };
 
   constructor(private readonly o: SpamServiceOptions) {
     this.log = o.log.child({ component: 'spam' });
@@ -123,9 +125,11 @@ export class SpamService {
         ? { bytes: input.data.subarray(0, cfg.maxScanSize), truncated: input.data.length > cfg.maxScanSize }
         : await readBounded(input.message(), cfg.maxScanSize);
       const m = scan(bytes, truncated, this.o.config.hostname);
-      const id = inboundIdentities(m.text.fields, input.authHeaders, this.o.config.hostname, input.remoteAddress);
+      const id = inboundIdentities(m.fields, input.authHeaders, this.o.config.hostname, input.remoteAddress);
       const rspamd = await this.askRspamd(m, input);
-      return await this.decideAll(input, scored, settings, m, id, rspamd);
+      const out = await this.decideAll(input, scored, settings, m, id, rspamd);
+      this.scans[m.depth]++;
+      return out;
     } catch (err) {
       this.log.error({ err }, 'spam check failed; delivering unscored');
       return { accounts: new Map(), log: { spam: 'error' } };
@@ -167,7 +171,7 @@ export class SpamService {
     const greylisted: AccountId[] = [];
     for (const account of scored) {
       const s = settings.get(account)!;
-      const assessed = this.classifiers.assess(account, m.tokens, identityKeys(id));
+      const assessed = this.classifiers.assess(account, () => m.tokens, identityKeys(id), cfg.minTrained);
       const reputation = judge(assessed.reputation, id);
       const bayes = assessed.bayes;
       const d = decide({ gtube: m.gtube, bayes, reputation, rspamd, policyJunk: input.policyJunk }, s, cfg.minTrained);

@@ -1,26 +1,32 @@
 /**
  * A message as the spam filter handles it: at most `max_scan_size` bytes read into
- * memory, decoded once (./text.ts), tokenised once (./tokenize.ts), with the sender
- * identities (./reputation.ts), the GTUBE test and a key that names the message across
- * moves (a hash of its bytes: a MOVE or COPY keeps them, our trace fields make every
- * delivery unique).
+ * memory, its header parsed, decoded (./text.ts) and tokenised (./tokenize.ts) once each
+ * and only when asked for, with the sender identities (./reputation.ts), the GTUBE test
+ * and a key that names the message across moves (a hash of its bytes: a MOVE or COPY
+ * keeps them, our trace fields make every delivery unique).
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { HeaderField } from '../imap/mime/header.js';
 import { GTUBE } from './decide.js';
 import { identitiesOf, type Identities } from './reputation.js';
-import { messageText, type MessageText } from './text.js';
+import { decodesAsRaw, messageHeader, messageText, type MessageText } from './text.js';
 import { byUs, fieldText, tokenize } from './tokenize.js';
 
 export interface ScannedMessage {
   bytes: Buffer;
   /** The message was longer than what was read. */
   truncated: boolean;
-  text: MessageText;
-  tokens: Set<string>;
-  gtube: boolean;
-  key: Buffer;
+  /** The top-level header fields (what sender reputation reads). */
+  readonly fields: HeaderField[];
+  /** The decoded parts (decoded when first asked for). */
+  readonly text: MessageText;
+  /** The classifier's tokens (tokenised when first asked for: not when no classifier is trained). */
+  readonly tokens: Set<string>;
+  readonly gtube: boolean;
+  readonly key: Buffer;
+  /** How far it was read so far: the header only, decoded, or tokenised too. */
+  readonly depth: 'header' | 'decoded' | 'tokenised';
 }
 
 /** Reads up to `max` bytes of a stream, then stops it. */
@@ -46,23 +52,59 @@ export async function readBounded(stream: Readable, max: number): Promise<{ byte
   return { bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), truncated };
 }
 
-/** Decodes and tokenises bytes read with readBounded. */
+/**
+ * A message read with readBounded, decoded and tokenised on demand: port 25 parses only
+ * the header when no recipient's classifier is trained (GTUBE and reputation need no
+ * tokens), training asks for everything.
+ */
 export function scan(bytes: Buffer, truncated: boolean, hostname: string): ScannedMessage {
-  const text = messageText(bytes);
-  const tokens = tokenize(text, { hostname });
-  const gtube = bytes.includes(GTUBE) || text.plain.some((t) => t.includes(GTUBE)) || text.html.some((t) => t.includes(GTUBE));
-  let key: Buffer | undefined;
-  return {
-    bytes,
-    truncated,
-    text,
-    tokens,
-    gtube,
-    // Only training needs it: port 25 scores without hashing the message.
-    get key() {
-      return (key ??= createHash('sha256').update(bytes).update(String(truncated)).digest().subarray(0, 16));
-    },
-  };
+  return new Scanned(bytes, truncated, hostname);
+}
+
+class Scanned implements ScannedMessage {
+  private header?: { fields: HeaderField[]; bodyStart: number };
+  private decoded?: MessageText;
+  private tokenSet?: Set<string>;
+  private isGtube?: boolean;
+  private hash?: Buffer;
+
+  constructor(
+    readonly bytes: Buffer,
+    readonly truncated: boolean,
+    private readonly hostname: string,
+  ) {}
+
+  get fields(): HeaderField[] {
+    return (this.header ??= messageHeader(this.bytes)).fields;
+  }
+
+  get text(): MessageText {
+    return (this.decoded ??= messageText(this.bytes, (this.header ??= messageHeader(this.bytes))));
+  }
+
+  get tokens(): Set<string> {
+    return (this.tokenSet ??= tokenize(this.text, { hostname: this.hostname }));
+  }
+
+  /** GTUBE in the raw bytes or in a decoded text part (decoded only when it could differ from the bytes). */
+  get gtube(): boolean {
+    if (this.isGtube === undefined) {
+      const raw = this.bytes.includes(GTUBE);
+      const header = (this.header ??= messageHeader(this.bytes));
+      if (raw || (!this.decoded && decodesAsRaw(header, this.bytes.length))) this.isGtube = raw;
+      else this.isGtube = this.text.plain.some((t) => t.includes(GTUBE)) || this.text.html.some((t) => t.includes(GTUBE));
+    }
+    return this.isGtube;
+  }
+
+  get depth(): ScannedMessage['depth'] {
+    return this.tokenSet ? 'tokenised' : this.decoded ? 'decoded' : 'header';
+  }
+
+  /** Names the message across moves; only training needs it (port 25 scores without hashing). */
+  get key(): Buffer {
+    return (this.hash ??= createHash('sha256').update(this.bytes).update(String(this.truncated)).digest().subarray(0, 16));
+  }
 }
 
 function first(fields: HeaderField[], name: string, pred?: (f: HeaderField) => boolean): HeaderField | undefined {

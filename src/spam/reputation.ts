@@ -100,8 +100,19 @@ export function trainingKeys(id: Identities): Array<[IdentityKind, string]> {
   return identityKeys(id).filter(([k]) => k !== 'sent');
 }
 
+/** ipPrefix of the addresses seen lately (port 25 asks for every message, mostly the same few clients). */
+const prefixes = new Map<string, string | undefined>();
+
 /** "192.0.2.7" → "192.0.2"; IPv6 → its first four groups (/64); undefined for others. */
 export function ipPrefix(ip: string): string | undefined {
+  if (prefixes.has(ip)) return prefixes.get(ip);
+  const p = computePrefix(ip);
+  if (prefixes.size >= 1024) prefixes.clear();
+  prefixes.set(ip, p);
+  return p;
+}
+
+function computePrefix(ip: string): string | undefined {
   const plain = ip.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1');
   const fam = isIP(plain);
   if (fam === 4) return plain.split('.').slice(0, 3).join('.');

@@ -9,6 +9,7 @@
 import type { Config } from '../config/index.js';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../db/index.js';
+import { VERSION_CHECK_MS } from './db.js';
 
 export interface SpamSettings {
   /** Mail to this account is scored. */
@@ -39,12 +40,15 @@ export class SpamSettingsError extends Error {}
 /**
  * Read for every scored message, so kept per database connection: the rows seen (an
  * account without overrides as null), dropped when this process changes a row
- * (setSpamSettings) or another one commits to the database (the CLI: data_version).
+ * (setSpamSettings) or another one commits to the database (the CLI: data_version, read
+ * at most every VERSION_CHECK_MS).
  */
 interface RowCache {
   select: Statement<[string]>;
   version: Statement<[]>;
   seen: number;
+  /** When data_version was last read (ms): at most every VERSION_CHECK_MS, as the classifiers do. */
+  checkedAt: number;
   rows: Map<string, Row | null>;
 }
 const caches = new WeakMap<Db, RowCache>();
@@ -57,14 +61,19 @@ function rowOf(db: Db, account: string): Row | undefined {
       select: db.prepare<[string]>('SELECT enabled, junk_threshold, reject_threshold, greylist FROM spam_settings WHERE account = ?'),
       version: db.prepare<[]>('PRAGMA data_version').pluck(),
       seen: -1,
+      checkedAt: 0,
       rows: new Map(),
     };
     caches.set(db, c);
   }
-  const v = c.version.get() as number;
-  if (v !== c.seen) {
-    c.rows.clear();
-    c.seen = v;
+  const now = Date.now();
+  if (now - c.checkedAt >= VERSION_CHECK_MS) {
+    c.checkedAt = now;
+    const v = c.version.get() as number;
+    if (v !== c.seen) {
+      c.rows.clear();
+      c.seen = v;
+    }
   }
   let row = c.rows.get(account);
   if (row === undefined) {

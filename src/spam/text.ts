@@ -40,10 +40,18 @@ type Part = Pick<BodyPart, 'type' | 'subtype' | 'params' | 'encoding' | 'disposi
   message?: { body: Part };
 };
 
-/** Splits and decodes a message held in memory (possibly truncated: parts just end early). */
-export function messageText(buf: Buffer): MessageText {
-  const end = headerEnd(buf);
-  const fields = parseHeaderBlock(buf.subarray(0, end));
+/** The top-level header fields of a message held in memory, and where its body starts. */
+export function messageHeader(buf: Buffer): { fields: HeaderField[]; bodyStart: number } {
+  const bodyStart = headerEnd(buf);
+  return { fields: parseHeaderBlock(buf.subarray(0, bodyStart)), bodyStart };
+}
+
+/**
+ * Splits and decodes a message held in memory (possibly truncated: parts just end early);
+ * `header` is messageHeader's result when the caller has it already.
+ */
+export function messageText(buf: Buffer, header = messageHeader(buf)): MessageText {
+  const { fields, bodyStart: end } = header;
   // Most mail is one part: its structure is in the top-level fields just parsed, and the
   // store's analyzer (a second header parse, the ENVELOPE) is needed for multiparts only.
   const root = singlePart(fields, end, buf.length) ?? analyzeBuffer(buf).bodyStructure;
@@ -82,6 +90,28 @@ export function messageText(buf: Buffer): MessageText {
   walk(root, 0);
   return out;
 }
+
+/**
+ * Whether every character messageText would decode from the message is the character of
+ * one byte of it, in order, with nothing between (so text found in the decoded parts is
+ * in the raw bytes too): one part (not multipart or message/*), no base64 or
+ * quoted-printable, and a charset whose decoder gives each printable ASCII character only
+ * for its own byte and never drops a byte (UTF-8 and the single-byte charsets, where other
+ * bytes become non-ASCII characters or U+FFFD; ICU's ibm866 swaps three control
+ * characters; not UTF-16, not ISO-2022-JP with its escape sequences, not the multi-byte
+ * CJK charsets). GTUBE is then looked for in the raw bytes alone, without decoding.
+ */
+export function decodesAsRaw(header: { fields: HeaderField[]; bodyStart: number }, size: number): boolean {
+  const p = singlePart(header.fields, header.bodyStart, size);
+  if (!p) return false;
+  const enc = (p.encoding ?? '7bit').toLowerCase();
+  if (enc === 'base64' || enc === 'quoted-printable') return false;
+  const d = decoderOf((param(p.params, 'charset') ?? 'us-ascii').toLowerCase());
+  // An unknown charset is read as UTF-8 or latin1 (decodeText): both map bytes one to one.
+  return d === null || TRANSPARENT.test(d.encoding);
+}
+/** WHATWG encoding names (TextDecoder.encoding) of the charsets decodesAsRaw accepts. */
+const TRANSPARENT = /^(utf-8|ibm866|iso-8859-\d+(-i)?|koi8-[ru]|macintosh|windows-\d+|x-mac-cyrillic|x-user-defined)$/;
 
 /**
  * The top-level part as the analyzer (src/imap/mime/analyze.ts applyContentHeaders) makes
@@ -144,8 +174,8 @@ export function decodeTransfer(body: Buffer, encoding: string): Buffer {
 
 const decoders = new Map<string, TextDecoder | null>();
 
-/** Bytes in a charset as a string; an unknown or broken charset falls back to UTF-8, then latin1. */
-export function decodeText(bytes: Buffer, charset: string): string {
+/** The decoder of a charset label (lower-case), null if Node's ICU has none. */
+function decoderOf(charset: string): TextDecoder | null {
   let d = decoders.get(charset);
   if (d === undefined) {
     try {
@@ -155,6 +185,12 @@ export function decodeText(bytes: Buffer, charset: string): string {
     }
     if (decoders.size < 256) decoders.set(charset, d);
   }
+  return d;
+}
+
+/** Bytes in a charset as a string; an unknown or broken charset falls back to UTF-8, then latin1. */
+export function decodeText(bytes: Buffer, charset: string): string {
+  const d = decoderOf(charset);
   if (d) return d.decode(bytes);
   // Mislabelled mail is common: valid UTF-8 wins over the latin1 guess.
   try {

@@ -27,14 +27,17 @@ import type { MessageText } from './text.js';
 /** Distinct tokens kept per message. */
 export const MAX_TOKENS = 8192;
 
-/** Code units of scripts tokenised as character bigrams. */
-const BIGRAM_SCRIPT = /[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]/;
+/** Code units of scripts tokenised as character bigrams (one at a time: isBigramScript). */
+export const BIGRAM_SCRIPT = /[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]/;
 const BIGRAM_RUNS = /([\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]+)|([^\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]+)/g;
-/** White space, including no-break and ideographic spaces, and CJK/fullwidth punctuation. */
-const SPLIT = /[\s\u00a0\u2000-\u200b\u3000-\u303f\uff01-\uff0f\uff1a-\uff20]+/;
+/**
+ * Word separators: white space, including no-break and ideographic spaces, and
+ * CJK/fullwidth punctuation (words() tests them one code unit at a time: isSplit).
+ */
+export const SPLIT = /[\s\u00a0\u2000-\u200b\u3000-\u303f\uff01-\uff0f\uff1a-\uff20]+/;
 /** Punctuation trimmed from the start and the end of a word. */
-const LEAD = new Set([...'"\'(<[{*`|~']);
-const TRAIL = new Set([...'"\')>]}.,;:*`|~']);
+const LEAD = asciiSet('"\'(<[{*`|~');
+const TRAIL = asciiSet('"\')>]}.,;:*`|~');
 const URL_RE = /\b(?:https?|ftp):\/\/[^\s<>"'()]{1,512}/gi;
 /** The domain of a mail address, right after its "@". */
 const EMAIL_DOMAIN = /[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63}){1,8}/iy;
@@ -99,20 +102,72 @@ function bodyTokens(text: string, t: Tokens): void {
 export function words(text: string, prefix: string, t: { add(s: string): void; readonly full: boolean }): void {
   // Most text has no bigram script at all: one test of the whole, not one per word.
   const anyBigrams = BIGRAM_SCRIPT.test(text);
-  for (const chunk of text.split(SPLIT)) {
+  const n = text.length;
+  // One pass over the code units, chunk by chunk (what SPLIT separates), without an array of
+  // the chunks: noting the "@", "://" and bigram-script characters the chunk holds.
+  for (let i = 0; i < n; ) {
     if (t.full) return;
-    const bigrams = anyBigrams && BIGRAM_SCRIPT.test(chunk);
-    if (chunk.length < 3 && !bigrams) continue;
-    if (chunk.includes('://') || (chunk.includes('@') && chunk.length > 5)) continue; // URLs and addresses: above
-    let a = 0;
-    let b = chunk.length;
-    while (a < b && LEAD.has(chunk[a]!)) a++;
-    while (b > a && TRAIL.has(chunk[b - 1]!)) b--;
+    if (isSplit(text.charCodeAt(i))) {
+      i++;
+      continue;
+    }
+    const start = i;
+    let at = false;
+    let url = false;
+    let bigrams = false;
+    // Upper-case or non-ASCII: the word needs toLowerCase().
+    let fold = false;
+    for (; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c < 0x80) {
+        if (c <= 32 && (c === 32 || (c >= 9 && c <= 13))) break;
+        if (c === 64) at = true;
+        else if (c === 58 && text.charCodeAt(i + 1) === 47 && text.charCodeAt(i + 2) === 47) url = true;
+        else if (c >= 65 && c <= 90) fold = true;
+      } else if (isSplitAbove127(c)) break;
+      else {
+        fold = true;
+        if (anyBigrams && !bigrams && isBigramScript(c)) bigrams = true;
+      }
+    }
+    const len = i - start;
+    if (len < 3 && !bigrams) continue;
+    if (url || (at && len > 5)) continue; // URLs and addresses: above
+    let a = start;
+    let b = i;
+    while (a < b && LEAD[text.charCodeAt(a)] === 1) a++;
+    while (b > a && TRAIL[text.charCodeAt(b - 1)] === 1) b--;
     if (a === b) continue;
-    const w = (a > 0 || b < chunk.length ? chunk.slice(a, b) : chunk).toLowerCase();
+    const w = fold ? text.slice(a, b).toLowerCase() : text.slice(a, b);
     if (bigrams) mixed(w, prefix, t);
     else word(w, prefix, t);
   }
+}
+
+/** ASCII characters as a table by code (1: in the set); other codes read undefined. */
+function asciiSet(chars: string): Uint8Array {
+  const t = new Uint8Array(128);
+  for (const ch of chars) t[ch.charCodeAt(0)] = 1;
+  return t;
+}
+
+/** What SPLIT matches, by code unit: JavaScript's white space (\s) and the CJK/fullwidth punctuation. */
+export function isSplit(c: number): boolean {
+  return c < 0x80 ? c === 32 || (c >= 9 && c <= 13) : isSplitAbove127(c);
+}
+
+function isSplitAbove127(c: number): boolean {
+  if (c < 0x2000) return c === 0xa0 || c === 0x1680;
+  if (c <= 0x205f) return c <= 0x200b || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f;
+  if (c < 0xfeff) return c >= 0x3000 && c <= 0x303f;
+  return c === 0xfeff || (c >= 0xff01 && c <= 0xff0f) || (c >= 0xff1a && c <= 0xff20);
+}
+
+/** What BIGRAM_SCRIPT matches, by code unit. */
+export function isBigramScript(c: number): boolean {
+  if (c < 0x3040) return (c >= 0x0e00 && c <= 0x0eff) || (c >= 0x1000 && c <= 0x109f) || (c >= 0x1780 && c <= 0x17ff);
+  if (c < 0xa960) return c <= 0x30ff || (c >= 0x3400 && c <= 0x4dbf) || (c >= 0x4e00 && c <= 0x9fff);
+  return c <= 0xa97f || (c >= 0xac00 && c <= 0xd7af) || (c >= 0xf900 && c <= 0xfaff) || (c >= 0xff66 && c <= 0xff9f);
 }
 
 function word(w: string, prefix: string, t: { add(s: string): void }): void {

@@ -62,7 +62,7 @@ export function trainMessage(classifiers: Classifiers, account: AccountId, m: Sc
     if (implicit && prev && !(o.correctsSpam && prev.verdict === 'spam')) return 'skipped';
     if (implicit && prev) implicit = false;
     const judged = () => {
-      const filter = deliveredVerdict(m.text.fields);
+      const filter = deliveredVerdict(m.fields);
       if (o.how !== 'imported') db.addJudgement({ at: now, user: verdict, filter: filter?.verdict, score: filter?.score, how: o.how });
     };
     if (prev && prev.verdict === verdict) {
@@ -73,7 +73,7 @@ export function trainMessage(classifiers: Classifiers, account: AccountId, m: Sc
       return 'same';
     }
     if (implicit && db.trainedSince(now - DAY_MS, true) >= o.implicitPerDay) return 'skipped';
-    const keys = trainingKeys(storedIdentities(m.text.fields, o.hostname));
+    const keys = trainingKeys(storedIdentities(m.fields, o.hostname));
     if (prev) {
       tokens(m.tokens, prev.verdict, -1);
       db.addReputation(keys, prev.verdict, -1, now);
@@ -226,7 +226,7 @@ export class Trainer {
   private async sent(account: AccountId, mailboxId: MailboxId, uid: Uid): Promise<void> {
     const m = await this.read(account, mailboxId, uid);
     if (!m) return;
-    const to = recipientsOf(m.text.fields);
+    const to = recipientsOf(m.fields);
     if (to.length === 0) return;
     this.d.classifiers.update(account, (db) =>
       db.addReputation(
