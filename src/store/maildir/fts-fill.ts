@@ -18,20 +18,18 @@
  *   gets an all-NULL document: SEARCH reads it, the fill does not retry it.
  */
 import { readFile } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { InProcessChangeBus } from '../changes.js';
 import type { AccountId, TextIndexer } from '../types.js';
 import type { AccountCache } from './cache.js';
 import { msgPath, type Acct } from './context.js';
 import { q } from './fts.js';
-import { MailboxPass, type MailboxJob } from './mailbox-pass.js';
+import { MailboxPass, type MailboxJob, type PassActivity } from './mailbox-pass.js';
 import type { MailboxRow } from './index-db.js';
 import type { Logger } from '../../log.js';
 
 const BATCH = 32;
 /** Files read at once (each is held in memory while its text is extracted). */
 const PARALLEL = 4;
-const PAUSE_MS = 5;
 /** Larger messages are not read for the index (SEARCH reads them itself). */
 export const MAX_FILL_BYTES = 32 * 1024 * 1024;
 
@@ -57,13 +55,10 @@ export class FtsFill extends MailboxPass<Job> {
     private readonly accounts: AccountCache,
     private readonly indexer: TextIndexer,
     changes: InProcessChangeBus,
-    /** Resolves when no store call has run for a while (context.ts whenQuiet). */
-    private readonly quiet: () => Promise<void>,
-    /** Whether a store call runs or a session is at work now (context.ts busy): a batch ends early. */
-    private readonly busy: () => boolean,
+    activity: PassActivity,
     private readonly log?: Logger,
   ) {
-    super();
+    super(activity);
     this.unsubscribe = changes.subscribeAll((c) => {
       if (c.kind === 'added' && c.uids.length > 0) this.schedule(c.account, c.mailboxId, c.uids.reduce((m, u) => Math.min(m, u), Infinity) - 1);
     });
@@ -86,8 +81,7 @@ export class FtsFill extends MailboxPass<Job> {
   protected async fill(job: Job): Promise<void> {
     let after = job.after;
     // Not in the turn of the command that queued it (a SELECT answers first), nor beside live traffic.
-    await sleep(PAUSE_MS);
-    await this.quiet();
+    await this.turn();
     for (;;) {
       // A SEARCH indexing this mailbox now: wait for it rather than read the same files.
       await this.now.get(`${job.account}\0${job.mailboxId}`);
@@ -104,8 +98,7 @@ export class FtsFill extends MailboxPass<Job> {
       });
       if (next === undefined || this.stopped) return;
       after = next;
-      await sleep(PAUSE_MS);
-      await this.quiet();
+      await this.turn();
     }
   }
 

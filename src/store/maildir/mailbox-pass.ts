@@ -2,9 +2,23 @@
  * The queue of a background pass over mailboxes (the full-text fill, fts-fill.ts; the
  * sort keys fill, sortkeys.ts): one job per account and mailbox, a job queued again
  * while it waits merged into it (from the lowest UID asked for), one job at a time for
- * the whole store, oldest first. The pass itself (`fill`) waits for a quiet store.
+ * the whole store, oldest first. The pass itself (`fill`) waits for its turn before each
+ * batch (`turn`: a pause, then a quiet store) and, having got the account, lets a command
+ * that came meanwhile go first (`busy`), as the analysis and dates passes do.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AccountId } from '../types.js';
+
+/** Pause before each batch (ms): not in the turn of the delivery or command that queued it. */
+const PAUSE_MS = 5;
+
+/** What a pass waits for (context.ts whenQuiet and busy, over the store's activity). */
+export interface PassActivity {
+  /** Resolves when no store call has run and no session has been at work for a while. */
+  quiet: () => Promise<void>;
+  /** Whether a store call runs or a session is at work now: a batch ends early. */
+  busy: () => boolean;
+}
 
 export interface MailboxJob {
   account: AccountId;
@@ -19,6 +33,17 @@ export abstract class MailboxPass<J extends MailboxJob> {
   protected stopped = false;
   /** Ends the pass's subscription to the change bus (set by the subclass). */
   protected unsubscribe: () => void = () => undefined;
+
+  constructor(private readonly activity: PassActivity) {}
+
+  /** Waits for the next batch's turn: a pause, then a quiet store. */
+  protected async turn(): Promise<void> {
+    await sleep(PAUSE_MS);
+    await this.activity.quiet();
+  }
+
+  /** Whether a command runs now (asked again once the account is held, and between groups of files). */
+  protected readonly busy = (): boolean => this.activity.busy();
 
   /** Works through one job; a rejection ends that job only. */
   protected abstract fill(job: J): Promise<void>;

@@ -21,10 +21,10 @@
 import { settleDates } from './dates.js';
 import { closeSync, openSync, readSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { setImmediate as yieldLoop, setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as yieldLoop } from 'node:timers/promises';
 import { headerOf, sortKeysOf, SORT_HEADER_MAX, type SortCriterion, type SortKeyName, type SortKeys, type StoredSortKeys, type ThreadKeys } from '../sortkeys.js';
 import type { AccountId, MailboxId, Uid } from '../types.js';
-import { msgPath, mustMailboxId, whenQuiet, type Acct, type StoreCtx } from './context.js';
+import { busy, msgPath, mustMailboxId, whenQuiet, type Acct, type StoreCtx } from './context.js';
 import type { IndexDb, MailboxRow } from './index-db.js';
 import { MailboxPass, type MailboxJob } from './mailbox-pass.js';
 
@@ -172,8 +172,6 @@ async function fillMissing(a: Acct, mb: MailboxRow): Promise<number> {
 
 /** Rows a background batch fills before it waits for a quiet store again. */
 const QUIET_BATCH = READ_CHUNK;
-/** Pause before each background batch (ms): not in the turn of the delivery that queued it. */
-const PAUSE_MS = 5;
 
 /**
  * The background pass that writes the keys of delivered and appended messages (see the
@@ -188,7 +186,7 @@ export class KeysFill extends MailboxPass<MailboxJob> {
   done = 0;
 
   constructor(private readonly ctx: StoreCtx) {
-    super();
+    super({ quiet: () => whenQuiet(ctx), busy: () => busy(ctx.activity) });
     this.unsubscribe = ctx.changes.subscribeAll((c) => {
       if (c.kind !== 'added' || c.uids.length === 0 || (c.origin?.via !== 'deliver' && c.origin?.via !== 'append')) return;
       this.enqueue({ account: c.account, mailboxId: c.mailboxId, after: c.uids.reduce((m, u) => Math.min(m, u), Infinity) - 1 });
@@ -202,12 +200,13 @@ export class KeysFill extends MailboxPass<MailboxJob> {
 
   protected async fill(job: MailboxJob): Promise<void> {
     for (let after = job.after; !this.stopped; ) {
-      await sleep(PAUSE_MS);
-      await whenQuiet(this.ctx);
+      await this.turn();
       if (this.stopped) return;
       const done = await this.ctx.accounts.use(job.account, async (a) => {
         const mb = a.ix.mailboxById(job.mailboxId);
-        return mb && !a.closed ? fillBatch(a, mb, after, QUIET_BATCH, true) : undefined;
+        if (!mb || a.closed) return undefined;
+        // A command that came while this waited for the account goes first.
+        return this.busy() ? { last: after, n: 0 } : fillBatch(a, mb, after, QUIET_BATCH, true);
       });
       if (!done) return;
       this.done += done.n;

@@ -151,7 +151,7 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
     this.accounts = ctx.accounts;
     (ctx as { backfill?: Backfill }).backfill = new Backfill(this.ctx);
     this.keysFill = new sortkeys.KeysFill(this.ctx);
-    if (opts.textIndexer) this.fts = new FtsFill(ctx.accounts, opts.textIndexer, this.changes, () => whenQuiet(ctx), () => busy(ctx.activity), opts.log);
+    if (opts.textIndexer) this.fts = new FtsFill(ctx.accounts, opts.textIndexer, this.changes, { quiet: () => whenQuiet(ctx), busy: () => busy(ctx.activity) }, opts.log);
   }
 
   /** A session at work for its client: the background passes wait for it as for a store call (context.ts whenQuiet). */
