@@ -52,16 +52,13 @@ export interface FetchScope {
 
 const SEL_UIDS = 'uid IN (SELECT value FROM json_each(?))';
 
-
 /** Now in ms since the epoch, in SQL (one value per statement). */
 const SQL_NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
 
 export class IndexQueries {
   private stmts?: StatementCache;
-  /** Per mailbox: bumped by every change of its set of rows through this object (touched). */
-  private readonly gens = new Map<number, number>();
-  /** Per mailbox: its UIDs as last read, with the generation and data_version they were read at (uids). */
-  private readonly uidLists = new Map<number, { gen: number; version: number; uids: readonly number[] }>();
+  /** Per mailbox: its UIDs as last read and the data_version they were read at (uids); dropped by touched. */
+  private readonly uidLists = new Map<number, { version: number; uids: readonly number[] }>();
 
   constructor(readonly db: IndexDb) {}
 
@@ -416,17 +413,15 @@ export class IndexQueries {
    */
   uids(mailboxId: number): readonly number[] {
     const version = this.q('PRAGMA data_version').pluck().get() as number;
-    const gen = this.gens.get(mailboxId) ?? 0;
     const hit = this.uidLists.get(mailboxId);
-    if (hit && hit.gen === gen && hit.version === version) return hit.uids;
+    if (hit && hit.version === version) return hit.uids;
     const uids: readonly number[] = uidsOfText(this.q('SELECT group_concat(uid) FROM (SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid)').pluck().get(mailboxId));
-    this.uidLists.set(mailboxId, { gen, version, uids });
+    this.uidLists.set(mailboxId, { version, uids });
     return uids;
   }
 
   /** A mailbox's rows may have changed (added, removed, moved): its cached UID list goes. */
   private touched(mailboxId: number): void {
-    this.gens.set(mailboxId, (this.gens.get(mailboxId) ?? 0) + 1);
     this.uidLists.delete(mailboxId);
   }
 
