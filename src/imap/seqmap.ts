@@ -43,12 +43,17 @@ export class SeqMap {
     return lo;
   }
 
+  /** No gap in the UIDs (nothing expunged below the last: the usual mailbox), so a UID's place is its distance from the first. */
+  private gapless(): boolean {
+    const n = this.n;
+    return n > 0 && this.a[n - 1]! - this.a[0]! + 1 === n;
+  }
+
   /** Sequence number of a UID, 0 when absent. */
   seqOf(uid: number): number {
-    const n = this.n;
-    if (n > 0 && this.a[n - 1]! - this.a[0]! + 1 === n) {
-      const d = uid - this.a[0]!; // no gap: the distance from the first UID (seqsOf)
-      return d >= 0 && d < n ? d + 1 : 0;
+    if (this.gapless()) {
+      const d = uid - this.a[0]!; // the distance from the first UID
+      return d >= 0 && d < this.n ? d + 1 : 0;
     }
     const i = this.lowerBound(uid);
     return i < this.n && this.a[i] === uid ? i + 1 : 0;
@@ -66,9 +71,8 @@ export class SeqMap {
     const out = new Uint32Array(uids.length);
     const a = this.a;
     const n = this.n;
-    if (n > 0 && a[n - 1]! - a[0]! + 1 === n) {
-      // No gap (nothing expunged below the last UID: the usual mailbox): the sequence
-      // number is the distance from the first UID, no search at all.
+    if (this.gapless()) {
+      // The sequence number is the distance from the first UID, no search at all.
       const first = a[0]!;
       for (let k = 0; k < uids.length; k++) {
         const d = uids[k]! - first;

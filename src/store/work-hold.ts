@@ -2,7 +2,8 @@
  * A protocol session's hold on the store's background work (MailStore.beginWork): on
  * while the session works for its client (a command running, its response being
  * written), off while it waits for the client (between commands, IDLE, a continuation
- * line). The IMAP and POP3 connections keep one each.
+ * line). The IMAP connection keeps one; POP3, whose commands never wait for the client
+ * midway, calls beginWork per command itself.
  */
 import type { MailStore } from './types.js';
 
