@@ -60,7 +60,7 @@ export function tokenProb(c: Counts, t: Totals): number {
 export function classify(tokens: Iterable<[string, Counts]>, totals: Totals, maxClues = PARAMS.maxClues): Classification {
   const list = [...tokens];
   return classifyCounts(
-    list.map(([t]) => t),
+    { size: list.length, token: (i) => list[i]![0], compare: (i, j) => compare(list[i]![0], list[j]![0]) },
     Float64Array.from(list, ([, c]) => c.ham),
     Float64Array.from(list, ([, c]) => c.spam),
     totals,
@@ -68,17 +68,25 @@ export function classify(tokens: Iterable<[string, Counts]>, totals: Totals, max
   );
 }
 
+/** Tokens by index; a token's string is asked for only to name the clues (and compared to break ties). */
+export interface TokenList {
+  readonly size: number;
+  token(i: number): string;
+  /** Token i's string against token j's, as `<` orders them. */
+  compare(i: number, j: number): number;
+}
+
 /**
  * The scoring on parallel arrays (token i seen in ham[i] ham and spam[i] spam), without a
  * [token, Counts] pair per token (port 25's path); classify() is this on pairs.
  */
-export function classifyCounts(tokens: string[], ham: Float64Array, spam: Float64Array, totals: Totals, maxClues = PARAMS.maxClues): Classification {
+export function classifyCounts(tokens: TokenList, ham: Float64Array, spam: Float64Array, totals: Totals, maxClues = PARAMS.maxClues): Classification {
   // The clues' indices, and |f(w) − 0.5| computed once per clue rather than at every comparison of the sort.
   const picked: number[] = [];
-  const prob = new Float64Array(tokens.length);
-  const dist = new Float64Array(tokens.length);
+  const prob = new Float64Array(tokens.size);
+  const dist = new Float64Array(tokens.size);
   const c: Counts = { ham: 0, spam: 0 };
-  for (let i = 0; i < tokens.length; i++) {
+  for (let i = 0; i < tokens.size; i++) {
     c.ham = ham[i]!;
     c.spam = spam[i]!;
     if (c.ham + c.spam === 0) continue;
@@ -90,10 +98,29 @@ export function classifyCounts(tokens: string[], ham: Float64Array, spam: Float6
     picked.push(i);
   }
   // Strongest first; ties broken by the token so a score never depends on Set order.
-  picked.sort((a, b) => dist[b]! - dist[a]! || (tokens[a]! < tokens[b]! ? -1 : tokens[a]! > tokens[b]! ? 1 : 0));
+  picked.sort((a, b) => dist[b]! - dist[a]! || tokens.compare(a, b));
   if (picked.length > maxClues) picked.length = maxClues;
-  const clues: Clue[] = picked.map((i) => ({ token: tokens[i]!, p: prob[i]!, ham: ham[i]!, spam: spam[i]! }));
+  const clues: Clue[] = picked.map((i) => new LazyClue(tokens, i, prob[i]!, ham[i]!, spam[i]!));
   return { score: combine(clues.map((x) => x.p)), clues };
+}
+
+/** A clue whose token's string is made when asked for (a verdict names a few of its 150). */
+class LazyClue implements Clue {
+  constructor(
+    private readonly tokens: TokenList,
+    private readonly index: number,
+    readonly p: number,
+    readonly ham: number,
+    readonly spam: number,
+  ) {}
+
+  get token(): string {
+    return this.tokens.token(this.index);
+  }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Fisher/Robinson chi-squared combining of token probabilities. */

@@ -27,7 +27,8 @@ import { accountSegments } from '../store/names.js';
 import { classifyCounts, type Classification, type Counts, type Totals } from './bayes.js';
 import { CountTable } from './counts.js';
 import { isTrained } from './decide.js';
-import { SpamDb, tokenHash, VERSION_CHECK_MS, type RepRow, type Verdict } from './db.js';
+import { SpamDb, VERSION_CHECK_MS, type RepRow, type Verdict } from './db.js';
+import { TokenSet } from './token-set.js';
 
 /** Open account databases kept. */
 const MAX_OPEN = 32;
@@ -188,7 +189,7 @@ export class Classifiers {
    * Adds the counts of the token hashes (in list order) to `ham` and `spam`, from memory
    * first; returns the database's totals.
    */
-  private addCounts(h: Handle, hashes: number[], ham: Float64Array, spam: Float64Array): Totals {
+  private addCounts(h: Handle, hashes: readonly number[], ham: Float64Array, spam: Float64Array): Totals {
     const cap = this.cap();
     h.totals ??= h.db.totals();
     // More databases opened since: this one's share shrank.
@@ -222,23 +223,17 @@ export class Classifiers {
   }
 
   /** Scores tokens with the account's counts plus the base's. */
-  score(account: string, tokens: Set<string>): Scored {
+  score(account: string, tokens: TokenSet | Iterable<string>): Scored {
     const handles = [this.handle(account), this.baseHandle()];
     for (const h of handles) if (h) this.validate(h);
-    return this.scoreWith(handles, tokens);
+    return this.scoreWith(handles, tokens instanceof TokenSet ? tokens : TokenSet.of(tokens));
   }
 
   /** score() on validated handles. */
-  private scoreWith(handles: Array<Handle | undefined>, tokens: Set<string>): Scored {
-    const list: string[] = new Array(tokens.size);
-    const hashes: number[] = new Array(tokens.size);
-    let i = 0;
-    for (const t of tokens) {
-      list[i] = t;
-      hashes[i++] = tokenHash(t);
-    }
-    const ham = new Float64Array(list.length);
-    const spam = new Float64Array(list.length);
+  private scoreWith(handles: Array<Handle | undefined>, tokens: TokenSet): Scored {
+    const hashes = tokens.hashes();
+    const ham = new Float64Array(hashes.length);
+    const spam = new Float64Array(hashes.length);
     const totals: Totals = { nham: 0, nspam: 0 };
     for (const h of handles) {
       if (!h) continue;
@@ -246,7 +241,7 @@ export class Classifiers {
       totals.nham += t.nham;
       totals.nspam += t.nspam;
     }
-    return { ...classifyCounts(list, ham, spam, totals), totals };
+    return { ...classifyCounts(tokens, ham, spam, totals), totals };
   }
 
   /**
@@ -260,7 +255,7 @@ export class Classifiers {
    * `minTrained` ham and spam (decide() ignores the classifier below that); otherwise the
    * score is 0.5 without clues, and the message is never tokenised.
    */
-  assess(account: string, tokens: () => Set<string>, keys: Array<[string, string]>, minTrained = 0): { reputation: RepRow[]; bayes: Scored } {
+  assess(account: string, tokens: () => TokenSet, keys: Array<[string, string]>, minTrained = 0): { reputation: RepRow[]; bayes: Scored } {
     const h = this.handle(account);
     const handles = [h, this.baseHandle()];
     for (const x of handles) if (x) this.validate(x);
@@ -308,12 +303,12 @@ export class Classifiers {
    * counts in memory are read again from the database (a complete table stays complete)
    * or, for a partial cache, dropped.
    */
-  update<T>(account: string, fn: (db: SpamDb, tokens: (t: Set<string>, v: Verdict, delta: 1 | -1) => void) => T): T | undefined {
+  update<T>(account: string, fn: (db: SpamDb, tokens: (t: TokenSet, v: Verdict, delta: 1 | -1) => void) => T): T | undefined {
     const h = this.handle(account, true);
     if (!h) return undefined;
     const changed: number[] = [];
-    const apply = (t: Set<string>, v: Verdict, delta: 1 | -1) => {
-      const hashes = [...t].map(tokenHash);
+    const apply = (t: TokenSet, v: Verdict, delta: 1 | -1) => {
+      const hashes = [...t.hashes()];
       h.db.addTokens(hashes, v, delta);
       changed.push(...hashes);
     };

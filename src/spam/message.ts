@@ -12,6 +12,7 @@ import { GTUBE } from './decide.js';
 import { identitiesOf, type Identities } from './reputation.js';
 import { decodesAsRaw, messageHeader, messageText, type MessageText } from './text.js';
 import { byUs, fieldText, tokenize } from './tokenize.js';
+import type { TokenSet } from './token-set.js';
 
 export interface ScannedMessage {
   bytes: Buffer;
@@ -22,7 +23,7 @@ export interface ScannedMessage {
   /** The decoded parts (decoded when first asked for). */
   readonly text: MessageText;
   /** The classifier's tokens (tokenised when first asked for: not when no classifier is trained). */
-  readonly tokens: Set<string>;
+  readonly tokens: TokenSet;
   readonly gtube: boolean;
   readonly key: Buffer;
   /** How far it was read so far: the header only, decoded, or tokenised too. */
@@ -64,7 +65,7 @@ export function scan(bytes: Buffer, truncated: boolean, hostname: string): Scann
 class Scanned implements ScannedMessage {
   private header?: { fields: HeaderField[]; bodyStart: number };
   private decoded?: MessageText;
-  private tokenSet?: Set<string>;
+  private tokenSet?: TokenSet;
   private isGtube?: boolean;
   private hash?: Buffer;
 
@@ -82,7 +83,7 @@ class Scanned implements ScannedMessage {
     return (this.decoded ??= messageText(this.bytes, (this.header ??= messageHeader(this.bytes))));
   }
 
-  get tokens(): Set<string> {
+  get tokens(): TokenSet {
     return (this.tokenSet ??= tokenize(this.text, { hostname: this.hostname }));
   }
 

@@ -23,6 +23,7 @@ import { headerText } from '../imap/mime/index.js';
 import type { HeaderField } from '../imap/mime/header.js';
 import { htmlToText } from './html.js';
 import type { MessageText } from './text.js';
+import { prefixOf, TokenSet, type Prefix } from './token-set.js';
 
 /** Distinct tokens kept per message. */
 export const MAX_TOKENS = 8192;
@@ -45,15 +46,7 @@ const EMAIL_DOMAIN = /[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63}){1,8}/iy;
 /** Header names never tokenised: our own trace and verdict fields, delivery artefacts. */
 const SKIP_HEADER = /^(return-path|delivered-to|x-spam-.*|x-rspamd-.*|x-original-to|envelope-to)$/;
 
-class Tokens {
-  readonly set = new Set<string>();
-  add(t: string): void {
-    if (this.set.size < MAX_TOKENS) this.set.add(t);
-  }
-  get full(): boolean {
-    return this.set.size >= MAX_TOKENS;
-  }
-}
+type Tokens = TokenSet;
 
 export interface TokenizeOptions {
   /** This server's hostname: its own Received and Authentication-Results fields are skipped. */
@@ -61,8 +54,8 @@ export interface TokenizeOptions {
 }
 
 /** The distinct tokens of a message. */
-export function tokenize(m: MessageText, opts: TokenizeOptions = {}): Set<string> {
-  const t = new Tokens();
+export function tokenize(m: MessageText, opts: TokenizeOptions = {}): TokenSet {
+  const t = new TokenSet(MAX_TOKENS);
   headerTokens(m.fields, t, opts.hostname?.toLowerCase());
   for (const cs of m.charsets) t.add(`charset:${cs.slice(0, 30)}`);
   for (const e of m.encodings) t.add(`cte:${e.slice(0, 30)}`);
@@ -79,7 +72,7 @@ export function tokenize(m: MessageText, opts: TokenizeOptions = {}): Set<string
     bodyTokens(h.text, t);
   }
   if (m.html.length > 0 && m.plain.length === 0) t.add('html:only');
-  return t.set;
+  return t;
 }
 
 // ---- body -------------------------------------------------------------------------------
@@ -95,16 +88,23 @@ function bodyTokens(text: string, t: Tokens): void {
     const d = EMAIL_DOMAIN.exec(text);
     if (d) t.add(`email:${d[0].toLowerCase()}`);
   }
-  words(text, '', t);
+  words(text, BODY, t);
 }
 
-/** Words of a text with a prefix ('' for the body, 'subject:' …). */
-export function words(text: string, prefix: string, t: { add(s: string): void; readonly full: boolean }): void {
+const BODY = prefixOf('');
+const SUBJECT = prefixOf('subject:');
+const FROM_NAME = prefixOf('from:name:');
+
+/**
+ * Words of a text with a prefix ('' for the body, 'subject:' …). An ASCII word is hashed
+ * where it lies (TokenSet.addSpan), without its string; others are made into one.
+ */
+export function words(text: string, prefix: Prefix, t: Tokens): void {
   // Most text has no bigram script at all: one test of the whole, not one per word.
   const anyBigrams = BIGRAM_SCRIPT.test(text);
   const n = text.length;
   // One pass over the code units, chunk by chunk (what SPLIT separates), without an array of
-  // the chunks: noting the "@", "://" and bigram-script characters the chunk holds.
+  // the chunks: noting the "@", "://", non-ASCII and bigram-script characters the chunk holds.
   for (let i = 0; i < n; ) {
     if (t.full) return;
     if (isSplit(text.charCodeAt(i))) {
@@ -115,18 +115,17 @@ export function words(text: string, prefix: string, t: { add(s: string): void; r
     let at = false;
     let url = false;
     let bigrams = false;
-    // Upper-case or non-ASCII: the word needs toLowerCase().
-    let fold = false;
+    // Non-ASCII: the word needs toLowerCase(), which may change its length.
+    let wide = false;
     for (; i < n; i++) {
       const c = text.charCodeAt(i);
       if (c < 0x80) {
         if (c <= 32 && (c === 32 || (c >= 9 && c <= 13))) break;
         if (c === 64) at = true;
         else if (c === 58 && text.charCodeAt(i + 1) === 47 && text.charCodeAt(i + 2) === 47) url = true;
-        else if (c >= 65 && c <= 90) fold = true;
       } else if (isSplitAbove127(c)) break;
       else {
-        fold = true;
+        wide = true;
         if (anyBigrams && !bigrams && isBigramScript(c)) bigrams = true;
       }
     }
@@ -138,10 +137,18 @@ export function words(text: string, prefix: string, t: { add(s: string): void; r
     while (a < b && LEAD[text.charCodeAt(a)] === 1) a++;
     while (b > a && TRAIL[text.charCodeAt(b - 1)] === 1) b--;
     if (a === b) continue;
-    const w = fold ? text.slice(a, b).toLowerCase() : text.slice(a, b);
-    if (bigrams) mixed(w, prefix, t);
-    else word(w, prefix, t);
+    if (!wide) asciiWord(text, a, b, prefix, t);
+    else if (bigrams) mixed(text.slice(a, b).toLowerCase(), prefix.text, t);
+    else word(text.slice(a, b).toLowerCase(), prefix.text, t);
   }
+}
+
+/** word() of the ASCII text[a, b), lower-cased, without its string (but for a long one's skip token). */
+function asciiWord(text: string, a: number, b: number, prefix: Prefix, t: Tokens): void {
+  const n = b - a;
+  if (n < 3) return;
+  if (n <= 12) t.addSpan(text, a, b, prefix);
+  else t.add(`${prefix.text}skip:${text[a]!.toLowerCase()} ${Math.min(100, Math.round(n / 10) * 10)}`);
 }
 
 /** ASCII characters as a table by code (1: in the set); other codes read undefined. */
@@ -245,7 +252,7 @@ function headerTokens(fields: HeaderField[], t: Tokens, hostname: string | undef
     const v = f.value.length > 8192 ? f.value.slice(0, 8192) : f.value;
     switch (name) {
       case 'subject':
-        words(fieldText(v), 'subject:', t);
+        words(fieldText(v), SUBJECT, t);
         if (/!{2,}|\${2,}|\?{2,}/.test(v)) t.add('subject:punct');
         break;
       case 'from': {
@@ -253,7 +260,7 @@ function headerTokens(fields: HeaderField[], t: Tokens, hostname: string | undef
         fromDomain = a.domain;
         if (a.domain) t.add(`from:domain:${a.domain}`);
         if (a.local && a.local.length <= 20) t.add(`from:local:${a.local}`);
-        if (a.name) words(a.name, 'from:name:', t);
+        if (a.name) words(a.name, FROM_NAME, t);
         else t.add('from:noname');
         break;
       }

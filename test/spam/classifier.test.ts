@@ -10,6 +10,7 @@ import { Classifiers } from '../../src/spam/classifier.js';
 import { SpamDb, tokenHash, VERSION_CHECK_MS } from '../../src/spam/db.js';
 import { htmlToText } from '../../src/spam/html.js';
 import { recipientsOf, scan } from '../../src/spam/message.js';
+import { TokenSet } from '../../src/spam/token-set.js';
 import { trainMessage } from '../../src/spam/train.js';
 import { corpus, rates } from './corpus.js';
 
@@ -207,7 +208,7 @@ describe('per-account database and training', () => {
     const acct = 'rep@example.test';
     const c = new Classifiers(root);
     const keys: Array<[string, string]> = [['ip', '192.0.2']];
-    const t = new Set(['some-token']);
+    const t = TokenSet.of(['some-token']);
     const row = () => c.assess(acct, () => t, keys).reputation[0];
     c.update(acct, (db) => db.addReputation(keys, 'spam', 1, Date.now()));
     expect(row()).toMatchObject({ ham: 0, spam: 1 });
