@@ -28,7 +28,7 @@ export const REJECT_MIN_TRAINED = 500;
 
 export interface Evidence {
   gtube: boolean;
-  /** The classifier's clues and the totals it was trained on (account + base). */
+  /** The classifier's clues, its score (their combining, ./bayes.ts classifyCounts), and the totals it was trained on (account + base). */
   bayes: { score: number; clues: Clue[]; totals: Totals };
   reputation: Reputation;
   /** Rspamd's answer, or why there is none (undefined: not configured). */
@@ -57,9 +57,11 @@ export function decide(e: Evidence, s: SpamSettings, minTrained: number): Decisi
   const { totals } = e.bayes;
   const trained = isTrained(totals, minTrained);
   const ps: number[] = [];
+  // The classifier's score is the combining of its clues: done again only with reputation clues beside them.
+  const alone = trained && e.reputation.clues.length === 0;
   if (trained) {
     tests.push('BAYES');
-    for (const c of e.bayes.clues) ps.push(c.p);
+    if (!alone) for (const c of e.bayes.clues) ps.push(c.p);
     reasons.push(`bayes ${e.bayes.score.toFixed(3)} (trained ${totals.nham} ham, ${totals.nspam} spam): ${topClues(e.bayes.clues, e.bayes.score)}`);
   } else {
     reasons.push(`bayes not used: trained ${totals.nham} ham, ${totals.nspam} spam (needs ${minTrained} of each)`);
@@ -69,7 +71,7 @@ export function decide(e: Evidence, s: SpamSettings, minTrained: number): Decisi
     reasons.push(`reputation ${c.name}`);
   }
   if (e.reputation.clues.length) tests.push('REPUTATION');
-  let score = ps.length > 0 ? combine(ps) : 0.5;
+  let score = alone ? e.bayes.score : ps.length > 0 ? combine(ps) : 0.5;
   const junkAt = s.junkThreshold;
   const rejectAt = s.rejectThreshold > 0 ? s.rejectThreshold : Infinity;
   let firm = trained && totals.nham >= REJECT_MIN_TRAINED && totals.nspam >= REJECT_MIN_TRAINED;

@@ -177,7 +177,7 @@ export function isBigramScript(c: number): boolean {
   return c <= 0xa97f || (c >= 0xac00 && c <= 0xd7af) || (c >= 0xf900 && c <= 0xfaff) || (c >= 0xff66 && c <= 0xff9f);
 }
 
-function word(w: string, prefix: string, t: { add(s: string): void }): void {
+export function word(w: string, prefix: string, t: { add(s: string): void }): void {
   const n = w.length;
   if (n < 3) return;
   if (n <= 12) t.add(prefix + w);
@@ -186,7 +186,7 @@ function word(w: string, prefix: string, t: { add(s: string): void }): void {
 }
 
 /** A chunk mixing a bigram script with others: bigrams for the one, words for the rest. */
-function mixed(w: string, prefix: string, t: { add(s: string): void }): void {
+export function mixed(w: string, prefix: string, t: { add(s: string): void }): void {
   for (const m of w.matchAll(BIGRAM_RUNS)) {
     const run = m[1];
     if (run === undefined) {

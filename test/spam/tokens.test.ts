@@ -5,10 +5,14 @@
 // here; a deliberate one updates the digests and says why.
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { tokenHash } from '../../src/spam/db.js';
+import { htmlToText } from '../../src/spam/html.js';
 import { scan } from '../../src/spam/message.js';
-import { BIGRAM_SCRIPT, isBigramScript, isSplit, SPLIT } from '../../src/spam/tokenize.js';
+import { prefixOf, TokenSet } from '../../src/spam/token-set.js';
+import { addressParts, BIGRAM_SCRIPT, fieldText, isBigramScript, isSplit, SPLIT, words } from '../../src/spam/tokenize.js';
 import { corpus } from './corpus.js';
 import { crlf } from './env.js';
+import { oracleWords } from './oracle-words.js';
 
 const HOST = 'mx.ours.test';
 
@@ -92,5 +96,71 @@ describe('the tokeniser’s character classes', () => {
       if (bigram.test(ch) !== isBigramScript(c)) wrong.push(`bigram U+${c.toString(16)}`);
     }
     expect(wrong).toEqual([]);
+  });
+});
+
+/** A deterministic text of `size` characters: words of every length and case, punctuation, other scripts, links, addresses. */
+function bigText(size: number): string {
+  const vocab = ['Hello', 'WORLD', 'free!!', '(money)', '"quoted"', 'a', 'of', 'the', 'Größe', 'İstanbul', 'ΣΊΣΥΦΟΣ', '日本語のテキスト', 'ภาษาไทย', 'mixed中文words', 'supercalifragilistic', 'x'.repeat(40), 'https://Link.Example.com/p?q=1', 'User@Example.Org', 'end.', 'semi;', '*stars*', 'tab\there', 'ÉCOLE', '😀emoji', '\u00a0nbsp', 'ﬁnance'];
+  const parts: string[] = [];
+  let n = 0;
+  let x = 12345;
+  while (n < size) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    const w = vocab[x % vocab.length]! + (x % 7 === 0 ? String(x % 1000) : '');
+    parts.push(w, x % 11 === 0 ? '\r\n' : ' ');
+    n += w.length + 1;
+  }
+  return parts.join('').slice(0, size);
+}
+
+/** Messages of every size class: empty, 1 KB, other scripts and encodings (base64, quoted-printable, HTML), the corpus, 5 MB. */
+function sized(): Buffer[] {
+  const kb = Buffer.from(`From: "Some Body" <some@body.example>\r\nSubject: One KB\r\n\r\n${bigText(1000)}\r\n`);
+  const big = Buffer.from(`From: big@big.example\r\nSubject: Five MB\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${bigText(5 * 1024 * 1024)}\r\n`);
+  const bigB64 = Buffer.from(`From: big@big.example\r\nSubject: base64\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64(`<p>${bigText(300_000)}</p>`)}\r\n`);
+  return [Buffer.alloc(0), kb, ...handMade(), ...corpus('test').map((m) => crlf(m.bytes)), big, bigB64];
+}
+
+describe('tokens hashed where they lie', () => {
+  it('are the old tokeniser’s words in its order, and hash as their strings do, for messages of every size', () => {
+    const wrong: string[] = [];
+    let checked = 0;
+    for (const [n, b] of sized().entries()) {
+      const m = scan(b, false, HOST);
+      const t = m.tokens;
+      for (let i = 0; i < t.size; i++) if (t.hash(i) !== tokenHash(t.token(i))) wrong.push(`message ${n}: hash of ${t.token(i)}`);
+      // What words() reads: the text parts, the visible text of HTML, the subject and the From name.
+      const subject = m.fields.find((f) => f.name.toLowerCase() === 'subject');
+      const from = m.fields.find((f) => f.name.toLowerCase() === 'from');
+      const texts: Array<[string, string]> = [...m.text.plain.map((x): [string, string] => [x, '']), ...m.text.html.map((x): [string, string] => [htmlToText(x).text, ''])];
+      if (subject) texts.push([fieldText(subject.value), 'subject:']);
+      const name = from && addressParts(fieldText(from.value)).name;
+      if (name) texts.push([name, 'from:name:']);
+      for (const [text, prefix] of texts) {
+        const set = new TokenSet();
+        words(text, prefixOf(prefix), set);
+        const expected = oracleWords(text, prefix);
+        checked += expected.length;
+        if ([...set].join('\n') !== expected.join('\n')) wrong.push(`message ${n}: words of a ${text.length}-character text`);
+        for (let i = 0; i < set.size; i++) if (set.hash(i) !== tokenHash(expected[i] ?? '')) wrong.push(`message ${n}: hash of ${expected[i]}`);
+      }
+    }
+    expect(wrong.slice(0, 10)).toEqual([]);
+    expect(checked).toBeGreaterThan(400_000);
+  });
+
+  it('compare and look up by their strings without making them', () => {
+    const set = new TokenSet();
+    const text = 'Zebra apple APPLE Apples zebra2 mango';
+    words(text, prefixOf(''), set);
+    set.add('apple:x');
+    set.add('banana');
+    const order = [...Array(set.size).keys()].sort((i, j) => set.compare(i, j)).map((i) => set.token(i));
+    expect(order).toEqual([...set].sort());
+    expect(set.has('apples')).toBe(true);
+    expect(set.has('Apples')).toBe(false);
+    expect(set.has('zebra2')).toBe(true);
+    expect(set.size).toBe(7);
   });
 });
