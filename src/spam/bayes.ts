@@ -80,12 +80,16 @@ export interface TokenList {
  * The scoring on parallel arrays (token i seen in ham[i] ham and spam[i] spam), without a
  * [token, Counts] pair per token (port 25's path); classify() is this on pairs.
  */
-export function classifyCounts(tokens: TokenList, ham: Float64Array, spam: Float64Array, totals: Totals, maxClues = PARAMS.maxClues): Classification {
-  // The clues' indices, and |f(w) − 0.5| computed once per clue rather than at every comparison of the sort.
-  const picked: number[] = [];
-  const prob = new Float64Array(tokens.size);
-  const dist = new Float64Array(tokens.size);
+export function classifyCounts(tokens: TokenList, ham: ArrayLike<number>, spam: ArrayLike<number>, totals: Totals, maxClues = PARAMS.maxClues): Classification {
+  // The clues' indices, strongest first, ties broken by the token so a score never depends
+  // on the order tokens were seen in: kept sorted as they come (binary insertion, at most
+  // maxClues), |f(w) − 0.5| computed once per token.
+  const order: number[] = [];
+  const prob: number[] = new Array<number>(tokens.size).fill(0);
+  const dist: number[] = new Array<number>(tokens.size).fill(0);
   const c: Counts = { ham: 0, spam: 0 };
+  // Whether token i goes before token j.
+  const before = (i: number, j: number) => dist[i]! > dist[j]! || (dist[i] === dist[j] && tokens.compare(i, j) < 0);
   for (let i = 0; i < tokens.size; i++) {
     c.ham = ham[i]!;
     c.spam = spam[i]!;
@@ -95,12 +99,19 @@ export function classifyCounts(tokens: TokenList, ham: Float64Array, spam: Float
     if (d < PARAMS.minStrength) continue;
     prob[i] = p;
     dist[i] = d;
-    picked.push(i);
+    const n = order.length;
+    if (n === maxClues && !before(i, order[n - 1]!)) continue;
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (before(i, order[mid]!)) hi = mid;
+      else lo = mid + 1;
+    }
+    order.splice(lo, 0, i);
+    if (order.length > maxClues) order.pop();
   }
-  // Strongest first; ties broken by the token so a score never depends on Set order.
-  picked.sort((a, b) => dist[b]! - dist[a]! || tokens.compare(a, b));
-  if (picked.length > maxClues) picked.length = maxClues;
-  const clues: Clue[] = picked.map((i) => new LazyClue(tokens, i, prob[i]!, ham[i]!, spam[i]!));
+  const clues: Clue[] = order.map((i) => new LazyClue(tokens, i, prob[i]!, ham[i]!, spam[i]!));
   return { score: combine(clues.map((x) => x.p)), clues };
 }
 

@@ -179,17 +179,19 @@ export class Classifiers {
     if (v === h.version) return;
     h.totals = undefined;
     h.version = v;
-    h.cache.clear();
     h.rep.clear();
     h.complete = false;
-    h.cursor = h.db.wordCount() <= this.cap() ? -1 : undefined;
+    const words = h.db.wordCount();
+    h.cursor = words <= this.cap() ? -1 : undefined;
+    // Sized for the whole table when it is to be read whole (not grown step by step).
+    h.cache = new CountTable(h.cursor === -1 ? words : 0);
   }
 
   /**
    * Adds the counts of the token hashes (in list order) to `ham` and `spam`, from memory
    * first; returns the database's totals.
    */
-  private addCounts(h: Handle, hashes: readonly number[], ham: Float64Array, spam: Float64Array): Totals {
+  private addCounts(h: Handle, hashes: readonly number[], ham: number[], spam: number[]): Totals {
     const cap = this.cap();
     h.totals ??= h.db.totals();
     // More databases opened since: this one's share shrank.
@@ -232,8 +234,8 @@ export class Classifiers {
   /** score() on validated handles. */
   private scoreWith(handles: Array<Handle | undefined>, tokens: TokenSet): Scored {
     const hashes = tokens.hashes();
-    const ham = new Float64Array(hashes.length);
-    const spam = new Float64Array(hashes.length);
+    const ham: number[] = new Array<number>(hashes.length).fill(0);
+    const spam: number[] = new Array<number>(hashes.length).fill(0);
     const totals: Totals = { nham: 0, nspam: 0 };
     for (const h of handles) {
       if (!h) continue;
