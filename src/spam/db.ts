@@ -21,6 +21,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { StatementCache } from '../db/statements.js';
 import type { Counts, Totals } from './bayes.js';
+import { hashFinal, hashState } from './token-set.js';
 
 export type Verdict = 'spam' | 'ham';
 
@@ -50,18 +51,10 @@ const MAX_JUDGEMENTS = 1000;
  */
 export const VERSION_CHECK_MS = 10;
 
-/** cyrb53 (public domain, bryc): a fast 53-bit string hash. */
+/** cyrb53 (public domain, bryc): a fast 53-bit string hash (./token-set.ts hashes words without their strings the same way). */
 export function tokenHash(s: string): number {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (let i = 0; i < s.length; i++) {
-    const ch = s.charCodeAt(i);
-    h1 = Math.imul(h1 ^ ch, 2654435761);
-    h2 = Math.imul(h2 ^ ch, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+  const [h1, h2] = hashState(s);
+  return hashFinal(h1, h2);
 }
 
 export interface Judgement {
