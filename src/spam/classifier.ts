@@ -104,9 +104,13 @@ export class Classifiers {
 
   /** The account's database, opened (and created, when `create`) on demand; undefined if absent. */
   handle(account: string, create = false): Handle | undefined {
-    const file = this.files.get(account) ?? accountDbPath(this.dataRoot, account);
     let h = this.open.get(account);
     const now = Date.now();
+    // Port 25 asks for every recipient: an account without a database (never trained) is
+    // not looked for on disk at every message (an existsSync was ~0.025 ms of ~1.4).
+    const missingAt = h ? undefined : this.absent.get(account);
+    if (!create && missingAt !== undefined && now - missingAt <= RECHECK_MS) return undefined;
+    const file = this.files.get(account) ?? accountDbPath(this.dataRoot, account);
     if (h && now - h.checked > RECHECK_MS) {
       h.checked = now;
       // The account (and its Maildir with this file) was removed, maybe re-created.
@@ -120,10 +124,6 @@ export class Classifiers {
       this.open.set(account, h);
       return h;
     }
-    // Port 25 asks for every recipient: an account without a database (never trained) is
-    // not looked for on disk at every message (an existsSync was ~0.025 ms of ~1.4).
-    const missingAt = this.absent.get(account);
-    if (!create && missingAt !== undefined && now - missingAt <= RECHECK_MS) return undefined;
     if (!existsSync(file)) {
       // Never create an account directory the store does not have (removed account).
       if (!create || !existsSync(path.dirname(file))) {
