@@ -24,7 +24,7 @@ import type { Verdict } from './db.js';
 import { decide, spamHeaders, type Decision } from './decide.js';
 import { greylistCheck, greylistExpire } from './greylist.js';
 import { inboundIdentities, readBounded, scan, type ScannedMessage } from './message.js';
-import { identityKeys, judge, type Identities } from './reputation.js';
+import { identityKeys, judge, type Identities, type Reputation } from './reputation.js';
 import { MailboxRoles } from './roles.js';
 import { rspamdCheck, rspamdLearn, type RspamdResult } from './rspamd.js';
 import { getSpamSettings, type EffectiveSpamSettings } from './settings.js';
@@ -125,9 +125,12 @@ export class SpamService {
         ? { bytes: input.data.subarray(0, cfg.maxScanSize), truncated: input.data.length > cfg.maxScanSize }
         : await readBounded(input.message(), cfg.maxScanSize);
       const m = scan(bytes, truncated, this.o.config.hostname);
-      const id = inboundIdentities(m.fields, input.authHeaders, this.o.config.hostname, input.remoteAddress);
+      // The sender's identities are read only for an account that has reputation rows to
+      // look them up in, or for greylisting: never for accounts that were never trained.
+      let id: Identities | undefined;
+      const ids = (): Identities => (id ??= inboundIdentities(m.fields, input.authHeaders, this.o.config.hostname, input.remoteAddress));
       const rspamd = await this.askRspamd(m, input);
-      const out = await this.decideAll(input, scored, settings, m, id, rspamd);
+      const out = await this.decideAll(input, scored, settings, m, ids, rspamd);
       this.scans[m.depth]++;
       return out;
     } catch (err) {
@@ -162,7 +165,7 @@ export class SpamService {
     scored: AccountId[],
     settings: Map<AccountId, EffectiveSpamSettings>,
     m: ScannedMessage,
-    id: Identities,
+    ids: () => Identities,
     rspamd: RspamdResult | { error: string } | undefined,
   ): Promise<SpamCheckResult> {
     const cfg = this.o.config.spam;
@@ -171,12 +174,13 @@ export class SpamService {
     const greylisted: AccountId[] = [];
     for (const account of scored) {
       const s = settings.get(account)!;
-      const assessed = this.classifiers.assess(account, () => m.tokens, identityKeys(id), cfg.minTrained);
-      const reputation = judge(assessed.reputation, id);
+      const hasDb = this.classifiers.handle(account) !== undefined;
+      const assessed = this.classifiers.assess(account, () => m.tokens, hasDb ? identityKeys(ids()) : [], cfg.minTrained);
+      const reputation: Reputation = hasDb ? judge(assessed.reputation, ids()) : { clues: [] };
       const bayes = assessed.bayes;
       const d = decide({ gtube: m.gtube, bayes, reputation, rspamd, policyJunk: input.policyJunk }, s, cfg.minTrained);
       decisions.set(account, d);
-      const vouched = reputation.known !== undefined || (id.dkim.length > 0 && reputation.clues.some((c) => c.name.startsWith('dkim ') && c.p < 0.5));
+      const vouched = reputation.known !== undefined || (reputation.clues.some((c) => c.name.startsWith('dkim ') && c.p < 0.5) && ids().dkim.length > 0);
       if (s.greylist && d.action !== 'reject' && !vouched) greylisted.push(account);
       const junk = d.action === 'inbox' ? undefined : ((await this.roles.junkName(account).catch(() => undefined)) ?? 'Junk');
       out.accounts.set(account, { mailbox: junk, headers: spamHeaders(d, s) });
@@ -191,7 +195,7 @@ export class SpamService {
       return out;
     }
     if (greylisted.length > 0) {
-      const ip = id.ip ?? input.remoteAddress;
+      const ip = ids().ip ?? input.remoteAddress;
       const sender = input.mailFrom.toLowerCase();
       const triplets = input.rcpts.map((rcpt) => ({ ip, sender, rcpt: rcpt.toLowerCase() }));
       const g = greylistCheck(this.o.db, triplets, cfg.greylistDelaySeconds);
