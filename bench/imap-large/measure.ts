@@ -49,14 +49,22 @@ export async function measureBig(t: Target, f: Figures, text = true): Promise<vo
   const hits = /\* SEARCH([\d ]*)/.exec(c.lastText)?.[1]?.trim();
   console.log(`  [${t.name}] SEARCH BODY found: ${hits}`);
   put(t, f, 'SEARCH TEXT', await timed(c, 'SEARCH TEXT "needleword"'), 'ms');
-  await finish(t, f, c, idle);
+  await finish(t, f, c, idle, true);
 }
 
-async function finish(t: Target, f: Figures, c: RawClient, idle: number): Promise<void> {
+/** Beyond the full-text fill's worker idle time (src/store/maildir/fts-thread.ts WORKER_IDLE_MS): the worker has exited. */
+const SETTLE_MS = 5000;
+
+async function finish(t: Target, f: Figures, c: RawClient, idle: number, text = false): Promise<void> {
   const after = t.rssMB();
   put(t, f, 'RSS logged in, nothing selected', idle, 'MB');
   put(t, f, 'RSS after the above (selected)', after, 'MB');
   put(t, f, 'RSS selected - idle', after - idle, 'MB');
+  if (text) {
+    // The fill's worker thread gives its memory back when it exits after a few idle seconds.
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    put(t, f, `RSS selected - idle, ${SETTLE_MS / 1000} s later`, t.rssMB() - idle, 'MB');
+  }
   await c.cmd('LOGOUT').catch(() => undefined);
   c.close();
 }

@@ -482,7 +482,10 @@ export const SEARCH_DOC_SEP = '\uffff';
  * analysis it made on the way (as MessageAnalyzer's) comes along, so a store caching it
  * does not parse the message twice.
  */
-export type TextIndexer = (data: Buffer) => (SearchDoc & { analysis?: { envelope?: unknown; bodyStructure?: unknown } }) | undefined;
+export type TextIndexer = ((data: Buffer) => (SearchDoc & { analysis?: { envelope?: unknown; bodyStructure?: unknown } }) | undefined) & {
+  /** Where a worker thread loads this same function (its module's URL, the export's name): the Maildir store then fills its index off the event loop. */
+  module?: { url: string; name: string };
+};
 
 /** A content key of IMAP SEARCH: BODY, TEXT, or HEADER field (FROM, SUBJECT, ... included). */
 export type TextTerm = { where: 'body' | 'text'; value: string } | { where: 'header'; field: string; value: string };

@@ -67,9 +67,15 @@ export class IndexQueries {
     return this.stmts.get(sql);
   }
 
-  /** Runs fn in one transaction (rolled back if it throws). */
+  /**
+   * Runs fn in one transaction (rolled back if it throws). BEGIN IMMEDIATE: the write
+   * lock is taken first, waiting in the busy handler while the full-text fill's worker
+   * (fts-worker.ts, its own connection) commits a batch; a deferred transaction that
+   * read first would instead fail at its first write (SQLITE_BUSY_SNAPSHOT) had the
+   * worker committed in between.
+   */
   tx<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.db.transaction(fn).immediate();
   }
 
   close(): void {
