@@ -61,12 +61,16 @@ async function docOf(indexer: TextIndexer, dir: string, r: Row): Promise<{ r: Ro
   }
 }
 
-/** Runs one batch on `ix`; `alive` is asked before the write (the account may have closed while the files were read). */
-export async function fillBatch(ix: IndexQueries, indexer: TextIndexer, req: BatchRequest, alive: () => boolean = () => ix.db.open): Promise<BatchResult> {
+/**
+ * Runs one batch on `ix`. `alive` is asked between groups of files and before the write
+ * (the account may have closed meanwhile); `stop` between groups after the first (a
+ * command came: what was read is written, the rest left to the next batch).
+ */
+export async function fillBatch(ix: IndexQueries, indexer: TextIndexer, req: BatchRequest, alive: () => boolean, stop?: () => boolean): Promise<BatchResult> {
   const rows = q(ix.db, MISSING).all(req.mailboxId, req.after, req.limit) as Row[];
   if (rows.length === 0) return { last: 0, indexed: 0 };
   const docs: Array<{ r: Row; doc: Doc | null } | undefined> = [];
-  for (let i = 0; i < rows.length && alive(); i += PARALLEL) {
+  for (let i = 0; i < rows.length && alive() && !(i > 0 && stop?.()); i += PARALLEL) {
     docs.push(...(await Promise.all(rows.slice(i, i + PARALLEL).map((r) => docOf(indexer, req.dir, r)))));
   }
   if (!alive()) return { last: 0, indexed: 0 };
@@ -85,5 +89,5 @@ export async function fillBatch(ix: IndexQueries, indexer: TextIndexer, req: Bat
       indexed++;
     }
   });
-  return { last: rows[rows.length - 1]!.uid, indexed };
+  return { last: rows[docs.length - 1]!.uid, indexed };
 }

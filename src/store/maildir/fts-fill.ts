@@ -15,8 +15,8 @@
  *   connection, yielding between batches.
  * - One pass at a time for the whole store; BATCH messages per transaction, each batch
  *   only once the store is quiet (context.ts whenQuiet: no store call, no session at
- *   work), as the other background passes: a stream of deliveries is not slowed by
- *   indexing it (on port 25 the fill beside the deliveries cost about a third of the
+ *   work) and, on the account's connection, ended early when it is not any more, as the
+ *   other background passes: a stream of deliveries is not slowed by indexing it (on port 25 the fill beside the deliveries cost about a third of the
  *   server's CPU per message). A server that is never quiet leaves the work to the
  *   first SEARCH that needs it (indexNow).
  * - A batch that fails (the worker crashed, the account closed) ends that job or that
@@ -105,7 +105,7 @@ export class FtsFill extends MailboxPass<Job> {
           job.inWorker = this.thread !== undefined && missing >= this.workerMin;
         }
         if (this.busy()) return after; // a command came meanwhile: after it
-        const r = await this.batch(a, mb, after, job.inWorker);
+        const r = await this.batch(a, mb, after, job.inWorker, this.busy);
         return r.last === 0 ? undefined : r.last;
       });
       if (next === undefined || this.stopped) return;
@@ -165,10 +165,10 @@ export class FtsFill extends MailboxPass<Job> {
     }
   }
 
-  /** One batch above `after`: in the worker, or here on the account's connection. */
-  private async batch(a: Acct, mb: MailboxRow, after: number, inWorker: boolean): Promise<BatchResult> {
+  /** One batch above `after`: in the worker, or here on the account's connection (`stop`: a background batch ends early when a command comes). */
+  private async batch(a: Acct, mb: MailboxRow, after: number, inWorker: boolean, stop?: () => boolean): Promise<BatchResult> {
     const req = { mailboxId: mb.id, dir: dirOf(a, mb.folder), after, limit: BATCH };
-    const r = inWorker && this.thread ? await this.thread.batch(a.ix.db.name, req) : await fillBatch(a.ix, this.indexer, req, () => !a.closed);
+    const r = inWorker && this.thread ? await this.thread.batch(a.ix.db.name, req) : await fillBatch(a.ix, this.indexer, req, () => !a.closed, stop);
     this.done += r.indexed;
     return r;
   }

@@ -64,7 +64,7 @@ async function main(): Promise<void> {
     void (async () => {
       try {
         const ix = connect(m.db);
-        port.postMessage({ id: m.id, res: await fillBatch(ix, indexer, m.req, () => conns.get(m.db) === ix) } satisfies FromWorker);
+        port.postMessage({ id: m.id, res: await fillBatch(ix, indexer, m.req, () => conns.get(m.db) === ix && ix.db.open) } satisfies FromWorker);
       } catch (err) {
         port.postMessage({ id: m.id, error: err instanceof Error ? err.message : String(err) } satisfies FromWorker);
       }
