@@ -16,7 +16,7 @@
  */
 import type Database from 'better-sqlite3';
 import { StatementCache } from '../../db/statements.js';
-import type { SearchQuery, Usage } from '../types.js';
+import type { NumbersRange, SearchQuery, Usage } from '../types.js';
 import { isUnseenOnly, searchSql } from './queries-search.js';
 import { newEmailId } from '../emailid.js';
 import { uidsOfText } from './uid-text.js';
@@ -486,6 +486,19 @@ export class IndexQueries {
       if (c && c[1] === c[0]) return this.uids(mailboxId).slice();
     }
     return this.q(sql).pluck().all(mailboxId, ...args) as number[];
+  }
+
+  /**
+   * SupportsSearch.searchNumbers: the search's UIDs in lo..hi, less `less`, as one text
+   * built by SQLite. In UID order: the statement reads an index whose key after
+   * mailbox_id is uid (queries-search.ts names it), whatever the aggregate does with the
+   * subquery's ORDER BY.
+   */
+  searchNumbers(mailboxId: number, q: SearchQuery, range: NumbersRange): { count: number; text: string } {
+    const [sql, args] = searchSql(q);
+    const outer = `SELECT count(*), coalesce(' ' || group_concat(uid - CAST(? AS INTEGER), ' '), '') FROM (${sql}) WHERE uid BETWEEN ? AND ?`;
+    const [count, text] = this.q(outer).raw().get(range.less, mailboxId, ...args, range.lo, range.hi) as [number, string];
+    return { count, text };
   }
 
   /** The distinct keyword sets in use (JSON arrays), from the messages_kw index. */

@@ -58,6 +58,7 @@ import type {
   MessageAnalyzer,
   MessageMeta,
   MessageSource,
+  NumbersRange,
   Quota,
   ReindexReport,
   SpecialUse,
@@ -315,6 +316,11 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
   /** SupportsSearch: SQL over the index (queries-search.ts). */
   searchUids(account: AccountId, mailboxId: MailboxId, q: SearchQuery): Promise<Uid[]> {
     return this.gate.run(() => mail.searchUids(this.ctx, account, mailboxId, q));
+  }
+
+  /** SupportsSearch: the answer as text, from SQLite (queries.ts). */
+  searchNumbers(account: AccountId, mailboxId: MailboxId, q: SearchQuery, range: NumbersRange): Promise<{ count: number; text: string }> {
+    return this.gate.run(() => mail.searchNumbers(this.ctx, account, mailboxId, q, range));
   }
 
   /** SupportsSort: the sortkeys table (sortkeys.ts). */
