@@ -56,6 +56,8 @@ export class FtsFill extends MailboxPass<Job> {
   /** The worker thread, when the indexer can be loaded in one. */
   private readonly thread?: FtsThread;
   private readonly workerMin: number;
+  /** Runs (jobs, indexNow) in the worker now. */
+  private inWorker = 0;
 
   constructor(
     private readonly accounts: AccountCache,
@@ -88,6 +90,14 @@ export class FtsFill extends MailboxPass<Job> {
   }
 
   protected async fill(job: Job): Promise<void> {
+    try {
+      await this.fillJob(job);
+    } finally {
+      if (job.inWorker) this.workerDone();
+    }
+  }
+
+  private async fillJob(job: Job): Promise<void> {
     let after = job.after;
     // Not in the turn of the command that queued it (a SELECT answers first), nor beside live traffic.
     await this.turn();
@@ -102,7 +112,7 @@ export class FtsFill extends MailboxPass<Job> {
           const above = mb.uidnext - 1 - after;
           const missing = job.ifMissing || above >= this.workerMin ? this.missing(a, mb) : above;
           if (job.ifMissing && missing <= 0) return undefined;
-          job.inWorker = this.thread !== undefined && missing >= this.workerMin;
+          job.inWorker = this.workerFor(missing);
         }
         if (this.busy()) return after; // a command came meanwhile: after it
         const r = await this.batch(a, mb, after, job.inWorker, this.busy);
@@ -156,13 +166,29 @@ export class FtsFill extends MailboxPass<Job> {
   private async indexMissing(a: Acct, mb: MailboxRow): Promise<void> {
     const missing = this.missing(a, mb);
     if (missing <= 0) return;
-    const inWorker = this.thread !== undefined && missing >= this.workerMin;
-    for (let after = 0; !a.closed && !this.stopped; ) {
-      const r = await this.batch(a, mb, after, inWorker);
-      if (r.last === 0) return;
-      after = r.last;
-      if (!inWorker) await yieldLoop();
+    const inWorker = this.workerFor(missing);
+    try {
+      for (let after = 0; !a.closed && !this.stopped; ) {
+        const r = await this.batch(a, mb, after, inWorker);
+        if (r.last === 0) return;
+        after = r.last;
+        if (!inWorker) await yieldLoop();
+      }
+    } finally {
+      if (inWorker) this.workerDone();
     }
+  }
+
+  /** Whether a run with `missing` messages to index goes to the worker (counted in `inWorker` until workerDone). */
+  private workerFor(missing: number): boolean {
+    if (!this.thread || missing < this.workerMin) return false;
+    this.inWorker++;
+    return true;
+  }
+
+  /** A run in the worker ended: with none left, the worker exits now (its memory given back), not after its idle time. */
+  private workerDone(): void {
+    if (--this.inWorker === 0) this.thread?.release();
   }
 
   /** One batch above `after`: in the worker, or here on the account's connection (`stop`: a background batch ends early when a command comes). */

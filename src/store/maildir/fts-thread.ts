@@ -1,10 +1,11 @@
 /**
  * The full-text fill's worker thread, seen from the server (issue 16 item 2): batches
  * (fts-batch.ts) are sent to it and answered by promise; it is started at the first
- * batch and told to exit once it has had none for `idleMs`, so the memory of a large
- * fill (its heap, SQLite's caches on its connections) goes back to the OS when the fill
- * ends instead of staying in the server's heap (issue 16: 34 MB of the 69 MB over idle
- * after the first text search of 100 000 messages).
+ * batch and told to exit when the fill has no more (`release`), or after `idleMs`
+ * without one, so the memory of a large fill (its heap, SQLite's caches on its
+ * connections) goes back to the OS when the fill ends instead of staying in the
+ * server's heap (issue 16: 34 MB of the 69 MB over idle after the first text search of
+ * 100 000 messages).
  *
  * Implementation notes
  * - Started from the same tree this file was loaded from (workerEntry).
@@ -76,6 +77,15 @@ export class FtsThread {
       w.pending.set(id, { resolve, reject });
       this.post(w, { t: 'batch', id, db, req });
     });
+  }
+
+  /** No more batches are coming for now: the worker exits at once rather than after idleMs. */
+  release(): void {
+    const w = this.current;
+    if (!w || w.pending.size > 0) return;
+    clearTimeout(this.timer);
+    this.current = undefined;
+    this.post(w, { t: 'exit' });
   }
 
   /** The account's index is closed in the server (removed, store closing): the worker closes its connection too. */
