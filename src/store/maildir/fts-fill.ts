@@ -15,10 +15,11 @@
  *   connection, yielding between batches.
  * - One pass at a time for the whole store; BATCH messages per transaction, each batch
  *   only once the store is quiet (context.ts whenQuiet: no store call, no session at
- *   work) and, on the account's connection, ended early when it is not any more, as the
- *   other background passes: a stream of deliveries is not slowed by indexing it (on port 25 the fill beside the deliveries cost about a third of the
- *   server's CPU per message). A server that is never quiet leaves the work to the
- *   first SEARCH that needs it (indexNow).
+ *   work) and, on the account's connection, ended early when it is not any more, as
+ *   the other background passes: a stream of deliveries is not slowed by indexing it
+ *   (on port 25 the fill beside the deliveries cost about a third of the server's CPU
+ *   per message). A server that is never quiet leaves the work to the first SEARCH
+ *   that needs it (indexNow).
  * - A batch that fails (the worker crashed, the account closed) ends that job or that
  *   indexNow: the messages stay without a document and SEARCH reads their files.
  */
