@@ -49,6 +49,8 @@ export interface ImapFixtureOptions {
   expungedKept?: number;
   /** false: no full-text index, SEARCH reads the messages (the reference the index is compared with). */
   fts?: boolean;
+  /** The full-text fill's worker thread (Maildir store option ftsWorker; `min: 1` runs every fill in it). */
+  ftsWorker?: { idleMs?: number; min?: number };
 }
 
 export async function startImapFixture(opts: ImapFixtureOptions = {}): Promise<ImapFixture> {
@@ -64,7 +66,7 @@ export async function startImapFixture(opts: ImapFixtureOptions = {}): Promise<I
   const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
   const db = openDb(dbPath(dataRoot));
   const textIndexer = opts.fts === false ? undefined : searchDocument;
-  const store = createStore({ dataRoot, log, fsync: false, analyzer: analyzeMessage, textIndexer, backend: testStore(opts.store), expungedKept: opts.expungedKept });
+  const store = createStore({ dataRoot, log, fsync: false, analyzer: analyzeMessage, textIndexer, backend: testStore(opts.store), expungedKept: opts.expungedKept, ftsWorker: opts.ftsWorker });
   const accounts = new AccountsRepo(db, store, { passwords: () => config.auth });
   const tls = new TlsContextHolder(testCertificate(config.hostname));
   const ctx: ServerContext = { config, log, db, accounts, store, tls, resolver: createResolver({ servers: ['127.0.0.1:9'], timeoutMs: 500 }) };

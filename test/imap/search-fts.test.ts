@@ -12,6 +12,8 @@ import { message, startImapFixture, USER, PASS, type ImapFixture } from './fixtu
 const run = promisify(execFile);
 let indexed: ImapFixture;
 let reading: ImapFixture;
+/** Every fill in the worker thread (src/store/maildir/fts-worker.ts). */
+let worker: ImapFixture;
 
 const B64 = Buffer.from('Der Bär schläft im Winterquartier\r\n').toString('base64');
 const MESSAGES = [
@@ -66,14 +68,17 @@ async function ask(f: ImapFixture): Promise<string[]> {
 beforeAll(async () => {
   indexed = await startImapFixture();
   reading = await startImapFixture({ fts: false });
+  worker = await startImapFixture({ ftsWorker: { min: 1 } });
   for (const m of MESSAGES) {
     await indexed.deliver(USER, m);
     await reading.deliver(USER, m);
+    await worker.deliver(USER, m);
   }
 }, 60_000);
 afterAll(async () => {
   await indexed?.close();
   await reading?.close();
+  await worker?.close();
 });
 
 describe('SEARCH from the full-text index (python3 imaplib)', needs('python3'), () => {
@@ -83,6 +88,13 @@ describe('SEARCH from the full-text index (python3 imaplib)', needs('python3'), 
     expect(await ask(indexed)).toEqual(want);
     await (indexed.ctx.store as { ftsIdle?: () => Promise<void> }).ftsIdle?.();
     expect(await ask(indexed)).toEqual(want);
+  }, 60_000);
+
+  it('answers the same when the fill runs in its worker thread', async () => {
+    const want = await ask(reading);
+    expect(await ask(worker)).toEqual(want);
+    await (worker.ctx.store as { ftsIdle?: () => Promise<void> }).ftsIdle?.();
+    expect(await ask(worker)).toEqual(want);
   }, 60_000);
 
   it('keeps a second client answered while a costly SEARCH runs', async () => {

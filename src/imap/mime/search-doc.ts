@@ -96,6 +96,8 @@ export function searchDocument(buf: Buffer): (SearchDoc & { analysis: MessageAna
   };
   return fewTrigrams([doc.head, doc.addrs, doc.parts, doc.body]) ? doc : undefined;
 }
+// The Maildir store runs it in a worker thread (src/store/maildir/fts-worker.ts) loaded from here.
+searchDocument.module = { url: import.meta.url, name: 'searchDocument' };
 
 /** Whether the texts hold at most MAX_TRIGRAMS distinct trigrams (of UTF-16 units: a bound, not the index's count). */
 function fewTrigrams(texts: string[]): boolean {

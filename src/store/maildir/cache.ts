@@ -33,6 +33,8 @@ export interface OpenHooks {
   init: (a: Acct) => Promise<void>;
   /** Every open: take in what a crash or another tool left (files without rows), so counters are right before anyone reads them. */
   recover: (a: Acct) => Promise<void>;
+  /** The account's index was closed (removed, evicted, store closed). */
+  closed?: (a: Acct) => void;
 }
 
 interface Opening {
@@ -167,6 +169,7 @@ export class AccountCache {
     } catch (err) {
       this.ctx.log?.warn({ err, account: a.id }, 'closing index failed');
     }
+    this.hooks.closed?.(a);
   }
 
   private async openAccount(account: AccountId, o: Opening): Promise<Acct> {

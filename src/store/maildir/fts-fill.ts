@@ -7,42 +7,46 @@
  * queued them. A message that cannot be indexed is answered by reading its file.
  *
  * Implementation notes
+ * - The batches (fts-batch.ts: files read, text extracted, documents written) run in a
+ *   worker thread with its own connection (fts-thread.ts, fts-worker.ts) when the
+ *   indexer says where a worker can load it (TextIndexer.module): the event loop stays
+ *   free for other clients during a fill of 100 000 messages, and the fill's memory
+ *   goes with the worker when it ends (issue 16 item 2). Otherwise on the account's
+ *   connection, yielding between batches.
  * - One pass at a time for the whole store; BATCH messages per transaction, each batch
  *   only once the store is quiet (context.ts whenQuiet: no store call, no session at
- *   work) and ended early when it is not any more, as the other background passes:
- *   a stream of deliveries is not slowed by indexing it (on port 25 the fill beside the
- *   deliveries cost about a third of the server's CPU per message). A server that is
- *   never quiet leaves the work to the first SEARCH that needs it (indexNow).
- * - A file gone meanwhile (expunged, moved to cur/) is skipped; the next search that
- *   meets it unindexed queues it again. A message the indexer cannot take (too large)
- *   gets an all-NULL document: SEARCH reads it, the fill does not retry it.
+ *   work) and, on the account's connection, ended early when it is not any more, as
+ *   the other background passes: a stream of deliveries is not slowed by indexing it
+ *   (on port 25 the fill beside the deliveries cost about a third of the server's CPU
+ *   per message). A server that is never quiet leaves the work to the first SEARCH
+ *   that needs it (indexNow).
+ * - A batch that fails (the worker crashed, the account closed) ends that job or that
+ *   indexNow: the messages stay without a document and SEARCH reads their files.
  */
-import { readFile } from 'node:fs/promises';
+import { setImmediate as yieldLoop } from 'node:timers/promises';
 import type { InProcessChangeBus } from '../changes.js';
 import type { AccountId, TextIndexer } from '../types.js';
 import type { AccountCache } from './cache.js';
-import { msgPath, type Acct } from './context.js';
+import { dirOf, type Acct } from './context.js';
+import { fillBatch, type BatchResult } from './fts-batch.js';
 import { q } from './fts.js';
+import { FtsThread } from './fts-thread.js';
 import { MailboxPass, type MailboxJob, type PassActivity } from './mailbox-pass.js';
 import type { MailboxRow } from './index-db.js';
 import type { Logger } from '../../log.js';
 
+export { MAX_FILL_BYTES } from './fts-batch.js';
+
 const BATCH = 32;
-/** Files read at once (each is held in memory while its text is extracted). */
-const PARALLEL = 4;
-/** Larger messages are not read for the index (SEARCH reads them itself). */
-export const MAX_FILL_BYTES = 32 * 1024 * 1024;
 
-type Doc = NonNullable<ReturnType<TextIndexer>>;
-type Row = { uid: number; filename: string; in_new: number; size: number; unanalysed: number };
-
-/** A mailbox's messages without a document (parameter: the mailbox id). */
-const MISSING = `SELECT uid, filename, in_new, size, envelope IS NULL AS unanalysed FROM messages m WHERE mailbox_id = ? AND NOT EXISTS
-  (SELECT 1 FROM fts_docs d WHERE d.mailbox_id = m.mailbox_id AND d.uid = m.uid)`;
+/** Messages missing from the index from which a job runs in the worker (fewer: a delivery's few, here). */
+export const WORKER_MIN = 256;
 
 interface Job extends MailboxJob {
   /** Only if the mailbox has fewer documents than messages. */
   ifMissing: boolean;
+  /** Whether its batches run in the worker (decided at its first batch). */
+  inWorker?: boolean;
 }
 
 export class FtsFill extends MailboxPass<Job> {
@@ -50,6 +54,11 @@ export class FtsFill extends MailboxPass<Job> {
   private readonly now = new Map<string, Promise<void>>();
   /** Messages indexed so far (tests, the bench). */
   done = 0;
+  /** The worker thread, when the indexer can be loaded in one. */
+  private readonly thread?: FtsThread;
+  private readonly workerMin: number;
+  /** Runs (jobs, indexNow) in the worker now. */
+  private inWorker = 0;
 
   constructor(
     private readonly accounts: AccountCache,
@@ -57,8 +66,11 @@ export class FtsFill extends MailboxPass<Job> {
     changes: InProcessChangeBus,
     activity: PassActivity,
     private readonly log?: Logger,
+    worker: { idleMs?: number; min?: number } = {},
   ) {
     super(activity);
+    if (indexer.module) this.thread = new FtsThread(indexer.module, worker.idleMs, log);
+    this.workerMin = worker.min ?? WORKER_MIN;
     this.unsubscribe = changes.subscribeAll((c) => {
       if (c.kind === 'added' && c.uids.length > 0) this.schedule(c.account, c.mailboxId, c.uids.reduce((m, u) => Math.min(m, u), Infinity) - 1);
     });
@@ -79,6 +91,14 @@ export class FtsFill extends MailboxPass<Job> {
   }
 
   protected async fill(job: Job): Promise<void> {
+    try {
+      await this.fillJob(job);
+    } finally {
+      if (job.inWorker) this.workerDone();
+    }
+  }
+
+  private async fillJob(job: Job): Promise<void> {
     let after = job.after;
     // Not in the turn of the command that queued it (a SELECT answers first), nor beside live traffic.
     await this.turn();
@@ -88,13 +108,16 @@ export class FtsFill extends MailboxPass<Job> {
       const next = await this.accounts.use(job.account, async (a) => {
         const mb = a.ix.mailboxById(job.mailboxId);
         if (!mb || a.closed) return undefined;
-        if (job.ifMissing && (q(a.ix.db, 'SELECT count(*) FROM fts_docs WHERE mailbox_id = ?').pluck().get(mb.id) as number) >= mb.messages) return undefined;
-        job.ifMissing = false; // counted once per job
+        if (job.inWorker === undefined) {
+          // Counted once per job; a delivery's job (few UIDs above `after`) needs no count.
+          const above = mb.uidnext - 1 - after;
+          const missing = job.ifMissing || above >= this.workerMin ? this.missing(a, mb) : above;
+          if (job.ifMissing && missing <= 0) return undefined;
+          job.inWorker = this.workerFor(missing);
+        }
         if (this.busy()) return after; // a command came meanwhile: after it
-        const rows = q(a.ix.db, `${MISSING} AND uid > ? ORDER BY uid LIMIT ?`).all(mb.id, after, BATCH) as Row[];
-        if (rows.length === 0) return undefined;
-        const through = await this.index(a, mb, rows, this.busy);
-        return through === 0 ? undefined : rows[through - 1]!.uid;
+        const r = await this.batch(a, mb, after, job.inWorker, this.busy);
+        return r.last === 0 ? undefined : r.last;
       });
       if (next === undefined || this.stopped) return;
       after = next;
@@ -103,70 +126,77 @@ export class FtsFill extends MailboxPass<Job> {
   }
 
   /**
-   * Indexes every message of the mailbox that has no document, now, yielding between
-   * batches but not pausing: a SEARCH waits for it. Reading each file once into the
-   * index costs about what reading it for this one search would, and the next search
-   * finds it done.
+   * Indexes every message of the mailbox that has no document, now, batch after batch
+   * but not pausing: a SEARCH waits for it. Reading each file once into the index costs
+   * about what reading it for this one search would, and the next search finds it done.
+   * A failure is logged, not thrown: the search reads what is left.
    */
   async indexNow(a: Acct, mb: MailboxRow): Promise<void> {
     // Two searches of one mailbox share one run.
     const key = `${a.id}\0${mb.id}`;
     let run = this.now.get(key);
     if (!run) {
-      this.now.set(key, (run = this.indexMissing(a, mb).finally(() => this.now.delete(key))));
+      run = this.indexMissing(a, mb)
+        .catch((err: unknown) => this.log?.warn({ err, account: a.id }, 'full-text indexing failed; the search reads the files'))
+        .finally(() => this.now.delete(key));
+      this.now.set(key, run);
     }
     await run;
   }
 
+  /** The account's index is closed (removed, evicted): the worker's connection to it goes too. */
+  forget(a: Acct): void {
+    this.thread?.forget(a.ix.db.name);
+  }
+
+  /** Worker threads not yet exited (tests). */
+  get threads(): number {
+    return this.thread?.threads ?? 0;
+  }
+
+  override async stop(): Promise<void> {
+    await super.stop();
+    await this.thread?.stop();
+  }
+
+  /** Messages of the mailbox without a document (a count of each: no scan). */
+  private missing(a: Acct, mb: MailboxRow): number {
+    return mb.messages - (q(a.ix.db, 'SELECT count(*) FROM fts_docs WHERE mailbox_id = ?').pluck().get(mb.id) as number);
+  }
+
   private async indexMissing(a: Acct, mb: MailboxRow): Promise<void> {
-    const docs = q(a.ix.db, 'SELECT count(*) FROM fts_docs WHERE mailbox_id = ?').pluck().get(mb.id) as number;
-    if (docs >= mb.messages) return;
-    const rows = q(a.ix.db, `${MISSING} ORDER BY uid`).all(mb.id) as Row[];
-    for (let i = 0; i < rows.length && !a.closed && !this.stopped; i += BATCH) {
-      await this.index(a, mb, rows.slice(i, i + BATCH));
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-  }
-
-  private async docOf(a: Acct, mb: MailboxRow, r: Row): Promise<{ r: Row; doc: Doc | null } | undefined> {
-    if (r.size > MAX_FILL_BYTES) return { r, doc: null };
+    const missing = this.missing(a, mb);
+    if (missing <= 0) return;
+    const inWorker = this.workerFor(missing);
     try {
-      return { r, doc: this.indexer(await readFile(msgPath(a, mb, r))) ?? null };
-    } catch {
-      return undefined; // gone meanwhile, or unreadable: SEARCH reads it
+      for (let after = 0; !a.closed && !this.stopped; ) {
+        const r = await this.batch(a, mb, after, inWorker);
+        if (r.last === 0) return;
+        after = r.last;
+        if (!inWorker) await yieldLoop();
+      }
+    } finally {
+      if (inWorker) this.workerDone();
     }
   }
 
-  /**
-   * Reads, extracts and stores the documents of `rows`, PARALLEL files at a time; `stop`
-   * (asked between groups, after the first) ends the reading early and what was read is
-   * stored. Returns how many rows were gone through.
-   */
-  private async index(a: Acct, mb: MailboxRow, rows: Row[], stop?: () => boolean): Promise<number> {
-    const docs: Array<{ r: Row; doc: Doc | null } | undefined> = [];
-    for (let i = 0; i < rows.length && !a.closed && !(i > 0 && stop?.()); i += PARALLEL) {
-      docs.push(...(await Promise.all(rows.slice(i, i + PARALLEL).map((r) => this.docOf(a, mb, r)))));
-    }
-    if (a.closed) return 0;
-    // A row expunged while its file was read gets no document (the WHERE EXISTS).
-    const ins = q(
-      a.ix.db,
-      `INSERT OR IGNORE INTO fts_docs (mailbox_id, uid, head, addrs, parts, body)
-         SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM messages WHERE mailbox_id = ? AND uid = ?)`,
-    );
-    a.ix.tx(() => {
-      for (const d of docs) {
-        if (!d) continue;
-        const x = d.doc;
-        ins.run(mb.id, d.r.uid, x?.head ?? null, x?.addrs ?? null, x?.parts ?? null, x?.body ?? null, mb.id, d.r.uid);
-        // The analysis made on the way is cached too: the background analysis (backfill.ts) need not parse it again.
-        const an = x?.analysis;
-        if (d.r.unanalysed && an?.envelope !== undefined) {
-          a.ix.setAnalysis(mb.id, d.r.uid, JSON.stringify(an.envelope), an.bodyStructure === undefined ? null : JSON.stringify(an.bodyStructure));
-        }
-        this.done++;
-      }
-    });
-    return docs.length;
+  /** Whether a run with `missing` messages to index goes to the worker (counted in `inWorker` until workerDone). */
+  private workerFor(missing: number): boolean {
+    if (!this.thread || missing < this.workerMin) return false;
+    this.inWorker++;
+    return true;
+  }
+
+  /** A run in the worker ended: with none left, the worker exits now (its memory given back), not after its idle time. */
+  private workerDone(): void {
+    if (--this.inWorker === 0) this.thread?.release();
+  }
+
+  /** One batch above `after`: in the worker, or here on the account's connection (`stop`: a background batch ends early when a command comes). */
+  private async batch(a: Acct, mb: MailboxRow, after: number, inWorker: boolean, stop?: () => boolean): Promise<BatchResult> {
+    const req = { mailboxId: mb.id, dir: dirOf(a, mb.folder), after, limit: BATCH };
+    const r = inWorker && this.thread ? await this.thread.batch(a.ix.db.name, req) : await fillBatch(a.ix, this.indexer, req, () => !a.closed, stop);
+    this.done += r.indexed;
+    return r;
   }
 }

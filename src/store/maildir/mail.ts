@@ -14,7 +14,7 @@
  */
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { StoreError, type AccountId, type ByteRange, type FetchMetaOptions, type MailboxId, type MailboxInfo, type MailboxSnapshot, type MailboxView, type MessageMeta, type SearchQuery, type Uid } from '../types.js';
+import { StoreError, type AccountId, type ByteRange, type FetchMetaOptions, type MailboxId, type MailboxInfo, type MailboxSnapshot, type MailboxView, type MessageMeta, type NumbersRange, type SearchQuery, type Uid } from '../types.js';
 import { isEnoent } from '../../util/fs.js';
 import { msgPath, mustMailbox, mustMailboxId, type Acct, type StoreCtx } from './context.js';
 import { flagList } from '../flags.js';
@@ -68,6 +68,15 @@ export async function searchUids(ctx: StoreCtx, account: AccountId, mailboxId: M
     mustMailboxId(a, mailboxId);
     if (datesIn(q)) await settleDates(a, mailboxId);
     return a.ix.search(mailboxId, q) as Uid[];
+  });
+}
+
+/** SupportsSearch.searchNumbers (queries.ts). */
+export async function searchNumbers(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId, q: SearchQuery, range: NumbersRange): Promise<{ count: number; text: string }> {
+  return ctx.accounts.use(account, async (a) => {
+    mustMailboxId(a, mailboxId);
+    if (datesIn(q)) await settleDates(a, mailboxId);
+    return a.ix.searchNumbers(mailboxId, q, range);
   });
 }
 

@@ -59,6 +59,13 @@ export function searchTerm(q: SearchQuery): SqlTerm {
   }
 }
 
+const UNSEEN = '(flags & 1) = 0';
+
+/** Whether the query is UNSEEN alone (RFC 9051 §6.4.4: messages without \Seen). */
+export function isUnseenOnly(q: SearchQuery): boolean {
+  return searchTerm(q)[0] === UNSEEN;
+}
+
 /**
  * The statement for a query: UNSEEN (alone or first of an AND) reads the covering
  * messages_unseen_uid partial index, whose WHERE it repeats exactly (left to itself the
@@ -67,7 +74,7 @@ export function searchTerm(q: SearchQuery): SqlTerm {
  */
 export function searchSql(q: SearchQuery): SqlTerm {
   const [where, args] = searchTerm(q);
-  const unseen = where === '(flags & 1) = 0' || where.startsWith('((flags & 1) = 0 AND ');
+  const unseen = where === UNSEEN || where.startsWith(`(${UNSEEN} AND `);
   const from = unseen ? 'messages INDEXED BY messages_unseen_uid' : 'messages INDEXED BY messages_light';
   return [`SELECT uid FROM ${from} WHERE mailbox_id = ? AND ${where} ORDER BY uid`, args];
 }

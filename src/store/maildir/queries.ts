@@ -16,8 +16,8 @@
  */
 import type Database from 'better-sqlite3';
 import { StatementCache } from '../../db/statements.js';
-import type { SearchQuery, Usage } from '../types.js';
-import { searchSql } from './queries-search.js';
+import type { NumbersRange, SearchQuery, Usage } from '../types.js';
+import { isUnseenOnly, searchSql } from './queries-search.js';
 import { newEmailId } from '../emailid.js';
 import { uidsOfText } from './uid-text.js';
 import { FLAG_DELETED } from '../flags.js';
@@ -67,9 +67,15 @@ export class IndexQueries {
     return this.stmts.get(sql);
   }
 
-  /** Runs fn in one transaction (rolled back if it throws). */
+  /**
+   * Runs fn in one transaction (rolled back if it throws). BEGIN IMMEDIATE: the write
+   * lock is taken first, waiting in the busy handler while the full-text fill's worker
+   * (fts-worker.ts, its own connection) commits a batch; a deferred transaction that
+   * read first would instead fail at its first write (SQLITE_BUSY_SNAPSHOT) had the
+   * worker committed in between.
+   */
   tx<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.db.transaction(fn).immediate();
   }
 
   close(): void {
@@ -466,10 +472,33 @@ export class IndexQueries {
     return this.q('SELECT uid, flags, keywords, modseq, size, internal_date FROM messages WHERE mailbox_id = ? ORDER BY uid').raw().all(mailboxId) as SnapshotRow[];
   }
 
-  /** UIDs matching a search, ascending (queries-search.ts). */
+  /**
+   * UIDs matching a search, ascending (queries-search.ts). UNSEEN alone on a mailbox
+   * whose messages are all unseen (or all seen) is answered by its counters, kept exact
+   * by triggers (index-db.ts), and its UID list, cached since SELECT: no walk over
+   * 100 000 index entries (issue 16: SEARCH UNSEEN ≤ 10 ms).
+   */
   search(mailboxId: number, q: SearchQuery): number[] {
     const [sql, args] = searchSql(q);
+    if (isUnseenOnly(q)) {
+      const c = this.q('SELECT messages, unseen FROM mailboxes WHERE id = ?').raw().get(mailboxId) as [number, number] | undefined;
+      if (c && c[1] === 0) return [];
+      if (c && c[1] === c[0]) return this.uids(mailboxId).slice();
+    }
     return this.q(sql).pluck().all(mailboxId, ...args) as number[];
+  }
+
+  /**
+   * SupportsSearch.searchNumbers: the search's UIDs in lo..hi, less `less`, as one text
+   * built by SQLite. In UID order: the statement reads an index whose key after
+   * mailbox_id is uid (queries-search.ts names it), whatever the aggregate does with the
+   * subquery's ORDER BY.
+   */
+  searchNumbers(mailboxId: number, q: SearchQuery, range: NumbersRange): { count: number; text: string } {
+    const [sql, args] = searchSql(q);
+    const outer = `SELECT count(*), coalesce(' ' || group_concat(uid - CAST(? AS INTEGER), ' '), '') FROM (${sql}) WHERE uid BETWEEN ? AND ?`;
+    const [count, text] = this.q(outer).raw().get(range.less, mailboxId, ...args, range.lo, range.hi) as [number, string];
+    return { count, text };
   }
 
   /** The distinct keyword sets in use (JSON arrays), from the messages_kw index. */

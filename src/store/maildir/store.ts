@@ -58,6 +58,7 @@ import type {
   MessageAnalyzer,
   MessageMeta,
   MessageSource,
+  NumbersRange,
   Quota,
   ReindexReport,
   SpecialUse,
@@ -115,6 +116,12 @@ export interface MaildirStoreOptions {
   expungedKept?: number;
   /** Open account indexes kept in the cache (default 64). */
   maxOpenAccounts?: number;
+  /**
+   * The full-text fill's worker thread (fts-fill.ts): how long it stays without work (ms,
+   * default fts-thread.ts WORKER_IDLE_MS), and from how many messages missing from a
+   * mailbox's index it is used (default fts-fill.ts WORKER_MIN).
+   */
+  ftsWorker?: { idleMs?: number; min?: number };
 }
 
 export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRead, SupportsSearch, SupportsSnapshot, SupportsSort, SupportsTextSearch {
@@ -147,11 +154,13 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
     ctx.accounts = new AccountCache(ctx, path.resolve(opts.dataRoot), Math.max(1, opts.maxOpenAccounts ?? 64), {
       init: (a) => mailboxes.initAccount(this.ctx, a),
       recover: (a) => recoverAccount(this.ctx, a),
+      closed: (a) => this.fts?.forget(a),
     });
     this.accounts = ctx.accounts;
     (ctx as { backfill?: Backfill }).backfill = new Backfill(this.ctx);
     this.keysFill = new sortkeys.KeysFill(this.ctx);
-    if (opts.textIndexer) this.fts = new FtsFill(ctx.accounts, opts.textIndexer, this.changes, { quiet: () => whenQuiet(ctx), busy: () => busy(ctx.activity) }, opts.log);
+    const activity = { quiet: () => whenQuiet(ctx), busy: () => busy(ctx.activity) };
+    if (opts.textIndexer) this.fts = new FtsFill(ctx.accounts, opts.textIndexer, this.changes, activity, opts.log, opts.ftsWorker);
   }
 
   /** A session at work for its client: the background passes wait for it as for a store call (context.ts whenQuiet). */
@@ -162,6 +171,11 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
   /** Resolves when the full-text index has nothing queued (tests, reindex, the bench). */
   async ftsIdle(): Promise<void> {
     await this.fts?.idle();
+  }
+
+  /** The full-text fill's worker threads not yet exited (tests: none once idle long enough, none after close). */
+  get ftsThreads(): number {
+    return this.fts?.threads ?? 0;
   }
 
   /** Sessions at work now, as beginWork counts them (tests, the bench). */
@@ -302,6 +316,11 @@ export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRea
   /** SupportsSearch: SQL over the index (queries-search.ts). */
   searchUids(account: AccountId, mailboxId: MailboxId, q: SearchQuery): Promise<Uid[]> {
     return this.gate.run(() => mail.searchUids(this.ctx, account, mailboxId, q));
+  }
+
+  /** SupportsSearch: the answer as text, from SQLite (queries.ts). */
+  searchNumbers(account: AccountId, mailboxId: MailboxId, q: SearchQuery, range: NumbersRange): Promise<{ count: number; text: string }> {
+    return this.gate.run(() => mail.searchNumbers(this.ctx, account, mailboxId, q, range));
   }
 
   /** SupportsSort: the sortkeys table (sortkeys.ts). */

@@ -34,6 +34,7 @@ import {
   type FetchMetaOptions,
   type FlagChange,
   type FlagUpdate,
+  type NumbersRange,
   type FlagUpdateOptions,
   type FlagOp,
   type ImportAppendOptions,
@@ -291,6 +292,12 @@ export class MemoryStore implements MailStore, SupportsImport, SupportsRangeRead
       const m = mustMailboxId(this.acct(account), mailboxId).messages.get(uid);
       if (m) m.preview = text;
     });
+  }
+
+  /** SupportsSearch.searchNumbers, from searchUids. */
+  async searchNumbers(account: AccountId, mailboxId: MailboxId, q: SearchQuery, range: NumbersRange): Promise<{ count: number; text: string }> {
+    const uids = (await this.searchUids(account, mailboxId, q)).filter((u) => u >= range.lo && u <= range.hi);
+    return { count: uids.length, text: uids.map((u) => ` ${u - range.less}`).join('') };
   }
 
   /** SupportsSearch, by a walk over the mailbox's messages (it is all in memory anyway). */

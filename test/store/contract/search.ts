@@ -41,9 +41,19 @@ export function searches(env: Env): void {
         { k: 'and', qs: [{ k: 'flag', flag: '\\Seen', set: false }, { k: 'size', op: 'larger', n: 0 }] },
         { k: 'and', qs: [] },
       ];
+      // searchNumbers: the same UIDs within a range, less an offset, as " n n n" text.
+      const ranges = [
+        { lo: after[0]!.uid, hi: after[6]!.uid, less: after[0]!.uid - 1 },
+        { lo: after[2]!.uid, hi: after[5]!.uid, less: after[2]!.uid - 1 },
+        { lo: after[0]!.uid, hi: after[6]!.uid, less: 0 },
+      ];
       for (const q of queries) {
         const want = after.filter((m) => matchesQuery(q, m)).map((m) => m.uid);
         expect(await env.store.searchUids(A, box.id, q), JSON.stringify(q)).toEqual(want);
+        for (const r of env.store.searchNumbers ? ranges : []) {
+          const nums = want.filter((u) => u >= r.lo && u <= r.hi).map((u) => u - r.less);
+          expect(await env.store.searchNumbers!(A, box.id, q, r), JSON.stringify([q, r])).toEqual({ count: nums.length, text: nums.map((n) => ` ${n}`).join('') });
+        }
       }
       expect(await env.store.searchUids(A, box.id, { k: 'flag', flag: '\\Seen', set: false })).toHaveLength(5);
     });

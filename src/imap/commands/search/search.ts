@@ -56,6 +56,7 @@ async function searchSaving(c: CommandContext, p: Parser, byUid: boolean, asked:
   const account = accountOf(c);
   const modseq = usesModseq(crit);
   if (modseq) conn.condstore = true;
+  if (!ret && !conn.rev2 && !modseq && (await answerFromStore(c, view, crit, byUid))) return;
   const found = await findHits(conn.ctx.store, account, view, crit, modseq);
   if (ret?.has('SAVE')) view.saved = toSave(ret, found.uids);
   // Sequence order is UID order: one merge walk over the view's UIDs (seqmap.ts), or the one inView made.
@@ -70,6 +71,30 @@ async function searchSaving(c: CommandContext, p: Parser, byUid: boolean, asked:
   }
   if (ret?.has('UPDATE')) addContext(view, enc, { tag: c.tag, byUid, crit, result: found.uids }); // RFC 5267 §4.3
   await conn.send(enc);
+}
+
+/**
+ * A plain SEARCH (IMAP4rev1 response, no RETURN, no MODSEQ) of keys the index decides
+ * alone, in a session whose messages have no UID gap: the sequence numbers are the UIDs
+ * less the first one's distance from 1, so the store writes the answer's numbers
+ * (searchNumbers) and nothing here makes a value per message (issue 16: SEARCH UNSEEN
+ * of 100 000 messages). The UIDs asked for are the session's (lo..hi): messages not yet
+ * announced are left out, as inView does. False when it does not apply.
+ */
+async function answerFromStore(c: CommandContext, view: SelectedView, crit: Criterion, byUid: boolean): Promise<boolean> {
+  const store = c.conn.ctx.store;
+  const n = view.uids.length;
+  if (n === 0 || !supportsSearch(store) || !store.searchNumbers || needsContent(crit) !== 'none') return false;
+  const lo = view.uids.at(1)!;
+  const hi = view.uids.last;
+  if (hi - lo + 1 !== n) return false;
+  const sq = toStoreQuery(crit, view);
+  if (!sq.exact) return false;
+  const { text } = await store.searchNumbers(accountOf(c), view.mailboxId, sq.q, { lo, hi, less: byUid ? 0 : lo - 1 });
+  const enc = c.conn.encoder();
+  enc.raw('* SEARCH').rawBuffer(Buffer.from(text, 'latin1')).crlf(); // RFC 9051 §7.3.4 (RFC 3501 §7.2.5)
+  await c.conn.send(enc);
+  return true;
 }
 
 /** What a SEARCH found: the UIDs in the view, ascending, and their modseqs when the search used MODSEQ. */
