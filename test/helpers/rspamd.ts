@@ -6,7 +6,7 @@
  * them, which takes a minute on a busy machine; later starts take seconds).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from './dovecot.js';
@@ -21,10 +21,10 @@ export interface Rspamd {
   close(): Promise<void>;
 }
 
-async function waitFor(url: string, ms: number, child: ChildProcess): Promise<void> {
+async function waitFor(url: string, ms: number, child: ChildProcess, logFile: string): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`rspamd exited with status ${child.exitCode}`);
+    if (child.exitCode !== null) throw new EarlyExit(`rspamd exited with status ${child.exitCode}: ${logTail(logFile)}`);
     try {
       const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
       if ((await r.text()).includes('pong')) return;
@@ -33,6 +33,15 @@ async function waitFor(url: string, ms: number, child: ChildProcess): Promise<vo
     }
     if (Date.now() > deadline) throw new Error(`rspamd did not answer ${url} within ${ms} ms`);
     await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** The last lines Rspamd logged (its log file), for an error message. */
+function logTail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim().split('\n').slice(-5).join(' | ');
+  } catch {
+    return '(no log)';
   }
 }
 
@@ -48,7 +57,26 @@ function stopChild(c: ChildProcess): Promise<void> {
   });
 }
 
-export async function startRspamd(opts: { dns: string; actions?: Record<string, number | null>; redis?: boolean; startMs?: number }): Promise<Rspamd> {
+type RspamdOptions = { dns: string; actions?: Record<string, number | null>; redis?: boolean; startMs?: number };
+
+/**
+ * Starts Rspamd; a start that exits at once is tried again on new ports (twice): the free
+ * ports are picked before Rspamd binds them, and a parallel test file may take one in
+ * between. The error names what Rspamd logged.
+ */
+export async function startRspamd(opts: RspamdOptions): Promise<Rspamd> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      if (!(err instanceof EarlyExit) || attempt >= 3) throw err;
+    }
+  }
+}
+
+class EarlyExit extends Error {}
+
+async function startOnce(opts: RspamdOptions): Promise<Rspamd> {
   const dir = mkdtempSync(path.join(tmpdir(), 'mailserver-rspamd-'));
   const local = path.join(dir, 'local');
   for (const d of ['local.d', 'override.d']) mkdirSync(path.join(local, d), { recursive: true });
@@ -82,7 +110,7 @@ export async function startRspamd(opts: { dns: string; actions?: Record<string, 
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await waitFor(`${url}/ping`, opts.startMs ?? 150_000, rspamd);
+    await waitFor(`${url}/ping`, opts.startMs ?? 150_000, rspamd, path.join(dir, 'log', 'rspamd.log'));
   } catch (err) {
     await close();
     throw err;
