@@ -52,10 +52,13 @@ const MISSING = `SELECT uid, filename, in_new, size, envelope IS NULL AS unanaly
 const INSERT = `INSERT OR IGNORE INTO fts_docs (mailbox_id, uid, head, addrs, parts, body)
   SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM messages WHERE mailbox_id = ? AND uid = ?)`;
 
-async function docOf(indexer: TextIndexer, dir: string, r: Row): Promise<{ r: Row; doc: Doc | null } | undefined> {
+/** How a batch reads a file: the worker thread reads synchronously (it blocks only itself), the account's connection's fill through the thread pool. */
+export type ReadFile = (file: string) => Buffer | Promise<Buffer>;
+
+async function docOf(indexer: TextIndexer, dir: string, r: Row, read: ReadFile): Promise<{ r: Row; doc: Doc | null } | undefined> {
   if (r.size > MAX_FILL_BYTES) return { r, doc: null };
   try {
-    return { r, doc: indexer(await readFile(path.join(dir, r.in_new ? 'new' : 'cur', r.filename))) ?? null };
+    return { r, doc: indexer(await read(path.join(dir, r.in_new ? 'new' : 'cur', r.filename))) ?? null };
   } catch {
     return undefined; // gone meanwhile, or unreadable: SEARCH reads it
   }
@@ -66,12 +69,12 @@ async function docOf(indexer: TextIndexer, dir: string, r: Row): Promise<{ r: Ro
  * (the account may have closed meanwhile); `stop` between groups after the first (a
  * command came: what was read is written, the rest left to the next batch).
  */
-export async function fillBatch(ix: IndexQueries, indexer: TextIndexer, req: BatchRequest, alive: () => boolean, stop?: () => boolean): Promise<BatchResult> {
+export async function fillBatch(ix: IndexQueries, indexer: TextIndexer, req: BatchRequest, alive: () => boolean, stop?: () => boolean, read: ReadFile = readFile): Promise<BatchResult> {
   const rows = q(ix.db, MISSING).all(req.mailboxId, req.after, req.limit) as Row[];
   if (rows.length === 0) return { last: 0, indexed: 0 };
   const docs: Array<{ r: Row; doc: Doc | null } | undefined> = [];
   for (let i = 0; i < rows.length && alive() && !(i > 0 && stop?.()); i += PARALLEL) {
-    docs.push(...(await Promise.all(rows.slice(i, i + PARALLEL).map((r) => docOf(indexer, req.dir, r)))));
+    docs.push(...(await Promise.all(rows.slice(i, i + PARALLEL).map((r) => docOf(indexer, req.dir, r, read)))));
   }
   if (!alive()) return { last: 0, indexed: 0 };
   let indexed = 0;

@@ -8,6 +8,7 @@
  * Messages in: `batch` (answered by id), `forget` (an account removed: its connection
  * is closed), `exit`. The indexer is loaded from the module named in workerData.
  */
+import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { TextIndexer } from '../types.js';
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
     void (async () => {
       try {
         const ix = connect(m.db);
-        port.postMessage({ id: m.id, res: await fillBatch(ix, indexer, m.req, () => conns.get(m.db) === ix && ix.db.open) } satisfies FromWorker);
+        port.postMessage({ id: m.id, res: await fillBatch(ix, indexer, m.req, () => conns.get(m.db) === ix && ix.db.open, undefined, readFileSync) } satisfies FromWorker);
       } catch (err) {
         port.postMessage({ id: m.id, error: err instanceof Error ? err.message : String(err) } satisfies FromWorker);
       }
