@@ -13,6 +13,7 @@ import { createStore } from '../../src/store/index.js';
 import type { MaildirStore } from '../../src/store/maildir/store.js';
 import type { TextIndexer } from '../../src/store/types.js';
 import { crashingIndexer } from '../helpers/crashing-indexer.js';
+import { spinningIndexer } from '../helpers/spinning-indexer.js';
 
 const A = 'worker@example.test';
 let dataRoot: string;
@@ -113,6 +114,17 @@ describe('full-text fill in a worker thread', () => {
     expect(first.hits.every((u) => u === 2001)).toBe(true);
     expect((await s.searchText(A, box.id, { where: 'body', value: 'zebrafish' })).hits).toEqual([2001]);
     expect(docs(s)).toHaveLength(2001);
+  });
+
+  it('ends a worker that does not answer a batch in time, and leaves the messages to the caller', async () => {
+    const s = createStore({ dataRoot, fsync: false, textIndexer: spinningIndexer, ftsWorker: { min: 1, idleMs: 200, batchMs: 1500 } }) as MaildirStore;
+    stores.push(s);
+    await s.ensureAccount(A);
+    for (let i = 0; i < 2; i++) await s.append(A, 'INBOX', { data: mail(i) });
+    const box = await s.getMailbox(A, 'INBOX');
+    expect(await s.searchText(A, box.id, { where: 'body', value: 'word1' })).toEqual({ hits: [], unsure: [1, 2] });
+    await until(() => s.ftsThreads === 0);
+    expect(docs(s)).toHaveLength(0);
   });
 
   it('leaves every message to the caller when the worker dies under a search', async () => {

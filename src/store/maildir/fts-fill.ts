@@ -66,10 +66,10 @@ export class FtsFill extends MailboxPass<Job> {
     changes: InProcessChangeBus,
     activity: PassActivity,
     private readonly log?: Logger,
-    worker: { idleMs?: number; min?: number } = {},
+    worker: { idleMs?: number; min?: number; batchMs?: number } = {},
   ) {
     super(activity);
-    if (indexer.module) this.thread = new FtsThread(indexer.module, worker.idleMs, log);
+    if (indexer.module) this.thread = new FtsThread(indexer.module, worker.idleMs, log, worker.batchMs);
     this.workerMin = worker.min ?? WORKER_MIN;
     this.unsubscribe = changes.subscribeAll((c) => {
       if (c.kind === 'added' && c.uids.length > 0) this.schedule(c.account, c.mailboxId, c.uids.reduce((m, u) => Math.min(m, u), Infinity) - 1);

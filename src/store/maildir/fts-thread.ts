@@ -28,6 +28,13 @@ export type { IndexerModule } from './fts-worker.js';
 export const WORKER_IDLE_MS = 3000;
 /** How long `stop` waits for a worker to exit by itself before terminating it (ms). */
 const STOP_MS = 2000;
+/**
+ * A batch not answered in this time ends its worker (ms): its batches are rejected and the
+ * SEARCH waiting on them reads the files. A batch is 32 messages of at most 32 MB each;
+ * one stuck (a read that never completed was seen once in the 100 000-message bench,
+ * cause not found) must not hold a client's command for ever.
+ */
+export const BATCH_MS = 120_000;
 
 interface Running {
   worker: Worker;
@@ -59,6 +66,7 @@ export class FtsThread {
     private readonly indexer: IndexerModule,
     private readonly idleMs = WORKER_IDLE_MS,
     private readonly log?: Logger,
+    private readonly batchMs = BATCH_MS,
   ) {}
 
   /** Workers not yet exited (tests: none after close, none after the idle time). */
@@ -74,7 +82,13 @@ export class FtsThread {
     w.worker.ref();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      w.pending.set(id, { resolve, reject });
+      const late = setTimeout(() => {
+        this.log?.warn({ db, mailboxId: req.mailboxId, ms: this.batchMs }, 'full-text worker did not answer a batch; ended');
+        this.ended(w, new Error('full-text worker did not answer'));
+        void w.worker.terminate();
+      }, this.batchMs);
+      const settled = () => clearTimeout(late);
+      w.pending.set(id, { resolve: (r) => (settled(), resolve(r)), reject: (e) => (settled(), reject(e)) });
       this.post(w, { t: 'batch', id, db, req });
     });
   }

@@ -121,7 +121,7 @@ export interface MaildirStoreOptions {
    * default fts-thread.ts WORKER_IDLE_MS), and from how many messages missing from a
    * mailbox's index it is used (default fts-fill.ts WORKER_MIN).
    */
-  ftsWorker?: { idleMs?: number; min?: number };
+  ftsWorker?: { idleMs?: number; min?: number; batchMs?: number };
 }
 
 export class MaildirStore implements MailStore, SupportsImport, SupportsRangeRead, SupportsSearch, SupportsSnapshot, SupportsSort, SupportsTextSearch {
