@@ -15,11 +15,8 @@ import type { TextIndexer } from '../types.js';
 import { fillBatch, type BatchRequest, type BatchResult } from './fts-batch.js';
 import { IndexQueries } from './queries.js';
 
-/** Where the worker finds the indexer: a module's URL and the name of its export. */
-export interface IndexerModule {
-  url: string;
-  name: string;
-}
+/** Where the worker finds the indexer: a module's URL and the name of its export (TextIndexer.module). */
+export type IndexerModule = NonNullable<TextIndexer['module']>;
 
 export type ToWorker = { t: 'batch'; id: number; db: string; req: BatchRequest } | { t: 'forget'; db: string } | { t: 'exit' };
 export type FromWorker = { id: number; res: BatchResult } | { id: number; error: string };

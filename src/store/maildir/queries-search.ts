@@ -61,11 +61,6 @@ export function searchTerm(q: SearchQuery): SqlTerm {
 
 const UNSEEN = '(flags & 1) = 0';
 
-/** Whether the query is UNSEEN alone (RFC 9051 §6.4.4: messages without \Seen). */
-export function isUnseenOnly(q: SearchQuery): boolean {
-  return searchTerm(q)[0] === UNSEEN;
-}
-
 /**
  * The statement for a query: UNSEEN (alone or first of an AND) reads the covering
  * messages_unseen_uid partial index, whose WHERE it repeats exactly (left to itself the

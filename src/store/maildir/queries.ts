@@ -17,7 +17,7 @@
 import type Database from 'better-sqlite3';
 import { StatementCache } from '../../db/statements.js';
 import type { NumbersRange, SearchQuery, Usage } from '../types.js';
-import { isUnseenOnly, searchSql } from './queries-search.js';
+import { searchSql } from './queries-search.js';
 import { newEmailId } from '../emailid.js';
 import { uidsOfText } from './uid-text.js';
 import { FLAG_DELETED } from '../flags.js';
@@ -472,19 +472,9 @@ export class IndexQueries {
     return this.q('SELECT uid, flags, keywords, modseq, size, internal_date FROM messages WHERE mailbox_id = ? ORDER BY uid').raw().all(mailboxId) as SnapshotRow[];
   }
 
-  /**
-   * UIDs matching a search, ascending (queries-search.ts). UNSEEN alone on a mailbox
-   * whose messages are all unseen (or all seen) is answered by its counters, kept exact
-   * by triggers (index-db.ts), and its UID list, cached since SELECT: no walk over
-   * 100 000 index entries (issue 16: SEARCH UNSEEN ≤ 10 ms).
-   */
+  /** UIDs matching a search, ascending (queries-search.ts). */
   search(mailboxId: number, q: SearchQuery): number[] {
     const [sql, args] = searchSql(q);
-    if (isUnseenOnly(q)) {
-      const c = this.q('SELECT messages, unseen FROM mailboxes WHERE id = ?').raw().get(mailboxId) as [number, number] | undefined;
-      if (c && c[1] === 0) return [];
-      if (c && c[1] === c[0]) return this.uids(mailboxId).slice();
-    }
     return this.q(sql).pluck().all(mailboxId, ...args) as number[];
   }
 
