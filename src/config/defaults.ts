@@ -125,6 +125,7 @@ function spamDefaults(): Config['spam'] {
     rspamdControllerUrl: '',
     rspamdPassword: '',
     rspamdTimeoutMs: 5000,
+    scoreTimeoutMs: 10_000,
   };
 }
 

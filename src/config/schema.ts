@@ -127,5 +127,6 @@ export const SCHEMA: readonly Key[] = [
   { toml: 'spam.rspamd_controller_url', prop: 'spam.rspamdControllerUrl', kind: { type: 'string' }, env: 'MAILSERVER_RSPAMD_CONTROLLER_URL' },
   { toml: 'spam.rspamd_password', prop: 'spam.rspamdPassword', kind: { type: 'string' }, env: 'MAILSERVER_RSPAMD_PASSWORD' },
   { toml: 'spam.rspamd_timeout_ms', prop: 'spam.rspamdTimeoutMs', kind: { type: 'int', min: 100, max: 120_000 } },
+  { toml: 'spam.score_timeout_ms', prop: 'spam.scoreTimeoutMs', kind: { type: 'int', min: 100, max: 120_000 } },
 ];
 

@@ -227,6 +227,8 @@ export interface Config {
     /** The controller's password (sent as the Password header); never logged. */
     rspamdPassword: string;
     rspamdTimeoutMs: number;
+    /** How long port 25 waits for the scoring thread's verdict (ms); past it the message is delivered unscored. */
+    scoreTimeoutMs: number;
   };
 }
 

@@ -97,6 +97,8 @@ export class Classifiers {
    * as the base is, since the CLI's `spam train` creates one from another process.
    */
   private readonly absent = new Map<string, number>();
+  /** Called after every update() of an account (the server tells its scoring thread, ./score-thread.ts). */
+  onUpdate?: (account: string) => void;
 
   constructor(
     readonly dataRoot: string,
@@ -139,6 +141,17 @@ export class Classifiers {
     this.open.set(account, h);
     if (this.open.size > MAX_OPEN) this.drop(this.open.keys().next().value!);
     return h;
+  }
+
+  /**
+   * Another connection of this process changed the account's database (the server's
+   * trainer, seen from the scoring thread): its counts in memory are checked against
+   * data_version at the next message, and an account first trained is looked for again.
+   */
+  changed(account: string): void {
+    this.absent.delete(account);
+    const h = this.open.get(account);
+    if (h) h.versionAt = 0;
   }
 
   /** Trains and reads `name` in the shared base's file (seeding). */
@@ -344,6 +357,7 @@ export class Classifiers {
           else h.cache.delete(x);
         }
       } else for (const x of changed) h.cache.delete(x);
+      this.onUpdate?.(account);
     }
   }
 

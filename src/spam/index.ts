@@ -8,8 +8,10 @@
  *   account's classifier and the sender's reputation (plus GTUBE and, when configured,
  *   Rspamd, asked once per message), and answers: refuse the whole message (550 when
  *   every account would refuse it; 451 for greylisting), or per account the mailbox
- *   (Junk or INBOX) and the X-Spam-* header block to prepend. It never throws: an
- *   internal error delivers unscored, with a log line.
+ *   (Junk or INBOX) and the X-Spam-* header block to prepend. The scoring itself
+ *   (./score.ts) runs in a thread of its own (./score-thread.ts). It never throws: an
+ *   internal error, or a scoring thread that does not answer in time, delivers
+ *   unscored, with a log line.
  * - the trainer (./train.ts) on the store's change bus, and an hourly sweep.
  *
  * Authenticated submission never reaches check(): only port 25 calls it.
@@ -21,12 +23,12 @@ import type { Logger } from '../log.js';
 import type { AccountId, MailStore } from '../store/types.js';
 import { Classifiers } from './classifier.js';
 import type { Verdict } from './db.js';
-import { decide, spamHeaders, type Decision } from './decide.js';
 import { greylistCheck, greylistExpire } from './greylist.js';
-import { inboundIdentities, readBounded, scan, type ScannedMessage } from './message.js';
-import { identityKeys, judge, type Identities, type Reputation } from './reputation.js';
+import { readBounded } from './message.js';
 import { MailboxRoles } from './roles.js';
 import { rspamdCheck, rspamdLearn, type RspamdResult } from './rspamd.js';
+import type { ScoreRequest, ScoreResult } from './score.js';
+import { ScoreThread, ScoreTimeout } from './score-thread.js';
 import { getSpamSettings, type EffectiveSpamSettings } from './settings.js';
 import { Trainer } from './train.js';
 
@@ -76,8 +78,11 @@ export interface SpamServiceOptions {
 }
 
 export class SpamService {
+  /** The trainer's classifiers (port 25 scores in the thread, with its own). */
   readonly classifiers: Classifiers;
   readonly trainer: Trainer;
+  /** Where port 25's messages are scored (./score-thread.ts). */
+  readonly thread: ScoreThread;
   private readonly roles: MailboxRoles;
   private readonly log: Logger;
   private readonly off: () => void;
@@ -89,6 +94,8 @@ export class SpamService {
   constructor(private readonly o: SpamServiceOptions) {
     this.log = o.log.child({ component: 'spam' });
     this.classifiers = new Classifiers(o.config.dataRoot, this.log);
+    this.thread = new ScoreThread(o.config.dataRoot, () => o.config.spam.scoreTimeoutMs, this.log);
+    this.classifiers.onUpdate = (account) => this.thread.changed(account);
     this.roles = new MailboxRoles(o.store);
     this.trainer = new Trainer({
       store: o.store,
@@ -124,29 +131,42 @@ export class SpamService {
       const { bytes, truncated } = input.data
         ? { bytes: input.data.subarray(0, cfg.maxScanSize), truncated: input.data.length > cfg.maxScanSize }
         : await readBounded(input.message(), cfg.maxScanSize);
-      const m = scan(bytes, truncated, this.o.config.hostname);
-      // The sender's identities are read only for an account that has reputation rows to
-      // look them up in, or for greylisting: never for accounts that were never trained.
-      let id: Identities | undefined;
-      const ids = (): Identities => (id ??= inboundIdentities(m.fields, input.authHeaders, this.o.config.hostname, input.remoteAddress));
-      const rspamd = await this.askRspamd(m, input);
-      const out = await this.decideAll(input, scored, settings, m, ids, rspamd);
-      this.scans[m.depth]++;
-      return out;
+      const rspamd = await this.askRspamd(bytes, truncated, input);
+      const req: ScoreRequest = {
+        bytes,
+        truncated,
+        hostname: this.o.config.hostname,
+        remoteAddress: input.remoteAddress,
+        authHeaders: input.authHeaders,
+        policyJunk: input.policyJunk,
+        minTrained: cfg.minTrained,
+        rspamd,
+        accounts: scored.map((account) => ({ account, settings: settings.get(account)! })),
+      };
+      let res: ScoreResult;
+      try {
+        res = await this.thread.score(req);
+      } catch (err) {
+        // A stuck or failed scoring thread never holds a delivery (./score-thread.ts).
+        this.log.error({ err: (err as Error).message }, 'spam scoring failed; delivering unscored');
+        return { accounts: new Map(), log: { spam: err instanceof ScoreTimeout ? 'timeout' : 'error' } };
+      }
+      this.scans[res.depth]++;
+      return await this.decideAll(input, res, rspamd, settings);
     } catch (err) {
       this.log.error({ err }, 'spam check failed; delivering unscored');
       return { accounts: new Map(), log: { spam: 'error' } };
     }
   }
 
-  private async askRspamd(m: ScannedMessage, input: SpamCheckInput): Promise<RspamdResult | { error: string } | undefined> {
+  private async askRspamd(bytes: Buffer, truncated: boolean, input: SpamCheckInput): Promise<RspamdResult | { error: string } | undefined> {
     const cfg = this.o.config.spam;
     if (!cfg.rspamdUrl) return undefined;
-    if (m.truncated) return { error: 'message larger than max_scan_size' };
+    if (truncated) return { error: 'message larger than max_scan_size' };
     try {
       return await rspamdCheck(
         cfg.rspamdUrl,
-        m.bytes,
+        bytes,
         { ip: input.remoteAddress, helo: input.helo, from: input.mailFrom, rcpts: input.rcpts, hostname: input.clientHostname, queueId: input.queueId },
         cfg.rspamdTimeoutMs,
       );
@@ -160,42 +180,37 @@ export class SpamService {
     }
   }
 
+  /**
+   * From the scoring thread's verdicts to the check's answer: each account's mailbox and
+   * fields, or the whole message refused (550 when every account would refuse it, 451
+   * when greylisted).
+   */
   private async decideAll(
     input: SpamCheckInput,
-    scored: AccountId[],
-    settings: Map<AccountId, EffectiveSpamSettings>,
-    m: ScannedMessage,
-    ids: () => Identities,
+    res: ScoreResult,
     rspamd: RspamdResult | { error: string } | undefined,
+    settings: Map<AccountId, EffectiveSpamSettings>,
   ): Promise<SpamCheckResult> {
     const cfg = this.o.config.spam;
     const out: SpamCheckResult = { accounts: new Map(), log: {} };
-    const decisions = new Map<AccountId, Decision>();
     const greylisted: AccountId[] = [];
-    for (const account of scored) {
-      const s = settings.get(account)!;
-      const hasDb = this.classifiers.handle(account) !== undefined;
-      const assessed = this.classifiers.assess(account, () => m.tokens, hasDb ? identityKeys(ids()) : [], cfg.minTrained);
-      const reputation: Reputation = hasDb ? judge(assessed.reputation, ids()) : { clues: [] };
-      const bayes = assessed.bayes;
-      const d = decide({ gtube: m.gtube, bayes, reputation, rspamd, policyJunk: input.policyJunk }, s, cfg.minTrained);
-      decisions.set(account, d);
-      const vouched = reputation.known !== undefined || (reputation.clues.some((c) => c.name.startsWith('dkim ') && c.p < 0.5) && ids().dkim.length > 0);
-      if (s.greylist && d.action !== 'reject' && !vouched) greylisted.push(account);
-      const junk = d.action === 'inbox' ? undefined : ((await this.roles.junkName(account).catch(() => undefined)) ?? 'Junk');
-      out.accounts.set(account, { mailbox: junk, headers: spamHeaders(d, s) });
+    for (const a of res.accounts) {
+      const account = a.account as AccountId;
+      if (a.action !== 'reject' && !a.vouched && settings.get(account)!.greylist) greylisted.push(account);
+      const junk = a.action === 'inbox' ? undefined : ((await this.roles.junkName(account).catch(() => undefined)) ?? 'Junk');
+      out.accounts.set(account, { mailbox: junk, headers: a.headers });
     }
-    out.log.spam = [...decisions].map(([a, d]) => (scored.length > 1 ? `${a}=` : '') + `${d.action} ${d.score.toFixed(3)}`).join(',');
+    const many = res.accounts.length > 1;
+    out.log.spam = res.accounts.map((a) => (many ? `${a.account}=` : '') + `${a.action} ${a.score.toFixed(3)}`).join(',');
     if (rspamd) out.log.rspamd = 'error' in rspamd ? 'unavailable' : `${rspamd.action} ${rspamd.score}`;
-    const all = [...decisions.values()];
     // Refused only if every account would refuse it: one SMTP reply answers for all.
-    if (scored.length === input.accounts.length && all.every((d) => d.action === 'reject')) {
-      const top = all[0]!;
-      out.refuse = { code: 550, enhanced: '5.7.1', text: `Message refused as spam (score ${top.score.toFixed(3)}): ${top.reasons[0] ?? 'content'}`.slice(0, 400) };
+    if (res.accounts.length === input.accounts.length && res.accounts.every((a) => a.action === 'reject')) {
+      const top = res.accounts[0]!;
+      out.refuse = { code: 550, enhanced: '5.7.1', text: `Message refused as spam (score ${top.score.toFixed(3)}): ${top.reason ?? 'content'}`.slice(0, 400) };
       return out;
     }
     if (greylisted.length > 0) {
-      const ip = ids().ip ?? input.remoteAddress;
+      const ip = res.ip ?? input.remoteAddress;
       const sender = input.mailFrom.toLowerCase();
       const triplets = input.rcpts.map((rcpt) => ({ ip, sender, rcpt: rcpt.toLowerCase() }));
       const g = greylistCheck(this.o.db, triplets, cfg.greylistDelaySeconds);
@@ -228,6 +243,7 @@ export class SpamService {
     this.off();
     clearInterval(this.timer);
     await this.trainer.stop();
+    await this.thread.stop();
     this.classifiers.close();
   }
 }
