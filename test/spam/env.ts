@@ -6,8 +6,13 @@ import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import type { Config } from '../../src/config/index.js';
 import type { Logger } from '../../src/log.js';
+import { baseDbPath, Classifiers } from '../../src/spam/classifier.js';
+import { SpamDb } from '../../src/spam/db.js';
+import { scan } from '../../src/spam/message.js';
+import { trainMessage } from '../../src/spam/train.js';
 import type { AccountId, MailboxId, StoreChange } from '../../src/store/types.js';
 import { startTestServer, type TestServer } from '../helpers/servers.js';
+import { corpus } from './corpus.js';
 
 export const PW = 'spam-test-password';
 
@@ -58,4 +63,14 @@ export async function send(tr: ReturnType<typeof smtp>, to: string, raw: Buffer,
     if (e.responseCode) return { code: e.responseCode, response: e.response ?? '' };
     throw err;
   }
+}
+
+/** Seeds the shared base with `n` ham and `n` spam of the corpus's training half, as `mailserver spam seed` does. */
+export function seedBase(dataRoot: string, n: number): void {
+  new SpamDb(baseDbPath(dataRoot), { create: true }).close();
+  const seed = new Classifiers(dataRoot);
+  seed.useBaseAsAccount('base');
+  const o = { how: 'imported', implicit: false, hostname: 'mx.test', implicitPerDay: 0 };
+  for (const m of corpus('train', n)) trainMessage(seed, 'base', scan(crlf(m.bytes), false, 'mx.test'), m.spam ? 'spam' : 'ham', o);
+  seed.close();
 }

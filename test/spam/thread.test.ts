@@ -4,15 +4,10 @@
 // delivery: the message is delivered unscored (and logged), the next one is scored by a
 // new thread.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baseDbPath, Classifiers } from '../../src/spam/classifier.js';
-import { SpamDb } from '../../src/spam/db.js';
-import { scan } from '../../src/spam/message.js';
-import { trainMessage } from '../../src/spam/train.js';
 import { captureLog } from '../helpers/log-capture.js';
 import { maildirFolder } from '../helpers/maildir.js';
 import type { TestServer } from '../helpers/servers.js';
-import { corpus } from './corpus.js';
-import { crlf, PW, send, smtp, spamServer } from './env.js';
+import { PW, seedBase, send, smtp, spamServer } from './env.js';
 
 const A = 'threaded@example.test';
 const MIN_TRAINED = 5;
@@ -34,12 +29,7 @@ beforeAll(async () => {
   }, captured.log);
   await t.addAccount(A, PW);
   // A shared base trained on a few corpus messages, as `mailserver spam seed` makes it.
-  new SpamDb(baseDbPath(t.dataRoot), { create: true }).close();
-  const seed = new Classifiers(t.dataRoot);
-  seed.useBaseAsAccount('base');
-  const o = { how: 'imported', implicit: false, hostname: 'mx.test', implicitPerDay: 0 };
-  for (const m of corpus('train', MIN_TRAINED)) trainMessage(seed, 'base', scan(crlf(m.bytes), false, 'mx.test'), m.spam ? 'spam' : 'ham', o);
-  seed.close();
+  seedBase(t.dataRoot, MIN_TRAINED);
 });
 afterAll(() => t?.close());
 

@@ -5,14 +5,10 @@
 // an ISO-2022-JP escape sequence inside it, an HTML alternative, a 330 KB message). Once
 // the account (or the base) is trained, messages are tokenised and scored again.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baseDbPath, Classifiers } from '../../src/spam/classifier.js';
-import { SpamDb } from '../../src/spam/db.js';
-import { scan } from '../../src/spam/message.js';
-import { trainMessage } from '../../src/spam/train.js';
 import { maildirFolder } from '../helpers/maildir.js';
 import type { TestServer } from '../helpers/servers.js';
 import { corpus } from './corpus.js';
-import { crlf, imap, PW, send, smtp, spamServer } from './env.js';
+import { crlf, imap, PW, seedBase, send, smtp, spamServer } from './env.js';
 
 const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
 const MIN_TRAINED = 3;
@@ -150,12 +146,7 @@ describe('an untrained account with a trained shared base', () => {
     });
     await s.addAccount(K, PW);
     // Seeded as `mailserver spam train --spam DIR --ham DIR` without an account does, before the first message.
-    new SpamDb(baseDbPath(s.dataRoot), { create: true }).close();
-    const seed = new Classifiers(s.dataRoot);
-    seed.useBaseAsAccount('base');
-    const o = { how: 'imported', implicit: false, hostname: 'mx.test', implicitPerDay: 0 };
-    for (const m of corpus('train', MIN_TRAINED)) trainMessage(seed, 'base', scan(crlf(m.bytes), false, 'mx.test'), m.spam ? 'spam' : 'ham', o);
-    seed.close();
+    seedBase(s.dataRoot, MIN_TRAINED);
   });
   afterAll(() => s?.close());
 

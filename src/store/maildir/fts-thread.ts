@@ -15,10 +15,9 @@
  *   process alive; `stop` (store close) ends every worker started, waiting for each to
  *   close its connections (terminating it after STOP_MS).
  */
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../log.js';
+import { workerEntry } from '../../util/worker-entry.js';
 import type { BatchRequest, BatchResult } from './fts-batch.js';
 import type { FromWorker, IndexerModule, ToWorker } from './fts-worker.js';
 
@@ -40,18 +39,6 @@ interface Running {
   worker: Worker;
   pending: Map<number, { resolve: (r: BatchResult) => void; reject: (e: Error) => void }>;
   exited: Promise<void>;
-}
-
-/**
- * The worker's module beside this one: dist/'s `.js`, or under tsx or vitest the `.ts`,
- * started through tsx's loader (registered in the worker first: Node 20 applies no
- * `--import` given in a worker's execArgv to its entry module).
- */
-function workerEntry(): { code: string | URL; eval: boolean } {
-  if (!import.meta.url.endsWith('.ts')) return { code: new URL('./fts-worker.js', import.meta.url), eval: false };
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-  const entry = new URL('./fts-worker.ts', import.meta.url).href;
-  return { code: `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`, eval: true };
 }
 
 export class FtsThread {
@@ -126,7 +113,7 @@ export class FtsThread {
   }
 
   private start(): Running {
-    const entry = workerEntry();
+    const entry = workerEntry(import.meta.url, 'fts-worker');
     const worker = new Worker(entry.code, { eval: entry.eval, workerData: this.indexer });
     let exited: () => void = () => undefined;
     const w: Running = { worker, pending: new Map(), exited: new Promise((resolve) => (exited = resolve)) };
