@@ -38,4 +38,5 @@ EXPOSE 25 80 110 143 443 465 587 993 995 4190
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
   CMD node -e "fetch('http://127.0.0.1:' + (process.env.MAILSERVER_PORT_HTTP || 80) + '/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
 ENTRYPOINT ["tini", "--"]
-CMD ["node", "/app/dist/cli/main.js", "serve"]
+# dist/cli/main.js itself, not `node dist/cli/main.js`: its first line sets the memory settings.
+CMD ["mailserver", "serve"]

@@ -31,6 +31,9 @@ export function freePort() {
 /**
  * Starts `mailserver serve` with only the listeners named in `ports` (others disabled),
  * on a new temp data root, or on `opts.data` (a restart: the config is written again).
+ * `opts.asInstalled`: through dist/cli/main.js itself, as the Dockerfile and `npm start`
+ * do (its first line's memory settings apply); otherwise `node dist/cli/main.js` with
+ * BENCH_SERVER_NODE_ARGS.
  */
 export async function startServer(ports, extraToml = '', opts = {}) {
   const data = opts.data ?? mkdtempSync(path.join(tmpdir(), 'mailserver-bench-'));
@@ -41,7 +44,9 @@ export async function startServer(ports, extraToml = '', opts = {}) {
     path.join(data, 'config', 'mailserver.toml'),
     `hostname = "mail.bench.test"\n[listen]\naddress = "127.0.0.1"\n${listen}\n[checks]\nenabled = false\n[limits]\nmax_connections_per_ip = 10000\nmax_recipients = 1000\n[auth]\nallow_plaintext_on_loopback = true\nfailure_delay_ms = 10\n[log]\nlevel = "warn"\n${extraToml}`,
   );
-  const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_ARGS ? process.env.BENCH_SERVER_NODE_ARGS.split(' ') : []), cli, 'serve', '--data', data], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const nodeArgs = process.env.BENCH_SERVER_NODE_ARGS ? process.env.BENCH_SERVER_NODE_ARGS.split(' ') : [];
+  const [cmd, args] = opts.asInstalled && nodeArgs.length === 0 ? [cli, []] : [process.execPath, [...nodeArgs, cli]];
+  const child = spawn(cmd, [...args, 'serve', '--data', data], { stdio: ['ignore', 'inherit', 'inherit'] });
   running.add(child);
   child.once('exit', () => running.delete(child));
   // wait for the first port to accept

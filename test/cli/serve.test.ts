@@ -3,7 +3,7 @@
 // mode), and SIGTERM stops it with exit status 0. Also the no-echo password prompt on a
 // real terminal (python3's pty module).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
@@ -49,17 +49,18 @@ function rcptReply(port: number, rcpt: string): Promise<string> {
   });
 }
 
-it('serves, lets other verbs change the same database meanwhile, and exits 0 on SIGTERM', { timeout: 120_000 }, async () => {
+/** A data root whose server listens on SMTP alone, on a free port. */
+function smtpOnlyConfig(): void {
   mkdirSync(path.join(t.dir, 'config'), { recursive: true });
   writeFileSync(
     path.join(t.dir, 'config', 'mailserver.toml'),
     ['hostname = "mx.example.test"', '[listen]', 'address = "127.0.0.1"', 'smtp = 0', 'submission = -1', 'submissions = -1', 'imap = -1', 'imaps = -1', 'pop3 = -1', 'pop3s = -1', 'http = -1', 'https = -1', 'managesieve = -1', '[log]', 'level = "silent"', ''].join('\n'),
   );
-  const db = openDb(dbPath(t.dir));
-  const repo = new AccountsRepo(db);
-  repo.addDomain('example.test');
+}
 
-  server = spawn(process.execPath, [BIN, '--data', t.dir, 'serve'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `serve` (`cmd args`), resolves with its SMTP port and its exit. */
+async function startServe(cmd: string, args: string[]): Promise<{ port: number; exited: Promise<number | null> }> {
+  server = spawn(cmd, [...args, '--data', t.dir, 'serve'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   server.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
@@ -72,6 +73,16 @@ it('serves, lets other verbs change the same database meanwhile, and exits 0 on 
     });
     void exited.then((code) => reject(new Error(`serve exited early with ${code}: ${err}`)));
   });
+  return { port, exited };
+}
+
+it('serves, lets other verbs change the same database meanwhile, and exits 0 on SIGTERM', { timeout: 120_000 }, async () => {
+  smtpOnlyConfig();
+  const db = openDb(dbPath(t.dir));
+  const repo = new AccountsRepo(db);
+  repo.addDomain('example.test');
+
+  const { port, exited } = await startServe(process.execPath, [BIN]);
 
   expect(await rcptReply(port, 'new@example.test')).toMatch(/^550 /);
   // A long-lived reader in this process, as the server has, does not block the CLI.
@@ -90,7 +101,22 @@ it('serves, lets other verbs change the same database meanwhile, and exits 0 on 
   expect(await rcptReply(port, 'new@example.test')).toMatch(/^250 /);
   db.close();
 
-  server.kill('SIGTERM');
+  server!.kill('SIGTERM');
+  expect(await exited).toBe(0);
+});
+
+// Issue 16: the start path (Dockerfile, npm start) is the script itself; its first line
+// sets glibc's trim threshold and V8's young generation before the process starts.
+it('started as dist/cli/main.js itself, runs with the memory settings of its first line', { skip: !existsSync('/proc/self/environ'), timeout: 120_000 }, async () => {
+  smtpOnlyConfig();
+  const { port, exited } = await startServe(BIN, []);
+  const pid = server!.pid!;
+  expect(readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0')).toContain('MALLOC_TRIM_THRESHOLD_=131072');
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+  expect(argv).toContain('--max-semi-space-size=8');
+  expect(argv).toContain(BIN);
+  expect(await rcptReply(port, 'nobody@example.test')).toMatch(/^5\d\d /);
+  server!.kill('SIGTERM');
   expect(await exited).toBe(0);
 });
 

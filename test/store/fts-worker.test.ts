@@ -13,7 +13,9 @@ import { createStore } from '../../src/store/index.js';
 import type { MaildirStore } from '../../src/store/maildir/store.js';
 import type { TextIndexer } from '../../src/store/types.js';
 import { crashingIndexer } from '../helpers/crashing-indexer.js';
+import { limitsIndexer } from '../helpers/limits-indexer.js';
 import { spinningIndexer } from '../helpers/spinning-indexer.js';
+import { WORKER_YOUNG_MB } from '../../src/store/maildir/fts-thread.js';
 
 const A = 'worker@example.test';
 let dataRoot: string;
@@ -125,6 +127,26 @@ describe('full-text fill in a worker thread', () => {
     expect(await s.searchText(A, box.id, { where: 'body', value: 'word1' })).toEqual({ hits: [], unsure: [1, 2] });
     await until(() => s.ftsThreads === 0);
     expect(docs(s)).toHaveLength(0);
+  });
+
+  it('answers a SEARCH that ran the fill once the worker has exited (its memory given back)', async () => {
+    const s = open(searchDocument, 60_000); // no idle exit: only the end of the fill ends it
+    await dropIn(s, 300);
+    const box = await s.getMailbox(A, 'INBOX');
+    const r = await s.searchText(A, box.id, { where: 'body', value: 'dropped message 299' });
+    expect(s.ftsThreads).toBe(0);
+    expect(r.hits).toHaveLength(1); // UIDs follow the directory's order
+    expect(r.unsure).toEqual([]);
+    expect(docs(s)).toHaveLength(300);
+  });
+
+  it('runs the fill with a bounded young generation (its memory stays small while it lives)', async () => {
+    const s = open(limitsIndexer);
+    await s.ensureAccount(A);
+    for (let i = 0; i < 2; i++) await s.append(A, 'INBOX', { data: mail(i) });
+    await s.ftsIdle();
+    expect(docs(s).map((d) => d.body)).toEqual([`young ${WORKER_YOUNG_MB} MB`, `young ${WORKER_YOUNG_MB} MB`]);
+    expect(WORKER_YOUNG_MB).toBeLessThanOrEqual(16);
   });
 
   it('leaves every message to the caller when the worker dies under a search', async () => {

@@ -94,7 +94,7 @@ export class FtsFill extends MailboxPass<Job> {
     try {
       await this.fillJob(job);
     } finally {
-      if (job.inWorker) this.workerDone();
+      if (job.inWorker) await this.workerDone();
     }
   }
 
@@ -176,7 +176,8 @@ export class FtsFill extends MailboxPass<Job> {
         if (!inWorker) await yieldLoop();
       }
     } finally {
-      if (inWorker) this.workerDone();
+      // The SEARCH waiting for this answers once the worker has exited (fts-thread.ts release).
+      if (inWorker) await this.workerDone();
     }
   }
 
@@ -187,9 +188,9 @@ export class FtsFill extends MailboxPass<Job> {
     return true;
   }
 
-  /** A run in the worker ended: with none left, the worker exits now (its memory given back), not after its idle time. */
-  private workerDone(): void {
-    if (--this.inWorker === 0) this.thread?.release();
+  /** A run in the worker ended: with none left, the worker exits now (its memory given back), not after its idle time; resolves when it has. */
+  private workerDone(): Promise<void> {
+    return --this.inWorker === 0 && this.thread ? this.thread.release() : Promise.resolve();
   }
 
   /** One batch above `after`: in the worker, or here on the account's connection (`stop`: a background batch ends early when a command comes). */
