@@ -6,8 +6,11 @@
  * loop, which only copies the bytes over and reads back each account's verdict.
  *
  * - Started at the first message, from the same tree this file was loaded from; it stays
- *   (unref'd while it has nothing to do: it never keeps a process alive), because its
- *   count tables in memory are what makes scoring cheap.
+ *   while mail comes (unref'd while it has nothing to do: it never keeps a process alive),
+ *   because its count tables in memory are what makes scoring cheap, and exits after
+ *   `idleMs` without a message: its heap and connections (about 20 MB of RSS) go back to
+ *   the OS on a server that is quiet, and the next message starts a new thread (about
+ *   100 ms, then the counts are read again as they are needed).
  * - A verdict not answered within `timeoutMs` (`[spam] score_timeout_ms`) ends the
  *   thread: every message it held is rejected, and the caller delivers them unscored (a
  *   stuck thread never holds a delivery); the next message starts a new thread. A thread
@@ -36,6 +39,9 @@ const YOUNG_MB = 4;
 /** How long `stop` waits for the thread to exit by itself before terminating it (ms). */
 const STOP_MS = 2000;
 
+/** A thread with no message for this long exits (ms). */
+export const SCORE_IDLE_MS = 10 * 60_000;
+
 interface Running {
   worker: Worker;
   pending: Map<number, { resolve: (r: ScoreResult) => void; reject: (e: Error) => void }>;
@@ -47,6 +53,9 @@ export class ScoreThread {
   private readonly live = new Set<Running>();
   private nextId = 1;
   private stopped = false;
+  private idleTimer?: NodeJS.Timeout;
+  /** A thread with no message for this long exits (ms; tests shorten it). */
+  idleMs = SCORE_IDLE_MS;
   /** Threads ended for not answering in time (tests, logs). */
   timeouts = 0;
 
@@ -64,6 +73,7 @@ export class ScoreThread {
   /** Scores one message in the thread; rejects if it fails, exits, or does not answer in time. */
   score(req: ScoreRequest): Promise<ScoreResult> {
     if (this.stopped) return Promise.reject(new Error('spam scoring thread stopped'));
+    clearTimeout(this.idleTimer);
     const w = this.current ?? this.start();
     w.worker.ref();
     const id = this.nextId++;
@@ -97,6 +107,7 @@ export class ScoreThread {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.idleTimer);
     this.current = undefined;
     await Promise.all(
       [...this.live].map(async (w) => {
@@ -118,7 +129,7 @@ export class ScoreThread {
       w.pending.delete(m.id);
       if ('error' in m) p?.reject(new Error(m.error));
       else p?.resolve(m.res);
-      if (w.pending.size === 0) worker.unref();
+      if (w.pending.size === 0) this.idle(w);
     });
     worker.on('error', (err) => {
       this.log?.warn({ err }, 'spam scoring thread failed');
@@ -133,6 +144,18 @@ export class ScoreThread {
     this.live.add(w);
     this.current = w;
     return w;
+  }
+
+  /** No message left: unref'd, and told to exit if none comes for idleMs. */
+  private idle(w: Running): void {
+    w.worker.unref();
+    if (this.current !== w) return;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      if (this.current !== w || w.pending.size > 0) return;
+      this.current = undefined;
+      w.worker.postMessage({ t: 'exit' } satisfies ToScorer);
+    }, this.idleMs).unref();
   }
 
   /** The thread failed, exited or was ended: its messages are rejected, the next one starts another. */

@@ -88,4 +88,27 @@ describe('the scoring thread', () => {
     for (let i = 0; i < 50 && t.ctx.spam!.thread.threads > 1; i++) await new Promise((r) => setTimeout(r, 100));
     expect(t.ctx.spam!.thread.threads).toBe(1);
   });
+
+  it('a thread with no message for idleMs exits (its memory back to the OS); the next message starts one and is scored', async () => {
+    const thread = t.ctx.spam!.thread;
+    expect(thread.threads).toBe(1);
+    thread.idleMs = 300;
+    try {
+      const tr = smtp(t);
+      try {
+        expect((await send(tr, A, Buffer.from(`${head('before idle')}\r\nLunch on Thursday?\r\n`))).code).toBe(250);
+        for (let i = 0; i < 100 && thread.threads > 0; i++) await new Promise((r) => setTimeout(r, 50));
+        expect(thread.threads).toBe(0);
+        thread.idleMs = 10 * 60_000;
+        expect((await send(tr, A, Buffer.from(`${head('after idle')}\r\nLunch on Thursday?\r\n`))).code).toBe(250);
+      } finally {
+        tr.close();
+      }
+      expect(stored('before idle')?.text).toMatch(/^X-Spam-Status: No, score=\d\.\d{3} required=0\.900\r\n\ttests=BAYES/m);
+      expect(stored('after idle')?.text).toMatch(/^X-Spam-Status: No, score=\d\.\d{3} required=0\.900\r\n\ttests=BAYES/m);
+      expect(thread.threads).toBe(1);
+    } finally {
+      thread.idleMs = 10 * 60_000;
+    }
+  });
 });
