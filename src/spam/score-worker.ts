@@ -12,9 +12,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Classifiers } from './classifier.js';
 import { scoreMessage, type ScoreRequest, type ScoreResult } from './score.js';
+import type { WorkerReply } from '../util/worker-client.js';
 
 export type ToScorer = { t: 'score'; id: number; req: ScoreRequest } | { t: 'changed'; account: string } | { t: 'block'; ms: number } | { t: 'exit' };
-export type FromScorer = { id: number; res: ScoreResult } | { id: number; error: string };
+export type FromScorer = WorkerReply<ScoreResult>;
 
 export interface ScorerData {
   dataRoot: string;

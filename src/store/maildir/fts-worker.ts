@@ -14,12 +14,13 @@ import Database from 'better-sqlite3';
 import type { TextIndexer } from '../types.js';
 import { fillBatch, type BatchRequest, type BatchResult } from './fts-batch.js';
 import { IndexQueries } from './queries.js';
+import type { WorkerReply } from '../../util/worker-client.js';
 
 /** Where the worker finds the indexer: a module's URL and the name of its export (TextIndexer.module). */
 export type IndexerModule = NonNullable<TextIndexer['module']>;
 
 export type ToWorker = { t: 'batch'; id: number; db: string; req: BatchRequest } | { t: 'forget'; db: string } | { t: 'exit' };
-export type FromWorker = { id: number; res: BatchResult } | { id: number; error: string };
+export type FromWorker = WorkerReply<BatchResult>;
 
 /** Page cache of the worker's connections, KiB (the account connection's, index-db.ts). */
 const CACHE_KIB = 2048;
