@@ -116,18 +116,19 @@ describe('internal dates of dropped files', () => {
 });
 
 describe('the index of an older version', () => {
-  it('gets the trigger that lets a bulk insert add the counters once', () => {
+  it('loses the INSERT trigger (the two paths that insert rows add to the counters themselves)', () => {
     const file = path.join(root, 'old.sqlite');
     const db = openIndex(file);
-    db.exec(`DROP TRIGGER messages_ins;
-      CREATE TRIGGER messages_ins AFTER INSERT ON messages BEGIN
-        UPDATE mailboxes SET messages = messages + 1 WHERE id = NEW.mailbox_id;
+    db.exec(`CREATE TRIGGER messages_ins AFTER INSERT ON messages WHEN NOT EXISTS (SELECT 1 FROM meta WHERE key = 'bulk_insert') BEGIN
+        UPDATE mailboxes SET messages = messages + 1, size = size + NEW.size,
+          unseen = unseen + ((NEW.flags & 1) = 0), recent = recent + NEW.in_new WHERE id = NEW.mailbox_id;
+        UPDATE usage SET bytes = bytes + NEW.size, messages = messages + 1 WHERE id = 1;
       END;`);
     db.close();
     const again = openIndex(file);
-    const sql = again.prepare("SELECT sql FROM sqlite_master WHERE name = 'messages_ins'").pluck().get() as string;
+    const sql = again.prepare("SELECT sql FROM sqlite_master WHERE name = 'messages_ins'").pluck().get();
     again.close();
-    expect(sql).toContain('bulk_insert');
+    expect(sql).toBeUndefined();
   });
 
   it('trades messages_unseen for the covering messages_unseen_uid that SEARCH UNSEEN reads; a bounded page cache (issue 16)', () => {

@@ -502,8 +502,7 @@ describe('files of other tools and reindex', () => {
   });
 
   it('indexes thousands of files dropped into the cur/ of an empty mailbox: UIDs by name, kept `,U=`, sizes, flags and counters', async () => {
-    // More files than one insert statement of the pick-up takes (pickup.ts INSERT_ROWS),
-    // written in an order other than the names' (the listing order is the directory's).
+    // Written in an order other than the names' (the listing order is the directory's).
     const N = 9000;
     const cur = path.join(acctDir(), 'cur');
     const name = (i: number): string => {
@@ -531,6 +530,28 @@ describe('files of other tools and reindex', () => {
     expect((await store.listMailboxes(A)).find((m) => m.name === 'INBOX')).toMatchObject({ messages: N, unseen });
     // A second open finds them indexed: nothing added.
     expect((await openSnapshot(store, A, 'INBOX')).messages).toHaveLength(N);
+  });
+
+  it('picks up around a name that is no file and a taken `,U=`: the others keep the UIDs planned for them', async () => {
+    const cur = path.join(acctDir(), 'cur');
+    const body = (i: number): Buffer => MSG(i);
+    await writeFile(path.join(cur, `1700000001.M1P1.tool,S=${body(1).length},U=5:2,S`), body(1)); // kept: 5
+    await writeFile(path.join(cur, `1700000002.M2P1.tool,S=${body(2).length},U=5:2,`), body(2)); // 5 taken: the first new UID
+    await mkdir(path.join(cur, '1700000000.M0P1.tool:2,')); // no size in the name: stat'ed, no file, left out
+    await writeFile(path.join(cur, '1700000003.M3P1.tool:2,F'), body(3)); // stat'ed
+    await writeFile(path.join(cur, `1700000004.M4P1.tool,S=${body(4).length}:2,`), body(4)); // by name
+    const snap = await openSnapshot(store, A, 'INBOX');
+    // New UIDs after the kept one (RFC 9051 §2.3.1.1), `,U=` names first, then by name; the
+    // UID planned for the directory is not given to another message.
+    expect(snap.messages.map((m) => [m.uid, m.size, m.flags])).toEqual([
+      [5, body(1).length, ['\\Seen']],
+      [6, body(2).length, []],
+      [8, body(3).length, ['\\Flagged']],
+      [9, body(4).length, []],
+    ]);
+    expect(snap.mailbox.uidNext).toBe(10);
+    expect((await store.listMailboxes(A)).find((m) => m.name === 'INBOX')).toMatchObject({ messages: 4, unseen: 3 });
+    expect(await store.usage(A)).toEqual({ bytes: [1, 2, 3, 4].reduce((n, i) => n + body(i).length, 0), messages: 4 });
   });
 
   it('indexes a file left by a crash between link and index under the UID in its name', async () => {

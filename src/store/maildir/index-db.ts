@@ -6,8 +6,9 @@
  * `mailserver-uidvalidity`). Every statement run against it is in ./queries.ts.
  *
  * Counters (messages, unseen, recent, size per mailbox; bytes and messages per account)
- * are kept by triggers, so every code path that inserts, deletes or updates a message
- * row keeps them exact without doing its own arithmetic.
+ * are kept by triggers for every delete and update of a message row, so those code paths
+ * keep them exact without doing their own arithmetic. Rows are inserted in two places
+ * only (queries.ts insertMessage and bulkInsert), which add to the counters themselves.
  *
  * Subscriptions are names, not mailboxes (RFC 3501 §6.3.6: deleting a mailbox does not
  * unsubscribe it): the `subscriptions` table holds them; `mailboxes.subscribed` mirrors
@@ -82,11 +83,11 @@ CREATE INDEX IF NOT EXISTS messages_light ON messages (mailbox_id, uid, flags, k
 CREATE TABLE IF NOT EXISTS usage (id INTEGER PRIMARY KEY CHECK (id = 1), bytes INTEGER NOT NULL, messages INTEGER NOT NULL);
 INSERT OR IGNORE INTO usage (id, bytes, messages) VALUES (1, 0, 0);
 
-CREATE TRIGGER IF NOT EXISTS messages_ins AFTER INSERT ON messages WHEN NOT EXISTS (SELECT 1 FROM meta WHERE key = 'bulk_insert') BEGIN
-  UPDATE mailboxes SET messages = messages + 1, size = size + NEW.size,
-    unseen = unseen + ((NEW.flags & 1) = 0), recent = recent + NEW.in_new WHERE id = NEW.mailbox_id;
-  UPDATE usage SET bytes = bytes + NEW.size, messages = messages + 1 WHERE id = 1;
-END;
+-- No INSERT trigger: the two paths that insert rows add to the counters themselves
+-- (queries.ts insertMessage and bulkInsert). An INSERT trigger made SQLite copy the whole
+-- result of a 100 000-row INSERT … SELECT into a temporary table before the first row
+-- went in, and ran its WHEN test per row (pickup.ts). Indexes of older versions lose it.
+DROP TRIGGER IF EXISTS messages_ins;
 CREATE TRIGGER IF NOT EXISTS messages_del AFTER DELETE ON messages BEGIN
   UPDATE mailboxes SET messages = messages - 1, size = size - OLD.size,
     unseen = unseen - ((OLD.flags & 1) = 0), recent = recent - OLD.in_new WHERE id = OLD.mailbox_id;
@@ -284,7 +285,6 @@ function setup(db: IndexDb): void {
   db.pragma('journal_size_limit = 4194304');
   db.exec(SCHEMA);
   migrateColumns(db);
-  migrateBulkInsert(db);
 }
 
 /** Columns added to `messages` after its first release: added once, idempotently. */
@@ -296,20 +296,6 @@ function migrateColumns(db: IndexDb): void {
   if (!cols.has('email_id')) db.exec('ALTER TABLE messages ADD COLUMN email_id TEXT');
   // PREVIEW (RFC 8970): the preview text, cached at the first FETCH PREVIEW.
   if (!cols.has('preview')) db.exec('ALTER TABLE messages ADD COLUMN preview TEXT');
-}
-
-/**
- * Indexes made before messages_ins learnt to skip the rows of a bulk insert (queries.ts
- * bulkInsert, which adds the counters once): the trigger is replaced, in one
- * transaction.
- */
-function migrateBulkInsert(db: IndexDb): void {
-  const sql = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'messages_ins'").pluck().get() as string | undefined;
-  if (sql === undefined || sql.includes('bulk_insert')) return;
-  db.transaction(() => {
-    db.exec('DROP TRIGGER messages_ins');
-    db.exec(SCHEMA);
-  })();
 }
 
 export interface MailboxRow {

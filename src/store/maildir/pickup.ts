@@ -40,18 +40,31 @@ export interface Found {
 
 /** Files stat'ed or renamed per turn of the event loop (other sessions get a turn every few ms). */
 const FS_CHUNK = 256;
-/** Rows per INSERT into `messages` (see insertRows). */
-const INSERT_ROWS = 8192;
-/** Names per INSERT into temp.pickup (7 parameters each). */
+/** Names per INSERT into temp.pickup (6 parameters each). */
 const FILL_ROWS = 256;
 
 const TABLE = `CREATE TEMP TABLE IF NOT EXISTS pickup (
   name TEXT NOT NULL, in_new INTEGER NOT NULL,
-  named INTEGER NOT NULL,   -- ,U= of the name (0: none)
-  size INTEGER,             -- from ,S= (NULL: none)
-  date INTEGER,             -- ms; NULL until known (from the name, or from the file's stat)
-  by_name INTEGER NOT NULL, -- the date is the name's (dates.ts settles it)
-  flags INTEGER NOT NULL)`;
+  named INTEGER NOT NULL,            -- ,U= of the name (0: none)
+  size INTEGER,                      -- from ,S= (NULL: none)
+  date INTEGER,                      -- ms; NULL until known (from the name, or from the file's stat)
+  flags INTEGER NOT NULL,
+  fresh INTEGER NOT NULL DEFAULT 1,  -- 0: keeps its ,U= as its UID; 1: gets a new one (planUids)
+  file TEXT,                         -- the file's name once renamed (NULL: name)
+  gone INTEGER NOT NULL DEFAULT 0)   -- not a regular file, or vanished: not indexed`;
+
+/**
+ * Each row of temp.pickup with its UID (@base: the first new UID). The order UIDs are given
+ * in: rows that keep their `,U=` (by it), then the new ones: names with a `,U=` that was
+ * taken first (by it), then the others by name. Computed, never stored: nothing this
+ * depends on changes once planUids ran (a renamed file's new name goes to `file`, a
+ * vanished one is marked `gone`, not deleted), so every query sees the same UIDs.
+ * SQLite gives a window's rows in its sort order, which is ascending UID: the insert
+ * appends to the end of every index (in listing order it was three times the time).
+ */
+const WITH_UID = `SELECT rowid AS id, name, file, in_new, flags, size, date, gone,
+  CASE fresh WHEN 0 THEN named ELSE @base - 1 + row_number() OVER (PARTITION BY fresh ORDER BY named = 0, named, name) END AS uid
+  FROM temp.pickup`;
 
 /** Fills temp.pickup from batches of names. */
 class Filler {
@@ -62,9 +75,9 @@ class Filler {
   count = 0;
 
   constructor(db: IndexDb) {
-    const tuple = '(?, ?, ?, ?, ?, ?, ?)';
-    this.many = db.prepare(`INSERT INTO temp.pickup (name, in_new, named, size, date, by_name, flags) VALUES ${Array(FILL_ROWS).fill(tuple).join(', ')}`);
-    this.one = db.prepare(`INSERT INTO temp.pickup (name, in_new, named, size, date, by_name, flags) VALUES ${tuple}`);
+    const tuple = '(?, ?, ?, ?, ?, ?)';
+    this.many = db.prepare(`INSERT INTO temp.pickup (name, in_new, named, size, date, flags) VALUES ${Array(FILL_ROWS).fill(tuple).join(', ')}`);
+    this.one = db.prepare(`INSERT INTO temp.pickup (name, in_new, named, size, date, flags) VALUES ${tuple}`);
   }
 
   add(names: readonly string[], inNew: boolean): void {
@@ -75,8 +88,8 @@ class Filler {
       // A file from new/ is renamed anyway (and stat'ed then); one without a size is stat'ed.
       const date = inNew || size === undefined ? undefined : nameTimeMs(name, this.now);
       const a = this.args;
-      a.push(name, inNew ? 1 : 0, u !== undefined && u >= 1 && u <= 0xffffffff ? u : 0, size ?? null, date ?? null, date === undefined ? 0 : 1, inNew ? 0 : bitsOfLetters(infoOf(name)));
-      if (a.length === FILL_ROWS * 7) {
+      a.push(name, inNew ? 1 : 0, u !== undefined && u >= 1 && u <= 0xffffffff ? u : 0, size ?? null, date ?? null, inNew ? 0 : bitsOfLetters(infoOf(name)));
+      if (a.length === FILL_ROWS * 6) {
         this.many.run(a);
         a.length = 0;
       }
@@ -85,7 +98,7 @@ class Filler {
   }
 
   end(): void {
-    for (let i = 0; i < this.args.length; i += 7) this.one.run(this.args.slice(i, i + 7));
+    for (let i = 0; i < this.args.length; i += 6) this.one.run(this.args.slice(i, i + 6));
     this.args.length = 0;
   }
 }
@@ -108,7 +121,7 @@ async function fillTable(a: Acct, found: Found): Promise<number> {
 }
 
 /** Whether `uid` is in the ascending list (binary search). */
-function hasSorted(sorted: readonly number[], uid: number): boolean {
+function hasSorted(sorted: ArrayLike<number>, uid: number): boolean {
   let lo = 0;
   let hi = sorted.length - 1;
   while (lo <= hi) {
@@ -121,124 +134,128 @@ function hasSorted(sorted: readonly number[], uid: number): boolean {
   return false;
 }
 
-/** The UID of each rowid of temp.pickup (1..count), and the rowids in UID_ORDER. */
+/** The UIDs of a pick-up: `kept` (ascending, each a name's `,U=`), then `fresh` new ones from `base`. */
 interface Plan {
-  uidOf: Uint32Array;
-  order: Uint32Array;
+  kept: Uint32Array;
+  base: number;
+  fresh: number;
 }
 
-/** The UIDs of the pick-up under way on a connection, by rowid of temp.pickup (read by the SQL function pickup_uid). */
-const uidsOf = new WeakMap<IndexDb, Uint32Array>();
-
-/** The order UIDs are given in: names that carry a `,U=` first (by it), then the others by name. */
-const UID_ORDER = 'ORDER BY named = 0, named, name';
-
 /**
- * UIDs for the files in temp.pickup (by rowid, 1..count), chosen synchronously (we hold
- * the account lock; deliveries only take fresh reserved UIDs): the `,U=` of the name
- * when it is free, else new UIDs after them in UID_ORDER.
+ * Decides which names keep their `,U=` (free: not in the mailbox, not a delivery's in
+ * flight, not an earlier name's) and reserves UIDs for the others, synchronously (we
+ * hold the account lock; deliveries only take fresh reserved UIDs). WITH_UID gives each
+ * row its UID from this.
  */
 function planUids(a: Acct, mb: MailboxRow, count: number): Plan {
   const db = a.ix.db;
-  const uidOf = new Uint32Array(count + 1);
-  const order = new Uint32Array(count);
   const existing = a.ix.uids(mb.id);
   const inflight = new Set<number>();
   for (const [, [mid, uid]] of a.inflight) if (mid === mb.id) inflight.add(uid);
-  let kept = 0;
+  const kept: number[] = [];
+  const taken: number[] = [];
   let last = 0;
-  for (const [rowid, u] of db.prepare(`SELECT rowid, named FROM temp.pickup WHERE named > 0 ${UID_ORDER}`).raw().iterate() as Iterable<[number, number]>) {
-    if (u === last || inflight.has(u) || hasSorted(existing, u)) continue;
-    uidOf[rowid] = last = u;
-    kept++;
+  for (const [rowid, u] of db.prepare('SELECT rowid, named FROM temp.pickup WHERE named > 0 ORDER BY named, name').raw().iterate() as Iterable<[number, number]>) {
+    if (u === last || inflight.has(u) || hasSorted(existing, u)) taken.push(rowid);
+    else kept.push((last = u));
   }
-  a.ix.tx(() => {
+  if (kept.length > 0) {
+    db.prepare('UPDATE temp.pickup SET fresh = 0 WHERE named > 0').run();
+    const back = db.prepare('UPDATE temp.pickup SET fresh = 1 WHERE rowid = ?');
+    for (const rowid of taken) back.run(rowid);
+  }
+  const fresh = count - kept.length;
+  const base = a.ix.tx(() => {
     if (last > 0) raiseUidNext(a, mb.id, last + 1);
-    let u = kept === count ? 0 : reserveUids(a, mb.id, count - kept);
-    let k = 0;
-    for (const rowid of db.prepare(`SELECT rowid FROM temp.pickup ${UID_ORDER}`).pluck().iterate() as Iterable<number>) {
-      order[k++] = rowid;
-      if (uidOf[rowid] === 0) uidOf[rowid] = u++;
-    }
+    return fresh === 0 ? 0 : reserveUids(a, mb.id, fresh);
   });
-  if (!uidsOf.has(db)) db.function('pickup_uid', { deterministic: true }, (rowid: unknown) => uidsOf.get(db)?.[rowid as number] ?? null);
-  uidsOf.set(db, uidOf);
-  return { uidOf, order };
+  return { kept: Uint32Array.from(kept), base, fresh };
+}
+
+/** What the file step did: whether it renamed a file, the UIDs of the rows it stat'ed and of those it marked gone. */
+interface Placed {
+  renamed: boolean;
+  statted: Uint32Array;
+  gone: number[];
 }
 
 /**
  * The file step of the files without a date yet: stat (size, mtime, a regular file?)
  * and, for a file from new/, the rename that gives it its UID (and moves it to cur/
- * unless keepNew). What is not a regular file, or is gone, leaves the table. Returns
- * whether a file was renamed.
+ * unless keepNew). What is not a regular file, or is gone, is marked gone.
  */
-async function statAndPlace(ctx: StoreCtx, a: Acct, dir: string, uidOf: Uint32Array, keepNew: boolean): Promise<boolean> {
+async function statAndPlace(ctx: StoreCtx, a: Acct, dir: string, plan: Plan, keepNew: boolean): Promise<Placed> {
   const db = a.ix.db;
-  const next = db.prepare('SELECT rowid, name, in_new, size FROM temp.pickup WHERE date IS NULL AND rowid > ? ORDER BY rowid LIMIT ?').raw();
-  const set = db.prepare('UPDATE temp.pickup SET name = ?, in_new = ?, size = ?, date = ? WHERE rowid = ?');
-  const drop = db.prepare('DELETE FROM temp.pickup WHERE rowid = ?');
-  let renamed = false;
-  for (let after = 0; ; await setImmediate()) {
-    const rows = next.all(after, FS_CHUNK) as Array<[number, string, number, number | null]>;
-    if (rows.length === 0) return renamed;
-    for (const [rowid, name, inNew, size] of rows) {
-      after = rowid;
-      try {
-        const from = path.join(dir, inNew ? 'new' : 'cur', name);
-        const st = statSync(from);
-        if (!st.isFile()) {
-          drop.run(rowid);
-          continue;
-        }
-        // A file already in cur/ keeps its name: renaming 100 000 files to carry their UID
-        // (`,U=`) made the first open take minutes. Without it, an index rebuilt from the
-        // files gives such a file a new UID above every UID given (uidlist.ts), which
-        // clients see as an expunge and a new message, never as a reused UID.
-        let filename = name;
-        if (inNew) {
-          const base = withUid(baseOf(name), uidOf[rowid]!);
-          filename = keepNew ? base : curName(base, 0);
-          renameSync(from, path.join(dir, keepNew ? 'new' : 'cur', filename));
-          renamed = true;
-        }
-        set.run(filename, inNew && keepNew ? 1 : 0, size ?? st.size, Math.round(st.mtimeMs), rowid);
-      } catch (err) {
+  const ids: number[] = [];
+  const uids: number[] = [];
+  // Names dated by their own time are the common case (and the whole of a large one): no
+  // row to stat, and WITH_UID's sort is not worth running for nothing.
+  if (db.prepare('SELECT 1 FROM temp.pickup WHERE date IS NULL LIMIT 1').get() === undefined) return { renamed: false, statted: new Uint32Array(0), gone: [] };
+  for (const [id, uid] of db.prepare(`SELECT id, uid FROM (${WITH_UID}) WHERE date IS NULL ORDER BY id`).raw().iterate({ base: plan.base }) as Iterable<[number, number]>) {
+    ids.push(id);
+    uids.push(uid);
+  }
+  const placed: Placed = { renamed: false, statted: Uint32Array.from(uids).sort(), gone: [] };
+  const set = db.prepare('UPDATE temp.pickup SET file = ?, in_new = ?, size = ?, date = ? WHERE rowid = ?');
+  const drop = db.prepare('UPDATE temp.pickup SET gone = 1 WHERE rowid = ?');
+  const rowOf = db.prepare('SELECT name, in_new, size FROM temp.pickup WHERE rowid = ?').raw();
+  for (let k = 0; k < ids.length; k++) {
+    if (k > 0 && k % FS_CHUNK === 0) await setImmediate();
+    const rowid = ids[k]!;
+    const uid = uids[k]!;
+    const [name, inNew, size] = rowOf.get(rowid) as [string, number, number | null];
+    try {
+      const from = path.join(dir, inNew ? 'new' : 'cur', name);
+      const st = statSync(from);
+      if (!st.isFile()) {
         drop.run(rowid);
-        if (!isEnoent(err)) ctx.log?.warn({ err, account: a.id }, 'indexing a foreign file failed');
+        placed.gone.push(uid);
+        continue;
       }
+      // A file already in cur/ keeps its name: renaming 100 000 files to carry their UID
+      // (`,U=`) made the first open take minutes. Without it, an index rebuilt from the
+      // files gives such a file a new UID above every UID given (uidlist.ts), which
+      // clients see as an expunge and a new message, never as a reused UID.
+      let file: string | null = null;
+      if (inNew) {
+        const base = withUid(baseOf(name), uid);
+        file = keepNew ? base : curName(base, 0);
+        renameSync(from, path.join(dir, keepNew ? 'new' : 'cur', file));
+        placed.renamed = true;
+      }
+      set.run(file, inNew && keepNew ? 1 : 0, size ?? st.size, Math.round(st.mtimeMs), rowid);
+    } catch (err) {
+      drop.run(rowid);
+      placed.gone.push(uid);
+      if (!isEnoent(err)) ctx.log?.warn({ err, account: a.id }, 'indexing a foreign file failed');
     }
   }
+  return placed;
 }
 
-/** UIDs of the rows of temp.pickup (those dated by their name only), ascending. */
-function uidsIn(a: Acct, uidOf: Uint32Array, byName: boolean): Uint32Array {
-  const rowids = a.ix.db.prepare(`SELECT rowid FROM temp.pickup${byName ? ' WHERE by_name = 1' : ''}`).pluck().all() as number[];
-  const out = new Uint32Array(rowids.length);
-  for (let i = 0; i < rowids.length; i++) out[i] = uidOf[rowids[i]!]!;
-  return out.sort();
+/** The UIDs in `plan`, ascending, but those in `but` (ascending). */
+function planned(plan: Plan, but: ArrayLike<number>): Uint32Array {
+  const out = new Uint32Array(plan.kept.length + plan.fresh);
+  let n = 0;
+  for (const u of plan.kept) if (!hasSorted(but, u)) out[n++] = u;
+  for (let u = plan.base; u < plan.base + plan.fresh; u++) if (but.length === 0 || !hasSorted(but, u)) out[n++] = u;
+  return out.subarray(0, n);
 }
 
-/** The rows of temp.pickup into the index (one transaction); the ranges of UIDs dated by name. */
-function insertRows(a: Acct, mb: MailboxRow, plan: Plan): Array<[number, number]> {
+/** The rows of temp.pickup not gone into the index, in one transaction, ascending UID (WITH_UID); the ranges of UIDs dated by name. */
+function insertRows(a: Acct, mb: MailboxRow, plan: Plan, placed: Placed): Array<[number, number]> {
   const db = a.ix.db;
-  let dated: Array<[number, number]> = [];
+  const dated = consecutiveRanges(planned(plan, placed.statted));
   a.ix.tx(() => {
     const modseq = a.ix.bumpModseq(mb.id);
     a.ix.bulkInsert(mb.id, () => {
-      // INSERT_ROWS rows per statement: with triggers on `messages`, SQLite first copies
-      // what the SELECT gives into an ephemeral table, which for 100 000 rows took 11 MB
-      // of the malloc heap that stayed with the process.
-      // In UID_ORDER, so each statement adds to the end of the indexes (in listing order
-      // its inserts were all over them: three times the time).
-      const ins = db.prepare(
+      db.prepare(
         `INSERT INTO messages (mailbox_id, uid, filename, in_new, flags, keywords, modseq, size, internal_date)
-           SELECT ?, pickup_uid(rowid), name, in_new, flags, NULL, ?, size, date FROM temp.pickup WHERE rowid IN (SELECT value FROM json_each(?))`,
-      );
-      for (let k = 0; k < plan.order.length; k += INSERT_ROWS) ins.run(mb.id, modseq, JSON.stringify(Array.from(plan.order.subarray(k, k + INSERT_ROWS))));
-      const [count, size, unseen, recent] = db.prepare('SELECT count(*), total(size), total((flags & 1) = 0), total(in_new) FROM temp.pickup').raw().get() as number[];
+           SELECT @mb, uid, coalesce(file, name), in_new, flags, NULL, @modseq, size, date FROM (${WITH_UID}) WHERE gone = 0`,
+      ).run({ base: plan.base, mb: mb.id, modseq });
+      const [count, size, unseen, recent] = db.prepare('SELECT count(*), total(size), total((flags & 1) = 0), total(in_new) FROM temp.pickup WHERE gone = 0').raw().get() as number[];
       return { count: count!, size: size!, unseen: unseen!, recent: recent! };
     });
-    dated = consecutiveRanges(uidsIn(a, plan.uidOf, true));
     a.ix.addDatesPending(mb.id, dated);
   });
   return dated;
@@ -258,20 +275,17 @@ export async function pickup(ctx: StoreCtx, a: Acct, mb: MailboxRow, found: Foun
     const plan = planUids(a, mb, count);
     // The UID file must cover the new UIDs before a file is renamed to carry one or a row commits.
     await coverUids(ctx, a, mb.id, 0);
-    if (await statAndPlace(ctx, a, dir, plan.uidOf, keepNew)) await ctx.syncer.sync(path.join(dir, keepNew ? 'new' : 'cur'));
-    if (a.ix.db.prepare('SELECT 1 FROM temp.pickup LIMIT 1').get() === undefined) return [];
-    const dated = insertRows(a, mb, plan);
+    const placed = await statAndPlace(ctx, a, dir, plan, keepNew);
+    if (placed.renamed) await ctx.syncer.sync(path.join(dir, keepNew ? 'new' : 'cur'));
+    if (placed.gone.length === count) return [];
+    const dated = insertRows(a, mb, plan, placed);
     if (dated.length > 0) scheduleSettle(ctx, a.id, mb.id);
     ctx.backfill?.schedule(a.id, mb.id);
-    const uids = Array.from(uidsIn(a, plan.uidOf, false)) as Uid[];
-    if (uids.length === 0) return [];
+    const uids = Array.from(planned(plan, placed.gone.sort((x, y) => x - y))) as Uid[];
     ctx.log?.info({ account: a.id, mailbox: mb.name, count: uids.length, datedByName: dated.reduce((n, [lo, hi]) => n + hi - lo + 1, 0) }, 'indexed files added by another tool');
     ctx.changes.publish({ kind: 'added', account: a.id, mailboxId: mb.id as MailboxId, uids, origin: { via: 'scan' } });
     return uids;
   } finally {
-    if (a.ix.db.open) {
-      a.ix.db.exec('DROP TABLE IF EXISTS temp.pickup');
-      uidsOf.delete(a.ix.db);
-    }
+    if (a.ix.db.open) a.ix.db.exec('DROP TABLE IF EXISTS temp.pickup');
   }
 }

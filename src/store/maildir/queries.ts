@@ -20,7 +20,7 @@ import type { NumbersRange, SearchQuery, Usage } from '../types.js';
 import { searchSql } from './queries-search.js';
 import { newEmailId } from '../emailid.js';
 import { uidsOfText } from './uid-text.js';
-import { FLAG_DELETED } from '../flags.js';
+import { FLAG_DELETED, FLAG_SEEN } from '../flags.js';
 import type { IndexDb, MailboxRow, MessageRow } from './index-db.js';
 
 /** The columns that locate a message's file and give its system flags. */
@@ -270,30 +270,31 @@ export class IndexQueries {
     this.q('UPDATE messages SET envelope = ?, body_structure = ? WHERE mailbox_id = ? AND uid = ? AND envelope IS NULL').run(envelope, bodyStructure, mailboxId, uid);
   }
 
-  /**
-   * Rows inserted by `insert`, which returns their totals; the counters are added once
-   * for all rows: messages_ins skips rows inserted while meta 'bulk_insert' is set (its
-   * two UPDATEs per row were half the cost of a 100 000-file pick-up). The flag never
-   * outlives this transaction.
-   */
+  /** Rows inserted by `insert`, which returns their totals: the counters are added once for all of them. */
   bulkInsert(mailboxId: number, insert: () => { count: number; size: number; unseen: number; recent: number }): void {
     this.touched(mailboxId);
     this.tx(() => {
-      this.setMeta('bulk_insert', '1');
       const t = insert();
-      this.q('UPDATE mailboxes SET messages = messages + ?, size = size + ?, unseen = unseen + ?, recent = recent + ? WHERE id = ?').run(t.count, t.size, t.unseen, t.recent, mailboxId);
-      this.q('UPDATE usage SET bytes = bytes + ?, messages = messages + ? WHERE id = 1').run(t.size, t.count);
-      this.q("DELETE FROM meta WHERE key = 'bulk_insert'").run();
+      this.addCounts(mailboxId, t.count, t.size, t.unseen, t.recent);
     });
+  }
+
+  /** The counters of an insert (there is no INSERT trigger: index-db.ts). */
+  private addCounts(mailboxId: number, count: number, size: number, unseen: number, recent: number): void {
+    this.q('UPDATE mailboxes SET messages = messages + ?, size = size + ?, unseen = unseen + ?, recent = recent + ? WHERE id = ?').run(count, size, unseen, recent, mailboxId);
+    this.q('UPDATE usage SET bytes = bytes + ?, messages = messages + ? WHERE id = 1').run(size, count);
   }
 
   /** A saved message (delivery, APPEND, COPY/MOVE): its save_date is now (SAVEDATE, RFC 8514). */
   insertMessage(m: NewMessage): void {
     this.touched(m.mailbox_id);
-    this.q(
-      `INSERT INTO messages (mailbox_id, uid, filename, in_new, flags, keywords, modseq, size, internal_date, envelope, body_structure, save_date, email_id)
-       VALUES (@mailbox_id, @uid, @filename, @in_new, @flags, @keywords, @modseq, @size, @internal_date, @envelope, @body_structure, ${SQL_NOW_MS}, @email_id)`,
-    ).run({ mailbox_id: m.mailbox_id, uid: m.uid, filename: m.filename, in_new: m.in_new, flags: m.flags, keywords: m.keywords, modseq: m.modseq, size: m.size, internal_date: m.internal_date, envelope: m.envelope ?? null, body_structure: m.body_structure ?? null, email_id: m.email_id ?? newEmailId() });
+    this.tx(() => {
+      this.q(
+        `INSERT INTO messages (mailbox_id, uid, filename, in_new, flags, keywords, modseq, size, internal_date, envelope, body_structure, save_date, email_id)
+         VALUES (@mailbox_id, @uid, @filename, @in_new, @flags, @keywords, @modseq, @size, @internal_date, @envelope, @body_structure, ${SQL_NOW_MS}, @email_id)`,
+      ).run({ mailbox_id: m.mailbox_id, uid: m.uid, filename: m.filename, in_new: m.in_new, flags: m.flags, keywords: m.keywords, modseq: m.modseq, size: m.size, internal_date: m.internal_date, envelope: m.envelope ?? null, body_structure: m.body_structure ?? null, email_id: m.email_id ?? newEmailId() });
+      this.addCounts(m.mailbox_id, 1, m.size, (m.flags & FLAG_SEEN) === 0 ? 1 : 0, m.in_new ? 1 : 0);
+    });
   }
 
   setPreview(mailboxId: number, uid: number, text: string): void {
