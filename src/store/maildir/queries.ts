@@ -78,6 +78,12 @@ export class IndexQueries {
     return this.db.transaction(fn).immediate();
   }
 
+  /** fn in the transaction under way, or in one of its own. */
+  private inTx(fn: () => void): void {
+    if (this.db.inTransaction) fn();
+    else this.tx(fn);
+  }
+
   close(): void {
     this.db.close();
   }
@@ -288,7 +294,8 @@ export class IndexQueries {
   /** A saved message (delivery, APPEND, COPY/MOVE): its save_date is now (SAVEDATE, RFC 8514). */
   insertMessage(m: NewMessage): void {
     this.touched(m.mailbox_id);
-    this.tx(() => {
+    // Its callers are in a transaction already (no savepoint then); the row and its counts go together.
+    this.inTx(() => {
       this.q(
         `INSERT INTO messages (mailbox_id, uid, filename, in_new, flags, keywords, modseq, size, internal_date, envelope, body_structure, save_date, email_id)
          VALUES (@mailbox_id, @uid, @filename, @in_new, @flags, @keywords, @modseq, @size, @internal_date, @envelope, @body_structure, ${SQL_NOW_MS}, @email_id)`,
