@@ -73,8 +73,8 @@ export class ScoreThread {
   /** Scores one message in the thread; rejects if it fails, exits, or does not answer in time. */
   score(req: ScoreRequest): Promise<ScoreResult> {
     // A copy of the bytes read, transferred: the message's own buffer may be a view of a
-    // larger one, which posting would copy whole.
-    const bytes = new Uint8Array(req.bytes.byteLength);
+    // larger one, which posting would copy whole. Not zero-filled first: every byte is set.
+    const bytes = Buffer.allocUnsafeSlow(req.bytes.byteLength);
     bytes.set(req.bytes);
     const msg = { t: 'score', req: { ...req, bytes } } satisfies Omit<ToScorer & { t: 'score' }, 'id'>;
     return this.client.request(
