@@ -183,7 +183,7 @@ export class TokenSet {
     if (this.count >= this.max) return;
     const [h1, h2] = hashState(s);
     if (this.insert(hashFinal(h1, h2))) {
-      this.refs.push(-1 - this.strs.length, 0);
+      this.ref(-1 - this.strs.length, 0);
       this.strs.push(s);
     }
   }
@@ -208,12 +208,18 @@ export class TokenSet {
     if (this.texts[ti] !== text) ti = this.texts.push(text) - 1;
     let pi = this.prefixes.lastIndexOf(prefix.text);
     if (pi < 0) pi = this.prefixes.push(prefix.text) - 1;
-    if (pi < PREFIXES && b - a < SPAN_LEN && a < SPAN_START && ti < 1 << 22) this.refs.push(ti * PREFIXES + pi, a * SPAN_LEN + (b - a));
+    if (pi < PREFIXES && b - a < SPAN_LEN && a < SPAN_START && ti < 1 << 22) this.ref(ti * PREFIXES + pi, a * SPAN_LEN + (b - a));
     else {
       // Beyond what two SMIs hold (never from tokenize(): words of 3–12 units): its string.
-      this.refs.push(-1 - this.strs.length, 0);
+      this.ref(-1 - this.strs.length, 0);
       this.strs.push(prefix.text + lowerAscii(text.slice(a, b)));
     }
+  }
+
+  /** Appends a token's two numbers (one push each: V8 inlines a push of one value, and calls a builtin for two). */
+  private ref(x: number, y: number): void {
+    this.refs.push(x);
+    this.refs.push(y);
   }
 
   has(s: string): boolean {
