@@ -9,7 +9,7 @@
  * - Started at the first message; it stays
  *   while mail comes (unref'd while it has nothing to do: it never keeps a process alive),
  *   because its count tables in memory are what makes scoring cheap, and exits after
- *   `idleMs` without a message: its heap and connections (about 20 MB of RSS) go back to
+ *   `idleMs` without a message: its heap and connections (about 25 MB of RSS) go back to
  *   the OS on a server that is quiet, and the next message starts a new thread (about
  *   100 ms, then the counts are read again as they are needed).
  * - A verdict not answered within `timeoutMs` (`[spam] score_timeout_ms`) ends the
