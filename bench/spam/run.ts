@@ -14,15 +14,15 @@
  * 5. Throughput on port 25 with the classifier off, on, and on without refusing spam (in
  *    turn, BENCH_SPAM_ROUNDS rounds, medians): BENCH_COUNT (default 3000) test-half
  *    messages to the trained account, 20 sessions reusing their connections; msg/s, the
- *    server's CPU time per message, and its main thread's (the event loop: what bounds
- *    port 25; scoring runs in a thread of its own, src/spam/score-thread.ts).
+ *    server's CPU time per message, its main thread's (the event loop: what bounds
+ *    port 25) and the scoring thread's (src/spam/score-thread.ts, named spam-score).
  *
  *   npm run build && BENCH_ONLY=spam npm run bench     (BENCH_SPAM_LIMIT=500: a subset per class;
  *   BENCH_SPAM_RSPAMD=0: without the Rspamd comparison; BENCH_SPAM_KEEP=DIR: the trained
  *   data root is kept in DIR, and a later run given the same DIR measures throughput only,
  *   which with BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=…" profiles the server)
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { rspamdCheck } from '../../src/spam/rspamd.js';
@@ -170,20 +170,31 @@ async function rspamdDefault(half: CorpusMessage[]): Promise<void> {
   }
 }
 
-/** The server's CPU time (s): all its threads, and its main thread alone (the event loop every connection waits on). */
-function cpuSeconds(pid: number): { all: number; main: number } {
+/**
+ * The server's CPU time (s): all its threads, its main thread alone (the event loop every
+ * connection waits on), and the spam scoring thread's (named spam-score, src/spam/score-worker.ts).
+ */
+function cpuSeconds(pid: number): { all: number; main: number; score: number } {
   const read = (file: string) => {
     const f = readFileSync(file, 'utf8').split(') ')[1]!.split(' ');
     return (Number(f[11]) + Number(f[12])) / 100; // utime + stime in clock ticks (100 Hz)
   };
-  return { all: read(`/proc/${pid}/stat`), main: read(`/proc/${pid}/task/${pid}/stat`) };
+  let score = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      if (readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim() === 'spam-score') score += read(`/proc/${pid}/task/${tid}/stat`);
+    } catch {
+      // the thread exited meanwhile
+    }
+  }
+  return { all: read(`/proc/${pid}/stat`), main: read(`/proc/${pid}/task/${pid}/stat`), score };
 }
 
 /** The classifier off, on (spam refused at end of DATA, as by default), or on with nothing refused (spam stored in Junk). */
 type Mode = 'off' | 'on' | 'on-keep';
 const MODE_TOML: Record<Mode, string> = { off: 'enabled = false', on: 'enabled = true', 'on-keep': 'enabled = true\nreject_threshold = 0' };
 
-async function throughput(data: string, port: number, bodies: string[], mode: Mode): Promise<{ rate: number; cpuMs: number; mainMs: number }> {
+async function throughput(data: string, port: number, bodies: string[], mode: Mode): Promise<{ rate: number; cpuMs: number; mainMs: number; scoreMs: number }> {
   const srv: Srv = await startServer({ smtp: port }, `[spam]\n${MODE_TOML[mode]}\n`, { data });
   const list = Array.from({ length: COUNT }, (_, i) => bodies[i % bodies.length]!);
   try {
@@ -194,7 +205,7 @@ async function throughput(data: string, port: number, bodies: string[], mode: Mo
     await sendAll(port, list, 20);
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
     const c1 = cpuSeconds(srv.pid);
-    return { rate: COUNT / secs, cpuMs: (1000 * (c1.all - c0.all)) / COUNT, mainMs: (1000 * (c1.main - c0.main)) / COUNT };
+    return { rate: COUNT / secs, cpuMs: (1000 * (c1.all - c0.all)) / COUNT, mainMs: (1000 * (c1.main - c0.main)) / COUNT, scoreMs: (1000 * (c1.score - c0.score)) / COUNT };
   } finally {
     await srv.stop({ keep: true });
   }
@@ -216,22 +227,22 @@ const median = (xs: number[]) => {
 async function compare(data: string, port: number, bodies: string[]): Promise<void> {
   const rounds = Number(process.env.BENCH_SPAM_ROUNDS ?? 2);
   const modes: Mode[] = ['off', 'on', 'on-keep'];
-  const runs: Array<{ mode: Mode; rate: number; cpuMs: number; mainMs: number }> = [];
+  const runs: Array<{ mode: Mode; rate: number; cpuMs: number; mainMs: number; scoreMs: number }> = [];
   const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   for (let r = 0; r < rounds; r++) for (const mode of modes) runs.push({ mode, ...(await throughput(data, port, bodies, mode)) });
   const load1 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  const med = (mode: Mode, k: 'rate' | 'cpuMs' | 'mainMs') => median(runs.filter((r) => r.mode === mode).map((r) => r[k]));
+  const med = (mode: Mode, k: 'rate' | 'cpuMs' | 'mainMs' | 'scoreMs') => median(runs.filter((r) => r.mode === mode).map((r) => r[k]));
   const off = { rate: med('off', 'rate'), cpu: med('off', 'cpuMs'), main: med('off', 'mainMs') };
   const line = (mode: Mode) => {
     const rate = med(mode, 'rate');
     const cpu = med(mode, 'cpuMs');
     const main = med(mode, 'mainMs');
-    return `${mode} ${rate.toFixed(0)} msg/s (${cpu.toFixed(2)} ms, ${main.toFixed(2)} ms main): ${((100 * (off.rate - rate)) / off.rate).toFixed(1)} % slower, ${((100 * (cpu - off.cpu)) / off.cpu).toFixed(1)} % more CPU, ${((100 * (main - off.main)) / off.main).toFixed(1)} % more on the main thread`;
+    return `${mode} ${rate.toFixed(0)} msg/s (${cpu.toFixed(2)} ms, ${main.toFixed(2)} ms main, ${med(mode, 'scoreMs').toFixed(2)} ms scoring thread): ${((100 * (off.rate - rate)) / off.rate).toFixed(1)} % slower, ${((100 * (cpu - off.cpu)) / off.cpu).toFixed(1)} % more CPU, ${((100 * (main - off.main)) / off.main).toFixed(1)} % more on the main thread`;
   };
   console.log(
     `  port 25, ${COUNT} corpus messages, 20 sessions, medians of ${rounds} rounds (load ${load0} → ${load1}): classifier off ${off.rate.toFixed(0)} msg/s (${off.cpu.toFixed(2)} ms server CPU/msg, ${off.main.toFixed(2)} ms of it on the main thread); ${line('on')}; ${line('on-keep')}`,
   );
-  console.log(`    each run: ${runs.map((r) => `${r.mode} ${r.rate.toFixed(0)} msg/s ${r.cpuMs.toFixed(2)} ms (${r.mainMs.toFixed(2)} main)`).join(', ')}`);
+  console.log(`    each run: ${runs.map((r) => `${r.mode} ${r.rate.toFixed(0)} msg/s ${r.cpuMs.toFixed(2)} ms (${r.mainMs.toFixed(2)} main${r.mode === 'off' ? '' : `, ${r.scoreMs.toFixed(2)} scoring`})`).join(', ')}`);
 }
 
 /** Trains, classifies the test half, and reports; returns what the account was trained on. */

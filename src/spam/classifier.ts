@@ -113,7 +113,8 @@ export class Classifiers {
     // not looked for on disk at every message (an existsSync was ~0.025 ms of ~1.4).
     const missingAt = h ? undefined : this.absent.get(account);
     if (!create && missingAt !== undefined && now - missingAt <= RECHECK_MS) return undefined;
-    const file = this.files.get(account) ?? accountDbPath(this.dataRoot, account);
+    // The file's path only when it is looked at (path.join was 1 % of a scored message).
+    const file = h && now - h.checked <= RECHECK_MS ? '' : (this.files.get(account) ?? accountDbPath(this.dataRoot, account));
     if (h && now - h.checked > RECHECK_MS) {
       h.checked = now;
       // The account (and its Maildir with this file) was removed, maybe re-created.
@@ -220,7 +221,7 @@ export class Classifiers {
    * Adds the counts of the token hashes (in list order) to `ham` and `spam`, from memory
    * first; returns the database's totals.
    */
-  private addCounts(h: Handle, hashes: readonly number[], ham: number[], spam: number[]): Totals {
+  private addCounts(h: Handle, hashes: readonly number[], ham: Float64Array, spam: Float64Array): Totals {
     const cap = this.cap();
     h.totals ??= h.db.totals();
     // More databases opened since: this one's share shrank.
@@ -263,8 +264,7 @@ export class Classifiers {
   /** score() on validated handles. */
   private scoreWith(handles: Array<Handle | undefined>, tokens: TokenSet): Scored {
     const hashes = tokens.hashes();
-    const ham: number[] = new Array<number>(hashes.length).fill(0);
-    const spam: number[] = new Array<number>(hashes.length).fill(0);
+    const { ham, spam } = countsScratch(hashes.length);
     const totals: Totals = { nham: 0, nspam: 0 };
     for (const h of handles) {
       if (!h) continue;
@@ -369,6 +369,23 @@ export class Classifiers {
 }
 
 const ZERO: Counts = Object.freeze({ ham: 0, spam: 0 });
+
+/**
+ * scoreWith's counts per token, reused from message to message (zeroed for each): read
+ * by classifyCounts before it returns, never kept.
+ */
+let counts = { ham: new Float64Array(1024), spam: new Float64Array(1024) };
+
+function countsScratch(n: number): { ham: Float64Array; spam: Float64Array } {
+  if (counts.ham.length < n) {
+    const size = Math.max(n, counts.ham.length * 2);
+    counts = { ham: new Float64Array(size), spam: new Float64Array(size) };
+  } else {
+    counts.ham.fill(0, 0, n);
+    counts.spam.fill(0, 0, n);
+  }
+  return counts;
+}
 
 function repKey(kind: string, key: string): string {
   return `${kind}\0${key}`;

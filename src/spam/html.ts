@@ -39,14 +39,16 @@ export function htmlToText(html: string): HtmlText {
     }
     const gt = html.indexOf('>', lt + 1);
     if (gt < 0) break; // an unclosed tag: the rest is not text
-    const inner = html.slice(lt + 1, gt);
-    const name = tagName(inner);
+    // The tag is read where it lies (a string per tag was most of what this allocated).
+    const name = tagName(html, lt + 1, gt);
     pos = gt + 1;
     if (!name) continue;
     if (tags.size < MAX_TAGS) tags.add(name);
     // The first 4 KB of a tag: an unclosed quote must not rescan a huge tag per attribute.
-    if (urls.length < MAX_URLS) collectUrls(inner.length > 4096 ? inner.slice(0, 4096) : inner, urls);
-    if ((name === 'style' || name === 'script') && inner[0] !== '/') {
+    // Only a tag with an attribute value can hold one (most are <br>, <p>, </td> …).
+    const end = Math.min(gt, lt + 1 + 4096);
+    if (urls.length < MAX_URLS && hasCode(html, lt + 1, end, 61)) collectUrls(html.slice(lt + 1, end), urls);
+    if ((name === 'style' || name === 'script') && html.charCodeAt(lt + 1) !== 47) {
       // Raw text elements: skip to the closing tag.
       const close = name === 'style' ? CLOSE_STYLE : CLOSE_SCRIPT;
       close.lastIndex = pos;
@@ -56,7 +58,7 @@ export function htmlToText(html: string): HtmlText {
       continue;
     }
     // Block-level tags separate words; inline ones (b, i, span, font) may split a word.
-    out.push(BLOCK.has(name) ? ' \n ' : '');
+    if (BLOCK.has(name)) out.push(' \n ');
   }
   return { text: decodeEntities(out.join('')), urls, tags: [...tags], comments };
 }
@@ -66,20 +68,30 @@ const CLOSE_SCRIPT = /<\/script/gi;
 
 const BLOCK = new Set(['br', 'p', 'div', 'td', 'th', 'tr', 'table', 'li', 'ul', 'ol', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'hr', 'blockquote', 'title', 'body', 'head', 'html', 'center', 'pre', 'img', 'form', 'input', 'option', 'select', 'textarea', 'dd', 'dt', 'dl']);
 
-function tagName(inner: string): string | undefined {
-  let i = inner.startsWith('/') ? 1 : 0;
+/** The lower-case name (at most 12 letters and digits) of the tag html[from, to), after a "/" if any. */
+function tagName(html: string, from: number, to: number): string | undefined {
+  let i = from < to && html.charCodeAt(from) === 47 ? from + 1 : from;
   const start = i;
-  while (i < inner.length && i - start < 12) {
-    const c = inner.charCodeAt(i) | 0x20;
-    if (!((c >= 0x61 && c <= 0x7a) || (i > start && inner.charCodeAt(i) >= 0x30 && inner.charCodeAt(i) <= 0x39))) break;
+  while (i < to && i - start < 12) {
+    const c = html.charCodeAt(i) | 0x20;
+    if (!((c >= 0x61 && c <= 0x7a) || (i > start && html.charCodeAt(i) >= 0x30 && html.charCodeAt(i) <= 0x39))) break;
     i++;
   }
-  return i > start ? inner.slice(start, i).toLowerCase() : undefined;
+  return i > start ? html.slice(start, i).toLowerCase() : undefined;
 }
+
+/** Whether html[from, to) holds the code unit `code`. */
+function hasCode(html: string, from: number, to: number, code: number): boolean {
+  for (let i = from; i < to; i++) if (html.charCodeAt(i) === code) return true;
+  return false;
+}
+
+const URL_ATTR = /\b(?:href|src|action|background)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))/gi;
 
 /** href= / src= / action= values inside one tag. */
 function collectUrls(inner: string, urls: string[]): void {
-  const re = /\b(?:href|src|action|background)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))/gi;
+  const re = URL_ATTR;
+  re.lastIndex = 0;
   let m: RegExpExecArray | null;
   while ((m = re.exec(inner)) && urls.length < MAX_URLS) {
     const u = (m[1] ?? m[2] ?? m[3] ?? '').trim();

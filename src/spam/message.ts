@@ -108,8 +108,10 @@ class Scanned implements ScannedMessage {
   }
 }
 
+/** The first field named `name` (lower-case) that `pred` accepts. */
 function first(fields: HeaderField[], name: string, pred?: (f: HeaderField) => boolean): HeaderField | undefined {
-  return fields.find((f) => f.hasColon && f.name.toLowerCase() === name && (!pred || pred(f)));
+  // The length first: lower-casing a binary string never changes it, and most names differ in it.
+  return fields.find((f) => f.hasColon && f.name.length === name.length && f.name.toLowerCase() === name && (!pred || pred(f)));
 }
 
 /**

@@ -9,6 +9,7 @@
  * account first trained is looked for again), `block` (tests: the thread sleeps, as a
  * stuck one would), `exit`.
  */
+import { writeFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Classifiers } from './classifier.js';
 import { scoreMessage, type ScoreRequest, type ScoreResult } from './score.js';
@@ -17,6 +18,9 @@ import type { WorkerReply } from '../util/worker-client.js';
 export type ToScorer = { t: 'score'; id: number; req: ScoreRequest } | { t: 'changed'; account: string } | { t: 'block'; ms: number } | { t: 'exit' };
 export type FromScorer = WorkerReply<ScoreResult>;
 
+/** The thread's name in /proc/<pid>/task/<tid>/comm. */
+export const SCORER_THREAD_NAME = 'spam-score';
+
 export interface ScorerData {
   dataRoot: string;
 }
@@ -24,6 +28,12 @@ export interface ScorerData {
 function main(): void {
   const port = parentPort;
   if (!port) throw new Error('score-worker.ts runs as a worker thread');
+  // Named for top -H, ps -L and bench/spam's CPU per thread (Linux; elsewhere it stays unnamed).
+  try {
+    writeFileSync('/proc/thread-self/comm', SCORER_THREAD_NAME);
+  } catch {
+    // not Linux
+  }
   const classifiers = new Classifiers((workerData as ScorerData).dataRoot);
   port.on('message', (m: ToScorer) => {
     if (m.t === 'changed') return classifiers.changed(m.account);

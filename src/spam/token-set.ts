@@ -56,6 +56,11 @@ export function prefixOf(text: string): Prefix {
  */
 const scratch = { stamp: new Uint32Array(1 << 14), index: new Int32Array(1 << 14), generation: 1 };
 
+/** A–Z lower-cased, other code units kept (what addSpan hashes). */
+function lowerAscii(s: string): string {
+  return s.replace(/[A-Z]+/g, (x) => x.toLowerCase());
+}
+
 function claim(slots: number): number {
   if (slots > scratch.stamp.length) {
     scratch.stamp = new Uint32Array(slots);
@@ -68,13 +73,25 @@ function claim(slots: number): number {
   return scratch.generation;
 }
 
+/** A span's text and prefix indexes and its start, packed into two SMIs (text · 2⁸ + prefix, start · 2⁴ + length). */
+const PREFIXES = 256;
+const SPAN_LEN = 16;
+const SPAN_START = 1 << 26;
+
 export class TokenSet {
   private count = 0;
   private readonly hashList: number[] = [];
-  /** Per token: its string when added as one (or made since), else undefined. */
-  private readonly strs: Array<string | undefined> = [];
-  /** Per token added as a span: text index, start, end, prefix index (4 numbers a token). */
-  private readonly spans: number[] = [];
+  /**
+   * Two numbers per token. A token added as a string: −1 − its index in `strs`, 0. One added
+   * as a span: text index · 2⁸ + prefix index, start · 2⁴ + length (a word of at most 15
+   * code units, a text under 2²⁶). Two numbers rather than five per token: the arrays of a
+   * message's ~200 tokens, grown as they fill, were a fifth of what scoring allocated.
+   */
+  private readonly refs: number[] = [];
+  /** The strings of tokens added as strings. */
+  private readonly strs: string[] = [];
+  /** Strings made for span tokens (token(), tests; clue names), by token index. */
+  private made?: Map<number, string>;
   private readonly texts: string[] = [];
   private readonly prefixes: string[] = [];
   /** This set's generation of the shared table (0: none yet), and its size there − 1. */
@@ -109,14 +126,22 @@ export class TokenSet {
 
   /** Token i's string. */
   token(i: number): string {
-    let s = this.strs[i];
+    let s = this.stringOf(i);
     if (s === undefined) {
-      const sp = this.spans;
-      const w = this.texts[sp[i * 4]!]!.slice(sp[i * 4 + 1]!, sp[i * 4 + 2]!);
-      s = this.prefixes[sp[i * 4 + 3]!]! + w.toLowerCase();
-      this.strs[i] = s;
+      const r = this.refs[i * 2]!;
+      const at = this.refs[i * 2 + 1]!;
+      const start = at >>> 4;
+      const w = this.texts[r >>> 8]!.slice(start, start + (at & (SPAN_LEN - 1)));
+      s = this.prefixes[r & (PREFIXES - 1)]! + w.toLowerCase();
+      (this.made ??= new Map()).set(i, s);
     }
     return s;
+  }
+
+  /** Token i's string if it has one (added as a string, or made since). */
+  private stringOf(i: number): string | undefined {
+    const r = this.refs[i * 2]!;
+    return r < 0 ? this.strs[-1 - r] : this.made?.get(i);
   }
 
   /**
@@ -124,8 +149,8 @@ export class TokenSet {
    * units), without making either string.
    */
   compare(i: number, j: number): number {
-    const a = this.strs[i];
-    const b = this.strs[j];
+    const a = this.stringOf(i);
+    const b = this.stringOf(j);
     if (a !== undefined && b !== undefined) return a < b ? -1 : a > b ? 1 : 0;
     const n = this.length(i);
     const m = this.length(j);
@@ -139,20 +164,18 @@ export class TokenSet {
 
   /** The length of token i's string. */
   private length(i: number): number {
-    const s = this.strs[i];
-    if (s !== undefined) return s.length;
-    const sp = this.spans;
-    return this.prefixes[sp[i * 4 + 3]!]!.length + sp[i * 4 + 2]! - sp[i * 4 + 1]!;
+    const r = this.refs[i * 2]!;
+    if (r < 0) return this.strs[-1 - r]!.length;
+    return this.prefixes[r & (PREFIXES - 1)]!.length + (this.refs[i * 2 + 1]! & (SPAN_LEN - 1));
   }
 
   /** Code unit k of token i's string. */
   private unit(i: number, k: number): number {
-    const s = this.strs[i];
-    if (s !== undefined) return s.charCodeAt(k);
-    const sp = this.spans;
-    const prefix = this.prefixes[sp[i * 4 + 3]!]!;
+    const r = this.refs[i * 2]!;
+    if (r < 0) return this.strs[-1 - r]!.charCodeAt(k);
+    const prefix = this.prefixes[r & (PREFIXES - 1)]!;
     if (k < prefix.length) return prefix.charCodeAt(k);
-    const c = this.texts[sp[i * 4]!]!.charCodeAt(sp[i * 4 + 1]! + k - prefix.length);
+    const c = this.texts[r >>> 8]!.charCodeAt((this.refs[i * 2 + 1]! >>> 4) + k - prefix.length);
     return c >= 65 && c <= 90 ? c + 32 : c;
   }
 
@@ -160,8 +183,8 @@ export class TokenSet {
     if (this.count >= this.max) return;
     const [h1, h2] = hashState(s);
     if (this.insert(hashFinal(h1, h2))) {
+      this.ref(-1 - this.strs.length, 0);
       this.strs.push(s);
-      this.spans.push(0, 0, 0, 0);
     }
   }
 
@@ -185,8 +208,18 @@ export class TokenSet {
     if (this.texts[ti] !== text) ti = this.texts.push(text) - 1;
     let pi = this.prefixes.lastIndexOf(prefix.text);
     if (pi < 0) pi = this.prefixes.push(prefix.text) - 1;
-    this.strs.push(undefined);
-    this.spans.push(ti, a, b, pi);
+    if (pi < PREFIXES && b - a < SPAN_LEN && a < SPAN_START && ti < 1 << 22) this.ref(ti * PREFIXES + pi, a * SPAN_LEN + (b - a));
+    else {
+      // Beyond what two SMIs hold (never from tokenize(): words of 3–12 units): its string.
+      this.ref(-1 - this.strs.length, 0);
+      this.strs.push(prefix.text + lowerAscii(text.slice(a, b)));
+    }
+  }
+
+  /** Appends a token's two numbers (one push each: V8 inlines a push of one value, and calls a builtin for two). */
+  private ref(x: number, y: number): void {
+    this.refs.push(x);
+    this.refs.push(y);
   }
 
   has(s: string): boolean {

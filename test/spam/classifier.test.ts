@@ -82,6 +82,21 @@ describe('tokenizer', () => {
   });
 });
 
+describe('HTML read where it lies', () => {
+  it('tag names, URLs (only from the first 4 KB of a tag), raw text elements and block breaks', () => {
+    const far = `<img alt="${'x'.repeat(5000)}" src="http://far.example/">`;
+    const h = htmlToText(
+      `<>< / ><HTML><Body BGCOLOR=white><A HREF='http://one.example/a'>x</A>y<b>z</b><br/>` +
+        `<SCRIPT src=http://two.example/s.js>var a = "<p>";</SCRIPT><h1>t&amp;t</h1><averyveryverylongtag>w</averyveryverylongtag>${far}<td background="bg.gif">`,
+    );
+    expect(h.tags).toEqual(['html', 'body', 'a', 'b', 'br', 'script', 'h1', 'averyveryver', 'img', 'td']);
+    expect(h.urls).toEqual(['http://one.example/a', 'http://two.example/s.js', 'bg.gif']);
+    // As the implementation that sliced every tag gave it ("<>" and "< / >" are tags without a name).
+    expect(h.text).toBe(' \n  \n xyz \n   \n t&t \n w \n  \n ');
+    expect(h.comments).toBe(false);
+  });
+});
+
 describe('hostile messages', () => {
   it('megabyte header fields without "@", thousands of "@", a 180 KB tag of unclosed attributes: read in bounded time', () => {
     const long = 'a'.repeat(1_000_000);

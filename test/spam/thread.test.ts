@@ -3,6 +3,7 @@
 // with it, and a thread that does not answer within score_timeout_ms never holds a
 // delivery: the message is delivered unscored (and logged), the next one is scored by a
 // new thread.
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureLog } from '../helpers/log-capture.js';
 import { maildirFolder } from '../helpers/maildir.js';
@@ -59,6 +60,19 @@ describe('the scoring thread', () => {
     const inbox = maildirFolder(t.dataRoot, A, '', 'latin1');
     const empty = inbox.find((x) => !x.text.includes('Subject:'));
     expect(empty?.text).toMatch(/^X-Spam-Status: No, score=/m);
+  });
+
+  it('is named spam-score on Linux (top -H, ps -L, bench/spam\'s CPU per thread)', () => {
+    if (process.platform !== 'linux') return;
+    expect(t.ctx.spam!.thread.threads).toBe(1);
+    const names = readdirSync('/proc/self/task').map((tid) => {
+      try {
+        return readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+      } catch {
+        return ''; // exited meanwhile
+      }
+    });
+    expect(names).toContain('spam-score');
   });
 
   it('a thread that does not answer within score_timeout_ms: delivered unscored at once, logged, the next message scored by a new thread', async () => {

@@ -150,6 +150,22 @@ describe('tokens hashed where they lie', () => {
     expect(checked).toBeGreaterThan(400_000);
   });
 
+  it('spans beyond what two packed numbers hold (long words, many prefixes) keep their strings, hashes and order', () => {
+    const set = new TokenSet();
+    const text = 'A Word Of TwentyTwo Chars: ThisIsAVeryLongWordIndeed, short';
+    set.addSpan(text, 0, text.length, prefixOf('body:'));
+    set.addSpan(text, text.indexOf('ThisIs'), text.indexOf(','), prefixOf(''));
+    for (let p = 0; p < 300; p++) set.addSpan(text, text.indexOf('short'), text.length, prefixOf(`p${p}:`));
+    set.add('b-string');
+    const expected = ['body:a word of twentytwo chars: thisisaverylongwordindeed, short', 'thisisaverylongwordindeed', ...Array.from({ length: 300 }, (_, p) => `p${p}:short`), 'b-string'];
+    expect([...set]).toEqual(expected);
+    for (let i = 0; i < set.size; i++) expect(set.hash(i)).toBe(tokenHash(expected[i]!));
+    const fresh = new TokenSet();
+    for (let p = 298; p < 300; p++) fresh.addSpan(text, text.indexOf('short'), text.length, prefixOf(`p${p}:`));
+    fresh.add('p298:shore');
+    expect([0, 1, 2].sort((i, j) => fresh.compare(i, j)).map((i) => fresh.token(i))).toEqual(['p298:shore', 'p298:short', 'p299:short']);
+  });
+
   it('compare and look up by their strings without making them', () => {
     const set = new TokenSet();
     const text = 'Zebra apple APPLE Apples zebra2 mango';
