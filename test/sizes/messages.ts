@@ -13,6 +13,7 @@ import nodemailer from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { defaults } from '../../src/config/index.js';
 import { SPILL_BYTES } from '../../src/smtp/spool.js';
+import { SYNC_READ_MAX } from '../../src/store/maildir/mail.js';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
@@ -29,10 +30,12 @@ export interface SizeCase {
   bytes: number;
 }
 
-/** Every size: an empty body, small, just under and over the spill threshold, big, and the maximum. */
+/** Every size: an empty body, small, just under and over the store's blocking-read limit and the spill threshold, big, and the maximum. */
 export const SIZES: SizeCase[] = [
   { label: '0-byte body', bytes: 0 },
   { label: '1 KB', bytes: KiB },
+  { label: '63 KB', bytes: 63 * KiB },
+  { label: '65 KB', bytes: 65 * KiB },
   { label: '511 KB', bytes: 511 * KiB },
   { label: '513 KB', bytes: 513 * KiB },
   { label: '5 MB', bytes: 5 * MiB },
@@ -41,6 +44,8 @@ export const SIZES: SizeCase[] = [
 ];
 // The threshold the 511/513 KB rows straddle.
 if (!(511 * KiB < SPILL_BYTES && 513 * KiB > SPILL_BYTES)) throw new Error('the 511/513 KB rows no longer straddle SPILL_BYTES');
+// The 63/65 KB rows straddle the size up to which the Maildir store reads a message file with blocking calls.
+if (!(63 * KiB < SYNC_READ_MAX && 65 * KiB > SYNC_READ_MAX)) throw new Error('the 63/65 KB rows no longer straddle SYNC_READ_MAX');
 
 /** A text body with what transfer layers must get right: dot lines, "From ", long lines. */
 function textBody(bytes: number): string {

@@ -12,6 +12,7 @@
  *   looked up again after the lock holder is done, and a file renamed or removed by
  *   another tool after a rescan.
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { StoreError, type AccountId, type ByteRange, type FetchMetaOptions, type MailboxId, type MailboxInfo, type MailboxSnapshot, type MailboxView, type MessageMeta, type NumbersRange, type SearchQuery, type Uid } from '../types.js';
@@ -124,6 +125,36 @@ export async function fetchMeta(ctx: StoreCtx, account: AccountId, mailboxId: Ma
 }
 
 /**
+ * Files up to this size (by the index) are read whole with blocking calls: open, read,
+ * close straight from the page cache take microseconds, where the same three steps on
+ * the thread pool cost three hand-overs to a pool thread and back, each a wake-up and,
+ * on a small machine, a context switch (POP3 RETR and IMAP FETCH BODY[] of ordinary
+ * mail, bench/imap-large). A file not in the page cache holds the event loop for one
+ * read of at most this many bytes.
+ */
+export const SYNC_READ_MAX = 64 * 1024;
+
+/** A whole small file (it may have grown or shrunk since it was indexed: read to its end). */
+function readSmall(file: string, size: number): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (let want = size + 1; ; want = SYNC_READ_MAX) {
+      const buf = Buffer.allocUnsafe(want);
+      const n = readSync(fd, buf, 0, want, total);
+      if (n === 0) break;
+      chunks.push(n === want ? buf : buf.subarray(0, n));
+      total += n;
+      if (n < want) break;
+    }
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
  * The message file as a stream: whole, or bytes [range.start, range.end) read with
  * positioned reads (FETCH of one MIME part seeks to its offsets, never reads from 0).
  */
@@ -134,7 +165,9 @@ export async function readMessage(ctx: StoreCtx, account: AccountId, mailboxId: 
       const r = a.ix.fileOf(mailboxId, uid);
       if (!r) throw new StoreError('nonexistent', 'no such message');
       try {
-        const fh = await open(msgPath(a, mb, r), 'r');
+        const file = msgPath(a, mb, r);
+        if (!range && r.size <= SYNC_READ_MAX) return { stream: Readable.from([readSmall(file, r.size)]), size: r.size };
+        const fh = await open(file, 'r');
         if (!range) return { stream: fh.createReadStream(), size: r.size };
         if (range.end <= range.start) {
           await fh.close();
