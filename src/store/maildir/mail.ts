@@ -14,6 +14,7 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Readable } from 'node:stream';
 import { StoreError, type AccountId, type ByteRange, type FetchMetaOptions, type MailboxId, type MailboxInfo, type MailboxSnapshot, type MailboxView, type MessageMeta, type NumbersRange, type SearchQuery, type Uid } from '../types.js';
 import { isEnoent } from '../../util/fs.js';
@@ -134,6 +135,25 @@ export async function fetchMeta(ctx: StoreCtx, account: AccountId, mailboxId: Ma
  */
 export const SYNC_READ_MAX = 64 * 1024;
 
+/**
+ * Blocking reads allowed per turn of the event loop: a loop over many messages (SEARCH,
+ * FETCH 1:* BODY[]) lets the other sessions' input be read after this many, as the
+ * reads on the thread pool did after each.
+ */
+const SYNC_READS_PER_TURN = 8;
+let readsThisTurn = 0;
+
+/** Counts a blocking read in this turn; when the turn had its share, first waits until the event loop has polled for I/O. */
+async function turnAllows(): Promise<true> {
+  if (readsThisTurn >= SYNC_READS_PER_TURN) {
+    // From the poll phase the first immediate runs before the next poll; the second after it.
+    await nextTurn();
+    await nextTurn();
+  }
+  if (readsThisTurn++ === 0) setImmediate(() => (readsThisTurn = 0));
+  return true;
+}
+
 /** A whole small file (it may have grown or shrunk since it was indexed: read to its end). */
 function readSmall(file: string, size: number): Buffer {
   const fd = openSync(file, 'r');
@@ -166,7 +186,7 @@ export async function readMessage(ctx: StoreCtx, account: AccountId, mailboxId: 
       if (!r) throw new StoreError('nonexistent', 'no such message');
       try {
         const file = msgPath(a, mb, r);
-        if (!range && r.size <= SYNC_READ_MAX) return { stream: Readable.from([readSmall(file, r.size)]), size: r.size };
+        if (!range && r.size <= SYNC_READ_MAX && (await turnAllows())) return { stream: Readable.from([readSmall(file, r.size)]), size: r.size };
         const fh = await open(file, 'r');
         if (!range) return { stream: fh.createReadStream(), size: r.size };
         if (range.end <= range.start) {
