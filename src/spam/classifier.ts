@@ -113,20 +113,14 @@ export class Classifiers {
     // not looked for on disk at every message (an existsSync was ~0.025 ms of ~1.4).
     const missingAt = h ? undefined : this.absent.get(account);
     if (!create && missingAt !== undefined && now - missingAt <= RECHECK_MS) return undefined;
-    // The file's path only when it is looked at (path.join was 1 % of a scored message).
-    const file = h && now - h.checked <= RECHECK_MS ? '' : (this.files.get(account) ?? accountDbPath(this.dataRoot, account));
-    if (h && now - h.checked > RECHECK_MS) {
+    // Checked lately: no file path made (path.join was 1 % of a scored message).
+    if (h && now - h.checked <= RECHECK_MS) return this.used(account, h);
+    const file = this.files.get(account) ?? accountDbPath(this.dataRoot, account);
+    if (h) {
       h.checked = now;
       // The account (and its Maildir with this file) was removed, maybe re-created.
-      if (!existsSync(file) || statSync(file).ino !== h.ino) {
-        this.drop(account);
-        h = undefined;
-      }
-    }
-    if (h) {
-      this.open.delete(account);
-      this.open.set(account, h);
-      return h;
+      if (existsSync(file) && statSync(file).ino === h.ino) return this.used(account, h);
+      this.drop(account);
     }
     if (!existsSync(file)) {
       // Never create an account directory the store does not have (removed account).
@@ -141,6 +135,13 @@ export class Classifiers {
     h.ino = statSync(file).ino;
     this.open.set(account, h);
     if (this.open.size > MAX_OPEN) this.drop(this.open.keys().next().value!);
+    return h;
+  }
+
+  /** h, the account's open handle, becomes the most recently used (the last to be closed). */
+  private used(account: string, h: Handle): Handle {
+    this.open.delete(account);
+    this.open.set(account, h);
     return h;
   }
 

@@ -12,7 +12,7 @@
  */
 import { analyzeBuffer, type BodyPart } from '../imap/mime/index.js';
 import { Base64Core, QpCore, type SyncDecoder } from '../imap/mime/decode.js';
-import { parseContentType, parseDisposition, parseEncoding, parseHeaderBlock, type HeaderField } from '../imap/mime/header.js';
+import { firstField, parseContentType, parseDisposition, parseEncoding, parseHeaderBlock, type HeaderField } from '../imap/mime/header.js';
 
 /** Leaves looked at per message. */
 const MAX_PARTS = 64;
@@ -122,7 +122,7 @@ function singlePart(fields: HeaderField[], bodyStart: number, bodyEnd: number): 
   const part: Part = { type: 'text', subtype: 'plain', params: null, encoding: null, disposition: null, bodyStart, bodyEnd };
   // As the analyzer (Dovecot): the Content-* fields count only in a MIME part.
   if (!fields.some((f) => f.hasColon && /^(mime-version|content-type)$/i.test(f.name))) return part;
-  const ct = fieldNamed(fields, 'content-type');
+  const ct = firstField(fields, 'content-type');
   if (ct) {
     const t = parseContentType(ct.value);
     const type = t.type.toLowerCase();
@@ -131,24 +131,14 @@ function singlePart(fields: HeaderField[], bodyStart: number, bodyEnd: number): 
     part.subtype = t.subtype;
     part.params = t.params.length > 0 ? t.params : null;
   }
-  const cte = fieldNamed(fields, 'content-transfer-encoding');
+  const cte = firstField(fields, 'content-transfer-encoding');
   if (cte) part.encoding = parseEncoding(cte.value) || null;
-  const cd = fieldNamed(fields, 'content-disposition');
+  const cd = firstField(fields, 'content-disposition');
   if (cd) {
     const d = parseDisposition(cd.value);
     part.disposition = { type: d.type, params: d.params.length > 0 ? d.params : null };
   }
   return part;
-}
-
-/**
- * The first field named `lower` (firstField of src/imap/mime/header.ts, which lower-cases
- * every name it passes): names of another length are skipped unread, since lower-casing a
- * binary string never changes its length. singlePart looks up three names per message.
- */
-function fieldNamed(fields: HeaderField[], lower: string): HeaderField | undefined {
-  for (const f of fields) if (f.hasColon && f.name.length === lower.length && f.name.toLowerCase() === lower) return f;
-  return undefined;
 }
 
 /**

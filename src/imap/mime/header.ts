@@ -89,7 +89,8 @@ export function lastField(fields: HeaderField[], name: string): HeaderField | un
 /** Value of the first field with this name (case-insensitive), or undefined. */
 export function firstField(fields: HeaderField[], name: string): HeaderField | undefined {
   const lower = name.toLowerCase();
-  return fields.find((f) => f.hasColon && f.name.toLowerCase() === lower);
+  // Names of another length are skipped unread: lower-casing a binary (latin1) string never changes its length.
+  return fields.find((f) => f.hasColon && f.name.length === lower.length && f.name.toLowerCase() === lower);
 }
 
 // --- RFC 822 tokenizer -------------------------------------------------------------

@@ -144,14 +144,13 @@ const SYNC_READS_PER_TURN = 8;
 let readsThisTurn = 0;
 
 /** Counts a blocking read in this turn; when the turn had its share, first waits until the event loop has polled for I/O. */
-async function turnAllows(): Promise<true> {
+async function turnForSyncRead(): Promise<void> {
   if (readsThisTurn >= SYNC_READS_PER_TURN) {
     // From the poll phase the first immediate runs before the next poll; the second after it.
     await nextTurn();
     await nextTurn();
   }
   if (readsThisTurn++ === 0) setImmediate(() => (readsThisTurn = 0));
-  return true;
 }
 
 /** A whole small file (it may have grown or shrunk since it was indexed: read to its end). */
@@ -186,7 +185,10 @@ export async function readMessage(ctx: StoreCtx, account: AccountId, mailboxId: 
       if (!r) throw new StoreError('nonexistent', 'no such message');
       try {
         const file = msgPath(a, mb, r);
-        if (!range && r.size <= SYNC_READ_MAX && (await turnAllows())) return { stream: Readable.from([readSmall(file, r.size)]), size: r.size };
+        if (!range && r.size <= SYNC_READ_MAX) {
+          await turnForSyncRead();
+          return { stream: Readable.from([readSmall(file, r.size)]), size: r.size };
+        }
         const fh = await open(file, 'r');
         if (!range) return { stream: fh.createReadStream(), size: r.size };
         if (range.end <= range.start) {
