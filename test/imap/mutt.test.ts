@@ -20,8 +20,10 @@ const SOCKET = `mailserver-mutt-${process.pid}`;
 let f: ImapFixture;
 let dir: string;
 
+let lastTmuxError = '';
 function tmux(...args: string[]): string {
   const r = spawnSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8' });
+  if (r.status !== 0) lastTmuxError = `tmux ${args[0]}: ${r.error?.message ?? r.stderr}`;
   return r.stdout ?? '';
 }
 
@@ -33,12 +35,14 @@ async function screenUntil(pred: (s: string) => boolean, ms: number): Promise<st
     if (pred(s)) return s;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`mutt's screen never matched; last:\n${s}`);
+  throw new Error(`mutt's screen never matched; last:\n${s}\n(last tmux error: ${lastTmuxError || 'none'})`);
 }
 
 async function startMutt(): Promise<void> {
   tmux('kill-session', '-t', 'mutt');
+  // remain-on-exit keeps the pane of a mutt that ended, so a failure shows what it printed.
   tmux('new-session', '-d', '-s', 'mutt', '-x', '110', '-y', '12', `HOME=${dir} mutt -n -F ${path.join(dir, 'muttrc')}`);
+  tmux('set-option', '-t', 'mutt', 'remain-on-exit', 'on');
   await screenUntil((s) => s.includes('Mutt: =INBOX'), 20_000);
 }
 
@@ -52,6 +56,9 @@ describe.skipIf(missing.length > 0)('mutt', () => {
       [
         `set folder="imap://${encodeURIComponent(USER)}@127.0.0.1:${f.port}/"`,
         'set spoolfile="+INBOX"',
+        // Without a hostname mutt looks its machine's name up before it draws anything: on a
+        // machine whose /etc/hosts lacks it that waits on DNS, which CI once took 20 s over.
+        'set hostname="example.test"',
         'mailboxes =Lists',
         `set imap_user="${USER}"`,
         'set imap_pass="pw"',
