@@ -448,6 +448,20 @@ export class IndexQueries {
     return this.q('SELECT uid, filename, in_new, flags FROM messages WHERE mailbox_id = ? ORDER BY uid').all(mailboxId) as MsgKey[];
   }
 
+  /** Up to `limit` keys with UIDs above `afterUid`, in UID order (a scan reads a large mailbox a slice at a time). */
+  keysAfter(mailboxId: number, afterUid: number, limit: number): MsgKey[] {
+    return this.q('SELECT uid, filename, in_new, flags FROM messages WHERE mailbox_id = ? AND uid > ? ORDER BY uid LIMIT ?').all(mailboxId, afterUid, limit) as MsgKey[];
+  }
+
+  /** Keys of the rows inserted or changed after `modseq` (messages_modseq). */
+  keysChangedSince(mailboxId: number, modseq: number): MsgKey[] {
+    return this.q('SELECT uid, filename, in_new, flags FROM messages WHERE mailbox_id = ? AND modseq > ?').all(mailboxId, modseq) as MsgKey[];
+  }
+
+  highestModseq(mailboxId: number): number {
+    return this.q('SELECT highest_modseq FROM mailboxes WHERE id = ?').pluck().get(mailboxId) as number;
+  }
+
   /** The rows still in new/. */
   keysInNew(mailboxId: number): MsgKey[] {
     return this.q('SELECT uid, filename, in_new, flags FROM messages WHERE mailbox_id = ? AND in_new = 1').all(mailboxId) as MsgKey[];

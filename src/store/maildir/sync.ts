@@ -25,6 +25,7 @@
  */
 import type { Dirent } from 'node:fs';
 import { lstat, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import path from 'node:path';
 import { type FlagChange, type MailboxId, type ReindexReport, type Uid } from '../types.js';
 import type { Logger } from '../../log.js';
@@ -162,38 +163,62 @@ async function moveNewToCur(a: Acct, mb: MailboxRow, rows: MsgKey[]): Promise<nu
   return ok.map(([r]) => r.uid);
 }
 
-/** The names in cur/ against the rows: exact matches, renames (same base, other flags), unknown files, rows whose file is gone. */
+/** Names and rows are compared this many at a time, with a turn of the event loop between: 100 000 at once held it 250-300 ms. */
+const SCAN_SLICE = 4096;
+
+/**
+ * The names in cur/ against the rows: renames (same base, other flags), unknown files,
+ * rows whose file is gone. It works a slice at a time, so that other accounts' sessions
+ * run meanwhile. The account lock is held, so only deliveries change the rows in between,
+ * and they only add rows, each under a modseq above the one read first, and with its
+ * path in `inflight` from before its file is linked until after its row is in:
+ * - a listed name whose row came after its slice was read is found at the end among the
+ *   rows changed since that modseq;
+ * - a row whose file was linked after the listing began is not listed; the file is
+ *   found by a stat before the row counts as gone.
+ */
 async function classifyCur(a: Acct, mb: MailboxRow, names: string[]) {
   const dir = dirOf(a, mb.folder);
-  const rows = a.ix.keys(mb.id);
-  const byName = new Map<string, MsgKey>();
-  const byBase = new Map<string, MsgKey>();
-  for (const r of rows) {
-    if (!r.in_new) byName.set(r.filename, r);
-    byBase.set(baseOf(r.filename), r);
+  const since = a.ix.highestModseq(mb.id);
+  const left = new Set<string>();
+  for (let i = 0; i < names.length; i++) {
+    left.add(names[i]!);
+    if (i % SCAN_SLICE === SCAN_SLICE - 1) await nextTurn();
   }
-  const matched = new Set<number>();
+  // A row whose file is listed under its own name is in step (rows in new/ are not in cur/).
+  const unmatched: MsgKey[] = [];
+  for (let after = 0; ; ) {
+    const page = a.ix.keysAfter(mb.id, after, SCAN_SLICE);
+    for (const r of page) if (r.in_new || !left.delete(r.filename)) unmatched.push(r);
+    if (page.length < SCAN_SLICE) break;
+    after = page[page.length - 1]!.uid;
+    await nextTurn();
+  }
+  // The rest by base name: a file another tool renamed (other flags) or moved from new/.
+  const byBase = new Map<string, MsgKey>();
+  for (const r of unmatched) byBase.set(baseOf(r.filename), r);
   const renamed: Array<{ r: MsgKey; name: string; bits: number }> = [];
-  const unknown: string[] = [];
-  for (const n of names) {
-    const exact = byName.get(n);
-    if (exact && !matched.has(exact.uid)) {
-      matched.add(exact.uid);
-      continue;
-    }
-    const r = byBase.get(baseOf(n));
-    if (r && !matched.has(r.uid)) {
-      matched.add(r.uid);
+  const taken = new Set<number>();
+  let unknown: string[] = [];
+  for (const n of left) {
+    const base = baseOf(n);
+    const r = byBase.get(base);
+    if (r) {
+      byBase.delete(base);
+      taken.add(r.uid);
       renamed.push({ r, name: n, bits: bitsOfLetters(infoOf(n)) });
-    } else if (a.inflight.size === 0 || !a.inflight.has(path.join(dir, 'cur', n))) {
+    } else {
       unknown.push(n);
     }
   }
-  const gone: number[] = [];
-  for (const r of rows) {
-    if (matched.has(r.uid)) continue;
-    if (r.in_new && (await stat(path.join(dir, 'new', r.filename)).then(() => true, () => false))) continue;
-    gone.push(r.uid);
+  const missing = unmatched.filter((r) => !taken.has(r.uid));
+  const found = await settleLimit(missing, FS_PARALLEL, (r) => stat(path.join(dir, r.in_new ? 'new' : 'cur', r.filename)));
+  const gone = missing.filter((_, i) => !found[i]!.ok && isEnoent((found[i] as { error: unknown }).error)).map((r) => r.uid);
+  // In one turn with the caller's transaction: a name with no row that is not in flight
+  // now is nobody's (a delivery's file is in flight until its row is in).
+  if (unknown.length > 0) {
+    const fresh = new Set(a.ix.keysChangedSince(mb.id, since).map((r) => r.filename));
+    unknown = unknown.filter((n) => !fresh.has(n) && (a.inflight.size === 0 || !a.inflight.has(path.join(dir, 'cur', n))));
   }
   return { renamed, unknown, gone };
 }
