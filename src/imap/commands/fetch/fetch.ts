@@ -5,6 +5,7 @@
 // Body sections are written as literals streamed from the message file (never buffered
 // whole). A non-PEEK body fetch sets \Seen and reports the new FLAGS (RFC 9051 §6.4.5).
 import type { Readable } from 'node:stream';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { StoreError, type MessageMeta, type Uid } from '../../../store/types.js';
 import { ImapBad } from '../../errors.js';
 import { binaryOf, binarySizeOf, bodyStructureOf, envelopeOf, messageBytes, sectionOf, type MessageBytes, type SectionContent } from '../../mime-adapter.js';
@@ -232,7 +233,9 @@ const LIGHT_PAGE = 500;
 
 /**
  * FETCH of index data only, a page of LIGHT_PAGE messages at a time from the store (no
- * object per message of the whole set at once). Light items never set \Seen.
+ * object per message of the whole set at once), with a turn of the event loop between
+ * pages: the socket takes the responses at once on a fast link, so FETCH 1:* (FLAGS) of
+ * 100 000 messages held every other session 144 ms. Light items never set \Seen.
  */
 async function fetchLight(c: CommandContext, req: FetchRequest, view: SelectedView, uids: readonly Uid[]): Promise<void> {
   const plan: FetchPlan = { ...req, view, seenChanged: new Set(), showsFlags: req.want.has('FLAGS') };
@@ -245,6 +248,7 @@ async function fetchLight(c: CommandContext, req: FetchRequest, view: SelectedVi
       ...(req.changedSince !== undefined ? { changedSince: req.changedSince } : {}),
     });
     await writeLight(c, plan, metas);
+    if (i + LIGHT_PAGE < uids.length) await nextTurn();
   }
 }
 
