@@ -22,7 +22,7 @@ async function runThread(c: CommandContext, p: Parser, byUid: boolean): Promise<
   if (prog.any) {
     const keys = await store.threadKeys(accountOf(c), view.mailboxId, prog.all ? undefined : prog.uids);
     const seen = keys.filter((k) => view.seqOf(k.uid as never) > 0);
-    out = formatThreads(threadOf(alg, seen), byUid ? (u) => u : (u) => view.seqOf(u as never));
+    out = formatThreads(await threadOf(alg, seen), byUid ? (u) => u : (u) => view.seqOf(u as never));
   }
   const enc = c.conn.encoder();
   enc.raw(out ? `* THREAD ${out}` : '* THREAD').crlf();

@@ -5,7 +5,15 @@
  * ordered by their newest message). Dates are sent dates (INTERNALDATE when there is no
  * usable Date header, RFC 5256 §2.2); every tie goes to the lower UID (sequence order).
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { ThreadKeys } from '../../store/sortkeys.js';
+
+/**
+ * Messages (or threads) handled between turns of the event loop: THREAD REFERENCES of
+ * 100 000 messages in one go held every other session ~150 ms. The sorts stay whole.
+ */
+const SLICE = 4096;
+const sliceEnds = (i: number): boolean => i % SLICE === SLICE - 1;
 
 export type ThreadAlgorithm = 'ORDEREDSUBJECT' | 'REFERENCES' | 'REFS';
 export const THREAD_ALGORITHMS: readonly ThreadAlgorithm[] = ['ORDEREDSUBJECT', 'REFERENCES', 'REFS'];
@@ -17,12 +25,12 @@ export interface ThreadNode {
   children: ThreadNode[];
 }
 
-export function thread(alg: ThreadAlgorithm, msgs: readonly ThreadKeys[]): ThreadNode[] {
+export async function thread(alg: ThreadAlgorithm, msgs: readonly ThreadKeys[]): Promise<ThreadNode[]> {
   if (alg === 'ORDEREDSUBJECT') return orderedSubject(msgs);
-  const roots = pruneDummies(linkReferences(msgs), true);
+  const roots = await pruneRoots(await linkReferences(msgs));
   if (alg === 'REFS') return sortRefs(roots);
-  const merged = gatherSubjects(roots);
-  for (const r of merged) sortTree(r);
+  const merged = await gatherSubjects(roots);
+  await sortTrees(merged);
   sortSiblings(merged);
   return merged;
 }
@@ -68,7 +76,7 @@ function link(parent: ThreadNode, child: ThreadNode): void {
 }
 
 /** Steps 1 and 2: the id table, the links References imply, and the root set. */
-function linkReferences(msgs: readonly ThreadKeys[]): ThreadNode[] {
+async function linkReferences(msgs: readonly ThreadKeys[]): Promise<ThreadNode[]> {
   const ids = new Map<string, ThreadNode>();
   const all: ThreadNode[] = [];
   const container = (id: string): ThreadNode => {
@@ -79,7 +87,9 @@ function linkReferences(msgs: readonly ThreadKeys[]): ThreadNode[] {
     }
     return c;
   };
-  for (const m of msgs) {
+  for (let i = 0; i < msgs.length; i++) {
+    if (sliceEnds(i)) await nextTurn();
+    const m = msgs[i]!;
     // (1A) a message without a Message-ID, or a duplicate one, gets a container of its own.
     const found = m.messageId !== null ? ids.get(m.messageId) : undefined;
     let c: ThreadNode;
@@ -126,6 +136,16 @@ function pruneDummies(list: ThreadNode[], atRoot: boolean): ThreadNode[] {
   return out;
 }
 
+/** pruneDummies at the root level, a slice of roots at a time. */
+async function pruneRoots(roots: ThreadNode[]): Promise<ThreadNode[]> {
+  const out: ThreadNode[] = [];
+  for (let i = 0; i < roots.length; i += SLICE) {
+    if (i > 0) await nextTurn();
+    for (const c of pruneDummies(roots.slice(i, i + SLICE), true)) out.push(c);
+  }
+  return out;
+}
+
 /** The message that dates a node: itself, or a dummy's first child (children sorted). */
 function firstOf(n: ThreadNode): ThreadKeys {
   return n.msg ?? firstOf(n.children[0]!);
@@ -141,14 +161,23 @@ function sortTree(n: ThreadNode): void {
   sortSiblings(n.children);
 }
 
+async function sortTrees(roots: readonly ThreadNode[]): Promise<void> {
+  for (let i = 0; i < roots.length; i++) {
+    if (sliceEnds(i)) await nextTurn();
+    sortTree(roots[i]!);
+  }
+}
+
 /** Step 5: threads whose roots share a base subject gathered together. */
-function gatherSubjects(roots: ThreadNode[]): ThreadNode[] {
-  for (const r of roots) sortTree(r);
+async function gatherSubjects(roots: ThreadNode[]): Promise<ThreadNode[]> {
+  await sortTrees(roots);
   sortSiblings(roots);
   const table = new Map<string, ThreadNode>();
   const subjectOf = (n: ThreadNode): ThreadKeys => firstOf(n);
   // (5B) the subject table: a dummy, else a message that is not a reply, wins.
-  for (const r of roots) {
+  for (let i = 0; i < roots.length; i++) {
+    if (sliceEnds(i)) await nextTurn();
+    const r = roots[i]!;
     const s = subjectOf(r).subject;
     if (s === '') continue;
     const e = table.get(s);
@@ -157,7 +186,9 @@ function gatherSubjects(roots: ThreadNode[]): ThreadNode[] {
   // (5C) merge each other root into the thread of its subject.
   const out: ThreadNode[] = [];
   const replaced = new Set<ThreadNode>();
-  for (const r of roots) {
+  for (let i = 0; i < roots.length; i++) {
+    if (sliceEnds(i)) await nextTurn();
+    const r = roots[i]!;
     if (r.parent) continue; // merged already (made a child of a new dummy)
     const s = subjectOf(r).subject;
     const e = s === '' ? undefined : table.get(s);
@@ -189,16 +220,17 @@ function replyOf(n: ThreadNode): boolean {
 // ---------------------------------------------------------------- REFS
 
 /** REFS: REFERENCES steps 1-3, siblings by date, threads by their newest message. */
-function sortRefs(roots: ThreadNode[]): ThreadNode[] {
+async function sortRefs(roots: ThreadNode[]): Promise<ThreadNode[]> {
   const newest = new Map<ThreadNode, number>();
   const walk = (n: ThreadNode): number => {
     let t = n.msg ? n.msg.sent : -Infinity;
     for (const c of n.children) t = Math.max(t, walk(c));
     return t;
   };
-  for (const r of roots) {
-    sortTree(r);
-    newest.set(r, walk(r));
+  for (let i = 0; i < roots.length; i++) {
+    if (sliceEnds(i)) await nextTurn();
+    sortTree(roots[i]!);
+    newest.set(roots[i]!, walk(roots[i]!));
   }
   return roots.sort((a, b) => newest.get(a)! - newest.get(b)! || (a.msg?.uid ?? 0) - (b.msg?.uid ?? 0));
 }

@@ -78,7 +78,7 @@ function stmtsOf(db: IndexDb): Stmts {
            FROM sortkeys WHERE mailbox_id = ? ORDER BY uid`,
       ),
       // What THREAD reads, as arrays (no object per row from SQLite).
-      thread: db.prepare('SELECT uid, sent, subject, reply, message_id, refs FROM sortkeys WHERE mailbox_id = ? ORDER BY uid').raw(),
+      thread: db.prepare('SELECT uid, sent, subject, reply, message_id, refs FROM sortkeys WHERE mailbox_id = ? AND uid > ? ORDER BY uid LIMIT ?').raw(),
     };
     stmts.set(db, s);
   }
@@ -216,11 +216,11 @@ export class KeysFill extends MailboxPass<MailboxJob> {
 }
 
 /**
- * The mailbox with its keys complete, then `fn` run without an await in between. Rows
+ * The mailbox with its keys complete, then `fn` started without an await in between. Rows
  * copied in while a fill ran are filled by another round; a round that finds nothing
  * to fill ends the wait (the counters never make it spin).
  */
-async function withKeys<T>(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId, fn: (a: Acct) => T): Promise<T> {
+async function withKeys<T>(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId, fn: (a: Acct) => T | Promise<T>): Promise<T> {
   return ctx.accounts.use(account, async (a) => {
     // ARRIVAL and a missing Date header's sent date are copied from internal_date: the
     // dates a pick-up took from file names get their mtimes first (dates.ts).
@@ -287,16 +287,28 @@ export function sortKeys(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId
 
 const NO_REFS: string[] = [];
 
-/** THREAD's keys: six columns read as arrays, six fields per message (most of a THREAD of 100 000 was rows to objects). */
+/** Rows per read of THREAD's keys, with a turn of the event loop between reads. */
+const THREAD_PAGE = 8192;
+
+/**
+ * THREAD's keys: six columns read as arrays, six fields per message (most of a THREAD of
+ * 100 000 was rows to objects), THREAD_PAGE rows at a time with a turn of the event loop
+ * between (all at once held every session ~115 ms). A message expunged or moved by another
+ * session meanwhile may be missing; one added meanwhile is not in the session's view.
+ */
 export function threadKeys(ctx: StoreCtx, account: AccountId, mailboxId: MailboxId, uids?: readonly Uid[]): Promise<ThreadKeys[]> {
-  return withKeys(ctx, account, mailboxId, (a) => {
+  return withKeys(ctx, account, mailboxId, async (a) => {
     const wanted = uids ? new Set<number>(uids) : undefined;
-    const rows = stmtsOf(a.ix.db).thread.all(mailboxId) as Array<[number, number, string, number, string | null, string | null]>;
     const out: ThreadKeys[] = [];
-    for (const [uid, sent, subject, reply, messageId, refs] of rows) {
-      if (wanted && !wanted.has(uid)) continue;
-      out.push({ uid, sent, subject, reply: reply === 1, messageId, refs: refs === null ? NO_REFS : refs.split(' ') });
+    for (let after = 0; ; ) {
+      const rows = stmtsOf(a.ix.db).thread.all(mailboxId, after, THREAD_PAGE) as Array<[number, number, string, number, string | null, string | null]>;
+      for (const [uid, sent, subject, reply, messageId, refs] of rows) {
+        if (wanted && !wanted.has(uid)) continue;
+        out.push({ uid, sent, subject, reply: reply === 1, messageId, refs: refs === null ? NO_REFS : refs.split(' ') });
+      }
+      if (rows.length < THREAD_PAGE || a.closed) return out;
+      after = rows[rows.length - 1]![0];
+      await yieldLoop();
     }
-    return out;
   });
 }
