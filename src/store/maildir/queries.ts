@@ -453,9 +453,9 @@ export class IndexQueries {
     return this.q('SELECT uid, filename, in_new, flags FROM messages WHERE mailbox_id = ? AND uid > ? ORDER BY uid LIMIT ?').all(mailboxId, afterUid, limit) as MsgKey[];
   }
 
-  /** Keys of the rows inserted or changed after `modseq` (messages_modseq). */
-  keysChangedSince(mailboxId: number, modseq: number): MsgKey[] {
-    return this.q('SELECT uid, filename, in_new, flags FROM messages WHERE mailbox_id = ? AND modseq > ?').all(mailboxId, modseq) as MsgKey[];
+  /** File names of the rows inserted or changed after `modseq` (messages_modseq). */
+  namesChangedSince(mailboxId: number, modseq: number): string[] {
+    return this.q('SELECT filename FROM messages WHERE mailbox_id = ? AND modseq > ?').pluck().all(mailboxId, modseq) as string[];
   }
 
   highestModseq(mailboxId: number): number {

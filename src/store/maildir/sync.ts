@@ -173,7 +173,7 @@ const SCAN_SLICE = 4096;
  * and they only add rows, each under a modseq above the one read first, and with its
  * path in `inflight` from before its file is linked until after its row is in:
  * - a listed name whose row came after its slice was read is found at the end among the
- *   rows changed since that modseq;
+ *   names of the rows changed since that modseq;
  * - a row whose file was linked after the listing began is not listed; the file is
  *   found by a stat before the row counts as gone.
  */
@@ -213,11 +213,14 @@ async function classifyCur(a: Acct, mb: MailboxRow, names: string[]) {
   }
   const missing = unmatched.filter((r) => !taken.has(r.uid));
   const found = await settleLimit(missing, FS_PARALLEL, (r) => stat(path.join(dir, r.in_new ? 'new' : 'cur', r.filename)));
-  const gone = missing.filter((_, i) => !found[i]!.ok && isEnoent((found[i] as { error: unknown }).error)).map((r) => r.uid);
+  const gone = missing.filter((_, i) => {
+    const s = found[i]!;
+    return !s.ok && isEnoent(s.error);
+  }).map((r) => r.uid);
   // In one turn with the caller's transaction: a name with no row that is not in flight
   // now is nobody's (a delivery's file is in flight until its row is in).
   if (unknown.length > 0) {
-    const fresh = new Set(a.ix.keysChangedSince(mb.id, since).map((r) => r.filename));
+    const fresh = new Set(a.ix.namesChangedSince(mb.id, since));
     unknown = unknown.filter((n) => !fresh.has(n) && (a.inflight.size === 0 || !a.inflight.has(path.join(dir, 'cur', n))));
   }
   return { renamed, unknown, gone };
